@@ -1,0 +1,213 @@
+// The test bed's chain: anvil (a real EVM node, from npm) with the real Safe
+// 1.5.0 contracts deployed from their published build artifacts, then the
+// federation's accounts: one Safe per DSP, the Consortium Safe owned by the
+// three DSP Safes, and the DAO Board Safe.
+//
+// Safe 1.5.0 rather than 1.4.1: one `isValidSignature` overload (viem 2.57.20
+// finds 1.4.1's two overloads ambiguous inside protocol-kit), module guards,
+// and it is the version Safe{Wallet} deploys today.
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import {
+  createPublicClient,
+  createWalletClient,
+  decodeEventLog,
+  encodeFunctionData,
+  http,
+  zeroAddress,
+  type Abi,
+  type Address,
+  type Hex,
+} from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import { REGIONS, type Region } from "./layout.ts";
+import { startDetached, waitUntil, type ProcessRecord } from "./process.ts";
+
+const require = createRequire(import.meta.url);
+
+/** anvil's published test mnemonic: these keys are public and worthless. */
+export const TEST_MNEMONIC = "test test test test test test test test test test test junk";
+export const CHAIN_ID = 31337;
+
+interface Artifact {
+  readonly abi: Abi;
+  readonly bytecode: Hex;
+}
+
+function artifact(path: string): Artifact {
+  return require(`@safe-global/safe-smart-account/build/artifacts/contracts/${path}`) as Artifact;
+}
+
+/** The Safe 1.5.0 contracts protocol-kit needs, by its `contractNetworks` names. */
+const SAFE_CONTRACTS = {
+  safeSingleton: "Safe.sol/Safe.json",
+  safeProxyFactory: "proxies/SafeProxyFactory.sol/SafeProxyFactory.json",
+  fallbackHandler: "handler/CompatibilityFallbackHandler.sol/CompatibilityFallbackHandler.json",
+  multiSend: "libraries/MultiSend.sol/MultiSend.json",
+  multiSendCallOnly: "libraries/MultiSendCallOnly.sol/MultiSendCallOnly.json",
+  signMessageLib: "libraries/SignMessageLib.sol/SignMessageLib.json",
+  createCall: "libraries/CreateCall.sol/CreateCall.json",
+  simulateTxAccessor: "accessors/SimulateTxAccessor.sol/SimulateTxAccessor.json",
+} as const;
+
+export type SafeContractName = keyof typeof SAFE_CONTRACTS;
+
+/** What `up` writes to .testbed/chain.json: everything a test or a demo needs. */
+export interface ChainInfo {
+  readonly rpcUrl: string;
+  readonly chainId: number;
+  readonly safeVersion: "1.5.0";
+  readonly contracts: Record<SafeContractName, Address>;
+  readonly safes: {
+    readonly consortium: Address;
+    readonly daoBoard: Address;
+    readonly dsp: Record<Region, Address>;
+  };
+  /** Test keys (anvil's public mnemonic), by role. */
+  readonly keys: {
+    readonly deployer: Hex;
+    readonly dspOwners: Record<Region, readonly Hex[]>;
+    readonly boardOwners: readonly Hex[];
+    readonly agents: Record<Region, Hex>;
+    readonly guardian: Hex;
+  };
+}
+
+/** HD index of each role's key; DSP owners take two each. */
+const KEY_INDEX = {
+  deployer: 0,
+  dspOwners: { alpha: [1, 2], beta: [3, 4], gamma: [5, 6] },
+  boardOwners: [7, 8],
+  agents: { alpha: 9, beta: 10, gamma: 11 },
+  guardian: 12,
+} as const;
+const ACCOUNTS = 13;
+
+function key(index: number): Hex {
+  const hd = mnemonicToAccount(TEST_MNEMONIC, { addressIndex: index }).getHdKey();
+  if (!hd.privateKey) throw new Error(`no private key at index ${String(index)}`);
+  return `0x${Buffer.from(hd.privateKey).toString("hex")}`;
+}
+
+export function startAnvil(dir: string, port: number): ProcessRecord {
+  const bin = join(dirname(require.resolve("@foundry-rs/anvil/package.json")), "bin.mjs");
+  return startDetached(
+    "anvil",
+    [
+      process.execPath,
+      bin,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--chain-id",
+      String(CHAIN_ID),
+      "--mnemonic",
+      TEST_MNEMONIC,
+      "--accounts",
+      String(ACCOUNTS),
+      "--silent",
+    ],
+    join(dir, "anvil.log"),
+  );
+}
+
+export async function waitForAnvil(record: ProcessRecord, rpcUrl: string): Promise<void> {
+  const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }) });
+  await waitUntil(record, "answering JSON-RPC", async () => (await client.getChainId()) === CHAIN_ID);
+}
+
+/** Deploys the Safe contracts and the federation's Safes; returns where they are. */
+export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
+  const chain = { ...foundry, id: CHAIN_ID, rpcUrls: { default: { http: [rpcUrl] } } };
+  const transport = http(rpcUrl, { retryCount: 0 });
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 });
+  const deployer = mnemonicToAccount(TEST_MNEMONIC, { addressIndex: KEY_INDEX.deployer });
+  const wallet = createWalletClient({ chain, transport, account: deployer });
+
+  // Send every deployment before waiting for any: anvil mines each at once, and
+  // one round of receipts is much faster than seven sequential round trips.
+  const names = Object.keys(SAFE_CONTRACTS) as SafeContractName[];
+  let nonce = await publicClient.getTransactionCount({ address: deployer.address });
+  const hashes = await Promise.all(
+    names.map((name) => {
+      const { abi, bytecode } = artifact(SAFE_CONTRACTS[name]);
+      return wallet.deployContract({ abi, bytecode, nonce: nonce++ });
+    }),
+  );
+  const receipts = await Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })));
+  const contracts = Object.fromEntries(
+    names.map((name, i) => {
+      const address = receipts[i]?.contractAddress;
+      if (!address) throw new Error(`deploying ${name} produced no contract`);
+      return [name, address];
+    }),
+  ) as Record<SafeContractName, Address>;
+
+  const safeAbi = artifact(SAFE_CONTRACTS.safeSingleton).abi;
+  const factoryAbi = artifact(SAFE_CONTRACTS.safeProxyFactory).abi;
+  const createSafe = async (owners: readonly Address[], threshold: number, salt: bigint): Promise<Address> => {
+    const initializer = encodeFunctionData({
+      abi: safeAbi,
+      functionName: "setup",
+      args: [owners, BigInt(threshold), zeroAddress, "0x", contracts.fallbackHandler, zeroAddress, 0n, zeroAddress],
+    });
+    const hash = await wallet.writeContract({
+      address: contracts.safeProxyFactory,
+      abi: factoryAbi,
+      functionName: "createProxyWithNonce",
+      args: [contracts.safeSingleton, initializer, salt],
+      nonce: nonce++,
+    });
+    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    for (const log of receipt.logs) {
+      try {
+        const event = decodeEventLog({ abi: factoryAbi, data: log.data, topics: log.topics });
+        if (event.eventName === "ProxyCreation") return (event.args as { proxy: Address }).proxy;
+      } catch {
+        // not the factory's event
+      }
+    }
+    throw new Error("SafeProxyFactory emitted no ProxyCreation event");
+  };
+  const addressOf = (index: number): Address => mnemonicToAccount(TEST_MNEMONIC, { addressIndex: index }).address;
+
+  const dspSafes = await Promise.all(
+    REGIONS.map((region, i) => createSafe(KEY_INDEX.dspOwners[region].map(addressOf), 1, BigInt(100 + i))),
+  );
+  const dsp = Object.fromEntries(REGIONS.map((r, i) => [r, dspSafes[i]])) as Record<Region, Address>;
+  // The Consortium Safe's own threshold governs Safe transactions (owner
+  // changes); manifest tiers are counted by the operator, not by this number.
+  const [consortium, daoBoard] = await Promise.all([
+    createSafe(
+      REGIONS.map((r) => dsp[r]),
+      2,
+      200n,
+    ),
+    createSafe(KEY_INDEX.boardOwners.map(addressOf), 1, 300n),
+  ]);
+
+  const byRegion = <T>(f: (r: Region) => T): Record<Region, T> =>
+    Object.fromEntries(REGIONS.map((r) => [r, f(r)])) as Record<Region, T>;
+  return {
+    rpcUrl,
+    chainId: CHAIN_ID,
+    safeVersion: "1.5.0",
+    contracts,
+    safes: { consortium, daoBoard, dsp },
+    keys: {
+      deployer: key(KEY_INDEX.deployer),
+      dspOwners: byRegion((r) => KEY_INDEX.dspOwners[r].map(key)),
+      boardOwners: KEY_INDEX.boardOwners.map(key),
+      agents: byRegion((r) => key(KEY_INDEX.agents[r])),
+      guardian: key(KEY_INDEX.guardian),
+    },
+  };
+}
+
+/** protocol-kit's `contractNetworks` for this chain. */
+export function contractNetworks(info: ChainInfo): Record<string, Record<`${SafeContractName}Address`, Address>> {
+  const entries = Object.entries(info.contracts).map(([name, address]) => [`${name}Address`, address]);
+  return { [String(info.chainId)]: Object.fromEntries(entries) as Record<`${SafeContractName}Address`, Address> };
+}

@@ -1,0 +1,51 @@
+// Where the test bed puts things: regions, ports and directories. Ports sit in
+// one block above DSC_TESTBED_PORT (default 36000) so that two test beds (say
+// a demo and a test run on another checkout) can coexist on one machine.
+import { join, resolve } from "node:path";
+
+export const REGIONS = ["alpha", "beta", "gamma"] as const;
+export type Region = (typeof REGIONS)[number];
+
+export interface RegionPorts {
+  readonly etcdClient: number;
+  readonly etcdPeer: number;
+  readonly apiserver: number;
+  readonly controllerManager: number;
+  readonly scheduler: number;
+  readonly kwok: number;
+}
+
+export interface Layout {
+  readonly root: string;
+  readonly ports: { readonly regions: Record<Region, RegionPorts>; readonly anvil: number; readonly safeService: number };
+  regionDir(region: Region): string;
+  kubeconfig(region: Region): string;
+}
+
+export function layout(root = process.env.DSC_TESTBED_DIR ?? resolve(import.meta.dirname, "../../.testbed")): Layout {
+  const base = Number(process.env.DSC_TESTBED_PORT ?? 36000);
+  if (!Number.isInteger(base) || base < 1024 || base > 65000) {
+    throw new Error(`DSC_TESTBED_PORT must be an integer port between 1024 and 65000, got ${String(base)}`);
+  }
+  const regionPorts = (i: number): RegionPorts => {
+    const p = base + 10 * i;
+    return {
+      etcdClient: p,
+      etcdPeer: p + 1,
+      apiserver: p + 2,
+      controllerManager: p + 3,
+      scheduler: p + 4,
+      kwok: p + 5,
+    };
+  };
+  return {
+    root,
+    ports: {
+      regions: { alpha: regionPorts(0), beta: regionPorts(1), gamma: regionPorts(2) },
+      anvil: base + 40,
+      safeService: base + 41,
+    },
+    regionDir: (region) => join(root, region),
+    kubeconfig: (region) => join(root, region, "kubeconfig"),
+  };
+}

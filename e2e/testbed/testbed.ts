@@ -1,0 +1,249 @@
+// The three-region test bed: `up`, `down` and `status`, usable from the CLI
+// (`npm run testbed -- up`) and from tests. Everything started is recorded in
+// .testbed/state.json as it starts, so `down` can stop it from any shell, and
+// a failed `up` leaves nothing behind.
+import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { deployFederation, startAnvil, waitForAnvil, type ChainInfo } from "./chain.ts";
+import { apiGet, startRegion, type RegionPlan } from "./kube.ts";
+import { layout, REGIONS, type Layout, type Region } from "./layout.ts";
+import type { RegionPki } from "./pki.ts";
+import {
+  isAlive,
+  portOpen,
+  readJson,
+  startDetached,
+  stopProcess,
+  waitUntil,
+  writeJsonAtomic,
+  type ProcessRecord,
+} from "./process.ts";
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, "../..");
+
+interface State {
+  readonly startedAt: string;
+  readonly processes: ProcessRecord[];
+  ready: boolean;
+  timings?: Record<string, number>;
+}
+
+export interface Testbed {
+  readonly layout: Layout;
+  readonly chain: ChainInfo;
+  readonly safeServiceUrl: string;
+  readonly kubeconfig: Record<Region, string>;
+  readonly bin: string;
+}
+
+const stateFile = (l: Layout): string => join(l.root, "state.json");
+const chainFile = (l: Layout): string => join(l.root, "chain.json");
+
+/** Builds (on first use) and returns the directory of the Go-built binaries. */
+export async function binaries(log: (line: string) => void = () => undefined): Promise<string> {
+  const script = join(repo, "e2e/testbed/go/build.sh");
+  const child = execFile(script, [], { maxBuffer: 1 << 20 });
+  child.stderr?.on("data", (chunk: Buffer | string) => {
+    for (const line of String(chunk).trimEnd().split("\n")) log(line);
+  });
+  const out = await new Promise<string>((resolveOut, reject) => {
+    let stdout = "";
+    child.stdout?.on("data", (chunk: Buffer | string) => (stdout += String(chunk)));
+    child.on("close", (code) => {
+      if (code === 0) resolveOut(stdout.trim());
+      else reject(new Error(`building the test bed binaries failed (exit ${String(code)}); see the output above`));
+    });
+  });
+  return out;
+}
+
+function describe(l: Layout, bin: string): Testbed {
+  const chain = readJson<ChainInfo>(chainFile(l));
+  if (!chain) throw new Error(`the test bed has no ${chainFile(l)}: run \`npm run testbed -- up\``);
+  return {
+    layout: l,
+    chain,
+    safeServiceUrl: `http://127.0.0.1:${String(l.ports.safeService)}`,
+    kubeconfig: Object.fromEntries(REGIONS.map((r) => [r, l.kubeconfig(r)])) as Record<Region, string>,
+    bin,
+  };
+}
+
+/** Starts the test bed unless it already runs; `started` says which happened. */
+export async function up(
+  options: { log?: (line: string) => void; layout?: Layout } = {},
+): Promise<{ testbed: Testbed; started: boolean; timings: Record<string, number> }> {
+  const l = options.layout ?? layout();
+  const log = options.log ?? (() => undefined);
+  const timings: Record<string, number> = {};
+  const t0 = performance.now();
+  const mark = (name: string): void => {
+    timings[name] = Math.round(performance.now() - t0);
+  };
+
+  const bin = await binaries(log);
+  mark("binaries");
+  const existing = readJson<State>(stateFile(l));
+  if (existing) {
+    const alive = existing.processes.filter((p) => isAlive(p.pid));
+    if (existing.ready && alive.length === existing.processes.length) {
+      log("test bed already up");
+      return { testbed: describe(l, bin), started: false, timings: existing.timings ?? {} };
+    }
+    log(`a previous test bed is ${alive.length > 0 ? "half up" : "gone"}: stopping what is left and starting anew`);
+    await down({ layout: l });
+  }
+
+  const busy = await findBusyPorts(l);
+  if (busy.length > 0) {
+    throw new Error(
+      `ports already in use, not by this test bed: ${busy.join(", ")}. ` +
+        `Stop whatever holds them, or set DSC_TESTBED_PORT to another base port.`,
+    );
+  }
+
+  rmSync(l.root, { recursive: true, force: true });
+  const state: State = { startedAt: new Date().toISOString(), processes: [], ready: false };
+  const record = (p: ProcessRecord): void => {
+    state.processes.push(p);
+    writeJsonAtomic(stateFile(l), state);
+  };
+
+  try {
+    const rpcUrl = `http://127.0.0.1:${String(l.ports.anvil)}`;
+    const chainReady = (async () => {
+      const anvil = startAnvil(l.root, l.ports.anvil);
+      record(anvil);
+      await waitForAnvil(anvil, rpcUrl);
+      const chain = await deployFederation(rpcUrl);
+      writeJsonAtomic(chainFile(l), chain);
+      mark("chain");
+      const service = startDetached(
+        "safe-service",
+        [
+          process.execPath,
+          join(repo, "e2e/safe-service/main.ts"),
+          "--rpc",
+          rpcUrl,
+          "--chain-id",
+          String(chain.chainId),
+          "--port",
+          String(l.ports.safeService),
+        ],
+        join(l.root, "safe-service.log"),
+      );
+      record(service);
+      const url = `http://127.0.0.1:${String(l.ports.safeService)}`;
+      await waitUntil(service, "serving", async () => (await fetch(`${url}/api/v1/about/`)).ok);
+      mark("safe-service");
+    })();
+    const regionsReady = Promise.all(
+      REGIONS.map(async (region) => {
+        const plan: RegionPlan = { region, dir: l.regionDir(region), ports: l.ports.regions[region], bin };
+        const { pki, processes } = await startRegion(plan, record);
+        mark(`${region}-apiserver`);
+        await waitForWorkloadReady(plan, pki, processes);
+        mark(`${region}-ready`);
+      }),
+    );
+    await Promise.all([chainReady, regionsReady]);
+  } catch (err) {
+    log("start failed: stopping everything this attempt started");
+    await down({ layout: l, keepFiles: true });
+    throw err;
+  }
+  mark("total");
+  state.ready = true;
+  state.timings = timings;
+  writeJsonAtomic(stateFile(l), state);
+  return { testbed: describe(l, bin), started: true, timings };
+}
+
+/**
+ * A region is ready for workloads when the fake node is Ready and the
+ * controller manager has created the default ServiceAccount (before that,
+ * pods are refused by the ServiceAccount admission plugin).
+ */
+async function waitForWorkloadReady(
+  plan: RegionPlan,
+  pki: RegionPki,
+  processes: [ProcessRecord, ...ProcessRecord[]],
+): Promise<void> {
+  await waitUntil(processes, "ready for workloads", async () => {
+    const sa = await apiGet(plan, pki, "/api/v1/namespaces/default/serviceaccounts/default");
+    if (sa.status !== 200) throw new Error("default ServiceAccount not created yet");
+    const node = await apiGet(plan, pki, `/api/v1/nodes/kwok-${plan.region}-0`);
+    const conditions = (JSON.parse(node.body) as { status?: { conditions?: { type: string; status: string }[] } })
+      .status?.conditions;
+    if (!conditions?.some((c) => c.type === "Ready" && c.status === "True")) throw new Error("node not Ready yet");
+    return true;
+  });
+}
+
+async function findBusyPorts(l: Layout): Promise<string[]> {
+  const named: [string, number][] = [
+    ["anvil", l.ports.anvil],
+    ["safe-service", l.ports.safeService],
+    ...REGIONS.flatMap((r) =>
+      Object.entries(l.ports.regions[r]).map(([name, port]): [string, number] => [`${r}/${name}`, port]),
+    ),
+  ];
+  const open = await Promise.all(named.map(([, port]) => portOpen(port)));
+  return named.filter((_, i) => open[i]).map(([name, port]) => `${String(port)} (${name})`);
+}
+
+/** Stops every process the test bed started, newest first. */
+export async function down(options: { layout?: Layout; keepFiles?: boolean } = {}): Promise<string[]> {
+  const l = options.layout ?? layout();
+  const state = readJson<State>(stateFile(l));
+  if (!state) return [];
+  const stopped: string[] = [];
+  // Controllers and the service first, then API servers, then etcd and the chain.
+  const order = (p: ProcessRecord): number =>
+    p.name.endsWith("etcd") || p.name === "anvil" ? 2 : p.name.endsWith("kube-apiserver") ? 1 : 0;
+  const groups = [0, 1, 2].map((rank) => state.processes.filter((p) => order(p) === rank));
+  for (const group of groups) {
+    await Promise.all(
+      group.map(async (p) => {
+        if (isAlive(p.pid)) stopped.push(p.name);
+        await stopProcess(p);
+      }),
+    );
+  }
+  if (options.keepFiles) writeJsonAtomic(stateFile(l), { ...state, processes: [], ready: false });
+  else rmSync(stateFile(l), { force: true });
+  return stopped;
+}
+
+export interface ComponentStatus {
+  readonly name: string;
+  readonly pid: number;
+  readonly running: boolean;
+  readonly log: string;
+}
+
+export function status(options: { layout?: Layout } = {}): { ready: boolean; components: ComponentStatus[] } {
+  const l = options.layout ?? layout();
+  const state = readJson<State>(stateFile(l));
+  if (!state) return { ready: false, components: [] };
+  const components = state.processes.map((p) => ({ name: p.name, pid: p.pid, running: isAlive(p.pid), log: p.log }));
+  return { ready: state.ready && components.every((c) => c.running), components };
+}
+
+/** The running test bed's description, for tests and the demo. */
+export async function current(options: { layout?: Layout } = {}): Promise<Testbed> {
+  const l = options.layout ?? layout();
+  if (!status({ layout: l }).ready) throw new Error("the test bed is not up: run `npm run testbed -- up`");
+  return describe(l, await binaries());
+}
+
+/** Runs the test bed's own kubectl against a region. */
+export async function kubectl(testbed: Testbed, region: Region, args: readonly string[]): Promise<string> {
+  const { stdout } = await run(join(testbed.bin, "kubectl"), [`--kubeconfig=${testbed.kubeconfig[region]}`, ...args], {
+    maxBuffer: 16 << 20,
+  });
+  return stdout;
+}
