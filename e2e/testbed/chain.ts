@@ -11,9 +11,10 @@ import { dirname, join } from "node:path";
 import {
   createPublicClient,
   createWalletClient,
-  decodeEventLog,
   encodeFunctionData,
   http,
+  parseAbi,
+  parseEventLogs,
   zeroAddress,
   type Abi,
   type Address,
@@ -50,6 +51,8 @@ const SAFE_CONTRACTS = {
   createCall: "libraries/CreateCall.sol/CreateCall.json",
   simulateTxAccessor: "accessors/SimulateTxAccessor.sol/SimulateTxAccessor.json",
 } as const;
+
+const PROXY_CREATION = parseAbi(["event ProxyCreation(address indexed proxy, address singleton)"]);
 
 export type SafeContractName = keyof typeof SAFE_CONTRACTS;
 
@@ -147,11 +150,24 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
 
   const safeAbi = artifact(SAFE_CONTRACTS.safeSingleton).abi;
   const factoryAbi = artifact(SAFE_CONTRACTS.safeProxyFactory).abi;
-  const createSafe = async (owners: readonly Address[], threshold: number, salt: bigint): Promise<Address> => {
+  const createSafe = async (
+    owners: readonly Address[],
+    threshold: number,
+    salt: bigint,
+  ): Promise<Address> => {
     const initializer = encodeFunctionData({
       abi: safeAbi,
       functionName: "setup",
-      args: [owners, BigInt(threshold), zeroAddress, "0x", contracts.fallbackHandler, zeroAddress, 0n, zeroAddress],
+      args: [
+        owners,
+        BigInt(threshold),
+        zeroAddress,
+        "0x",
+        contracts.fallbackHandler,
+        zeroAddress,
+        0n,
+        zeroAddress,
+      ],
     });
     const hash = await wallet.writeContract({
       address: contracts.safeProxyFactory,
@@ -161,17 +177,12 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
       nonce: nonce++,
     });
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
-    for (const log of receipt.logs) {
-      try {
-        const event = decodeEventLog({ abi: factoryAbi, data: log.data, topics: log.topics });
-        if (event.eventName === "ProxyCreation") return (event.args as { proxy: Address }).proxy;
-      } catch {
-        // not the factory's event
-      }
-    }
-    throw new Error("SafeProxyFactory emitted no ProxyCreation event");
+    const [created] = parseEventLogs({ abi: PROXY_CREATION, logs: receipt.logs });
+    if (!created) throw new Error("SafeProxyFactory emitted no ProxyCreation event");
+    return created.args.proxy;
   };
-  const addressOf = (index: number): Address => mnemonicToAccount(TEST_MNEMONIC, { addressIndex: index }).address;
+  const addressOf = (index: number): Address =>
+    mnemonicToAccount(TEST_MNEMONIC, { addressIndex: index }).address;
 
   const dspSafes = await Promise.all(
     REGIONS.map((region, i) => createSafe(KEY_INDEX.dspOwners[region].map(addressOf), 1, BigInt(100 + i))),
@@ -207,7 +218,11 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
 }
 
 /** protocol-kit's `contractNetworks` for this chain. */
-export function contractNetworks(info: ChainInfo): Record<string, Record<`${SafeContractName}Address`, Address>> {
+export function contractNetworks(
+  info: ChainInfo,
+): Record<string, Record<`${SafeContractName}Address`, Address>> {
   const entries = Object.entries(info.contracts).map(([name, address]) => [`${name}Address`, address]);
-  return { [String(info.chainId)]: Object.fromEntries(entries) as Record<`${SafeContractName}Address`, Address> };
+  return {
+    [String(info.chainId)]: Object.fromEntries(entries) as Record<`${SafeContractName}Address`, Address>,
+  };
 }

@@ -16,8 +16,11 @@ switch (command) {
     try {
       const { testbed, started, timings } = await up({ log });
       if (started) log(`up in ${((timings.total ?? 0) / 1000).toFixed(1)} s (${JSON.stringify(timings)})`);
-      for (const [region, file] of Object.entries(testbed.kubeconfig)) console.log(`${region}: KUBECONFIG=${file}`);
-      console.log(`chain: ${testbed.chain.rpcUrl} (chain id ${String(testbed.chain.chainId)}), ${testbed.layout.root}/chain.json`);
+      for (const [region, file] of Object.entries(testbed.kubeconfig))
+        console.log(`${region}: KUBECONFIG=${file}`);
+      console.log(
+        `chain: ${testbed.chain.rpcUrl} (chain id ${String(testbed.chain.chainId)}), ${testbed.layout.root}/chain.json`,
+      );
       console.log(`safe transaction service (double): ${testbed.safeServiceUrl}`);
     } catch (err) {
       console.error(err instanceof Error ? err.message : err);
@@ -38,7 +41,9 @@ switch (command) {
     }
     console.log(`test bed: ${ready ? "up" : "degraded"}`);
     for (const c of components) {
-      console.log(`  ${c.name.padEnd(32)} pid ${String(c.pid).padEnd(8)} ${c.running ? "running" : "STOPPED"}  ${c.log}`);
+      console.log(
+        `  ${c.name.padEnd(32)} pid ${String(c.pid).padEnd(8)} ${c.running ? "running" : "STOPPED"}  ${c.log}`,
+      );
     }
     if (!ready) process.exitCode = 1;
     break;

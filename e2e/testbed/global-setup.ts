@@ -4,7 +4,11 @@
 import { down, up } from "./testbed.ts";
 
 export default async function setup(): Promise<() => Promise<void>> {
-  const { started, timings } = await up({ log: (line) => console.error(`testbed: ${line}`) });
+  const { started, timings } = await up({
+    log: (line) => {
+      console.error(`testbed: ${line}`);
+    },
+  });
   if (started) console.error(`testbed: up in ${JSON.stringify(timings)} ms`);
   return async () => {
     if (started && process.env.DSC_TESTBED_KEEP !== "1") await down();

@@ -19,7 +19,13 @@ export interface RegionPlan {
 }
 
 /** A kubeconfig with an embedded client certificate, as `kubectl` and client-node read it. */
-export function writeKubeconfig(file: string, region: string, port: number, pki: RegionPki, client: ClientName): void {
+export function writeKubeconfig(
+  file: string,
+  region: string,
+  port: number,
+  pki: RegionPki,
+  client: ClientName,
+): void {
   const b64 = (path: string): string => readFileSync(path).toString("base64");
   const config = {
     apiVersion: "v1",
@@ -27,7 +33,10 @@ export function writeKubeconfig(file: string, region: string, port: number, pki:
     clusters: [
       {
         name: region,
-        cluster: { server: `https://127.0.0.1:${String(port)}`, "certificate-authority-data": b64(pki.caCert) },
+        cluster: {
+          server: `https://127.0.0.1:${String(port)}`,
+          "certificate-authority-data": b64(pki.caCert),
+        },
       },
     ],
     users: [
@@ -192,7 +201,11 @@ export async function startRegion(
     "--cidr=10.244.0.1/16",
     "--node-ip=10.0.0.2",
   ]);
-  await waitUntil(kwok, "serving", async () => (await fetch(`http://127.0.0.1:${String(ports.kwok)}/healthz`)).ok);
+  await waitUntil(
+    kwok,
+    "serving",
+    async () => (await fetch(`http://127.0.0.1:${String(ports.kwok)}/healthz`)).ok,
+  );
   await createFakeNode(plan);
   return { pki, processes: [apiserver, etcd, controllerManager, scheduler, kwok] };
 }

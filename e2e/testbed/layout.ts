@@ -17,12 +17,18 @@ export interface RegionPorts {
 
 export interface Layout {
   readonly root: string;
-  readonly ports: { readonly regions: Record<Region, RegionPorts>; readonly anvil: number; readonly safeService: number };
+  readonly ports: {
+    readonly regions: Record<Region, RegionPorts>;
+    readonly anvil: number;
+    readonly safeService: number;
+  };
   regionDir(region: Region): string;
   kubeconfig(region: Region): string;
 }
 
-export function layout(root = process.env.DSC_TESTBED_DIR ?? resolve(import.meta.dirname, "../../.testbed")): Layout {
+export function layout(
+  root = process.env.DSC_TESTBED_DIR ?? resolve(import.meta.dirname, "../../.testbed"),
+): Layout {
   const base = Number(process.env.DSC_TESTBED_PORT ?? 36000);
   if (!Number.isInteger(base) || base < 1024 || base > 65000) {
     throw new Error(`DSC_TESTBED_PORT must be an integer port between 1024 and 65000, got ${String(base)}`);

@@ -42,13 +42,7 @@ function ecKey(file: string, cwd: string): void {
   openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file], cwd);
 }
 
-function issue(
-  cwd: string,
-  name: string,
-  subject: string,
-  extensions: string,
-  days = 30,
-): void {
+function issue(cwd: string, name: string, subject: string, extensions: string, days = 30): void {
   ecKey(`${name}.key`, cwd);
   openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], cwd);
   writeFileSync(join(cwd, `${name}.ext`), extensions);
@@ -76,7 +70,8 @@ function issue(
 
 /** Distinguished names are '/'-separated: escape what would break them. */
 function dn(value: string): string {
-  if (!/^[\w:.@ -]+$/.test(value)) throw new Error(`refusing unusual certificate name ${JSON.stringify(value)}`);
+  if (!/^[\w:.@ -]+$/.test(value))
+    throw new Error(`refusing unusual certificate name ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -98,7 +93,19 @@ export function regionPki(dir: string, region: string): RegionPki {
   mkdirSync(dir, { recursive: true });
   ecKey("ca.key", dir);
   openssl(
-    ["req", "-x509", "-new", "-key", "ca.key", "-subj", `/CN=dsc-testbed-${dn(region)}-ca`, "-days", "365", "-out", "ca.crt"],
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-subj",
+      `/CN=dsc-testbed-${dn(region)}-ca`,
+      "-days",
+      "365",
+      "-out",
+      "ca.crt",
+    ],
     dir,
   );
   issue(
@@ -119,7 +126,12 @@ export function regionPki(dir: string, region: string): RegionPki {
       dir,
       name,
       subject,
-      ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth", ""].join("\n"),
+      [
+        "basicConstraints=CA:FALSE",
+        "keyUsage=critical,digitalSignature",
+        "extendedKeyUsage=clientAuth",
+        "",
+      ].join("\n"),
     );
   }
   ecKey("sa.key", dir);

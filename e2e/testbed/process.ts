@@ -3,7 +3,7 @@
 // pid so that `down` can stop exactly what `up` started, even from another
 // shell and after the starting process has exited.
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import { appendFileSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -61,6 +61,11 @@ export function startDetached(
     stdio: ["ignore", fd, fd],
   });
   closeSync(fd);
+  // A failed spawn is reported as an 'error' event; without a listener it would
+  // crash the test bed instead of naming the component.
+  child.once("error", (err) => {
+    appendFileSync(log, `spawn failed: ${err.message}\n`);
+  });
   if (child.pid === undefined) throw new ComponentError(name, log, `could not spawn ${file}`);
   child.unref();
   return { name, pid: child.pid, log, command };
@@ -98,8 +103,8 @@ export async function waitUntil(
   probe: () => Promise<boolean>,
   timeoutMs = 60_000,
 ): Promise<void> {
-  const all = Array.isArray(records) ? records : [records as ProcessRecord];
-  const record = all[0] as ProcessRecord;
+  const all: readonly ProcessRecord[] = "pid" in records ? [records] : records;
+  const [record] = all as [ProcessRecord];
   const deadline = Date.now() + timeoutMs;
   let last = "no answer yet";
   let delay = 20;
@@ -138,7 +143,8 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   renameSync(tmp, file);
 }
 
-export function readJson<T>(file: string): T | undefined {
+/** Parses a JSON file the test bed wrote itself; undefined if there is none. */
+export function readJson(file: string): unknown {
   if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, "utf8")) as T;
+  return JSON.parse(readFileSync(file, "utf8"));
 }

@@ -54,14 +54,17 @@ export async function binaries(log: (line: string) => void = () => undefined): P
     child.stdout?.on("data", (chunk: Buffer | string) => (stdout += String(chunk)));
     child.on("close", (code) => {
       if (code === 0) resolveOut(stdout.trim());
-      else reject(new Error(`building the test bed binaries failed (exit ${String(code)}); see the output above`));
+      else
+        reject(
+          new Error(`building the test bed binaries failed (exit ${String(code)}); see the output above`),
+        );
     });
   });
   return out;
 }
 
 function describe(l: Layout, bin: string): Testbed {
-  const chain = readJson<ChainInfo>(chainFile(l));
+  const chain = readJson(chainFile(l)) as ChainInfo | undefined;
   if (!chain) throw new Error(`the test bed has no ${chainFile(l)}: run \`npm run testbed -- up\``);
   return {
     layout: l,
@@ -86,14 +89,16 @@ export async function up(
 
   const bin = await binaries(log);
   mark("binaries");
-  const existing = readJson<State>(stateFile(l));
+  const existing = readJson(stateFile(l)) as State | undefined;
   if (existing) {
     const alive = existing.processes.filter((p) => isAlive(p.pid));
     if (existing.ready && alive.length === existing.processes.length) {
       log("test bed already up");
       return { testbed: describe(l, bin), started: false, timings: existing.timings ?? {} };
     }
-    log(`a previous test bed is ${alive.length > 0 ? "half up" : "gone"}: stopping what is left and starting anew`);
+    log(
+      `a previous test bed is ${alive.length > 0 ? "half up" : "gone"}: stopping what is left and starting anew`,
+    );
     await down({ layout: l });
   }
 
@@ -176,9 +181,11 @@ async function waitForWorkloadReady(
     const sa = await apiGet(plan, pki, "/api/v1/namespaces/default/serviceaccounts/default");
     if (sa.status !== 200) throw new Error("default ServiceAccount not created yet");
     const node = await apiGet(plan, pki, `/api/v1/nodes/kwok-${plan.region}-0`);
-    const conditions = (JSON.parse(node.body) as { status?: { conditions?: { type: string; status: string }[] } })
-      .status?.conditions;
-    if (!conditions?.some((c) => c.type === "Ready" && c.status === "True")) throw new Error("node not Ready yet");
+    const conditions = (
+      JSON.parse(node.body) as { status?: { conditions?: { type: string; status: string }[] } }
+    ).status?.conditions;
+    if (!conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+      throw new Error("node not Ready yet");
     return true;
   });
 }
@@ -188,7 +195,9 @@ async function findBusyPorts(l: Layout): Promise<string[]> {
     ["anvil", l.ports.anvil],
     ["safe-service", l.ports.safeService],
     ...REGIONS.flatMap((r) =>
-      Object.entries(l.ports.regions[r]).map(([name, port]): [string, number] => [`${r}/${name}`, port]),
+      Object.entries(l.ports.regions[r] as unknown as Record<string, number>).map(
+        ([name, port]): [string, number] => [`${r}/${name}`, port],
+      ),
     ),
   ];
   const open = await Promise.all(named.map(([, port]) => portOpen(port)));
@@ -198,7 +207,7 @@ async function findBusyPorts(l: Layout): Promise<string[]> {
 /** Stops every process the test bed started, newest first. */
 export async function down(options: { layout?: Layout; keepFiles?: boolean } = {}): Promise<string[]> {
   const l = options.layout ?? layout();
-  const state = readJson<State>(stateFile(l));
+  const state = readJson(stateFile(l)) as State | undefined;
   if (!state) return [];
   const stopped: string[] = [];
   // Controllers and the service first, then API servers, then etcd and the chain.
@@ -227,9 +236,14 @@ export interface ComponentStatus {
 
 export function status(options: { layout?: Layout } = {}): { ready: boolean; components: ComponentStatus[] } {
   const l = options.layout ?? layout();
-  const state = readJson<State>(stateFile(l));
+  const state = readJson(stateFile(l)) as State | undefined;
   if (!state) return { ready: false, components: [] };
-  const components = state.processes.map((p) => ({ name: p.name, pid: p.pid, running: isAlive(p.pid), log: p.log }));
+  const components = state.processes.map((p) => ({
+    name: p.name,
+    pid: p.pid,
+    running: isAlive(p.pid),
+    log: p.log,
+  }));
   return { ready: state.ready && components.every((c) => c.running), components };
 }
 
@@ -242,8 +256,12 @@ export async function current(options: { layout?: Layout } = {}): Promise<Testbe
 
 /** Runs the test bed's own kubectl against a region. */
 export async function kubectl(testbed: Testbed, region: Region, args: readonly string[]): Promise<string> {
-  const { stdout } = await run(join(testbed.bin, "kubectl"), [`--kubeconfig=${testbed.kubeconfig[region]}`, ...args], {
-    maxBuffer: 16 << 20,
-  });
+  const { stdout } = await run(
+    join(testbed.bin, "kubectl"),
+    [`--kubeconfig=${testbed.kubeconfig[region]}`, ...args],
+    {
+      maxBuffer: 16 << 20,
+    },
+  );
   return stdout;
 }

@@ -1,0 +1,77 @@
+// Federation: this cluster's place in the federation (cluster-scoped, one per
+// cluster). Its name is the federation's id, which every approval binds to.
+import { array, integer, object, optional, string, type Infer } from "../schema.ts";
+import { address, condition, region, secretKeyRef } from "./fields.ts";
+
+const approvals = (dsp: number, board: number) =>
+  object({
+    dspApprovals: integer({ minimum: 1, maximum: 16 }).describe(
+      "Distinct DSP owners of the Consortium Safe.",
+    ),
+    boardApprovals: integer({ minimum: 0, maximum: 16 }).describe("Distinct owners of the DAO Board Safe."),
+  }).withDefault({ dspApprovals: dsp, boardApprovals: board });
+
+/** The seeds' tiers: critical 3 of 3 DSPs + 1 Board owner; upgrade 2 of 3; operational 1 of 3. */
+export const DEFAULT_TIERS = {
+  critical: { dspApprovals: 3, boardApprovals: 1 },
+  upgrade: { dspApprovals: 2, boardApprovals: 0 },
+  operational: { dspApprovals: 1, boardApprovals: 0 },
+} as const;
+
+export const tierPolicy = object({
+  critical: approvals(DEFAULT_TIERS.critical.dspApprovals, DEFAULT_TIERS.critical.boardApprovals),
+  upgrade: approvals(DEFAULT_TIERS.upgrade.dspApprovals, DEFAULT_TIERS.upgrade.boardApprovals),
+  operational: approvals(DEFAULT_TIERS.operational.dspApprovals, DEFAULT_TIERS.operational.boardApprovals),
+})
+  .rule(
+    "self.critical.dspApprovals >= self.upgrade.dspApprovals && self.upgrade.dspApprovals >= self.operational.dspApprovals",
+    "tiers must not weaken upwards: critical.dspApprovals >= upgrade.dspApprovals >= operational.dspApprovals",
+  )
+  .withDefault(DEFAULT_TIERS);
+
+export const federationSpec = object({
+  region: region().describe("This cluster's region, e.g. alpha."),
+  dsp: object({
+    name: string({ minLength: 1, maxLength: 63 }).describe("The DSP that runs this cluster, e.g. DSP-1."),
+    safe: address().describe("The DSP's own Safe, an owner of the Consortium Safe."),
+  }),
+  chain: object({
+    chainId: integer({ minimum: 1 }),
+    rpcUrlSecretRef: secretKeyRef().describe(
+      "Secret holding the JSON-RPC URL (it often carries an API key).",
+    ),
+    confirmations: optional(
+      integer({ minimum: 0, maximum: 1000 })
+        .describe("Blocks behind the head at which state is read.")
+        .withDefault(0),
+    ),
+  }),
+  consortiumSafe: address().describe("The Consortium Safe, whose owners are the DSP Safes."),
+  daoBoardSafe: address().describe("The DAO Board Safe, needed for the critical tier."),
+  agentRegistry: address().describe("The soulbound agent registry (ERC-5192) that says who may propose."),
+  safeTransactionService: optional(
+    object({
+      url: string({ pattern: /^https?:\/\/\S+$/, patternHelp: "an http(s) URL" }),
+    }).describe("Optional transport for approvals; every signature it returns is re-verified on chain."),
+  ),
+  tiers: optional(tierPolicy),
+});
+
+export const federationStatus = object({
+  observedGeneration: optional(integer({ minimum: 0 })),
+  chain: optional(
+    object({
+      block: integer({ minimum: 0 }),
+      readAt: string({ format: "date-time" }),
+      consortiumOwners: array(address(), { maxItems: 64 }),
+      consortiumThreshold: integer({ minimum: 0 }),
+      boardOwners: array(address(), { maxItems: 64 }),
+      boardThreshold: integer({ minimum: 0 }),
+    }),
+  ),
+  conditions: optional(array(condition(), { maxItems: 16 })),
+});
+
+export type FederationSpec = Infer<typeof federationSpec>;
+export type FederationStatus = Infer<typeof federationStatus>;
+export type TierPolicy = Infer<typeof tierPolicy>;

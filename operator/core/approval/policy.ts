@@ -1,0 +1,130 @@
+// The approval decision: given what each candidate signature proved (on chain,
+// at one pinned block) and who the owners were at that block, does the
+// manifest meet its tier? Pure: no clock, no chain, no Kubernetes.
+import { getAddress, type Address } from "viem";
+import type { SignedSafe } from "../../api/v1alpha1/consortium-manifest.ts";
+import type { Tier } from "../../api/v1alpha1/fields.ts";
+import type { TierPolicy } from "../../api/v1alpha1/federation.ts";
+import type { SignatureKind } from "./signatures.ts";
+
+export type ApprovalSource = "inline" | "safe-service" | "chain";
+
+/** One candidate approval after verification. */
+export interface Verdict {
+  readonly safe: SignedSafe;
+  readonly signer: Address | undefined;
+  readonly kind: SignatureKind | "unknown";
+  readonly source: ApprovalSource;
+  readonly valid: boolean;
+  readonly reason?: string;
+}
+
+export interface Owners {
+  readonly consortium: readonly Address[];
+  readonly board: readonly Address[];
+}
+
+export interface DecisionInput {
+  readonly tier: Tier;
+  readonly policy: TierPolicy;
+  readonly owners: Owners;
+  readonly verdicts: readonly Verdict[];
+  /** Unix seconds. */
+  readonly now: number;
+  readonly expiresAt: number;
+  readonly nonce: number;
+  /** The highest nonce this manifest has applied, if any. */
+  readonly appliedNonce: number | undefined;
+  readonly proposer: { readonly valid: boolean; readonly reason?: string };
+}
+
+export type DecisionReason =
+  "Verified" | "Expired" | "NonceRegression" | "InvalidProposer" | "InsufficientApprovals";
+
+export interface Decision {
+  readonly verified: boolean;
+  readonly reason: DecisionReason;
+  readonly message: string;
+  /** e.g. "2/2", or "3/3+1/1" when the Board counts. */
+  readonly summary: string;
+  readonly dsp: { readonly approvers: readonly Address[]; readonly required: number };
+  readonly board: { readonly approvers: readonly Address[]; readonly required: number };
+}
+
+/** Distinct current owners of `safe` with at least one valid approval, in owner order. */
+export function approvers(
+  verdicts: readonly Verdict[],
+  safe: SignedSafe,
+  owners: readonly Address[],
+): Address[] {
+  const proven = new Set(
+    verdicts
+      .filter((v) => v.safe === safe && v.valid && v.signer)
+      .map((v) => getAddress(v.signer as Address)),
+  );
+  return [...new Set(owners.map((o) => getAddress(o)))].filter((o) => proven.has(o));
+}
+
+export function decide(input: DecisionInput): Decision {
+  const required = input.policy[input.tier];
+  const dsp = {
+    approvers: approvers(input.verdicts, "consortium", input.owners.consortium),
+    required: required.dspApprovals,
+  };
+  const board = {
+    approvers: approvers(input.verdicts, "board", input.owners.board),
+    required: required.boardApprovals,
+  };
+  const summary =
+    `${String(Math.min(dsp.approvers.length, dsp.required))}/${String(dsp.required)}` +
+    (board.required > 0
+      ? `+${String(Math.min(board.approvers.length, board.required))}/${String(board.required)}`
+      : "");
+  const result = (verified: boolean, reason: DecisionReason, message: string): Decision => ({
+    verified,
+    reason,
+    message,
+    summary,
+    dsp,
+    board,
+  });
+
+  if (input.now >= input.expiresAt) {
+    return result(false, "Expired", `approvals expired at ${new Date(input.expiresAt * 1000).toISOString()}`);
+  }
+  if (input.appliedNonce !== undefined && input.nonce < input.appliedNonce) {
+    return result(
+      false,
+      "NonceRegression",
+      `nonce ${String(input.nonce)} is lower than the applied nonce ${String(input.appliedNonce)}; raise spec.nonce`,
+    );
+  }
+  if (!input.proposer.valid) {
+    return result(
+      false,
+      "InvalidProposer",
+      `proposer not accepted: ${input.proposer.reason ?? "unknown reason"}`,
+    );
+  }
+  const missing: string[] = [];
+  if (dsp.approvers.length < dsp.required) {
+    missing.push(
+      `${String(dsp.approvers.length)} of ${String(dsp.required)} DSP approvals for tier ${input.tier}` +
+        ` (owners at this block: ${String(input.owners.consortium.length)})`,
+    );
+  }
+  if (board.approvers.length < board.required) {
+    missing.push(`${String(board.approvers.length)} of ${String(board.required)} DAO Board approvals`);
+  }
+  if (dsp.required > input.owners.consortium.length) {
+    missing.push(
+      `tier ${input.tier} needs ${String(dsp.required)} DSPs but the Consortium Safe has ${String(input.owners.consortium.length)} owners`,
+    );
+  }
+  if (missing.length > 0) return result(false, "InsufficientApprovals", missing.join("; "));
+  return result(
+    true,
+    "Verified",
+    `${String(dsp.approvers.length)} DSP${board.required > 0 ? ` + ${String(board.approvers.length)} Board` : ""} approvals meet tier ${input.tier}`,
+  );
+}
