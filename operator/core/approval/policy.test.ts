@@ -1,0 +1,158 @@
+import fc from "fast-check";
+import { getAddress, type Address } from "viem";
+import { describe, expect, it } from "vitest";
+import { TIERS, type Tier } from "../../api/v1alpha1/fields.ts";
+import { DEFAULT_TIERS } from "../../api/v1alpha1/federation.ts";
+import { decide, type DecisionInput, type Verdict } from "./policy.ts";
+
+const addr = (n: number): Address => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
+const dsps = [addr(0xa1), addr(0xb2), addr(0xc3)];
+const boardOwners = [addr(0xd4), addr(0xe5)];
+const strangers = [addr(0xf6), addr(0xf7)];
+
+const verdict = (
+  safe: "consortium" | "board",
+  signer: Address,
+  valid = true,
+  source: Verdict["source"] = "inline",
+): Verdict => ({
+  safe,
+  signer,
+  kind: "contract",
+  source,
+  valid,
+});
+
+const input = (tier: Tier, verdicts: Verdict[], overrides: Partial<DecisionInput> = {}): DecisionInput => ({
+  tier,
+  policy: DEFAULT_TIERS,
+  owners: { consortium: dsps, board: boardOwners },
+  verdicts,
+  now: 1_000,
+  expiresAt: 2_000,
+  nonce: 5,
+  appliedNonce: undefined,
+  proposer: { valid: true },
+  ...overrides,
+});
+
+const subsets = <T>(items: readonly T[]): T[][] =>
+  items.reduce<T[][]>((all, item) => [...all, ...all.map((s) => [...s, item])], [[]]);
+
+describe("the tier decision", () => {
+  it("accepts exactly at each tier's threshold, for every combination of signers", () => {
+    for (const tier of TIERS) {
+      const need = DEFAULT_TIERS[tier];
+      for (const signing of subsets(dsps)) {
+        for (const boardSigning of subsets(boardOwners)) {
+          const verdicts = [
+            ...signing.map((s) => verdict("consortium", s)),
+            ...boardSigning.map((s) => verdict("board", s)),
+          ];
+          const d = decide(input(tier, verdicts));
+          const expected = signing.length >= need.dspApprovals && boardSigning.length >= need.boardApprovals;
+          expect(d.verified, `${tier} ${String(signing.length)}+${String(boardSigning.length)}`).toBe(
+            expected,
+          );
+          expect(d.reason).toBe(expected ? "Verified" : "InsufficientApprovals");
+        }
+      }
+    }
+  });
+
+  it("says what is missing, as a person reads it", () => {
+    const d = decide(input("upgrade", [verdict("consortium", dsps[0] as Address)]));
+    expect(d.message).toBe("1 of 2 DSP approvals for tier upgrade (owners at this block: 3)");
+    expect(d.summary).toBe("1/2");
+    const critical = decide(
+      input(
+        "critical",
+        dsps.map((s) => verdict("consortium", s)),
+      ),
+    );
+    expect(critical.message).toBe("0 of 1 DAO Board approvals");
+    expect(critical.summary).toBe("3/3+0/1");
+  });
+
+  it("counts a signer once, however many valid signatures it sent", () => {
+    const a = dsps[0] as Address;
+    const d = decide(
+      input("upgrade", [
+        verdict("consortium", a),
+        verdict("consortium", a, true, "chain"),
+        verdict("consortium", a, true, "safe-service"),
+      ]),
+    );
+    expect(d.dsp.approvers).toEqual([a]);
+    expect(d.verified).toBe(false);
+  });
+
+  it("stops counting a DSP rotated out of the Consortium Safe", () => {
+    const verdicts = dsps.slice(0, 2).map((s) => verdict("consortium", s));
+    expect(decide(input("upgrade", verdicts)).verified).toBe(true);
+    const rotated = {
+      consortium: [dsps[1] as Address, dsps[2] as Address, strangers[0] as Address],
+      board: boardOwners,
+    };
+    const d = decide(input("upgrade", verdicts, { owners: rotated }));
+    expect(d.verified).toBe(false);
+    expect(d.dsp.approvers).toEqual([dsps[1]]);
+  });
+
+  it("refuses expired approvals, a lower nonce and an invalid proposer, however many approvals", () => {
+    const all = [
+      ...dsps.map((s) => verdict("consortium", s)),
+      ...boardOwners.map((s) => verdict("board", s)),
+    ];
+    expect(decide(input("operational", all, { now: 2_000 })).reason).toBe("Expired");
+    expect(decide(input("operational", all, { appliedNonce: 6 })).reason).toBe("NonceRegression");
+    expect(decide(input("operational", all, { appliedNonce: 5 })).verified).toBe(true);
+    expect(
+      decide(input("operational", all, { proposer: { valid: false, reason: "no agent token" } })).message,
+    ).toMatch(/no agent token/);
+  });
+
+  it("never passes on hostile sets: invalid, foreign, misattributed or duplicated signatures add nothing", () => {
+    const anyone = fc.constantFrom(...dsps, ...boardOwners, ...strangers);
+    const hostileVerdict = fc.record({
+      safe: fc.constantFrom("consortium" as const, "board" as const),
+      signer: fc.option(anyone, { nil: undefined }),
+      kind: fc.constantFrom(
+        "ecdsa" as const,
+        "eth_sign" as const,
+        "approved_hash" as const,
+        "contract" as const,
+        "unknown" as const,
+      ),
+      source: fc.constantFrom("inline" as const, "safe-service" as const, "chain" as const),
+      valid: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...TIERS),
+        fc.array(hostileVerdict, { maxLength: 24 }),
+        (tier, verdicts) => {
+          const d = decide(input(tier, verdicts));
+          const proven = (safe: "consortium" | "board", owners: Address[]) =>
+            new Set(
+              verdicts
+                .filter((v) => v.safe === safe && v.valid && v.signer && owners.includes(v.signer))
+                .map((v) => v.signer),
+            ).size;
+          const expected =
+            proven("consortium", dsps) >= DEFAULT_TIERS[tier].dspApprovals &&
+            proven("board", boardOwners) >= DEFAULT_TIERS[tier].boardApprovals;
+          expect(d.verified).toBe(expected);
+          // Adding invalid or foreign signatures never turns a refusal into an approval.
+          const padded = [
+            ...verdicts,
+            ...strangers.map((s) => verdict("consortium", s)),
+            verdict("consortium", dsps[0] as Address, false),
+          ];
+          if (!expected) expect(decide(input(tier, padded)).verified).toBe(false);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
