@@ -154,7 +154,7 @@ describe("the Safe message a signer approves", () => {
     const hashes = manifestHashes(manifest, board);
     const sdkTyped = {
       ...typed,
-      domain: { ...typed.domain, chainId: Number(typed.domain.chainId) },
+      domain: { ...typed.domain, chainId: Number(typed.domain?.chainId) },
       message: {
         ...typed.message,
         nonce: String(typed.message.nonce),
@@ -174,6 +174,6 @@ describe("the Safe message a signer approves", () => {
     expect(typed.message.targets).toEqual(["alpha", "beta"]);
     expect(typed.message.manifest).toBe("payments/api");
     expect(typed.message.digest).toBe(digestOf(domain, id, spec));
-    expect(typed.domain.verifyingContract).toBe(getAddress(domain.consortiumSafe));
+    expect(typed.domain?.verifyingContract).toBe(getAddress(domain.consortiumSafe));
   });
 });
