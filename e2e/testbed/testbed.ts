@@ -6,8 +6,11 @@ import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import type { Address } from "viem";
+import { deployFederationContracts } from "../../contracts/deploy.ts";
 import { deployFederation, startAnvil, waitForAnvil, type ChainInfo } from "./chain.ts";
 import { apiGet, startRegion, type RegionPlan } from "./kube.ts";
+import { enableBoardModule } from "./safe-tx.ts";
 import { layout, REGIONS, type Layout, type Region } from "./layout.ts";
 import type { RegionPki } from "./pki.ts";
 import {
@@ -31,9 +34,14 @@ interface State {
   timings?: Record<string, number>;
 }
 
+/** The chain as the test bed leaves it: Safes, plus the federation's own contracts. */
+export interface TestbedChain extends ChainInfo {
+  readonly federation: { readonly agentRegistry: Address; readonly guardianPause: Address };
+}
+
 export interface Testbed {
   readonly layout: Layout;
-  readonly chain: ChainInfo;
+  readonly chain: TestbedChain;
   readonly safeServiceUrl: string;
   readonly kubeconfig: Record<Region, string>;
   readonly bin: string;
@@ -64,7 +72,7 @@ export async function binaries(log: (line: string) => void = () => undefined): P
 }
 
 function describe(l: Layout, bin: string): Testbed {
-  const chain = readJson(chainFile(l)) as ChainInfo | undefined;
+  const chain = readJson(chainFile(l)) as TestbedChain | undefined;
   if (!chain) throw new Error(`the test bed has no ${chainFile(l)}: run \`npm run testbed -- up\``);
   return {
     layout: l,
@@ -123,7 +131,11 @@ export async function up(
       const anvil = startAnvil(l.root, l.ports.anvil);
       record(anvil);
       await waitForAnvil(anvil, rpcUrl);
-      const chain = await deployFederation(rpcUrl);
+      const safes = await deployFederation(rpcUrl);
+      // One after the other: both send from the deployer account, and nonces must not race.
+      const federation = await deployFederationContracts(rpcUrl, safes);
+      await enableBoardModule(safes);
+      const chain: TestbedChain = { ...safes, federation };
       writeJsonAtomic(chainFile(l), chain);
       mark("chain");
       const service = startDetached(

@@ -1,0 +1,157 @@
+// Deploys the project's contracts. The test bed uses deployFederationContracts;
+// the single-contract functions serve any other chain.
+import {
+  createPublicClient,
+  createWalletClient,
+  http,
+  type Abi,
+  type Address,
+  type Hex,
+  type PublicClient,
+  type Chain,
+  type PrivateKeyAccount,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import type { ChainInfo } from "../e2e/testbed/chain.ts";
+import { REGIONS } from "../e2e/testbed/layout.ts";
+import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
+import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
+import { compileContracts, type ContractName } from "./compile.ts";
+
+export interface DeployOptions {
+  readonly deployerKey: Hex;
+  /** Initial owner; the DAO Board Safe in production. */
+  readonly owner: Address;
+}
+
+export interface FederationContracts {
+  readonly agentRegistry: Address;
+  readonly guardianPause: Address;
+}
+
+interface Clients {
+  readonly publicClient: PublicClient;
+  readonly wallet: WalletClient<Transport, Chain, PrivateKeyAccount>;
+}
+
+async function connect(rpcUrl: string, deployerKey: Hex): Promise<Clients> {
+  const transport = http(rpcUrl, { retryCount: 0 });
+  const id = await createPublicClient({ transport }).getChainId();
+  const chain = { ...foundry, id, rpcUrls: { default: { http: [rpcUrl] } } };
+  return {
+    publicClient: createPublicClient({ chain, transport, pollingInterval: 50 }),
+    wallet: createWalletClient({ chain, transport, account: privateKeyToAccount(deployerKey) }),
+  };
+}
+
+async function waitForAll(
+  publicClient: PublicClient,
+  hashes: readonly Hex[],
+  what: string,
+): Promise<TransactionReceipt[]> {
+  const receipts = await Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })));
+  for (const receipt of receipts) {
+    if (receipt.status !== "success")
+      throw new Error(`${what}: transaction ${receipt.transactionHash} reverted`);
+  }
+  return receipts;
+}
+
+const ABIS: Record<ContractName, Abi> = { AgentRegistry: agentRegistryAbi, GuardianPause: guardianPauseAbi };
+
+async function deploy(
+  { publicClient, wallet }: Clients,
+  names: readonly ContractName[],
+  owner: Address,
+): Promise<Address[]> {
+  const compiled = await compileContracts();
+  // Both contracts take the same constructor argument; sending every deployment
+  // before awaiting any costs one round of receipts instead of one per contract.
+  let nonce = await publicClient.getTransactionCount({ address: wallet.account.address });
+  const hashes = await Promise.all(
+    names.map((name) =>
+      wallet.deployContract({
+        abi: ABIS[name],
+        bytecode: compiled[name].bytecode,
+        args: [owner],
+        nonce: nonce++,
+      }),
+    ),
+  );
+  const receipts = await waitForAll(publicClient, hashes, `deploying ${names.join(", ")}`);
+  return receipts.map(({ contractAddress }, i) => {
+    if (!contractAddress) throw new Error(`deploying ${String(names[i])} produced no contract`);
+    return contractAddress;
+  });
+}
+
+async function deployOne(name: ContractName, rpcUrl: string, options: DeployOptions): Promise<Address> {
+  const [address] = await deploy(await connect(rpcUrl, options.deployerKey), [name], options.owner);
+  return address as Address;
+}
+
+export function deployAgentRegistry(rpcUrl: string, options: DeployOptions): Promise<Address> {
+  return deployOne("AgentRegistry", rpcUrl, options);
+}
+
+export function deployGuardianPause(rpcUrl: string, options: DeployOptions): Promise<Address> {
+  return deployOne("GuardianPause", rpcUrl, options);
+}
+
+/**
+ * Deploys both contracts, binds each region's agent to its DSP Safe, makes the
+ * guardian key a guardian, and hands both contracts to the DAO Board Safe, so
+ * that every later revoke or unpause has to be a real Safe transaction.
+ */
+export async function deployFederationContracts(
+  rpcUrl: string,
+  chain: ChainInfo,
+): Promise<FederationContracts> {
+  const clients = await connect(rpcUrl, chain.keys.deployer);
+  const { publicClient, wallet } = clients;
+  const [agentRegistry, guardianPause] = (await deploy(
+    clients,
+    ["AgentRegistry", "GuardianPause"],
+    wallet.account.address,
+  )) as [Address, Address];
+
+  // Each call is estimated against the state after deployment, and the nonces
+  // order execution, so the ownership transfers run after the mints they follow.
+  let nonce = await publicClient.getTransactionCount({ address: wallet.account.address });
+  const registry = { address: agentRegistry, abi: agentRegistryAbi } as const;
+  const pause = { address: guardianPause, abi: guardianPauseAbi } as const;
+  const hashes = await Promise.all([
+    ...REGIONS.map((region) =>
+      wallet.writeContract({
+        ...registry,
+        functionName: "mint",
+        args: [privateKeyToAccount(chain.keys.agents[region]).address, chain.safes.dsp[region]],
+        nonce: nonce++,
+      }),
+    ),
+    wallet.writeContract({
+      ...pause,
+      functionName: "setGuardian",
+      args: [privateKeyToAccount(chain.keys.guardian).address, true],
+      nonce: nonce++,
+    }),
+    wallet.writeContract({
+      ...registry,
+      functionName: "transferOwnership",
+      args: [chain.safes.daoBoard],
+      nonce: nonce++,
+    }),
+    wallet.writeContract({
+      ...pause,
+      functionName: "transferOwnership",
+      args: [chain.safes.daoBoard],
+      nonce: nonce++,
+    }),
+  ]);
+  await waitForAll(publicClient, hashes, "setting up the federation contracts");
+  return { agentRegistry, guardianPause };
+}

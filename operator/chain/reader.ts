@@ -1,0 +1,227 @@
+// Reads the chain at a pinned block: owners, thresholds, the per-candidate
+// signature check and the agent registry. Results are cached per block, so
+// verifying many manifests at one block costs one read of each owner list;
+// a new block starts a new cache, so rotation takes effect at the next read.
+import {
+  createPublicClient,
+  getAddress,
+  http,
+  zeroAddress,
+  type Address,
+  type Hex,
+  type PublicClient,
+} from "viem";
+import { agentRegistryAbi } from "./abi/agent-registry.ts";
+import { describeSafeRevert, safeAbi } from "./safe-abi.ts";
+
+/** Raised when the chain cannot be read: nothing may be applied on its word. */
+export class ChainUnavailableError extends Error {
+  override name = "ChainUnavailableError";
+}
+
+export interface SafeState {
+  readonly owners: readonly Address[];
+  readonly threshold: number;
+}
+
+export interface CheckResult {
+  readonly valid: boolean;
+  readonly reason?: string;
+}
+
+export interface Agent {
+  readonly tokenId: bigint;
+  readonly dsp: Address;
+}
+
+export interface ChainReaderOptions {
+  readonly rpcUrl: string;
+  readonly chainId: number;
+  readonly timeoutMs?: number;
+  /** Called with the duration of each RPC round trip, for metrics. */
+  readonly observe?: (method: string, seconds: number, ok: boolean) => void;
+}
+
+export class ChainReader {
+  readonly chainId: number;
+  private readonly client: PublicClient;
+  private readonly observe: NonNullable<ChainReaderOptions["observe"]>;
+  private cacheBlock = -1n;
+  private cache = new Map<string, Promise<unknown>>();
+
+  constructor(options: ChainReaderOptions) {
+    this.chainId = options.chainId;
+    this.client = createPublicClient({
+      transport: http(options.rpcUrl, { timeout: options.timeoutMs ?? 5000, retryCount: 1, retryDelay: 100 }),
+    });
+    this.observe = options.observe ?? (() => undefined);
+  }
+
+  private async timed<T>(method: string, call: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      const result = await call();
+      this.observe(method, (performance.now() - start) / 1000, true);
+      return result;
+    } catch (error) {
+      this.observe(method, (performance.now() - start) / 1000, false);
+      throw error;
+    }
+  }
+
+  /** Memoises `load` per block; a failed read is not cached. */
+  private cached<T>(block: bigint, key: string, load: () => Promise<T>): Promise<T> {
+    if (block !== this.cacheBlock) {
+      this.cacheBlock = block;
+      this.cache = new Map();
+    }
+    const hit = this.cache.get(key) as Promise<T> | undefined;
+    if (hit) return hit;
+    const pending = load();
+    this.cache.set(key, pending);
+    pending.catch(() => this.cache.delete(key));
+    return pending;
+  }
+
+  /** The block to read at: the head less `confirmations`, after checking the chain id. */
+  async pinBlock(confirmations = 0): Promise<bigint> {
+    try {
+      const [chainId, head] = await this.timed("eth_blockNumber", () =>
+        Promise.all([this.client.getChainId(), this.client.getBlockNumber({ cacheTime: 0 })]),
+      );
+      if (chainId !== this.chainId) {
+        throw new ChainUnavailableError(
+          `the RPC serves chain ${String(chainId)}, not ${String(this.chainId)}`,
+        );
+      }
+      const block = head - BigInt(confirmations);
+      return block < 0n ? 0n : block;
+    } catch (error) {
+      if (error instanceof ChainUnavailableError) throw error;
+      throw new ChainUnavailableError(`cannot read the chain: ${shortError(error)}`);
+    }
+  }
+
+  safeState(safe: Address, block: bigint): Promise<SafeState> {
+    return this.cached(block, `safe:${safe}`, async () => {
+      try {
+        const [owners, threshold] = await this.timed("safe_state", () =>
+          Promise.all([
+            this.client.readContract({
+              address: safe,
+              abi: safeAbi,
+              functionName: "getOwners",
+              blockNumber: block,
+            }),
+            this.client.readContract({
+              address: safe,
+              abi: safeAbi,
+              functionName: "getThreshold",
+              blockNumber: block,
+            }),
+          ]),
+        );
+        return { owners: owners.map((o) => getAddress(o)), threshold: Number(threshold) };
+      } catch (error) {
+        throw new ChainUnavailableError(
+          `cannot read Safe ${safe} at block ${block.toString()}: ${shortError(error)}`,
+        );
+      }
+    });
+  }
+
+  /**
+   * Checks one signature alone with the Safe's own checkNSignatures, from
+   * address(0) at `block`. A revert means invalid; a transport failure throws.
+   */
+  checkSignature(safe: Address, hash: Hex, signature: Hex, block: bigint): Promise<CheckResult> {
+    return this.cached(block, `check:${safe}:${hash}:${signature}`, async () => {
+      try {
+        await this.timed("checkNSignatures", () =>
+          this.client.readContract({
+            address: safe,
+            abi: safeAbi,
+            functionName: "checkNSignatures",
+            args: [zeroAddress, hash, signature, 1n],
+            blockNumber: block,
+          }),
+        );
+        return { valid: true };
+      } catch (error) {
+        if (isRevert(error)) return { valid: false, reason: describeSafeRevert(error) };
+        throw new ChainUnavailableError(`cannot check a signature on ${safe}: ${shortError(error)}`);
+      }
+    });
+  }
+
+  approvedHash(safe: Address, owner: Address, hash: Hex, block: bigint): Promise<boolean> {
+    return this.cached(block, `approved:${safe}:${owner}:${hash}`, async () => {
+      try {
+        const value = await this.timed("approvedHashes", () =>
+          this.client.readContract({
+            address: safe,
+            abi: safeAbi,
+            functionName: "approvedHashes",
+            args: [owner, hash],
+            blockNumber: block,
+          }),
+        );
+        return value !== 0n;
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read approved hashes of ${safe}: ${shortError(error)}`);
+      }
+    });
+  }
+
+  isContract(address: Address, block: bigint): Promise<boolean> {
+    return this.cached(block, `code:${address}`, async () => {
+      try {
+        const code = await this.timed("eth_getCode", () =>
+          this.client.getCode({ address, blockNumber: block }),
+        );
+        return code !== undefined && code !== "0x";
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read code at ${address}: ${shortError(error)}`);
+      }
+    });
+  }
+
+  /** The agent token held by `agent`, or undefined if it holds none (never minted or revoked). */
+  agentOf(registry: Address, agent: Address, block: bigint): Promise<Agent | undefined> {
+    return this.cached(block, `agent:${registry}:${agent}`, async () => {
+      try {
+        const [tokenId, dsp] = await this.timed("agentOf", () =>
+          this.client.readContract({
+            address: registry,
+            abi: agentRegistryAbi,
+            functionName: "agentOf",
+            args: [agent],
+            blockNumber: block,
+          }),
+        );
+        return tokenId === 0n ? undefined : { tokenId, dsp: getAddress(dsp) };
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read the agent registry ${registry}: ${shortError(error)}`);
+      }
+    });
+  }
+}
+
+/** A revert is the Safe saying no; a transport failure says nothing and must not read as "invalid". */
+function isRevert(error: unknown): boolean {
+  let revert = false;
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (["HttpRequestError", "TimeoutError", "WebSocketRequestError", "RpcRequestError"].includes(e.name))
+      return false;
+    if (e.name === "ContractFunctionRevertedError" || /execution reverted/i.test(e.message)) revert = true;
+  }
+  return revert;
+}
+
+function shortError(error: unknown): string {
+  const message =
+    error instanceof Error
+      ? ((error as { shortMessage?: string }).shortMessage ?? error.message)
+      : String(error);
+  return message.split("\n")[0] ?? message;
+}

@@ -1,0 +1,38 @@
+// The parts of the Safe 1.5.0 interface the operator reads, and what its
+// revert codes mean to a person reading a status condition.
+import { parseAbi } from "viem";
+
+export const safeAbi = parseAbi([
+  "function getOwners() view returns (address[])",
+  "function getThreshold() view returns (uint256)",
+  "function approvedHashes(address owner, bytes32 hash) view returns (uint256)",
+  "function signedMessages(bytes32 hash) view returns (uint256)",
+  // 1.5.0: the executor replaces msg.sender in the approved-hash check; we pass
+  // address(0) so an owner's unapproved v=1 signature never passes.
+  "function checkNSignatures(address executor, bytes32 dataHash, bytes signatures, uint256 requiredSignatures) view",
+  "function approveHash(bytes32 hashToApprove)",
+  "function swapOwner(address prevOwner, address oldOwner, address newOwner)",
+  "function VERSION() view returns (string)",
+]);
+
+/** Safe's GS error codes (contracts/common/ErrorMessage.sol), in words. */
+export const SAFE_ERRORS: Readonly<Record<string, string>> = {
+  GS020: "signature data too short",
+  GS021: "contract signature data points inside the signatures",
+  GS022: "contract signature data out of bounds",
+  GS023: "contract signature length out of bounds",
+  GS024: "the owner contract rejected the signature (EIP-1271)",
+  GS025: "hash not approved on chain by this owner",
+  GS026: "signer is not an owner of the Safe at this block",
+};
+
+/** Finds a GS code in a revert, whatever shape the client gave it. */
+export function describeSafeRevert(error: unknown): string {
+  const text =
+    error instanceof Error
+      ? `${error.message} ${String((error as { details?: unknown }).details ?? "")}`
+      : String(error);
+  const code = /GS0\d\d/.exec(text)?.[0];
+  if (code) return `${code}: ${SAFE_ERRORS[code] ?? "rejected by the Safe"}`;
+  return "rejected by the Safe";
+}
