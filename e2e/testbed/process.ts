@@ -3,8 +3,17 @@
 // pid so that `down` can stop exactly what `up` started, even from another
 // shell and after the starting process has exited.
 import { spawn } from "node:child_process";
-import { appendFileSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
-import { createConnection } from "node:net";
+import {
+  appendFileSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  writeFileSync,
+  renameSync,
+  existsSync,
+} from "node:fs";
+import { createConnection, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -147,4 +156,19 @@ export function writeJsonAtomic(file: string, value: unknown): void {
 export function readJson(file: string): unknown {
   if (!existsSync(file)) return undefined;
   return JSON.parse(readFileSync(file, "utf8"));
+}
+
+/** A TCP port free on loopback right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => {
+        if (typeof address === "object" && address) resolve(address.port);
+        else reject(new Error("no port"));
+      });
+    });
+  });
 }

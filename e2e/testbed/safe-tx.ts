@@ -84,7 +84,13 @@ export function safeTxHash(chainId: number, safe: Address, call: Call, nonce: bi
 }
 
 /** Executes `call` from `safe` with `signatures` (already sorted by owner); fails loudly if the Safe says no. */
-async function execute(chain: ChainInfo, safe: Address, call: Call, signatures: Hex, senderKey: Hex): Promise<void> {
+async function execute(
+  chain: ChainInfo,
+  safe: Address,
+  call: Call,
+  signatures: Hex,
+  senderKey: Hex,
+): Promise<void> {
   const c = clients(chain, senderKey);
   const hash = await c.wallet.writeContract({
     address: safe,
@@ -94,14 +100,21 @@ async function execute(chain: ChainInfo, safe: Address, call: Call, signatures: 
   });
   const receipt = await c.public.waitForTransactionReceipt({ hash });
   if (receipt.status !== "success") throw new Error(`Safe ${safe} transaction reverted`);
-  const failed = receipt.logs.some((log) => log.address.toLowerCase() === safe.toLowerCase() && log.topics[0] === FAILURE_TOPIC);
+  const failed = receipt.logs.some(
+    (log) => log.address.toLowerCase() === safe.toLowerCase() && log.topics[0] === FAILURE_TOPIC,
+  );
   if (failed) throw new Error(`Safe ${safe} executed the transaction but the inner call failed`);
 }
 
 const FAILURE_TOPIC = "0x23428b18acfb3ea64b08dc0c1d296ea9c09702c09083ca5272e64d115b687d23";
 
 /** A transaction of a Safe whose owners are EOAs: `ownerKeys` sign it, the first sends it. */
-export async function execFromSafe(chain: ChainInfo, safe: Address, call: Call, ownerKeys: readonly Hex[]): Promise<void> {
+export async function execFromSafe(
+  chain: ChainInfo,
+  safe: Address,
+  call: Call,
+  ownerKeys: readonly Hex[],
+): Promise<void> {
   const [sender] = ownerKeys;
   if (!sender) throw new Error("execFromSafe needs at least one owner key");
   const c = clients(chain, sender);
@@ -118,22 +131,40 @@ export async function execFromSafe(chain: ChainInfo, safe: Address, call: Call, 
 }
 
 /** A transaction of the Consortium Safe, approved on chain by the DSP Safes of `regions`. */
-export async function execFromConsortium(chain: ChainInfo, call: Call, regions: readonly Region[]): Promise<void> {
+export async function execFromConsortium(
+  chain: ChainInfo,
+  call: Call,
+  regions: readonly Region[],
+): Promise<void> {
   const consortium = chain.safes.consortium;
   const c = clients(chain, chain.keys.deployer);
   const nonce = await c.public.readContract({ address: consortium, abi: SAFE, functionName: "nonce" });
   const hash = safeTxHash(chain.chainId, consortium, call, nonce);
   await approveHashFrom(chain, consortium, hash, regions);
-  const owners = regions.map((r) => getAddress(chain.safes.dsp[r])).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  const signatures = concatHex(owners.map((o) => concatHex([padHex(o, { size: 32 }), padHex("0x0", { size: 32 }), "0x01"])));
+  const owners = regions
+    .map((r) => getAddress(chain.safes.dsp[r]))
+    .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  const signatures = concatHex(
+    owners.map((o) => concatHex([padHex(o, { size: 32 }), padHex("0x0", { size: 32 }), "0x01"])),
+  );
   await execute(chain, consortium, call, signatures, chain.keys.deployer);
 }
 
 /** Each DSP Safe of `regions` calls `target.approveHash(hash)` in a transaction of its own. */
-export async function approveHashFrom(chain: ChainInfo, target: Address, hash: Hex, regions: readonly Region[]): Promise<void> {
+export async function approveHashFrom(
+  chain: ChainInfo,
+  target: Address,
+  hash: Hex,
+  regions: readonly Region[],
+): Promise<void> {
   for (const region of regions) {
     const data = encodeFunctionData({ abi: SAFE, functionName: "approveHash", args: [hash] });
-    await execFromSafe(chain, chain.safes.dsp[region], { to: target, data }, chain.keys.dspOwners[region].slice(0, 1));
+    await execFromSafe(
+      chain,
+      chain.safes.dsp[region],
+      { to: target, data },
+      chain.keys.dspOwners[region].slice(0, 1),
+    );
   }
 }
 
@@ -146,7 +177,11 @@ export async function enableBoardModule(chain: ChainInfo): Promise<void> {
 /** The DAO rotates `oldOwner` out of the Consortium Safe for `newOwner`, by a Board Safe transaction. */
 export async function rotateDsp(chain: ChainInfo, oldOwner: Address, newOwner: Address): Promise<void> {
   const c = clients(chain, chain.keys.deployer);
-  const owners = await c.public.readContract({ address: chain.safes.consortium, abi: SAFE, functionName: "getOwners" });
+  const owners = await c.public.readContract({
+    address: chain.safes.consortium,
+    abi: SAFE,
+    functionName: "getOwners",
+  });
   const index = owners.findIndex((o) => o.toLowerCase() === oldOwner.toLowerCase());
   if (index < 0) throw new Error(`${oldOwner} is not an owner of the Consortium Safe`);
   const prev = index === 0 ? "0x0000000000000000000000000000000000000001" : (owners[index - 1] as Address);
@@ -156,7 +191,12 @@ export async function rotateDsp(chain: ChainInfo, oldOwner: Address, newOwner: A
     functionName: "execTransactionFromModule",
     args: [chain.safes.consortium, 0n, swap, 0],
   });
-  await execFromSafe(chain, chain.safes.daoBoard, { to: chain.safes.consortium, data: viaModule }, chain.keys.boardOwners.slice(0, 1));
+  await execFromSafe(
+    chain,
+    chain.safes.daoBoard,
+    { to: chain.safes.consortium, data: viaModule },
+    chain.keys.boardOwners.slice(0, 1),
+  );
 }
 
 /** A DSP Safe signs a message on chain (SignMessageLib, by delegatecall), for the "signed message" approval kind. */

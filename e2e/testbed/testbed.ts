@@ -77,7 +77,7 @@ function describe(l: Layout, bin: string): Testbed {
   return {
     layout: l,
     chain,
-    safeServiceUrl: `http://127.0.0.1:${String(l.ports.safeService)}`,
+    safeServiceUrl: `http://127.0.0.1:${String(l.ports.safeService)}/api`,
     kubeconfig: Object.fromEntries(REGIONS.map((r) => [r, l.kubeconfig(r)])) as Record<Region, string>,
     bin,
   };

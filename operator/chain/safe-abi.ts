@@ -28,10 +28,9 @@ export const SAFE_ERRORS: Readonly<Record<string, string>> = {
 
 /** Finds a GS code in a revert, whatever shape the client gave it. */
 export function describeSafeRevert(error: unknown): string {
+  const details = error instanceof Error ? (error as { details?: unknown }).details : undefined;
   const text =
-    error instanceof Error
-      ? `${error.message} ${String((error as { details?: unknown }).details ?? "")}`
-      : String(error);
+    error instanceof Error ? `${error.message} ${typeof details === "string" ? details : ""}` : String(error);
   const code = /GS0\d\d/.exec(text)?.[0];
   if (code) return `${code}: ${SAFE_ERRORS[code] ?? "rejected by the Safe"}`;
   return "rejected by the Safe";

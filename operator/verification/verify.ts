@@ -1,0 +1,251 @@
+// Verifies one ConsortiumManifest against the chain. Candidates come from
+// three sources (inline in the spec, the Safe Transaction Service, the chain's
+// approved hashes and signed messages); every one is re-verified alone with
+// the Safe's own checkNSignatures at one pinned block, then the pure policy
+// decides. Nothing here trusts a peer, the service, or the spec's own claims.
+import { getAddress, recoverTypedDataAddress, type Address, type Hex } from "viem";
+import type { ConsortiumManifestSpec, SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
+import type { FederationSpec } from "../api/v1alpha1/federation.ts";
+import { DEFAULT_TIERS } from "../api/v1alpha1/federation.ts";
+import {
+  decide,
+  type ApprovalSource,
+  type Decision,
+  type Owners,
+  type Verdict,
+} from "../core/approval/policy.ts";
+import {
+  encodeSingle,
+  parseSignatures,
+  signerOf,
+  type ParsedSignature,
+} from "../core/approval/signatures.ts";
+import {
+  canonicalManifest,
+  manifestHashes,
+  manifestTypedData,
+  type CanonicalManifest,
+  type ManifestHashes,
+} from "../core/manifest/digest.ts";
+import type { ChainReader } from "../chain/reader.ts";
+import type { SafeService } from "../safe/service.ts";
+
+export interface VerificationContext {
+  readonly chain: ChainReader;
+  readonly service: SafeService | undefined;
+  readonly federationName: string;
+  readonly federation: FederationSpec;
+  /** Unix milliseconds. */
+  readonly now: () => number;
+}
+
+export interface ManifestInput {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: ConsortiumManifestSpec;
+  readonly appliedNonce: number | undefined;
+}
+
+export interface ProposerVerdict {
+  readonly agent: Address;
+  readonly dsp?: Address;
+  readonly valid: boolean;
+  readonly reason?: string;
+}
+
+export interface VerificationReport {
+  readonly manifest: CanonicalManifest;
+  readonly hashes: ManifestHashes;
+  readonly block: bigint;
+  readonly owners: Owners;
+  readonly verdicts: readonly Verdict[];
+  readonly proposer: ProposerVerdict;
+  readonly decision: Decision;
+  /** Set when the Safe Transaction Service could not be asked: one source lost, not a failure. */
+  readonly serviceError?: string;
+}
+
+interface Candidate {
+  readonly safe: SignedSafe;
+  readonly source: ApprovalSource;
+  readonly signature?: ParsedSignature;
+  readonly error?: string;
+}
+
+const fromBlob = (safe: SignedSafe, source: ApprovalSource, blob: string, label: string): Candidate[] => {
+  const { signatures, errors } = parseSignatures(blob);
+  return [
+    ...signatures.map((signature) => ({ safe, source, signature })),
+    ...errors.map((error) => ({ safe, source, error: `${label}: ${error}` })),
+  ];
+};
+
+/** A v=1 (approved hash) or empty v=0 (on-chain signed message) signature naming `owner`. */
+const onChain = (owner: Address, kind: "approved_hash" | "contract"): ParsedSignature => {
+  const r: Hex = `0x${owner.slice(2).toLowerCase().padStart(64, "0")}`;
+  const s: Hex = `0x${"0".repeat(64)}`;
+  const parts = {
+    kind,
+    r,
+    s,
+    v: kind === "contract" ? 0 : 1,
+    data: kind === "contract" ? ("0x" as Hex) : undefined,
+  };
+  return { ...parts, owner, encoded: encodeSingle(parts) };
+};
+
+export async function verifyManifest(
+  ctx: VerificationContext,
+  input: ManifestInput,
+): Promise<VerificationReport> {
+  const { federation, chain } = ctx;
+  const consortiumSafe = getAddress(federation.consortiumSafe);
+  const boardSafe = getAddress(federation.daoBoardSafe);
+  const manifest = canonicalManifest(
+    { federation: ctx.federationName, chainId: federation.chain.chainId, consortiumSafe },
+    { namespace: input.namespace, name: input.name },
+    input.spec,
+  );
+  const hashes = manifestHashes(manifest, boardSafe);
+  const hashOf = (safe: SignedSafe): Hex =>
+    safe === "consortium" ? hashes.consortiumMessageHash : hashes.boardMessageHash;
+  const safeOf = (safe: SignedSafe): Address => (safe === "consortium" ? consortiumSafe : boardSafe);
+
+  const block = await chain.pinBlock(federation.chain.confirmations ?? 0);
+  const [consortium, board] = await Promise.all([
+    chain.safeState(consortiumSafe, block),
+    chain.safeState(boardSafe, block),
+  ]);
+  const owners: Owners = { consortium: consortium.owners, board: board.owners };
+  const ownersOf = (safe: SignedSafe): readonly Address[] =>
+    safe === "consortium" ? owners.consortium : owners.board;
+
+  // Gather candidates.
+  const candidates: Candidate[] = (input.spec.signatures ?? []).flatMap((s, i) =>
+    fromBlob(s.safe, "inline", s.data, `spec.signatures[${String(i)}]`),
+  );
+  let serviceError: string | undefined;
+  const service = ctx.service;
+  if (service) {
+    const safes = ["consortium", "board"] as const;
+    const results = await Promise.all(safes.map((safe) => service.confirmations(hashOf(safe))));
+    safes.forEach((safe, i) => {
+      const result = results[i];
+      if (!result) return;
+      if (!result.ok) serviceError = result.error;
+      else
+        for (const c of result.confirmations)
+          candidates.push(
+            ...fromBlob(safe, "safe-service", c.signature, `service confirmation by ${c.owner}`),
+          );
+    });
+  }
+  for (const safe of ["consortium", "board"] as const) {
+    const found = await Promise.all(
+      ownersOf(safe).map(async (owner) => {
+        const approved = await chain.approvedHash(safeOf(safe), owner, hashOf(safe), block);
+        const isContract = await chain.isContract(owner, block);
+        return [
+          ...(approved ? [onChain(owner, "approved_hash")] : []),
+          ...(isContract ? [onChain(owner, "contract")] : []),
+        ];
+      }),
+    );
+    for (const signature of found.flat()) candidates.push({ safe, source: "chain", signature });
+  }
+
+  // Verify each alone, at the pinned block.
+  const verdicts: Verdict[] = await Promise.all(
+    candidates.map(async (c): Promise<Verdict> => {
+      const base = { safe: c.safe, source: c.source };
+      if (!c.signature)
+        return { ...base, signer: undefined, kind: "unknown", valid: false, reason: c.error ?? "unreadable" };
+      const kind = c.signature.kind;
+      const signer = await signerOf(c.signature, hashOf(c.safe));
+      if (!signer)
+        return {
+          ...base,
+          signer,
+          kind,
+          valid: false,
+          reason: "no signer can be recovered from this signature",
+        };
+      if (!ownersOf(c.safe).includes(signer)) {
+        const which = c.safe === "consortium" ? "the Consortium Safe" : "the DAO Board Safe";
+        return {
+          ...base,
+          signer,
+          kind,
+          valid: false,
+          reason: `not an owner of ${which} at block ${block.toString()}`,
+        };
+      }
+      const check = await chain.checkSignature(safeOf(c.safe), hashOf(c.safe), c.signature.encoded, block);
+      return check.valid
+        ? { ...base, signer, kind, valid: true }
+        : { ...base, signer, kind, valid: false, reason: check.reason ?? "rejected" };
+    }),
+  );
+  // On-chain probes that found nothing are noise in the status: keep only their successes.
+  const shown = verdicts.filter((v) => v.source !== "chain" || v.valid);
+
+  const proposer = await verifyProposer(ctx, manifest, input.spec, block, owners);
+  const decision = decide({
+    tier: input.spec.tier,
+    policy: federation.tiers ?? DEFAULT_TIERS,
+    owners,
+    verdicts: shown,
+    now: Math.floor(ctx.now() / 1000),
+    expiresAt: manifest.expiresAt,
+    nonce: input.spec.nonce,
+    appliedNonce: input.appliedNonce,
+    proposer,
+  });
+  return {
+    manifest,
+    hashes,
+    block,
+    owners,
+    verdicts: shown,
+    proposer,
+    decision,
+    ...(serviceError ? { serviceError } : {}),
+  };
+}
+
+async function verifyProposer(
+  ctx: VerificationContext,
+  manifest: CanonicalManifest,
+  spec: ConsortiumManifestSpec,
+  block: bigint,
+  owners: Owners,
+): Promise<ProposerVerdict> {
+  const agent = getAddress(spec.proposal.agent);
+  let recovered: Address | undefined;
+  try {
+    recovered = await recoverTypedDataAddress({
+      ...manifestTypedData(manifest),
+      signature: spec.proposal.signature as Hex,
+    });
+  } catch {
+    recovered = undefined;
+  }
+  if (recovered !== agent)
+    return {
+      agent,
+      valid: false,
+      reason: `spec.proposal.signature is not ${agent}'s signature of this manifest`,
+    };
+  const token = await ctx.chain.agentOf(getAddress(ctx.federation.agentRegistry), agent, block);
+  if (!token)
+    return { agent, valid: false, reason: `${agent} holds no agent token (never registered, or revoked)` };
+  if (!owners.consortium.includes(token.dsp)) {
+    return {
+      agent,
+      dsp: token.dsp,
+      valid: false,
+      reason: `the agent's DSP ${token.dsp} is not an owner of the Consortium Safe`,
+    };
+  }
+  return { agent, dsp: token.dsp, valid: true };
+}
