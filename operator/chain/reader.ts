@@ -207,15 +207,16 @@ export class ChainReader {
   }
 }
 
-/** A revert is the Safe saying no; a transport failure says nothing and must not read as "invalid". */
+/**
+ * A revert is the Safe saying no; anything else (a refused connection, a
+ * timeout, an RPC error) says nothing and must not read as "invalid". viem
+ * wraps a revert as ContractFunctionRevertedError over ExecutionRevertedError.
+ */
 function isRevert(error: unknown): boolean {
-  let revert = false;
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (["HttpRequestError", "TimeoutError", "WebSocketRequestError", "RpcRequestError"].includes(e.name))
-      return false;
-    if (e.name === "ContractFunctionRevertedError" || /execution reverted/i.test(e.message)) revert = true;
+    if (e.name === "ContractFunctionRevertedError" || e.name === "ExecutionRevertedError") return true;
   }
-  return revert;
+  return false;
 }
 
 function shortError(error: unknown): string {

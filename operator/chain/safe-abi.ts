@@ -23,7 +23,8 @@ export const SAFE_ERRORS: Readonly<Record<string, string>> = {
   GS023: "contract signature length out of bounds",
   GS024: "the owner contract rejected the signature (EIP-1271)",
   GS025: "hash not approved on chain by this owner",
-  GS026: "signer is not an owner of the Safe at this block",
+  GS026:
+    "signer is not an owner at this block (for a nested signature: of the DSP's own Safe), or signed something else",
 };
 
 /** Finds a GS code in a revert, whatever shape the client gave it. */
