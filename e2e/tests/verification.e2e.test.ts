@@ -336,7 +336,7 @@ describe("the chain is the judge, at the block it is read", () => {
     const m = await manifest({ tier: "operational" }, chain.keys.agents.beta);
     const signed = withSignatures(m, [await dsp(m, "alpha")]);
     expect((await verify(signed)).decision.verified).toBe(true);
-    const agent = m.spec.proposal.agent as Address;
+    const agent = m.spec.proposal.agent;
     const { createPublicClient, http } = await import("viem");
     const client = createPublicClient({ transport: http(chain.rpcUrl) });
     const [tokenId] = await client.readContract({
