@@ -3,7 +3,7 @@
 // its threshold, and rotation, replay, tampering, expiry, a revoked agent and
 // an unreachable chain all fail closed. A chain of the file's own, because
 // these tests rotate DSPs and revoke agents.
-import { encodeFunctionData, getAddress, type Address, type Hex } from "viem";
+import { encodeFunctionData, getAddress, type Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { ChainReader, ChainUnavailableError } from "../../operator/chain/reader.ts";
