@@ -1,0 +1,81 @@
+// Server-side apply under the operator's own field manager, for any kind and
+// for the /status subresource.
+//
+// KubernetesObjectApi.patch() defaults to strategic merge, which the API
+// server refuses (415) for custom resources; with PatchStrategy.ServerSideApply
+// it works, but it runs the body through client-node's typed serializer,
+// which drops JSON fields its models rename (see rawapi.ts), and it has no
+// subresources. CustomObjectsApi.patchNamespacedCustomObjectStatus sends
+// application/json-patch+json (the first JSON type its spec lists) unless a
+// per-call header middleware overrides it, and it needs the plural name.
+// So both go through RawApi: `application/apply-patch+yaml` (JSON is YAML)
+// on the object or on its /status, with `fieldValidation=Strict` so that a
+// misspelt or client-renamed field (`_from`) is refused instead of dropped.
+import { PatchStrategy, type KubeConfig } from "@kubernetes/client-node";
+import { RawApi, type ObjectHeader } from "./rawapi.ts";
+
+export const FIELD_MANAGER = "dsc-operator";
+
+export interface ApplyOptions {
+  /**
+   * Take over fields another manager owns instead of failing with 409.
+   * Default true: a controller is the authority over what it applies and
+   * cannot ask a human to resolve a conflict.
+   */
+  readonly force?: boolean;
+  /** Validate and compute the result without persisting it. */
+  readonly dryRun?: boolean;
+}
+
+/** The apply body: the caller's object without managedFields, which the API server refuses in an apply. */
+export function applyBody(object: ObjectHeader): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...object };
+  if (object.metadata && "managedFields" in object.metadata) {
+    body.metadata = Object.fromEntries(
+      Object.entries(object.metadata).filter(([k]) => k !== "managedFields"),
+    );
+  }
+  return body;
+}
+
+export class Applier {
+  readonly fieldManager: string;
+  readonly #api: RawApi;
+
+  constructor(kc: KubeConfig, options: { readonly fieldManager?: string } = {}) {
+    this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
+    this.#api = RawApi.forConfig(kc);
+  }
+
+  /**
+   * Applies the fields of `object` (which should hold only the fields this
+   * operator owns) and returns the object as stored. Creates it if absent.
+   */
+  apply<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
+    return this.#api.patchRaw(object, PatchStrategy.ServerSideApply, applyBody(object), this.#query(options));
+  }
+
+  /**
+   * Applies `object.status` through the /status subresource (a custom
+   * resource needs `subresources.status`); everything else in the object
+   * but its identity is ignored there.
+   */
+  applyStatus<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
+    return this.#api.patchRaw(
+      object,
+      PatchStrategy.ServerSideApply,
+      applyBody(object),
+      this.#query(options),
+      "/status",
+    );
+  }
+
+  #query(options: ApplyOptions): Record<string, string> {
+    return {
+      fieldManager: this.fieldManager,
+      fieldValidation: "Strict",
+      force: String(options.force ?? true),
+      ...(options.dryRun === true && { dryRun: "All" }),
+    };
+  }
+}
