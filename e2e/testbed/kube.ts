@@ -128,6 +128,7 @@ export async function startRegion(
     "kube-controller-manager": join(dir, "kube-controller-manager.kubeconfig"),
     "kube-scheduler": join(dir, "kube-scheduler.kubeconfig"),
     kwok: join(dir, "kwok.kubeconfig"),
+    "dsc-operator": join(dir, "dsc-operator.kubeconfig"),
   } satisfies Record<ClientName, string>;
   for (const [client, file] of Object.entries(kubeconfigs) as [ClientName, string][]) {
     writeKubeconfig(file, region, ports.apiserver, pki, client);

@@ -19,6 +19,8 @@ export const CLIENTS = {
   "kube-controller-manager": { user: "system:kube-controller-manager", groups: [] },
   "kube-scheduler": { user: "system:kube-scheduler", groups: [] },
   kwok: { user: "kwok-controller", groups: ["system:masters"] },
+  // The operator writes arbitrary approved objects; the chart grants a ClusterRole, the test bed masters.
+  "dsc-operator": { user: "dsc-operator", groups: ["system:masters"] },
 } as const satisfies Record<string, ClientIdentity>;
 
 export type ClientName = keyof typeof CLIENTS;
@@ -88,7 +90,8 @@ export function regionPki(dir: string, region: string): RegionPki {
     clientKey: (name) => join(dir, `${name}.key`),
   };
   const done = join(dir, "complete");
-  if (existsSync(done) && readFileSync(done, "utf8") === region) return pki;
+  const marker = `${region}:${Object.keys(CLIENTS).join(",")}`;
+  if (existsSync(done) && readFileSync(done, "utf8") === marker) return pki;
 
   mkdirSync(dir, { recursive: true });
   ecKey("ca.key", dir);
@@ -136,6 +139,6 @@ export function regionPki(dir: string, region: string): RegionPki {
   }
   ecKey("sa.key", dir);
   openssl(["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
-  writeFileSync(done, region);
+  writeFileSync(done, marker);
   return pki;
 }

@@ -1,0 +1,147 @@
+// Runs the operator against a test-bed region the way a cluster would: its
+// own process, its own identity (client certificate), a Federation and an RPC
+// Secret in dsc-system. Tests start and kill these processes themselves.
+import { spawn, type ChildProcess } from "node:child_process";
+import { openSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { parseDocument } from "yaml";
+import { crdFiles } from "../../operator/api/crd-files.ts";
+import { Applier } from "../../operator/runtime/apply.ts";
+import type { Region } from "./layout.ts";
+import { freePort } from "./process.ts";
+import type { Testbed } from "./testbed.ts";
+
+const repo = resolve(import.meta.dirname, "../..");
+
+export function adminConfig(testbed: Testbed, region: Region): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testbed.kubeconfig[region]);
+  return kc;
+}
+
+/** CRDs, the operator's namespace, the RPC Secret and the region's Federation, applied as an admin would. */
+export async function installFederation(
+  testbed: Testbed,
+  region: Region,
+  options: { rpcUrl?: string; safeServiceUrl?: string; name?: string } = {},
+): Promise<void> {
+  const kc = adminConfig(testbed, region);
+  const applier = new Applier(kc, { fieldManager: "dsc-testbed" });
+  for (const text of Object.values(crdFiles())) await applier.apply(parseDocument(text).toJS() as never);
+  const core = kc.makeApiClient(CoreV1Api);
+  for (let i = 0; i < 100; i++) {
+    const list = await core.listNamespace().catch(() => undefined);
+    if (list) break;
+    await sleep(50);
+  }
+  await waitForCrds(kc);
+  const { chain } = testbed;
+  await applier.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "dsc-system" } });
+  await applier.apply({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "chain-rpc", namespace: "dsc-system" },
+    stringData: { url: options.rpcUrl ?? chain.rpcUrl },
+  } as never);
+  const dspIndex = { alpha: 1, beta: 2, gamma: 3 }[region];
+  await applier.apply({
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "Federation",
+    metadata: { name: options.name ?? "dsc" },
+    spec: {
+      region,
+      dsp: { name: `DSP-${String(dspIndex)}`, safe: chain.safes.dsp[region] },
+      chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "chain-rpc", key: "url" } },
+      consortiumSafe: chain.safes.consortium,
+      daoBoardSafe: chain.safes.daoBoard,
+      agentRegistry: chain.federation.agentRegistry,
+      ...(options.safeServiceUrl ? { safeTransactionService: { url: options.safeServiceUrl } } : {}),
+    },
+  } as never);
+}
+
+async function waitForCrds(kc: KubeConfig): Promise<void> {
+  const { ApiextensionsV1Api } = await import("@kubernetes/client-node");
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  for (let i = 0; i < 200; i++) {
+    const crds = await api.listCustomResourceDefinition();
+    const ours = crds.items.filter((c) => c.spec.group === "dsc.federation.dev");
+    if (
+      ours.length >= 2 &&
+      ours.every((c) => c.status?.conditions?.some((x) => x.type === "Established" && x.status === "True"))
+    )
+      return;
+    await sleep(50);
+  }
+  throw new Error("the DSC CRDs were not established in time");
+}
+
+export interface OperatorProcess {
+  readonly region: Region;
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly log: string;
+  metrics(): Promise<string>;
+  /** SIGKILL, as a crashed pod: no clean-up runs. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(
+  testbed: Testbed,
+  region: Region,
+  env: Record<string, string> = {},
+): Promise<OperatorProcess> {
+  const port = await freePort();
+  const log = join(testbed.layout.regionDir(region), `operator-${String(Date.now())}.log`);
+  const fd = openSync(log, "a");
+  const child = spawn(process.execPath, [join(repo, "operator/main.ts")], {
+    env: {
+      ...process.env,
+      KUBECONFIG: join(testbed.layout.regionDir(region), "dsc-operator.kubeconfig"),
+      DSC_NAMESPACE: "dsc-system",
+      DSC_REGION: region,
+      DSC_HTTP_HOST: "127.0.0.1",
+      DSC_HTTP_PORT: String(port),
+      DSC_LEADER_ELECTION: "false",
+      DSC_RESYNC_SECONDS: "1",
+      DSC_CHAIN_POLL_SECONDS: "0.5",
+      LOG_LEVEL: "debug",
+      ...env,
+    },
+    stdio: ["ignore", fd, fd],
+  });
+  const exited = new Promise<void>((r) =>
+    child.once("exit", () => {
+      r();
+    }),
+  );
+  const url = `http://127.0.0.1:${String(port)}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`the ${region} operator exited at start; see ${log}`);
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 600) throw new Error(`the ${region} operator was not ready in 30 s; see ${log}`);
+    await sleep(50);
+  }
+  return {
+    region,
+    port,
+    child,
+    log,
+    metrics: () => fetch(`${url}/metrics`).then((r) => r.text()),
+    kill: async () => {
+      child.kill("SIGKILL");
+      await exited;
+    },
+    stop: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,385 @@
+// The operator in alpha, as a DSP operator and a signer meet it: kubectl
+// applies a ConsortiumManifest, signers approve, and only an approved version
+// reaches the cluster; it is put back when it drifts, pruned when dropped,
+// refused when tampered, and managed objects refuse direct edits.
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { stringify } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type {
+  ConsortiumManifestSpec,
+  ConsortiumManifestStatus,
+} from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import { canonicalManifest, manifestHashes, manifestTypedData } from "../../operator/core/manifest/digest.ts";
+import { Applier } from "../../operator/runtime/apply.ts";
+import { signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
+import type { Region } from "../testbed/layout.ts";
+import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
+import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
+import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
+
+const run = promisify(execFile);
+let testbed: Testbed;
+let operator: OperatorProcess;
+let kc: KubeConfig;
+let proxy: TcpProxy;
+let submitter: Applier;
+// A namespace per run: the test bed may be kept between runs.
+const NS = `payments-${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  testbed = await current();
+  // The operator reads the chain through a proxy the test can cut.
+  proxy = await startTcpProxy(Number(new URL(testbed.chain.rpcUrl).port));
+  await installFederation(testbed, "alpha", {
+    rpcUrl: `http://127.0.0.1:${String(proxy.port)}`,
+    safeServiceUrl: testbed.safeServiceUrl,
+  });
+  kc = adminConfig(testbed, "alpha");
+  submitter = new Applier(kc, { fieldManager: "dsp-admin" });
+  await submitter.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+  operator = await startOperator(testbed, "alpha");
+}, 120_000);
+
+afterAll(async () => {
+  await operator.stop();
+  await proxy.close();
+});
+
+interface Draft {
+  name: string;
+  spec: ConsortiumManifestSpec;
+}
+
+function configMap(name: string, data: Record<string, string>): Record<string, unknown> {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data };
+}
+
+/** A manifest proposed by alpha's agent, with approvals from the DSPs of `signers`. */
+async function draft(name: string, spec: Partial<ConsortiumManifestSpec>, signers: Region[]): Promise<Draft> {
+  const { chain } = testbed;
+  const full: ConsortiumManifestSpec = {
+    tier: "upgrade",
+    targets: ["alpha"],
+    nonce: 1,
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    objects: [configMap(name, { v: "1" })],
+    proposal: { agent: "0x0000000000000000000000000000000000000000", signature: "0x" },
+    ...spec,
+  };
+  const canonical = canonicalManifest(
+    { federation: "dsc", chainId: chain.chainId, consortiumSafe: chain.safes.consortium },
+    { namespace: NS, name },
+    full,
+  );
+  const hashes = manifestHashes(canonical, chain.safes.daoBoard);
+  full.proposal = {
+    agent: privateKeyToAccount(chain.keys.agents.alpha).address,
+    signature: await signProposal(chain.keys.agents.alpha, manifestTypedData(canonical)),
+  };
+  full.signatures = await Promise.all(
+    signers.map(async (r) => ({
+      safe: "consortium" as const,
+      data: await signAsDspOwner(
+        chain.keys.dspOwners[r][0] as Hex,
+        chain.safes.dsp[r],
+        chain.chainId,
+        hashes,
+      ),
+    })),
+  );
+  return { name, spec: full };
+}
+
+const submit = (d: Draft): Promise<unknown> =>
+  submitter.apply({
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "ConsortiumManifest",
+    metadata: { name: d.name, namespace: NS },
+    spec: d.spec,
+  } as never);
+
+async function manifestStatus(name: string): Promise<ConsortiumManifestStatus | undefined> {
+  const object = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: "dsc.federation.dev",
+    version: "v1alpha1",
+    namespace: NS,
+    plural: "consortiummanifests",
+    name,
+  })) as { status?: ConsortiumManifestStatus };
+  return object.status;
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}\n(operator log: ${operator.log})`,
+  );
+}
+
+const condition = (status: ConsortiumManifestStatus | undefined, type: string) =>
+  status?.conditions?.find((c) => c.type === type);
+const readConfigMap = (name: string) =>
+  kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name, namespace: NS });
+const absent = async (name: string): Promise<boolean> =>
+  readConfigMap(name).then(
+    () => false,
+    () => true,
+  );
+
+describe("a ConsortiumManifest in alpha", () => {
+  it("waits for approvals, saying how many, and applies once the tier is met", async () => {
+    await submit(await draft("web", {}, ["alpha"]));
+    const pending = await until("1/2 pending", async () => {
+      const s = await manifestStatus("web");
+      return s?.state === "Pending" && s.observedGeneration === 1 ? s : undefined;
+    });
+    expect(pending.approvalSummary).toBe("1/2");
+    expect(condition(pending, "Verified")).toMatchObject({
+      status: "False",
+      reason: "InsufficientApprovals",
+      message: expect.stringContaining("1 of 2 DSP approvals for tier upgrade") as unknown,
+    });
+    expect(await absent("web")).toBe(true);
+
+    await submit(await draft("web", {}, ["alpha", "beta"]));
+    const applied = await until("applied", async () => {
+      const s = await manifestStatus("web");
+      return s?.state === "Applied" ? s : undefined;
+    });
+    expect(applied.approvalSummary).toBe("2/2");
+    expect(condition(applied, "Ready")).toMatchObject({ status: "True", observedGeneration: 2 });
+    expect(applied.appliedObjects).toEqual([
+      { apiVersion: "v1", kind: "ConfigMap", namespace: NS, name: "web" },
+    ]);
+    const live = await readConfigMap("web");
+    expect(live.data).toEqual({ v: "1" });
+    expect(live.metadata?.annotations?.["dsc.federation.dev/digest"]).toBe(applied.digest);
+    expect(live.metadata?.managedFields?.some((f) => f.manager === "dsc-operator")).toBe(true);
+
+    // What kubectl shows a DSP operator.
+    const table = await kubectl(testbed, "alpha", ["get", "consortiummanifests", "-n", NS, "web"]);
+    expect(table).toMatch(/NAME\s+TIER\s+APPROVALS\s+STATE\s+AGE/);
+    expect(table).toMatch(/web\s+upgrade\s+2\/2\s+Applied/);
+    const reasons = await until("an Applied event", async () => {
+      const out = await kubectl(testbed, "alpha", [
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        NS,
+        "--field-selector",
+        "regarding.name=web",
+        "-o",
+        "jsonpath={.items[*].reason}",
+      ]);
+      return out.includes("Applied") ? out : undefined;
+    });
+    expect(reasons).toMatch(/AwaitingApprovals/);
+  });
+
+  it("refuses a direct edit of a managed object, even by a cluster admin", async () => {
+    await until("web applied", async () => (await manifestStatus("web"))?.state === "Applied");
+    const attempt = kubectl(testbed, "alpha", [
+      "-n",
+      NS,
+      "patch",
+      "configmap",
+      "web",
+      "--type=merge",
+      "-p",
+      '{"data":{"v":"hacked"}}',
+    ]);
+    await expect(attempt).rejects.toThrow(
+      /kubernetes-admin may not update configmaps\/web: it is managed by the DSC operator/,
+    );
+    await expect(kubectl(testbed, "alpha", ["-n", NS, "delete", "configmap", "web"])).rejects.toThrow(
+      /managed by the DSC operator/,
+    );
+    expect((await readConfigMap("web")).data).toEqual({ v: "1" });
+  });
+
+  it("puts drift back", async () => {
+    // A kube-system identity passes the admission policy (the cluster's own controllers must), so it can drift the object.
+    await kubectl(testbed, "alpha", [
+      "-n",
+      NS,
+      "patch",
+      "configmap",
+      "web",
+      "--type=merge",
+      "-p",
+      '{"data":{"v":"drifted"}}',
+      "--as=system:serviceaccount:kube-system:drifter",
+      "--as-group=system:masters",
+    ]);
+    await until("drift put back", async () => (await readConfigMap("web")).data?.v === "1");
+  });
+
+  it("keeps the approved version when the manifest is tampered with after approval", async () => {
+    const approved = await draft("web", {}, ["alpha", "beta"]);
+    const tampered = { ...approved, spec: { ...approved.spec, objects: [configMap("web", { v: "evil" })] } };
+    await submit(tampered);
+    const refused = await until("tampered refused", async () => {
+      const s = await manifestStatus("web");
+      return condition(s, "Verified")?.status === "False" && s?.observedGeneration === 3 ? s : undefined;
+    });
+    expect(condition(refused, "Applied")).toMatchObject({ status: "True", reason: "PreviousVersionApplied" });
+    expect((await readConfigMap("web")).data).toEqual({ v: "1" });
+    await submit(approved);
+    await until("back to applied", async () => (await manifestStatus("web"))?.state === "Applied");
+  });
+
+  it("replaces the older version with a newer approved one, pruning what it no longer holds, and refuses a lower nonce", async () => {
+    await submit(
+      await draft("web", { nonce: 2, objects: [configMap("web-v2", { v: "2" })] }, ["beta", "gamma"]),
+    );
+    const v2 = await until("nonce 2 applied", async () => {
+      const s = await manifestStatus("web");
+      return s?.appliedNonce === 2 ? s : undefined;
+    });
+    expect(v2.appliedObjects?.map((o) => o.name)).toEqual(["web-v2"]);
+    await until("web pruned", () => absent("web"));
+    expect((await readConfigMap("web-v2")).data).toEqual({ v: "2" });
+
+    await submit(
+      await draft("web", { nonce: 1, objects: [configMap("web-old", { v: "0" })] }, ["alpha", "beta"]),
+    );
+    const regressed = await until("nonce regression", async () => {
+      const s = await manifestStatus("web");
+      return condition(s, "Verified")?.reason === "NonceRegression" ? s : undefined;
+    });
+    expect(condition(regressed, "Verified")?.message).toMatch(/nonce 1 is lower than the applied nonce 2/);
+    expect(await absent("web-old")).toBe(true);
+  });
+
+  it("does not apply a manifest that does not target this region", async () => {
+    await submit(await draft("for-beta", { targets: ["beta"] }, ["alpha", "beta"]));
+    const status = await until("verified, not targeted", async () => {
+      const s = await manifestStatus("for-beta");
+      return condition(s, "Applied")?.reason === "NotTargeted" ? s : undefined;
+    });
+    expect(status.state).toBe("Verified");
+    expect(await absent("for-beta")).toBe(true);
+  });
+
+  it("applies nothing new while the chain cannot be read, says why, and catches up", async () => {
+    proxy.cut();
+    try {
+      await submit(await draft("during-outage", {}, ["alpha", "beta"]));
+      const waiting = await until("chain unavailable", async () => {
+        const s = await manifestStatus("during-outage");
+        return condition(s, "Verified")?.reason === "ChainUnavailable" ? s : undefined;
+      });
+      expect(condition(waiting, "Verified")?.message).toMatch(
+        /nothing new is applied until the chain can be read/,
+      );
+      expect(await absent("during-outage")).toBe(true);
+    } finally {
+      proxy.restore();
+    }
+    await until(
+      "applied after the chain returns",
+      async () => (await manifestStatus("during-outage"))?.state === "Applied",
+      60_000,
+    );
+  });
+
+  it("counts approvals posted to the Safe Transaction Service with the dsc CLI", async () => {
+    const d = await draft("via-service", { tier: "operational" }, []);
+    delete d.spec.signatures;
+    await submit(d);
+    await until("pending", async () => (await manifestStatus("via-service"))?.state === "Pending");
+    const dir = mkdtempSync(join(tmpdir(), "dsc-cli-"));
+    const file = join(dir, "manifest.yaml");
+    const fedFile = join(dir, "federation.yaml");
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: "dsc.federation.dev/v1alpha1",
+        kind: "ConsortiumManifest",
+        metadata: { name: "via-service", namespace: NS },
+        spec: d.spec,
+      }),
+    );
+    const fed = (await kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({
+      group: "dsc.federation.dev",
+      version: "v1alpha1",
+      plural: "federations",
+      name: "dsc",
+    })) as object;
+    writeFileSync(fedFile, stringify(fed));
+    await run(
+      process.execPath,
+      [
+        "operator/cli/dsc.ts",
+        "sign",
+        file,
+        "--federation",
+        fedFile,
+        "--dsp-safe",
+        testbed.chain.safes.dsp.gamma,
+        "--safe-service",
+        testbed.safeServiceUrl,
+      ],
+      {
+        env: { ...process.env, DSC_KEY: testbed.chain.keys.dspOwners.gamma[0] },
+      },
+    );
+    const applied = await until("applied from the service's approval", async () => {
+      const s = await manifestStatus("via-service");
+      return s?.state === "Applied" ? s : undefined;
+    });
+    expect(applied.approvals).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          source: "safe-service",
+          valid: true,
+          signer: testbed.chain.safes.dsp.gamma,
+        }),
+      ]),
+    );
+  });
+
+  it("prunes what it applied when the manifest is deleted", async () => {
+    await kubectl(testbed, "alpha", [
+      "-n",
+      NS,
+      "delete",
+      "consortiummanifest",
+      "web",
+      "--wait=true",
+      "--timeout=20s",
+    ]);
+    await until("web-v2 pruned", () => absent("web-v2"));
+  });
+
+  it("reports verifications and reconciles as metrics", async () => {
+    const text = await operator.metrics();
+    expect(text).toMatch(/dsc_verifications_total\{tier="upgrade",result="Verified"\} [1-9]/);
+    expect(text).toMatch(/dsc_verifications_total\{tier="upgrade",result="InsufficientApprovals"\} [1-9]/);
+    expect(text).toMatch(
+      /controller_runtime_reconcile_total\{controller="consortiummanifest",result="success"\} [1-9]/,
+    );
+    expect(text).toMatch(/dsc_chain_read_seconds_count\{method="checkNSignatures",outcome="ok"\} [1-9]/);
+  });
+});

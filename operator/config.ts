@@ -1,0 +1,61 @@
+// The operator's configuration, from its environment. Every mistake names the
+// variable and what it should hold; nothing starts half-configured.
+
+export interface OperatorConfig {
+  readonly kubeconfig: string | undefined;
+  /** The operator's own namespace: the RPC Secret and the leader Lease live here. */
+  readonly namespace: string;
+  readonly federationName: string | undefined;
+  readonly region: string | undefined;
+  readonly identity: string;
+  readonly resyncMs: number;
+  readonly chainPollMs: number;
+  readonly workers: number;
+  readonly httpHost: string;
+  readonly httpPort: number;
+  readonly leaderElection: boolean;
+  readonly installAdmissionPolicy: boolean;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(
+      `${name} must be a number from ${String(min)} to ${String(max)}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, host: string): OperatorConfig {
+  return {
+    kubeconfig: env.KUBECONFIG || undefined,
+    namespace: env.DSC_NAMESPACE || "dsc-system",
+    federationName: env.DSC_FEDERATION || undefined,
+    region: env.DSC_REGION || undefined,
+    identity: env.DSC_IDENTITY || `${host}-${String(process.pid)}`,
+    resyncMs: number(env, "DSC_RESYNC_SECONDS", 30, 0.1, 86_400) * 1000,
+    chainPollMs: number(env, "DSC_CHAIN_POLL_SECONDS", 5, 0.1, 3_600) * 1000,
+    workers: number(env, "DSC_WORKERS", 2, 1, 64),
+    httpHost: env.DSC_HTTP_HOST || "0.0.0.0",
+    httpPort: number(env, "DSC_HTTP_PORT", 8080, 0, 65_535),
+    leaderElection: flag(env, "DSC_LEADER_ELECTION", true),
+    installAdmissionPolicy: flag(env, "DSC_ADMISSION_POLICY", true),
+    logLevel: env.LOG_LEVEL || "info",
+  };
+}

@@ -1,0 +1,239 @@
+// The Federation controller: resolves the RPC URL from its Secret, keeps the
+// chain and Safe-service clients current, and reports what it reads on chain
+// (owners, thresholds, block) in the Federation's status. It polls: the chain
+// has no watch, and a DAO rotation must show without anyone touching the cluster.
+import type { CoreV1Api, KubernetesObject } from "@kubernetes/client-node";
+import { getAddress } from "viem";
+import { federationSpec, type FederationSpec, type FederationStatus } from "../api/v1alpha1/federation.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import { parse, ValidationError } from "../api/schema.ts";
+import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
+import type { OperatorMetrics } from "../metrics/metrics.ts";
+import { SafeService } from "../safe/service.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { setCondition, type Condition } from "../runtime/conditions.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Informer } from "../runtime/informer.ts";
+import type { Reconciler } from "../runtime/controller.ts";
+import type { FederationContext } from "./context.ts";
+
+export interface FederationObject extends KubernetesObject {
+  spec?: unknown;
+  status?: FederationStatus;
+}
+
+export interface FederationControllerOptions {
+  readonly federations: Informer<FederationObject>;
+  readonly core: CoreV1Api;
+  /** Where the RPC Secret lives: the operator's own namespace. */
+  readonly namespace: string;
+  /** The Federation to serve; by default the only one in the cluster. */
+  readonly federationName: string | undefined;
+  readonly applier: Applier;
+  readonly events: EventRecorder;
+  readonly metrics: OperatorMetrics;
+  readonly pollMs: number;
+  readonly now: () => Date;
+  /** Called whenever the context or the owners on chain change: manifests must be verified anew. */
+  readonly onChange: (context: FederationContext | undefined) => void;
+}
+
+interface Current {
+  readonly fingerprint: string;
+  readonly context: FederationContext;
+  owners: string;
+}
+
+export function federationReconciler(options: FederationControllerOptions): {
+  reconcile: Reconciler;
+  context: () => FederationContext | undefined;
+} {
+  let current: Current | undefined;
+  const setContext = (next: Current | undefined): void => {
+    const changed = current?.fingerprint !== next?.fingerprint;
+    current = next;
+    if (changed) options.onChange(next?.context);
+  };
+
+  const writeStatus = async (object: FederationObject, status: FederationStatus): Promise<void> => {
+    if (JSON.stringify(withoutVolatile(object.status)) === JSON.stringify(withoutVolatile(status))) return;
+    await options.applier.applyStatus({
+      apiVersion: API_VERSION,
+      kind: "Federation",
+      metadata: { name: object.metadata?.name ?? "" },
+      status,
+    });
+  };
+
+  const reconcile: Reconciler = async (key, { log }) => {
+    const object = select(options.federations.list(), options.federationName);
+    if (object.kind === "none" || object.kind === "ambiguous") {
+      if (object.kind === "ambiguous")
+        log.error(
+          { names: object.names },
+          "several Federations in this cluster: set DSC_FEDERATION to the one to serve",
+        );
+      setContext(undefined);
+      return {};
+    }
+    const federation = object.federation;
+    if (federation.metadata?.name !== key) return {};
+    const generation = federation.metadata.generation ?? 0;
+    const conditions = (list: readonly Condition[]) => [...list];
+    let status: FederationStatus = { ...federation.status, observedGeneration: generation };
+    const condition = (
+      type: string,
+      value: "True" | "False" | "Unknown",
+      reason: string,
+      message: string,
+    ): void => {
+      status = {
+        ...status,
+        conditions: conditions(
+          setCondition(
+            status.conditions,
+            { type, status: value, reason, message, observedGeneration: generation },
+            options.now(),
+          ),
+        ),
+      };
+    };
+
+    let spec: FederationSpec;
+    try {
+      spec = parse(federationSpec, federation.spec, "spec");
+    } catch (error) {
+      const message = error instanceof ValidationError ? error.message : String(error);
+      condition("Ready", "False", "InvalidSpec", message);
+      await writeStatus(federation, status);
+      setContext(undefined);
+      return {};
+    }
+
+    const secret = spec.chain.rpcUrlSecretRef;
+    let rpcUrl: string;
+    try {
+      const found = await options.core.readNamespacedSecret({
+        name: secret.name,
+        namespace: options.namespace,
+      });
+      const value = found.data?.[secret.key];
+      if (!value) throw new Error(`key ${secret.key} is missing`);
+      rpcUrl = Buffer.from(value, "base64").toString("utf8").trim();
+    } catch (error) {
+      const message = `Secret ${options.namespace}/${secret.name} key ${secret.key}: ${error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error)}`;
+      condition("ChainReadable", "False", "SecretMissing", message);
+      condition("Ready", "False", "SecretMissing", message);
+      await writeStatus(federation, status);
+      setContext(undefined);
+      return { requeueAfter: options.pollMs };
+    }
+
+    // Rebuild the clients only when what they depend on changes; never log the URL (it may carry a key).
+    const fingerprint = JSON.stringify([federation.metadata.name, spec, rpcUrl]);
+    if (current?.fingerprint !== fingerprint) {
+      const chain = new ChainReader({
+        rpcUrl,
+        chainId: spec.chain.chainId,
+        observe: (method, seconds, ok) => {
+          options.metrics.chainReadSeconds.observe({ method, outcome: ok ? "ok" : "error" }, seconds);
+          if (!ok) options.metrics.chainErrors.inc({ method });
+        },
+      });
+      const serviceUrl = spec.safeTransactionService?.url;
+      setContext({
+        fingerprint,
+        owners: "",
+        context: {
+          name: federation.metadata.name,
+          spec,
+          chain,
+          service: serviceUrl ? new SafeService(serviceUrl, spec.chain.chainId) : undefined,
+        },
+      });
+      log.info({ region: spec.region, chainId: spec.chain.chainId }, "federation configured");
+    }
+    const live = current as Current;
+
+    try {
+      const block = await live.context.chain.pinBlock(spec.chain.confirmations ?? 0);
+      const [consortium, board] = await Promise.all([
+        live.context.chain.safeState(getAddress(spec.consortiumSafe), block),
+        live.context.chain.safeState(getAddress(spec.daoBoardSafe), block),
+      ]);
+      status = {
+        ...status,
+        chain: {
+          block: Number(block),
+          readAt: options
+            .now()
+            .toISOString()
+            .replace(/\.\d+Z$/, "Z"),
+          consortiumOwners: [...consortium.owners],
+          consortiumThreshold: consortium.threshold,
+          boardOwners: [...board.owners],
+          boardThreshold: board.threshold,
+        },
+      };
+      condition("ChainReadable", "True", "Read", `read at block ${block.toString()}`);
+      const dspListed = consortium.owners.includes(getAddress(spec.dsp.safe));
+      if (dspListed)
+        condition("Ready", "True", "Ready", `${spec.dsp.name} is an owner of the Consortium Safe`);
+      else
+        condition(
+          "Ready",
+          "False",
+          "DspNotOwner",
+          `this region's DSP Safe ${spec.dsp.safe} is not an owner of the Consortium Safe at block ${block.toString()}`,
+        );
+      const owners = JSON.stringify([consortium.owners, board.owners]);
+      if (live.owners !== owners) {
+        if (live.owners !== "") {
+          options.events.event(federation, {
+            type: "Warning",
+            reason: "OwnersChanged",
+            note: `Consortium Safe owners are now ${consortium.owners.join(", ")}`,
+          });
+          log.warn(
+            { owners: consortium.owners },
+            "Consortium Safe owners changed: every manifest is verified anew",
+          );
+        }
+        live.owners = owners;
+        options.onChange(live.context);
+      }
+    } catch (error) {
+      if (!(error instanceof ChainUnavailableError)) throw error;
+      condition("ChainReadable", "False", "ChainUnavailable", error.message);
+      condition(
+        "Ready",
+        "False",
+        "ChainUnavailable",
+        `${error.message}; nothing new is applied until the chain can be read`,
+      );
+      log.warn({ err: error.message }, "chain unavailable");
+    }
+    await writeStatus(federation, status);
+    return { requeueAfter: options.pollMs };
+  };
+  return { reconcile, context: () => current?.context };
+}
+
+type Selection =
+  { kind: "none" } | { kind: "ambiguous"; names: string[] } | { kind: "one"; federation: FederationObject };
+
+function select(all: readonly FederationObject[], name: string | undefined): Selection {
+  const candidates = name ? all.filter((f) => f.metadata?.name === name) : all;
+  if (candidates.length === 0) return { kind: "none" };
+  if (candidates.length > 1)
+    return { kind: "ambiguous", names: candidates.map((f) => f.metadata?.name ?? "") };
+  return { kind: "one", federation: candidates[0] as FederationObject };
+}
+
+/** Status without the fields that change at every read, to write only on real change. */
+function withoutVolatile(status: FederationStatus | undefined): unknown {
+  if (!status) return undefined;
+  const { chain, ...rest } = status;
+  if (!chain) return rest;
+  return { ...rest, chain: { ...chain, block: undefined, readAt: undefined } };
+}

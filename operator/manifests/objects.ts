@@ -1,0 +1,130 @@
+// Applying a manifest's objects to this cluster, all or nothing as far as the
+// API server lets us: Namespaces first (so the rest can be validated inside
+// them), then every other object dry-run, then for real. A mistake in object
+// seven is found before object one is changed.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Hex } from "viem";
+import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { httpStatus, RawApi } from "../runtime/rawapi.ts";
+import {
+  decorate,
+  describeRef,
+  MANAGED_LABEL,
+  MANIFEST_ANNOTATION,
+  referenceOf,
+  sameObject,
+} from "./labels.ts";
+
+/** Discovery and deletion on top of the runtime's raw-JSON API. */
+export class ObjectApi extends RawApi {
+  static override forConfig(kc: KubeConfig): ObjectApi {
+    const api = kc.makeApiClient(ObjectApi);
+    api.setDefaultNamespace(kc);
+    return api;
+  }
+
+  /** Whether a kind is namespaced, from discovery (cached by client-node); throws for an unknown kind. */
+  async isNamespaced(apiVersion: string, kind: string): Promise<boolean> {
+    const resource = await this.resource(apiVersion, kind);
+    if (!resource)
+      throw new ApplyError(`this cluster has no kind ${kind} in ${apiVersion} (is its CRD installed?)`);
+    return resource.namespaced;
+  }
+}
+
+export class ApplyError extends Error {
+  override name = "ApplyError";
+}
+
+function apiMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === "string") {
+    try {
+      const parsed = JSON.parse(body) as { message?: string };
+      if (parsed.message) return parsed.message;
+    } catch {
+      // not JSON
+    }
+  }
+  return error instanceof Error ? (error.message.split("\n")[0] ?? error.message) : String(error);
+}
+
+export interface ApplyInput {
+  readonly manifest: { readonly namespace: string; readonly name: string };
+  readonly objects: readonly Record<string, unknown>[];
+  readonly digest: Hex;
+  readonly nonce: number;
+}
+
+/** Applies every object; returns what was applied, in order. */
+export async function applyObjects(
+  api: ObjectApi,
+  applier: Applier,
+  input: ApplyInput,
+): Promise<ObjectReference[]> {
+  const decorated = await Promise.all(
+    input.objects.map(async (object, i) => {
+      const where = `spec.objects[${String(i)}] (${String(object.kind)})`;
+      try {
+        const namespaced = await api.isNamespaced(String(object.apiVersion), String(object.kind));
+        return decorate(object, input.manifest, input.digest, input.nonce, namespaced);
+      } catch (error) {
+        throw new ApplyError(`${where}: ${apiMessage(error)}`);
+      }
+    }),
+  );
+  const isNamespace = (o: Record<string, unknown>): boolean =>
+    o.apiVersion === "v1" && o.kind === "Namespace";
+  const step = async (objects: Record<string, unknown>[], dryRun: boolean): Promise<void> => {
+    for (const object of objects) {
+      try {
+        await applier.apply(object, { dryRun });
+      } catch (error) {
+        const ref = describeRef(referenceOf(object));
+        throw new ApplyError(`${dryRun ? "validating" : "applying"} ${ref}: ${apiMessage(error)}`);
+      }
+    }
+  };
+  await step(decorated.filter(isNamespace), false);
+  const rest = decorated.filter((o) => !isNamespace(o));
+  await step(rest, true);
+  await step(rest, false);
+  return decorated.map(referenceOf);
+}
+
+/**
+ * Deletes objects this manifest applied before and no longer holds, but only
+ * while they still carry our label and this manifest's name: an object since
+ * taken over by another manifest is left alone. Returns what was deleted.
+ */
+export async function pruneObjects(
+  api: ObjectApi,
+  manifest: { readonly namespace: string; readonly name: string },
+  previous: readonly ObjectReference[],
+  keep: readonly ObjectReference[],
+): Promise<ObjectReference[]> {
+  const pruned: ObjectReference[] = [];
+  for (const ref of previous.filter((p) => !keep.some((k) => sameObject(p, k)))) {
+    const header = {
+      apiVersion: ref.apiVersion,
+      kind: ref.kind,
+      metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+    };
+    try {
+      const live = await api.readRaw<{
+        metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      }>(header);
+      const ours =
+        live.metadata?.labels?.[MANAGED_LABEL] === "true" &&
+        live.metadata.annotations?.[MANIFEST_ANNOTATION] === `${manifest.namespace}/${manifest.name}`;
+      if (!ours) continue;
+      await api.delete(header, undefined, undefined, undefined, undefined, "Background");
+      pruned.push(ref);
+    } catch (error) {
+      if (httpStatus(error) === 404) continue;
+      throw new ApplyError(`pruning ${describeRef(ref)}: ${apiMessage(error)}`);
+    }
+  }
+  return pruned;
+}

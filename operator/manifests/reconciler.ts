@@ -1,0 +1,196 @@
+// The ConsortiumManifest controller. Level-triggered and idempotent: each
+// pass reads the manifest, verifies it against the chain at one block, and
+// brings the cluster to what the verified version says: apply, prune, or
+// leave the last verified version in place. Killed at any line, the next pass
+// does the same again: server-side apply converges, the finalizer is added
+// before anything is applied, and status is written last.
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { ConsortiumManifestStatus } from "../api/v1alpha1/consortium-manifest.ts";
+import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import { parse, ValidationError } from "../api/schema.ts";
+import { ChainUnavailableError } from "../chain/reader.ts";
+import type { FederationContext } from "../federation/context.ts";
+import type { OperatorMetrics } from "../metrics/metrics.ts";
+import type { Applier } from "../runtime/apply.ts";
+import type { Reconciler, Result } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { parseKey } from "../runtime/keys.ts";
+import { verifyManifest } from "../verification/verify.ts";
+import { FINALIZER } from "./labels.ts";
+import { applyObjects, ApplyError, pruneObjects, type ObjectApi } from "./objects.ts";
+import { manifestStatus, type Outcome } from "./status.ts";
+
+export interface ConsortiumManifestObject extends KubernetesObject {
+  spec?: unknown;
+  status?: ConsortiumManifestStatus;
+}
+
+export interface ManifestControllerOptions {
+  readonly manifests: Informer<ConsortiumManifestObject>;
+  readonly federation: () => FederationContext | undefined;
+  readonly api: ObjectApi;
+  readonly applier: Applier;
+  readonly events: EventRecorder;
+  readonly metrics: OperatorMetrics;
+  /** Re-verify and re-apply this often: picks up approvals from the chain and the service, and puts drift back. */
+  readonly resyncMs: number;
+  readonly now: () => Date;
+}
+
+export function manifestReconciler(options: ManifestControllerOptions): Reconciler {
+  const { api, applier, events, metrics } = options;
+
+  const writeStatus = async (
+    object: ConsortiumManifestObject,
+    status: ConsortiumManifestStatus,
+  ): Promise<void> => {
+    // The block moves on every read; a status that differs only there is not worth a write (and a watch event).
+    const stable = (s: ConsortiumManifestStatus | undefined): string =>
+      JSON.stringify({ ...s, block: undefined });
+    if (stable(object.status) === stable(status)) return;
+    await applier.applyStatus({
+      apiVersion: API_VERSION,
+      kind: "ConsortiumManifest",
+      metadata: { name: object.metadata?.name ?? "", namespace: object.metadata?.namespace ?? "" },
+      status,
+    });
+  };
+
+  const setFinalizer = async (object: ConsortiumManifestObject, present: boolean): Promise<void> => {
+    const has = object.metadata?.finalizers?.includes(FINALIZER) ?? false;
+    if (has === present) return;
+    // Applying without the field releases our entry; other managers' finalizers are untouched.
+    await applier.apply({
+      apiVersion: API_VERSION,
+      kind: "ConsortiumManifest",
+      metadata: {
+        name: object.metadata?.name ?? "",
+        namespace: object.metadata?.namespace ?? "",
+        ...(present ? { finalizers: [FINALIZER] } : {}),
+      },
+    });
+  };
+
+  return async (key, { log }): Promise<Result> => {
+    const { namespace = "", name } = parseKey(key);
+    const object = options.manifests.get(namespace, name);
+    if (!object?.metadata) return {};
+    const id = { namespace, name };
+    const generation = object.metadata.generation ?? 0;
+    const previous = object.status;
+    const now = options.now();
+    const finish = async (outcome: Outcome, logger: Logger = log): Promise<void> => {
+      await writeStatus(object, manifestStatus(previous, generation, outcome, now));
+      logger.debug({ outcome: outcome.kind }, "reconciled");
+    };
+
+    if (object.metadata.deletionTimestamp) {
+      const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+      if (pruned.length > 0)
+        events.event(object, {
+          type: "Normal",
+          reason: "Pruned",
+          note: `deleted ${String(pruned.length)} object(s) on manifest deletion`,
+        });
+      metrics.appliedObjects.remove({ namespace, manifest: name });
+      await setFinalizer(object, false);
+      return {};
+    }
+
+    let spec;
+    try {
+      spec = parse(consortiumManifestSpec, object.spec, "spec");
+    } catch (error) {
+      const message = error instanceof ValidationError ? error.message : String(error);
+      await finish({ kind: "invalid", message });
+      events.event(object, { type: "Warning", reason: "InvalidSpec", note: message });
+      return {};
+    }
+
+    const federation = options.federation();
+    if (!federation) {
+      await finish({
+        kind: "no-federation",
+        message: "no usable Federation in this cluster yet (see the Federation's status)",
+      });
+      return { requeueAfter: options.resyncMs };
+    }
+
+    let report;
+    try {
+      report = await verifyManifest(
+        {
+          chain: federation.chain,
+          service: federation.service,
+          federationName: federation.name,
+          federation: federation.spec,
+          now: () => options.now().getTime(),
+        },
+        { namespace, name, spec, appliedNonce: previous?.appliedNonce },
+      );
+    } catch (error) {
+      if (!(error instanceof ChainUnavailableError)) throw error;
+      metrics.verifications.inc({ tier: spec.tier, result: "ChainUnavailable" });
+      await finish({ kind: "chain-unavailable", message: error.message });
+      events.event(object, { type: "Warning", reason: "ChainUnavailable", note: error.message });
+      throw error; // rate-limited retry with per-key backoff: fail closed, keep trying
+    }
+    const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
+    metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
+
+    if (!report.decision.verified) {
+      await finish({ kind: "refused", report }, logger);
+      const waiting = report.decision.reason === "InsufficientApprovals";
+      events.event(object, {
+        type: waiting ? "Normal" : "Warning",
+        reason: waiting ? "AwaitingApprovals" : report.decision.reason,
+        note: report.decision.message,
+      });
+      logger.info(
+        { reason: report.decision.reason, summary: report.decision.summary },
+        report.decision.message,
+      );
+      return { requeueAfter: options.resyncMs };
+    }
+
+    const region = federation.spec.region;
+    if (!spec.targets.includes(region)) {
+      // A manifest that stops targeting this region takes its objects with it.
+      await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+      await finish({ kind: "not-targeted", report, region }, logger);
+      return { requeueAfter: options.resyncMs };
+    }
+
+    await setFinalizer(object, true);
+    const started = performance.now();
+    try {
+      const objects = await applyObjects(api, applier, {
+        manifest: id,
+        objects: spec.objects,
+        digest: report.hashes.digest,
+        nonce: spec.nonce,
+      });
+      const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
+      metrics.applySeconds.observe((performance.now() - started) / 1000);
+      metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
+      await finish({ kind: "applied", report, objects, pruned }, logger);
+      if (previous?.appliedDigest !== report.hashes.digest) {
+        events.event(object, {
+          type: "Normal",
+          reason: "Applied",
+          note: `applied nonce ${String(spec.nonce)} (${report.decision.summary}, digest ${report.hashes.digest})`,
+        });
+        logger.info({ objects: objects.length, pruned: pruned.length }, "applied");
+      }
+      return { requeueAfter: options.resyncMs };
+    } catch (error) {
+      if (!(error instanceof ApplyError)) throw error;
+      await finish({ kind: "apply-failed", report, message: error.message }, logger);
+      events.event(object, { type: "Warning", reason: "ApplyFailed", note: error.message });
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,178 @@
+// The ConsortiumManifest's status, computed from what a reconcile found.
+// Pure: the reconciler decides what happened, this says how it reads.
+import type { ConsortiumManifestStatus, ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
+import type { Condition } from "../runtime/conditions.ts";
+import { setCondition } from "../runtime/conditions.ts";
+import type { VerificationReport } from "../verification/verify.ts";
+import { describeRef } from "./labels.ts";
+
+/** What one reconcile pass ended with. */
+export type Outcome =
+  | { readonly kind: "invalid"; readonly message: string }
+  | { readonly kind: "no-federation"; readonly message: string }
+  | { readonly kind: "chain-unavailable"; readonly message: string }
+  | { readonly kind: "refused"; readonly report: VerificationReport }
+  | { readonly kind: "not-targeted"; readonly report: VerificationReport; readonly region: string }
+  | { readonly kind: "apply-failed"; readonly report: VerificationReport; readonly message: string }
+  | {
+      readonly kind: "applied";
+      readonly report: VerificationReport;
+      readonly objects: readonly ObjectReference[];
+      readonly pruned: readonly ObjectReference[];
+    };
+
+type Status = "True" | "False" | "Unknown";
+interface Cond {
+  readonly status: Status;
+  readonly reason: string;
+  readonly message: string;
+}
+
+function verifiedCondition(outcome: Outcome): Cond {
+  switch (outcome.kind) {
+    case "invalid":
+      return { status: "False", reason: "InvalidSpec", message: outcome.message };
+    case "no-federation":
+      return { status: "Unknown", reason: "NoFederation", message: outcome.message };
+    case "chain-unavailable":
+      return {
+        status: "Unknown",
+        reason: "ChainUnavailable",
+        message: `${outcome.message}; nothing new is applied until the chain can be read`,
+      };
+    default: {
+      const d = outcome.report.decision;
+      const note = outcome.report.serviceError
+        ? ` (${outcome.report.serviceError}; other sources were read)`
+        : "";
+      return { status: d.verified ? "True" : "False", reason: d.reason, message: `${d.message}${note}` };
+    }
+  }
+}
+
+function appliedCondition(outcome: Outcome, previous: ConsortiumManifestStatus | undefined): Cond {
+  const kept =
+    previous?.appliedDigest !== undefined
+      ? `nonce ${String(previous.appliedNonce ?? "?")} (digest ${previous.appliedDigest.slice(0, 10)}…) stays applied`
+      : "nothing applied";
+  switch (outcome.kind) {
+    case "applied":
+      return {
+        status: "True",
+        reason: "Applied",
+        message:
+          `applied ${outcome.objects.map(describeRef).join(", ")}` +
+          (outcome.pruned.length > 0 ? `; pruned ${outcome.pruned.map(describeRef).join(", ")}` : ""),
+      };
+    case "not-targeted":
+      return {
+        status: "False",
+        reason: "NotTargeted",
+        message: `targets ${outcome.report.manifest.targets.join(", ")}; this region is ${outcome.region}`,
+      };
+    case "apply-failed":
+      return { status: "False", reason: "ApplyFailed", message: `${outcome.message}; ${kept}` };
+    default:
+      return {
+        status: previous?.appliedDigest ? "True" : "False",
+        reason: previous?.appliedDigest ? "PreviousVersionApplied" : "NotVerified",
+        message: kept,
+      };
+  }
+}
+
+function stateOf(
+  outcome: Outcome,
+  previous: ConsortiumManifestStatus | undefined,
+): NonNullable<ConsortiumManifestStatus["state"]> {
+  switch (outcome.kind) {
+    case "applied":
+      return "Applied";
+    case "not-targeted":
+      return "Verified";
+    case "apply-failed":
+    case "chain-unavailable":
+    case "no-federation":
+      return previous?.state ?? "Pending";
+    case "invalid":
+      return "Refused";
+    case "refused":
+      switch (outcome.report.decision.reason) {
+        case "Expired":
+          return "Expired";
+        case "InsufficientApprovals":
+          return "Pending";
+        default:
+          return "Refused";
+      }
+  }
+}
+
+export function manifestStatus(
+  previous: ConsortiumManifestStatus | undefined,
+  generation: number,
+  outcome: Outcome,
+  now: Date,
+): ConsortiumManifestStatus {
+  const verified = verifiedCondition(outcome);
+  const applied = appliedCondition(outcome, previous);
+  const ready: Cond =
+    verified.status === "True" && (outcome.kind === "applied" || outcome.kind === "not-targeted")
+      ? {
+          status: "True",
+          reason: "Ready",
+          message: outcome.kind === "applied" ? "approved and applied" : "approved; not for this region",
+        }
+      : {
+          status: "False",
+          reason: verified.status === "True" ? applied.reason : verified.reason,
+          message: verified.status === "True" ? applied.message : verified.message,
+        };
+
+  let conditions: readonly Condition[] = previous?.conditions ?? [];
+  for (const [type, c] of [
+    ["Verified", verified],
+    ["Applied", applied],
+    ["Ready", ready],
+  ] as const) {
+    conditions = setCondition(conditions, { type, ...c, observedGeneration: generation }, now);
+  }
+
+  const base: ConsortiumManifestStatus = {
+    ...previous,
+    observedGeneration: generation,
+    state: stateOf(outcome, previous),
+    conditions: [...conditions],
+  };
+  if (!("report" in outcome)) return base;
+  const { report } = outcome;
+  const status: ConsortiumManifestStatus = {
+    ...base,
+    digest: report.hashes.digest,
+    safeMessageHash: report.hashes.consortiumMessageHash,
+    boardMessageHash: report.hashes.boardMessageHash,
+    block: Number(report.block),
+    approvalSummary: report.decision.summary,
+    approvals: report.verdicts.map((v) => ({
+      signer: v.signer ?? "0x0000000000000000000000000000000000000000",
+      safe: v.safe,
+      kind: v.kind,
+      source: v.source,
+      valid: v.valid,
+      ...(v.reason ? { reason: v.reason.slice(0, 1024) } : {}),
+    })),
+    proposer: {
+      agent: report.proposer.agent,
+      ...(report.proposer.dsp ? { dsp: report.proposer.dsp } : {}),
+      valid: report.proposer.valid,
+      ...(report.proposer.reason ? { reason: report.proposer.reason } : {}),
+    },
+  };
+  if (outcome.kind !== "applied") return status;
+  return {
+    ...status,
+    appliedDigest: report.hashes.digest,
+    appliedNonce: report.manifest.nonce,
+    appliedObjects: [...outcome.objects],
+  };
+}
