@@ -13,7 +13,8 @@ import { ObjectApi } from "./manifests/objects.ts";
 import { manifestReconciler, type ConsortiumManifestObject } from "./manifests/reconciler.ts";
 import { operatorMetrics } from "./metrics/metrics.ts";
 import { Applier } from "./runtime/apply.ts";
-import { Controller } from "./runtime/controller.ts";
+import { Controller, generationChanged } from "./runtime/controller.ts";
+import { ownKey } from "./runtime/keys.ts";
 import { EventRecorder } from "./runtime/events.ts";
 import { Informer } from "./runtime/informer.ts";
 import { LeaderElector } from "./runtime/leader.ts";
@@ -65,7 +66,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     reconcile: federation.reconcile,
     logger: log,
     registry,
-  }).watch(federations);
+  }).watch(federations, ownKey, { update: generationChanged });
   const manifestController = new Controller({
     name: "consortiummanifest",
     reconcile: manifestReconciler({
@@ -81,7 +82,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     logger: log,
     registry,
     workers: config.workers,
-  }).watch(manifests);
+  }).watch(manifests, ownKey, { update: generationChanged });
   const controllers = [federationController, manifestController];
 
   // The admission policy names the operator's own identity as the one writer of managed objects.

@@ -168,7 +168,7 @@ export async function startRegion(
     `--service-account-issuer=https://127.0.0.1:${String(ports.apiserver)}/${region}`,
     `--service-account-key-file=${pki.serviceAccountPub}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-    "--service-cluster-ip-range=10.0.0.0/24",
+    "--service-cluster-ip-range=10.96.0.0/16",
     "--authorization-mode=RBAC",
     "--allow-privileged=true",
     "--profiling=false",

@@ -90,7 +90,7 @@ export function regionPki(dir: string, region: string): RegionPki {
     clientKey: (name) => join(dir, `${name}.key`),
   };
   const done = join(dir, "complete");
-  const marker = `${region}:${Object.keys(CLIENTS).join(",")}`;
+  const marker = `${region}:${Object.keys(CLIENTS).join(",")}:v2`;
   if (existsSync(done) && readFileSync(done, "utf8") === marker) return pki;
 
   mkdirSync(dir, { recursive: true });
@@ -119,7 +119,7 @@ export function regionPki(dir: string, region: string): RegionPki {
       "basicConstraints=CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
       "extendedKeyUsage=serverAuth",
-      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
+      "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
       "",
     ].join("\n"),
   );

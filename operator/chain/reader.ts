@@ -52,7 +52,11 @@ export class ChainReader {
   constructor(options: ChainReaderOptions) {
     this.chainId = options.chainId;
     this.client = createPublicClient({
-      transport: http(options.rpcUrl, { timeout: options.timeoutMs ?? 5000, retryCount: 1, retryDelay: 100 }),
+      transport: http(options.rpcUrl, {
+        timeout: options.timeoutMs ?? 5000,
+        retryCount: 1,
+        retryDelay: 100,
+      }),
     });
     this.observe = options.observe ?? (() => undefined);
   }

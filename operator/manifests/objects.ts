@@ -57,11 +57,22 @@ export interface ApplyInput {
   readonly nonce: number;
 }
 
-/** Applies every object; returns what was applied, in order. */
+/** Kinds other objects may need to exist first: applied, in order, before the rest. */
+const isFoundation = (o: Record<string, unknown>): boolean =>
+  (o.apiVersion === "v1" && o.kind === "Namespace") || o.kind === "CustomResourceDefinition";
+
+/**
+ * Applies every object; returns what was applied, in manifest order.
+ * Namespaces and CRDs go first, one by one; then every other object is
+ * dry-run (all of them, in parallel) and only if all pass, applied in
+ * parallel, like one sync wave. `beforeApply` (the finalizer) is done before
+ * anything is written, beside the dry runs when it can be.
+ */
 export async function applyObjects(
   api: ObjectApi,
   applier: Applier,
   input: ApplyInput,
+  beforeApply: () => Promise<void> = () => Promise.resolve(),
 ): Promise<ObjectReference[]> {
   const decorated = await Promise.all(
     input.objects.map(async (object, i) => {
@@ -74,22 +85,29 @@ export async function applyObjects(
       }
     }),
   );
-  const isNamespace = (o: Record<string, unknown>): boolean =>
-    o.apiVersion === "v1" && o.kind === "Namespace";
-  const step = async (objects: Record<string, unknown>[], dryRun: boolean): Promise<void> => {
-    for (const object of objects) {
-      try {
-        await applier.apply(object, { dryRun });
-      } catch (error) {
-        const ref = describeRef(referenceOf(object));
-        throw new ApplyError(`${dryRun ? "validating" : "applying"} ${ref}: ${apiMessage(error)}`);
-      }
+  const applyOne = async (object: Record<string, unknown>, dryRun: boolean): Promise<void> => {
+    try {
+      await applier.apply(object, { dryRun });
+    } catch (error) {
+      const ref = describeRef(referenceOf(object));
+      throw new ApplyError(`${dryRun ? "validating" : "applying"} ${ref}: ${apiMessage(error)}`);
     }
   };
-  await step(decorated.filter(isNamespace), false);
-  const rest = decorated.filter((o) => !isNamespace(o));
-  await step(rest, true);
-  await step(rest, false);
+  const foundation = decorated.filter(isFoundation);
+  const rest = decorated.filter((o) => !isFoundation(o));
+  // A single object's own apply is already all or nothing: no dry run needed.
+  const dryRun = (): Promise<unknown> =>
+    rest.length > 1 ? Promise.all(rest.map((o) => applyOne(o, true))) : Promise.resolve();
+  if (foundation.length === 0) {
+    // Nothing is written before both finish: the dry runs change nothing, so they need not wait.
+    await Promise.all([beforeApply(), dryRun()]);
+  } else {
+    // Objects inside a new Namespace cannot be validated before it exists.
+    await beforeApply();
+    for (const object of foundation) await applyOne(object, false);
+    await dryRun();
+  }
+  await Promise.all(rest.map((o) => applyOne(o, false)));
   return decorated.map(referenceOf);
 }
 

@@ -164,15 +164,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return { requeueAfter: options.resyncMs };
     }
 
-    await setFinalizer(object, true);
     const started = performance.now();
     try {
-      const objects = await applyObjects(api, applier, {
-        manifest: id,
-        objects: spec.objects,
-        digest: report.hashes.digest,
-        nonce: spec.nonce,
-      });
+      const objects = await applyObjects(
+        api,
+        applier,
+        { manifest: id, objects: spec.objects, digest: report.hashes.digest, nonce: spec.nonce },
+        () => setFinalizer(object, true),
+      );
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);

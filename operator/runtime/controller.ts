@@ -101,11 +101,15 @@ export class Controller {
    * updates (old and new object) or deletes. The default is the object's own
    * key; use ownerKeys() for objects this controller owns. Call before start().
    */
-  watch<T extends KubernetesObject>(informer: Informer<T>, map: KeyMapper<T> = ownKey): this {
+  watch<T extends KubernetesObject>(
+    informer: Informer<T>,
+    map: KeyMapper<T> = ownKey,
+    options: WatchOptions<T> = {},
+  ): this {
     if (this.#run) throw new Error(`controller ${this.name}: watch() must be called before start()`);
     this.#watched.push({
       waitForSync: () => informer.waitForSync(),
-      subscribe: (enqueue) => informer.addHandler(keysHandler(map, enqueue)),
+      subscribe: (enqueue) => informer.addHandler(keysHandler(map, enqueue, options.update)),
     });
     return this;
   }
@@ -238,9 +242,30 @@ export class Controller {
 }
 
 /** An informer handler that queues the keys an object maps to; a mapper that throws is the handler's error. */
+export interface WatchOptions<T extends KubernetesObject> {
+  /** Whether an update is worth a reconcile (controller-runtime's predicates); by default every one is. */
+  readonly update?: (oldObj: T, newObj: T) => boolean;
+}
+
+/**
+ * controller-runtime's GenerationChangedPredicate, plus deletion: a
+ * controller's own status and finalizer writes do not wake it up again
+ * (periodic resyncs still come, and put drift back).
+ */
+export function generationChanged<T extends KubernetesObject>(oldObj: T, newObj: T): boolean {
+  const o = oldObj.metadata;
+  const n = newObj.metadata;
+  return (
+    o?.generation !== n?.generation ||
+    o?.deletionTimestamp !== n?.deletionTimestamp ||
+    n?.generation === undefined
+  );
+}
+
 export function keysHandler<T extends KubernetesObject>(
   map: KeyMapper<T>,
   enqueue: (key: string) => void,
+  worthIt: (oldObj: T, newObj: T) => boolean = () => true,
 ): EventHandler<T> {
   const all = (obj: T): void => {
     for (const key of map(obj)) enqueue(key);
@@ -248,6 +273,7 @@ export function keysHandler<T extends KubernetesObject>(
   return {
     add: all,
     update: (oldObj, newObj) => {
+      if (!worthIt(oldObj, newObj)) return;
       all(oldObj);
       all(newObj);
     },

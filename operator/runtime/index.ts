@@ -19,6 +19,7 @@ export {
 export {
   Controller,
   keysHandler,
+  generationChanged,
   outcomeOf,
   type ControllerOptions,
   type Outcome,

@@ -120,76 +120,89 @@ export async function verifyManifest(
   const ownersOf = (safe: SignedSafe): readonly Address[] =>
     safe === "consortium" ? owners.consortium : owners.board;
 
-  // Gather candidates.
-  const candidates: Candidate[] = (input.spec.signatures ?? []).flatMap((s, i) =>
+  const check = async (c: Candidate): Promise<Verdict> => {
+    const base = { safe: c.safe, source: c.source };
+    if (!c.signature)
+      return { ...base, signer: undefined, kind: "unknown", valid: false, reason: c.error ?? "unreadable" };
+    const kind = c.signature.kind;
+    const signer = await signerOf(c.signature, hashOf(c.safe));
+    if (!signer)
+      return {
+        ...base,
+        signer,
+        kind,
+        valid: false,
+        reason: "no signer can be recovered from this signature",
+      };
+    if (!ownersOf(c.safe).includes(signer)) {
+      const which = c.safe === "consortium" ? "the Consortium Safe" : "the DAO Board Safe";
+      return {
+        ...base,
+        signer,
+        kind,
+        valid: false,
+        reason: `not an owner of ${which} at block ${block.toString()}`,
+      };
+    }
+    const result = await chain.checkSignature(safeOf(c.safe), hashOf(c.safe), c.signature.encoded, block);
+    return result.valid
+      ? { ...base, signer, kind, valid: true }
+      : { ...base, signer, kind, valid: false, reason: result.reason ?? "rejected" };
+  };
+
+  // The three sources are read at once, and each candidate is checked as soon as it is in hand.
+  const inline: Candidate[] = (input.spec.signatures ?? []).flatMap((s, i) =>
     fromBlob(s.safe, "inline", s.data, `spec.signatures[${String(i)}]`),
   );
   let serviceError: string | undefined;
-  const service = ctx.service;
-  if (service) {
+  const fromService = async (): Promise<Candidate[]> => {
+    const service = ctx.service;
+    if (!service) return [];
     const safes = ["consortium", "board"] as const;
     const results = await Promise.all(safes.map((safe) => service.confirmations(hashOf(safe))));
-    safes.forEach((safe, i) => {
+    return safes.flatMap((safe, i) => {
       const result = results[i];
-      if (!result) return;
-      if (!result.ok) serviceError = result.error;
-      else
-        for (const c of result.confirmations)
-          candidates.push(
-            ...fromBlob(safe, "safe-service", c.signature, `service confirmation by ${c.owner}`),
-          );
+      if (!result) return [];
+      if (!result.ok) {
+        serviceError = result.error;
+        return [];
+      }
+      return result.confirmations.flatMap((c) =>
+        fromBlob(safe, "safe-service", c.signature, `service confirmation by ${c.owner}`),
+      );
     });
-  }
-  for (const safe of ["consortium", "board"] as const) {
-    const found = await Promise.all(
-      ownersOf(safe).map(async (owner) => {
-        const approved = await chain.approvedHash(safeOf(safe), owner, hashOf(safe), block);
-        const isContract = await chain.isContract(owner, block);
-        return [
-          ...(approved ? [onChain(owner, "approved_hash")] : []),
-          ...(isContract ? [onChain(owner, "contract")] : []),
-        ];
+  };
+  const fromChain = async (): Promise<Candidate[]> => {
+    const perSafe = await Promise.all(
+      (["consortium", "board"] as const).map(async (safe) => {
+        const found = await Promise.all(
+          ownersOf(safe).map(async (owner) => {
+            const [approved, isContract] = await Promise.all([
+              chain.approvedHash(safeOf(safe), owner, hashOf(safe), block),
+              chain.isContract(owner, block),
+            ]);
+            return [
+              ...(approved ? [onChain(owner, "approved_hash")] : []),
+              ...(isContract ? [onChain(owner, "contract")] : []),
+            ];
+          }),
+        );
+        return found.flat().map((signature): Candidate => ({ safe, source: "chain", signature }));
       }),
     );
-    for (const signature of found.flat()) candidates.push({ safe, source: "chain", signature });
-  }
-
-  // Verify each alone, at the pinned block.
-  const verdicts: Verdict[] = await Promise.all(
-    candidates.map(async (c): Promise<Verdict> => {
-      const base = { safe: c.safe, source: c.source };
-      if (!c.signature)
-        return { ...base, signer: undefined, kind: "unknown", valid: false, reason: c.error ?? "unreadable" };
-      const kind = c.signature.kind;
-      const signer = await signerOf(c.signature, hashOf(c.safe));
-      if (!signer)
-        return {
-          ...base,
-          signer,
-          kind,
-          valid: false,
-          reason: "no signer can be recovered from this signature",
-        };
-      if (!ownersOf(c.safe).includes(signer)) {
-        const which = c.safe === "consortium" ? "the Consortium Safe" : "the DAO Board Safe";
-        return {
-          ...base,
-          signer,
-          kind,
-          valid: false,
-          reason: `not an owner of ${which} at block ${block.toString()}`,
-        };
-      }
-      const check = await chain.checkSignature(safeOf(c.safe), hashOf(c.safe), c.signature.encoded, block);
-      return check.valid
-        ? { ...base, signer, kind, valid: true }
-        : { ...base, signer, kind, valid: false, reason: check.reason ?? "rejected" };
-    }),
-  );
+    return perSafe.flat();
+  };
+  const proposerVerdict = verifyProposer(ctx, manifest, input.spec, block, owners);
+  const groups = await Promise.all([
+    Promise.all(inline.map(check)),
+    fromService().then((found) => Promise.all(found.map(check))),
+    fromChain().then((found) => Promise.all(found.map(check))),
+  ]);
+  const verdicts: Verdict[] = groups.flat();
   // On-chain probes that found nothing are noise in the status: keep only their successes.
   const shown = verdicts.filter((v) => v.source !== "chain" || v.valid);
 
-  const proposer = await verifyProposer(ctx, manifest, input.spec, block, owners);
+  const proposer = await proposerVerdict;
   const decision = decide({
     tier: input.spec.tier,
     policy: federation.tiers ?? DEFAULT_TIERS,
