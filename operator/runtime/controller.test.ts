@@ -2,7 +2,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RateLimiter } from "./backoff.ts";
-import { Controller, outcomeOf, type Reconciler, type Result } from "./controller.ts";
+import { Controller, generationChanged, outcomeOf, type Reconciler, type Result } from "./controller.ts";
 import { Informer } from "./informer.ts";
 import { ownerKeys } from "./keys.ts";
 import { captureLogger, configMap, FakeWatch, metricValue, settle } from "./testkit.ts";
@@ -278,5 +278,18 @@ describe("Controller", () => {
     await failed;
     expect(controller.running).toBe(false);
     await informer.stop();
+  });
+});
+
+describe("generationChanged", () => {
+  const obj = (generation: number | undefined, extra: Record<string, unknown> = {}) => ({
+    metadata: { name: "x", ...(generation === undefined ? {} : { generation }), ...extra },
+  });
+  it("ignores status and finalizer writes, and wakes for spec changes and deletion", () => {
+    expect(generationChanged(obj(3), obj(3, { finalizers: ["a"] }))).toBe(false);
+    expect(generationChanged(obj(3), obj(4))).toBe(true);
+    expect(generationChanged(obj(3), obj(3, { deletionTimestamp: "2026-01-01T00:00:00Z" }))).toBe(true);
+    // Kinds without generations (most built-ins' subresources aside) always pass.
+    expect(generationChanged(obj(undefined), obj(undefined))).toBe(true);
   });
 });
