@@ -14,7 +14,7 @@ RUN npx tsc -p tsconfig.build.json
 FROM node:22.23.3-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
 
 FROM node:22.23.3-bookworm-slim AS runtime
 ENV NODE_ENV=production DSC_HEALTH_PORT=8081

@@ -93,13 +93,27 @@ function key(index: number): Hex {
   return `0x${Buffer.from(hd.privateKey).toString("hex")}`;
 }
 
+/**
+ * The anvil binary: $ANVIL if set, else the npm build for this platform. The
+ * package registry reachable here carries only the Linux x64 build, so it is
+ * an optional dependency: elsewhere, install Foundry and point ANVIL at it.
+ */
+export function anvilBinary(): string {
+  if (process.env.ANVIL) return process.env.ANVIL;
+  try {
+    return join(dirname(require.resolve("@foundry-rs/anvil-linux-amd64/package.json")), "bin", "anvil");
+  } catch {
+    throw new Error(
+      `no anvil for ${process.platform}-${process.arch}: the npm build is Linux x64 only; install Foundry's anvil and set ANVIL=/path/to/anvil`,
+    );
+  }
+}
+
 export function startAnvil(dir: string, port: number): ProcessRecord {
-  const bin = join(dirname(require.resolve("@foundry-rs/anvil/package.json")), "bin.mjs");
   return startDetached(
     "anvil",
     [
-      process.execPath,
-      bin,
+      anvilBinary(),
       "--host",
       "127.0.0.1",
       "--port",
