@@ -4,7 +4,10 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: "unit", include: ["operator/**/*.test.ts", "contracts/**/*.test.ts", "e2e/**/*.unit.test.ts"] },
+        test: {
+          name: "unit",
+          include: ["operator/**/*.test.ts", "contracts/**/*.test.ts", "e2e/**/*.unit.test.ts"],
+        },
       },
       {
         test: {
