@@ -1,6 +1,9 @@
 // Where the test bed puts things: regions, ports and directories. Ports sit in
-// one block above DSC_TESTBED_PORT (default 36000) so that two test beds (say
-// a demo and a test run on another checkout) can coexist on one machine.
+// one block above DSC_TESTBED_PORT (default 26000) so that two test beds (say
+// a demo and a test run on another checkout) can coexist on one machine. The
+// block stays below the kernel's ephemeral range (32768-60999 on Linux): a
+// port in that range can be taken by any outgoing connection between our
+// check that it is free and the moment a component binds it.
 import { join, resolve } from "node:path";
 
 export const REGIONS = ["alpha", "beta", "gamma"] as const;
@@ -29,9 +32,11 @@ export interface Layout {
 export function layout(
   root = process.env.DSC_TESTBED_DIR ?? resolve(import.meta.dirname, "../../.testbed"),
 ): Layout {
-  const base = Number(process.env.DSC_TESTBED_PORT ?? 36000);
-  if (!Number.isInteger(base) || base < 1024 || base > 65000) {
-    throw new Error(`DSC_TESTBED_PORT must be an integer port between 1024 and 65000, got ${String(base)}`);
+  const base = Number(process.env.DSC_TESTBED_PORT ?? 26000);
+  if (!Number.isInteger(base) || base < 1024 || base > 32700) {
+    throw new Error(
+      `DSC_TESTBED_PORT must be an integer from 1024 to 32700 (below the ephemeral port range), got ${String(base)}`,
+    );
   }
   const regionPorts = (i: number): RegionPorts => {
     const p = base + 10 * i;

@@ -11,7 +11,8 @@ import { down, status, up } from "../testbed/testbed.ts";
 
 const root = mkdtempSync(join(tmpdir(), "dsc-testbed-"));
 const previousPort = process.env.DSC_TESTBED_PORT;
-process.env.DSC_TESTBED_PORT = "38000";
+// Below the kernel's ephemeral port range (32768+), where outgoing connections could take our ports.
+process.env.DSC_TESTBED_PORT = "27000";
 const l = layout(root);
 process.env.DSC_TESTBED_PORT = previousPort;
 
