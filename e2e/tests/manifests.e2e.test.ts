@@ -179,7 +179,7 @@ describe("a ConsortiumManifest in alpha", () => {
 
     // What kubectl shows a DSP operator.
     const table = await kubectl(testbed, "alpha", ["get", "consortiummanifests", "-n", NS, "web"]);
-    expect(table).toMatch(/NAME\s+TIER\s+APPROVALS\s+STATE\s+AGE/);
+    expect(table).toMatch(/NAME\s+TIER\s+APPROVALS\s+STATE\s+REGIONS\s+AGE/);
     expect(table).toMatch(/web\s+upgrade\s+2\/2\s+Applied/);
     const reasons = await until("an Applied event", async () => {
       const out = await kubectl(testbed, "alpha", [

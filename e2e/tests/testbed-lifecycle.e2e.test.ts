@@ -35,7 +35,8 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe("the test bed's life cycle", () => {
+// A whole second test bed on a 2-core machine that already runs one: give it time.
+describe("the test bed's life cycle", { timeout: 300_000 }, () => {
   it("starts once, reports what runs, and stops everything it started", async () => {
     const first = await up({ layout: l });
     expect(first.started).toBe(true);

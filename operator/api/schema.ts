@@ -147,12 +147,22 @@ export function boolean(): Schema<boolean> {
 
 export function array<T>(
   items: Schema<T>,
-  options: { minItems?: number; maxItems?: number; listType?: "set" | "atomic" } = {},
+  options: {
+    minItems?: number;
+    maxItems?: number;
+    listType?: "set" | "atomic";
+    mapKey?: keyof T & string;
+  } = {},
 ): Schema<T[]> {
   const openapi: OpenAPISchema = { type: "array", items: items.openapi };
   if (options.minItems !== undefined) openapi.minItems = options.minItems;
   if (options.maxItems !== undefined) openapi.maxItems = options.maxItems;
   if (options.listType) openapi["x-kubernetes-list-type"] = options.listType;
+  // A map-typed list: the API server itself refuses two items with one key.
+  if (options.mapKey) {
+    openapi["x-kubernetes-list-type"] = "map";
+    openapi["x-kubernetes-list-map-keys"] = [options.mapKey];
+  }
   return make(openapi, (value, path, errors): value is T[] => {
     if (!Array.isArray(value)) {
       errors.push({ path, message: `must be a list, got ${show(value)}` });
@@ -166,6 +176,12 @@ export function array<T>(
     value.forEach((item, i) => items.check(item, `${path}[${i}]`, errors));
     if (options.listType === "set" && new Set(value.map((v) => JSON.stringify(v))).size !== value.length)
       errors.push({ path, message: "must not repeat an item" });
+    const key = options.mapKey;
+    if (
+      key &&
+      new Set(value.map((v) => JSON.stringify((v as Record<string, unknown>)[key]))).size !== value.length
+    )
+      errors.push({ path, message: `must not list one ${key} twice` });
     return errors.length === before;
   });
 }

@@ -91,6 +91,18 @@ export const consortiumManifestStatus = object({
   appliedDigest: optional(bytes32()),
   appliedNonce: optional(integer({ minimum: 0 })),
   appliedObjects: optional(array(objectReference, { maxItems: 256 })),
+  regions: optional(
+    array(
+      object({
+        region: string(),
+        state: string({ maxLength: 32 }),
+        nonce: optional(integer({ minimum: 0 })),
+      }),
+      { maxItems: 16 },
+    ),
+  ),
+  /** e.g. "alpha ✓ beta ✓ gamma pending", for the kubectl column. */
+  regionSummary: optional(string({ maxLength: 256 })),
   conditions: optional(array(condition(), { maxItems: 16 })),
 });
 

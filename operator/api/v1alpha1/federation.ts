@@ -1,6 +1,6 @@
 // Federation: this cluster's place in the federation (cluster-scoped, one per
 // cluster). Its name is the federation's id, which every approval binds to.
-import { array, integer, object, optional, string, type Infer } from "../schema.ts";
+import { array, boolean, integer, object, optional, string, type Infer } from "../schema.ts";
 import { address, condition, region, secretKeyRef } from "./fields.ts";
 
 const approvals = (dsp: number, board: number) =>
@@ -55,7 +55,28 @@ export const federationSpec = object({
     }).describe("Optional transport for approvals; every signature it returns is re-verified on chain."),
   ),
   tiers: optional(tierPolicy),
-});
+  peers: optional(
+    array(
+      object({
+        region: region(),
+        endpoint: string({
+          pattern: /^[A-Za-z0-9.-]+:[0-9]{1,5}$/,
+          maxLength: 260,
+          patternHelp: "host:port of the peer's federation endpoint, e.g. dsc-beta.example.net:7443",
+        }),
+        certificateSha256: string({
+          pattern: /^[0-9a-f]{64}$/,
+          patternHelp: "the SHA-256 of the peer's certificate (DER), 64 lower-case hex digits",
+        }).describe("The peer's identity: its TLS certificate, pinned. Any other certificate is refused."),
+      }),
+      { maxItems: 16, mapKey: "region" },
+    ).describe("The other regions' operators, which this one replicates the federation state with."),
+  ),
+}).rule(
+  "!has(self.peers) || self.peers.all(p, p.region != self.region)",
+  "a peer cannot be this region itself",
+  ".peers",
+);
 
 export const federationStatus = object({
   observedGeneration: optional(integer({ minimum: 0 })),
@@ -69,6 +90,21 @@ export const federationStatus = object({
       boardThreshold: integer({ minimum: 0 }),
     }),
   ),
+  peers: optional(
+    array(
+      object({
+        region: region(),
+        connected: boolean(),
+        lastHeard: optional(string({ format: "date-time" })),
+        rttMilliseconds: optional(integer({ minimum: 0 })),
+        changesPending: optional(integer({ minimum: 0 })),
+      }),
+      { maxItems: 16 },
+    ),
+  ),
+  /** e.g. "beta ✓ gamma ✗", for the kubectl column. */
+  peerSummary: optional(string({ maxLength: 256 })),
+  document: optional(object({ bytes: integer({ minimum: 0 }), manifests: integer({ minimum: 0 }) })),
   conditions: optional(array(condition(), { maxItems: 16 })),
 });
 
