@@ -16,6 +16,19 @@ export interface OperatorConfig {
   readonly leaderElection: boolean;
   readonly installAdmissionPolicy: boolean;
   readonly logLevel: string;
+  /** Replication with the other regions; undefined when this operator runs alone. */
+  readonly peers: PeerSettings | undefined;
+}
+
+export interface PeerSettings {
+  readonly stateDir: string;
+  readonly listenHost: string;
+  readonly listenPort: number;
+  /** host:port the other regions dial, recorded in the federation state. */
+  readonly advertise: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly heartbeatMs: number;
 }
 
 export class ConfigError extends Error {
@@ -57,5 +70,28 @@ export function loadConfig(env: NodeJS.ProcessEnv, host: string): OperatorConfig
     leaderElection: flag(env, "DSC_LEADER_ELECTION", true),
     installAdmissionPolicy: flag(env, "DSC_ADMISSION_POLICY", true),
     logLevel: env.LOG_LEVEL || "info",
+    peers: peerSettings(env),
+  };
+}
+
+function peerSettings(env: NodeJS.ProcessEnv): PeerSettings | undefined {
+  const certFile = env.DSC_PEER_CERT;
+  const keyFile = env.DSC_PEER_KEY;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile)
+    throw new ConfigError(
+      "set both DSC_PEER_CERT and DSC_PEER_KEY (PEM files), or neither to run without peers",
+    );
+  const listen = env.DSC_PEER_LISTEN || "0.0.0.0:7443";
+  const match = /^(.+):(\d{1,5})$/.exec(listen);
+  if (!match) throw new ConfigError(`DSC_PEER_LISTEN must be host:port, got ${JSON.stringify(listen)}`);
+  return {
+    stateDir: env.DSC_STATE_DIR || "/var/lib/dsc",
+    listenHost: match[1] ?? "0.0.0.0",
+    listenPort: Number(match[2]),
+    advertise: env.DSC_PEER_ADVERTISE || listen,
+    certFile,
+    keyFile,
+    heartbeatMs: number(env, "DSC_HEARTBEAT_MS", 1000, 50, 60_000),
   };
 }

@@ -1,5 +1,6 @@
 // The operator: one process per region. It serves this cluster's Federation
 // and ConsortiumManifests, and writes only to its own cluster.
+import { mkdir, readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { hostname } from "node:os";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -18,6 +19,15 @@ import { ownKey } from "./runtime/keys.ts";
 import { EventRecorder } from "./runtime/events.ts";
 import { Informer } from "./runtime/informer.ts";
 import { LeaderElector } from "./runtime/leader.ts";
+import { canonicalManifest, manifestHashes } from "./core/manifest/digest.ts";
+import type { FederationContext } from "./federation/context.ts";
+import { fingerprint } from "./peers/identity.ts";
+import { PeerTransport } from "./peers/transport.ts";
+import { Replication } from "./replication/service.ts";
+import { StateStore } from "./state/store.ts";
+import { verifyManifest } from "./verification/verify.ts";
+import type { ConsortiumManifestSpec } from "./api/v1alpha1/consortium-manifest.ts";
+import { getAddress } from "viem";
 
 export async function runOperator(config: OperatorConfig): Promise<{ stop(): Promise<void> }> {
   const log = pino({
@@ -46,6 +56,92 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     logger: log.child({ informer: "consortiummanifests" }),
   });
 
+  // Replication with the other regions, when this operator has a peer identity.
+  let replication: Replication | undefined;
+  let transport: PeerTransport | undefined;
+  let ownFingerprint = "";
+  let enqueueManifest: (key: string) => void = () => undefined;
+  if (config.peers) {
+    const peers = config.peers;
+    if (!config.region) throw new Error("DSC_REGION must name this region when DSC_PEER_CERT is set");
+    const [cert, key] = await Promise.all([
+      readFile(peers.certFile, "utf8"),
+      readFile(peers.keyFile, "utf8"),
+    ]);
+    ownFingerprint = fingerprint(cert);
+    await mkdir(peers.stateDir, { recursive: true });
+    const opened = await StateStore.open(peers.stateDir);
+    if (opened.tornBytes > 0)
+      log.warn({ bytes: opened.tornBytes }, "cut a torn tail off the state log (a crash mid-write)");
+    transport = new PeerTransport({
+      region: config.region,
+      listen: { host: peers.listenHost, port: peers.listenPort },
+      certificate: { cert, key },
+      peers: [],
+      heartbeatMs: peers.heartbeatMs,
+      logger: log.child({ component: "peers" }),
+      registry,
+    });
+    const verifiedWith = async (
+      ctx: FederationContext | undefined,
+      namespace: string,
+      name: string,
+      spec: ConsortiumManifestSpec,
+    ) => {
+      if (!ctx) return false;
+      try {
+        const report = await verifyManifest(
+          {
+            chain: ctx.chain,
+            service: ctx.service,
+            federationName: ctx.name,
+            federation: ctx.spec,
+            now: Date.now,
+          },
+          { namespace, name, spec, appliedNonce: undefined },
+        );
+        return report.decision.verified;
+      } catch {
+        return false;
+      }
+    };
+    replication = new Replication({
+      region: config.region,
+      store: opened.store,
+      doc: opened.doc,
+      syncStates: opened.syncStates,
+      transport,
+      manifests,
+      applier: new Applier(kc, { fieldManager: "dsc-replication" }),
+      verified: (namespace, name, spec) => verifiedWith(federation.context(), namespace, name, spec),
+      digestOf: (namespace, name, spec) => {
+        const ctx = federation.context();
+        if (!ctx) throw new Error("no federation yet");
+        const canonical = canonicalManifest(
+          {
+            federation: ctx.name,
+            chainId: ctx.spec.chain.chainId,
+            consortiumSafe: getAddress(ctx.spec.consortiumSafe),
+          },
+          { namespace, name },
+          spec,
+        );
+        return manifestHashes(canonical, getAddress(ctx.spec.daoBoardSafe)).digest;
+      },
+      enqueue: (key) => {
+        enqueueManifest(key);
+      },
+      logger: log.child({ component: "replication" }),
+      registry,
+      now: Date.now,
+    });
+    await transport.start();
+    log.info(
+      { listen: `${peers.listenHost}:${String(peers.listenPort)}`, fingerprint: ownFingerprint },
+      "federation endpoint listening",
+    );
+  }
+
   const federation = federationReconciler({
     federations,
     core: kc.makeApiClient(CoreV1Api),
@@ -56,7 +152,52 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     metrics,
     pollMs: config.chainPollMs,
     now: () => new Date(),
-    onChange: () => {
+    replicationStatus: () => {
+      if (!transport || !replication) return undefined;
+      const r = replication;
+      const peers = transport.status().map((p) => ({
+        region: p.region,
+        connected: p.connected,
+        ...(p.lastHeardMs === null
+          ? {}
+          : { lastHeard: new Date(p.lastHeardMs).toISOString().replace(/\.\d+Z$/, "Z") }),
+        ...(p.rttMs === null ? {} : { rttMilliseconds: Math.round(p.rttMs) }),
+        changesPending: r.pending(p.region) ? 1 : 0,
+      }));
+      return {
+        peers,
+        peerSummary: peers.map((p) => `${p.region} ${p.connected ? "✓" : "✗"}`).join(" "),
+        document: { bytes: r.documentBytes(), manifests: r.manifestCount() },
+      };
+    },
+    // Called only once controllers run, after manifestController exists.
+    onChange: (ctx) => {
+      if (ctx && transport && replication && config.peers) {
+        transport.setPeers(
+          (ctx.spec.peers ?? []).map((p) => ({
+            region: p.region,
+            endpoint: p.endpoint,
+            fingerprint: p.certificateSha256,
+          })),
+        );
+        const self = {
+          region: ctx.spec.region,
+          dsp: ctx.spec.dsp.name,
+          safe: ctx.spec.dsp.safe,
+          endpoint: config.peers.advertise,
+          fingerprint: ownFingerprint,
+        };
+        const r = replication;
+        void r
+          .setMembers([self])
+          .then(() => r.mirror())
+          .catch((error: unknown) => {
+            log.warn(
+              { err: error instanceof Error ? error.message : String(error) },
+              "could not update the federation state",
+            );
+          });
+      }
       for (const m of manifests.list())
         manifestController.enqueue(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
     },
@@ -78,11 +219,15 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       metrics,
       resyncMs: config.resyncMs,
       now: () => new Date(),
+      replication: () => replication,
     }),
     logger: log,
     registry,
     workers: config.workers,
   }).watch(manifests, ownKey, { update: generationChanged });
+  enqueueManifest = (key) => {
+    manifestController.enqueue(key);
+  };
   const controllers = [federationController, manifestController];
 
   // The admission policy names the operator's own identity as the one writer of managed objects.
@@ -153,6 +298,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     async stop() {
       await (elector ? elector.stop() : stopControllers());
       await Promise.all([federations.stop(), manifests.stop()]);
+      await transport?.stop();
+      await replication?.close();
       await events.flush();
       await new Promise<void>((resolve) =>
         server.close(() => {

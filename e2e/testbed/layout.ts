@@ -16,6 +16,8 @@ export interface RegionPorts {
   readonly controllerManager: number;
   readonly scheduler: number;
   readonly kwok: number;
+  /** The region's operator's federation endpoint (peer sync over mTLS). */
+  readonly peer: number;
 }
 
 export interface Layout {
@@ -47,6 +49,7 @@ export function layout(
       controllerManager: p + 3,
       scheduler: p + 4,
       kwok: p + 5,
+      peer: p + 6,
     };
   };
   return {

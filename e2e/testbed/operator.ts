@@ -8,8 +8,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { parseDocument } from "yaml";
 import { crdFiles } from "../../operator/api/crd-files.ts";
+import { generatePeerCertificate, type PeerCertificate } from "../../operator/peers/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import type { Region } from "./layout.ts";
+import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";
 import type { Testbed } from "./testbed.ts";
 
@@ -25,7 +26,13 @@ export function adminConfig(testbed: Testbed, region: Region): KubeConfig {
 export async function installFederation(
   testbed: Testbed,
   region: Region,
-  options: { rpcUrl?: string; safeServiceUrl?: string; name?: string } = {},
+  options: {
+    rpcUrl?: string;
+    safeServiceUrl?: string;
+    name?: string;
+    /** The other regions this one replicates with, and the host:port it dials each at. */
+    peers?: Partial<Record<Region, string>>;
+  } = {},
 ): Promise<void> {
   const kc = adminConfig(testbed, region);
   const applier = new Applier(kc, { fieldManager: "dsc-testbed" });
@@ -58,8 +65,32 @@ export async function installFederation(
       daoBoardSafe: chain.safes.daoBoard,
       agentRegistry: chain.federation.agentRegistry,
       ...(options.safeServiceUrl ? { safeTransactionService: { url: options.safeServiceUrl } } : {}),
+      ...(options.peers
+        ? {
+            peers: Object.entries(options.peers).map(([peer, endpoint]) => ({
+              region: peer,
+              endpoint,
+              certificateSha256: peerCertificate(testbed, peer as Region).fingerprint,
+            })),
+          }
+        : {}),
     },
   } as never);
+}
+
+/** A region operator's peer identity: its TLS certificate, made once per test bed. */
+export function peerCertificate(testbed: Testbed, region: Region): PeerCertificate {
+  return generatePeerCertificate(join(testbed.layout.root, "peers"), region);
+}
+
+/** Each other region's federation endpoint, dialled directly. */
+export function directPeers(testbed: Testbed, region: Region): Partial<Record<Region, string>> {
+  return Object.fromEntries(
+    REGIONS.filter((r) => r !== region).map((r) => [
+      r,
+      `127.0.0.1:${String(testbed.layout.ports.regions[r].peer)}`,
+    ]),
+  );
 }
 
 async function waitForCrds(kc: KubeConfig): Promise<void> {
@@ -89,11 +120,30 @@ export interface OperatorProcess {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Run with a peer identity and federation state (replication with the other regions). */
+  readonly federated?: boolean;
+}
+
 export async function startOperator(
   testbed: Testbed,
   region: Region,
   env: Record<string, string> = {},
+  options: StartOptions = {},
 ): Promise<OperatorProcess> {
+  const peerEnv: Record<string, string> = {};
+  if (options.federated) {
+    const certificate = peerCertificate(testbed, region);
+    const listen = `127.0.0.1:${String(testbed.layout.ports.regions[region].peer)}`;
+    Object.assign(peerEnv, {
+      DSC_PEER_CERT: certificate.certFile,
+      DSC_PEER_KEY: certificate.keyFile,
+      DSC_PEER_LISTEN: listen,
+      DSC_PEER_ADVERTISE: listen,
+      DSC_STATE_DIR: join(testbed.layout.regionDir(region), "federation-state"),
+      DSC_HEARTBEAT_MS: "250",
+    });
+  }
   const port = await freePort();
   const log = join(testbed.layout.regionDir(region), `operator-${String(Date.now())}.log`);
   const fd = openSync(log, "a");
@@ -109,6 +159,7 @@ export async function startOperator(
       DSC_RESYNC_SECONDS: "1",
       DSC_CHAIN_POLL_SECONDS: "0.5",
       LOG_LEVEL: "debug",
+      ...peerEnv,
       ...env,
     },
     stdio: ["ignore", fd, fd],

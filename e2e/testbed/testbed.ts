@@ -277,3 +277,30 @@ export async function kubectl(testbed: Testbed, region: Region, args: readonly s
   );
   return stdout;
 }
+
+/** Kills one component (as a crash would: SIGKILL by default) and leaves it down. */
+export async function killComponent(name: string, options: { layout?: Layout } = {}): Promise<void> {
+  const l = options.layout ?? layout();
+  const state = readJson(stateFile(l)) as State | undefined;
+  const record = state?.processes.find((p) => p.name === name);
+  if (!record) throw new Error(`no test-bed component named ${name}`);
+  try {
+    process.kill(-record.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  await stopProcess(record, 0);
+}
+
+/** Starts a killed component again with the command it had, and records its new pid. */
+export function restartComponent(name: string, options: { layout?: Layout } = {}): void {
+  const l = options.layout ?? layout();
+  const state = readJson(stateFile(l)) as State | undefined;
+  const index = state?.processes.findIndex((p) => p.name === name) ?? -1;
+  const record = state?.processes[index];
+  if (!state || !record) throw new Error(`no test-bed component named ${name}`);
+  if (isAlive(record.pid)) return;
+  const started = startDetached(record.name, record.command, record.log);
+  state.processes[index] = started;
+  writeJsonAtomic(stateFile(l), state);
+}

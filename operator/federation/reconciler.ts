@@ -36,7 +36,12 @@ export interface FederationControllerOptions {
   readonly now: () => Date;
   /** Called whenever the context or the owners on chain change: manifests must be verified anew. */
   readonly onChange: (context: FederationContext | undefined) => void;
+  /** Peers and the federation state document, when this region replicates. */
+  readonly replicationStatus?: () => Pick<FederationStatus, "peers" | "peerSummary" | "document"> | undefined;
 }
+
+/** Volatile fields (block, read time, heard time, RTT, bytes) are refreshed at most this often. */
+const VOLATILE_REFRESH_MS = 5000;
 
 interface Current {
   readonly fingerprint: string;
@@ -49,6 +54,7 @@ export function federationReconciler(options: FederationControllerOptions): {
   context: () => FederationContext | undefined;
 } {
   let current: Current | undefined;
+  let lastWrite = 0;
   const setContext = (next: Current | undefined): void => {
     const changed = current?.fingerprint !== next?.fingerprint;
     current = next;
@@ -56,7 +62,10 @@ export function federationReconciler(options: FederationControllerOptions): {
   };
 
   const writeStatus = async (object: FederationObject, status: FederationStatus): Promise<void> => {
-    if (JSON.stringify(withoutVolatile(object.status)) === JSON.stringify(withoutVolatile(status))) return;
+    const now = options.now().getTime();
+    const stable = JSON.stringify(withoutVolatile(object.status)) === JSON.stringify(withoutVolatile(status));
+    if (stable && now - lastWrite < VOLATILE_REFRESH_MS) return;
+    lastWrite = now;
     await options.applier.applyStatus({
       apiVersion: API_VERSION,
       kind: "Federation",
@@ -213,6 +222,8 @@ export function federationReconciler(options: FederationControllerOptions): {
       );
       log.warn({ err: error.message }, "chain unavailable");
     }
+    const replication = options.replicationStatus?.();
+    if (replication) status = { ...status, ...replication };
     await writeStatus(federation, status);
     return { requeueAfter: options.pollMs };
   };
@@ -233,7 +244,10 @@ function select(all: readonly FederationObject[], name: string | undefined): Sel
 /** Status without the fields that change at every read, to write only on real change. */
 function withoutVolatile(status: FederationStatus | undefined): unknown {
   if (!status) return undefined;
-  const { chain, ...rest } = status;
-  if (!chain) return rest;
-  return { ...rest, chain: { ...chain, block: undefined, readAt: undefined } };
+  return {
+    ...status,
+    chain: status.chain && { ...status.chain, block: undefined, readAt: undefined },
+    peers: status.peers?.map((p) => ({ ...p, lastHeard: undefined, rttMilliseconds: undefined })),
+    document: status.document && { ...status.document, bytes: undefined },
+  };
 }

@@ -6,7 +6,11 @@
 // before anything is applied, and status is written last.
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { ConsortiumManifestStatus } from "../api/v1alpha1/consortium-manifest.ts";
+import type {
+  ConsortiumManifestSpec,
+  ConsortiumManifestStatus,
+} from "../api/v1alpha1/consortium-manifest.ts";
+import type { RegionState } from "../state/model.ts";
 import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
@@ -38,6 +42,22 @@ export interface ManifestControllerOptions {
   /** Re-verify and re-apply this often: picks up approvals from the chain and the service, and puts drift back. */
   readonly resyncMs: number;
   readonly now: () => Date;
+  /** The federation state, when this region replicates with others. */
+  readonly replication?: () => ReplicationHook | undefined;
+}
+
+/** What the reconciler tells the federation state, and what it reads back for status. */
+export interface ReplicationHook {
+  recordReconcile(
+    object: ConsortiumManifestObject,
+    spec: ConsortiumManifestSpec,
+    outcome: { state: RegionState; digest: string; nonce: number },
+  ): Promise<void>;
+  regions(
+    id: string,
+    targets: readonly string[],
+    winnerDigest: string | undefined,
+  ): { regions: { region: string; state: string; nonce?: number }[]; summary: string };
 }
 
 export function manifestReconciler(options: ManifestControllerOptions): Reconciler {
@@ -82,8 +102,30 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const generation = object.metadata.generation ?? 0;
     const previous = object.status;
     const now = options.now();
-    const finish = async (outcome: Outcome, logger: Logger = log): Promise<void> => {
-      await writeStatus(object, manifestStatus(previous, generation, outcome, now));
+    const finish = async (
+      outcome: Outcome,
+      logger: Logger = log,
+      spec?: ConsortiumManifestSpec,
+    ): Promise<void> => {
+      let status = manifestStatus(previous, generation, outcome, now);
+      const replication = options.replication?.();
+      if (replication && spec && "report" in outcome) {
+        // This region's outcome goes into the federation state before it shows in status.
+        const state: RegionState =
+          outcome.kind === "not-targeted" ? "NotTargeted" : (status.state ?? "Pending");
+        await replication.recordReconcile(object, spec, {
+          state,
+          digest: outcome.report.hashes.digest,
+          nonce: spec.nonce,
+        });
+        const { regions, summary } = replication.regions(
+          `${namespace}/${name}`,
+          spec.targets,
+          outcome.report.hashes.digest,
+        );
+        status = { ...status, regions, regionSummary: summary };
+      }
+      await writeStatus(object, status);
       logger.debug({ outcome: outcome.kind }, "reconciled");
     };
 
@@ -142,7 +184,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
 
     if (!report.decision.verified) {
-      await finish({ kind: "refused", report }, logger);
+      await finish({ kind: "refused", report }, logger, spec);
       const waiting = report.decision.reason === "InsufficientApprovals";
       events.event(object, {
         type: waiting ? "Normal" : "Warning",
@@ -160,7 +202,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     if (!spec.targets.includes(region)) {
       // A manifest that stops targeting this region takes its objects with it.
       await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
-      await finish({ kind: "not-targeted", report, region }, logger);
+      await finish({ kind: "not-targeted", report, region }, logger, spec);
       return { requeueAfter: options.resyncMs };
     }
 
@@ -175,7 +217,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
-      await finish({ kind: "applied", report, objects, pruned }, logger);
+      await finish({ kind: "applied", report, objects, pruned }, logger, spec);
       if (previous?.appliedDigest !== report.hashes.digest) {
         events.event(object, {
           type: "Normal",
@@ -187,7 +229,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return { requeueAfter: options.resyncMs };
     } catch (error) {
       if (!(error instanceof ApplyError)) throw error;
-      await finish({ kind: "apply-failed", report, message: error.message }, logger);
+      await finish({ kind: "apply-failed", report, message: error.message }, logger, spec);
       events.event(object, { type: "Warning", reason: "ApplyFailed", note: error.message });
       throw error;
     }

@@ -1,0 +1,339 @@
+// Federation state (Automerge): convergence after a partition, the cost of a
+// 10,000-manifest document (size, load time, RSS of a process that loads it),
+// and this layout beside a naive one. In-process, no test bed needed:
+// `node bench/state.ts` runs it alone; bench/run.ts calls `benchState`.
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import * as A from "@automerge/automerge";
+import { createState, freshActor, loadState, type StateDoc } from "../operator/state/document.ts";
+import { applied, approvalsFor, specJson, submission } from "../operator/state/fixtures.ts";
+import type { Submission } from "../operator/state/model.ts";
+import { manifestIds } from "../operator/state/readers.ts";
+import { StateStore } from "../operator/state/store.ts";
+import { SyncSessions } from "../operator/state/sync.ts";
+import { batch, type Draft } from "../operator/state/transitions.ts";
+import { table } from "./stats.ts";
+
+const REGIONS = ["alpha", "beta", "gamma"] as const;
+const PASS = 100; // manifests per reconcile pass (one change)
+const seconds = (since: number): number => (performance.now() - since) / 1000;
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+const manifest = (i: number, region = "alpha"): Submission => ({
+  ...submission(`ns-${i % 50}/m-${i}`, 1 + (i % 3), region),
+  spec: specJson(`m-${i}`, 1, 1024),
+});
+
+// ---- convergence after a partition ----
+
+export interface ConvergenceResult {
+  readonly changesPerSide: number;
+  readonly seconds: number;
+  readonly roundTrips: number;
+  readonly messages: number;
+  readonly bytes: number;
+}
+
+/** One small change per write on each side (a submit or an applied state), as a busy region makes them. */
+function diverge(doc: StateDoc, region: string, changes: number, offset: number): StateDoc {
+  let d = doc;
+  for (let i = 0; i < changes; i++) {
+    const s = { ...submission(`${region}/m-${offset + Math.floor(i / 2)}`, 1, region), spec: "{}" };
+    d = batch(d, (x) => (i % 2 === 0 ? x.submit(s) : x.recordApplied(applied(s, region, "Applied"))));
+  }
+  return d;
+}
+
+export function benchConvergence(changesPerSide: number): ConvergenceResult {
+  const [sa, sb] = [new SyncSessions(), new SyncSessions()];
+  let a = batch(createState(freshActor()), (d) => {
+    for (let i = 0; i < 100; i++) d.submit(submission(`base/m-${i}`, 1));
+  });
+  let b = loadState(A.save(a), freshActor());
+  const exchange = () => {
+    let [roundTrips, messages, bytes] = [0, 0, 0];
+    for (let round = 0; round < 1000; round++) {
+      const toB = sa.generate(a, "beta");
+      if (toB !== null) b = sb.receive(b, "alpha", toB).doc;
+      const toA = sb.generate(b, "alpha");
+      if (toA !== null) a = sa.receive(a, "beta", toA).doc;
+      if (toA === null && toB === null) return { roundTrips, messages, bytes };
+      roundTrips++;
+      messages += (toA === null ? 0 : 1) + (toB === null ? 0 : 1);
+      bytes += (toA?.length ?? 0) + (toB?.length ?? 0);
+    }
+    throw new Error("sync did not settle in 1000 round trips");
+  };
+  exchange();
+  sa.disconnected("beta");
+  sb.disconnected("alpha");
+  a = diverge(a, "alpha", changesPerSide, 0);
+  b = diverge(b, "beta", changesPerSide, 0);
+  const started = performance.now();
+  const r = exchange();
+  const result = { changesPerSide, seconds: seconds(started), ...r };
+  if (manifestIds(a).length !== manifestIds(b).length) throw new Error("replicas did not converge");
+  return result;
+}
+
+// ---- a 10,000-manifest document ----
+
+export interface LoadResult {
+  readonly manifests: number;
+  readonly buildSeconds: number;
+  readonly docBytes: number;
+  readonly loadSeconds: number;
+  /** RSS of a fresh process right after loading the store (includes Node itself). */
+  readonly rssBytes: number;
+  /** RSS of the same process before loading: Node plus Automerge's wasm. */
+  readonly baselineRssBytes: number;
+}
+
+function writePass(d: Draft, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const s = manifest(i, REGIONS[i % 3]);
+    d.submit(s).approve(s.digest, approvalsFor(i));
+  }
+}
+
+/** Submits and approvals by one writer, then each region records its own applied states, merged. */
+function buildRealistic(manifests: number): StateDoc {
+  let doc = createState(freshActor());
+  for (let from = 0; from < manifests; from += PASS) {
+    doc = batch(doc, (d) => {
+      writePass(d, from, Math.min(manifests, from + PASS));
+    });
+  }
+  for (const region of REGIONS) {
+    let own = A.clone(doc, { actor: freshActor() });
+    for (let from = 0; from < manifests; from += PASS) {
+      own = batch(own, (d) => {
+        for (let i = from; i < Math.min(manifests, from + PASS); i++) {
+          d.recordApplied(applied(manifest(i), region, region === "gamma" ? "Pending" : "Applied"));
+        }
+      });
+    }
+    doc = A.merge(doc, own);
+  }
+  return doc;
+}
+
+/** Child mode: open the store in `dir`, report load time and RSS as JSON. */
+async function loadChild(dir: string): Promise<void> {
+  const baselineRssBytes = process.memoryUsage.rss();
+  const started = performance.now();
+  const { doc, store } = await StateStore.open(dir);
+  const loadSeconds = seconds(started);
+  const count = manifestIds(doc).length;
+  await store.close();
+  process.stdout.write(
+    JSON.stringify({ loadSeconds, rssBytes: process.memoryUsage.rss(), baselineRssBytes, count }),
+  );
+}
+
+function runLoadChild(
+  dir: string,
+): Promise<{ loadSeconds: number; rssBytes: number; baselineRssBytes: number; count: number }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), "--load", dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    proc.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+    proc.on("error", reject);
+    proc.on("exit", (code) => {
+      if (code === 0) resolve(JSON.parse(out) as Awaited<ReturnType<typeof runLoadChild>>);
+      else reject(new Error(`load child exited with ${String(code)}`));
+    });
+  });
+}
+
+export async function benchLoad(manifests = 10_000): Promise<LoadResult> {
+  const started = performance.now();
+  const doc = buildRealistic(manifests);
+  const buildSeconds = seconds(started);
+  const dir = await mkdtemp(join(tmpdir(), "dsc-bench-state-"));
+  try {
+    const { store } = await StateStore.open(dir);
+    await store.compact(doc);
+    const docBytes = store.sizes().snapshotBytes;
+    await store.close();
+    const child = await runLoadChild(dir);
+    if (child.count !== manifests) throw new Error(`loaded ${child.count} manifests, expected ${manifests}`);
+    return { manifests, buildSeconds, docBytes, ...child };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- this layout beside a naive one ----
+
+export interface LayoutRow {
+  readonly layout: string;
+  /** Manifests written before the cap. */
+  readonly done: number;
+  readonly seconds: number;
+  readonly finished: boolean;
+}
+
+interface NaiveManifest {
+  nonce: number;
+  digest: string;
+  spec: string;
+  approvals: string[];
+  applied: Record<string, { state: string; at: number }>;
+}
+
+type NaiveDoc = A.Doc<{ manifests: Record<string, NaiveManifest> }>;
+
+/** One flat map, plain strings (so Text), one change per write: 6 writes per manifest. */
+function naivePass(doc: NaiveDoc, from: number, to: number): NaiveDoc {
+  let d = doc;
+  for (let i = from; i < to; i++) {
+    const s = manifest(i);
+    d = A.change(d, (x) => {
+      x.manifests[s.id] = { nonce: s.nonce, digest: s.digest, spec: s.spec, approvals: [], applied: {} };
+    });
+    for (const a of approvalsFor(i)) d = A.change(d, (x) => x.manifests[s.id]?.approvals.push(a.data));
+    for (const r of REGIONS) {
+      d = A.change(d, (x) => {
+        const m = x.manifests[s.id];
+        if (m) m.applied[r] = { state: "Applied", at: 2_000 };
+      });
+    }
+  }
+  return d;
+}
+
+/** This layout, one change per write, to separate the effect of batching from the layout's. */
+function unbatchedPass(doc: StateDoc, from: number, to: number): StateDoc {
+  let d = doc;
+  for (let i = from; i < to; i++) {
+    const s = manifest(i);
+    d = batch(d, (x) => x.submit(s));
+    for (const a of approvalsFor(i)) d = batch(d, (x) => x.approve(s.digest, [a]));
+    for (const r of REGIONS) d = batch(d, (x) => x.recordApplied(applied(s, r, "Applied")));
+  }
+  return d;
+}
+
+const batchedPass = (doc: StateDoc, from: number, to: number): StateDoc =>
+  batch(doc, (d) => {
+    writePass(d, from, to);
+    for (let i = from; i < to; i++) {
+      for (const r of REGIONS) d.recordApplied(applied(manifest(i), r, "Applied"));
+    }
+  });
+
+/** Writes `manifests` in passes of PASS until done or past the cap (checked between passes). */
+function timed<D>(
+  layout: string,
+  manifests: number,
+  capSeconds: number,
+  start: D,
+  pass: (d: D, from: number, to: number) => D,
+): LayoutRow {
+  const started = performance.now();
+  let doc = start;
+  let done = 0;
+  while (done < manifests && seconds(started) < capSeconds) {
+    const to = Math.min(manifests, done + PASS);
+    doc = pass(doc, done, to);
+    done = to;
+  }
+  return { layout, done, seconds: seconds(started), finished: done === manifests };
+}
+
+export function benchLayout(manifests = 10_000, capSeconds = 120): LayoutRow[] {
+  const fresh = () => createState(freshActor());
+  return [
+    timed(
+      "bucketed, ImmutableString, one change per pass of 100",
+      manifests,
+      capSeconds,
+      fresh(),
+      batchedPass,
+    ),
+    timed("bucketed, ImmutableString, one change per write", manifests, capSeconds, fresh(), unbatchedPass),
+    timed(
+      "naive: flat map, plain strings, one change per write",
+      manifests,
+      capSeconds,
+      A.from({ manifests: {} }) as NaiveDoc,
+      naivePass,
+    ),
+  ];
+}
+
+// ---- all of it ----
+
+export interface StateBench {
+  readonly convergence: ConvergenceResult[];
+  readonly load: LoadResult;
+  readonly layout: LayoutRow[];
+}
+
+export async function benchState(log: (line: string) => void = console.log): Promise<StateBench> {
+  log("\n== Federation state: convergence after a partition (two replicas, in process) ==");
+  const convergence = [1_000, 10_000].map(benchConvergence);
+  log(
+    table([
+      ["changes per side", "seconds", "round trips", "messages", "bytes", "bytes per change"],
+      ...convergence.map((c) => [
+        String(c.changesPerSide),
+        c.seconds.toFixed(2),
+        String(c.roundTrips),
+        String(c.messages),
+        String(c.bytes),
+        (c.bytes / (2 * c.changesPerSide)).toFixed(0),
+      ]),
+    ]),
+  );
+
+  log("\n== Federation state: 10,000 manifests (1 KB spec, 2 approvals, 3 regions' applied state) ==");
+  const load = await benchLoad();
+  log(
+    table([
+      ["document (save)", "build", "load (fresh process)", "RSS after load", "RSS before load"],
+      [
+        mb(load.docBytes),
+        `${load.buildSeconds.toFixed(1)} s`,
+        `${(load.loadSeconds * 1000).toFixed(0)} ms`,
+        mb(load.rssBytes),
+        mb(load.baselineRssBytes),
+      ],
+    ]),
+  );
+  log(
+    `goals: load under 1 s (${load.loadSeconds < 1 ? "met" : "MISSED"}), RSS under 200 MB (${load.rssBytes < 200 * 1024 * 1024 ? "met" : "MISSED"})`,
+  );
+
+  log("\n== Federation state: building 10,000 manifests, this layout beside a naive one (cap 120 s each) ==");
+  const layout = benchLayout();
+  const ours = layout[0] as LayoutRow;
+  const rate = (r: LayoutRow) => r.done / r.seconds;
+  log(
+    table([
+      ["layout", "manifests", "seconds", "manifests/s", "ratio to batched"],
+      ...layout.map((r) => [
+        r.layout,
+        String(r.done),
+        r.finished ? r.seconds.toFixed(1) : `did not finish in ${r.seconds.toFixed(0)} s`,
+        rate(r).toFixed(0),
+        // Unfinished runs compare rates: a lower bound, since writes slow down as a map grows.
+        `${r.finished ? (r.seconds / ours.seconds).toFixed(1) : `>= ${(rate(ours) / rate(r)).toFixed(1)}`}x`,
+      ]),
+    ]),
+  );
+  return { convergence, load, layout };
+}
+
+if (import.meta.main) {
+  const [flag, dir] = process.argv.slice(2);
+  if (flag === "--load" && dir !== undefined) await loadChild(dir);
+  else await benchState();
+}

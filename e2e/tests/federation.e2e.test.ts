@@ -1,0 +1,345 @@
+// Three operators, one federation state: a manifest submitted in one region is
+// applied in the regions it targets; a lost region catches up; a partition
+// heals into one state; kill -9 loses nothing and applies nothing twice; peers
+// with the wrong certificate, and garbage, are refused. Every operator still
+// verifies every approval against the chain itself.
+import { connect as tlsConnect } from "node:tls";
+import { connect as tcpConnect, type Socket } from "node:net";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type {
+  ConsortiumManifestSpec,
+  ConsortiumManifestStatus,
+} from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
+import { canonicalManifest, manifestHashes, manifestTypedData } from "../../operator/core/manifest/digest.ts";
+import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
+import { Applier } from "../../operator/runtime/apply.ts";
+import { signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
+import { REGIONS, type Region } from "../testbed/layout.ts";
+import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
+import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
+import { current, killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
+
+let testbed: Testbed;
+const operators = new Map<Region, OperatorProcess>();
+/** One proxy per link the dialling region uses (the region whose name sorts first dials). */
+const links = new Map<string, TcpProxy>();
+const NS = `fed-${Date.now().toString(36)}`;
+const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
+
+async function startRegionOperator(region: Region): Promise<void> {
+  operators.set(
+    region,
+    await startOperator(testbed, region, { DSC_RESYNC_SECONDS: "2" }, { federated: true }),
+  );
+}
+
+beforeAll(async () => {
+  testbed = await current();
+  for (const [from, to] of [
+    ["alpha", "beta"],
+    ["alpha", "gamma"],
+    ["beta", "gamma"],
+  ] as const) {
+    links.set(`${from}-${to}`, await startTcpProxy(testbed.layout.ports.regions[to].peer));
+  }
+  for (const region of REGIONS) {
+    const peers = Object.fromEntries(
+      REGIONS.filter((r) => r !== region).map((r) => {
+        const link = links.get(`${region}-${r}`);
+        return [r, `127.0.0.1:${String(link ? link.port : testbed.layout.ports.regions[r].peer)}`];
+      }),
+    );
+    await installFederation(testbed, region, { peers });
+  }
+  await Promise.all(REGIONS.map(startRegionOperator));
+  await new Applier(kc("alpha"), { fieldManager: "dsp-admin" }).apply({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: NS },
+  });
+  await new Applier(kc("beta"), { fieldManager: "dsp-admin" }).apply({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: NS },
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([...operators.values()].map((o) => o.stop()));
+  await Promise.all([...links.values()].map((l) => l.close()));
+});
+
+/** dsc_peer_refused_total by reason, from a metrics page. */
+function refusals(metrics: string | undefined): Record<"unknown_certificate" | "tls_handshake", number> {
+  const count = (reason: string): number =>
+    Number(
+      new RegExp(`^dsc_peer_refused_total\\{reason="${reason}"\\} (\\d+)`, "m").exec(metrics ?? "")?.[1] ?? 0,
+    );
+  return { unknown_certificate: count("unknown_certificate"), tls_handshake: count("tls_handshake") };
+}
+
+/** Submits, in `region`, a manifest approved by alpha's and beta's DSPs (upgrade tier). */
+async function submit(region: Region, name: string, targets: Region[], nonce = 1, data = "1"): Promise<void> {
+  const { chain } = testbed;
+  const spec: ConsortiumManifestSpec = {
+    tier: "upgrade",
+    targets,
+    nonce,
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data: { v: data } }],
+    proposal: { agent: privateKeyToAccount(chain.keys.agents[region]).address, signature: "0x" },
+  };
+  const canonical = canonicalManifest(
+    { federation: "dsc", chainId: chain.chainId, consortiumSafe: chain.safes.consortium },
+    { namespace: NS, name },
+    spec,
+  );
+  const hashes = manifestHashes(canonical, chain.safes.daoBoard);
+  spec.proposal.signature = await signProposal(chain.keys.agents[region], manifestTypedData(canonical));
+  spec.signatures = await Promise.all(
+    (["alpha", "beta"] as const).map(async (r) => ({
+      safe: "consortium" as const,
+      data: await signAsDspOwner(
+        chain.keys.dspOwners[r][0] as Hex,
+        chain.safes.dsp[r],
+        chain.chainId,
+        hashes,
+      ),
+    })),
+  );
+  await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply({
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "ConsortiumManifest",
+    metadata: { name, namespace: NS },
+    spec,
+  });
+}
+
+const configMap = (region: Region, name: string) =>
+  kc(region)
+    .makeApiClient(CoreV1Api)
+    .readNamespacedConfigMap({ name, namespace: NS })
+    .catch(() => undefined);
+
+async function manifestStatus(region: Region, name: string): Promise<ConsortiumManifestStatus | undefined> {
+  const o = (await kc(region)
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({
+      group: "dsc.federation.dev",
+      version: "v1alpha1",
+      namespace: NS,
+      plural: "consortiummanifests",
+      name,
+    })
+    .catch(() => undefined)) as { status?: ConsortiumManifestStatus } | undefined;
+  return o?.status;
+}
+
+async function federationStatus(region: Region): Promise<FederationStatus | undefined> {
+  const o = (await kc(region).makeApiClient(CustomObjectsApi).getClusterCustomObject({
+    group: "dsc.federation.dev",
+    version: "v1alpha1",
+    plural: "federations",
+    name: "dsc",
+  })) as { status?: FederationStatus };
+  return o.status;
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `timed out waiting for ${what} (logs: ${[...operators.values()].map((o) => o.log).join(", ")})`,
+  );
+}
+
+const appliedIn = (region: Region, name: string, data = "1") =>
+  until(`${name} applied in ${region}`, async () => (await configMap(region, name))?.data?.v === data);
+
+describe("one federation state across alpha, beta and gamma", () => {
+  it("applies a manifest submitted in alpha in all three regions, and one submitted in beta for gamma only in gamma only", async () => {
+    await submit("alpha", "everywhere", ["alpha", "beta", "gamma"]);
+    await submit("beta", "gamma-only", ["gamma"]);
+    await Promise.all([
+      appliedIn("alpha", "everywhere"),
+      appliedIn("beta", "everywhere"),
+      appliedIn("gamma", "everywhere"),
+      appliedIn("gamma", "gamma-only"),
+    ]);
+    // Every region shows where it is applied.
+    for (const region of REGIONS) {
+      await until(
+        `regions shown in ${region}`,
+        async () => (await manifestStatus(region, "everywhere"))?.regionSummary === "alpha ✓ beta ✓ gamma ✓",
+      );
+    }
+    const notHere = await until("gamma-only mirrored in alpha", () => manifestStatus("alpha", "gamma-only"));
+    expect(notHere.conditions?.find((c) => c.type === "Applied")?.reason).toBe("NotTargeted");
+    expect(await configMap("alpha", "gamma-only")).toBeUndefined();
+    expect(await configMap("beta", "gamma-only")).toBeUndefined();
+  });
+
+  it("shows each peer in the Federation's status", async () => {
+    const status = await until("peers connected", async () => {
+      const s = await federationStatus("beta");
+      return s?.peers?.length === 2 && s.peers.every((p) => p.connected) ? s : undefined;
+    });
+    expect(status.peerSummary).toBe("alpha ✓ gamma ✓");
+    expect(status.document?.manifests).toBeGreaterThanOrEqual(2);
+    expect(status.peers?.every((p) => p.lastHeard !== undefined)).toBe(true);
+  });
+
+  it("goes on without gamma, and gamma catches up when it returns, applying nothing twice", async () => {
+    const before = await configMap("gamma", "everywhere");
+    await operators.get("gamma")?.kill();
+    await killComponent("gamma/kube-apiserver");
+    await submit("alpha", "while-gamma-down", ["alpha", "beta", "gamma"]);
+    await Promise.all([appliedIn("alpha", "while-gamma-down"), appliedIn("beta", "while-gamma-down")]);
+    await until(
+      "gamma pending in beta",
+      async () =>
+        (await manifestStatus("beta", "while-gamma-down"))?.regionSummary === "alpha ✓ beta ✓ gamma pending",
+    );
+
+    restartComponent("gamma/kube-apiserver");
+    await until(
+      "gamma's API server back",
+      async () => (await configMap("gamma", "everywhere")) !== undefined,
+      60_000,
+    );
+    await startRegionOperator("gamma");
+    await appliedIn("gamma", "while-gamma-down");
+    await until(
+      "all three applied, seen from alpha",
+      async () =>
+        (await manifestStatus("alpha", "while-gamma-down"))?.regionSummary === "alpha ✓ beta ✓ gamma ✓",
+    );
+    // What gamma had applied before was not written again.
+    const after = await configMap("gamma", "everywhere");
+    expect(after?.metadata?.uid).toBe(before?.metadata?.uid);
+    expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+  });
+
+  it("keeps both sides working through a partition of alpha, and converges when it heals", async () => {
+    links.get("alpha-beta")?.cut();
+    links.get("alpha-gamma")?.cut();
+    try {
+      await until("alpha sees its peers gone", async () =>
+        (await federationStatus("alpha"))?.peers?.every((p) => !p.connected),
+      );
+      await submit("alpha", "alpha-side", ["alpha", "beta", "gamma"]);
+      await submit("beta", "other-side", ["alpha", "beta", "gamma"]);
+      await Promise.all([
+        appliedIn("alpha", "alpha-side"),
+        appliedIn("beta", "other-side"),
+        appliedIn("gamma", "other-side"),
+      ]);
+      expect(await configMap("beta", "alpha-side")).toBeUndefined();
+      expect(await configMap("alpha", "other-side")).toBeUndefined();
+    } finally {
+      links.get("alpha-beta")?.restore();
+      links.get("alpha-gamma")?.restore();
+    }
+    for (const region of REGIONS) {
+      await appliedIn(region, "alpha-side");
+      await appliedIn(region, "other-side");
+    }
+    for (const region of REGIONS) {
+      for (const name of ["alpha-side", "other-side"]) {
+        await until(
+          `${name} converged in ${region}`,
+          async () => (await manifestStatus(region, name))?.regionSummary === "alpha ✓ beta ✓ gamma ✓",
+        );
+      }
+    }
+  });
+
+  it("loses nothing and applies nothing twice when an operator is killed -9 during sync and apply, again and again", async () => {
+    const names: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      const name = `storm-${String(round)}`;
+      names.push(name);
+      await submit("alpha", name, ["alpha", "beta", "gamma"]);
+      // Kill beta while the change is in flight, then bring it back.
+      await new Promise((r) => setTimeout(r, 50 + round * 40));
+      await operators.get("beta")?.kill();
+      await startRegionOperator("beta");
+    }
+    for (const name of names) for (const region of REGIONS) await appliedIn(region, name);
+    const status = await until("beta's state holds every manifest", async () => {
+      const s = await federationStatus("beta");
+      return (s?.document?.manifests ?? 0) >= names.length + 5 ? s : undefined;
+    });
+    expect(status.document?.manifests).toBeGreaterThanOrEqual(names.length + 5);
+    // Each object in beta was created once: one ManagedFields entry by the operator, generation 1-ish (never recreated).
+    for (const name of names) {
+      const cm = await configMap("beta", name);
+      expect(cm?.metadata?.managedFields?.filter((f) => f.manager === "dsc-operator")).toHaveLength(1);
+    }
+  });
+
+  it("refuses a peer with a wrong certificate, and garbage on the sync port, while the others go on", async () => {
+    const port = testbed.layout.ports.regions.gamma.peer;
+    const refusedBefore = refusals(await operators.get("gamma")?.metrics());
+    /** Opens a connection, lets `talk` use it, and gives the server at most 3 s to drop it. */
+    const poke = (open: () => Socket, talk: (s: Socket) => void) =>
+      new Promise<void>((resolve) => {
+        const socket = open();
+        const done = (): void => {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve();
+        };
+        const timer = setTimeout(done, 3000);
+        socket.on("error", done);
+        socket.on("close", done);
+        talk(socket);
+      });
+    const intruder = generatePeerCertificate(`${testbed.layout.root}/intruder`, "mallory");
+    await poke(
+      () =>
+        tlsConnect({
+          host: "127.0.0.1",
+          port,
+          cert: intruder.cert,
+          key: intruder.key,
+          rejectUnauthorized: false,
+        }),
+      (socket) => socket.on("secureConnect", () => socket.write(Buffer.from("hello, I am beta"))),
+    );
+    await poke(
+      () => tcpConnect(port, "127.0.0.1"),
+      (socket) =>
+        socket.on("connect", () => socket.write(Buffer.from("GET / HTTP/1.1\r\nHost: gamma\r\n\r\n"))),
+    );
+    await poke(
+      () => tcpConnect(port, "127.0.0.1"),
+      (socket) =>
+        socket.on("connect", () => socket.write(Buffer.from("\x16\x03\x01garbage that claims to be TLS"))),
+    );
+    const refusedAfter = await until("refusals counted", async () => {
+      const now = refusals(await operators.get("gamma")?.metrics());
+      return now.unknown_certificate > refusedBefore.unknown_certificate &&
+        now.tls_handshake >= refusedBefore.tls_handshake + 2
+        ? now
+        : undefined;
+    });
+    expect(refusedAfter.unknown_certificate).toBe(refusedBefore.unknown_certificate + 1);
+    await submit("alpha", "after-intruders", ["alpha", "beta", "gamma"]);
+    for (const region of REGIONS) await appliedIn(region, "after-intruders");
+    const status = await federationStatus("gamma");
+    expect(status?.peers?.every((p) => p.connected)).toBe(true);
+  });
+});

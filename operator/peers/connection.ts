@@ -1,0 +1,198 @@
+// The protocol on one TLS connection whose certificate already names the
+// peer: both sides send HELLO at once, and the connection is open when the
+// peer's HELLO confirms the region its certificate says. Afterwards SYNC
+// frames are handed up, PINGs answered, PONGs turned into a round-trip time.
+import { performance } from "node:perf_hooks";
+import type { TLSSocket } from "node:tls";
+import type { Logger } from "pino";
+import { FrameDecoder, PROTOCOL_VERSION, encodeFrame, type Decoded, type Frame } from "./frame.ts";
+import { roundTripMs } from "./health.ts";
+import { countRefusal, type PeerMetrics } from "./metrics.ts";
+
+/** What the transport reports per peer; kept across reconnections. */
+export interface PeerStats {
+  /** Unix time in ms of the last valid frame, or null if never heard. */
+  lastHeardMs: number | null;
+  rttMs: number | null;
+  /** Sync payload bytes, as in dsc_sync_bytes_total. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface ConnectionEvents {
+  opened(connection: PeerConnection): void;
+  message(connection: PeerConnection, bytes: Uint8Array): void;
+  /** Once per connection, whatever closed it; `wasOpen` if HELLO had been exchanged. */
+  closed(connection: PeerConnection, wasOpen: boolean): void;
+}
+
+export interface ConnectionOptions {
+  readonly socket: TLSSocket;
+  readonly self: string;
+  /** The region the peer's certificate authenticates. */
+  readonly peer: string;
+  readonly maxFrameBytes: number;
+  readonly stats: PeerStats;
+  readonly metrics: PeerMetrics;
+  readonly logger: Logger;
+  readonly events: ConnectionEvents;
+}
+
+/** Unsent bytes, in frames, past which a peer counts as not reading and is dropped rather than buffered for. */
+const MAX_QUEUED_FRAMES = 4;
+
+export class PeerConnection {
+  readonly peer: string;
+  readonly #socket: TLSSocket;
+  readonly #maxFrameBytes: number;
+  readonly #stats: PeerStats;
+  readonly #metrics: PeerMetrics;
+  readonly #logger: Logger;
+  readonly #events: ConnectionEvents;
+  readonly #decoder: FrameDecoder;
+  #state: "hello" | "open" | "closed" = "hello";
+  /** Monotonic; starts at creation, so a peer that never says HELLO falls silent too. */
+  #lastHeardAt = performance.now();
+
+  constructor(options: ConnectionOptions) {
+    this.peer = options.peer;
+    this.#socket = options.socket;
+    this.#maxFrameBytes = options.maxFrameBytes;
+    this.#stats = options.stats;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger.child({ peer: options.peer });
+    this.#events = options.events;
+    this.#decoder = new FrameDecoder(options.maxFrameBytes);
+    // Nagle's algorithm against the peer's delayed ACK holds small frames (PONGs, sync
+    // replies) back by up to ~40 ms; sync is a conversation of small messages.
+    this.#socket.setNoDelay(true);
+    this.#socket.on("data", (chunk: Buffer) => {
+      this.#receive(chunk);
+    });
+    this.#socket.on("error", (err: Error) => {
+      this.#logger.debug({ err: err.message }, "peer connection error");
+    });
+    this.#socket.on("close", () => {
+      this.close("connection closed");
+    });
+    this.#write({ type: "hello", version: PROTOCOL_VERSION, region: options.self });
+  }
+
+  get isOpen(): boolean {
+    return this.#state === "open";
+  }
+
+  get lastHeardAt(): number {
+    return this.#lastHeardAt;
+  }
+
+  /** Sends one sync message; false if the connection is not open (or was just dropped as not reading). */
+  send(bytes: Uint8Array): boolean {
+    if (this.#state !== "open") return false;
+    if (this.#socket.writableLength > MAX_QUEUED_FRAMES * this.#maxFrameBytes) {
+      this.close("peer is not reading");
+      return false;
+    }
+    this.#write({ type: "sync", payload: bytes });
+    this.#stats.bytesOut += bytes.length;
+    this.#metrics.syncBytes.inc({ peer: this.peer, direction: "out" }, bytes.length);
+    return true;
+  }
+
+  ping(): void {
+    if (this.#state === "open") this.#write({ type: "ping", timestamp: performance.now() });
+  }
+
+  close(reason: string): void {
+    if (this.#state === "closed") return;
+    const wasOpen = this.#state === "open";
+    this.#state = "closed";
+    this.#socket.destroy();
+    this.#logger.debug({ reason }, "peer connection closed");
+    this.#events.closed(this, wasOpen);
+  }
+
+  #write(frame: Frame): void {
+    this.#socket.write(encodeFrame(frame, this.#maxFrameBytes));
+  }
+
+  #receive(chunk: Uint8Array): void {
+    for (const decoded of this.#decoder.push(chunk)) {
+      if (this.#state === "closed") return;
+      this.#handle(decoded);
+    }
+  }
+
+  #handle(decoded: Decoded): void {
+    if (!decoded.ok) {
+      this.#metrics.malformed.inc({ peer: this.peer });
+      this.#logger.warn({ reason: decoded.reason }, "malformed frame from peer dropped");
+      // Before HELLO there is no protocol to fall back on.
+      if (decoded.fatal || this.#state === "hello") this.close(decoded.reason);
+      return;
+    }
+    const frame = decoded.frame;
+    if (this.#state === "hello") {
+      this.#hello(frame);
+      return;
+    }
+    this.#heard();
+    switch (frame.type) {
+      case "hello":
+        this.#metrics.malformed.inc({ peer: this.peer });
+        this.#logger.warn("second HELLO from peer dropped");
+        return;
+      case "sync":
+        this.#stats.bytesIn += frame.payload.length;
+        this.#metrics.syncBytes.inc({ peer: this.peer, direction: "in" }, frame.payload.length);
+        this.#events.message(this, frame.payload);
+        return;
+      case "ping":
+        this.#write({ type: "pong", timestamp: frame.timestamp });
+        return;
+      case "pong": {
+        const rtt = roundTripMs(frame.timestamp, performance.now());
+        if (rtt === undefined) return;
+        this.#stats.rttMs = rtt;
+        this.#metrics.rttSeconds.set({ peer: this.peer }, rtt / 1000);
+        return;
+      }
+    }
+  }
+
+  #hello(frame: Frame): void {
+    if (frame.type !== "hello") {
+      this.#metrics.malformed.inc({ peer: this.peer });
+      this.close(`${frame.type} before HELLO`);
+      return;
+    }
+    if (frame.region !== this.peer) {
+      // The certificate says who the peer is; a HELLO that disagrees is a lie or a misconfiguration.
+      this.#metrics.malformed.inc({ peer: this.peer });
+      countRefusal(this.#metrics, "wrong_region");
+      this.#logger.warn(
+        { claimed: frame.region },
+        "peer refused: HELLO names another region than its certificate",
+      );
+      this.close("wrong region in HELLO");
+      return;
+    }
+    if (frame.version !== PROTOCOL_VERSION) {
+      countRefusal(this.#metrics, "version_mismatch");
+      this.#logger.warn({ version: frame.version }, "peer refused: unsupported protocol version");
+      this.close("protocol version mismatch");
+      return;
+    }
+    this.#state = "open";
+    this.#heard();
+    this.#events.opened(this);
+    this.ping();
+  }
+
+  #heard(): void {
+    this.#lastHeardAt = performance.now();
+    const now = Date.now();
+    this.#stats.lastHeardMs = now;
+    this.#metrics.lastHeardSeconds.set({ peer: this.peer }, now / 1000);
+  }
+}

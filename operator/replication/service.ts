@@ -1,0 +1,341 @@
+// Replication: this region's copy of the federation state, kept in step with
+// the other regions' over the mTLS peer transport, and the bridge between that
+// state and this cluster's ConsortiumManifests:
+// - a manifest submitted here (a version the state has not seen) goes into the
+//   state, with the approvals it carries, and reaches every region;
+// - every manifest in the state exists here as a ConsortiumManifest holding its
+//   winning version: the highest nonce whose approvals this region itself
+//   verifies on chain (a peer's word is never enough);
+// - after each reconcile, this region's outcome goes into the state, so every
+//   region shows where a manifest is applied.
+// The document is persisted before it is sent, so a kill -9 never loses what a
+// peer may already have acknowledged.
+import type { Logger } from "pino";
+import { Gauge, type Registry } from "prom-client";
+import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import { canonicalJson } from "../core/manifest/canonical.ts";
+import type { ConsortiumManifestObject } from "../manifests/reconciler.ts";
+import type { PeerTransport } from "../peers/transport.ts";
+import type { Applier } from "../runtime/apply.ts";
+import type { Informer } from "../runtime/informer.ts";
+import {
+  appliedByRegion,
+  approvals as approvalsOf,
+  manifestIds,
+  members,
+  spec as specOf,
+  versions,
+} from "../state/readers.ts";
+import type { ManifestVersion, Member, RegionState } from "../state/model.ts";
+import type { StateStore } from "../state/store.ts";
+import { SyncSessions, SyncMessageError } from "../state/sync.ts";
+import { batch, type Draft } from "../state/transitions.ts";
+import type { StateDoc } from "../state/document.ts";
+
+export const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
+
+export interface ReplicationOptions {
+  readonly region: string;
+  readonly store: StateStore;
+  readonly doc: StateDoc;
+  readonly syncStates: ReadonlyMap<string, Uint8Array>;
+  readonly transport: PeerTransport;
+  readonly manifests: Informer<ConsortiumManifestObject>;
+  /**
+   * Writes mirrored manifests. It must use a field manager of its own: with
+   * server-side apply, a manager that applies without a field it owned
+   * removes it, and the controller's finalizer applies carry no spec.
+   */
+  readonly applier: Applier;
+  /** Whether this region verifies a version of a manifest; used to pick the winner. */
+  readonly verified: (namespace: string, name: string, spec: ConsortiumManifestSpec) => Promise<boolean>;
+  /** The digest of a spec, as verification computes it. */
+  readonly digestOf: (namespace: string, name: string, spec: ConsortiumManifestSpec) => string;
+  /** Reconcile these manifest keys (namespace/name): the state changed under them. */
+  readonly enqueue: (key: string) => void;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly now: () => number;
+}
+
+export interface RegionEntry {
+  readonly region: string;
+  readonly state: string;
+  readonly nonce?: number;
+}
+
+export class Replication {
+  readonly #o: ReplicationOptions;
+  #doc: StateDoc;
+  readonly #sessions: SyncSessions;
+  #writing: Promise<void> = Promise.resolve();
+  #mirroring = false;
+  #mirrorRequested = 0;
+  #mirrorDone = 0;
+  readonly #documentBytes: Gauge;
+  readonly #documentManifests: Gauge;
+  readonly #malformed: Gauge;
+
+  constructor(options: ReplicationOptions) {
+    this.#o = options;
+    this.#doc = options.doc;
+    this.#sessions = new SyncSessions(options.syncStates);
+    this.#documentBytes = new Gauge({
+      name: "dsc_document_bytes",
+      help: "Size of the federation state document (saved).",
+      registers: [options.registry],
+    });
+    this.#documentManifests = new Gauge({
+      name: "dsc_document_manifests",
+      help: "Manifests in the federation state.",
+      registers: [options.registry],
+    });
+    this.#malformed = new Gauge({
+      name: "dsc_sync_rejected_messages",
+      help: "Sync messages that could not be applied and were dropped.",
+      registers: [options.registry],
+    });
+    options.transport.onConnect((peer) => {
+      this.#send(peer);
+    });
+    options.transport.onDisconnect((peer) => {
+      this.#sessions.disconnected(peer);
+    });
+    options.transport.onMessage((peer, bytes) => {
+      this.#receive(peer, bytes);
+    });
+  }
+
+  get doc(): StateDoc {
+    return this.#doc;
+  }
+
+  /** Applies `edit` as one change, persists it, then sends it to every peer. */
+  async change(edit: (draft: Draft) => unknown): Promise<void> {
+    const before = this.#doc;
+    this.#doc = batch(this.#doc, edit, this.#o.now());
+    if (this.#doc === before) return;
+    await this.#persist();
+    for (const peer of this.#peers()) this.#send(peer);
+  }
+
+  /** The membership the Federation spec declares (this region and its peers). */
+  async setMembers(list: readonly Member[]): Promise<void> {
+    const current = JSON.stringify(members(this.#doc));
+    const wanted = JSON.stringify([...list].sort((a, b) => a.region.localeCompare(b.region)));
+    if (current === wanted) return;
+    await this.change((d) => {
+      for (const m of list) d.setMember(m);
+    });
+  }
+
+  /**
+   * What a reconcile of a local manifest tells the state: a version it has not
+   * seen (a submission here), the approvals the spec carries, and this region's
+   * outcome for it.
+   */
+  async recordReconcile(
+    object: ConsortiumManifestObject,
+    spec: ConsortiumManifestSpec,
+    outcome: { state: RegionState; digest: string; nonce: number },
+  ): Promise<void> {
+    const namespace = object.metadata?.namespace ?? "";
+    const name = object.metadata?.name ?? "";
+    const id = `${namespace}/${name}`;
+    const known = versions(this.#doc, id).some((v) => v.digest === outcome.digest);
+    const mine = appliedByRegion(this.#doc, id).find((a) => a.region === this.#o.region);
+    const sameOutcome =
+      mine?.digest === outcome.digest && mine.state === outcome.state && mine.nonce === outcome.nonce;
+    const approvals = (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }));
+    if (known && sameOutcome && approvals.length === 0) return;
+    await this.change((d) => {
+      if (!known) {
+        d.submit({
+          id,
+          nonce: spec.nonce,
+          digest: outcome.digest,
+          region: this.#o.region,
+          submittedAt: this.#o.now(),
+          spec: canonicalJson({ ...spec, signatures: undefined }),
+        });
+      }
+      if (approvals.length > 0) d.approve(outcome.digest, approvals);
+      if (!sameOutcome) {
+        d.recordApplied({
+          id,
+          region: this.#o.region,
+          nonce: outcome.nonce,
+          digest: outcome.digest,
+          state: outcome.state,
+          at: this.#o.now(),
+        });
+      }
+    });
+  }
+
+  /** Where a manifest stands in every region it targets, as the state says. */
+  regions(
+    id: string,
+    targets: readonly string[],
+    winnerDigest: string | undefined,
+  ): { regions: RegionEntry[]; summary: string } {
+    const applied = appliedByRegion(this.#doc, id);
+    const regions = [...targets].sort().map((region): RegionEntry => {
+      const a = applied.find((x) => x.region === region);
+      if (!a) return { region, state: "Pending" };
+      const current = winnerDigest === undefined || a.digest === winnerDigest;
+      return { region, state: current ? a.state : "Pending", nonce: a.nonce };
+    });
+    const mark = (state: string): string => (state === "Applied" ? "✓" : state.toLowerCase());
+    return { regions, summary: regions.map((r) => `${r.region} ${mark(r.state)}`).join(" ") };
+  }
+
+  /**
+   * Makes every manifest in the state exist here with its winning version.
+   * Runs one pass at a time; a request during a pass runs one more after it.
+   */
+  async mirror(): Promise<void> {
+    this.#mirrorRequested++;
+    if (this.#mirroring) return;
+    this.#mirroring = true;
+    try {
+      while (this.#mirrorDone < this.#mirrorRequested) {
+        this.#mirrorDone = this.#mirrorRequested;
+        for (const id of manifestIds(this.#doc)) await this.#mirrorOne(id);
+      }
+    } finally {
+      this.#mirroring = false;
+    }
+  }
+
+  async #mirrorOne(id: string): Promise<void> {
+    const [namespace = "", name = ""] = id.split("/");
+    const local = this.#o.manifests.get(namespace, name);
+    const localDigest = local?.spec ? this.#digestOfObject(namespace, name, local.spec) : undefined;
+    const all = versions(this.#doc, id);
+    if (all.length === 0) return;
+    // Highest nonce first; the first this region verifies wins.
+    for (const version of all) {
+      const spec = this.#specOf(version);
+      if (!spec) continue;
+      if (version.digest === localDigest) return; // already holds the best version it can verify
+      if (!(await this.#o.verified(namespace, name, spec))) continue;
+      // An approved manifest may live in a namespace this cluster does not have yet.
+      await this.#o.applier.apply({
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: namespace, labels: { "dsc.federation.dev/mirrored": "true" } },
+      });
+      await this.#o.applier.apply({
+        apiVersion: API_VERSION,
+        kind: "ConsortiumManifest",
+        metadata: { name, namespace, annotations: { [ORIGIN_ANNOTATION]: version.region } },
+        spec,
+      });
+      this.#o.logger.info(
+        { id, nonce: version.nonce, digest: version.digest, from: version.region },
+        "mirrored the winning version",
+      );
+      return;
+    }
+  }
+
+  #digestOfObject(namespace: string, name: string, spec: unknown): string | undefined {
+    try {
+      return this.#o.digestOf(namespace, name, spec as ConsortiumManifestSpec);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A version's spec, with every approval any region has seen for its digest. */
+  #specOf(version: ManifestVersion): ConsortiumManifestSpec | undefined {
+    const text = specOf(this.#doc, version.digest);
+    if (!text) return undefined;
+    const spec = JSON.parse(text) as ConsortiumManifestSpec;
+    const seen = approvalsOf(this.#doc, version.digest);
+    return seen.length > 0 ? { ...spec, signatures: seen } : spec;
+  }
+
+  #peers(): string[] {
+    return this.#o.transport
+      .status()
+      .filter((p) => p.connected)
+      .map((p) => p.region);
+  }
+
+  #send(peer: string): void {
+    for (let i = 0; i < 8; i++) {
+      const message = this.#sessions.generate(this.#doc, peer);
+      if (!message) return;
+      if (!this.#o.transport.send(peer, message)) return;
+    }
+  }
+
+  #receive(peer: string, bytes: Uint8Array): void {
+    let changed: boolean;
+    try {
+      const result = this.#sessions.receive(this.#doc, peer, bytes);
+      this.#doc = result.doc;
+      changed = result.changed;
+    } catch (error) {
+      if (!(error instanceof SyncMessageError)) throw error;
+      this.#malformed.inc();
+      this.#o.logger.warn({ peer, err: error.message }, "dropped a sync message that could not be applied");
+      return;
+    }
+    void this.#persistSyncState(peer);
+    if (!changed) {
+      this.#send(peer);
+      return;
+    }
+    // Persist before passing it on, then tell every peer and this cluster.
+    void this.#persist().then(() => {
+      for (const p of this.#peers()) this.#send(p);
+      for (const id of manifestIds(this.#doc)) this.#o.enqueue(id);
+      void this.mirror().catch((error: unknown) => {
+        this.#o.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "mirroring failed; it is retried at the next change",
+        );
+      });
+    });
+  }
+
+  /** Writes are serialised: appends must land in order. */
+  #persist(): Promise<void> {
+    const doc = this.#doc;
+    this.#writing = this.#writing.then(async () => {
+      await this.#o.store.append(doc);
+      const sizes = this.#o.store.sizes();
+      this.#documentBytes.set(sizes.snapshotBytes + sizes.logBytes);
+      this.#documentManifests.set(manifestIds(doc).length);
+    });
+    return this.#writing;
+  }
+
+  #persistSyncState(peer: string): Promise<void> {
+    this.#writing = this.#writing.then(() => this.#o.store.saveSyncState(peer, this.#sessions.encode(peer)));
+    return this.#writing;
+  }
+
+  /** Changes not yet acknowledged by each peer, for the Federation's status. */
+  pending(peer: string): boolean {
+    return this.#sessions.hasPending(this.#doc, peer);
+  }
+
+  manifestCount(): number {
+    return manifestIds(this.#doc).length;
+  }
+
+  documentBytes(): number {
+    const sizes = this.#o.store.sizes();
+    return sizes.snapshotBytes + sizes.logBytes;
+  }
+
+  async close(): Promise<void> {
+    await this.#writing;
+    await this.#o.store.close();
+  }
+}
