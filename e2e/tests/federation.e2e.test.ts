@@ -266,6 +266,32 @@ describe("one federation state across alpha, beta and gamma", () => {
     }
   });
 
+  it("resolves concurrent versions of one manifest the same way everywhere: the highest approved nonce wins", async () => {
+    links.get("alpha-beta")?.cut();
+    links.get("alpha-gamma")?.cut();
+    try {
+      await until("alpha cut off", async () =>
+        (await federationStatus("alpha"))?.peers?.every((p) => !p.connected),
+      );
+      // The same manifest, changed on both sides of the partition.
+      await submit("alpha", "contested", ["alpha", "beta", "gamma"], 2, "from-alpha");
+      await submit("beta", "contested", ["alpha", "beta", "gamma"], 3, "from-beta");
+      await appliedIn("alpha", "contested", "from-alpha");
+      await appliedIn("beta", "contested", "from-beta");
+    } finally {
+      links.get("alpha-beta")?.restore();
+      links.get("alpha-gamma")?.restore();
+    }
+    for (const region of REGIONS) await appliedIn(region, "contested", "from-beta");
+    for (const region of REGIONS) {
+      const status = await until(`contested settled in ${region}`, async () => {
+        const s = await manifestStatus(region, "contested");
+        return s?.appliedNonce === 3 && s.regionSummary === "alpha ✓ beta ✓ gamma ✓" ? s : undefined;
+      });
+      expect(status.appliedNonce).toBe(3);
+    }
+  });
+
   it("loses nothing and applies nothing twice when an operator is killed -9 during sync and apply, again and again", async () => {
     const names: string[] = [];
     for (let round = 0; round < 4; round++) {

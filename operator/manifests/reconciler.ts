@@ -152,6 +152,13 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return {};
     }
 
+    const membership = membershipRule(spec);
+    if (membership) {
+      await finish({ kind: "invalid", message: membership });
+      events.event(object, { type: "Warning", reason: "InvalidSpec", note: membership });
+      return {};
+    }
+
     const federation = options.federation();
     if (!federation) {
       await finish({
@@ -234,4 +241,18 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       throw error;
     }
   };
+}
+
+/**
+ * Membership (who the regions are, their DSPs, endpoints and certificates)
+ * lives in the Federation object: a manifest that changes it changes the
+ * federation itself, so it takes the critical tier, whatever it says.
+ */
+export function membershipRule(spec: ConsortiumManifestSpec): string | undefined {
+  const touches = spec.objects.some(
+    (o) => o.kind === "Federation" && String(o.apiVersion).startsWith("dsc.federation.dev/"),
+  );
+  return touches && spec.tier !== "critical"
+    ? `spec.tier: a manifest that changes the Federation (membership) must be critical, not ${spec.tier}`
+    : undefined;
 }

@@ -18,12 +18,15 @@ export function manifestIds(doc: StateDoc): string[] {
   for (const b of allBuckets()) {
     for (const key of Object.keys(doc.versions[b] ?? {})) ids.add(firstWord(key));
   }
-  return [...ids].sort();
+  return [...ids].sort(byText);
 }
+
+/** Code-unit order: the same in every region, whatever its locale. */
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Highest nonce first; one nonce's digests in ascending order. */
 const byPrecedence = (a: ManifestVersion, b: ManifestVersion): number =>
-  b.nonce - a.nonce || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
+  b.nonce - a.nonce || byText(a.digest, b.digest);
 
 export function versions(doc: StateDoc, id: string): ManifestVersion[] {
   return prefixed(doc.versions[bucketOf(id)], id)
@@ -54,14 +57,14 @@ export function approvals(doc: StateDoc, digest: string): Approval[] {
   const d = digest.toLowerCase();
   return prefixed(doc.approvals[bucketOf(d)], d)
     .map(([key, data]) => ({ safe: key.split(" ")[1] as SignedSafe, data: data.val }))
-    .sort((a, b) => a.safe.localeCompare(b.safe) || a.data.localeCompare(b.data));
+    .sort((a, b) => byText(a.safe, b.safe) || byText(a.data, b.data));
 }
 
 /** Each region's state for an id, by region name. */
 export function appliedByRegion(doc: StateDoc, id: string): AppliedState[] {
   return prefixed(doc.applied[bucketOf(id)], id)
     .map(([key, value]) => readApplied(lastWord(key), value))
-    .sort((a, b) => a.region.localeCompare(b.region));
+    .sort((a, b) => byText(a.region, b.region));
 }
 
 export function appliedIn(doc: StateDoc, id: string, region: string): AppliedState | undefined {
@@ -78,5 +81,5 @@ export function members(doc: StateDoc): Member[] {
       endpoint: m.endpoint.val,
       fingerprint: m.fingerprint.val,
     }))
-    .sort((a, b) => a.region.localeCompare(b.region));
+    .sort((a, b) => byText(a.region, b.region));
 }
