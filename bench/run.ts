@@ -1,7 +1,11 @@
 // `npm run bench`: every benchmark on the test bed, figures and ratios side by side.
 import { performance } from "node:perf_hooks";
 import { installFederation, startOperator } from "../e2e/testbed/operator.ts";
-import { up } from "../e2e/testbed/testbed.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { down, up } from "../e2e/testbed/testbed.ts";
+import { layout } from "../e2e/testbed/layout.ts";
 import { benchApplyLatency } from "./apply-latency.ts";
 import { benchPropagation } from "./propagation.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
@@ -10,7 +14,11 @@ import { ms, ratio, summarize, table } from "./stats.ts";
 import { benchVerify } from "./verify.ts";
 
 const started = performance.now();
+// A test bed of the bench's own: figures must not depend on what earlier runs left behind.
+const root = mkdtempSync(join(tmpdir(), "dsc-bench-"));
+const benchLayout = layout(root, Number(process.env.DSC_BENCH_PORT ?? 28000));
 const { testbed } = await up({
+  layout: benchLayout,
   log: (line) => {
     console.error(`testbed: ${line}`);
   },
@@ -141,4 +149,6 @@ try {
   await Promise.all(trio.map((o) => o.stop()));
 }
 
+await down({ layout: benchLayout });
+rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -38,20 +38,31 @@ export interface ConvergenceResult {
   readonly bytes: number;
 }
 
-/** One small change per write on each side (a submit or an applied state), as a busy region makes them. */
-function diverge(doc: StateDoc, region: string, changes: number, offset: number): StateDoc {
+/**
+ * One change per write on each side, as a busy region makes them: a submit
+ * (1 KB spec), its approvals, then this region's applied state, in turn.
+ */
+function diverge(doc: StateDoc, region: string, changes: number): StateDoc {
   let d = doc;
   for (let i = 0; i < changes; i++) {
-    const s = { ...submission(`${region}/m-${offset + Math.floor(i / 2)}`, 1, region), spec: "{}" };
-    d = batch(d, (x) => (i % 2 === 0 ? x.submit(s) : x.recordApplied(applied(s, region, "Applied"))));
+    const n = Math.floor(i / 3);
+    const s = { ...manifest(n, region), id: `${region}/m-${n}` };
+    d = batch(d, (x) =>
+      i % 3 === 0
+        ? x.submit(s)
+        : i % 3 === 1
+          ? x.approve(s.digest, approvalsFor(n))
+          : x.recordApplied(applied(s, region, "Applied")),
+    );
   }
   return d;
 }
 
 export function benchConvergence(changesPerSide: number): ConvergenceResult {
   const [sa, sb] = [new SyncSessions(), new SyncSessions()];
+  // Both sides share 1,000 manifests before the partition.
   let a = batch(createState(freshActor()), (d) => {
-    for (let i = 0; i < 100; i++) d.submit(submission(`base/m-${i}`, 1));
+    writePass(d, 0, 1_000);
   });
   let b = loadState(A.save(a), freshActor());
   const exchange = () => {
@@ -71,8 +82,8 @@ export function benchConvergence(changesPerSide: number): ConvergenceResult {
   exchange();
   sa.disconnected("beta");
   sb.disconnected("alpha");
-  a = diverge(a, "alpha", changesPerSide, 0);
-  b = diverge(b, "beta", changesPerSide, 0);
+  a = diverge(a, "alpha", changesPerSide);
+  b = diverge(b, "beta", changesPerSide);
   const started = performance.now();
   const r = exchange();
   const result = { changesPerSide, seconds: seconds(started), ...r };
@@ -281,13 +292,13 @@ export function benchLayout(manifests = 10_000, capSeconds = 120): LayoutRow[] {
   const fresh = () => createState(freshActor());
   return [
     timed(
-      "bucketed, ImmutableString, one change per pass of 100",
+      "bucketed, strings in keys, one change per pass of 100",
       manifests,
       capSeconds,
       fresh(),
       batchedPass,
     ),
-    timed("bucketed, ImmutableString, one change per write", manifests, capSeconds, fresh(), unbatchedPass),
+    timed("bucketed, strings in keys, one change per write", manifests, capSeconds, fresh(), unbatchedPass),
     timed(
       "naive: flat map, plain strings, one change per write",
       manifests,

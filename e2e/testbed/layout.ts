@@ -33,8 +33,8 @@ export interface Layout {
 
 export function layout(
   root = process.env.DSC_TESTBED_DIR ?? resolve(import.meta.dirname, "../../.testbed"),
+  base = Number(process.env.DSC_TESTBED_PORT ?? 26000),
 ): Layout {
-  const base = Number(process.env.DSC_TESTBED_PORT ?? 26000);
   if (!Number.isInteger(base) || base < 1024 || base > 32700) {
     throw new Error(
       `DSC_TESTBED_PORT must be an integer from 1024 to 32700 (below the ephemeral port range), got ${String(base)}`,

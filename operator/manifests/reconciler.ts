@@ -48,6 +48,8 @@ export interface ManifestControllerOptions {
 
 /** What the reconciler tells the federation state, and what it reads back for status. */
 export interface ReplicationHook {
+  /** A version this region has verified, handed on before it is applied here, so other regions start at once. */
+  submit(object: ConsortiumManifestObject, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
   recordReconcile(
     object: ConsortiumManifestObject,
     spec: ConsortiumManifestSpec,
@@ -189,6 +191,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     }
     const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
+    if (report.decision.verified) await options.replication?.()?.submit(object, spec, report.hashes.digest);
 
     if (!report.decision.verified) {
       await finish({ kind: "refused", report }, logger, spec);

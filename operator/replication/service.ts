@@ -71,7 +71,11 @@ export class Replication {
   readonly #sessions: SyncSessions;
   #writing: Promise<void> = Promise.resolve();
   #mirroring = false;
+  /** What each id looked like at the last look, to act only on ids that changed. */
+  readonly #seen = new Map<string, string>();
   #mirrorRequested = 0;
+  #mirrorAll = false;
+  readonly #pendingIds = new Set<string>();
   #mirrorDone = 0;
   readonly #documentBytes: Gauge;
   readonly #documentManifests: Gauge;
@@ -127,6 +131,32 @@ export class Replication {
     if (current === wanted) return;
     await this.change((d) => {
       for (const m of list) d.setMember(m);
+    });
+  }
+
+  /** Hands a verified local version to the state (and the other regions) before it is applied here. */
+  async submit(
+    object: ConsortiumManifestObject,
+    spec: ConsortiumManifestSpec,
+    digest: string,
+  ): Promise<void> {
+    const id = `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
+    if (versions(this.#doc, id).some((v) => v.digest === digest)) return;
+    await this.#recordVersion(id, spec, digest);
+  }
+
+  async #recordVersion(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void> {
+    const approvals = (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }));
+    await this.change((d) => {
+      d.submit({
+        id,
+        nonce: spec.nonce,
+        digest,
+        region: this.#o.region,
+        submittedAt: this.#o.now(),
+        spec: canonicalJson({ ...spec, signatures: undefined }),
+      });
+      if (approvals.length > 0) d.approve(digest, approvals);
     });
   }
 
@@ -195,14 +225,19 @@ export class Replication {
    * Makes every manifest in the state exist here with its winning version.
    * Runs one pass at a time; a request during a pass runs one more after it.
    */
-  async mirror(): Promise<void> {
+  async mirror(ids?: readonly string[]): Promise<void> {
+    if (ids) for (const id of ids) this.#pendingIds.add(id);
+    else this.#mirrorAll = true;
     this.#mirrorRequested++;
     if (this.#mirroring) return;
     this.#mirroring = true;
     try {
       while (this.#mirrorDone < this.#mirrorRequested) {
         this.#mirrorDone = this.#mirrorRequested;
-        for (const id of manifestIds(this.#doc)) await this.#mirrorOne(id);
+        const ids = this.#mirrorAll ? manifestIds(this.#doc) : [...this.#pendingIds];
+        this.#mirrorAll = false;
+        this.#pendingIds.clear();
+        for (const id of ids) await this.#mirrorOne(id);
       }
     } finally {
       this.#mirroring = false;
@@ -293,14 +328,31 @@ export class Replication {
     // Persist before passing it on, then tell every peer and this cluster.
     void this.#persist().then(() => {
       for (const p of this.#peers()) this.#send(p);
-      for (const id of manifestIds(this.#doc)) this.#o.enqueue(id);
-      void this.mirror().catch((error: unknown) => {
+      const changed = this.#changedIds();
+      for (const id of changed) this.#o.enqueue(id);
+      void this.mirror(changed).catch((error: unknown) => {
         this.#o.logger.warn(
           { err: error instanceof Error ? error.message : String(error) },
           "mirroring failed; it is retried at the next change",
         );
       });
     });
+  }
+
+  /**
+   * Ids whose versions or region states differ from the last look. A pass
+   * over every id, but in memory: far cheaper than reconciling them all.
+   */
+  #changedIds(): string[] {
+    const changed: string[] = [];
+    for (const id of manifestIds(this.#doc)) {
+      const now = JSON.stringify([versions(this.#doc, id), appliedByRegion(this.#doc, id)]);
+      if (this.#seen.get(id) !== now) {
+        this.#seen.set(id, now);
+        changed.push(id);
+      }
+    }
+    return changed;
   }
 
   /** Writes are serialised: appends must land in order. */

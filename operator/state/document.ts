@@ -1,23 +1,25 @@
 // The shape of the replicated federation document and how replicas start it.
 //
-// Cost rules (REFERENCE.md, "Automerge"): a map that keeps growing makes every
-// change slower, so each large map is split into 256 buckets by the first byte
-// of a hash of its key; ids, hashes and JSON are ImmutableStrings (a plain
-// string becomes Text, one op per character).
-//
-// Records that are written whole (a version, a region's applied state) are one
-// ImmutableString of space-separated words rather than a map of fields: one op
-// instead of five, and load time and memory follow the op count.
+// Cost rules (REFERENCE.md, "Automerge", and measured here on 3.5.0):
+// - A map that keeps growing makes every change slower, so each large map is
+//   split into 256 buckets by the first byte of a hash of its key.
+// - Every string lives in a map KEY; values are numbers or booleans. Applying
+//   remote changes costs time and memory in proportion to the bytes of string
+//   values already in the document: merging 1,000 manifests into 5,000 took
+//   7 s and 1.6 GB with signatures and states as string values, and 2,000 into
+//   10,000 ran the wasm out of memory; with the same strings in keys, 0.3 s.
+//   Plain strings would be worse still (Text, an op per character).
 //
 // Merge rule: a nested map created concurrently at one key by two replicas is
-// a conflict in which one map, with everything written inside it, loses. So
-// every map below the buckets is either written by one region only or holds
-// values that are identical whichever copy wins; keys are flat
-// ("<id> <nonce> <digest>") rather than nested per id, because two regions
-// may well create the first entry for one id at the same time.
+// a conflict in which one map, with everything written inside it, loses. Keys
+// are flat ("<id> <nonce> <digest> <region>") rather than nested per id, and
+// a record that changes (a region's applied state) is a new key plus deletes
+// of that region's older keys: no two regions ever write one key, and a
+// bogus entry (a wrong spec for a digest) sits beside the right one instead of
+// replacing it.
 import { createHash, randomBytes } from "node:crypto";
 import * as A from "@automerge/automerge";
-import type { AppliedState, ManifestVersion, RegionState } from "./model.ts";
+import type { AppliedState, ManifestVersion, RegionState, SignedSafe } from "./model.ts";
 
 export interface MemberRecord {
   dsp: A.ImmutableString;
@@ -31,15 +33,15 @@ export type Buckets<V> = Record<string, Record<string, V>>;
 
 export interface FederationDoc {
   schema: number;
-  /** bucket(id) -> "<id> <nonce> <digest>" -> "<region> <submittedAt>"; small, read on every reconcile. */
-  versions: Buckets<A.ImmutableString>;
-  /** bucket(digest) -> digest -> canonical spec JSON; bulky, read only to apply. */
-  specs: Buckets<A.ImmutableString>;
-  /** bucket(digest) -> "<digest> <safe> <hash of data>" -> signature data (hex). */
-  approvals: Buckets<A.ImmutableString>;
-  /** bucket(id) -> "<id> <region>" -> "<nonce> <digest> <state> <at>"; written by that region only. */
-  applied: Buckets<A.ImmutableString>;
-  /** region -> member; replaced whole, never edited field by field. */
+  /** bucket(id) -> "<id> <nonce> <digest> <region>" -> submittedAt (ms). */
+  versions: Buckets<number>;
+  /** bucket(digest) -> "<digest> <canonical spec JSON>" -> true. */
+  specs: Buckets<boolean>;
+  /** bucket(digest) -> "<digest> <safe> <signature hex>" -> true. */
+  approvals: Buckets<boolean>;
+  /** bucket(id) -> "<id> <region> <nonce> <digest> <state>" -> since (ms); written by that region only. */
+  applied: Buckets<number>;
+  /** region -> member; a handful of entries, replaced whole, never edited field by field. */
   members: Record<string, MemberRecord>;
 }
 
@@ -54,27 +56,35 @@ export const bucketOf = (key: string): string =>
 
 export const allBuckets = (): readonly string[] => BUCKETS;
 
-/** Keys and records join words with a space: no id, nonce, digest, region, state or Safe name contains one. */
+/** Keys join words with a space; no id, nonce, digest, region, state, Safe name or hex contains one. */
 export const words = (...parts: readonly (string | number)[]): string => parts.join(" ");
 
-export const versionKey = (v: ManifestVersion): string => words(v.id, v.nonce, v.digest);
+export const versionKey = (v: ManifestVersion): string => words(v.id, v.nonce, v.digest, v.region);
 
-export const versionValue = (v: ManifestVersion): A.ImmutableString =>
-  new A.ImmutableString(words(v.region, v.submittedAt));
-
-export function readVersion(id: string, key: string, value: A.ImmutableString): ManifestVersion {
-  const [, nonce = "", digest = ""] = key.split(" ");
-  const [region = "", submittedAt = ""] = value.val.split(" ");
-  return { id, nonce: Number(nonce), digest, region, submittedAt: Number(submittedAt) };
+export function readVersion(key: string, submittedAt: number): ManifestVersion {
+  const [id = "", nonce = "", digest = "", region = ""] = key.split(" ");
+  return { id, nonce: Number(nonce), digest, region, submittedAt };
 }
 
-export const appliedValue = (a: AppliedState): A.ImmutableString =>
-  new A.ImmutableString(words(a.nonce, a.digest, a.state, a.at));
+export const appliedKey = (id: string, a: Omit<AppliedState, "at">): string =>
+  words(id, a.region, a.nonce, a.digest, a.state);
 
-export function readApplied(region: string, value: A.ImmutableString): AppliedState {
-  const [nonce = "", digest = "", state = "", at = ""] = value.val.split(" ");
-  return { region, nonce: Number(nonce), digest, state: state as RegionState, at: Number(at) };
+export function readApplied(key: string, at: number): AppliedState {
+  const [, region = "", nonce = "", digest = "", state = ""] = key.split(" ");
+  return { region, nonce: Number(nonce), digest, state: state as RegionState, at };
 }
+
+export const approvalKey = (digest: string, safe: SignedSafe, data: string): string =>
+  words(digest, safe, data);
+
+export function readApproval(key: string): { safe: SignedSafe; data: string } {
+  const [, safe = "", data = ""] = key.split(" ");
+  return { safe: safe as SignedSafe, data };
+}
+
+/** The JSON comes last, so it may hold spaces: only the digest before it is parsed. */
+export const specKey = (digest: string, json: string): string => `${digest} ${json}`;
+export const readSpecKey = (key: string): string => key.slice(key.indexOf(" ") + 1);
 
 /**
  * The first change, identical on every replica (fixed actor, no timestamp), so
@@ -94,6 +104,9 @@ function genesisBytes(): Uint8Array {
 
 const GENESIS = genesisBytes();
 
+/** A new replica's starting bytes, for `loadState` when nothing is stored yet. */
+export const genesis = (): Uint8Array => GENESIS;
+
 /**
  * A random actor id, to be taken at every process start. Reusing an actor
  * after restoring an older snapshot (or after losing unpersisted changes that
@@ -102,10 +115,11 @@ const GENESIS = genesisBytes();
  */
 export const freshActor = (): string => randomBytes(16).toString("hex");
 
-export const createState = (actor: string): StateDoc => A.load<FederationDoc>(GENESIS, { actor });
+export const createState = (actor: string): StateDoc => loadState(GENESIS, actor);
 
-export function loadState(snapshot: Uint8Array, actor: string): StateDoc {
-  const doc = A.load<FederationDoc>(snapshot, { actor });
+/** `bytes`: a saved document, optionally followed by saved changes (a log); one load is the fast path. */
+export function loadState(bytes: Uint8Array, actor: string): StateDoc {
+  const doc = A.load<FederationDoc>(bytes, { actor });
   if (doc.schema !== SCHEMA) {
     throw new Error(`federation state has schema ${String(doc.schema)}, this operator reads ${SCHEMA}`);
   }

@@ -1,12 +1,23 @@
 // Reading the federation document as plain values. Every reader is a pure
 // function of the document; none of them writes.
-import { allBuckets, bucketOf, readApplied, readVersion, words, type StateDoc } from "./document.ts";
-import type { AppliedState, Approval, ManifestVersion, Member, SignedSafe } from "./model.ts";
+import {
+  allBuckets,
+  bucketOf,
+  readApplied,
+  readApproval,
+  readSpecKey,
+  readVersion,
+  words,
+  type StateDoc,
+} from "./document.ts";
+import type { AppliedState, Approval, ManifestVersion, Member } from "./model.ts";
 
 const firstWord = (key: string): string => key.slice(0, key.indexOf(" "));
-const lastWord = (key: string): string => key.slice(key.lastIndexOf(" ") + 1);
 
-/** Entries of one bucket whose key starts with `prefix` (the key's first words). */
+/** Code-unit order: the same in every region, whatever its locale. */
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Entries of one bucket whose key starts with the words `prefix`. */
 function prefixed<V>(bucket: Record<string, V> | undefined, prefix: string): [string, V][] {
   if (bucket === undefined) return [];
   const start = `${prefix} `;
@@ -21,17 +32,19 @@ export function manifestIds(doc: StateDoc): string[] {
   return [...ids].sort(byText);
 }
 
-/** Code-unit order: the same in every region, whatever its locale. */
-const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
 /** Highest nonce first; one nonce's digests in ascending order. */
 const byPrecedence = (a: ManifestVersion, b: ManifestVersion): number =>
   b.nonce - a.nonce || byText(a.digest, b.digest);
 
+/** The versions of an id; one submitted in several regions is listed once, as first submitted. */
 export function versions(doc: StateDoc, id: string): ManifestVersion[] {
-  return prefixed(doc.versions[bucketOf(id)], id)
-    .map(([key, value]) => readVersion(id, key, value))
-    .sort(byPrecedence);
+  const first = new Map<string, ManifestVersion>();
+  for (const [key, at] of prefixed(doc.versions[bucketOf(id)], id)) {
+    const v = readVersion(key, at);
+    const seen = first.get(words(v.nonce, v.digest));
+    if (seen === undefined || v.submittedAt < seen.submittedAt) first.set(words(v.nonce, v.digest), v);
+  }
+  return [...first.values()].sort(byPrecedence);
 }
 
 /**
@@ -48,28 +61,46 @@ export function winner(
   return versions(doc, id).find((v) => isVerified(v.digest));
 }
 
-export function spec(doc: StateDoc, digest: string): string | undefined {
+/** Every spec stored for a digest: one, unless a peer stored a wrong one beside it. */
+export function specs(doc: StateDoc, digest: string): string[] {
   const d = digest.toLowerCase();
-  return doc.specs[bucketOf(d)]?.[d]?.val;
+  return prefixed(doc.specs[bucketOf(d)], d)
+    .map(([key]) => readSpecKey(key))
+    .sort(byText);
+}
+
+/** The spec of a digest that `matches` accepts (the caller re-derives the digest from it). */
+export function spec(
+  doc: StateDoc,
+  digest: string,
+  matches: (json: string) => boolean = () => true,
+): string | undefined {
+  return specs(doc, digest).find(matches);
 }
 
 export function approvals(doc: StateDoc, digest: string): Approval[] {
   const d = digest.toLowerCase();
   return prefixed(doc.approvals[bucketOf(d)], d)
-    .map(([key, data]) => ({ safe: key.split(" ")[1] as SignedSafe, data: data.val }))
+    .map(([key]) => readApproval(key))
     .sort((a, b) => byText(a.safe, b.safe) || byText(a.data, b.data));
 }
 
-/** Each region's state for an id, by region name. */
+/**
+ * Each region's state for an id. A region keeps one entry per id; two can
+ * exist only after a restart lost an unstored write, and then the later wins.
+ */
 export function appliedByRegion(doc: StateDoc, id: string): AppliedState[] {
-  return prefixed(doc.applied[bucketOf(id)], id)
-    .map(([key, value]) => readApplied(lastWord(key), value))
-    .sort((a, b) => byText(a.region, b.region));
+  const latest = new Map<string, AppliedState>();
+  for (const [key, at] of prefixed(doc.applied[bucketOf(id)], id)) {
+    const a = readApplied(key, at);
+    const seen = latest.get(a.region);
+    if (seen === undefined || a.at > seen.at) latest.set(a.region, a);
+  }
+  return [...latest.values()].sort((a, b) => byText(a.region, b.region));
 }
 
 export function appliedIn(doc: StateDoc, id: string, region: string): AppliedState | undefined {
-  const value = doc.applied[bucketOf(id)]?.[words(id, region)];
-  return value && readApplied(region, value);
+  return appliedByRegion(doc, id).find((a) => a.region === region);
 }
 
 export function members(doc: StateDoc): Member[] {
