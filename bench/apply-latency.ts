@@ -3,14 +3,10 @@
 // complete" is the moment the manifest carrying its last required approval is
 // accepted by the API server; "applied" is when a watch sees the last object.
 import { KubeConfig, Watch } from "@kubernetes/client-node";
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import type { ConsortiumManifestSpec } from "../operator/api/v1alpha1/consortium-manifest.ts";
-import { canonicalManifest, manifestHashes, manifestTypedData } from "../operator/core/manifest/digest.ts";
 import { Applier } from "../operator/runtime/apply.ts";
 import { RawApi } from "../operator/runtime/rawapi.ts";
-import { signAsDspOwner, signProposal } from "../operator/signing/sign.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
+import { approvedSpec } from "../e2e/testbed/approve.ts";
 
 export interface LatencyResult {
   readonly operator: number[];
@@ -87,7 +83,6 @@ export async function benchApplyLatency(
   await admin.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
   const watch = watchFor(kc, ns);
   await new Promise((r) => setTimeout(r, 300));
-  const agent = privateKeyToAccount(chain.keys.agents.alpha);
   const result: LatencyResult = { operator: [], bare: [], bareParallel: [] };
   // Round -1 warms up (API discovery, connections, JIT) and is not counted.
   for (let i = -1; i < rounds; i++) {
@@ -106,31 +101,17 @@ export async function benchApplyLatency(
 
     // Through the operator: the manifest arrives carrying its second (last required) approval.
     const name = `op-${String(i + 1)}`;
-    const spec: ConsortiumManifestSpec = {
-      tier: "upgrade",
-      targets: ["alpha"],
-      nonce: 1,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      objects: objectsFor(ns, name),
-      proposal: { agent: agent.address, signature: "0x" },
-    };
-    const canonical = canonicalManifest(
-      { federation: "dsc", chainId: chain.chainId, consortiumSafe: chain.safes.consortium },
+    const { spec } = await approvedSpec(
+      chain,
       { namespace: ns, name },
-      spec,
-    );
-    const hashes = manifestHashes(canonical, chain.safes.daoBoard);
-    spec.proposal.signature = await signProposal(chain.keys.agents.alpha, manifestTypedData(canonical));
-    spec.signatures = await Promise.all(
-      (["alpha", "beta"] as const).map(async (r) => ({
-        safe: "consortium" as const,
-        data: await signAsDspOwner(
-          chain.keys.dspOwners[r][0] as Hex,
-          chain.safes.dsp[r],
-          chain.chainId,
-          hashes,
-        ),
-      })),
+      {
+        tier: "upgrade",
+        targets: ["alpha"],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: objectsFor(ns, name),
+      },
+      { signers: ["alpha", "beta"] },
     );
     await admin.apply({
       apiVersion: "dsc.federation.dev/v1alpha1",

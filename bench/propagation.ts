@@ -3,12 +3,8 @@
 // server-side apply of the same object to the three API servers at once.
 // "Applied" is when a watch in each region sees the object.
 import { KubeConfig, Watch } from "@kubernetes/client-node";
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import type { ConsortiumManifestSpec } from "../operator/api/v1alpha1/consortium-manifest.ts";
-import { canonicalManifest, manifestHashes, manifestTypedData } from "../operator/core/manifest/digest.ts";
 import { Applier } from "../operator/runtime/apply.ts";
-import { signAsDspOwner, signProposal } from "../operator/signing/sign.ts";
+import { approvedSpec } from "../e2e/testbed/approve.ts";
 import { REGIONS, type Region } from "../e2e/testbed/layout.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
 
@@ -62,7 +58,6 @@ export async function benchPropagation(testbed: Testbed, rounds = 50): Promise<P
   );
   const watchers = REGIONS.map((r) => watcher(configs[r], ns));
   await new Promise((r) => setTimeout(r, 500));
-  const agent = privateKeyToAccount(chain.keys.agents.alpha);
   const result: PropagationResult = { operator: [], bare: [] };
   const allSeen = (name: string): Promise<number> =>
     Promise.all(watchers.map((w) => w.seen(name))).then((t) => Math.max(...t));
@@ -83,31 +78,19 @@ export async function benchPropagation(testbed: Testbed, rounds = 50): Promise<P
     const bare = (await allSeen(bareName)) - t0;
 
     const name = `op-${String(i + 1)}`;
-    const spec: ConsortiumManifestSpec = {
-      tier: "upgrade",
-      targets: [...REGIONS],
-      nonce: 1,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns }, data: { v: "1" } }],
-      proposal: { agent: agent.address, signature: "0x" },
-    };
-    const canonical = canonicalManifest(
-      { federation: "dsc", chainId: chain.chainId, consortiumSafe: chain.safes.consortium },
+    const { spec } = await approvedSpec(
+      chain,
       { namespace: ns, name },
-      spec,
-    );
-    const hashes = manifestHashes(canonical, chain.safes.daoBoard);
-    spec.proposal.signature = await signProposal(chain.keys.agents.alpha, manifestTypedData(canonical));
-    spec.signatures = await Promise.all(
-      (["alpha", "beta"] as const).map(async (r) => ({
-        safe: "consortium" as const,
-        data: await signAsDspOwner(
-          chain.keys.dspOwners[r][0] as Hex,
-          chain.safes.dsp[r],
-          chain.chainId,
-          hashes,
-        ),
-      })),
+      {
+        tier: "upgrade",
+        targets: [...REGIONS],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns }, data: { v: "1" } },
+        ],
+      },
+      { signers: ["alpha", "beta"] },
     );
     await appliers.alpha.apply({
       apiVersion: "dsc.federation.dev/v1alpha1",

@@ -6,22 +6,16 @@
 import { connect as tlsConnect } from "node:tls";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type {
-  ConsortiumManifestSpec,
-  ConsortiumManifestStatus,
-} from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
-import { canonicalManifest, manifestHashes, manifestTypedData } from "../../operator/core/manifest/digest.ts";
 import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
+import { approvedSpec } from "../testbed/approve.ts";
 
 let testbed: Testbed;
 const operators = new Map<Region, OperatorProcess>();
@@ -84,32 +78,19 @@ function refusals(metrics: string | undefined): Record<"unknown_certificate" | "
 
 /** Submits, in `region`, a manifest approved by alpha's and beta's DSPs (upgrade tier). */
 async function submit(region: Region, name: string, targets: Region[], nonce = 1, data = "1"): Promise<void> {
-  const { chain } = testbed;
-  const spec: ConsortiumManifestSpec = {
-    tier: "upgrade",
-    targets,
-    nonce,
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data: { v: data } }],
-    proposal: { agent: privateKeyToAccount(chain.keys.agents[region]).address, signature: "0x" },
-  };
-  const canonical = canonicalManifest(
-    { federation: "dsc", chainId: chain.chainId, consortiumSafe: chain.safes.consortium },
+  const { spec } = await approvedSpec(
+    testbed.chain,
     { namespace: NS, name },
-    spec,
-  );
-  const hashes = manifestHashes(canonical, chain.safes.daoBoard);
-  spec.proposal.signature = await signProposal(chain.keys.agents[region], manifestTypedData(canonical));
-  spec.signatures = await Promise.all(
-    (["alpha", "beta"] as const).map(async (r) => ({
-      safe: "consortium" as const,
-      data: await signAsDspOwner(
-        chain.keys.dspOwners[r][0] as Hex,
-        chain.safes.dsp[r],
-        chain.chainId,
-        hashes,
-      ),
-    })),
+    {
+      tier: "upgrade",
+      targets,
+      nonce,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      objects: [
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data: { v: data } },
+      ],
+    },
+    { proposer: region, signers: ["alpha", "beta"] },
   );
   await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply({
     apiVersion: "dsc.federation.dev/v1alpha1",

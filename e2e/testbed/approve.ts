@@ -1,0 +1,70 @@
+// A ConsortiumManifest spec as a proposing agent and the signers would make it
+// on the test bed: the agent's proposal signature and the DSPs' nested Safe
+// approvals, through the operator's own signing functions.
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import {
+  canonicalManifest,
+  manifestHashes,
+  manifestTypedData,
+  type ManifestHashes,
+} from "../../operator/core/manifest/digest.ts";
+import { signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
+import type { ChainInfo } from "./chain.ts";
+import type { Region } from "./layout.ts";
+
+export interface Approved {
+  readonly spec: ConsortiumManifestSpec;
+  readonly hashes: ManifestHashes;
+}
+
+/**
+ * `spec` proposed by `proposer`'s agent and approved by the DSPs of `signers`
+ * (one owner each, nested Safe signatures), for federation "dsc".
+ */
+export async function approvedSpec(
+  chain: ChainInfo,
+  id: { readonly namespace: string; readonly name: string },
+  spec: Omit<ConsortiumManifestSpec, "proposal" | "signatures">,
+  options: {
+    readonly proposer?: Region;
+    readonly agentKey?: Hex;
+    readonly signers?: readonly Region[];
+    readonly federation?: string;
+  } = {},
+): Promise<Approved> {
+  const agentKey = options.agentKey ?? chain.keys.agents[options.proposer ?? "alpha"];
+  const canonical = canonicalManifest(
+    {
+      federation: options.federation ?? "dsc",
+      chainId: chain.chainId,
+      consortiumSafe: chain.safes.consortium,
+    },
+    id,
+    { ...spec, proposal: { agent: "0x0000000000000000000000000000000000000000", signature: "0x" } },
+  );
+  const hashes = manifestHashes(canonical, chain.safes.daoBoard);
+  const signatures = await Promise.all(
+    (options.signers ?? []).map(async (r) => ({
+      safe: "consortium" as const,
+      data: await signAsDspOwner(
+        chain.keys.dspOwners[r][0] as Hex,
+        chain.safes.dsp[r],
+        chain.chainId,
+        hashes,
+      ),
+    })),
+  );
+  return {
+    hashes,
+    spec: {
+      ...spec,
+      proposal: {
+        agent: privateKeyToAccount(agentKey).address,
+        signature: await signProposal(agentKey, manifestTypedData(canonical)),
+      },
+      ...(signatures.length > 0 ? { signatures } : {}),
+    },
+  };
+}
