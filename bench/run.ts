@@ -8,6 +8,7 @@ import { down, up } from "../e2e/testbed/testbed.ts";
 import { layout } from "../e2e/testbed/layout.ts";
 import { benchApplyLatency } from "./apply-latency.ts";
 import { benchPropagation } from "./propagation.ts";
+import { benchState } from "./state.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import { ms, ratio, summarize, table } from "./stats.ts";
@@ -150,5 +151,8 @@ try {
 }
 
 await down({ layout: benchLayout });
+
+// The federation state on its own (in process): convergence, size, load time and memory.
+await benchState();
 rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

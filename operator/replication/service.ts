@@ -73,6 +73,7 @@ export class Replication {
   #mirroring = false;
   /** What each id looked like at the last look, to act only on ids that changed. */
   readonly #seen = new Map<string, string>();
+  readonly #namespaces = new Set<string>();
   #mirrorRequested = 0;
   #mirrorAll = false;
   readonly #pendingIds = new Set<string>();
@@ -256,12 +257,16 @@ export class Replication {
       if (!spec) continue;
       if (version.digest === localDigest) return; // already holds the best version it can verify
       if (!(await this.#o.verified(namespace, name, spec))) continue;
-      // An approved manifest may live in a namespace this cluster does not have yet.
-      await this.#o.applier.apply({
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: namespace, labels: { "dsc.federation.dev/mirrored": "true" } },
-      });
+      // An approved manifest may live in a namespace this cluster does not have
+      // yet; once made (or found) in this process, it need not be asked again.
+      if (!this.#namespaces.has(namespace)) {
+        await this.#o.applier.apply({
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: namespace, labels: { "dsc.federation.dev/mirrored": "true" } },
+        });
+        this.#namespaces.add(namespace);
+      }
       await this.#o.applier.apply({
         apiVersion: API_VERSION,
         kind: "ConsortiumManifest",

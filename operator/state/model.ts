@@ -1,5 +1,5 @@
 // The plain values that go into and come out of the federation document, and
-// the checks that keep them from breaking its flat keys ("<id> <nonce> <digest>").
+// the checks that keep them from breaking its flat, space-separated keys.
 import { MANIFEST_STATES, type SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
 import { REGION_NAME } from "../api/v1alpha1/fields.ts";
 

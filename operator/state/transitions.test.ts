@@ -201,6 +201,37 @@ describe("applied state", () => {
     expect(appliedIn(doc, s.id, "alpha")).toMatchObject({ state: "Applied", at: 10_000 });
   });
 
+  it("holds one entry per region, even when a pass changes it twice", () => {
+    const doc = batch(fresh(), (d) =>
+      d
+        .recordApplied(applied(s, "alpha", "Pending", 1_000))
+        .recordApplied(applied(s, "alpha", "Applied", 2_000))
+        .recordApplied(applied(s, "beta", "Pending", 1_500)),
+    );
+    const next = recordApplied(doc, applied(s, "alpha", "Refused", 3_000));
+    expect(appliedByRegion(next, s.id).map((a) => `${a.region} ${a.state} ${a.at}`)).toEqual([
+      "alpha Refused 3000",
+      "beta Pending 1500",
+    ]);
+    const raw = Object.values(next.applied).flatMap((bucket) => Object.keys(bucket));
+    expect(raw).toHaveLength(2);
+  });
+
+  it("shows the later of two concurrent entries of one region (a restart that lost a write)", () => {
+    const before = recordApplied(fresh(), applied(s, "alpha", "Pending", 1_000));
+    const lost = recordApplied(
+      A.clone(before, { actor: freshActor() }),
+      applied(s, "alpha", "Applied", 5_000),
+    );
+    const restarted = recordApplied(
+      A.clone(before, { actor: freshActor() }),
+      applied(s, "alpha", "Refused", 4_000),
+    );
+    for (const merged of [A.merge(A.clone(lost), restarted), A.merge(A.clone(restarted), lost)]) {
+      expect(appliedIn(merged, s.id, "alpha")).toMatchObject({ state: "Applied", at: 5_000 });
+    }
+  });
+
   it("keeps every region's state when regions that never met record the same id", () => {
     const regions = ["alpha", "beta", "gamma"];
     const replicas = regions.map((r) => recordApplied(fresh(), applied(s, r, "Applied")));

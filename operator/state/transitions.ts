@@ -78,10 +78,10 @@ function writeApprovals(d: FederationDoc, digestIn: string, approvals: readonly 
  * slower than everything else it does.
  */
 class OwnedKeys {
-  readonly #buckets = new Map<Record<string, number>, Map<string, Set<string>>>();
+  readonly #buckets = new Map<string, Map<string, Set<string>>>();
 
-  of(bucket: Record<string, number>, owner: string): Set<string> {
-    let owners = this.#buckets.get(bucket);
+  of(name: string, bucket: Record<string, number>, owner: string): Set<string> {
+    let owners = this.#buckets.get(name);
     if (owners === undefined) {
       owners = new Map();
       for (const key of Object.keys(bucket)) {
@@ -89,7 +89,7 @@ class OwnedKeys {
         const k = words(id, region);
         owners.set(k, (owners.get(k) ?? new Set()).add(key));
       }
-      this.#buckets.set(bucket, owners);
+      this.#buckets.set(name, owners);
     }
     let keys = owners.get(owner);
     if (keys === undefined) owners.set(owner, (keys = new Set()));
@@ -108,7 +108,7 @@ function writeApplied(d: FederationDoc, a: AppliedInput, owned: OwnedKeys): void
   const at = checkTime(a.at);
   const applied = bucket(d.applied, id);
   const key = appliedKey(id, next);
-  const mine = owned.of(applied, words(id, next.region));
+  const mine = owned.of(bucketOf(id), applied, words(id, next.region));
   // An unchanged state keeps its time (`at` is when the region entered it),
   // so a reconcile pass that finds nothing new records nothing.
   for (const old of mine) {
