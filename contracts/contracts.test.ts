@@ -4,7 +4,6 @@
 // calls impersonate the Board Safe, except one that goes through a real Safe
 // transaction signed by a board owner.
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SafeDefault from "@safe-global/protocol-kit";
@@ -38,7 +37,7 @@ import {
   type ChainInfo,
 } from "../e2e/testbed/chain.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
-import { stopProcess, type ProcessRecord } from "../e2e/testbed/process.ts";
+import { stopProcess, type ProcessRecord, freePort } from "../e2e/testbed/process.ts";
 import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
 import { deployFederationContracts, type FederationContracts } from "./deploy.ts";
@@ -50,19 +49,6 @@ const Safe = "default" in SafeDefault ? SafeDefault.default : SafeDefault;
 const ERC5192_ID = "0xb45a3c0e";
 const ERC721_ID = "0x80ac58cd";
 const ERC165_ID = "0x01ffc9a7";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 let dir: string;
 let anvil: ProcessRecord | undefined;

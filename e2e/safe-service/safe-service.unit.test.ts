@@ -3,7 +3,6 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -35,7 +34,7 @@ import {
   waitForAnvil,
   type ChainInfo,
 } from "../testbed/chain.ts";
-import { stopProcess, type ProcessRecord } from "../testbed/process.ts";
+import { stopProcess, type ProcessRecord, freePort } from "../testbed/process.ts";
 import { safeMessageHash, safeTxHash } from "./hashes.ts";
 import { Safe, SafeApiKit } from "../../operator/safe/sdk.ts";
 import { startSafeServiceDouble, type SafeServiceDouble } from "./server.ts";
@@ -53,19 +52,6 @@ const SAFE_ABI = parseAbi([
   "function getTransactionHash(address to, uint256 value, bytes data, uint8 operation, uint256 safeTxGas, uint256 baseGas, uint256 gasPrice, address gasToken, address refundReceiver, uint256 _nonce) view returns (bytes32)",
   "function getMessageHashForSafe(address safe, bytes message) view returns (bytes32)",
 ]);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 /** The status and detail of a request the service must refuse. */
 async function refusal(request: Promise<unknown>): Promise<{ status: number; detail: string }> {

@@ -9,7 +9,6 @@ import {
   createWalletClient,
   encodeFunctionData,
   getAddress,
-  hashTypedData,
   http,
   padHex,
   parseAbi,
@@ -19,6 +18,7 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
+import { safeTxHash as hashSafeTx } from "../safe-service/hashes.ts";
 import type { ChainInfo } from "./chain.ts";
 import type { Region } from "./layout.ts";
 
@@ -50,36 +50,19 @@ function clients(chain: ChainInfo, senderKey: Hex) {
   };
 }
 
+/** A plain call's SafeTx hash (no gas refund), as the Safe computes it. */
 export function safeTxHash(chainId: number, safe: Address, call: Call, nonce: bigint): Hex {
-  return hashTypedData({
-    domain: { chainId: BigInt(chainId), verifyingContract: safe },
-    types: {
-      SafeTx: [
-        { name: "to", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "data", type: "bytes" },
-        { name: "operation", type: "uint8" },
-        { name: "safeTxGas", type: "uint256" },
-        { name: "baseGas", type: "uint256" },
-        { name: "gasPrice", type: "uint256" },
-        { name: "gasToken", type: "address" },
-        { name: "refundReceiver", type: "address" },
-        { name: "nonce", type: "uint256" },
-      ],
-    },
-    primaryType: "SafeTx",
-    message: {
-      to: call.to,
-      value: 0n,
-      data: call.data,
-      operation: call.operation ?? 0,
-      safeTxGas: 0n,
-      baseGas: 0n,
-      gasPrice: 0n,
-      gasToken: zeroAddress,
-      refundReceiver: zeroAddress,
-      nonce,
-    },
+  return hashSafeTx(chainId, safe, {
+    to: call.to,
+    value: 0n,
+    data: call.data,
+    operation: call.operation ?? 0,
+    safeTxGas: 0n,
+    baseGas: 0n,
+    gasPrice: 0n,
+    gasToken: null,
+    refundReceiver: null,
+    nonce,
   });
 }
 
