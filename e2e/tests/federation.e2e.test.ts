@@ -16,6 +16,7 @@ import { adminConfig, installFederation, startOperator, type OperatorProcess } f
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
 import { approvedSpec } from "../testbed/approve.ts";
+import { eventually } from "../testbed/eventually.ts";
 
 let testbed: Testbed;
 const operators = new Map<Region, OperatorProcess>();
@@ -130,21 +131,12 @@ async function federationStatus(region: Region): Promise<FederationStatus | unde
   return o.status;
 }
 
-async function until<T>(
+const until = <T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
   timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(
-    `timed out waiting for ${what} (logs: ${[...operators.values()].map((o) => o.log).join(", ")})`,
-  );
-}
+): Promise<T> =>
+  eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
 
 const appliedIn = (region: Region, name: string, data = "1") =>
   until(`${name} applied in ${region}`, async () => (await configMap(region, name))?.data?.v === data);

@@ -23,6 +23,7 @@ import type { Region } from "../testbed/layout.ts";
 import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
+import { eventually } from "../testbed/eventually.ts";
 
 const run = promisify(execFile);
 let testbed: Testbed;
@@ -116,26 +117,11 @@ async function manifestStatus(name: string): Promise<ConsortiumManifestStatus | 
   return object.status;
 }
 
-async function until<T>(
+const until = <T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
   timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(
-    `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}\n(operator log: ${operator.log})`,
-  );
-}
+): Promise<T> => eventually(what, probe, { timeoutMs, logs: () => [operator.log] });
 
 const condition = (status: ConsortiumManifestStatus | undefined, type: string) =>
   status?.conditions?.find((c) => c.type === type);

@@ -33,6 +33,9 @@ import { SyncSessions, SyncMessageError } from "../state/sync.ts";
 import { batch, type Draft } from "../state/transitions.ts";
 import type { StateDoc } from "../state/document.ts";
 
+const idOf = (object: ConsortiumManifestObject): string =>
+  `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
+
 export const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
 
 export interface ReplicationOptions {
@@ -141,24 +144,35 @@ export class Replication {
     spec: ConsortiumManifestSpec,
     digest: string,
   ): Promise<void> {
-    const id = `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
-    if (versions(this.#doc, id).some((v) => v.digest === digest)) return;
-    await this.#recordVersion(id, spec, digest);
+    const edit = this.#versionEdit(idOf(object), spec, digest);
+    if (edit) await this.change(edit);
   }
 
-  async #recordVersion(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void> {
-    const approvals = (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }));
-    await this.change((d) => {
-      d.submit({
-        id,
-        nonce: spec.nonce,
-        digest,
-        region: this.#o.region,
-        submittedAt: this.#o.now(),
-        spec: canonicalJson({ ...spec, signatures: undefined }),
-      });
-      if (approvals.length > 0) d.approve(digest, approvals);
-    });
+  /**
+   * The edit that puts a local version, and the approvals its spec carries,
+   * into the state: only what the state lacks, or nothing at all, so that a
+   * resync of an unchanged manifest writes no change.
+   */
+  #versionEdit(id: string, spec: ConsortiumManifestSpec, digest: string): ((d: Draft) => void) | undefined {
+    const known = versions(this.#doc, id).some((v) => v.digest === digest);
+    const seen = new Set(approvalsOf(this.#doc, digest).map((a) => `${a.safe} ${a.data.toLowerCase()}`));
+    const fresh = (spec.signatures ?? [])
+      .map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }))
+      .filter((a) => !seen.has(`${a.safe} ${a.data}`));
+    if (known && fresh.length === 0) return undefined;
+    return (d) => {
+      if (!known) {
+        d.submit({
+          id,
+          nonce: spec.nonce,
+          digest,
+          region: this.#o.region,
+          submittedAt: this.#o.now(),
+          spec: canonicalJson({ ...spec, signatures: undefined }),
+        });
+      }
+      if (fresh.length > 0) d.approve(digest, fresh);
+    };
   }
 
   /**
@@ -171,27 +185,14 @@ export class Replication {
     spec: ConsortiumManifestSpec,
     outcome: { state: RegionState; digest: string; nonce: number },
   ): Promise<void> {
-    const namespace = object.metadata?.namespace ?? "";
-    const name = object.metadata?.name ?? "";
-    const id = `${namespace}/${name}`;
-    const known = versions(this.#doc, id).some((v) => v.digest === outcome.digest);
+    const id = idOf(object);
+    const version = this.#versionEdit(id, spec, outcome.digest);
     const mine = appliedByRegion(this.#doc, id).find((a) => a.region === this.#o.region);
     const sameOutcome =
       mine?.digest === outcome.digest && mine.state === outcome.state && mine.nonce === outcome.nonce;
-    const approvals = (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }));
-    if (known && sameOutcome && approvals.length === 0) return;
+    if (!version && sameOutcome) return;
     await this.change((d) => {
-      if (!known) {
-        d.submit({
-          id,
-          nonce: spec.nonce,
-          digest: outcome.digest,
-          region: this.#o.region,
-          submittedAt: this.#o.now(),
-          spec: canonicalJson({ ...spec, signatures: undefined }),
-        });
-      }
-      if (approvals.length > 0) d.approve(outcome.digest, approvals);
+      version?.(d);
       if (!sameOutcome) {
         d.recordApplied({
           id,
