@@ -40,7 +40,7 @@ function watcher(kc: KubeConfig, ns: string) {
   };
 }
 
-export async function benchPropagation(testbed: Testbed, rounds = 50): Promise<PropagationResult> {
+export async function benchPropagation(testbed: Testbed, rounds = 200): Promise<PropagationResult> {
   const { chain } = testbed;
   const ns = `prop-${Date.now().toString(36)}`;
   const configs = Object.fromEntries(

@@ -12,6 +12,8 @@ import { benchState } from "./state.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import { ms, ratio, summarize, table } from "./stats.ts";
+import { eventually } from "../e2e/testbed/eventually.ts";
+import type { OperatorProcess } from "../e2e/testbed/operator.ts";
 import { benchVerify } from "./verify.ts";
 
 const started = performance.now();
@@ -121,7 +123,7 @@ const trio = await Promise.all(
   ),
 );
 try {
-  await new Promise((r) => setTimeout(r, 2000)); // let the peers connect
+  await allPeersConnected(trio);
   const p = await benchPropagation(testbed);
   const op = summarize(p.operator);
   const bare = summarize(p.bare);
@@ -156,3 +158,13 @@ await down({ layout: benchLayout });
 await benchState();
 rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+/** Every operator reports both of its peers connected (rounds must not include start-up). */
+async function allPeersConnected(operators: readonly OperatorProcess[]): Promise<void> {
+  await eventually("every operator connected to both peers", async () => {
+    const texts = await Promise.all(operators.map((o) => o.metrics()));
+    return texts.every(
+      (t) => (t.match(/^dsc_peer_connected\{[^}]*\} 1$/gm) ?? []).length === REGIONS.length - 1,
+    );
+  });
+}

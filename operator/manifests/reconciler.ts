@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type {
   ConsortiumManifestSpec,
   ConsortiumManifestStatus,
+  ObjectReference,
 } from "../api/v1alpha1/consortium-manifest.ts";
 import type { RegionState } from "../state/model.ts";
 import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
@@ -96,6 +97,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     });
   };
 
+  // The last full apply of each manifest in this process. A pass that finds
+  // the same verified digest at the same generation, sooner than a resync,
+  // has nothing to apply: it is another region's progress, or a status echo.
+  // It refreshes status and leaves the dry-run and apply to the due resync,
+  // which still puts drift back. Empty after a restart, so the first pass
+  // always applies.
+  const applied = new Map<string, AppliedMemo>();
+
   return async (key, { log }): Promise<Result> => {
     const { namespace = "", name } = parseKey(key);
     const object = options.manifests.get(namespace, name);
@@ -132,6 +141,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     };
 
     if (object.metadata.deletionTimestamp) {
+      applied.delete(key);
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
       if (pruned.length > 0)
         events.event(object, {
@@ -216,7 +226,15 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return { requeueAfter: options.resyncMs };
     }
 
+    const memo = applied.get(key);
+    const since = now.getTime() - (memo?.at ?? 0);
+    if (memo?.digest === report.hashes.digest && memo.generation === generation && since < options.resyncMs) {
+      await finish({ kind: "applied", report, objects: memo.objects, pruned: memo.pruned }, logger, spec);
+      return { requeueAfter: options.resyncMs - since };
+    }
+
     const started = performance.now();
+    applied.delete(key);
     try {
       const objects = await applyObjects(
         api,
@@ -228,6 +246,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       await finish({ kind: "applied", report, objects, pruned }, logger, spec);
+      applied.set(key, { digest: report.hashes.digest, generation, at: now.getTime(), objects, pruned });
       if (previous?.appliedDigest !== report.hashes.digest) {
         events.event(object, {
           type: "Normal",
@@ -244,6 +263,15 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       throw error;
     }
   };
+}
+
+interface AppliedMemo {
+  readonly digest: string;
+  readonly generation: number;
+  /** When the pass that applied began (ms). */
+  readonly at: number;
+  readonly objects: readonly ObjectReference[];
+  readonly pruned: readonly ObjectReference[];
 }
 
 /**

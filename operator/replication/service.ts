@@ -36,6 +36,8 @@ import type { StateDoc } from "../state/document.ts";
 const idOf = (object: ConsortiumManifestObject): string =>
   `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
 
+const SYNC_STATE_SAVE_MS = 1000;
+
 export const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
 
 export interface ReplicationOptions {
@@ -73,6 +75,11 @@ export class Replication {
   #doc: StateDoc;
   readonly #sessions: SyncSessions;
   #writing: Promise<void> = Promise.resolve();
+  /** A write queued behind the one in flight; later requests join it (group commit). */
+  #queuedWrite: Promise<void> | undefined;
+  /** Peers whose sync state changed since it was last saved. */
+  readonly #syncDirty = new Set<string>();
+  #syncTimer: NodeJS.Timeout | undefined;
   #mirroring = false;
   /** What each id looked like at the last look, to act only on ids that changed. */
   readonly #seen = new Map<string, string>();
@@ -326,7 +333,7 @@ export class Replication {
       this.#o.logger.warn({ peer, err: error.message }, "dropped a sync message that could not be applied");
       return;
     }
-    void this.#persistSyncState(peer);
+    this.#syncStateChanged(peer);
     if (!changed) {
       this.#send(peer);
       return;
@@ -361,20 +368,51 @@ export class Replication {
     return changed;
   }
 
-  /** Writes are serialised: appends must land in order. */
+  /**
+   * Writes are serialised (appends must land in order) and grouped: requests
+   * made while a write is in flight share the next one, which stores the
+   * newest document. One fsync then covers a burst of local changes and
+   * sync messages instead of queueing one each behind the other.
+   */
   #persist(): Promise<void> {
-    const doc = this.#doc;
-    this.#writing = this.#writing.then(async () => {
+    this.#queuedWrite ??= this.#writing.then(async () => {
+      this.#queuedWrite = undefined;
+      const doc = this.#doc;
       await this.#o.store.append(doc);
       const sizes = this.#o.store.sizes();
       this.#documentBytes.set(sizes.snapshotBytes + sizes.logBytes);
       this.#documentManifests.set(manifestIds(doc).length);
     });
-    return this.#writing;
+    // A failed write fails its callers; the chain itself goes on for the next.
+    this.#writing = this.#queuedWrite.catch(() => undefined);
+    return this.#queuedWrite;
   }
 
-  #persistSyncState(peer: string): Promise<void> {
-    this.#writing = this.#writing.then(() => this.#o.store.saveSyncState(peer, this.#sessions.encode(peer)));
+  /**
+   * Sync state is saved at most once a second, off the path of changes: it
+   * only spares a restart from resending what a peer already has, so an older
+   * copy costs bytes, never correctness.
+   */
+  #syncStateChanged(peer: string): void {
+    this.#syncDirty.add(peer);
+    this.#syncTimer ??= setTimeout(() => {
+      this.#syncTimer = undefined;
+      void this.#saveSyncStates();
+    }, SYNC_STATE_SAVE_MS);
+  }
+
+  #saveSyncStates(): Promise<void> {
+    const peers = [...this.#syncDirty];
+    this.#syncDirty.clear();
+    const save = this.#writing.then(async () => {
+      for (const peer of peers) await this.#o.store.saveSyncState(peer, this.#sessions.encode(peer));
+    });
+    this.#writing = save.catch((error: unknown) => {
+      this.#o.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "could not save sync state",
+      );
+    });
     return this.#writing;
   }
 
@@ -393,7 +431,9 @@ export class Replication {
   }
 
   async close(): Promise<void> {
-    await this.#writing;
+    clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
+    await this.#saveSyncStates();
     await this.#o.store.close();
   }
 }
