@@ -24,6 +24,11 @@ import type { FederationContext } from "./federation/context.ts";
 import { fingerprint } from "./peers/identity.ts";
 import { PeerTransport } from "./peers/transport.ts";
 import { Replication } from "./replication/service.ts";
+import { breachReportReconciler, type BreachReportObject } from "./guardian/breach-reconciler.ts";
+import { GUARDIAN_FIELD_MANAGER } from "./guardian/actions.ts";
+import { GuardianApi } from "./guardian/actions-api.ts";
+import { ALERTMANAGER_PATH, BREACH_PATH, guardianRequest } from "./guardian/http.ts";
+import { Guardian } from "./guardian/service.ts";
 import { StateStore } from "./state/store.ts";
 import { verifyManifest } from "./verification/verify.ts";
 import type { ConsortiumManifestSpec } from "./api/v1alpha1/consortium-manifest.ts";
@@ -50,6 +55,11 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     path: `/apis/${API_VERSION}/federations`,
     logger: log.child({ informer: "federations" }),
   });
+  const breachReports = new Informer<BreachReportObject>({
+    kubeConfig: kc,
+    path: `/apis/${API_VERSION}/breachreports`,
+    logger: log.child({ informer: "breachreports" }),
+  });
   const manifests = new Informer<ConsortiumManifestObject>({
     kubeConfig: kc,
     path: `/apis/${API_VERSION}/consortiummanifests`,
@@ -61,6 +71,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   let transport: PeerTransport | undefined;
   let ownFingerprint = "";
   let enqueueManifest: (key: string) => void = () => undefined;
+  let enqueueFederation: () => void = () => undefined;
+  let guardian: Guardian | undefined;
   if (config.peers) {
     const peers = config.peers;
     if (!config.region) throw new Error("DSC_REGION must name this region when DSC_PEER_CERT is set");
@@ -135,6 +147,24 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       registry,
       now: Date.now,
     });
+    const r = replication;
+    guardian = new Guardian({
+      region: config.region,
+      namespace: config.namespace,
+      replication: r,
+      federation: () => federation.context(),
+      api: GuardianApi.forConfig(kc),
+      applier: new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER }),
+      registry,
+      logger: log.child({ component: "guardian" }),
+      now: Date.now,
+      onTransition: () => {
+        // Paused manifests wait for the resume; the Federation shows the pause.
+        for (const m of manifests.list())
+          enqueueManifest(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
+        enqueueFederation();
+      },
+    });
     await transport.start();
     log.info(
       { listen: `${peers.listenHost}:${String(peers.listenPort)}`, fingerprint: ownFingerprint },
@@ -152,6 +182,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     metrics,
     pollMs: config.chainPollMs,
     now: () => new Date(),
+    guardian: () => guardian,
     replicationStatus: () => {
       if (!transport || !replication) return undefined;
       const r = replication;
@@ -220,6 +251,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       resyncMs: config.resyncMs,
       now: () => new Date(),
       replication: () => replication,
+      guardian: () => guardian,
     }),
     logger: log,
     registry,
@@ -228,7 +260,22 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   enqueueManifest = (key) => {
     manifestController.enqueue(key);
   };
-  const controllers = [federationController, manifestController];
+  enqueueFederation = () => {
+    for (const f of federations.list()) federationController.enqueue(f.metadata?.name ?? "");
+  };
+  const breachController = new Controller({
+    name: "breachreport",
+    reconcile: breachReportReconciler({
+      reports: breachReports,
+      guardian: () => guardian,
+      applier,
+      events,
+      now: () => new Date(),
+    }),
+    logger: log,
+    registry,
+  }).watch(breachReports, ownKey, { update: generationChanged });
+  const controllers = [federationController, manifestController, breachController];
 
   // The admission policy names the operator's own identity as the one writer of managed objects.
   if (config.installAdmissionPolicy) {
@@ -253,6 +300,10 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       );
       return;
     }
+    if (req.method === "POST" && (req.url === BREACH_PATH || req.url === ALERTMANAGER_PATH)) {
+      void guardianRequest(req, res, () => guardian, log);
+      return;
+    }
     if (req.url === "/healthz") return void res.writeHead(200).end("ok\n");
     if (req.url === "/readyz")
       return void res.writeHead(ready ? 200 : 503).end(ready ? "ok\n" : "not ready\n");
@@ -262,11 +313,12 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const address = server.address();
   log.info(
     { port: typeof address === "object" && address ? address.port : config.httpPort },
-    "serving /metrics, /healthz and /readyz",
+    `serving /metrics, /healthz, /readyz, POST ${BREACH_PATH} and POST ${ALERTMANAGER_PATH}`,
   );
 
   federations.start();
   manifests.start();
+  breachReports.start();
   const startControllers = async (): Promise<void> => {
     await Promise.all(controllers.map((c) => c.start()));
     ready = true;
@@ -297,7 +349,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   return {
     async stop() {
       await (elector ? elector.stop() : stopControllers());
-      await Promise.all([federations.stop(), manifests.stop()]);
+      await Promise.all([federations.stop(), manifests.stop(), breachReports.stop()]);
+      await guardian?.settled();
       await transport?.stop();
       await replication?.close();
       await events.flush();

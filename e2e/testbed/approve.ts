@@ -10,7 +10,7 @@ import {
   manifestTypedData,
   type ManifestHashes,
 } from "../../operator/core/manifest/digest.ts";
-import { signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
+import { signAsBoardOwner, signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
 import type { ChainInfo } from "./chain.ts";
 import type { Region } from "./layout.ts";
 
@@ -31,6 +31,8 @@ export async function approvedSpec(
     readonly proposer?: Region;
     readonly agentKey?: Hex;
     readonly signers?: readonly Region[];
+    /** How many DAO Board owners sign too (the critical tier needs one). */
+    readonly boardSigners?: number;
     readonly federation?: string;
   } = {},
 ): Promise<Approved> {
@@ -45,7 +47,7 @@ export async function approvedSpec(
     { ...spec, proposal: { agent: "0x0000000000000000000000000000000000000000", signature: "0x" } },
   );
   const hashes = manifestHashes(canonical, chain.safes.daoBoard);
-  const signatures = await Promise.all(
+  const signatures: { safe: "consortium" | "board"; data: Hex }[] = await Promise.all(
     (options.signers ?? []).map(async (r) => ({
       safe: "consortium" as const,
       data: await signAsDspOwner(
@@ -56,6 +58,8 @@ export async function approvedSpec(
       ),
     })),
   );
+  for (const key of chain.keys.boardOwners.slice(0, options.boardSigners ?? 0))
+    signatures.push({ safe: "board" as const, data: await signAsBoardOwner(key, hashes) });
   return {
     hashes,
     spec: {

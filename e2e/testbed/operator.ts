@@ -32,6 +32,14 @@ export async function installFederation(
     name?: string;
     /** The other regions this one replicates with, and the host:port it dials each at. */
     peers?: Partial<Record<Region, string>>;
+    /** spec.guardian, with the test bed's GuardianPause; the key and token go into Secrets. */
+    guardian?: {
+      action?: "Freeze" | "ScaleToZero" | "DenyAll";
+      /** Record pauses on chain with the test bed's guardian key. */
+      recordOnChain?: boolean;
+      alertmanagerToken?: string;
+      alerts?: { alertname: string; severities?: string[] }[];
+    };
   } = {},
 ): Promise<void> {
   const kc = adminConfig(testbed, region);
@@ -52,6 +60,15 @@ export async function installFederation(
     metadata: { name: "chain-rpc", namespace: "dsc-system" },
     stringData: { url: options.rpcUrl ?? chain.rpcUrl },
   } as never);
+  const guardian = options.guardian;
+  if (guardian) {
+    await applier.apply({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "guardian", namespace: "dsc-system" },
+      stringData: { key: chain.keys.guardian, alertmanager: guardian.alertmanagerToken ?? "" },
+    } as never);
+  }
   const dspIndex = { alpha: 1, beta: 2, gamma: 3 }[region];
   await applier.apply({
     apiVersion: "dsc.federation.dev/v1alpha1",
@@ -65,6 +82,23 @@ export async function installFederation(
       daoBoardSafe: chain.safes.daoBoard,
       agentRegistry: chain.federation.agentRegistry,
       ...(options.safeServiceUrl ? { safeTransactionService: { url: options.safeServiceUrl } } : {}),
+      ...(guardian
+        ? {
+            guardian: {
+              pauseContract: testbed.chain.federation.guardianPause,
+              action: guardian.action ?? "Freeze",
+              ...(guardian.recordOnChain ? { guardianKeySecretRef: { name: "guardian", key: "key" } } : {}),
+              ...(guardian.alertmanagerToken
+                ? {
+                    alertmanager: {
+                      tokenSecretRef: { name: "guardian", key: "alertmanager" },
+                      alerts: guardian.alerts ?? [{ alertname: "DscInvariantBroken" }],
+                    },
+                  }
+                : {}),
+            },
+          }
+        : {}),
       ...(options.peers
         ? {
             peers: Object.entries(options.peers).map(([peer, endpoint]) => ({
@@ -100,7 +134,7 @@ async function waitForCrds(kc: KubeConfig): Promise<void> {
     const crds = await api.listCustomResourceDefinition();
     const ours = crds.items.filter((c) => c.spec.group === "dsc.federation.dev");
     if (
-      ours.length >= 2 &&
+      ours.length >= Object.keys(crdFiles()).length &&
       ours.every((c) => c.status?.conditions?.some((x) => x.type === "Established" && x.status === "True"))
     )
       return;

@@ -12,6 +12,7 @@ import {
   type PublicClient,
 } from "viem";
 import { agentRegistryAbi } from "./abi/agent-registry.ts";
+import { guardianPauseAbi } from "./abi/guardian-pause.ts";
 import { describeSafeRevert, safeAbi } from "./safe-abi.ts";
 
 /** Raised when the chain cannot be read: nothing may be applied on its word. */
@@ -190,6 +191,32 @@ export class ChainReader {
     });
   }
 
+  guardianPause(contract: Address, block: bigint): Promise<ChainPause> {
+    return this.cached(block, `pause:${contract}`, async () => {
+      try {
+        const [paused, [guardian, evidence, at, id]] = await this.timed("guardianPause", () =>
+          Promise.all([
+            this.client.readContract({
+              address: contract,
+              abi: guardianPauseAbi,
+              functionName: "paused",
+              blockNumber: block,
+            }),
+            this.client.readContract({
+              address: contract,
+              abi: guardianPauseAbi,
+              functionName: "lastPause",
+              blockNumber: block,
+            }),
+          ]),
+        );
+        return { paused, id, guardian: getAddress(guardian), evidence, at: Number(at) };
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read the guardian pause ${contract}: ${shortError(error)}`);
+      }
+    });
+  }
+
   /** The agent token held by `agent`, or undefined if it holds none (never minted or revoked). */
   agentOf(registry: Address, agent: Address, block: bigint): Promise<Agent | undefined> {
     return this.cached(block, `agent:${registry}:${agent}`, async () => {
@@ -209,6 +236,17 @@ export class ChainReader {
       }
     });
   }
+}
+
+/** The GuardianPause contract's state at a block. */
+export interface ChainPause {
+  readonly paused: boolean;
+  /** The latest pause id (0 before the first), lifted or not. */
+  readonly id: bigint;
+  readonly guardian: Address;
+  readonly evidence: Hex;
+  /** Unix seconds. */
+  readonly at: number;
 }
 
 /**

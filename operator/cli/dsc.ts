@@ -5,12 +5,24 @@
 //   dsc sign    FILE --federation FED (--dsp-safe ADDR | --board) [--eth-sign] [--write] [--safe-service URL]
 //   dsc propose FILE --federation FED [--write]  the agent's proposal signature
 //   dsc verify  FILE --federation FED --rpc URL [--safe-service URL]
+//   dsc breach  --federation FED --scope S --severity SEV --evidence E   an agent's signed breach report
 // Keys come from --key-file FILE or the DSC_KEY environment variable.
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { getAddress, isAddress, type Address } from "viem";
+import { getAddress, isAddress, keccak256, toBytes, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { ValidationError } from "../api/schema.ts";
+import { parse as parseYaml, stringify } from "yaml";
+import { parse, ValidationError } from "../api/schema.ts";
+import { breachReport } from "../api/v1alpha1/breach-report.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
+import {
+  breachHash,
+  observedSeconds,
+  signBreachReport,
+  type BreachDomain,
+  type BreachReport,
+} from "../core/breach/report.ts";
 import { SafeApiKit } from "../safe/sdk.ts";
 import { SafeService } from "../safe/service.ts";
 import { signAsBoardOwner, signAsDspOwner, signProposal } from "../signing/sign.ts";
@@ -29,6 +41,8 @@ const USAGE = `usage:
   dsc sign    FILE --federation FED (--dsp-safe ADDRESS | --board) [--eth-sign] [--write] [--safe-service URL]
   dsc propose FILE --federation FED [--write]
   dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--json]
+  dsc breach  --federation (NAME --chain-id N --guardian-pause ADDRESS | FILE.yaml)
+              --scope SCOPE --severity (warning | critical) --evidence (TEXT | 0xHASH) [--observed-at TIME] [--json]
 keys: --key-file FILE, or the DSC_KEY environment variable`;
 
 const OPTIONS = {
@@ -41,6 +55,12 @@ const OPTIONS = {
   "safe-service": { type: "string" },
   rpc: { type: "string" },
   json: { type: "boolean" },
+  scope: { type: "string" },
+  severity: { type: "string" },
+  evidence: { type: "string" },
+  "chain-id": { type: "string" },
+  "guardian-pause": { type: "string" },
+  "observed-at": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -59,6 +79,7 @@ export async function run(argv: readonly string[], out: Out = console.log): Prom
     out(USAGE);
     return command || flags.help ? 0 : 2;
   }
+  if (command === "breach") return breach(flags, positionals.slice(1), out);
   if (!file) throw new UsageError(`dsc ${command} needs a ConsortiumManifest FILE`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
   const ctx = loadContext(file, flags.federation);
@@ -204,6 +225,92 @@ async function verify(ctx: ManifestContext, flags: Flags, out: Out): Promise<num
   }
   if (report.serviceError) out(`note: ${report.serviceError} (other sources were still read)`);
   return report.decision.verified ? 0 : 1;
+}
+
+/**
+ * The agent's signed breach report: a BreachReport manifest for kubectl, or
+ * with --json the body the operator's HTTP endpoint takes.
+ */
+async function breach(flags: Flags, extra: readonly string[], out: Out): Promise<number> {
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+  const { scope, severity, evidence } = flags;
+  if (!scope || !severity || !evidence)
+    throw new UsageError("--scope, --severity (warning or critical) and --evidence are required");
+  const domain = breachDomain(flags);
+  const key = loadKey(flags["key-file"]);
+  const observedAt = flags["observed-at"] ?? new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const fields = {
+    agent: privateKeyToAccount(key).address,
+    scope,
+    severity,
+    // A 32-byte hash is taken as the evidence's hash; anything else is the evidence itself.
+    evidenceHash: /^0x[0-9a-fA-F]{64}$/.test(evidence) ? evidence : keccak256(toBytes(evidence)),
+    observedAt,
+  };
+  let report: BreachReport;
+  try {
+    report = parse(breachReport, fields, "spec") as BreachReport;
+    observedSeconds(observedAt);
+  } catch (error) {
+    const flag = { evidenceHash: "evidence", observedAt: "observed-at" } as Record<string, string>;
+    throw new UsageError(
+      (error as Error).message.replace(/spec\.(\w+)/g, (_m, field: string) => `--${flag[field] ?? field}`),
+    );
+  }
+  const signature = await signBreachReport(domain, report, key);
+  if (flags.json) {
+    out(JSON.stringify({ report, signature }, null, 2));
+    return 0;
+  }
+  const hash = breachHash(domain, report);
+  const resource = {
+    apiVersion: API_VERSION,
+    kind: "BreachReport",
+    metadata: { name: `breach-${hash.slice(2, 14)}` },
+    spec: { ...report, signature },
+  };
+  out(`# breach report ${hash} in federation ${domain.federation} (chain ${String(domain.chainId)})`);
+  // Quoted, so that no YAML reader takes the time for a timestamp or a hash for a number.
+  out(
+    stringify(resource, {
+      lineWidth: 0,
+      defaultStringType: "QUOTE_DOUBLE",
+      defaultKeyType: "PLAIN",
+    }).trimEnd(),
+  );
+  return 0;
+}
+
+/** The report's domain: from --chain-id and --guardian-pause, or read from a Federation FILE (*.yaml). */
+function breachDomain(flags: Flags): BreachDomain {
+  const name = flags.federation;
+  if (!name) throw new UsageError("--federation is required: the federation's name, or its Federation FILE");
+  let federation = name;
+  let chainId = flags["chain-id"];
+  let guardianPause = flags["guardian-pause"];
+  if (/\.ya?ml$/.test(name)) {
+    if (!existsSync(name)) throw new UsageError(`cannot read ${name}: no such file`);
+    const fed = parseYaml(readFileSync(name, "utf8")) as {
+      kind?: unknown;
+      metadata?: { name?: unknown };
+      spec?: { chain?: { chainId?: number }; guardian?: { pauseContract?: string } };
+    } | null;
+    if (fed?.kind !== "Federation" || typeof fed.metadata?.name !== "string")
+      throw new UsageError(`${name}: expected a Federation with metadata.name`);
+    federation = fed.metadata.name;
+    const { chain, guardian } = fed.spec ?? {};
+    if (chain?.chainId !== undefined) chainId ??= String(chain.chainId);
+    if (guardian?.pauseContract !== undefined) guardianPause ??= guardian.pauseContract;
+  }
+  if (!chainId || !guardianPause)
+    throw new UsageError(
+      "--chain-id N and --guardian-pause ADDRESS are required, unless --federation names a Federation FILE with spec.chain.chainId and spec.guardian.pauseContract",
+    );
+  if (!/^[1-9]\d{0,15}$/.test(chainId))
+    throw new UsageError(`--chain-id: ${JSON.stringify(chainId)} is not a chain id`);
+  if (!isAddress(guardianPause, { strict: false }))
+    throw new UsageError(`--guardian-pause: ${JSON.stringify(guardianPause)} is not an address`);
+  return { federation, chainId: Number(chainId), guardianPause: getAddress(guardianPause) };
 }
 
 if (import.meta.main) {

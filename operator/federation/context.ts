@@ -3,6 +3,7 @@
 // implies. The manifest controller verifies against whatever is current.
 import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import type { ChainReader } from "../chain/reader.ts";
+import type { Hex } from "viem";
 import type { SafeService } from "../safe/service.ts";
 
 export interface FederationContext {
@@ -11,4 +12,8 @@ export interface FederationContext {
   readonly spec: FederationSpec;
   readonly chain: ChainReader;
   readonly service: SafeService | undefined;
+  /** spec.guardian.alertmanager's bearer token, read from its Secret. */
+  readonly alertmanagerToken?: string;
+  /** Records a pause on chain with the guardian key (spec.guardian.guardianKeySecretRef); the new pause id. */
+  readonly recordPause?: (evidence: Hex) => Promise<bigint>;
 }

@@ -3,11 +3,13 @@
 // (owners, thresholds, block) in the Federation's status. It polls: the chain
 // has no watch, and a DAO rotation must show without anyone touching the cluster.
 import type { CoreV1Api, KubernetesObject } from "@kubernetes/client-node";
-import { getAddress } from "viem";
+import { getAddress, type Hex } from "viem";
 import { federationSpec, type FederationSpec, type FederationStatus } from "../api/v1alpha1/federation.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
+import { guardianWriter } from "../chain/guardian-writer.ts";
 import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
+import type { Guardian } from "../guardian/service.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { SafeService } from "../safe/service.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -37,6 +39,8 @@ export interface FederationControllerOptions {
   /** Called whenever the context or the owners on chain change: manifests must be verified anew. */
   readonly onChange: (context: FederationContext | undefined) => void;
   /** Peers and the federation state document, when this region replicates. */
+  /** The guardian pause, when this region replicates (it lives in the federation state). */
+  readonly guardian?: () => Guardian | undefined;
   readonly replicationStatus?: () => Pick<FederationStatus, "peers" | "peerSummary" | "document"> | undefined;
 }
 
@@ -119,27 +123,56 @@ export function federationReconciler(options: FederationControllerOptions): {
       return {};
     }
 
-    const secret = spec.chain.rpcUrlSecretRef;
+    const readSecret = async (ref: { name: string; key: string }, field: string): Promise<string> => {
+      try {
+        const found = await options.core.readNamespacedSecret({
+          name: ref.name,
+          namespace: options.namespace,
+        });
+        const value = found.data?.[ref.key];
+        if (!value) throw new Error(`key ${ref.key} is missing`);
+        return Buffer.from(value, "base64").toString("utf8").trim();
+      } catch (error) {
+        throw new SecretError(
+          `${field}: Secret ${options.namespace}/${ref.name} key ${ref.key}: ${error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error)}`,
+        );
+      }
+    };
+    const guardian = spec.guardian;
     let rpcUrl: string;
+    let guardianKey: string | undefined;
+    let alertmanagerToken: string | undefined;
     try {
-      const found = await options.core.readNamespacedSecret({
-        name: secret.name,
-        namespace: options.namespace,
-      });
-      const value = found.data?.[secret.key];
-      if (!value) throw new Error(`key ${secret.key} is missing`);
-      rpcUrl = Buffer.from(value, "base64").toString("utf8").trim();
+      rpcUrl = await readSecret(spec.chain.rpcUrlSecretRef, "spec.chain.rpcUrlSecretRef");
+      if (guardian?.guardianKeySecretRef) {
+        guardianKey = await readSecret(guardian.guardianKeySecretRef, "spec.guardian.guardianKeySecretRef");
+        if (!/^0x[0-9a-fA-F]{64}$/.test(guardianKey))
+          throw new SecretError(
+            "spec.guardian.guardianKeySecretRef: the Secret must hold 0x and 64 hex digits",
+          );
+      }
+      if (guardian?.alertmanager)
+        alertmanagerToken = await readSecret(
+          guardian.alertmanager.tokenSecretRef,
+          "spec.guardian.alertmanager.tokenSecretRef",
+        );
     } catch (error) {
-      const message = `Secret ${options.namespace}/${secret.name} key ${secret.key}: ${error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error)}`;
-      condition("ChainReadable", "False", "SecretMissing", message);
-      condition("Ready", "False", "SecretMissing", message);
+      if (!(error instanceof SecretError)) throw error;
+      condition("ChainReadable", "False", "SecretMissing", error.message);
+      condition("Ready", "False", "SecretMissing", error.message);
       await writeStatus(federation, status);
       setContext(undefined);
       return { requeueAfter: options.pollMs };
     }
 
-    // Rebuild the clients only when what they depend on changes; never log the URL (it may carry a key).
-    const fingerprint = JSON.stringify([federation.metadata.name, spec, rpcUrl]);
+    // Rebuild the clients only when what they depend on changes; never log the URL or keys.
+    const fingerprint = JSON.stringify([
+      federation.metadata.name,
+      spec,
+      rpcUrl,
+      guardianKey,
+      alertmanagerToken,
+    ]);
     if (current?.fingerprint !== fingerprint) {
       const chain = new ChainReader({
         rpcUrl,
@@ -158,6 +191,17 @@ export function federationReconciler(options: FederationControllerOptions): {
           spec,
           chain,
           service: serviceUrl ? new SafeService(serviceUrl, spec.chain.chainId) : undefined,
+          ...(alertmanagerToken !== undefined ? { alertmanagerToken } : {}),
+          ...(guardian && guardianKey
+            ? {
+                recordPause: guardianWriter({
+                  rpcUrl,
+                  chainId: spec.chain.chainId,
+                  contract: getAddress(guardian.pauseContract),
+                  key: guardianKey as Hex,
+                }),
+              }
+            : {}),
         },
       });
       log.info({ region: spec.region, chainId: spec.chain.chainId }, "federation configured");
@@ -211,6 +255,7 @@ export function federationReconciler(options: FederationControllerOptions): {
         live.owners = owners;
         options.onChange(live.context);
       }
+      await options.guardian?.()?.observeChain(live.context, block);
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
       condition("ChainReadable", "False", "ChainUnavailable", error.message);
@@ -224,10 +269,52 @@ export function federationReconciler(options: FederationControllerOptions): {
     }
     const replication = options.replicationStatus?.();
     if (replication) status = { ...status, ...replication };
+    const pause = options.guardian?.();
+    pause?.enforce(); // level-triggered: the pause action is checked at every poll, not only on change
+    if (pause && guardian) {
+      const pauses = pause.pauses();
+      const chain = pause.chainPause();
+      status = {
+        ...status,
+        guardian: {
+          paused: pauses.length > 0,
+          action: guardian.action ?? "Freeze",
+          ...(chain ? { chainPaused: chain.paused, chainPauseId: Number(chain.id) } : {}),
+          pauses: pauses.slice(0, 64).map((p) => ({
+            token: p.token,
+            source: p.source,
+            by: p.by,
+            ...(p.dsp !== "-" ? { dsp: p.dsp } : {}),
+            severity: p.severity,
+            evidence: p.evidence,
+            reason: p.reason,
+            since: new Date(p.at).toISOString().replace(/\.\d+Z$/, "Z"),
+            acceptedIn: [...p.regions],
+          })),
+        },
+      };
+      const first = pauses[0];
+      if (first)
+        condition(
+          "Paused",
+          "True",
+          first.source === "chain"
+            ? "PausedOnChain"
+            : first.source === "alertmanager"
+              ? "AlertFiring"
+              : "BreachReported",
+          `${String(pauses.length)} pause(s) in force; first by ${first.by}${first.dsp !== "-" ? ` (DSP ${first.dsp})` : ""} in ${first.region}: ${first.reason} (evidence ${first.evidence}, token ${first.token}). Only a critical-tier resume manifest lifts it.`,
+        );
+      else condition("Paused", "False", "NotPaused", "no guardian pause in force");
+    }
     await writeStatus(federation, status);
     return { requeueAfter: options.pollMs };
   };
   return { reconcile, context: () => current?.context };
+}
+
+class SecretError extends Error {
+  override name = "SecretError";
 }
 
 type Selection =

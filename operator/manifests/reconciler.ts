@@ -27,6 +27,8 @@ import { verifyManifest } from "../verification/verify.ts";
 import { FINALIZER } from "./labels.ts";
 import { applyObjects, ApplyError, pruneObjects, type ObjectApi } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
+import { resumeTokens } from "./resume.ts";
+import type { Guardian } from "../guardian/service.ts";
 
 export interface ConsortiumManifestObject extends KubernetesObject {
   spec?: unknown;
@@ -43,9 +45,14 @@ export interface ManifestControllerOptions {
   /** Re-verify and re-apply this often: picks up approvals from the chain and the service, and puts drift back. */
   readonly resyncMs: number;
   readonly now: () => Date;
+  /** The guardian pause, when this region replicates with others (it lives in the federation state). */
+  readonly guardian?: () => GuardianHook | undefined;
   /** The federation state, when this region replicates with others. */
   readonly replication?: () => ReplicationHook | undefined;
 }
+
+/** What the reconciler asks of the guardian pause. */
+export type GuardianHook = Pick<Guardian, "pauses" | "chainPause" | "resume">;
 
 /** What the reconciler tells the federation state, and what it reads back for status. */
 export interface ReplicationHook {
@@ -164,7 +171,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return {};
     }
 
-    const membership = membershipRule(spec);
+    const membership = membershipRule(spec) ?? resumeRule(spec);
     if (membership) {
       await finish({ kind: "invalid", message: membership });
       events.event(object, { type: "Warning", reason: "InvalidSpec", note: membership });
@@ -223,6 +230,48 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       // A manifest that stops targeting this region takes its objects with it.
       await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
       await finish({ kind: "not-targeted", report, region }, logger, spec);
+      return { requeueAfter: options.resyncMs };
+    }
+
+    const guardian = options.guardian?.();
+    if ((spec.action ?? "apply") === "resume") {
+      const lift = resumeTokens(spec);
+      const chain = guardian?.chainPause();
+      if (!guardian || !lift || "error" in lift) {
+        const message = guardian
+          ? lift && "error" in lift
+            ? lift.error
+            : "not a resume"
+          : "this region keeps no federation state, so it holds no guardian pause to lift";
+        await finish({ kind: "paused", report, message }, logger, spec);
+        return { requeueAfter: options.resyncMs };
+      }
+      if (chain?.paused) {
+        const id = chain.id.toString();
+        const message = `the GuardianPause contract is still paused on chain (pause ${id}): the DAO Board Safe must call unpause(${id}) first, which records the resume on chain`;
+        await finish({ kind: "paused", report, message }, logger, spec);
+        return { requeueAfter: options.resyncMs };
+      }
+      const lifting = guardian.pauses().filter((p) => lift.tokens.includes(p.token));
+      await guardian.resume(lift.tokens, `${namespace}/${name}`);
+      await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
+      if (lifting.length > 0) {
+        events.event(object, {
+          type: "Normal",
+          reason: "Resumed",
+          note: `lifted ${String(lifting.length)} pause(s): ${lifting.map((p) => p.token).join(", ")} (${report.decision.summary})`,
+        });
+        logger.info({ tokens: lift.tokens }, "guardian pause lifted by a critical-tier resume");
+      }
+      return { requeueAfter: options.resyncMs };
+    }
+    const pauses = guardian?.pauses() ?? [];
+    const first = pauses[0];
+    if (first) {
+      const message = `guardian pause in force since ${new Date(first.at).toISOString()} (${first.reason}; token ${first.token}); nothing is applied until a critical-tier resume`;
+      await finish({ kind: "paused", report, message }, logger, spec);
+      if (previous?.state !== "Paused")
+        events.event(object, { type: "Warning", reason: "GuardianPaused", note: message });
       return { requeueAfter: options.resyncMs };
     }
 
@@ -286,4 +335,10 @@ export function membershipRule(spec: ConsortiumManifestSpec): string | undefined
   return touches && spec.tier !== "critical"
     ? `spec.tier: a manifest that changes the Federation (membership) must be critical, not ${spec.tier}`
     : undefined;
+}
+
+/** A resume must name the pauses it lifts, and an apply must not carry a resume. */
+export function resumeRule(spec: ConsortiumManifestSpec): string | undefined {
+  const lift = resumeTokens(spec);
+  return lift && "error" in lift ? lift.error : undefined;
 }

@@ -14,6 +14,8 @@ export type Outcome =
   | { readonly kind: "refused"; readonly report: VerificationReport }
   | { readonly kind: "not-targeted"; readonly report: VerificationReport; readonly region: string }
   | { readonly kind: "apply-failed"; readonly report: VerificationReport; readonly message: string }
+  /** Verified, but the guardian pause holds it back (or, for a resume, the chain is still paused). */
+  | { readonly kind: "paused"; readonly report: VerificationReport; readonly message: string }
   | {
       readonly kind: "applied";
       readonly report: VerificationReport;
@@ -72,6 +74,8 @@ function appliedCondition(outcome: Outcome, previous: ConsortiumManifestStatus |
       };
     case "apply-failed":
       return { status: "False", reason: "ApplyFailed", message: `${outcome.message}; ${kept}` };
+    case "paused":
+      return { status: "False", reason: "GuardianPaused", message: `${outcome.message}; ${kept}` };
     default:
       return {
         status: previous?.appliedDigest ? "True" : "False",
@@ -90,6 +94,8 @@ function stateOf(
       return "Applied";
     case "not-targeted":
       return "Verified";
+    case "paused":
+      return "Paused";
     case "apply-failed":
     case "chain-unavailable":
     case "no-federation":

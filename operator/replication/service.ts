@@ -88,6 +88,7 @@ export class Replication {
   #mirrorAll = false;
   readonly #pendingIds = new Set<string>();
   #mirrorDone = 0;
+  readonly #listeners: (() => void)[] = [];
   readonly #documentBytes: Gauge;
   readonly #documentManifests: Gauge;
   readonly #malformed: Gauge;
@@ -133,6 +134,16 @@ export class Replication {
     if (this.#doc === before) return;
     await this.#persist();
     for (const peer of this.#peers()) this.#send(peer);
+    this.#notify();
+  }
+
+  /** Called after every change to the state, local or from a peer, once it is durable. */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
   }
 
   /** The membership the Federation spec declares (this region and its peers). */
@@ -341,6 +352,7 @@ export class Replication {
     // Persist before passing it on, then tell every peer and this cluster.
     void this.#persist().then(() => {
       for (const p of this.#peers()) this.#send(p);
+      this.#notify();
       const changed = this.#changedIds();
       for (const id of changed) this.#o.enqueue(id);
       void this.mirror(changed).catch((error: unknown) => {

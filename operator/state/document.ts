@@ -19,7 +19,14 @@
 // replacing it.
 import { createHash, randomBytes } from "node:crypto";
 import * as A from "@automerge/automerge";
-import type { AppliedState, ManifestVersion, RegionState, SignedSafe } from "./model.ts";
+import type {
+  AppliedState,
+  ManifestVersion,
+  PauseRecord,
+  PauseSource,
+  RegionState,
+  SignedSafe,
+} from "./model.ts";
 
 export interface MemberRecord {
   dsp: A.ImmutableString;
@@ -43,11 +50,19 @@ export interface FederationDoc {
   applied: Buckets<number>;
   /** region -> member; a handful of entries, replaced whole, never edited field by field. */
   members: Record<string, MemberRecord>;
+  /**
+   * "<token> <region> <source> <by> <dsp> <severity> <evidence> <reason>" -> at (ms).
+   * A pause is a unique token (pause-wins: REFERENCE.md, "Conflicts"); a
+   * plain boolean would lose a concurrent re-pause to a resume.
+   */
+  pauses: Record<string, number>;
+  /** "<token> <resume manifest id> <region>" -> at (ms): tokens lifted, kept for good (replays stay refused). */
+  resumed: Record<string, number>;
 }
 
 export type StateDoc = A.Doc<FederationDoc>;
 
-export const SCHEMA = 1;
+export const SCHEMA = 2;
 const BUCKETED = ["versions", "specs", "approvals", "applied"] as const;
 const BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -82,6 +97,21 @@ export function readApproval(key: string): { safe: SignedSafe; data: string } {
   return { safe: safe as SignedSafe, data };
 }
 
+export const pauseKey = (p: Omit<PauseRecord, "at">): string =>
+  `${words(p.token, p.region, p.source, p.by, p.dsp, p.severity, p.evidence)} ${p.reason}`;
+
+export function readPause(key: string, at: number): PauseRecord {
+  const [token = "", region = "", source = "", by = "", dsp = "", severity = "", evidence = ""] = key.split(
+    " ",
+    7,
+  );
+  const reason = key.split(" ").slice(7).join(" ");
+  return { token, region, source: source as PauseSource, by, dsp, severity, evidence, reason, at };
+}
+
+export const resumedKey = (token: string, manifest: string, region: string): string =>
+  words(token, manifest, region);
+
 /** The JSON comes last, so it may hold spaces: only the digest before it is parsed. */
 export const specKey = (digest: string, json: string): string => `${digest} ${json}`;
 export const readSpecKey = (key: string): string => key.slice(key.indexOf(" ") + 1);
@@ -98,6 +128,8 @@ function genesisBytes(): Uint8Array {
       for (const b of BUCKETS) d[name][b] = {};
     }
     d.members = {};
+    d.pauses = {};
+    d.resumed = {};
   });
   return A.save(doc);
 }

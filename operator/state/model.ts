@@ -120,3 +120,57 @@ export function checkToken(value: string, what: string): string {
   check(NO_SPACE.test(value), what, value);
   return value;
 }
+
+/** Where a pause came from: an agent's signed report, an Alertmanager alert, or the chain. */
+export const PAUSE_SOURCES = ["agent", "alertmanager", "chain"] as const;
+export type PauseSource = (typeof PAUSE_SOURCES)[number];
+
+/**
+ * One region's record of a guardian pause. `token` is unique per pause (a
+ * report's EIP-712 hash, an alert's identity, a chain pause id): pauses are a
+ * set of tokens, so a concurrent new pause is never lost to a resume, which
+ * names the tokens it lifts.
+ */
+export interface PauseRecord {
+  readonly token: string;
+  /** The region that accepted it. */
+  readonly region: string;
+  readonly source: PauseSource;
+  /** The agent, "alertmanager", or the guardian address on chain. */
+  readonly by: string;
+  /** The agent's DSP Safe, or "-". */
+  readonly dsp: string;
+  readonly severity: string;
+  /** 0x-prefixed bytes32. */
+  readonly evidence: string;
+  /** Free text (the report's scope, the alert's name); at most 256 characters. */
+  readonly reason: string;
+  readonly at: number;
+}
+
+/** A verified resume manifest's effect in one region: these tokens no longer pause. */
+export interface ResumeInput {
+  readonly tokens: readonly string[];
+  /** namespace/name of the resume manifest. */
+  readonly manifest: string;
+  readonly region: string;
+  readonly at: number;
+}
+
+const TOKEN = /^[A-Za-z0-9:_.-]{1,100}$/;
+
+export function checkPauseToken(token: string): string {
+  check(TOKEN.test(token), "pause token", token);
+  return token;
+}
+
+export function checkPauseSource(source: string): PauseSource {
+  check((PAUSE_SOURCES as readonly string[]).includes(source), "pause source", source);
+  return source as PauseSource;
+}
+
+/** Printable text without line breaks, for the last (free) word of a key. */
+export function checkReason(reason: string): string {
+  check(reason.length <= 256 && !/\p{Cc}/u.test(reason), "reason", reason);
+  return reason;
+}

@@ -6,11 +6,12 @@ import {
   readApplied,
   readApproval,
   readSpecKey,
+  readPause,
   readVersion,
   words,
   type StateDoc,
 } from "./document.ts";
-import type { AppliedState, Approval, ManifestVersion, Member } from "./model.ts";
+import type { AppliedState, Approval, ManifestVersion, Member, PauseRecord } from "./model.ts";
 
 const firstWord = (key: string): string => key.slice(0, key.indexOf(" "));
 
@@ -113,4 +114,37 @@ export function members(doc: StateDoc): Member[] {
       fingerprint: m.fingerprint.val,
     }))
     .sort((a, b) => byText(a.region, b.region));
+}
+
+/** A pause in force: its token, the first region's record of it, and every region that recorded it. */
+export interface ActivePause extends PauseRecord {
+  readonly regions: readonly string[];
+}
+
+/** Pauses in force, oldest first: tokens recorded and not lifted by a resume. The federation is paused if any. */
+export function activePauses(doc: StateDoc): ActivePause[] {
+  const lifted = new Set(Object.keys(doc.resumed).map(firstWord));
+  const byToken = new Map<string, { first: PauseRecord; regions: string[] }>();
+  for (const [key, at] of Object.entries(doc.pauses)) {
+    const p = readPause(key, at);
+    if (lifted.has(p.token)) continue;
+    const seen = byToken.get(p.token);
+    if (!seen) byToken.set(p.token, { first: p, regions: [p.region] });
+    else {
+      seen.regions.push(p.region);
+      if (p.at < seen.first.at || (p.at === seen.first.at && p.region < seen.first.region)) seen.first = p;
+    }
+  }
+  return [...byToken.values()]
+    .map(({ first, regions }) => ({ ...first, regions: regions.sort(byText) }))
+    .sort((a, b) => a.at - b.at || byText(a.token, b.token));
+}
+
+/** Whether a pause token was ever recorded or lifted: a report seen before is a replay. */
+export function knownPauseToken(doc: StateDoc, token: string): boolean {
+  const start = `${token} `;
+  return (
+    Object.keys(doc.pauses).some((k) => k.startsWith(start)) ||
+    Object.keys(doc.resumed).some((k) => k.startsWith(start))
+  );
 }

@@ -10,6 +10,8 @@ import {
   appliedKey,
   approvalKey,
   bucketOf,
+  pauseKey,
+  resumedKey,
   specKey,
   versionKey,
   words,
@@ -23,6 +25,9 @@ import {
   checkHex,
   checkId,
   checkNonce,
+  checkPauseSource,
+  checkPauseToken,
+  checkReason,
   checkRegion,
   checkSafe,
   checkState,
@@ -31,6 +36,8 @@ import {
   type AppliedInput,
   type Approval,
   type Member,
+  type PauseRecord,
+  type ResumeInput,
   type Submission,
 } from "./model.ts";
 
@@ -44,6 +51,10 @@ export interface Draft {
   recordApplied(applied: AppliedInput): Draft;
   setMember(member: Member): Draft;
   removeMember(region: string): Draft;
+  /** Records a pause; a token already lifted by a resume records nothing (a replay cannot re-pause). */
+  pause(record: PauseRecord): Draft;
+  /** Lifts the named tokens for good: their records go, and later ones for them are ignored. */
+  resume(input: ResumeInput): Draft;
 }
 
 const str = (value: string): A.ImmutableString => new A.ImmutableString(value);
@@ -154,6 +165,40 @@ function deleteMember(d: FederationDoc, region: string): void {
   delete d.members[region];
 }
 
+function writePause(d: FederationDoc, p: PauseRecord): void {
+  const record = {
+    token: checkPauseToken(p.token),
+    region: checkRegion(p.region),
+    source: checkPauseSource(p.source),
+    by: checkToken(p.by, "pause by"),
+    dsp: checkToken(p.dsp, "pause dsp"),
+    severity: checkToken(p.severity, "severity"),
+    evidence: checkDigest(p.evidence),
+    reason: checkReason(p.reason),
+  };
+  const at = checkTime(p.at);
+  if (lifted(d, record.token)) return;
+  const start = `${record.token} `;
+  // One record per token and region: a repeat (an alert resent) keeps the first.
+  if (Object.keys(d.pauses).some((k) => k.startsWith(`${start}${record.region} `))) return;
+  d.pauses[pauseKey(record)] = at;
+}
+
+const lifted = (d: FederationDoc, token: string): boolean =>
+  Object.keys(d.resumed).some((k) => k.startsWith(`${token} `));
+
+function writeResume(d: FederationDoc, r: ResumeInput): void {
+  const manifest = checkId(r.manifest);
+  const region = checkRegion(r.region);
+  const at = checkTime(r.at);
+  const tokens = new Set(r.tokens.map(checkPauseToken));
+  for (const token of tokens) d.resumed[resumedKey(token, manifest, region)] ??= at;
+  for (const key of Object.keys(d.pauses)) {
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- keys are records
+    if (tokens.has(key.slice(0, key.indexOf(" ")))) delete d.pauses[key];
+  }
+}
+
 function draftOf(d: FederationDoc): Draft {
   const owned = new OwnedKeys();
   const draft: Draft = {
@@ -175,6 +220,14 @@ function draftOf(d: FederationDoc): Draft {
     },
     removeMember(region) {
       deleteMember(d, region);
+      return draft;
+    },
+    pause(p) {
+      writePause(d, p);
+      return draft;
+    },
+    resume(r) {
+      writeResume(d, r);
       return draft;
     },
   };
@@ -206,3 +259,7 @@ export const setMember = (doc: StateDoc, m: Member): StateDoc => batch(doc, (d) 
 
 export const removeMember = (doc: StateDoc, region: string): StateDoc =>
   batch(doc, (d) => d.removeMember(region));
+
+export const pause = (doc: StateDoc, p: PauseRecord): StateDoc => batch(doc, (d) => d.pause(p), p.at);
+
+export const resume = (doc: StateDoc, r: ResumeInput): StateDoc => batch(doc, (d) => d.resume(r), r.at);

@@ -1,6 +1,7 @@
 // The CustomResourceDefinitions, built from the same schemas the operator
 // validates with. `node operator/api/generate-crds.ts` writes them to crds/.
 import type { OpenAPISchema, Schema } from "../schema.ts";
+import { breachReportSpec, breachReportStatus } from "./breach-report.ts";
 import { consortiumManifestSpec, consortiumManifestStatus } from "./consortium-manifest.ts";
 import { federationSpec, federationStatus } from "./federation.ts";
 import { GROUP, VERSION } from "./fields.ts";
@@ -59,6 +60,24 @@ export const KINDS = {
       { name: "Regions", type: "string", jsonPath: ".status.regionSummary" },
       { name: "Nonce", type: "integer", jsonPath: ".spec.nonce", priority: 1 },
       { name: "Digest", type: "string", jsonPath: ".status.digest", priority: 1 },
+      AGE,
+    ],
+  },
+  BreachReport: {
+    kind: "BreachReport",
+    plural: "breachreports",
+    shortNames: ["breach"],
+    scope: "Namespaced",
+    spec: breachReportSpec,
+    status: breachReportStatus,
+    description:
+      "A monitoring agent's signed breach report; accepted only from a DSP's soulbound agent, it pauses the federation.",
+    columns: [
+      { name: "Agent", type: "string", jsonPath: ".spec.agent" },
+      { name: "Severity", type: "string", jsonPath: ".spec.severity" },
+      { name: "State", type: "string", jsonPath: ".status.state" },
+      { name: "Reason", type: "string", jsonPath: ".status.reason" },
+      { name: "Token", type: "string", jsonPath: ".status.token", priority: 1 },
       AGE,
     ],
   },

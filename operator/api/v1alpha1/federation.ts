@@ -1,7 +1,11 @@
 // Federation: this cluster's place in the federation (cluster-scoped, one per
 // cluster). Its name is the federation's id, which every approval binds to.
-import { array, boolean, integer, object, optional, string, type Infer } from "../schema.ts";
-import { address, condition, region, secretKeyRef } from "./fields.ts";
+import { array, boolean, integer, literal, object, optional, string, type Infer } from "../schema.ts";
+import { address, bytes32, condition, region, secretKeyRef } from "./fields.ts";
+
+/** What a pause does to managed workloads, besides stopping every apply. */
+export const PAUSE_ACTIONS = ["Freeze", "ScaleToZero", "DenyAll"] as const;
+export type PauseAction = (typeof PAUSE_ACTIONS)[number];
 
 const approvals = (dsp: number, board: number) =>
   object({
@@ -55,6 +59,48 @@ export const federationSpec = object({
     }).describe("Optional transport for approvals; every signature it returns is re-verified on chain."),
   ),
   tiers: optional(tierPolicy),
+  guardian: optional(
+    object({
+      pauseContract: address().describe(
+        "The GuardianPause contract: guardians pause with evidence, only the DAO Board Safe unpauses.",
+      ),
+      action: optional(
+        literal(...PAUSE_ACTIONS)
+          .describe(
+            "What a pause does to managed workloads besides stopping every apply: Freeze (nothing more), ScaleToZero (replica counts kept for the resume) or DenyAll (a deny-all NetworkPolicy in managed namespaces).",
+          )
+          .withDefault("Freeze"),
+      ),
+      maxReportAgeSeconds: optional(
+        integer({ minimum: 10, maximum: 86_400 })
+          .describe("Breach reports observed longer ago than this are refused as stale.")
+          .withDefault(300),
+      ),
+      guardianKeySecretRef: optional(
+        secretKeyRef().describe(
+          "Secret holding the guardian key (0x + 64 hex) that records a pause raised here on chain. Without it, pauses stay off chain.",
+        ),
+      ),
+      alertmanager: optional(
+        object({
+          tokenSecretRef: secretKeyRef().describe(
+            "Secret holding the bearer token Alertmanager must send (http_config.authorization.credentials).",
+          ),
+          alerts: array(
+            object({
+              alertname: string({ minLength: 1, maxLength: 253 }),
+              severities: optional(
+                array(string({ minLength: 1, maxLength: 63 }), { maxItems: 8, listType: "set" }).describe(
+                  "Severities of this alert that pause; all when omitted.",
+                ),
+              ),
+            }),
+            { minItems: 1, maxItems: 64 },
+          ).describe("The firing alerts that raise a breach."),
+        }),
+      ),
+    }).describe("The guardian pause: who may raise it and what it does here."),
+  ),
   peers: optional(
     array(
       object({
@@ -105,9 +151,33 @@ export const federationStatus = object({
   /** e.g. "beta ✓ gamma ✗", for the kubectl column. */
   peerSummary: optional(string({ maxLength: 256 })),
   document: optional(object({ bytes: integer({ minimum: 0 }), manifests: integer({ minimum: 0 }) })),
+  guardian: optional(
+    object({
+      paused: boolean(),
+      action: optional(literal(...PAUSE_ACTIONS)),
+      /** The chain's GuardianPause, as last read. */
+      chainPaused: optional(boolean()),
+      chainPauseId: optional(integer({ minimum: 0 })),
+      pauses: array(
+        object({
+          token: string({ maxLength: 100 }),
+          source: string({ maxLength: 32 }),
+          by: string({ maxLength: 64 }),
+          dsp: optional(string({ maxLength: 64 })),
+          severity: string({ maxLength: 63 }),
+          evidence: bytes32(),
+          reason: string({ maxLength: 256 }),
+          since: string({ format: "date-time" }),
+          acceptedIn: array(region(), { maxItems: 16 }),
+        }),
+        { maxItems: 64 },
+      ),
+    }),
+  ),
   conditions: optional(array(condition(), { maxItems: 16 })),
 });
 
 export type FederationSpec = Infer<typeof federationSpec>;
+export type GuardianSpec = NonNullable<FederationSpec["guardian"]>;
 export type FederationStatus = Infer<typeof federationStatus>;
 export type TierPolicy = Infer<typeof tierPolicy>;

@@ -1,0 +1,595 @@
+// The guardian pause across three regions: an agent's signed report (as a
+// BreachReport, over HTTP), an Alertmanager alert or a pause on chain pauses
+// alpha, beta and gamma; workloads go to zero and nothing is applied; only a
+// critical-tier resume manifest (3 of 3 DSPs + 1 of the Board), after the DAO
+// Board Safe has unpaused on chain, lifts it and restores the exact replica
+// counts. Forged, revoked and replayed reports pause nothing.
+import { join } from "node:path";
+import { AppsV1Api, CustomObjectsApi, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import {
+  createPublicClient,
+  createWalletClient,
+  encodeFunctionData,
+  http,
+  keccak256,
+  toHex,
+  type Address,
+  type Hex,
+} from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
+import type { BreachReportStatus } from "../../operator/api/v1alpha1/breach-report.ts";
+import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
+import { guardianPauseAbi } from "../../operator/chain/abi/guardian-pause.ts";
+import { signBreachReport, type BreachReport } from "../../operator/core/breach/report.ts";
+import { Applier } from "../../operator/runtime/apply.ts";
+import { approvedSpec } from "../testbed/approve.ts";
+import { eventually } from "../testbed/eventually.ts";
+import { REGIONS, type Region } from "../testbed/layout.ts";
+import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
+import { execFromSafe } from "../testbed/safe-tx.ts";
+import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
+import { current, type Testbed } from "../testbed/testbed.ts";
+
+let testbed: Testbed;
+const operators = new Map<Region, OperatorProcess>();
+const links = new Map<string, TcpProxy>();
+const RUN = Date.now().toString(36);
+const NS = `guard-${RUN}`;
+const ALERT_TOKEN = `am-${RUN}-secret`;
+const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
+const admin = (region: Region) => new Applier(kc(region), { fieldManager: "dsp-admin" });
+
+const until = <T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> =>
+  eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
+
+/** Each other region's endpoint, through this test's proxies where this region dials. */
+const peersOf = (region: Region) =>
+  Object.fromEntries(
+    REGIONS.filter((r) => r !== region).map((r) => {
+      const link = links.get(`${region}-${r}`);
+      return [r, `127.0.0.1:${String(link ? link.port : testbed.layout.ports.regions[r].peer)}`];
+    }),
+  );
+
+const federationOptions = (region: Region) => ({
+  peers: peersOf(region),
+  guardian: { action: "ScaleToZero" as const, recordOnChain: true, alertmanagerToken: ALERT_TOKEN },
+});
+
+beforeAll(async () => {
+  testbed = await current();
+  for (const [from, to] of [
+    ["alpha", "beta"],
+    ["alpha", "gamma"],
+    ["beta", "gamma"],
+  ] as const) {
+    links.set(`${from}-${to}`, await startTcpProxy(testbed.layout.ports.regions[to].peer));
+  }
+  await unpauseChain(); // a clean start whatever ran before
+  for (const region of REGIONS) {
+    await installFederation(testbed, region, federationOptions(region));
+    await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+  }
+  await Promise.all(
+    REGIONS.map(async (region) => {
+      const env = {
+        DSC_RESYNC_SECONDS: "2",
+        // A federation state of this file's own: a pause must not leak into other suites.
+        DSC_STATE_DIR: join(testbed.layout.regionDir(region), `guardian-state-${RUN}`),
+      };
+      operators.set(region, await startOperator(testbed, region, env, { federated: true }));
+    }),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  // Leave nothing paused for the suites after this one.
+  await resumeAll("resume-final").catch(() => undefined);
+  await Promise.all([...operators.values()].map((o) => o.stop()));
+  await Promise.all([...links.values()].map((l) => l.close()));
+  // The other suites' Federations carry no guardian.
+  for (const region of REGIONS) await installFederation(testbed, region);
+}, 120_000);
+
+// ---- chain ----
+
+const publicClient = () => createPublicClient({ transport: http(testbed.chain.rpcUrl) });
+
+async function chainPause(): Promise<{ paused: boolean; id: bigint; evidence: Hex }> {
+  const contract = testbed.chain.federation.guardianPause;
+  const [paused, [, evidence, , id]] = await Promise.all([
+    publicClient().readContract({ address: contract, abi: guardianPauseAbi, functionName: "paused" }),
+    publicClient().readContract({ address: contract, abi: guardianPauseAbi, functionName: "lastPause" }),
+  ]);
+  return { paused, id, evidence };
+}
+
+/** The DAO Board Safe lifts the pause on chain: the on-chain record a resume needs. */
+async function unpauseChain(): Promise<void> {
+  const { paused, id } = await chainPause();
+  if (!paused) return;
+  const data = encodeFunctionData({ abi: guardianPauseAbi, functionName: "unpause", args: [id] });
+  await execFromSafe(
+    testbed.chain,
+    testbed.chain.safes.daoBoard,
+    { to: testbed.chain.federation.guardianPause, data },
+    [testbed.chain.keys.boardOwners[0] as Hex],
+  );
+}
+
+async function boardCall(to: Address, data: Hex): Promise<void> {
+  await execFromSafe(testbed.chain, testbed.chain.safes.daoBoard, { to, data }, [
+    testbed.chain.keys.boardOwners[0] as Hex,
+  ]);
+}
+
+// ---- reports ----
+
+const domain = () => ({
+  federation: "dsc",
+  chainId: testbed.chain.chainId,
+  guardianPause: testbed.chain.federation.guardianPause,
+});
+
+async function signedReport(
+  agentKey: Hex,
+  scope: string,
+  signer: Hex = agentKey,
+): Promise<{ report: BreachReport; signature: Hex }> {
+  const report: BreachReport = {
+    agent: privateKeyToAccount(agentKey).address,
+    scope,
+    severity: "critical",
+    evidenceHash: keccak256(toHex(`${scope} ${RUN}`)),
+    observedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z"),
+  };
+  return { report, signature: await signBreachReport(domain(), report, signer) };
+}
+
+async function fileReport(region: Region, name: string, r: { report: BreachReport; signature: Hex }) {
+  await admin(region).apply({
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "BreachReport",
+    metadata: { name, namespace: NS },
+    spec: { ...r.report, signature: r.signature },
+  } as never);
+  return until(`BreachReport ${name} judged in ${region}`, async () => {
+    const o = (await kc(region).makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+      group: "dsc.federation.dev",
+      version: "v1alpha1",
+      namespace: NS,
+      plural: "breachreports",
+      name,
+    })) as { status?: BreachReportStatus };
+    return o.status?.state ? o.status : undefined;
+  });
+}
+
+const operatorUrl = (region: Region, path: string): string =>
+  `http://127.0.0.1:${String(operators.get(region)?.port)}${path}`;
+
+// ---- federation and workloads ----
+
+async function federationStatus(region: Region): Promise<FederationStatus | undefined> {
+  const o = (await kc(region).makeApiClient(CustomObjectsApi).getClusterCustomObject({
+    group: "dsc.federation.dev",
+    version: "v1alpha1",
+    plural: "federations",
+    name: "dsc",
+  })) as { status?: FederationStatus };
+  return o.status;
+}
+
+const pausedIn = async (region: Region): Promise<boolean> =>
+  (await federationStatus(region))?.guardian?.paused ?? false;
+
+const allPaused = (what: string, timeoutMs?: number) =>
+  until(
+    `${what}: paused in all three`,
+    async () => (await Promise.all(REGIONS.map(pausedIn))).every(Boolean),
+    timeoutMs,
+  );
+
+async function deployment(region: Region, name: string) {
+  return kc(region)
+    .makeApiClient(AppsV1Api)
+    .readNamespacedDeployment({ name, namespace: NS })
+    .catch(() => undefined);
+}
+
+const configMap = (region: Region, name: string) =>
+  kc(region)
+    .makeApiClient(CoreV1Api)
+    .readNamespacedConfigMap({ name, namespace: NS })
+    .catch(() => undefined);
+
+async function manifestStatus(region: Region, name: string): Promise<ConsortiumManifestStatus | undefined> {
+  const o = (await kc(region)
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({
+      group: "dsc.federation.dev",
+      version: "v1alpha1",
+      namespace: NS,
+      plural: "consortiummanifests",
+      name,
+    })
+    .catch(() => undefined)) as { status?: ConsortiumManifestStatus } | undefined;
+  return o?.status;
+}
+
+async function submit(
+  region: Region,
+  name: string,
+  spec: Parameters<typeof approvedSpec>[2],
+  options: Parameters<typeof approvedSpec>[3],
+): Promise<void> {
+  const approved = await approvedSpec(testbed.chain, { namespace: NS, name }, spec, {
+    proposer: region,
+    ...options,
+  });
+  await admin(region).apply({
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "ConsortiumManifest",
+    metadata: { name, namespace: NS },
+    spec: approved.spec,
+  } as never);
+}
+
+const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
+
+function resumeSpec(tokens: readonly string[], nonce = 1) {
+  return {
+    tier: "critical" as const,
+    action: "resume" as const,
+    targets: [...REGIONS],
+    nonce,
+    expiresAt: expiresAt(),
+    objects: [
+      {
+        apiVersion: "dsc.federation.dev/v1alpha1",
+        kind: "GuardianResume",
+        metadata: { name: "resume" },
+        spec: { tokens: [...tokens] },
+      },
+    ],
+  };
+}
+
+/** Board unpauses on chain, then a critical resume of every pause in force, approved 3 + 1. */
+async function resumeAll(name: string, recordedOnChain = true): Promise<void> {
+  const tokens = (await federationStatus("alpha"))?.guardian?.pauses.map((p) => p.token) ?? [];
+  if (tokens.length === 0) return;
+  // A pause raised in a cluster is recorded on chain (recordOnChain); the Board lifts it there first.
+  if (recordedOnChain) await until("pause recorded on chain", async () => (await chainPause()).paused);
+  await unpauseChain();
+  await submit("alpha", name, resumeSpec(tokens), { signers: ["alpha", "beta", "gamma"], boardSigners: 1 });
+  await until(`${name}: resumed in all three`, async () =>
+    (await Promise.all(REGIONS.map(pausedIn))).every((p) => !p),
+  );
+}
+
+describe("the guardian pause", () => {
+  it("refuses a forged report and a revoked agent's, and pauses nothing", async () => {
+    await submit(
+      "alpha",
+      "web",
+      {
+        tier: "upgrade",
+        targets: [...REGIONS],
+        nonce: 1,
+        expiresAt: expiresAt(),
+        objects: [
+          {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "web", namespace: NS },
+            spec: {
+              replicas: 3,
+              selector: { matchLabels: { app: "web" } },
+              template: {
+                metadata: { labels: { app: "web" } },
+                spec: { containers: [{ name: "web", image: "registry.example/web:1" }] },
+              },
+            },
+          },
+        ],
+      },
+      { signers: ["alpha", "beta"] },
+    );
+    for (const region of REGIONS)
+      await until(`web in ${region}`, async () => (await deployment(region, "web"))?.spec?.replicas === 3);
+
+    const gammaAgent = testbed.chain.keys.agents.gamma;
+    const forged = await signedReport(gammaAgent, "forged", generatePrivateKey());
+    expect(await fileReport("gamma", "forged", forged)).toMatchObject({
+      state: "Refused",
+      reason: "BadSignature",
+    });
+
+    // The Board revokes gamma's agent; its report no longer counts. Then it is bound again.
+    const registry = testbed.chain.federation.agentRegistry;
+    const agent = privateKeyToAccount(gammaAgent).address;
+    const [tokenId] = await publicClient().readContract({
+      address: registry,
+      abi: agentRegistryAbi,
+      functionName: "agentOf",
+      args: [agent],
+    });
+    await boardCall(
+      registry,
+      encodeFunctionData({ abi: agentRegistryAbi, functionName: "revoke", args: [tokenId] }),
+    );
+    try {
+      const revoked = await signedReport(gammaAgent, "revoked");
+      expect(await fileReport("gamma", "revoked", revoked)).toMatchObject({
+        state: "Refused",
+        reason: "NotAnAgent",
+      });
+    } finally {
+      await boardCall(
+        registry,
+        encodeFunctionData({
+          abi: agentRegistryAbi,
+          functionName: "mint",
+          args: [agent, testbed.chain.safes.dsp.gamma],
+        }),
+      );
+    }
+    for (const region of REGIONS) expect(await pausedIn(region)).toBe(false);
+    expect((await chainPause()).paused).toBe(false);
+    const metrics = await operators.get("gamma")?.metrics();
+    expect(metrics).toMatch(/^dsc_breach_reports_total\{source="agent",result="BadSignature"\} 1$/m);
+    expect(metrics).toMatch(/^dsc_breach_reports_total\{source="agent",result="NotAnAgent"\} 1$/m);
+  });
+
+  let accepted: { report: BreachReport; signature: Hex };
+  let acceptedToken = "";
+
+  it("pauses all three regions on an agent's report in gamma, scales managed workloads to zero and applies nothing; only 3+1 resumes, exactly", async () => {
+    accepted = await signedReport(testbed.chain.keys.agents.gamma, "settlement invariant broken");
+    const status = await fileReport("gamma", "breach-1", accepted);
+    expect(status.state).toBe("Accepted");
+    acceptedToken = status.token ?? "";
+    await allPaused("agent report");
+    for (const region of REGIONS) {
+      const fed = await federationStatus(region);
+      expect(fed?.conditions?.find((c) => c.type === "Paused")).toMatchObject({
+        status: "True",
+        reason: "BreachReported",
+      });
+      expect(fed?.guardian?.pauses[0]).toMatchObject({
+        token: acceptedToken,
+        source: "agent",
+        by: privateKeyToAccount(testbed.chain.keys.agents.gamma).address,
+        dsp: testbed.chain.safes.dsp.gamma,
+        reason: "settlement invariant broken",
+        evidence: accepted.report.evidenceHash,
+      });
+      const web = await until(`web scaled to zero in ${region}`, async () => {
+        const d = await deployment(region, "web");
+        return d?.spec?.replicas === 0 ? d : undefined;
+      });
+      expect(web.metadata?.annotations?.["dsc.federation.dev/paused-replicas"]).toBe("3");
+      expect(await operators.get(region)?.metrics()).toMatch(/^dsc_guardian_paused 1$/m);
+    }
+    // Recorded on chain by the guardian key, with the report's token as evidence.
+    await until("pause recorded on chain", async () => {
+      const c = await chainPause();
+      return c.paused && c.evidence.toLowerCase() === acceptedToken.toLowerCase();
+    });
+
+    // Nothing is applied while paused.
+    await submit(
+      "alpha",
+      "during-pause",
+      {
+        tier: "upgrade",
+        targets: [...REGIONS],
+        nonce: 1,
+        expiresAt: expiresAt(),
+        objects: [
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "during-pause" }, data: { v: "1" } },
+        ],
+      },
+      { signers: ["alpha", "beta"] },
+    );
+    await until(
+      "during-pause held back",
+      async () => (await manifestStatus("alpha", "during-pause"))?.state === "Paused",
+    );
+    expect(await configMap("alpha", "during-pause")).toBeUndefined();
+
+    // 2 of 3 DSPs and the Board: not enough for a resume.
+    await unpauseChain();
+    await submit("alpha", "resume-short", resumeSpec([acceptedToken]), {
+      signers: ["alpha", "beta"],
+      boardSigners: 1,
+    });
+    await until(
+      "resume-short judged",
+      async () => (await manifestStatus("alpha", "resume-short"))?.state === "Pending",
+    );
+    expect(await pausedIn("alpha")).toBe(true);
+
+    // 3 of 3 and 1 of the Board: resumed everywhere, replica counts restored exactly.
+    await submit("alpha", "resume-1", resumeSpec([acceptedToken]), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    await until("resumed everywhere", async () =>
+      (await Promise.all(REGIONS.map(pausedIn))).every((p) => !p),
+    );
+    for (const region of REGIONS) {
+      const web = await until(`web restored in ${region}`, async () => {
+        const d = await deployment(region, "web");
+        return d?.spec?.replicas === 3 ? d : undefined;
+      });
+      expect(web.metadata?.annotations?.["dsc.federation.dev/paused-replicas"]).toBeUndefined();
+      await until(
+        `during-pause applied in ${region}`,
+        async () => (await configMap(region, "during-pause")) !== undefined,
+      );
+    }
+    expect((await manifestStatus("alpha", "resume-1"))?.state).toBe("Applied");
+  });
+
+  it("refuses a replayed report, over HTTP or as a BreachReport, and pauses nothing", async () => {
+    const res = await fetch(operatorUrl("beta", "/v1/breach-reports"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(accepted),
+    });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ state: "Refused", reason: "Replayed" });
+    expect(await fileReport("alpha", "breach-1-again", accepted)).toMatchObject({
+      state: "Refused",
+      reason: "Replayed",
+    });
+    for (const region of REGIONS) expect(await pausedIn(region)).toBe(false);
+  });
+
+  it("pauses on an Alertmanager webhook with the right token, and answers 401 without it", async () => {
+    const payload = {
+      version: "4",
+      status: "firing",
+      alerts: [
+        {
+          status: "firing",
+          labels: { alertname: "DscInvariantBroken", severity: "critical" },
+          annotations: { summary: "total supply moved without a settlement" },
+          startsAt: new Date().toISOString(),
+          fingerprint: `fp-${RUN}`,
+        },
+      ],
+    };
+    const post = (authorization?: string) =>
+      fetch(operatorUrl("alpha", "/v1/alertmanager"), {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify(payload),
+      });
+    expect((await post()).status).toBe(401);
+    expect((await post("Bearer wrong")).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const region of REGIONS) expect(await pausedIn(region)).toBe(false);
+
+    const ok = await post(`Bearer ${ALERT_TOKEN}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ paused: 1 });
+    await allPaused("alertmanager");
+    const fed = await federationStatus("gamma");
+    expect(fed?.guardian?.pauses[0]?.source).toBe("alertmanager");
+    expect(fed?.guardian?.pauses[0]?.reason).toContain("DscInvariantBroken");
+    await resumeAll("resume-2");
+  });
+
+  it("pauses beta when it rejoins after a partition, even if it applied something in between", async () => {
+    // Off chain this time: beta would otherwise learn of the pause from the chain, not from its peers.
+    for (const region of REGIONS)
+      await installFederation(testbed, region, {
+        peers: peersOf(region),
+        guardian: { action: "ScaleToZero", alertmanagerToken: ALERT_TOKEN },
+      });
+    await until("every operator read the new Federation", async () => {
+      const all = await Promise.all(
+        REGIONS.map(
+          (r) =>
+            kc(r).makeApiClient(CustomObjectsApi).getClusterCustomObject({
+              group: "dsc.federation.dev",
+              version: "v1alpha1",
+              plural: "federations",
+              name: "dsc",
+            }) as Promise<{ metadata: { generation: number }; status?: FederationStatus }>,
+        ),
+      );
+      return all.every((f) => f.status?.observedGeneration === f.metadata.generation);
+    });
+    links.get("alpha-beta")?.cut();
+    links.get("beta-gamma")?.cut();
+    await until("beta cut off", async () => {
+      const s = await federationStatus("beta");
+      return s?.peers?.every((p) => !p.connected);
+    });
+    const report = await signedReport(testbed.chain.keys.agents.alpha, "bridge drained");
+    const res = await fetch(operatorUrl("alpha", "/v1/breach-reports"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(report),
+    });
+    expect(res.status).toBe(202);
+    await until("alpha and gamma paused", async () => (await pausedIn("alpha")) && (await pausedIn("gamma")));
+    expect(await pausedIn("beta")).toBe(false);
+    // Beta, not yet told, still applies its own.
+    await submit(
+      "beta",
+      "beta-alone",
+      {
+        tier: "operational",
+        targets: ["beta"],
+        nonce: 1,
+        expiresAt: expiresAt(),
+        objects: [
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "beta-alone" }, data: { v: "1" } },
+        ],
+      },
+      { signers: ["beta"] },
+    );
+    await until(
+      "beta-alone applied in beta",
+      async () => (await configMap("beta", "beta-alone")) !== undefined,
+    );
+
+    links.get("alpha-beta")?.restore();
+    links.get("beta-gamma")?.restore();
+    await until("beta paused after rejoining", () => pausedIn("beta"), 40_000);
+    await until(
+      "web scaled to zero in beta",
+      async () => (await deployment("beta", "web"))?.spec?.replicas === 0,
+    );
+    await resumeAll("resume-3", false);
+    for (const region of REGIONS) await installFederation(testbed, region, federationOptions(region));
+  });
+
+  it("pauses the clusters when the guardian pauses on chain", async () => {
+    const guardian = createWalletClient({
+      account: privateKeyToAccount(testbed.chain.keys.guardian),
+      chain: { ...foundry, id: testbed.chain.chainId },
+      transport: http(testbed.chain.rpcUrl),
+    });
+    const evidence = keccak256(toHex(`on chain ${RUN}`));
+    const hash = await guardian.writeContract({
+      address: testbed.chain.federation.guardianPause,
+      abi: guardianPauseAbi,
+      functionName: "pause",
+      args: [evidence],
+    });
+    await publicClient().waitForTransactionReceipt({ hash });
+    await allPaused("chain pause");
+    const fed = await federationStatus("beta");
+    expect(fed?.guardian?.pauses[0]).toMatchObject({ source: "chain", evidence });
+    expect(fed?.guardian?.chainPaused).toBe(true);
+    // Without the Board's unpause on chain, even a 3+1 resume waits.
+    const tokens = fed?.guardian?.pauses.map((p) => p.token) ?? [];
+    await submit("alpha", "resume-early", resumeSpec(tokens), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    await until("resume-early held back", async () => {
+      const s = await manifestStatus("alpha", "resume-early");
+      return s?.conditions?.find((c) => c.type === "Applied")?.message.includes("unpause") ?? false;
+    });
+    expect(await pausedIn("alpha")).toBe(true);
+    await unpauseChain();
+    await until("resumed once the Board unpaused", async () =>
+      (await Promise.all(REGIONS.map(pausedIn))).every((p) => !p),
+    );
+  });
+});

@@ -1,0 +1,338 @@
+// The guardian pause in one region. Pausing is fast and needs little
+// authority: one agent's signed report, one configured Alertmanager alert, or
+// a pause on chain. Resuming is slow: a critical-tier resume manifest (see
+// manifests/resume.ts) that names the pause tokens it lifts.
+//
+// The pause lives in the federation state as a set of tokens (pause wins), so
+// every region pauses, including one that rejoins after a partition. This
+// service only reads that state and makes the cluster match it: the pause
+// action on managed workloads, the gauge, Events. It is level-triggered: any
+// call to `enforce` brings the cluster to what the state says now.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Logger } from "pino";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { getAddress, type Hex } from "viem";
+import type { PauseAction } from "../api/v1alpha1/federation.ts";
+import type { ChainPause } from "../chain/reader.ts";
+import type { FederationContext } from "../federation/context.ts";
+import type { Replication } from "../replication/service.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { activePauses, knownPauseToken, type ActivePause } from "../state/readers.ts";
+import type { PauseRecord, PauseSource } from "../state/model.ts";
+import { enforcePause, liftPause } from "./actions.ts";
+import type { GuardianApi } from "./actions-api.ts";
+import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
+
+export interface GuardianOptions {
+  readonly region: string;
+  /** The operator's own namespace: never cut off by a deny-all policy (it must hear the resume). */
+  readonly namespace: string;
+  readonly replication: Replication;
+  readonly federation: () => FederationContext | undefined;
+  readonly api: GuardianApi;
+  /** Field manager "dsc-guardian". */
+  readonly applier: Applier;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** The pause changed (raised or lifted): refresh what shows it (Federation status, manifests). */
+  readonly onTransition: (paused: boolean, pauses: readonly ActivePause[]) => void;
+}
+
+export type AlertResult =
+  | { readonly status: 401; readonly message: string }
+  | { readonly status: 400; readonly message: string }
+  | { readonly status: 503; readonly message: string }
+  | { readonly status: 200; readonly paused: number; readonly ignored: number };
+
+interface AlertmanagerAlert {
+  status?: unknown;
+  labels?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+  startsAt?: unknown;
+  fingerprint?: unknown;
+}
+
+const sha256 = (text: string): Hex => `0x${createHash("sha256").update(text).digest("hex")}`;
+
+export class Guardian {
+  readonly #o: GuardianOptions;
+  readonly #paused: Gauge;
+  readonly #reports: Counter<"source" | "result">;
+  #enforcing: Promise<void> = Promise.resolve();
+  #enforceAgain = false;
+  #running = false;
+  #lastPaused: boolean | undefined;
+  #chain: ChainPause | undefined;
+
+  constructor(options: GuardianOptions) {
+    this.#o = options;
+    this.#paused = new Gauge({
+      name: "dsc_guardian_paused",
+      help: "1 while the guardian pause is in force in this region.",
+      registers: [options.registry],
+    });
+    this.#reports = new Counter({
+      name: "dsc_breach_reports_total",
+      help: "Breach signals received, by source (agent, http, alertmanager, chain) and result.",
+      labelNames: ["source", "result"],
+      registers: [options.registry],
+    });
+    options.replication.onChange(() => {
+      this.enforce();
+    });
+  }
+
+  pauses(): ActivePause[] {
+    return activePauses(this.#o.replication.doc);
+  }
+
+  paused(): boolean {
+    return this.pauses().length > 0;
+  }
+
+  /** The chain's GuardianPause as last read (undefined before the first read or without a guardian config). */
+  chainPause(): ChainPause | undefined {
+    return this.#chain;
+  }
+
+  /**
+   * An agent's signed report, from a BreachReport or the HTTP endpoint. A
+   * report already lifted by a resume is a replay and refused; one whose
+   * pause is in force is accepted again without effect (idempotent).
+   */
+  async acceptReport(report: unknown, signature: unknown, source: "agent" | "http"): Promise<BreachVerdict> {
+    const ctx = this.#o.federation();
+    const guardian = ctx?.spec.guardian;
+    if (!ctx || !guardian) {
+      this.#reports.inc({ source, result: "NotConfigured" });
+      return {
+        ok: false,
+        reason: "Malformed",
+        message: "this region has no usable Federation with spec.guardian yet; nothing can be verified",
+      };
+    }
+    const doc = () => this.#o.replication.doc;
+    const verdict = await verifyBreachReport(
+      {
+        chain: ctx.chain,
+        agentRegistry: getAddress(ctx.spec.agentRegistry),
+        consortiumSafe: getAddress(ctx.spec.consortiumSafe),
+        domain: {
+          federation: ctx.name,
+          chainId: ctx.spec.chain.chainId,
+          guardianPause: getAddress(guardian.pauseContract),
+        },
+        nowMs: this.#o.now(),
+        maxAgeSeconds: guardian.maxReportAgeSeconds ?? 300,
+        // Lifted tokens only: a report whose pause is in force changes nothing if taken again.
+        seen: (hash) => knownPauseToken(doc(), hash) && !this.pauses().some((p) => p.token === hash),
+      },
+      report,
+      signature,
+    );
+    this.#reports.inc({ source, result: verdict.ok ? "Accepted" : verdict.reason });
+    if (!verdict.ok) {
+      this.#o.logger.warn({ reason: verdict.reason, source }, `breach report refused: ${verdict.message}`);
+      return verdict;
+    }
+    await this.#raise({
+      token: verdict.hash,
+      source: "agent",
+      by: verdict.signer,
+      dsp: verdict.dsp,
+      severity: verdict.report.severity,
+      evidence: verdict.report.evidenceHash,
+      reason: verdict.report.scope.slice(0, 256),
+    });
+    return verdict;
+  }
+
+  /** Alertmanager's bearer token against the Secret's; undefined when it may go on. Asked before the body is read. */
+  authorizeAlertmanager(authorization: string | undefined): AlertResult | undefined {
+    const ctx = this.#o.federation();
+    const expected = ctx?.alertmanagerToken;
+    if (!ctx?.spec.guardian?.alertmanager || expected === undefined) {
+      this.#reports.inc({ source: "alertmanager", result: "NotConfigured" });
+      return {
+        status: 503,
+        message: "spec.guardian.alertmanager is not configured (or its Secret is unreadable)",
+      };
+    }
+    const given = /^Bearer (.+)$/.exec(authorization ?? "")?.[1] ?? "";
+    // Hashes of equal length, so the comparison takes the same time whatever was sent.
+    if (!timingSafeEqual(Buffer.from(sha256(given)), Buffer.from(sha256(expected)))) {
+      this.#reports.inc({ source: "alertmanager", result: "Unauthorized" });
+      return { status: 401, message: "missing or wrong bearer token" };
+    }
+    return undefined;
+  }
+
+  /** An Alertmanager webhook (version 4 payload): the configured firing alerts pause. */
+  async acceptAlerts(authorization: string | undefined, body: unknown): Promise<AlertResult> {
+    const refused = this.authorizeAlertmanager(authorization);
+    if (refused) return refused;
+    const config = this.#o.federation()?.spec.guardian?.alertmanager;
+    if (!config) return { status: 503, message: "spec.guardian.alertmanager is not configured" };
+    const alerts = (body as { alerts?: unknown } | null)?.alerts;
+    if (!Array.isArray(alerts)) {
+      this.#reports.inc({ source: "alertmanager", result: "Malformed" });
+      return { status: 400, message: "body.alerts: expected Alertmanager's webhook payload (version 4)" };
+    }
+    let [paused, ignored] = [0, 0];
+    for (const alert of alerts.slice(0, 256) as AlertmanagerAlert[]) {
+      const name = typeof alert.labels?.alertname === "string" ? alert.labels.alertname : "";
+      const severity = typeof alert.labels?.severity === "string" ? alert.labels.severity : "none";
+      const rule = config.alerts.find((r) => r.alertname === name);
+      const pauses =
+        alert.status === "firing" && rule !== undefined && (rule.severities?.includes(severity) ?? true);
+      if (!pauses) {
+        ignored++;
+        continue;
+      }
+      // One alert (fingerprint and start) is one pause: Alertmanager resends it every repeat_interval.
+      const identity = JSON.stringify([name, alert.fingerprint, alert.startsAt]);
+      const summary = typeof alert.annotations?.summary === "string" ? alert.annotations.summary : "";
+      await this.#raise({
+        token: sha256(identity),
+        source: "alertmanager",
+        by: "alertmanager",
+        dsp: "-",
+        severity: severity.replace(/\s/g, "_").slice(0, 63) || "none",
+        evidence: sha256(JSON.stringify(alert)),
+        reason: `${name}${summary ? `: ${summary}` : ""}`.replace(/\p{Cc}/gu, " ").slice(0, 256),
+      });
+      paused++;
+    }
+    this.#reports.inc({ source: "alertmanager", result: paused > 0 ? "Accepted" : "Ignored" });
+    return { status: 200, paused, ignored };
+  }
+
+  /**
+   * The chain's GuardianPause at the Federation controller's block: a pause
+   * there that the state does not know (raised on chain directly) pauses the
+   * clusters too.
+   */
+  async observeChain(ctx: FederationContext, block: bigint): Promise<void> {
+    const contract = ctx.spec.guardian?.pauseContract;
+    if (!contract) {
+      this.#chain = undefined;
+      return;
+    }
+    const state = await ctx.chain.guardianPause(getAddress(contract), block);
+    this.#chain = state;
+    if (!state.paused) return;
+    const token = `chain-${state.id.toString()}`;
+    if (knownPauseToken(this.#o.replication.doc, token)) return; // this chain pause is handled (or lifted)
+    // A pause this federation raised and recorded carries its token as evidence. Only one in
+    // force counts: a guardian pausing again with a lifted token as evidence must still pause.
+    const evidence = state.evidence.toLowerCase();
+    if (this.pauses().some((p) => p.token === evidence)) return;
+    this.#reports.inc({ source: "chain", result: "Accepted" });
+    await this.#raise({
+      token,
+      source: "chain",
+      by: state.guardian,
+      dsp: "-",
+      severity: "critical",
+      evidence: state.evidence,
+      reason: `GuardianPause ${state.id.toString()} on chain`,
+    });
+  }
+
+  /** A verified resume manifest in this region: the tokens it names stop pausing, everywhere. */
+  async resume(tokens: readonly string[], manifest: string): Promise<void> {
+    await this.#o.replication.change((d) =>
+      d.resume({ tokens, manifest, region: this.#o.region, at: this.#o.now() }),
+    );
+    this.enforce();
+  }
+
+  async #raise(p: Omit<PauseRecord, "region" | "at">): Promise<void> {
+    const record = { ...p, region: this.#o.region, at: this.#o.now() };
+    await this.#o.replication.change((d) => d.pause(record));
+    this.enforce();
+    if (p.source !== "chain") void this.#recordOnChain(p.token, p.evidence);
+  }
+
+  /**
+   * Records a pause raised here on chain with the guardian key, if one is
+   * configured. The token is the evidence, so the chain watcher knows it.
+   * Best effort: the clusters are already paused; a failure is logged.
+   */
+  async #recordOnChain(token: string, evidence: string): Promise<void> {
+    const record = this.#o.federation()?.recordPause;
+    if (!record) return;
+    const onChain = /^0x[0-9a-f]{64}$/.test(token) ? (token as Hex) : (evidence as Hex);
+    try {
+      const id = await record(onChain);
+      this.#o.logger.info({ token, pauseId: id.toString() }, "pause recorded on chain");
+    } catch (error) {
+      this.#o.logger.warn(
+        { token, err: error instanceof Error ? error.message.split("\n")[0] : String(error) },
+        "could not record the pause on chain; the clusters are paused regardless",
+      );
+    }
+  }
+
+  /** Brings the cluster to the state's pause; runs one pass at a time, and once more if asked meanwhile. */
+  enforce(): void {
+    if (this.#running) {
+      this.#enforceAgain = true;
+      return;
+    }
+    this.#running = true;
+    this.#enforcing = (async () => {
+      try {
+        do {
+          this.#enforceAgain = false;
+          await this.#enforceOnce();
+        } while (this.#askedAgain());
+      } catch (error) {
+        this.#o.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "pause action incomplete; retried at the next resync",
+        );
+      } finally {
+        this.#running = false;
+      }
+    })();
+  }
+
+  /** Whether `enforce` was called during the pass that just ended. */
+  #askedAgain(): boolean {
+    return this.#enforceAgain;
+  }
+
+  /** Waits for the pass in flight (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.#enforcing;
+  }
+
+  async #enforceOnce(): Promise<void> {
+    const pauses = this.pauses();
+    const paused = pauses.length > 0;
+    this.#paused.set(paused ? 1 : 0);
+    if (paused !== this.#lastPaused) {
+      this.#lastPaused = paused;
+      const first = pauses[0];
+      if (first)
+        this.#o.logger.warn(
+          { token: first.token, source: first.source, by: first.by, reason: first.reason },
+          "guardian pause in force: nothing is applied until a critical-tier resume",
+        );
+      else this.#o.logger.info("guardian pause lifted");
+      this.#o.onTransition(paused, pauses);
+    }
+    const action: PauseAction = this.#o.federation()?.spec.guardian?.action ?? "Freeze";
+    const exclude = ["kube-system", "kube-public", "kube-node-lease", this.#o.namespace];
+    if (paused)
+      await enforcePause(this.#o.api, this.#o.applier, action, this.#o.logger, {
+        excludeNamespaces: exclude,
+      });
+    else await liftPause(this.#o.api, this.#o.applier, this.#o.logger);
+  }
+}
+
+/** For Alertmanager and agents that cannot sign typed data themselves: the source names in metrics. */
+export type BreachSource = PauseSource | "http";
