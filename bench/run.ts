@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { down, up } from "../e2e/testbed/testbed.ts";
 import { layout } from "../e2e/testbed/layout.ts";
 import { benchApplyLatency } from "./apply-latency.ts";
+import { benchPause } from "./pause.ts";
 import { benchPropagation } from "./propagation.ts";
 import { benchState } from "./state.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
@@ -148,6 +149,59 @@ try {
     ]),
   );
   console.log(`p99 ${ms(op.p99)} (goal: under 500 ms; Karmada publishes ~1 s)`);
+
+  console.log("\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause) ==");
+  for (const region of REGIONS)
+    await installFederation(testbed, region, {
+      peers: directPeers(testbed, region),
+      guardian: { action: "Freeze" },
+    });
+  await eventually("every operator serving the guardian", async () => {
+    const texts = await Promise.all(trio.map((o) => o.metrics()));
+    return texts.every((t) => /^dsc_guardian_paused 0$/m.test(t));
+  });
+  const g = await benchPause(testbed, trio);
+  const paused = summarize(g.paused);
+  const fromSend = summarize(g.fromSend);
+  const bareWrite = summarize(g.bare);
+  const rtt = summarize(g.syncRtt);
+  console.log(
+    table([
+      ["path", "n", "p50", "p99", "mean"],
+      [
+        "accepted (HTTP 202) -> paused in all three",
+        String(paused.n),
+        ms(paused.p50),
+        ms(paused.p99),
+        ms(paused.mean),
+      ],
+      [
+        "report sent -> paused in all three",
+        String(fromSend.n),
+        ms(fromSend.p50),
+        ms(fromSend.p99),
+        ms(fromSend.mean),
+      ],
+      [
+        "bare SSA to the three API servers at once",
+        String(bareWrite.n),
+        ms(bareWrite.p50),
+        ms(bareWrite.p99),
+        ms(bareWrite.mean),
+      ],
+      ["one sync round trip (peer heartbeat RTT)", String(rtt.n), ms(rtt.p50), ms(rtt.p99), ms(rtt.mean)],
+      [
+        "ratio accepted->paused / bare write",
+        "",
+        ratio(paused.p50, bareWrite.p50),
+        ratio(paused.p99, bareWrite.p99),
+        ratio(paused.mean, bareWrite.mean),
+      ],
+    ]),
+  );
+  console.log(
+    `p99 ${ms(paused.p99)} (goal: under 300 ms; the anchors advertise seconds to a handful of blocks)`,
+  );
 } finally {
   await Promise.all(trio.map((o) => o.stop()));
 }

@@ -32,7 +32,7 @@ import { REGIONS, type Region } from "../testbed/layout.ts";
 import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { execFromSafe } from "../testbed/safe-tx.ts";
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
-import { current, type Testbed } from "../testbed/testbed.ts";
+import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
 
 let testbed: Testbed;
 const operators = new Map<Region, OperatorProcess>();
@@ -306,6 +306,12 @@ describe("the guardian pause", () => {
     );
     for (const region of REGIONS)
       await until(`web in ${region}`, async () => (await deployment(region, "web"))?.spec?.replicas === 3);
+    // A scale through the subresource passes admission (it sees a Scale, without labels); it is drift.
+    await kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "web", "--replicas=5"]);
+    await until(
+      "scale by hand put back",
+      async () => (await deployment("alpha", "web"))?.spec?.replicas === 3,
+    );
 
     const gammaAgent = testbed.chain.keys.agents.gamma;
     const forged = await signedReport(gammaAgent, "forged", generatePrivateKey());

@@ -28,6 +28,8 @@ export function admissionPolicy(operatorUser: string): [Record<string, unknown>,
             apiGroups: ["*"],
             apiVersions: ["*"],
             operations: ["CREATE", "UPDATE", "DELETE"],
+            // Subresources pass: objectSelector sees a Scale (no labels), not the workload.
+            // A scale by hand is drift, put back at the next resync.
             resources: ["*"],
             scope: "*",
           },

@@ -349,10 +349,11 @@ export class Replication {
       this.#send(peer);
       return;
     }
-    // Persist before passing it on, then tell every peer and this cluster.
+    // Listeners act at once (a pause must not wait for a disk); what reaches
+    // other peers and this cluster's objects waits until it is durable.
+    this.#notify();
     void this.#persist().then(() => {
       for (const p of this.#peers()) this.#send(p);
-      this.#notify();
       const changed = this.#changedIds();
       for (const id of changed) this.#o.enqueue(id);
       void this.mirror(changed).catch((error: unknown) => {
