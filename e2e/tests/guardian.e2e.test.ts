@@ -93,6 +93,33 @@ beforeAll(async () => {
 afterAll(async () => {
   // Leave nothing paused for the suites after this one.
   await resumeAll("resume-final").catch(() => undefined);
+  // Its manifests go while the operators still run to release their finalizers.
+  await Promise.all(
+    REGIONS.map((r) =>
+      kc(r)
+        .makeApiClient(CoreV1Api)
+        .deleteNamespace({ name: NS })
+        .catch(() => undefined),
+    ),
+  );
+  await until(
+    "this suite's namespaces gone",
+    async () =>
+      (
+        await Promise.all(
+          REGIONS.map((r) =>
+            kc(r)
+              .makeApiClient(CoreV1Api)
+              .readNamespace({ name: NS })
+              .then(
+                () => false,
+                () => true,
+              ),
+          ),
+        )
+      ).every(Boolean),
+    60_000,
+  ).catch(() => undefined);
   await Promise.all([...operators.values()].map((o) => o.stop()));
   await Promise.all([...links.values()].map((l) => l.close()));
   // The other suites' Federations carry no guardian.
@@ -386,6 +413,10 @@ describe("the guardian pause", () => {
       expect(web.metadata?.annotations?.["dsc.federation.dev/paused-replicas"]).toBe("3");
       expect(await operators.get(region)?.metrics()).toMatch(/^dsc_guardian_paused 1$/m);
     }
+    const events = await kc("beta").makeApiClient(CoreV1Api).listEventForAllNamespaces({
+      fieldSelector: "reason=GuardianPaused,involvedObject.kind=Federation",
+    });
+    expect(events.items.length).toBeGreaterThan(0);
     // Recorded on chain by the guardian key, with the report's token as evidence.
     await until("pause recorded on chain", async () => {
       const c = await chainPause();

@@ -294,6 +294,15 @@ export function federationReconciler(options: FederationControllerOptions): {
         },
       };
       const first = pauses[0];
+      const was = federation.status?.guardian?.paused ?? false;
+      if (was !== pauses.length > 0)
+        options.events.event(federation, {
+          type: first ? "Warning" : "Normal",
+          reason: first ? "GuardianPaused" : "GuardianResumed",
+          note: first
+            ? `paused by ${first.by} (${first.source}) in ${first.region}: ${first.reason}`
+            : "every guardian pause is lifted; manifests apply again",
+        });
       if (first)
         condition(
           "Paused",

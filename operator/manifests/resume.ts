@@ -15,9 +15,13 @@ const example = `{apiVersion: ${API_VERSION}, kind: ${RESUME_KIND}, metadata: {n
 export function resumeTokens(
   spec: ConsortiumManifestSpec,
 ): { readonly tokens: readonly string[] } | { readonly error: string } | undefined {
+  // Hostile input reaches here only past the schema, but a decision must not throw on any of it.
   const resumes = spec.objects
-    .map((o, i) => ({ o, i }))
-    .filter(({ o }) => o.kind === RESUME_KIND && o.apiVersion === API_VERSION);
+    .map((o, i): { o: Record<string, unknown> | null; i: number } => ({ o, i }))
+    .filter(
+      (x): x is { o: Record<string, unknown>; i: number } =>
+        typeof x.o === "object" && x.o !== null && x.o.kind === RESUME_KIND && x.o.apiVersion === API_VERSION,
+    );
   if ((spec.action ?? "apply") !== "resume") {
     const first = resumes[0];
     return first
