@@ -314,6 +314,7 @@ export class Guardian {
     const paused = pauses.length > 0;
     this.#paused.set(paused ? 1 : 0);
     if (paused !== this.#lastPaused) {
+      const starting = this.#lastPaused === undefined;
       this.#lastPaused = paused;
       const first = pauses[0];
       if (first)
@@ -321,7 +322,7 @@ export class Guardian {
           { token: first.token, source: first.source, by: first.by, reason: first.reason },
           "guardian pause in force: nothing is applied until a critical-tier resume",
         );
-      else this.#o.logger.info("guardian pause lifted");
+      else if (!starting) this.#o.logger.info("guardian pause lifted");
       this.#o.onTransition(paused, pauses);
     }
     const action: PauseAction = this.#o.federation()?.spec.guardian?.action ?? "Freeze";

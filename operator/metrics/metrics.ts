@@ -1,6 +1,13 @@
 // The federation's own metrics, beside the controller_runtime_* and
 // workqueue_* ones the runtime registers with the names SREs' dashboards know.
+//
+// Counters whose label values are known in advance start at zero for every
+// combination: a series that first appears at 1 has no earlier sample, so
+// rate() and increase() miss that first event, and dashboards show "No data"
+// instead of 0 on a healthy operator.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { TIERS } from "../api/v1alpha1/fields.ts";
+import type { DecisionReason } from "../core/approval/policy.ts";
 
 export interface OperatorMetrics {
   readonly verifications: Counter<"tier" | "result">;
@@ -10,8 +17,29 @@ export interface OperatorMetrics {
   readonly applySeconds: Histogram;
 }
 
+/** Every result of dsc_verifications_total: the decision's reason, or ChainUnavailable when it could not be made. */
+const VERIFICATION_RESULTS = Object.keys({
+  Verified: true,
+  InsufficientApprovals: true,
+  Expired: true,
+  NonceRegression: true,
+  InvalidProposer: true,
+  ChainUnavailable: true,
+} satisfies Record<DecisionReason | "ChainUnavailable", true>);
+
+/** The `method` labels ChainReader times (operator/chain/reader.ts); a unit test keeps the two in step. */
+export const CHAIN_READ_METHODS = [
+  "eth_blockNumber",
+  "safe_state",
+  "checkNSignatures",
+  "approvedHashes",
+  "eth_getCode",
+  "guardianPause",
+  "agentOf",
+] as const;
+
 export function operatorMetrics(registry: Registry): OperatorMetrics {
-  return {
+  const metrics: OperatorMetrics = {
     verifications: new Counter({
       name: "dsc_verifications_total",
       help: "ConsortiumManifest verifications by tier and result (Verified, InsufficientApprovals, Expired, NonceRegression, InvalidProposer, ChainUnavailable).",
@@ -44,4 +72,8 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
       registers: [registry],
     }),
   };
+  for (const tier of TIERS)
+    for (const result of VERIFICATION_RESULTS) metrics.verifications.inc({ tier, result }, 0);
+  for (const method of CHAIN_READ_METHODS) metrics.chainErrors.inc({ method }, 0);
+  return metrics;
 }
