@@ -37,7 +37,8 @@ import { getAddress } from "viem";
 export async function runOperator(config: OperatorConfig): Promise<{ stop(): Promise<void> }> {
   const log = pino({
     level: config.logLevel,
-    base: { component: "dsc-operator", ...(config.region ? { region: config.region } : {}) },
+    // One key once per line (children add `component`; log pipelines may refuse repeated keys).
+    base: { app: "dsc-operator", region: config.region ?? "unset" },
   });
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);

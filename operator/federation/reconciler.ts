@@ -204,7 +204,7 @@ export function federationReconciler(options: FederationControllerOptions): {
             : {}),
         },
       });
-      log.info({ region: spec.region, chainId: spec.chain.chainId }, "federation configured");
+      log.info({ chainId: spec.chain.chainId }, "federation configured");
     }
     const live = current as Current;
 

@@ -109,7 +109,7 @@ export class PeerTransport {
     this.#heartbeatMs = options.heartbeatMs;
     this.#maxFrameBytes = maxFrameBytes;
     this.#reconnect = options.reconnect ?? DEFAULT_RECONNECT;
-    this.#logger = options.logger.child({ component: "peers", region: options.region });
+    this.#logger = options.logger;
     this.#metrics = peerMetrics(options.registry);
     this.setPeers(options.peers);
   }
