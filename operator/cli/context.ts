@@ -21,6 +21,11 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** The cluster could not be read (dsc status and the like): printed without a stack trace, exit code 1. */
+export class ClusterError extends Error {
+  override name = "ClusterError";
+}
+
 interface Resource<S> {
   readonly apiVersion?: string;
   readonly kind?: string;

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// dsc: the signer's and agent's command line. Same code paths as the operator:
-// the digest, the signatures and the verification are the operator's own.
+// dsc: the signer's and agent's command line, and an SRE's view of a cluster.
+// Same code paths as the operator: the digest, the signatures and the
+// verification are the operator's own.
 //   dsc digest  FILE --federation FED            what a signer approves
 //   dsc sign    FILE --federation FED (--dsp-safe ADDR | --board) [--eth-sign] [--write] [--safe-service URL]
 //   dsc propose FILE --federation FED [--write]  the agent's proposal signature
 //   dsc verify  FILE --federation FED --rpc URL [--safe-service URL]
 //   dsc breach  --federation FED --scope S --severity SEV --evidence E   an agent's signed breach report
+//   dsc status | approvals NAME [-n NS] | pause-history   read the cluster (cluster.ts);
+//                                                          also `kubectl dsc ...` (bin/kubectl-dsc)
 // Keys come from --key-file FILE or the DSC_KEY environment variable.
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -27,7 +30,9 @@ import { SafeApiKit } from "../safe/sdk.ts";
 import { SafeService } from "../safe/service.ts";
 import { signAsBoardOwner, signAsDspOwner, signProposal } from "../signing/sign.ts";
 import { verifyManifest } from "../verification/verify.ts";
+import type { ClusterCommand } from "./cluster.ts";
 import {
+  ClusterError,
   loadContext,
   loadKey,
   typedDataJson,
@@ -43,7 +48,13 @@ const USAGE = `usage:
   dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--json]
   dsc breach  --federation (NAME --chain-id N --guardian-pause ADDRESS | FILE.yaml)
               --scope SCOPE --severity (warning | critical) --evidence (TEXT | 0xHASH) [--observed-at TIME] [--json]
-keys: --key-file FILE, or the DSC_KEY environment variable`;
+keys: --key-file FILE, or the DSC_KEY environment variable
+
+reading the cluster (the current kubeconfig context; also as kubectl dsc ...):
+  dsc status        [--federation NAME] [--json]      region, peers, chain, document, guardian pause
+  dsc approvals     NAME [-n NAMESPACE] [--json]      a ConsortiumManifest's approvals and regions
+  dsc pause-history [--federation NAME] [--json]      pauses in force and lifted, refused reports
+  cluster: --kubeconfig FILE, --context NAME (default: KUBECONFIG or ~/.kube/config)`;
 
 const OPTIONS = {
   federation: { type: "string" },
@@ -61,6 +72,9 @@ const OPTIONS = {
   "chain-id": { type: "string" },
   "guardian-pause": { type: "string" },
   "observed-at": { type: "string" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  namespace: { type: "string", short: "n" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -80,6 +94,11 @@ export async function run(argv: readonly string[], out: Out = console.log): Prom
     return command || flags.help ? 0 : 2;
   }
   if (command === "breach") return breach(flags, positionals.slice(1), out);
+  if (isClusterCommand(command)) {
+    // Loaded on demand: the Kubernetes client is not needed to sign or verify.
+    const { clusterCommand } = await import("./cluster.ts");
+    return clusterCommand(command, positionals.slice(1), flags, out);
+  }
   if (!file) throw new UsageError(`dsc ${command} needs a ConsortiumManifest FILE`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
   const ctx = loadContext(file, flags.federation);
@@ -96,6 +115,13 @@ export async function run(argv: readonly string[], out: Out = console.log): Prom
       throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
   }
 }
+
+const CLUSTER_COMMANDS: readonly string[] = [
+  "status",
+  "approvals",
+  "pause-history",
+] satisfies ClusterCommand[];
+const isClusterCommand = (command: string): command is ClusterCommand => CLUSTER_COMMANDS.includes(command);
 
 function digest(ctx: ManifestContext, flags: Flags, out: Out): number {
   const { manifest, hashes } = ctx;
@@ -320,10 +346,11 @@ if (import.meta.main) {
     if (
       error instanceof UsageError ||
       error instanceof ValidationError ||
-      error instanceof ChainUnavailableError
+      error instanceof ChainUnavailableError ||
+      error instanceof ClusterError
     ) {
       console.error(`dsc: ${error.message}`);
-      process.exitCode = error instanceof ChainUnavailableError ? 1 : 2;
+      process.exitCode = error instanceof ChainUnavailableError || error instanceof ClusterError ? 1 : 2;
     } else if (
       error instanceof TypeError &&
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
