@@ -166,11 +166,6 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         enqueueFederation();
       },
     });
-    await transport.start();
-    log.info(
-      { listen: `${peers.listenHost}:${String(peers.listenPort)}`, fingerprint: ownFingerprint },
-      "federation endpoint listening",
-    );
   }
 
   const federation = federationReconciler({
@@ -321,6 +316,18 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   manifests.start();
   breachReports.start();
   const startControllers = async (): Promise<void> => {
+    // Only the leader speaks for the region: a standby replica dialling the
+    // same peers would replace the leader's connections, back and forth.
+    if (transport && config.peers) {
+      await transport.start();
+      log.info(
+        {
+          listen: `${config.peers.listenHost}:${String(config.peers.listenPort)}`,
+          fingerprint: ownFingerprint,
+        },
+        "federation endpoint listening",
+      );
+    }
     await Promise.all(controllers.map((c) => c.start()));
     ready = true;
     log.info("controllers started");
@@ -340,15 +347,26 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       kubeConfig: kc,
       registry,
       onStartedLeading: () => void startControllers(),
-      onStoppedLeading: () => void stopControllers(),
+      // As controller-runtime does: a replica that lost the lease exits and restarts as a
+      // clean standby, rather than resume with whatever it held when it was cut off.
+      onStoppedLeading: () =>
+        void stopControllers()
+          .then(() => transport?.stop())
+          .then(() => {
+            if (stopping) return;
+            log.error("lost the leader lease: exiting so that this replica restarts as a standby");
+            process.exit(1);
+          }),
     });
     elector.start();
   } else {
     await startControllers();
   }
 
+  let stopping = false;
   return {
     async stop() {
+      stopping = true;
       await (elector ? elector.stop() : stopControllers());
       await Promise.all([federations.stop(), manifests.stop(), breachReports.stop()]);
       await guardian?.settled();
