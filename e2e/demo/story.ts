@@ -239,7 +239,7 @@ export async function runStory(ctx: StoryContext): Promise<void> {
   say.done("gamma's kube-apiserver is back", { label: "gamma restart → API server up", ms: since(t0) });
   await ctx.startOperator("gamma");
   say.done("gamma's operator is back");
-  say.note("alpha and beta redial it (their backoff, up to 10 s, grew while it was down); then it syncs");
+  say.note("alpha and beta redial it (their backoff, up to 2 s, grew while it was down); then it syncs");
   await webIn("gamma", v2image);
   say.done("gamma applied web v2 it missed", { label: "gamma restart → caught up", ms: since(t0) });
   say.done(`alpha shows ${await regionsOf("web", "alpha ✓ beta ✓ gamma ✓")}`);

@@ -4,7 +4,9 @@ import { exponentialBackoff } from "../runtime/backoff.ts";
 /** Heartbeats a peer may miss before its connection is closed (and, by the dialling side, redialled). */
 export const SILENT_HEARTBEATS = 3;
 
-export const DEFAULT_RECONNECT = { initialMs: 100, maxMs: 10_000 } as const;
+// At most 2 s: only the region whose name sorts first dials, so a region that comes
+// back waits out the others' backoff before it can catch up.
+export const DEFAULT_RECONNECT = { initialMs: 100, maxMs: 2_000 } as const;
 
 export interface ReconnectPolicy {
   readonly initialMs: number;

@@ -6,7 +6,7 @@
 // only accepts (and refuses the reverse as wrong_direction). A newer
 // connection from a peer replaces an older one, which is how a dialler that
 // restarted without closing its socket is let back in at once. While a peer
-// is down the dialler retries after 100 ms, doubling to 10 s. Both sides PING
+// is down the dialler retries after 100 ms, doubling to 2 s. Both sides PING
 // every heartbeat; a connection silent for three heartbeats (in the TLS
 // handshake, before HELLO, or after) is closed, and the dialler redials.
 import type { Socket } from "node:net";
@@ -40,7 +40,7 @@ export interface PeerTransportOptions {
   readonly registry: Registry;
   /** Largest frame (type byte and payload) sent or accepted; both sides must agree. Default 8 MiB. */
   readonly maxFrameBytes?: number;
-  /** Backoff between dial attempts while a peer is down. Default 100 ms doubling to 10 s. */
+  /** Backoff between dial attempts while a peer is down. Default 100 ms doubling to 2 s. */
   readonly reconnect?: ReconnectPolicy;
 }
 
