@@ -1,7 +1,13 @@
 # syntax=docker/dockerfile:1
 # The operator image: built from the TypeScript sources in a build stage, run on
 # Node 22 LTS with production dependencies only, as a non-root user, with a
-# read-only root filesystem (nothing is written outside /tmp).
+# read-only root filesystem: the process writes only the federation state
+# (DSC_STATE_DIR, /var/lib/dsc: mount a volume) and nothing else; mount /tmp
+# as well if anything should need scratch space.
+#
+# The health endpoint is the operator's HTTP server (operator/config.ts):
+# DSC_HTTP_PORT, 8080 by default, serves /healthz, /readyz (ready while
+# leading) and /metrics. The federation endpoint (DSC_PEER_LISTEN) is 7443.
 
 FROM node:22.23.3-bookworm-slim AS build
 WORKDIR /src
@@ -17,12 +23,17 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
 
 FROM node:22.23.3-bookworm-slim AS runtime
-ENV NODE_ENV=production DSC_HEALTH_PORT=8081
+ENV NODE_ENV=production DSC_HTTP_PORT=8080 DSC_STATE_DIR=/var/lib/dsc
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
-USER node
-EXPOSE 8081
-HEALTHCHECK --interval=10s --timeout=2s CMD ["node", "-e", "fetch('http://127.0.0.1:'+process.env.DSC_HEALTH_PORT+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# The state directory, owned by the runtime user (uid 1000, `node`), for runs
+# without an orchestrator-provided volume; Kubernetes mounts a PVC over it.
+RUN mkdir -p /var/lib/dsc && chown node:node /var/lib/dsc
+VOLUME ["/var/lib/dsc"]
+# Numeric, so that Kubernetes' runAsNonRoot can verify it: 1000 is the image's `node` user.
+USER 1000:1000
+EXPOSE 8080 7443
+HEALTHCHECK --interval=10s --timeout=2s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.DSC_HTTP_PORT||'8080')+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/main.js"]

@@ -11,7 +11,8 @@ export const RULES_TEST_FILE = join(FILES, "prometheus-rules.test.yaml");
 export const DASHBOARD_FILE = join(FILES, "dashboard.json");
 export const RUNBOOKS_FILE = join(FILES, "RUNBOOKS.md");
 
-export const RUNBOOK_BASE = "https://github.com/dsc-federation/dsc-operator/blob/main/charts/dsc-operator/files/RUNBOOKS.md#runbook-";
+export const RUNBOOK_BASE =
+  "https://github.com/dsc-federation/dsc-operator/blob/main/charts/dsc-operator/files/RUNBOOKS.md#runbook-";
 
 // ---- tools ----
 
