@@ -475,7 +475,10 @@ describe("the guardian pause", () => {
         async () => (await configMap(region, "during-pause")) !== undefined,
       );
     }
-    expect((await manifestStatus("alpha", "resume-1"))?.state).toBe("Applied");
+    await until(
+      "resume-1 Applied",
+      async () => (await manifestStatus("alpha", "resume-1"))?.state === "Applied",
+    );
   });
 
   it("refuses a replayed report, over HTTP or as a BreachReport, and pauses nothing", async () => {
@@ -522,6 +525,9 @@ describe("the guardian pause", () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ paused: 1 });
     await allPaused("alertmanager");
+    // A resume that did its work stays Applied while a later pause is in force.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await manifestStatus("alpha", "resume-1"))?.state).toBe("Applied");
     const fed = await federationStatus("gamma");
     expect(fed?.guardian?.pauses[0]?.source).toBe("alertmanager");
     expect(fed?.guardian?.pauses[0]?.reason).toContain("DscInvariantBroken");

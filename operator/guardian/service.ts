@@ -17,7 +17,7 @@ import type { ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import type { Replication } from "../replication/service.ts";
 import type { Applier } from "../runtime/apply.ts";
-import { activePauses, knownPauseToken, type ActivePause } from "../state/readers.ts";
+import { activePauses, knownPauseToken, liftedPauseToken, type ActivePause } from "../state/readers.ts";
 import type { PauseRecord, PauseSource } from "../state/model.ts";
 import { enforcePause, liftPause } from "./actions.ts";
 import type { GuardianApi } from "./actions-api.ts";
@@ -238,6 +238,11 @@ export class Guardian {
       evidence: state.evidence,
       reason: `GuardianPause ${state.id.toString()} on chain`,
     });
+  }
+
+  /** Whether a resume has already lifted this token. */
+  lifted(token: string): boolean {
+    return liftedPauseToken(this.#o.replication.doc, token);
   }
 
   /** A verified resume manifest in this region: the tokens it names stop pausing, everywhere. */

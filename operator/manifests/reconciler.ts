@@ -52,7 +52,7 @@ export interface ManifestControllerOptions {
 }
 
 /** What the reconciler asks of the guardian pause. */
-export type GuardianHook = Pick<Guardian, "pauses" | "chainPause" | "resume">;
+export type GuardianHook = Pick<Guardian, "pauses" | "chainPause" | "resume" | "lifted">;
 
 /** What the reconciler tells the federation state, and what it reads back for status. */
 export interface ReplicationHook {
@@ -246,6 +246,12 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         await finish({ kind: "paused", report, message }, logger, spec);
         return { requeueAfter: options.resyncMs };
       }
+      // Done once every token it names is lifted, whatever pauses came after it.
+      const toLift = lift.tokens.filter((t) => !guardian.lifted(t));
+      if (toLift.length === 0) {
+        await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
+        return { requeueAfter: options.resyncMs };
+      }
       if (chain?.paused) {
         const id = chain.id.toString();
         const message = `the GuardianPause contract is still paused on chain (pause ${id}): the DAO Board Safe must call unpause(${id}) first, which records the resume on chain`;
@@ -253,7 +259,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         return { requeueAfter: options.resyncMs };
       }
       const lifting = guardian.pauses().filter((p) => lift.tokens.includes(p.token));
-      await guardian.resume(lift.tokens, `${namespace}/${name}`);
+      await guardian.resume(toLift, `${namespace}/${name}`);
       await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
       if (lifting.length > 0) {
         events.event(object, {

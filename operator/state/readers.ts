@@ -140,6 +140,12 @@ export function activePauses(doc: StateDoc): ActivePause[] {
     .sort((a, b) => a.at - b.at || byText(a.token, b.token));
 }
 
+/** Whether a resume has lifted this token (for good: later records of it are ignored). */
+export function liftedPauseToken(doc: StateDoc, token: string): boolean {
+  const start = `${token} `;
+  return Object.keys(doc.resumed).some((k) => k.startsWith(start));
+}
+
 /** Whether a pause token was ever recorded or lifted: a report seen before is a replay. */
 export function knownPauseToken(doc: StateDoc, token: string): boolean {
   const start = `${token} `;
