@@ -65,9 +65,19 @@ export function watchMarks(
   };
 }
 
-/** The latest of the regions' first sightings of `mark`. */
-export const allSeen = (watchers: readonly Seen[], mark: string): Promise<number> =>
-  Promise.all(watchers.map((w) => w.seen(mark))).then((t) => Math.max(...t));
+/** The latest of the regions' first sightings of `mark`; a bench never waits for ever. */
+export function allSeen(watchers: readonly Seen[], mark: string, timeoutMs = 60_000): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`not seen in every region within ${String(timeoutMs)} ms: ${mark}`));
+    }, timeoutMs);
+  });
+  const seen = Promise.all(watchers.map((w) => w.seen(mark))).then((t) => Math.max(...t));
+  return Promise.race([seen, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
 
 /** ConfigMap names added in `ns`, per region. */
 export const configMapWatchers = (configs: Record<Region, KubeConfig>, ns: string): Seen[] =>

@@ -159,6 +159,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       registry,
       logger: log.child({ component: "guardian" }),
       now: Date.now,
+      resyncMs: config.resyncMs,
       onTransition: () => {
         // Paused manifests wait for the resume; the Federation shows the pause.
         for (const m of manifests.list())

@@ -35,6 +35,8 @@ export interface GuardianOptions {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
+  /** How often the pause action is checked against the workloads when nothing changed (drift). */
+  readonly resyncMs: number;
   /** The pause changed (raised or lifted): refresh what shows it (Federation status, manifests). */
   readonly onTransition: (paused: boolean, pauses: readonly ActivePause[]) => void;
 }
@@ -63,6 +65,8 @@ export class Guardian {
   #enforceAgain = false;
   #running = false;
   #lastPaused: boolean | undefined;
+  #lastAction: PauseAction | undefined;
+  #lastPass = 0;
   #chain: ChainPause | undefined;
 
   constructor(options: GuardianOptions) {
@@ -318,7 +322,8 @@ export class Guardian {
     const pauses = this.pauses();
     const paused = pauses.length > 0;
     this.#paused.set(paused ? 1 : 0);
-    if (paused !== this.#lastPaused) {
+    const transition = paused !== this.#lastPaused;
+    if (transition) {
       const starting = this.#lastPaused === undefined;
       this.#lastPaused = paused;
       const first = pauses[0];
@@ -330,13 +335,19 @@ export class Guardian {
       else if (!starting) this.#o.logger.info("guardian pause lifted");
       this.#o.onTransition(paused, pauses);
     }
+    // The workloads are listed on a transition, a change of action, and once a resync
+    // (drift); not at every change of the state, which comes with every manifest.
     const action: PauseAction = this.#o.federation()?.spec.guardian?.action ?? "Freeze";
+    const now = this.#o.now();
+    if (!transition && action === this.#lastAction && now - this.#lastPass < this.#o.resyncMs) return;
+    this.#lastAction = action;
     const exclude = ["kube-system", "kube-public", "kube-node-lease", this.#o.namespace];
     if (paused)
       await enforcePause(this.#o.api, this.#o.applier, action, this.#o.logger, {
         excludeNamespaces: exclude,
       });
     else await liftPause(this.#o.api, this.#o.applier, this.#o.logger);
+    this.#lastPass = now; // only once it worked: a failed pass is retried at the next call
   }
 }
 
