@@ -160,10 +160,12 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       logger: log.child({ component: "guardian" }),
       now: Date.now,
       resyncMs: config.resyncMs,
-      onTransition: () => {
-        // Paused manifests wait for the resume; the Federation shows the pause.
-        for (const m of manifests.list())
-          enqueueManifest(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
+      onTransition: (paused) => {
+        // On a resume, what the pause held back applies now; a pause needs no pass over
+        // every manifest (each finds it at its next reconcile). The Federation shows both.
+        if (!paused)
+          for (const m of manifests.list())
+            enqueueManifest(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
         enqueueFederation();
       },
     });
