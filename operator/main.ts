@@ -161,11 +161,12 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       now: Date.now,
       resyncMs: config.resyncMs,
       onTransition: (paused) => {
-        // On a resume, what the pause held back applies now; a pause needs no pass over
-        // every manifest (each finds it at its next reconcile). The Federation shows both.
+        // On a resume, what the pause held back applies now; the rest is in place. A pause
+        // needs no pass over the manifests (each finds it at its next reconcile).
         if (!paused)
           for (const m of manifests.list())
-            enqueueManifest(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
+            if (m.status?.state === "Paused")
+              enqueueManifest(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
         enqueueFederation();
       },
     });
