@@ -27,7 +27,7 @@ export interface PauseResult {
 export async function benchPause(
   testbed: Testbed,
   operators: readonly OperatorProcess[],
-  rounds = 40,
+  rounds = 100,
 ): Promise<PauseResult> {
   const { configs, appliers } = regionClients(testbed);
   const ns = `pause-${Date.now().toString(36)}`;

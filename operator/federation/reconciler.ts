@@ -59,6 +59,7 @@ export function federationReconciler(options: FederationControllerOptions): {
 } {
   let current: Current | undefined;
   let lastWrite = 0;
+  const secrets = new Map<string, { value: string; at: number }>();
   const setContext = (next: Current | undefined): void => {
     const changed = current?.fingerprint !== next?.fingerprint;
     current = next;
@@ -124,6 +125,12 @@ export function federationReconciler(options: FederationControllerOptions): {
     }
 
     const readSecret = async (ref: { name: string; key: string }, field: string): Promise<string> => {
+      // A Secret read is reused for a few seconds: a pass runs at every chain poll and on
+      // every pause transition, and a rotated key need not be seen sooner than that.
+      const cacheKey = `${ref.name}/${ref.key}`;
+      const cached = secrets.get(cacheKey);
+      const at = options.now().getTime();
+      if (cached && at - cached.at < SECRET_REREAD_MS) return cached.value;
       try {
         const found = await options.core.readNamespacedSecret({
           name: ref.name,
@@ -131,7 +138,9 @@ export function federationReconciler(options: FederationControllerOptions): {
         });
         const value = found.data?.[ref.key];
         if (!value) throw new Error(`key ${ref.key} is missing`);
-        return Buffer.from(value, "base64").toString("utf8").trim();
+        const text = Buffer.from(value, "base64").toString("utf8").trim();
+        secrets.set(cacheKey, { value: text, at });
+        return text;
       } catch (error) {
         throw new SecretError(
           `${field}: Secret ${options.namespace}/${ref.name} key ${ref.key}: ${error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error)}`,
@@ -321,6 +330,8 @@ export function federationReconciler(options: FederationControllerOptions): {
   };
   return { reconcile, context: () => current?.context };
 }
+
+const SECRET_REREAD_MS = 5_000;
 
 class SecretError extends Error {
   override name = "SecretError";
