@@ -165,13 +165,21 @@ describe("one federation state across alpha, beta and gamma", () => {
   });
 
   it("shows each peer in the Federation's status", async () => {
-    const status = await until("peers connected", async () => {
+    // The status is written at the next chain poll: wait for one that has seen both manifests.
+    const status = await until("peers connected, both manifests counted", async () => {
       const s = await federationStatus("beta");
-      return s?.peers?.length === 2 && s.peers.every((p) => p.connected) ? s : undefined;
+      const connected = s?.peers?.length === 2 && s.peers.every((p) => p.connected);
+      return connected && (s.document?.manifests ?? 0) >= 2 ? s : undefined;
     });
     expect(status.peerSummary).toBe("alpha ✓ gamma ✓");
     expect(status.document?.manifests).toBeGreaterThanOrEqual(2);
     expect(status.peers?.every((p) => p.lastHeard !== undefined)).toBe(true);
+    // The same per peer as metrics, lag included.
+    const metrics = (await operators.get("beta")?.metrics()) ?? "";
+    for (const peer of ["alpha", "gamma"]) {
+      expect(metrics).toMatch(new RegExp(`^dsc_peer_connected\\{peer="${peer}"\\} 1$`, "m"));
+      expect(metrics).toMatch(new RegExp(`^dsc_peer_changes_pending\\{peer="${peer}"\\} [01]$`, "m"));
+    }
   });
 
   it("goes on without gamma, and gamma catches up when it returns, applying nothing twice", async () => {

@@ -11,7 +11,7 @@
 // The document is persisted before it is sent, so a kill -9 never loses what a
 // peer may already have acknowledged.
 import type { Logger } from "pino";
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
@@ -91,7 +91,7 @@ export class Replication {
   readonly #listeners: (() => void)[] = [];
   readonly #documentBytes: Gauge;
   readonly #documentManifests: Gauge;
-  readonly #malformed: Gauge;
+  readonly #malformed: Counter;
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -107,10 +107,22 @@ export class Replication {
       help: "Manifests in the federation state.",
       registers: [options.registry],
     });
-    this.#malformed = new Gauge({
-      name: "dsc_sync_rejected_messages",
+    this.#malformed = new Counter({
+      name: "dsc_sync_rejected_messages_total",
       help: "Sync messages that could not be applied and were dropped.",
       registers: [options.registry],
+    });
+    // Lag per peer: 1 while the peer has not acknowledged everything this region holds.
+    const pending = (peer: string): boolean => this.pending(peer);
+    new Gauge({
+      name: "dsc_peer_changes_pending",
+      help: "1 while the peer has not acknowledged every change of the federation state this region holds.",
+      labelNames: ["peer"],
+      registers: [options.registry],
+      collect() {
+        this.reset();
+        for (const p of options.transport.status()) this.set({ peer: p.region }, pending(p.region) ? 1 : 0);
+      },
     });
     options.transport.onConnect((peer) => {
       this.#send(peer);
