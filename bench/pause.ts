@@ -3,11 +3,10 @@
 // name the pause; beside one round trip of the sync channel (the peers' own
 // heartbeat RTT) and a bare write to the three API servers. Each round ends
 // with a critical resume (3 DSPs + 1 Board) so the next one pauses afresh.
-import { keccak256, toHex, type Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import type { Hex } from "viem";
 import type { FederationStatus } from "../operator/api/v1alpha1/federation.ts";
-import { signBreachReport, type BreachReport } from "../operator/core/breach/report.ts";
 import { approvedSpec } from "../e2e/testbed/approve.ts";
+import { resumeSpec, signedReport } from "../e2e/testbed/guardian.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import type { OperatorProcess } from "../e2e/testbed/operator.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
@@ -55,21 +54,13 @@ export async function benchPause(
 
   for (let i = -1; i < rounds; i++) {
     const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${String(i + 1)}`);
-    const report: BreachReport = {
-      agent: privateKeyToAccount(agentKey).address,
-      scope: `bench round ${String(i + 1)}`,
-      severity: "critical",
-      evidenceHash: keccak256(toHex(`${ns} ${String(i)}`)),
-      observedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z"),
-    };
-    const signature = await signBreachReport(
-      {
-        federation: "dsc",
-        chainId: testbed.chain.chainId,
-        guardianPause: testbed.chain.federation.guardianPause,
-      },
-      report,
+    const { report, signature } = await signedReport(
+      testbed.chain,
       agentKey,
+      `bench round ${String(i + 1)}`,
+      {
+        evidence: `${ns} ${String(i)}`,
+      },
     );
     const sent = performance.now();
     const res = await fetch(`http://127.0.0.1:${String(gamma.port)}/v1/breach-reports`, {
@@ -106,26 +97,10 @@ async function resume(
   name: string,
   token: Hex,
 ): Promise<void> {
-  const { spec } = await approvedSpec(
-    testbed.chain,
-    { namespace: ns, name },
-    {
-      tier: "critical",
-      action: "resume",
-      targets: [...REGIONS],
-      nonce: 1,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      objects: [
-        {
-          apiVersion: "dsc.federation.dev/v1alpha1",
-          kind: "GuardianResume",
-          metadata: { name: "resume" },
-          spec: { tokens: [token] },
-        },
-      ],
-    },
-    { signers: ["alpha", "beta", "gamma"], boardSigners: 1 },
-  );
+  const { spec } = await approvedSpec(testbed.chain, { namespace: ns, name }, resumeSpec([token]), {
+    signers: ["alpha", "beta", "gamma"],
+    boardSigners: 1,
+  });
   await applier.apply({
     apiVersion: "dsc.federation.dev/v1alpha1",
     kind: "ConsortiumManifest",

@@ -12,7 +12,7 @@ import { benchPropagation } from "./propagation.ts";
 import { benchState } from "./state.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
-import { ms, ratio, summarize, table } from "./stats.ts";
+import { ms, ratio, ratioRow, summarize, summaryRow, SUMMARY_HEADER, table } from "./stats.ts";
 import { eventually } from "../e2e/testbed/eventually.ts";
 import type { OperatorProcess } from "../e2e/testbed/operator.ts";
 import { benchVerify } from "./verify.ts";
@@ -60,26 +60,14 @@ try {
   const op = summarize(l.operator);
   const bare = summarize(l.bare);
   const parallel = summarize(l.bareParallel);
-  const row = (name: string, x: ReturnType<typeof summarize>): string[] => [
-    name,
-    String(x.n),
-    ms(x.p50),
-    ms(x.p99),
-    ms(x.mean),
-  ];
-  const ratios = (
-    name: string,
-    a: ReturnType<typeof summarize>,
-    b: ReturnType<typeof summarize>,
-  ): string[] => [name, "", ratio(a.p50, b.p50), ratio(a.p99, b.p99), ratio(a.mean, b.mean)];
   console.log(
     table([
-      ["path", "n", "p50", "p99", "mean"],
-      row("operator: watch + verify + dry-run + apply", op),
-      row("bare SSA, one by one (as kubectl)", bare),
-      row("bare SSA, all at once", parallel),
-      ratios("ratio operator / one by one", op, bare),
-      ratios("ratio operator / all at once", op, parallel),
+      SUMMARY_HEADER,
+      summaryRow("operator: watch + verify + dry-run + apply", op),
+      summaryRow("bare SSA, one by one (as kubectl)", bare),
+      summaryRow("bare SSA, all at once", parallel),
+      ratioRow("ratio operator / one by one", op, bare),
+      ratioRow("ratio operator / all at once", op, parallel),
     ]),
   );
   const overhead = (a: number, b: number): string => `${((a / b - 1) * 100).toFixed(0)}%`;
@@ -130,22 +118,10 @@ try {
   const bare = summarize(p.bare);
   console.log(
     table([
-      ["path", "n", "p50", "p99", "mean"],
-      [
-        "operators: verify in alpha, replicate, verify + apply in each",
-        String(op.n),
-        ms(op.p50),
-        ms(op.p99),
-        ms(op.mean),
-      ],
-      [
-        "bare SSA to the three API servers at once",
-        String(bare.n),
-        ms(bare.p50),
-        ms(bare.p99),
-        ms(bare.mean),
-      ],
-      ["ratio", "", ratio(op.p50, bare.p50), ratio(op.p99, bare.p99), ratio(op.mean, bare.mean)],
+      SUMMARY_HEADER,
+      summaryRow("operators: verify in alpha, replicate, verify + apply in each", op),
+      summaryRow("bare SSA to the three API servers at once", bare),
+      ratioRow("ratio", op, bare),
     ]),
   );
   console.log(`p99 ${ms(op.p99)} (goal: under 500 ms; Karmada publishes ~1 s)`);
@@ -167,36 +143,12 @@ try {
   const rtt = summarize(g.syncRtt);
   console.log(
     table([
-      ["path", "n", "p50", "p99", "mean"],
-      [
-        "accepted (HTTP 202) -> paused in all three",
-        String(paused.n),
-        ms(paused.p50),
-        ms(paused.p99),
-        ms(paused.mean),
-      ],
-      [
-        "report sent -> paused in all three",
-        String(fromSend.n),
-        ms(fromSend.p50),
-        ms(fromSend.p99),
-        ms(fromSend.mean),
-      ],
-      [
-        "bare SSA to the three API servers at once",
-        String(bareWrite.n),
-        ms(bareWrite.p50),
-        ms(bareWrite.p99),
-        ms(bareWrite.mean),
-      ],
-      ["one sync round trip (peer heartbeat RTT)", String(rtt.n), ms(rtt.p50), ms(rtt.p99), ms(rtt.mean)],
-      [
-        "ratio accepted->paused / bare write",
-        "",
-        ratio(paused.p50, bareWrite.p50),
-        ratio(paused.p99, bareWrite.p99),
-        ratio(paused.mean, bareWrite.mean),
-      ],
+      SUMMARY_HEADER,
+      summaryRow("accepted (HTTP 202) -> paused in all three", paused),
+      summaryRow("report sent -> paused in all three", fromSend),
+      summaryRow("bare SSA to the three API servers at once", bareWrite),
+      summaryRow("one sync round trip (peer heartbeat RTT)", rtt),
+      ratioRow("ratio accepted->paused / bare write", paused, bareWrite),
     ]),
   );
   console.log(

@@ -21,6 +21,25 @@ export function summarize(samples: readonly number[]): Summary {
 export const ms = (x: number): string => `${x.toFixed(1)} ms`;
 export const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
 
+/** A table's header and rows for latency summaries side by side. */
+export const SUMMARY_HEADER = ["path", "n", "p50", "p99", "mean"] as const;
+
+export const summaryRow = (name: string, x: Summary): string[] => [
+  name,
+  String(x.n),
+  ms(x.p50),
+  ms(x.p99),
+  ms(x.mean),
+];
+
+export const ratioRow = (name: string, a: Summary, b: Summary): string[] => [
+  name,
+  "",
+  ratio(a.p50, b.p50),
+  ratio(a.p99, b.p99),
+  ratio(a.mean, b.mean),
+];
+
 export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ")).join("\n");

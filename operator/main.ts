@@ -10,12 +10,12 @@ import { admissionPolicy } from "./admission/policy.ts";
 import { API_VERSION } from "./api/v1alpha1/fields.ts";
 import { loadConfig, type OperatorConfig } from "./config.ts";
 import { federationReconciler, type FederationObject } from "./federation/reconciler.ts";
-import { ObjectApi } from "./manifests/objects.ts";
+import type { ObjectApi } from "./manifests/objects.ts";
 import { manifestReconciler, type ConsortiumManifestObject } from "./manifests/reconciler.ts";
 import { operatorMetrics } from "./metrics/metrics.ts";
 import { Applier } from "./runtime/apply.ts";
 import { Controller, generationChanged } from "./runtime/controller.ts";
-import { ownKey } from "./runtime/keys.ts";
+import { objectKey, ownKey } from "./runtime/keys.ts";
 import { EventRecorder } from "./runtime/events.ts";
 import { Informer } from "./runtime/informer.ts";
 import { LeaderElector } from "./runtime/leader.ts";
@@ -48,7 +48,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   collectDefaultMetrics({ register: registry });
   const metrics = operatorMetrics(registry);
   const applier = new Applier(kc);
-  const api = ObjectApi.forConfig(kc);
+  // One client for the objects manifests hold and the workloads the guardian pauses.
+  const api = GuardianApi.forConfig(kc);
   const events = new EventRecorder({ logger: log, reportingInstance: config.identity, kubeConfig: kc });
 
   const federations = new Informer<FederationObject>({
@@ -154,7 +155,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       namespace: config.namespace,
       replication: r,
       federation: () => federation.context(),
-      api: GuardianApi.forConfig(kc),
+      api,
       applier: new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER }),
       registry,
       logger: log.child({ component: "guardian" }),
@@ -164,9 +165,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         // On a resume, what the pause held back applies now; the rest is in place. A pause
         // needs no pass over the manifests (each finds it at its next reconcile).
         if (!paused)
-          for (const m of manifests.list())
-            if (m.status?.state === "Paused")
-              enqueueManifest(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
+          for (const m of manifests.list()) if (m.status?.state === "Paused") enqueueManifest(objectKey(m));
         enqueueFederation();
       },
     });
@@ -229,8 +228,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
             );
           });
       }
-      for (const m of manifests.list())
-        manifestController.enqueue(`${m.metadata?.namespace ?? ""}/${m.metadata?.name ?? ""}`);
+      for (const m of manifests.list()) manifestController.enqueue(objectKey(m));
     },
   });
   const federationController = new Controller({
@@ -261,7 +259,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     manifestController.enqueue(key);
   };
   enqueueFederation = () => {
-    for (const f of federations.list()) federationController.enqueue(f.metadata?.name ?? "");
+    for (const f of federations.list()) federationController.enqueue(objectKey(f));
   };
   const breachController = new Controller({
     name: "breachreport",

@@ -6,8 +6,6 @@
 import { existsSync } from "node:fs";
 import { delimiter, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CustomObjectsApi } from "@kubernetes/client-node";
-import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { layout, REGIONS, type Region } from "../testbed/layout.ts";
@@ -22,7 +20,9 @@ import { portOpen } from "../testbed/process.ts";
 import { down, up, type Testbed } from "../testbed/testbed.ts";
 import { otherUsers } from "./in-use.ts";
 import { Narrator, seconds, timingTable } from "./print.ts";
-import { runStory, unpauseChain } from "./story.ts";
+import { unpauseChain } from "../testbed/guardian.ts";
+import { federationStatus } from "../testbed/read.ts";
+import { runStory } from "./story.ts";
 
 const USAGE = `usage: npm run demo [-- --once]
 
@@ -128,7 +128,7 @@ async function prepare(): Promise<Testbed> {
   ).filter((r) => r !== undefined);
   if (busy.length > 0) refuse(`an operator already serves the federation port of ${busy.join(", ")}`);
 
-  if (await unpauseChain(testbed)) say.done("the Board lifted a pause an earlier run left on chain");
+  if (await unpauseChain(testbed.chain)) say.done("the Board lifted a pause an earlier run left on chain");
 
   const t1 = performance.now();
   for (const region of REGIONS) {
@@ -176,18 +176,8 @@ async function startRegionOperator(testbed: Testbed, region: Region): Promise<Op
   return operator;
 }
 
-async function federation(testbed: Testbed, region: Region): Promise<FederationStatus | undefined> {
-  const o = (await adminConfig(testbed, region)
-    .makeApiClient(CustomObjectsApi)
-    .getClusterCustomObject({
-      group: "dsc.federation.dev",
-      version: "v1alpha1",
-      plural: "federations",
-      name: "dsc",
-    })
-    .catch(() => undefined)) as { status?: FederationStatus } | undefined;
-  return o?.status;
-}
+const federation = (testbed: Testbed, region: Region) =>
+  federationStatus(adminConfig(testbed, region)).catch(() => undefined);
 
 function explore(testbed: Testbed): void {
   const kubectl = kubectlOnPath ? "kubectl" : join(testbed.bin, "kubectl");

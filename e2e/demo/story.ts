@@ -3,27 +3,22 @@
 // gamma is lost and catches up, an agent flags a breach, everything pauses,
 // the Board resumes. Each step waits for what the clusters and the chain show,
 // never for a fixed time; the same helpers as the end-to-end tests.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import { createPublicClient, encodeFunctionData, http, keccak256, toHex, type Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import type {
-  ConsortiumManifestSpec,
-  ConsortiumManifestStatus,
-} from "../../operator/api/v1alpha1/consortium-manifest.ts";
-import type { BreachReportStatus } from "../../operator/api/v1alpha1/breach-report.ts";
-import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
-import { guardianPauseAbi } from "../../operator/chain/abi/guardian-pause.ts";
-import { signBreachReport, type BreachReport } from "../../operator/core/breach/report.ts";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import { adminConfig, type OperatorProcess } from "../testbed/operator.ts";
-import { execFromSafe } from "../testbed/safe-tx.ts";
+import { chainPause, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
+import {
+  breachReportStatus,
+  deployment as readDeployment,
+  federationStatus,
+  manifestStatus,
+} from "../testbed/read.ts";
 import { killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
 import { seconds, type Narrator } from "./print.ts";
-
-const GROUP = { group: "dsc.federation.dev", version: "v1alpha1" } as const;
 
 export interface StoryContext {
   readonly testbed: Testbed;
@@ -56,26 +51,9 @@ export async function runStory(ctx: StoryContext): Promise<void> {
 
   // ---- reading the clusters and the chain ----
 
-  const federation = async (region: Region): Promise<FederationStatus | undefined> => {
-    const o = (await kc(region)
-      .makeApiClient(CustomObjectsApi)
-      .getClusterCustomObject({ ...GROUP, plural: "federations", name: "dsc" })) as {
-      status?: FederationStatus;
-    };
-    return o.status;
-  };
-  const manifest = async (region: Region, name: string): Promise<ConsortiumManifestStatus | undefined> => {
-    const o = (await kc(region)
-      .makeApiClient(CustomObjectsApi)
-      .getNamespacedCustomObject({ ...GROUP, namespace: ns, plural: "consortiummanifests", name })
-      .catch(() => undefined)) as { status?: ConsortiumManifestStatus } | undefined;
-    return o?.status;
-  };
-  const deployment = (region: Region, name: string) =>
-    kc(region)
-      .makeApiClient(AppsV1Api)
-      .readNamespacedDeployment({ name, namespace: ns })
-      .catch(() => undefined);
+  const federation = (region: Region) => federationStatus(kc(region));
+  const manifest = (region: Region, name: string) => manifestStatus(kc(region), ns, name);
+  const deployment = (region: Region, name: string) => readDeployment(kc(region), ns, name);
   const paused = async (region: Region): Promise<boolean> =>
     (await federation(region))?.guardian?.paused ?? false;
 
@@ -247,22 +225,11 @@ export async function runStory(ctx: StoryContext): Promise<void> {
   // ---- 5. a breach ----
 
   say.chapter(5, "An agent flags a breach in gamma");
-  const agentKey = testbed.chain.keys.agents.gamma;
-  const report: BreachReport = {
-    agent: privateKeyToAccount(agentKey).address,
-    scope: "settlement invariant broken",
-    severity: "critical",
-    evidenceHash: keccak256(toHex(`demo ${ns}: total supply moved without a settlement`)),
-    observedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-  };
-  const signature = await signBreachReport(
-    {
-      federation: "dsc",
-      chainId: testbed.chain.chainId,
-      guardianPause: testbed.chain.federation.guardianPause,
-    },
-    report,
-    agentKey,
+  const { report, signature } = await signedReport(
+    testbed.chain,
+    testbed.chain.keys.agents.gamma,
+    "settlement invariant broken",
+    { evidence: `demo ${ns}: total supply moved without a settlement` },
   );
   t0 = performance.now();
   await admin("gamma").apply({
@@ -273,15 +240,8 @@ export async function runStory(ctx: StoryContext): Promise<void> {
   } as never);
   say.done(`DSP-3's agent files a signed BreachReport: "${report.scope}"`);
   const judged = await until("the report judged", async () => {
-    const o = (await kc("gamma")
-      .makeApiClient(CustomObjectsApi)
-      .getNamespacedCustomObject({
-        ...GROUP,
-        namespace: ns,
-        plural: "breachreports",
-        name: "breach-1",
-      })) as { status?: BreachReportStatus };
-    return o.status?.state ? o.status : undefined;
+    const status = await breachReportStatus(kc("gamma"), ns, "breach-1");
+    return status?.state ? status : undefined;
   });
   if (judged.state !== "Accepted")
     throw new Error(`gamma refused the report: ${judged.reason ?? ""} ${judged.message ?? ""}`);
@@ -309,7 +269,7 @@ export async function runStory(ctx: StoryContext): Promise<void> {
     ms: since(t0),
   });
   await until("the pause recorded on chain", async () => {
-    const c = await chainPause(testbed);
+    const c = await chainPause(testbed.chain);
     return c.paused && c.evidence.toLowerCase() === (judged.token ?? "").toLowerCase();
   });
   say.done("recorded on chain: GuardianPause paused, with the report's token", {
@@ -321,27 +281,13 @@ export async function runStory(ctx: StoryContext): Promise<void> {
 
   say.chapter(7, "The Board resumes");
   t0 = performance.now();
-  await unpauseChain(testbed);
+  await unpauseChain(testbed.chain);
   say.done("the DAO Board Safe unpauses on chain", { label: "Board Safe unpause tx", ms: since(t0) });
   const tokens = (await federation("alpha"))?.guardian?.pauses.map((p) => p.token) ?? [];
   const resume = await approvedSpec(
     testbed.chain,
     { namespace: ns, name: "resume-1" },
-    {
-      tier: "critical",
-      action: "resume",
-      targets: [...REGIONS],
-      nonce: 1,
-      expiresAt,
-      objects: [
-        {
-          apiVersion: "dsc.federation.dev/v1alpha1",
-          kind: "GuardianResume",
-          metadata: { name: "resume" },
-          spec: { tokens },
-        },
-      ],
-    },
+    resumeSpec(tokens, { expiresAt }),
     { proposer: "alpha", signers: ["alpha", "beta", "gamma"], boardSigners: 1 },
   );
   t0 = performance.now();
@@ -367,35 +313,4 @@ export async function runStory(ctx: StoryContext): Promise<void> {
     label: "resume → manifests applied again",
     ms: since(t0),
   });
-}
-
-/** The chain's GuardianPause: paused or not, and the last pause's evidence and id. */
-async function chainPause(testbed: Testbed): Promise<{ paused: boolean; evidence: Hex; id: bigint }> {
-  const chain = createPublicClient({ transport: http(testbed.chain.rpcUrl) });
-  const contract = testbed.chain.federation.guardianPause;
-  const [paused, [, evidence, , id]] = await Promise.all([
-    chain.readContract({ address: contract, abi: guardianPauseAbi, functionName: "paused" }),
-    chain.readContract({ address: contract, abi: guardianPauseAbi, functionName: "lastPause" }),
-  ]);
-  return { paused, evidence, id };
-}
-
-/**
- * The DAO Board Safe lifts the pause on chain (one owner of two signs), the
- * record a resume needs. Also run before the story: a pause left on chain by
- * an earlier run would hold this run's resume back. Says whether there was one.
- */
-export async function unpauseChain(testbed: Testbed): Promise<boolean> {
-  const { paused, id } = await chainPause(testbed);
-  if (!paused) return false;
-  await execFromSafe(
-    testbed.chain,
-    testbed.chain.safes.daoBoard,
-    {
-      to: testbed.chain.federation.guardianPause,
-      data: encodeFunctionData({ abi: guardianPauseAbi, functionName: "unpause", args: [id] }),
-    },
-    [testbed.chain.keys.boardOwners[0] as Hex],
-  );
-  return true;
 }

@@ -7,8 +7,8 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { deployFederationContracts } from "../../contracts/deploy.ts";
-import { anvilBinary, CHAIN_ID, deployFederation, TEST_MNEMONIC, waitForAnvil } from "../testbed/chain.ts";
-import { startDetached, stopProcess } from "../testbed/process.ts";
+import { CHAIN_ID, deployFederation, startAnvil, waitForAnvil } from "../testbed/chain.ts";
+import { stopProcess } from "../testbed/process.ts";
 import { enableBoardModule } from "../testbed/safe-tx.ts";
 import type { TestbedChain } from "../testbed/testbed.ts";
 
@@ -20,24 +20,7 @@ if (!dirArg || !/^\d{1,5}$/.test(portArg)) {
 const dir = resolve(dirArg);
 const port = Number(portArg);
 const rpcUrl = `http://127.0.0.1:${String(port)}`;
-const anvil = startDetached(
-  "anvil",
-  [
-    anvilBinary(),
-    "--host",
-    "0.0.0.0",
-    "--port",
-    String(port),
-    "--chain-id",
-    String(CHAIN_ID),
-    "--mnemonic",
-    TEST_MNEMONIC,
-    "--accounts",
-    "20",
-    "--silent",
-  ],
-  join(dir, "anvil.log"),
-);
+const anvil = startAnvil(dir, port, "0.0.0.0");
 try {
   await waitForAnvil(anvil, rpcUrl);
   const safes = await deployFederation(rpcUrl);

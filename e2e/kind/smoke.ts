@@ -6,11 +6,11 @@
 //   node e2e/kind/smoke.ts DIR      (DIR holds chain.json; contexts kind-dsc-<region>)
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import { KubeConfig } from "@kubernetes/client-node";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
+import { configMap, manifestStatus } from "../testbed/read.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import type { TestbedChain } from "../testbed/testbed.ts";
 
@@ -54,20 +54,11 @@ console.log(`submitted ${namespace}/${name} in alpha (digest ${approved.hashes.d
 await Promise.all(
   REGIONS.map(async (region) => {
     const kc = config(region);
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
     await eventually(
       `${name} applied in ${region}`,
       async () => {
-        const cm = (await custom.getNamespacedCustomObject({
-          group: "dsc.federation.dev",
-          version: "v1alpha1",
-          namespace,
-          plural: "consortiummanifests",
-          name,
-        })) as { status?: ConsortiumManifestStatus };
-        if (cm.status?.state !== "Applied") return false;
-        return (await core.readNamespacedConfigMap({ name, namespace })).data?.greeting === "hello";
+        if ((await manifestStatus(kc, namespace, name))?.state !== "Applied") return false;
+        return (await configMap(kc, namespace, name))?.data?.greeting === "hello";
       },
       { timeoutMs: 120_000 },
     );

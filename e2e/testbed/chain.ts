@@ -109,13 +109,14 @@ export function anvilBinary(): string {
   }
 }
 
-export function startAnvil(dir: string, port: number): ProcessRecord {
+/** `host` 0.0.0.0 lets other machines (kind's nodes) reach it; the test bed keeps to loopback. */
+export function startAnvil(dir: string, port: number, host = "127.0.0.1"): ProcessRecord {
   return startDetached(
     "anvil",
     [
       anvilBinary(),
       "--host",
-      "127.0.0.1",
+      host,
       "--port",
       String(port),
       "--chain-id",

@@ -12,6 +12,7 @@ import { generatePeerCertificate, type PeerCertificate } from "../../operator/pe
 import { Applier } from "../../operator/runtime/apply.ts";
 import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 import type { Testbed } from "./testbed.ts";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -118,12 +119,33 @@ export function peerCertificate(testbed: Testbed, region: Region): PeerCertifica
 }
 
 /** Each other region's federation endpoint, dialled directly. */
-export function directPeers(testbed: Testbed, region: Region): Partial<Record<Region, string>> {
+export const directPeers = (testbed: Testbed, region: Region): Partial<Record<Region, string>> =>
+  peersThrough(testbed, new Map(), region);
+
+/**
+ * One TCP proxy per pair of regions ("alpha-beta"), in front of the second's
+ * federation endpoint: the region whose name sorts first dials, so a test
+ * that cuts a proxy cuts that link.
+ */
+export async function startPeerLinks(testbed: Testbed): Promise<Map<string, TcpProxy>> {
+  const links = new Map<string, TcpProxy>();
+  for (const [i, from] of REGIONS.entries())
+    for (const to of REGIONS.slice(i + 1))
+      links.set(`${from}-${to}`, await startTcpProxy(testbed.layout.ports.regions[to].peer));
+  return links;
+}
+
+/** Each other region's endpoint as `region` dials it: through `links` where there is one, else directly. */
+export function peersThrough(
+  testbed: Testbed,
+  links: ReadonlyMap<string, TcpProxy>,
+  region: Region,
+): Partial<Record<Region, string>> {
   return Object.fromEntries(
-    REGIONS.filter((r) => r !== region).map((r) => [
-      r,
-      `127.0.0.1:${String(testbed.layout.ports.regions[r].peer)}`,
-    ]),
+    REGIONS.filter((r) => r !== region).map((r) => {
+      const link = links.get(`${region}-${r}`);
+      return [r, `127.0.0.1:${String(link ? link.port : testbed.layout.ports.regions[r].peer)}`];
+    }),
   );
 }
 

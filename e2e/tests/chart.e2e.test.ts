@@ -10,11 +10,9 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
-import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
 import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
 import { CHART, helm, helmBinary, REPO, template } from "../../charts/helm.ts";
 import {
@@ -28,6 +26,7 @@ import {
 import { parseObjects } from "../chart/rendered.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
+import { federationStatus, manifestStatus } from "../testbed/read.ts";
 import { adminConfig, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
@@ -392,17 +391,11 @@ describe("the operator with the chart's ServiceAccount", () => {
     );
     expect(policy).toContain(SA_USER);
 
-    const custom = kc.makeApiClient(CustomObjectsApi);
     await eventually(
       "the Federation read on chain (its RPC Secret read with the chart's Role)",
       async () => {
-        const fed = (await custom.getClusterCustomObject({
-          group: "dsc.federation.dev",
-          version: "v1alpha1",
-          plural: "federations",
-          name: FEDERATION,
-        })) as { status?: FederationStatus };
-        return fed.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        const status = await federationStatus(kc, FEDERATION);
+        return status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
       },
       { logs },
     );
@@ -441,14 +434,7 @@ describe("the operator with the chart's ServiceAccount", () => {
     await eventually(
       "the manifest applied by the operator",
       async () => {
-        const cm = (await custom.getNamespacedCustomObject({
-          group: "dsc.federation.dev",
-          version: "v1alpha1",
-          namespace: APPS,
-          plural: "consortiummanifests",
-          name: "web",
-        })) as { status?: ConsortiumManifestStatus };
-        return cm.status?.state === "Applied";
+        return (await manifestStatus(kc, APPS, "web"))?.state === "Applied";
       },
       { logs, timeoutMs: 60_000 },
     );

@@ -5,23 +5,33 @@
 // verifies every approval against the chain itself.
 import { connect as tlsConnect } from "node:tls";
 import { connect as tcpConnect, type Socket } from "node:net";
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
-import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
 import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
-import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
-import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
+import {
+  adminConfig,
+  installFederation,
+  peersThrough,
+  startOperator,
+  startPeerLinks,
+  type OperatorProcess,
+} from "../testbed/operator.ts";
+import type { TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
+import {
+  configMap as readConfigMap,
+  federationStatus as readFederationStatus,
+  manifestStatus as readManifestStatus,
+} from "../testbed/read.ts";
 
 let testbed: Testbed;
 const operators = new Map<Region, OperatorProcess>();
 /** One proxy per link the dialling region uses (the region whose name sorts first dials). */
-const links = new Map<string, TcpProxy>();
+let links = new Map<string, TcpProxy>();
 const NS = `fed-${Date.now().toString(36)}`;
 const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
 
@@ -34,20 +44,9 @@ async function startRegionOperator(region: Region): Promise<void> {
 
 beforeAll(async () => {
   testbed = await current();
-  for (const [from, to] of [
-    ["alpha", "beta"],
-    ["alpha", "gamma"],
-    ["beta", "gamma"],
-  ] as const) {
-    links.set(`${from}-${to}`, await startTcpProxy(testbed.layout.ports.regions[to].peer));
-  }
+  links = await startPeerLinks(testbed);
   for (const region of REGIONS) {
-    const peers = Object.fromEntries(
-      REGIONS.filter((r) => r !== region).map((r) => {
-        const link = links.get(`${region}-${r}`);
-        return [r, `127.0.0.1:${String(link ? link.port : testbed.layout.ports.regions[r].peer)}`];
-      }),
-    );
+    const peers = peersThrough(testbed, links, region);
     await installFederation(testbed, region, { peers });
   }
   await Promise.all(REGIONS.map(startRegionOperator));
@@ -101,35 +100,9 @@ async function submit(region: Region, name: string, targets: Region[], nonce = 1
   });
 }
 
-const configMap = (region: Region, name: string) =>
-  kc(region)
-    .makeApiClient(CoreV1Api)
-    .readNamespacedConfigMap({ name, namespace: NS })
-    .catch(() => undefined);
-
-async function manifestStatus(region: Region, name: string): Promise<ConsortiumManifestStatus | undefined> {
-  const o = (await kc(region)
-    .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({
-      group: "dsc.federation.dev",
-      version: "v1alpha1",
-      namespace: NS,
-      plural: "consortiummanifests",
-      name,
-    })
-    .catch(() => undefined)) as { status?: ConsortiumManifestStatus } | undefined;
-  return o?.status;
-}
-
-async function federationStatus(region: Region): Promise<FederationStatus | undefined> {
-  const o = (await kc(region).makeApiClient(CustomObjectsApi).getClusterCustomObject({
-    group: "dsc.federation.dev",
-    version: "v1alpha1",
-    plural: "federations",
-    name: "dsc",
-  })) as { status?: FederationStatus };
-  return o.status;
-}
+const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
+const manifestStatus = (region: Region, name: string) => readManifestStatus(kc(region), NS, name);
+const federationStatus = (region: Region) => readFederationStatus(kc(region));
 
 const until = <T>(
   what: string,

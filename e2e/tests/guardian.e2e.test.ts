@@ -5,7 +5,7 @@
 // Board Safe has unpaused on chain, lifts it and restores the exact replica
 // counts. Forged, revoked and replayed reports pause nothing.
 import { join } from "node:path";
-import { AppsV1Api, CustomObjectsApi, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { CustomObjectsApi, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import {
   createPublicClient,
   createWalletClient,
@@ -19,24 +19,42 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
-import type { BreachReportStatus } from "../../operator/api/v1alpha1/breach-report.ts";
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../../operator/chain/abi/guardian-pause.ts";
-import { signBreachReport, type BreachReport } from "../../operator/core/breach/report.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
-import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
+import {
+  adminConfig,
+  installFederation,
+  peersThrough,
+  startOperator,
+  startPeerLinks,
+  type OperatorProcess,
+} from "../testbed/operator.ts";
+import {
+  chainPause,
+  resumeSpec,
+  signedReport,
+  unpauseChain,
+  type SignedReport,
+} from "../testbed/guardian.ts";
+import {
+  breachReportStatus,
+  configMap as readConfigMap,
+  deployment as readDeployment,
+  federationStatus as readFederationStatus,
+  manifestStatus as readManifestStatus,
+} from "../testbed/read.ts";
 import { execFromSafe } from "../testbed/safe-tx.ts";
-import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
+import type { TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
 
 let testbed: Testbed;
 const operators = new Map<Region, OperatorProcess>();
-const links = new Map<string, TcpProxy>();
+let links = new Map<string, TcpProxy>();
 const RUN = Date.now().toString(36);
 const NS = `guard-${RUN}`;
 const ALERT_TOKEN = `am-${RUN}-secret`;
@@ -50,14 +68,7 @@ const until = <T>(
 ): Promise<T> =>
   eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
 
-/** Each other region's endpoint, through this test's proxies where this region dials. */
-const peersOf = (region: Region) =>
-  Object.fromEntries(
-    REGIONS.filter((r) => r !== region).map((r) => {
-      const link = links.get(`${region}-${r}`);
-      return [r, `127.0.0.1:${String(link ? link.port : testbed.layout.ports.regions[r].peer)}`];
-    }),
-  );
+const peersOf = (region: Region) => peersThrough(testbed, links, region);
 
 const federationOptions = (region: Region) => ({
   peers: peersOf(region),
@@ -66,14 +77,8 @@ const federationOptions = (region: Region) => ({
 
 beforeAll(async () => {
   testbed = await current();
-  for (const [from, to] of [
-    ["alpha", "beta"],
-    ["alpha", "gamma"],
-    ["beta", "gamma"],
-  ] as const) {
-    links.set(`${from}-${to}`, await startTcpProxy(testbed.layout.ports.regions[to].peer));
-  }
-  await unpauseChain(); // a clean start whatever ran before
+  links = await startPeerLinks(testbed);
+  await unpauseChain(testbed.chain); // a clean start whatever ran before
   for (const region of REGIONS) {
     await installFederation(testbed, region, federationOptions(region));
     await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
@@ -126,31 +131,9 @@ afterAll(async () => {
   for (const region of REGIONS) await installFederation(testbed, region);
 }, 120_000);
 
-// ---- chain ----
+// ---- chain, reports, reads ----
 
 const publicClient = () => createPublicClient({ transport: http(testbed.chain.rpcUrl) });
-
-async function chainPause(): Promise<{ paused: boolean; id: bigint; evidence: Hex }> {
-  const contract = testbed.chain.federation.guardianPause;
-  const [paused, [, evidence, , id]] = await Promise.all([
-    publicClient().readContract({ address: contract, abi: guardianPauseAbi, functionName: "paused" }),
-    publicClient().readContract({ address: contract, abi: guardianPauseAbi, functionName: "lastPause" }),
-  ]);
-  return { paused, id, evidence };
-}
-
-/** The DAO Board Safe lifts the pause on chain: the on-chain record a resume needs. */
-async function unpauseChain(): Promise<void> {
-  const { paused, id } = await chainPause();
-  if (!paused) return;
-  const data = encodeFunctionData({ abi: guardianPauseAbi, functionName: "unpause", args: [id] });
-  await execFromSafe(
-    testbed.chain,
-    testbed.chain.safes.daoBoard,
-    { to: testbed.chain.federation.guardianPause, data },
-    [testbed.chain.keys.boardOwners[0] as Hex],
-  );
-}
 
 async function boardCall(to: Address, data: Hex): Promise<void> {
   await execFromSafe(testbed.chain, testbed.chain.safes.daoBoard, { to, data }, [
@@ -158,30 +141,14 @@ async function boardCall(to: Address, data: Hex): Promise<void> {
   ]);
 }
 
-// ---- reports ----
+/** A report by the agent of `agentKey` (signed by `signer`: another key forges it), evidence unique to this run. */
+const agentReport = (agentKey: Hex, scope: string, signer?: Hex): Promise<SignedReport> =>
+  signedReport(testbed.chain, agentKey, scope, {
+    evidence: `${scope} ${RUN}`,
+    ...(signer ? { signer } : {}),
+  });
 
-const domain = () => ({
-  federation: "dsc",
-  chainId: testbed.chain.chainId,
-  guardianPause: testbed.chain.federation.guardianPause,
-});
-
-async function signedReport(
-  agentKey: Hex,
-  scope: string,
-  signer: Hex = agentKey,
-): Promise<{ report: BreachReport; signature: Hex }> {
-  const report: BreachReport = {
-    agent: privateKeyToAccount(agentKey).address,
-    scope,
-    severity: "critical",
-    evidenceHash: keccak256(toHex(`${scope} ${RUN}`)),
-    observedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z"),
-  };
-  return { report, signature: await signBreachReport(domain(), report, signer) };
-}
-
-async function fileReport(region: Region, name: string, r: { report: BreachReport; signature: Hex }) {
+async function fileReport(region: Region, name: string, r: SignedReport) {
   await admin(region).apply({
     apiVersion: "dsc.federation.dev/v1alpha1",
     kind: "BreachReport",
@@ -189,14 +156,8 @@ async function fileReport(region: Region, name: string, r: { report: BreachRepor
     spec: { ...r.report, signature: r.signature },
   } as never);
   return until(`BreachReport ${name} judged in ${region}`, async () => {
-    const o = (await kc(region).makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-      group: "dsc.federation.dev",
-      version: "v1alpha1",
-      namespace: NS,
-      plural: "breachreports",
-      name,
-    })) as { status?: BreachReportStatus };
-    return o.status?.state ? o.status : undefined;
+    const status = await breachReportStatus(kc(region), NS, name);
+    return status?.state ? status : undefined;
   });
 }
 
@@ -205,15 +166,7 @@ const operatorUrl = (region: Region, path: string): string =>
 
 // ---- federation and workloads ----
 
-async function federationStatus(region: Region): Promise<FederationStatus | undefined> {
-  const o = (await kc(region).makeApiClient(CustomObjectsApi).getClusterCustomObject({
-    group: "dsc.federation.dev",
-    version: "v1alpha1",
-    plural: "federations",
-    name: "dsc",
-  })) as { status?: FederationStatus };
-  return o.status;
-}
+const federationStatus = (region: Region) => readFederationStatus(kc(region));
 
 const pausedIn = async (region: Region): Promise<boolean> =>
   (await federationStatus(region))?.guardian?.paused ?? false;
@@ -225,32 +178,9 @@ const allPaused = (what: string, timeoutMs?: number) =>
     timeoutMs,
   );
 
-async function deployment(region: Region, name: string) {
-  return kc(region)
-    .makeApiClient(AppsV1Api)
-    .readNamespacedDeployment({ name, namespace: NS })
-    .catch(() => undefined);
-}
-
-const configMap = (region: Region, name: string) =>
-  kc(region)
-    .makeApiClient(CoreV1Api)
-    .readNamespacedConfigMap({ name, namespace: NS })
-    .catch(() => undefined);
-
-async function manifestStatus(region: Region, name: string): Promise<ConsortiumManifestStatus | undefined> {
-  const o = (await kc(region)
-    .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({
-      group: "dsc.federation.dev",
-      version: "v1alpha1",
-      namespace: NS,
-      plural: "consortiummanifests",
-      name,
-    })
-    .catch(() => undefined)) as { status?: ConsortiumManifestStatus } | undefined;
-  return o?.status;
-}
+const deployment = (region: Region, name: string) => readDeployment(kc(region), NS, name);
+const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
+const manifestStatus = (region: Region, name: string) => readManifestStatus(kc(region), NS, name);
 
 async function submit(
   region: Region,
@@ -272,31 +202,14 @@ async function submit(
 
 const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
 
-function resumeSpec(tokens: readonly string[], nonce = 1) {
-  return {
-    tier: "critical" as const,
-    action: "resume" as const,
-    targets: [...REGIONS],
-    nonce,
-    expiresAt: expiresAt(),
-    objects: [
-      {
-        apiVersion: "dsc.federation.dev/v1alpha1",
-        kind: "GuardianResume",
-        metadata: { name: "resume" },
-        spec: { tokens: [...tokens] },
-      },
-    ],
-  };
-}
-
 /** Board unpauses on chain, then a critical resume of every pause in force, approved 3 + 1. */
 async function resumeAll(name: string, recordedOnChain = true): Promise<void> {
   const tokens = (await federationStatus("alpha"))?.guardian?.pauses.map((p) => p.token) ?? [];
   if (tokens.length === 0) return;
   // A pause raised in a cluster is recorded on chain (recordOnChain); the Board lifts it there first.
-  if (recordedOnChain) await until("pause recorded on chain", async () => (await chainPause()).paused);
-  await unpauseChain();
+  if (recordedOnChain)
+    await until("pause recorded on chain", async () => (await chainPause(testbed.chain)).paused);
+  await unpauseChain(testbed.chain);
   await submit("alpha", name, resumeSpec(tokens), { signers: ["alpha", "beta", "gamma"], boardSigners: 1 });
   await until(`${name}: resumed in all three`, async () =>
     (await Promise.all(REGIONS.map(pausedIn))).every((p) => !p),
@@ -341,7 +254,7 @@ describe("the guardian pause", () => {
     );
 
     const gammaAgent = testbed.chain.keys.agents.gamma;
-    const forged = await signedReport(gammaAgent, "forged", generatePrivateKey());
+    const forged = await agentReport(gammaAgent, "forged", generatePrivateKey());
     expect(await fileReport("gamma", "forged", forged)).toMatchObject({
       state: "Refused",
       reason: "BadSignature",
@@ -361,7 +274,7 @@ describe("the guardian pause", () => {
       encodeFunctionData({ abi: agentRegistryAbi, functionName: "revoke", args: [tokenId] }),
     );
     try {
-      const revoked = await signedReport(gammaAgent, "revoked");
+      const revoked = await agentReport(gammaAgent, "revoked");
       expect(await fileReport("gamma", "revoked", revoked)).toMatchObject({
         state: "Refused",
         reason: "NotAnAgent",
@@ -377,17 +290,17 @@ describe("the guardian pause", () => {
       );
     }
     for (const region of REGIONS) expect(await pausedIn(region)).toBe(false);
-    expect((await chainPause()).paused).toBe(false);
+    expect((await chainPause(testbed.chain)).paused).toBe(false);
     const metrics = await operators.get("gamma")?.metrics();
     expect(metrics).toMatch(/^dsc_breach_reports_total\{source="agent",result="BadSignature"\} 1$/m);
     expect(metrics).toMatch(/^dsc_breach_reports_total\{source="agent",result="NotAnAgent"\} 1$/m);
   });
 
-  let accepted: { report: BreachReport; signature: Hex };
+  let accepted: SignedReport;
   let acceptedToken = "";
 
   it("pauses all three regions on an agent's report in gamma, scales managed workloads to zero and applies nothing; only 3+1 resumes, exactly", async () => {
-    accepted = await signedReport(testbed.chain.keys.agents.gamma, "settlement invariant broken");
+    accepted = await agentReport(testbed.chain.keys.agents.gamma, "settlement invariant broken");
     const status = await fileReport("gamma", "breach-1", accepted);
     expect(status.state).toBe("Accepted");
     acceptedToken = status.token ?? "";
@@ -419,7 +332,7 @@ describe("the guardian pause", () => {
     expect(events.items.length).toBeGreaterThan(0);
     // Recorded on chain by the guardian key, with the report's token as evidence.
     await until("pause recorded on chain", async () => {
-      const c = await chainPause();
+      const c = await chainPause(testbed.chain);
       return c.paused && c.evidence.toLowerCase() === acceptedToken.toLowerCase();
     });
 
@@ -445,7 +358,7 @@ describe("the guardian pause", () => {
     expect(await configMap("alpha", "during-pause")).toBeUndefined();
 
     // 2 of 3 DSPs and the Board: not enough for a resume.
-    await unpauseChain();
+    await unpauseChain(testbed.chain);
     await submit("alpha", "resume-short", resumeSpec([acceptedToken]), {
       signers: ["alpha", "beta"],
       boardSigners: 1,
@@ -561,7 +474,7 @@ describe("the guardian pause", () => {
       const s = await federationStatus("beta");
       return s?.peers?.every((p) => !p.connected);
     });
-    const report = await signedReport(testbed.chain.keys.agents.alpha, "bridge drained");
+    const report = await agentReport(testbed.chain.keys.agents.alpha, "bridge drained");
     const res = await fetch(operatorUrl("alpha", "/v1/breach-reports"), {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -630,7 +543,7 @@ describe("the guardian pause", () => {
       return s?.conditions?.find((c) => c.type === "Applied")?.message.includes("unpause") ?? false;
     });
     expect(await pausedIn("alpha")).toBe(true);
-    await unpauseChain();
+    await unpauseChain(testbed.chain);
     await until("resumed once the Board unpaused", async () =>
       (await Promise.all(REGIONS.map(pausedIn))).every((p) => !p),
     );

@@ -8,22 +8,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {
   ConsortiumManifestSpec,
   ConsortiumManifestStatus,
 } from "../../operator/api/v1alpha1/consortium-manifest.ts";
-import { canonicalManifest, manifestHashes, manifestTypedData } from "../../operator/core/manifest/digest.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { signAsDspOwner, signProposal } from "../../operator/signing/sign.ts";
 import type { Region } from "../testbed/layout.ts";
 import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
+import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
+import { manifestStatus as readManifestStatus } from "../testbed/read.ts";
 
 const run = promisify(execFile);
 let testbed: Testbed;
@@ -63,39 +61,25 @@ function configMap(name: string, data: Record<string, string>): Record<string, u
 }
 
 /** A manifest proposed by alpha's agent, with approvals from the DSPs of `signers`. */
-async function draft(name: string, spec: Partial<ConsortiumManifestSpec>, signers: Region[]): Promise<Draft> {
-  const { chain } = testbed;
-  const full: ConsortiumManifestSpec = {
-    tier: "upgrade",
-    targets: ["alpha"],
-    nonce: 1,
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    objects: [configMap(name, { v: "1" })],
-    proposal: { agent: "0x0000000000000000000000000000000000000000", signature: "0x" },
-    ...spec,
-  };
-  const canonical = canonicalManifest(
-    { federation: "dsc", chainId: chain.chainId, consortiumSafe: chain.safes.consortium },
+async function draft(
+  name: string,
+  spec: Partial<Omit<ConsortiumManifestSpec, "proposal" | "signatures">>,
+  signers: Region[],
+): Promise<Draft> {
+  const approved = await approvedSpec(
+    testbed.chain,
     { namespace: NS, name },
-    full,
+    {
+      tier: "upgrade",
+      targets: ["alpha"],
+      nonce: 1,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      objects: [configMap(name, { v: "1" })],
+      ...spec,
+    },
+    { signers },
   );
-  const hashes = manifestHashes(canonical, chain.safes.daoBoard);
-  full.proposal = {
-    agent: privateKeyToAccount(chain.keys.agents.alpha).address,
-    signature: await signProposal(chain.keys.agents.alpha, manifestTypedData(canonical)),
-  };
-  full.signatures = await Promise.all(
-    signers.map(async (r) => ({
-      safe: "consortium" as const,
-      data: await signAsDspOwner(
-        chain.keys.dspOwners[r][0] as Hex,
-        chain.safes.dsp[r],
-        chain.chainId,
-        hashes,
-      ),
-    })),
-  );
-  return { name, spec: full };
+  return { name, spec: approved.spec };
 }
 
 const submit = (d: Draft): Promise<unknown> =>
@@ -106,16 +90,7 @@ const submit = (d: Draft): Promise<unknown> =>
     spec: d.spec,
   } as never);
 
-async function manifestStatus(name: string): Promise<ConsortiumManifestStatus | undefined> {
-  const object = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-    group: "dsc.federation.dev",
-    version: "v1alpha1",
-    namespace: NS,
-    plural: "consortiummanifests",
-    name,
-  })) as { status?: ConsortiumManifestStatus };
-  return object.status;
-}
+const manifestStatus = (name: string) => readManifestStatus(kc, NS, name);
 
 const until = <T>(
   what: string,

@@ -20,12 +20,8 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { createPublicClient, encodeFunctionData, http, keccak256, toHex, type Hex } from "viem";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
-import { guardianPauseAbi } from "../../operator/chain/abi/guardian-pause.ts";
-import { signBreachReport, type BreachReport } from "../../operator/core/breach/report.ts";
 import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import {
@@ -50,7 +46,8 @@ import {
   type OperatorProcess,
 } from "../testbed/operator.ts";
 import { freePort } from "../testbed/process.ts";
-import { execFromSafe } from "../testbed/safe-tx.ts";
+import { chainPause, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
+import { federationStatus as readFederationStatus } from "../testbed/read.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
 const prometheusBinary = findTool("prometheus");
@@ -132,30 +129,6 @@ function cleared(name: string, labels: Readonly<Record<string, string>> = {}, ti
 
 // ---- chain and manifests ----
 
-const publicClient = () => createPublicClient({ transport: http(testbed.chain.rpcUrl) });
-
-async function chainPause(): Promise<{ paused: boolean; id: bigint }> {
-  const contract = testbed.chain.federation.guardianPause;
-  const [paused, [, , , id]] = await Promise.all([
-    publicClient().readContract({ address: contract, abi: guardianPauseAbi, functionName: "paused" }),
-    publicClient().readContract({ address: contract, abi: guardianPauseAbi, functionName: "lastPause" }),
-  ]);
-  return { paused, id };
-}
-
-/** The DAO Board Safe lifts the pause on chain, as a resume requires. */
-async function unpauseChain(): Promise<void> {
-  const { paused, id } = await chainPause();
-  if (!paused) return;
-  const data = encodeFunctionData({ abi: guardianPauseAbi, functionName: "unpause", args: [id] });
-  await execFromSafe(
-    testbed.chain,
-    testbed.chain.safes.daoBoard,
-    { to: testbed.chain.federation.guardianPause, data },
-    [testbed.chain.keys.boardOwners[0] as Hex],
-  );
-}
-
 const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
 
 /** Applies a ConsortiumManifest as a DSP admin would, with a spec as signed (or forged). */
@@ -168,15 +141,7 @@ async function submit(region: Region, name: string, spec: unknown): Promise<void
   } as never);
 }
 
-async function federationStatus(region: Region): Promise<FederationStatus | undefined> {
-  const o = (await kc(region).makeApiClient(CustomObjectsApi).getClusterCustomObject({
-    group: "dsc.federation.dev",
-    version: "v1alpha1",
-    plural: "federations",
-    name: "dsc",
-  })) as { status?: FederationStatus };
-  return o.status;
-}
+const federationStatus = (region: Region) => readFederationStatus(kc(region));
 
 const pausedIn = async (region: Region): Promise<boolean> =>
   (await federationStatus(region))?.guardian?.paused ?? false;
@@ -197,24 +162,9 @@ async function resumeAll(name: string): Promise<void> {
   const tokens = await pausesInForce();
   if (tokens.length === 0) return;
   // A pause raised in a cluster is recorded on chain (recordOnChain); the Board lifts it there first.
-  await until("pause recorded on chain", async () => (await chainPause()).paused);
-  await unpauseChain();
-  const spec = {
-    tier: "critical" as const,
-    action: "resume" as const,
-    targets: [...REGIONS],
-    nonce: 1,
-    expiresAt: expiresAt(),
-    objects: [
-      {
-        apiVersion: "dsc.federation.dev/v1alpha1",
-        kind: "GuardianResume",
-        metadata: { name: "resume" },
-        spec: { tokens },
-      },
-    ],
-  };
-  const approved = await approvedSpec(testbed.chain, { namespace: NS, name }, spec, {
+  await until("pause recorded on chain", async () => (await chainPause(testbed.chain)).paused);
+  await unpauseChain(testbed.chain);
+  const approved = await approvedSpec(testbed.chain, { namespace: NS, name }, resumeSpec(tokens), {
     proposer: "alpha",
     signers: ["alpha", "beta", "gamma"],
     boardSigners: 1,
@@ -276,7 +226,7 @@ describe.skipIf(!prometheusBinary)(
     beforeAll(async () => {
       testbed = await current();
       rpcUrls.push(testbed.chain.rpcUrl);
-      await unpauseChain(); // a clean start whatever ran before
+      await unpauseChain(testbed.chain); // a clean start whatever ran before
       for (const region of REGIONS) {
         await installFederation(testbed, region, federationOptions(region));
         await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
@@ -305,7 +255,7 @@ describe.skipIf(!prometheusBinary)(
       // Leave nothing paused and nothing of this suite's for the suites after it.
       if (prometheus && operators.size === REGIONS.length)
         await attempt("resume", () => resumeAll(`resume-final-${RUN}`));
-      await attempt("unpause the chain", unpauseChain);
+      await attempt("unpause the chain", () => unpauseChain(testbed.chain));
       await Promise.all([...operators.values()].map((o) => o.stop()));
       await prometheus?.stop();
       await attempt("delete manifests", deleteManifests);
@@ -462,23 +412,10 @@ describe.skipIf(!prometheusBinary)(
     }, 240_000);
 
     it("DscGuardianPaused fires in every region on an agent's signed breach report, and clears on the DAO's resume", async () => {
-      const agentKey = testbed.chain.keys.agents.gamma;
-      const scope = `observability drill ${RUN}`;
-      const report: BreachReport = {
-        agent: privateKeyToAccount(agentKey).address,
-        scope,
-        severity: "critical",
-        evidenceHash: keccak256(toHex(scope)),
-        observedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z"),
-      };
-      const signature = await signBreachReport(
-        {
-          federation: "dsc",
-          chainId: testbed.chain.chainId,
-          guardianPause: testbed.chain.federation.guardianPause,
-        },
-        report,
-        agentKey,
+      const { report, signature } = await signedReport(
+        testbed.chain,
+        testbed.chain.keys.agents.gamma,
+        `observability drill ${RUN}`,
       );
       const res = await fetch(`http://127.0.0.1:${String(operators.get("beta")?.port)}/v1/breach-reports`, {
         method: "POST",

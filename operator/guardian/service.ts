@@ -18,7 +18,7 @@ import type { FederationContext } from "../federation/context.ts";
 import type { Replication } from "../replication/service.ts";
 import type { Applier } from "../runtime/apply.ts";
 import { activePauses, knownPauseToken, liftedPauseToken, type ActivePause } from "../state/readers.ts";
-import type { PauseRecord, PauseSource } from "../state/model.ts";
+import type { PauseRecord } from "../state/model.ts";
 import { enforcePause, liftPause } from "./actions.ts";
 import type { GuardianApi } from "./actions-api.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
@@ -116,7 +116,6 @@ export class Guardian {
         message: "this region has no usable Federation with spec.guardian yet; nothing can be verified",
       };
     }
-    const doc = () => this.#o.replication.doc;
     const verdict = await verifyBreachReport(
       {
         chain: ctx.chain,
@@ -130,7 +129,7 @@ export class Guardian {
         nowMs: this.#o.now(),
         maxAgeSeconds: guardian.maxReportAgeSeconds ?? 300,
         // Lifted tokens only: a report whose pause is in force changes nothing if taken again.
-        seen: (hash) => knownPauseToken(doc(), hash) && !this.pauses().some((p) => p.token === hash),
+        seen: (hash) => this.lifted(hash),
       },
       report,
       signature,
@@ -350,6 +349,3 @@ export class Guardian {
     this.#lastPass = now; // only once it worked: a failed pass is retried at the next call
   }
 }
-
-/** For Alertmanager and agents that cannot sign typed data themselves: the source names in metrics. */
-export type BreachSource = PauseSource | "http";

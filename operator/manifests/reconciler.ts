@@ -171,10 +171,12 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return {};
     }
 
-    const membership = membershipRule(spec) ?? resumeRule(spec);
-    if (membership) {
-      await finish({ kind: "invalid", message: membership });
-      events.event(object, { type: "Warning", reason: "InvalidSpec", note: membership });
+    // A resume must name the pauses it lifts, and an apply must not carry a resume.
+    const lift = resumeTokens(spec);
+    const rule = membershipRule(spec) ?? (lift && "error" in lift ? lift.error : undefined);
+    if (rule) {
+      await finish({ kind: "invalid", message: rule });
+      events.event(object, { type: "Warning", reason: "InvalidSpec", note: rule });
       return {};
     }
 
@@ -234,15 +236,9 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     }
 
     const guardian = options.guardian?.();
-    if ((spec.action ?? "apply") === "resume") {
-      const lift = resumeTokens(spec);
-      const chain = guardian?.chainPause();
-      if (!guardian || !lift || "error" in lift) {
-        const message = guardian
-          ? lift && "error" in lift
-            ? lift.error
-            : "not a resume"
-          : "this region keeps no federation state, so it holds no guardian pause to lift";
+    if (lift && "tokens" in lift) {
+      if (!guardian) {
+        const message = "this region keeps no federation state, so it holds no guardian pause to lift";
         await finish({ kind: "paused", report, message }, logger, spec);
         return { requeueAfter: options.resyncMs };
       }
@@ -252,6 +248,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
         return { requeueAfter: options.resyncMs };
       }
+      const chain = guardian.chainPause();
       if (chain?.paused) {
         const id = chain.id.toString();
         const message = `the GuardianPause contract is still paused on chain (pause ${id}): the DAO Board Safe must call unpause(${id}) first, which records the resume on chain`;
@@ -349,10 +346,4 @@ export function membershipRule(spec: ConsortiumManifestSpec): string | undefined
   return touches && spec.tier !== "critical"
     ? `spec.tier: a manifest that changes the Federation (membership) must be critical, not ${spec.tier}`
     : undefined;
-}
-
-/** A resume must name the pauses it lifts, and an apply must not carry a resume. */
-export function resumeRule(spec: ConsortiumManifestSpec): string | undefined {
-  const lift = resumeTokens(spec);
-  return lift && "error" in lift ? lift.error : undefined;
 }

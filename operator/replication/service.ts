@@ -10,6 +10,7 @@
 //   region shows where a manifest is applied.
 // The document is persisted before it is sent, so a kill -9 never loses what a
 // peer may already have acknowledged.
+import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
@@ -19,6 +20,7 @@ import type { ConsortiumManifestObject } from "../manifests/reconciler.ts";
 import type { PeerTransport } from "../peers/transport.ts";
 import type { Applier } from "../runtime/apply.ts";
 import type { Informer } from "../runtime/informer.ts";
+import { objectKey } from "../runtime/keys.ts";
 import {
   appliedByRegion,
   approvals as approvalsOf,
@@ -32,9 +34,6 @@ import type { StateStore } from "../state/store.ts";
 import { SyncSessions, SyncMessageError } from "../state/sync.ts";
 import { batch, type Draft } from "../state/transitions.ts";
 import type { StateDoc } from "../state/document.ts";
-
-const idOf = (object: ConsortiumManifestObject): string =>
-  `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
 
 const SYNC_STATE_SAVE_MS = 1000;
 
@@ -81,31 +80,36 @@ export class Replication {
   readonly #syncDirty = new Set<string>();
   #syncTimer: NodeJS.Timeout | undefined;
   #mirroring = false;
-  /** What each id looked like at the last look, to act only on ids that changed. */
-  readonly #seen = new Map<string, string>();
   readonly #namespaces = new Set<string>();
   #mirrorRequested = 0;
   #mirrorAll = false;
   readonly #pendingIds = new Set<string>();
   #mirrorDone = 0;
   readonly #listeners: (() => void)[] = [];
-  readonly #documentBytes: Gauge;
-  readonly #documentManifests: Gauge;
   readonly #malformed: Counter;
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
     this.#doc = options.doc;
     this.#sessions = new SyncSessions(options.syncStates);
-    this.#documentBytes = new Gauge({
+    // Read when scraped, not at every write: counting manifests is a pass over the document.
+    const documentBytes = (): number => this.documentBytes();
+    const manifestCount = (): number => this.manifestCount();
+    new Gauge({
       name: "dsc_document_bytes",
       help: "Size of the federation state document (saved).",
       registers: [options.registry],
+      collect() {
+        this.set(documentBytes());
+      },
     });
-    this.#documentManifests = new Gauge({
+    new Gauge({
       name: "dsc_document_manifests",
       help: "Manifests in the federation state.",
       registers: [options.registry],
+      collect() {
+        this.set(manifestCount());
+      },
     });
     this.#malformed = new Counter({
       name: "dsc_sync_rejected_messages_total",
@@ -174,7 +178,7 @@ export class Replication {
     spec: ConsortiumManifestSpec,
     digest: string,
   ): Promise<void> {
-    const edit = this.#versionEdit(idOf(object), spec, digest);
+    const edit = this.#versionEdit(objectKey(object), spec, digest);
     if (edit) await this.change(edit);
   }
 
@@ -215,7 +219,7 @@ export class Replication {
     spec: ConsortiumManifestSpec,
     outcome: { state: RegionState; digest: string; nonce: number },
   ): Promise<void> {
-    const id = idOf(object);
+    const id = objectKey(object);
     const version = this.#versionEdit(id, spec, outcome.digest);
     const mine = appliedByRegion(this.#doc, id).find((a) => a.region === this.#o.region);
     const sameOutcome =
@@ -345,6 +349,7 @@ export class Replication {
   }
 
   #receive(peer: string, bytes: Uint8Array): void {
+    const before = this.#doc;
     let changed: boolean;
     try {
       const result = this.#sessions.receive(this.#doc, peer, bytes);
@@ -364,33 +369,17 @@ export class Replication {
     // Listeners act at once (a pause must not wait for a disk); what reaches
     // other peers and this cluster's objects waits until it is durable.
     this.#notify();
+    const ids = changedIds(before, this.#doc);
     void this.#persist().then(() => {
       for (const p of this.#peers()) this.#send(p);
-      const changed = this.#changedIds();
-      for (const id of changed) this.#o.enqueue(id);
-      void this.mirror(changed).catch((error: unknown) => {
+      for (const id of ids) this.#o.enqueue(id);
+      void this.mirror(ids).catch((error: unknown) => {
         this.#o.logger.warn(
           { err: error instanceof Error ? error.message : String(error) },
           "mirroring failed; it is retried at the next change",
         );
       });
     });
-  }
-
-  /**
-   * Ids whose versions or region states differ from the last look. A pass
-   * over every id, but in memory: far cheaper than reconciling them all.
-   */
-  #changedIds(): string[] {
-    const changed: string[] = [];
-    for (const id of manifestIds(this.#doc)) {
-      const now = JSON.stringify([versions(this.#doc, id), appliedByRegion(this.#doc, id)]);
-      if (this.#seen.get(id) !== now) {
-        this.#seen.set(id, now);
-        changed.push(id);
-      }
-    }
-    return changed;
   }
 
   /**
@@ -402,11 +391,7 @@ export class Replication {
   #persist(): Promise<void> {
     this.#queuedWrite ??= this.#writing.then(async () => {
       this.#queuedWrite = undefined;
-      const doc = this.#doc;
-      await this.#o.store.append(doc);
-      const sizes = this.#o.store.sizes();
-      this.#documentBytes.set(sizes.snapshotBytes + sizes.logBytes);
-      this.#documentManifests.set(manifestIds(doc).length);
+      await this.#o.store.append(this.#doc);
     });
     // A failed write fails its callers; the chain itself goes on for the next.
     this.#writing = this.#queuedWrite.catch(() => undefined);
@@ -461,4 +446,19 @@ export class Replication {
     await this.#saveSyncStates();
     await this.#o.store.close();
   }
+}
+
+/**
+ * Ids whose versions or region states a received change touched, read from
+ * the change itself (its patches): work in proportion to the change, not to
+ * the document.
+ */
+function changedIds(before: StateDoc, after: StateDoc): string[] {
+  const ids = new Set<string>();
+  for (const patch of A.diff(after, A.getHeads(before), A.getHeads(after))) {
+    const [map, , key] = patch.path;
+    if ((map === "versions" || map === "applied") && typeof key === "string")
+      ids.add(key.split(" ", 1)[0] ?? "");
+  }
+  return [...ids];
 }
