@@ -124,6 +124,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       store: opened.store,
       doc: opened.doc,
       syncStates: opened.syncStates,
+      specs: opened.specs,
       transport,
       manifests,
       applier: new Applier(kc, { fieldManager: "dsc-replication" }),

@@ -3,6 +3,8 @@
 // heals into one state; kill -9 loses nothing and applies nothing twice; peers
 // with the wrong certificate, and garbage, are refused. Every operator still
 // verifies every approval against the chain itself.
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { connect as tcpConnect, type Socket } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -184,6 +186,23 @@ describe("one federation state across alpha, beta and gamma", () => {
     const after = await configMap("gamma", "everywhere");
     expect(after?.metadata?.uid).toBe(before?.metadata?.uid);
     expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+  });
+
+  it("fetches back from its peers the specs a region lost, identical to theirs", async () => {
+    const specsDir = (region: Region) => join(testbed.layout.regionDir(region), "federation-state", "specs");
+    const held = async (region: Region) =>
+      (await readdir(specsDir(region))).filter((n) => n.endsWith(".json"));
+    const before = await held("beta");
+    expect(before.length).toBeGreaterThanOrEqual(3);
+    await operators.get("beta")?.kill();
+    await rm(specsDir("beta"), { recursive: true });
+    await startRegionOperator("beta");
+    await until("beta's specs back", async () => (await held("beta")).length >= before.length, 60_000);
+    expect((await held("beta")).sort()).toEqual(before.sort());
+    for (const name of before)
+      expect(await readFile(join(specsDir("beta"), name), "utf8")).toBe(
+        await readFile(join(specsDir("alpha"), name), "utf8"),
+      );
   });
 
   it("keeps both sides working through a partition of alpha, and converges when it heals", async () => {

@@ -1,11 +1,18 @@
 // The protocol on one TLS connection whose certificate already names the
 // peer: both sides send HELLO at once, and the connection is open when the
-// peer's HELLO confirms the region its certificate says. Afterwards SYNC
-// frames are handed up, PINGs answered, PONGs turned into a round-trip time.
+// peer's HELLO confirms the region its certificate says. Afterwards SYNC and
+// SPECS frames are handed up, PINGs answered, PONGs turned into a round-trip time.
 import { performance } from "node:perf_hooks";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
-import { FrameDecoder, PROTOCOL_VERSION, encodeFrame, type Decoded, type Frame } from "./frame.ts";
+import {
+  FrameDecoder,
+  PROTOCOL_VERSION,
+  encodeFrame,
+  type Channel,
+  type Decoded,
+  type Frame,
+} from "./frame.ts";
 import { roundTripMs } from "./health.ts";
 import { countRefusal, type PeerMetrics } from "./metrics.ts";
 
@@ -14,14 +21,14 @@ export interface PeerStats {
   /** Unix time in ms of the last valid frame, or null if never heard. */
   lastHeardMs: number | null;
   rttMs: number | null;
-  /** Sync payload bytes, as in dsc_sync_bytes_total. */
+  /** Sync and spec payload bytes, as in dsc_sync_bytes_total. */
   bytesIn: number;
   bytesOut: number;
 }
 
 export interface ConnectionEvents {
   opened(connection: PeerConnection): void;
-  message(connection: PeerConnection, bytes: Uint8Array): void;
+  message(connection: PeerConnection, bytes: Uint8Array, channel: Channel): void;
   /** Once per connection, whatever closed it; `wasOpen` if HELLO had been exchanged. */
   closed(connection: PeerConnection, wasOpen: boolean): void;
 }
@@ -86,14 +93,14 @@ export class PeerConnection {
     return this.#lastHeardAt;
   }
 
-  /** Sends one sync message; false if the connection is not open (or was just dropped as not reading). */
-  send(bytes: Uint8Array): boolean {
+  /** Sends one message; false if the connection is not open (or was just dropped as not reading). */
+  send(bytes: Uint8Array, channel: Channel = "sync"): boolean {
     if (this.#state !== "open") return false;
     if (this.#socket.writableLength > MAX_QUEUED_FRAMES * this.#maxFrameBytes) {
       this.close("peer is not reading");
       return false;
     }
-    this.#write({ type: "sync", payload: bytes });
+    this.#write({ type: channel, payload: bytes });
     this.#stats.bytesOut += bytes.length;
     this.#metrics.syncBytes.inc({ peer: this.peer, direction: "out" }, bytes.length);
     return true;
@@ -143,9 +150,10 @@ export class PeerConnection {
         this.#logger.warn("second HELLO from peer dropped");
         return;
       case "sync":
+      case "specs":
         this.#stats.bytesIn += frame.payload.length;
         this.#metrics.syncBytes.inc({ peer: this.peer, direction: "in" }, frame.payload.length);
-        this.#events.message(this, frame.payload);
+        this.#events.message(this, frame.payload, frame.type);
         return;
       case "ping":
         this.#write({ type: "pong", timestamp: frame.timestamp });

@@ -11,6 +11,7 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
     region: fc.stringMatching(/^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$/),
   }),
   fc.record({ type: fc.constant("sync" as const), payload: fc.uint8Array({ maxLength: 600 }) }),
+  fc.record({ type: fc.constant("specs" as const), payload: fc.uint8Array({ maxLength: 600 }) }),
   fc.record({
     type: fc.constantFrom("ping" as const, "pong" as const),
     timestamp: fc.double({ noNaN: true, noDefaultInfinity: true }),

@@ -5,18 +5,24 @@
 // longer be split into frames, and the connection has to go.
 import { REGION_NAME } from "../api/v1alpha1/fields.ts";
 
-export const PROTOCOL_VERSION = 1;
+// 2: SPECS frames (manifest specs travel beside the document, not in it).
+export const PROTOCOL_VERSION = 2;
 export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
 /** The length prefix: 4 bytes, so a frame (type byte and payload) is at most 2^32 - 1 bytes. */
 export const LENGTH_BYTES = 4;
 
-const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4 } as const;
+const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5 } as const;
 const TIMESTAMP_BYTES = 8;
 const MAX_REGION_BYTES = 32;
+
+/** The two streams a connection carries for the layer above: the document's sync, and specs. */
+export type Channel = "sync" | "specs";
 
 export type Frame =
   | { readonly type: "hello"; readonly version: number; readonly region: string }
   | { readonly type: "sync"; readonly payload: Uint8Array }
+  /** The spec exchange (replication/spec-messages.ts); as opaque here as a sync message. */
+  | { readonly type: "specs"; readonly payload: Uint8Array }
   /** The sender's own clock reading; only the sender interprets it, when the PONG comes back. */
   | { readonly type: "ping"; readonly timestamp: number }
   | { readonly type: "pong"; readonly timestamp: number };
@@ -52,9 +58,10 @@ function encodeBody(frame: Frame): Uint8Array {
       const region = new TextEncoder().encode(frame.region);
       return Uint8Array.of(TYPE.hello, frame.version, ...region);
     }
-    case "sync": {
+    case "sync":
+    case "specs": {
       const body = new Uint8Array(1 + frame.payload.length);
-      body[0] = TYPE.sync;
+      body[0] = TYPE[frame.type];
       body.set(frame.payload, 1);
       return body;
     }
@@ -85,8 +92,9 @@ export function decodeBody(body: Uint8Array): Decoded {
       return { ok: true, frame: { type: "hello", version, region } };
     }
     case TYPE.sync:
+    case TYPE.specs:
       // A copy: the listener may keep it, and a view would pin the whole socket chunk.
-      return { ok: true, frame: { type: "sync", payload: payload.slice() } };
+      return { ok: true, frame: { type: type === TYPE.sync ? "sync" : "specs", payload: payload.slice() } };
     case TYPE.ping:
     case TYPE.pong: {
       if (payload.length !== TIMESTAMP_BYTES) return dropped(`bad ${type === TYPE.ping ? "PING" : "PONG"}`);

@@ -2,7 +2,7 @@
 // not pinned, certificates that lie about their region, garbage, oversized
 // frames. Each time the process goes on and the honest peers keep talking.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { encodeFrame, FrameDecoder } from "./frame.ts";
+import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "./frame.ts";
 import {
   certificates,
   connected,
@@ -70,7 +70,7 @@ function speakAs(client: RawClient, region: string): void {
   });
 }
 
-const hello = (region: string) => encodeFrame({ type: "hello", version: 1, region });
+const hello = (region: string) => encodeFrame({ type: "hello", version: PROTOCOL_VERSION, region });
 const sync = (text: string) => encodeFrame({ type: "sync", payload: Buffer.from(text) });
 
 /** The honest peers still reach each other, and nobody dropped a connection. */
@@ -226,7 +226,7 @@ describe("garbage and malformed frames", { timeout: 30_000 }, () => {
       await waitFor("gamma's HELLO", () => raw.received.length > 0);
       expect(frames.push(Buffer.concat(raw.received))[0]).toEqual({
         ok: true,
-        frame: { type: "hello", version: 1, region: "gamma" },
+        frame: { type: "hello", version: PROTOCOL_VERSION, region: "gamma" },
       });
     });
 

@@ -83,6 +83,21 @@ describe("PeerTransport", { timeout: 30_000 }, () => {
     expect(received).toEqual([createHash("sha256").update(payload).digest("hex")]);
   });
 
+  it("keeps the document's sync and the spec exchange apart, in order", async () => {
+    const [alpha, beta] = await federation();
+    wire(members);
+    await waitFor("alpha and beta connected", () => connected(alpha, "beta"));
+    const received: string[] = [];
+    beta.transport.onMessage((from, bytes, channel) =>
+      received.push(`${from} ${channel} ${Buffer.from(bytes).toString()}`),
+    );
+    expect(alpha.transport.send("beta", Buffer.from("one"))).toBe(true);
+    expect(alpha.transport.send("beta", Buffer.from("two"), "specs")).toBe(true);
+    expect(alpha.transport.send("beta", Buffer.from("three"), "sync")).toBe(true);
+    await waitFor("three messages", () => received.length === 3);
+    expect(received).toEqual(["alpha sync one", "alpha specs two", "alpha sync three"]);
+  });
+
   it("says when a message cannot be sent, and refuses one larger than a frame", async () => {
     const [alpha] = await federation();
     expect(alpha.transport.send("beta", Buffer.from("too early"))).toBe(false);

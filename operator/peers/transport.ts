@@ -17,7 +17,7 @@ import type { Registry } from "prom-client";
 import { REGION_NAME } from "../api/v1alpha1/fields.ts";
 import { pinPeers, type PeerConfig, type PinnedPeer } from "./config.ts";
 import { PeerConnection, type PeerStats } from "./connection.ts";
-import { DEFAULT_MAX_FRAME_BYTES, LENGTH_BYTES } from "./frame.ts";
+import { DEFAULT_MAX_FRAME_BYTES, LENGTH_BYTES, type Channel } from "./frame.ts";
 import {
   DEFAULT_RECONNECT,
   SILENT_HEARTBEATS,
@@ -86,7 +86,7 @@ export class PeerTransport {
   readonly #connections = new Set<PeerConnection>();
   /** Accepted sockets, from TCP accept on, so `stop` need not wait out handshakes in progress. */
   readonly #accepted = new Set<Socket>();
-  readonly #messageListeners: Listener<[string, Uint8Array]>[] = [];
+  readonly #messageListeners: Listener<[string, Uint8Array, Channel]>[] = [];
   readonly #connectListeners: Listener<[string]>[] = [];
   readonly #disconnectListeners: Listener<[string]>[] = [];
   #server: Server | undefined;
@@ -193,16 +193,16 @@ export class PeerTransport {
    * starts over from `onConnect`. Throws a RangeError for a message larger
    * than a frame, which no peer would accept.
    */
-  send(region: string, bytes: Uint8Array): boolean {
+  send(region: string, bytes: Uint8Array, channel: Channel = "sync"): boolean {
     if (bytes.length + 1 > this.#maxFrameBytes)
       throw new RangeError(
-        `a sync message of ${bytes.length} bytes exceeds the ${this.#maxFrameBytes}-byte frame limit`,
+        `a ${channel} message of ${bytes.length} bytes exceeds the ${this.#maxFrameBytes}-byte frame limit`,
       );
-    return this.#peers.get(region)?.open?.send(bytes) ?? false;
+    return this.#peers.get(region)?.open?.send(bytes, channel) ?? false;
   }
 
-  /** Each listener gets every sync message; returns a function that removes the listener. */
-  onMessage(listener: (region: string, bytes: Uint8Array) => void): () => void {
+  /** Each listener gets every message, with its channel; returns a function that removes the listener. */
+  onMessage(listener: (region: string, bytes: Uint8Array, channel: Channel) => void): () => void {
     return subscribe(this.#messageListeners, listener);
   }
 
@@ -347,8 +347,8 @@ export class PeerTransport {
         opened: (c) => {
           this.#opened(c);
         },
-        message: (c, bytes) => {
-          emit(this.#messageListeners, this.#logger, c.peer, bytes);
+        message: (c, bytes, channel) => {
+          emit(this.#messageListeners, this.#logger, c.peer, bytes, channel);
         },
         closed: (c) => {
           this.#closed(c);

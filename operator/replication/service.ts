@@ -7,7 +7,9 @@
 //   winning version: the highest nonce whose approvals this region itself
 //   verifies on chain (a peer's word is never enough);
 // - after each reconcile, this region's outcome goes into the state, so every
-//   region shows where a manifest is applied.
+//   region shows where a manifest is applied;
+// - specs are stored by digest beside the document, and the ones this region
+//   lacks are fetched from its peers (specs.ts).
 // The document is persisted before it is sent, so a kill -9 never loses what a
 // peer may already have acknowledged.
 import * as A from "@automerge/automerge";
@@ -18,6 +20,8 @@ import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { ConsortiumManifestObject } from "../manifests/reconciler.ts";
 import type { PeerTransport } from "../peers/transport.ts";
+import { SpecExchange } from "./specs.ts";
+import type { SpecStore } from "../state/specs.ts";
 import type { Applier } from "../runtime/apply.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { objectKey } from "../runtime/keys.ts";
@@ -26,7 +30,6 @@ import {
   approvals as approvalsOf,
   manifestIds,
   members,
-  spec as specOf,
   versions,
 } from "../state/readers.ts";
 import type { ManifestVersion, Member, RegionState } from "../state/model.ts";
@@ -44,6 +47,8 @@ export interface ReplicationOptions {
   readonly store: StateStore;
   readonly doc: StateDoc;
   readonly syncStates: ReadonlyMap<string, Uint8Array>;
+  /** The specs this region holds, by digest (opened with the store). */
+  readonly specs: SpecStore;
   readonly transport: PeerTransport;
   readonly manifests: Informer<ConsortiumManifestObject>;
   /**
@@ -87,6 +92,7 @@ export class Replication {
   #mirrorDone = 0;
   readonly #listeners: (() => void)[] = [];
   readonly #malformed: Counter;
+  readonly #exchange: SpecExchange;
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -113,7 +119,7 @@ export class Replication {
     });
     this.#malformed = new Counter({
       name: "dsc_sync_rejected_messages_total",
-      help: "Sync messages that could not be applied and were dropped.",
+      help: "Sync messages that could not be applied, and spec messages that were malformed or did not match their digest; dropped.",
       registers: [options.registry],
     });
     // Lag per peer: 1 while the peer has not acknowledged everything this region holds.
@@ -128,14 +134,37 @@ export class Replication {
         for (const p of options.transport.status()) this.set({ peer: p.region }, pending(p.region) ? 1 : 0);
       },
     });
+    this.#exchange = new SpecExchange({
+      specs: options.specs,
+      send: (peer, bytes) => options.transport.send(peer, bytes, "specs"),
+      peers: () => this.#peers(),
+      matches: (id, digest, json) => this.#matches(id, digest, json),
+      arrived: (id) => {
+        options.enqueue(id);
+        this.#mirrorLogged([id]);
+      },
+      refused: (peer, reason) => {
+        this.#malformed.inc();
+        options.logger.warn({ peer, reason }, "dropped a spec message");
+      },
+      logger: options.logger,
+    });
     options.transport.onConnect((peer) => {
       this.#send(peer);
+      this.#exchange.connected(peer);
     });
     options.transport.onDisconnect((peer) => {
       this.#sessions.disconnected(peer);
     });
-    options.transport.onMessage((peer, bytes) => {
-      this.#receive(peer, bytes);
+    options.transport.onMessage((peer, bytes, channel) => {
+      if (channel === "sync") this.#receive(peer, bytes);
+      else
+        this.#exchange.receive(peer, bytes).catch((error: unknown) => {
+          options.logger.warn(
+            { peer, err: error instanceof Error ? error.message : String(error) },
+            "spec exchange failed",
+          );
+        });
     });
   }
 
@@ -178,33 +207,34 @@ export class Replication {
     spec: ConsortiumManifestSpec,
     digest: string,
   ): Promise<void> {
-    const edit = this.#versionEdit(objectKey(object), spec, digest);
+    const edit = await this.#versionEdit(objectKey(object), spec, digest);
     if (edit) await this.change(edit);
   }
 
   /**
    * The edit that puts a local version, and the approvals its spec carries,
    * into the state: only what the state lacks, or nothing at all, so that a
-   * resync of an unchanged manifest writes no change.
+   * resync of an unchanged manifest writes no change. The spec is stored
+   * first, so no region is ever told of a version whose spec it cannot serve.
    */
-  #versionEdit(id: string, spec: ConsortiumManifestSpec, digest: string): ((d: Draft) => void) | undefined {
+  async #versionEdit(
+    id: string,
+    spec: ConsortiumManifestSpec,
+    digest: string,
+  ): Promise<((d: Draft) => void) | undefined> {
     const known = versions(this.#doc, id).some((v) => v.digest === digest);
     const seen = new Set(approvalsOf(this.#doc, digest).map((a) => `${a.safe} ${a.data.toLowerCase()}`));
     const fresh = (spec.signatures ?? [])
       .map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }))
       .filter((a) => !seen.has(`${a.safe} ${a.data}`));
+    // Held here already (verified by the caller): it may still be missing from the store.
+    if (!this.#o.specs.has(digest)) await this.#o.specs.put(digest, specJson(spec));
+    // Ahead of the sync message that will name it, so peers need not ask.
+    if (!known) this.#exchange.offer(digest, specJson(spec));
     if (known && fresh.length === 0) return undefined;
     return (d) => {
-      if (!known) {
-        d.submit({
-          id,
-          nonce: spec.nonce,
-          digest,
-          region: this.#o.region,
-          submittedAt: this.#o.now(),
-          spec: canonicalJson({ ...spec, signatures: undefined }),
-        });
-      }
+      if (!known)
+        d.submit({ id, nonce: spec.nonce, digest, region: this.#o.region, submittedAt: this.#o.now() });
       if (fresh.length > 0) d.approve(digest, fresh);
     };
   }
@@ -220,7 +250,7 @@ export class Replication {
     outcome: { state: RegionState; digest: string; nonce: number },
   ): Promise<void> {
     const id = objectKey(object);
-    const version = this.#versionEdit(id, spec, outcome.digest);
+    const version = await this.#versionEdit(id, spec, outcome.digest);
     const mine = appliedByRegion(this.#doc, id).find((a) => a.region === this.#o.region);
     const sameOutcome =
       mine?.digest === outcome.digest && mine.state === outcome.state && mine.nonce === outcome.nonce;
@@ -288,7 +318,7 @@ export class Replication {
     if (all.length === 0) return;
     // Highest nonce first; the first this region verifies wins.
     for (const version of all) {
-      const spec = this.#specOf(version);
+      const spec = await this.#specOf(version);
       if (!spec) continue;
       if (version.digest === localDigest) return; // already holds the best version it can verify
       if (!(await this.#o.verified(namespace, name, spec))) continue;
@@ -324,13 +354,36 @@ export class Replication {
     }
   }
 
-  /** A version's spec, with every approval any region has seen for its digest. */
-  #specOf(version: ManifestVersion): ConsortiumManifestSpec | undefined {
-    const text = specOf(this.#doc, version.digest);
-    if (!text) return undefined;
+  /** A version's spec, with every approval any region has seen for its digest; asked for if missing. */
+  async #specOf(version: ManifestVersion): Promise<ConsortiumManifestSpec | undefined> {
+    const text = await this.#o.specs.get(version.digest);
+    if (text === undefined) {
+      this.#exchange.need(version);
+      return undefined;
+    }
     const spec = JSON.parse(text) as ConsortiumManifestSpec;
     const seen = approvalsOf(this.#doc, version.digest);
     return seen.length > 0 ? { ...spec, signatures: seen } : spec;
+  }
+
+  /**
+   * Whether `json` is the spec whose digest is `digest`, as this region
+   * computes it; undefined while it cannot compute digests (no Federation yet).
+   */
+  #matches(id: string, digest: string, json: string): boolean | undefined {
+    const [namespace = "", name = ""] = id.split("/");
+    let spec: ConsortiumManifestSpec;
+    try {
+      spec = JSON.parse(json) as ConsortiumManifestSpec;
+      if (specJson(spec) !== json) return false;
+    } catch {
+      return false;
+    }
+    try {
+      return this.#o.digestOf(namespace, name, spec) === digest;
+    } catch {
+      return undefined;
+    }
   }
 
   #peers(): string[] {
@@ -373,12 +426,16 @@ export class Replication {
     void this.#persist().then(() => {
       for (const p of this.#peers()) this.#send(p);
       for (const id of ids) this.#o.enqueue(id);
-      void this.mirror(ids).catch((error: unknown) => {
-        this.#o.logger.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          "mirroring failed; it is retried at the next change",
-        );
-      });
+      this.#mirrorLogged(ids);
+    });
+  }
+
+  #mirrorLogged(ids: readonly string[]): void {
+    void this.mirror(ids).catch((error: unknown) => {
+      this.#o.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "mirroring failed; it is retried at the next change",
+      );
     });
   }
 
@@ -441,12 +498,16 @@ export class Replication {
   }
 
   async close(): Promise<void> {
+    this.#exchange.close();
     clearTimeout(this.#syncTimer);
     this.#syncTimer = undefined;
     await this.#saveSyncStates();
     await this.#o.store.close();
   }
 }
+
+/** The form a spec is stored and sent in: canonical JSON, without signatures (they are in the state). */
+const specJson = (spec: ConsortiumManifestSpec): string => canonicalJson({ ...spec, signatures: undefined });
 
 /**
  * Ids whose versions or region states a received change touched, read from

@@ -42,8 +42,6 @@ export interface FederationDoc {
   schema: number;
   /** bucket(id) -> "<id> <nonce> <digest> <region>" -> submittedAt (ms). */
   versions: Buckets<number>;
-  /** bucket(digest) -> "<digest> <canonical spec JSON>" -> true. */
-  specs: Buckets<boolean>;
   /** bucket(digest) -> "<digest> <safe> <signature hex>" -> true. */
   approvals: Buckets<boolean>;
   /** bucket(id) -> "<id> <region> <nonce> <digest> <state>" -> since (ms); written by that region only. */
@@ -62,8 +60,8 @@ export interface FederationDoc {
 
 export type StateDoc = A.Doc<FederationDoc>;
 
-export const SCHEMA = 2;
-const BUCKETED = ["versions", "specs", "approvals", "applied"] as const;
+export const SCHEMA = 3;
+const BUCKETED = ["versions", "approvals", "applied"] as const;
 const BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 export const bucketOf = (key: string): string =>
@@ -111,10 +109,6 @@ export function readPause(key: string, at: number): PauseRecord {
 
 export const resumedKey = (token: string, manifest: string, region: string): string =>
   words(token, manifest, region);
-
-/** The JSON comes last, so it may hold spaces: only the digest before it is parsed. */
-export const specKey = (digest: string, json: string): string => `${digest} ${json}`;
-export const readSpecKey = (key: string): string => key.slice(key.indexOf(" ") + 1);
 
 /**
  * The first change, identical on every replica (fixed actor, no timestamp), so

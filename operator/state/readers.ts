@@ -5,7 +5,6 @@ import {
   bucketOf,
   readApplied,
   readApproval,
-  readSpecKey,
   readPause,
   readVersion,
   words,
@@ -60,23 +59,6 @@ export function winner(
   isVerified: (digest: string) => boolean,
 ): ManifestVersion | undefined {
   return versions(doc, id).find((v) => isVerified(v.digest));
-}
-
-/** Every spec stored for a digest: one, unless a peer stored a wrong one beside it. */
-export function specs(doc: StateDoc, digest: string): string[] {
-  const d = digest.toLowerCase();
-  return prefixed(doc.specs[bucketOf(d)], d)
-    .map(([key]) => readSpecKey(key))
-    .sort(byText);
-}
-
-/** The spec of a digest that `matches` accepts (the caller re-derives the digest from it). */
-export function spec(
-  doc: StateDoc,
-  digest: string,
-  matches: (json: string) => boolean = () => true,
-): string | undefined {
-  return specs(doc, digest).find(matches);
 }
 
 export function approvals(doc: StateDoc, digest: string): Approval[] {

@@ -1,7 +1,8 @@
 // Durable storage of the federation document in one directory (a
 // PersistentVolume in the pod): a snapshot (`Automerge.save`), an append-only
 // log of the changes since (`saveSince`, one fsynced record per append), and
-// one file per peer with its encoded sync state.
+// one file per peer with its encoded sync state; and, in `specs/`, the
+// manifest specs by digest (specs.ts), which the document only names.
 //
 // Why files with fsync rather than the cluster's own storage (a ConfigMap or
 // a custom resource in etcd): the document outgrows etcd's 1.5 MB object limit
@@ -23,11 +24,13 @@ import { freshActor, genesis, loadState, type StateDoc } from "./document.ts";
 import { fsyncDir, readIfExists, removeFile, TEMP_SUFFIX, writeAll, writeAtomic } from "./files.ts";
 import { checkRegion } from "./model.ts";
 import { frame, unframe } from "./framing.ts";
+import { SpecStore } from "./specs.ts";
 
 const SNAPSHOT = "state.snapshot";
 const LOG = "state.log";
 const SYNC_PREFIX = "sync-";
 const SYNC_SUFFIX = ".state";
+const SPECS = "specs";
 
 export interface StoreOptions {
   /** Defaults to a fresh one, as every process start should take (see freshActor). */
@@ -41,6 +44,8 @@ export interface OpenedState {
   readonly doc: StateDoc;
   /** Encoded sync state by peer, for `new SyncSessions(syncStates)`. */
   readonly syncStates: Map<string, Uint8Array>;
+  /** The specs this region holds, by digest. */
+  readonly specs: SpecStore;
   /** Bytes of a torn log tail that were cut off (0 after a clean stop). */
   readonly tornBytes: number;
 }
@@ -101,7 +106,8 @@ export class StateStore {
       [snapshot?.length ?? 0, validBytes],
       options.compactAfterBytes ?? 4 * 1024 * 1024,
     );
-    return { store, doc, syncStates, tornBytes: size - validBytes };
+    const specs = await SpecStore.open(join(dir, SPECS));
+    return { store, doc, syncStates, specs, tornBytes: size - validBytes };
   }
 
   /**

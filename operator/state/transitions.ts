@@ -12,7 +12,6 @@ import {
   bucketOf,
   pauseKey,
   resumedKey,
-  specKey,
   versionKey,
   words,
   type Buckets,
@@ -38,13 +37,13 @@ import {
   type Member,
   type PauseRecord,
   type ResumeInput,
-  type Submission,
+  type ManifestVersion,
 } from "./model.ts";
 
 /** The writes a transition can make, inside one change; each returns the draft, to chain. */
 export interface Draft {
-  /** Records a version and its spec (kept apart, by digest); a repeat records nothing. */
-  submit(submission: Submission): Draft;
+  /** Records a version (its spec is stored by digest, apart: specs.ts); a repeat records nothing. */
+  submit(version: ManifestVersion): Draft;
   /** Adds signature entries for a digest; an entry already present is not added again. */
   approve(digest: string, approvals: readonly Approval[]): Draft;
   /** A region's own state for an id. Only that region may call it: one writer per key. */
@@ -65,7 +64,7 @@ function bucket<V>(buckets: Buckets<V>, key: string): Record<string, V> {
   return b;
 }
 
-function writeSubmission(d: FederationDoc, s: Submission): void {
+function writeSubmission(d: FederationDoc, s: ManifestVersion): void {
   const version = {
     id: checkId(s.id),
     nonce: checkNonce(s.nonce),
@@ -74,7 +73,6 @@ function writeSubmission(d: FederationDoc, s: Submission): void {
     submittedAt: checkTime(s.submittedAt),
   };
   bucket(d.versions, version.id)[versionKey(version)] ??= version.submittedAt;
-  bucket(d.specs, version.digest)[specKey(version.digest, s.spec)] ??= true;
 }
 
 function writeApprovals(d: FederationDoc, digestIn: string, approvals: readonly Approval[]): void {
@@ -246,7 +244,7 @@ export function batch(doc: StateDoc, edit: (draft: Draft) => unknown, at?: numbe
   });
 }
 
-export const submit = (doc: StateDoc, s: Submission): StateDoc =>
+export const submit = (doc: StateDoc, s: ManifestVersion): StateDoc =>
   batch(doc, (d) => d.submit(s), s.submittedAt);
 
 export const approve = (doc: StateDoc, digest: string, approvals: readonly Approval[]): StateDoc =>

@@ -1,0 +1,200 @@
+// The spec exchange: the federation document names each version's spec by
+// digest, and this fetches the ones this region lacks from its peers. A spec
+// is stored only once it matches its digest (`matches` re-derives the digest
+// from the spec), so a peer can withhold a spec but never substitute one; any
+// peer that holds it will do, and it is asked again until one answers.
+//
+// The region that submits a version offers its spec to every peer at once,
+// ahead of the sync message that names it, so a manifest's first trip costs no
+// extra round trip. An offer is only held (a bounded few), unchecked, until
+// the version that names it arrives; then it is checked like any answer.
+import type { Logger } from "pino";
+import type { ManifestVersion } from "../state/model.ts";
+import type { SpecStore } from "../state/specs.ts";
+import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
+
+/** While specs are missing, peers are asked again this often (a peer may not have had them yet). */
+export const ASK_AGAIN_MS = 2000;
+/** Offers held until the version naming them arrives; beyond these the oldest go (and are asked for). */
+export const MAX_OFFERS = 256;
+export const MAX_OFFER_BYTES = 8 * 1024 * 1024;
+
+export interface SpecExchangeOptions {
+  readonly specs: SpecStore;
+  /** Sends on the SPECS channel; false if the peer is not connected. */
+  readonly send: (peer: string, bytes: Uint8Array) => boolean;
+  /** Connected peers. */
+  readonly peers: () => readonly string[];
+  /**
+   * Whether `json` is the spec of manifest `id` whose digest is `digest`;
+   * undefined if that cannot be told yet (the spec is asked for again later).
+   */
+  readonly matches: (id: string, digest: string, json: string) => boolean | undefined;
+  /** A missing spec arrived and is stored. */
+  readonly arrived: (id: string) => void;
+  /** A message that was refused (malformed, or a spec that does not match its digest). */
+  readonly refused: (peer: string, reason: string) => void;
+  readonly logger: Logger;
+}
+
+export class SpecExchange {
+  readonly #o: SpecExchangeOptions;
+  /** digest -> manifest id, for every version whose spec this region lacks. */
+  readonly #missing = new Map<string, string>();
+  /** Digests being written, so two peers' answers do not race on one file. */
+  readonly #storing = new Set<string>();
+  /** digest -> an unasked spec a peer offered, in arrival order. */
+  readonly #offers = new Map<string, { readonly peer: string; readonly json: string }>();
+  #offerBytes = 0;
+  #askSoon: NodeJS.Immediate | undefined;
+  #askAgain: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: SpecExchangeOptions) {
+    this.#o = options;
+  }
+
+  /** Digests this region lacks, to be asked for. */
+  get missing(): number {
+    return this.#missing.size;
+  }
+
+  /** Notes that `version`'s spec is needed; it is asked for shortly, with any other needs. */
+  need(version: ManifestVersion): void {
+    if (this.#closed || this.#o.specs.has(version.digest) || this.#missing.has(version.digest)) return;
+    this.#missing.set(version.digest, version.id);
+    const offer = this.#take(version.digest);
+    if (offer) {
+      this.#storeLogged(offer.peer, version.digest, offer.json);
+      return;
+    }
+    this.#askSoon ??= setImmediate(() => {
+      this.#askSoon = undefined;
+      this.#askEveryone();
+    });
+  }
+
+  /** Sends a spec this region just submitted to every peer, before they ask. */
+  offer(digest: string, json: string): void {
+    const bytes = encodeSpecMessage({ kind: "spec", digest: digest.toLowerCase(), json });
+    for (const peer of this.#o.peers()) this.#o.send(peer, bytes);
+  }
+
+  /** A peer (re)connected: it may hold what the others did not. */
+  connected(peer: string): void {
+    this.#ask(peer);
+  }
+
+  async receive(peer: string, bytes: Uint8Array): Promise<void> {
+    const decoded = decodeSpecMessage(bytes);
+    if (!decoded.ok) {
+      this.#o.refused(peer, decoded.reason);
+      return;
+    }
+    const message = decoded.message;
+    if (message.kind === "want") await this.#answer(peer, message.digests);
+    else await this.#store(peer, message.digest, message.json);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#askSoon) clearImmediate(this.#askSoon);
+    clearTimeout(this.#askAgain);
+  }
+
+  async #answer(peer: string, digests: readonly string[]): Promise<void> {
+    for (const digest of digests) {
+      const json = await this.#o.specs.get(digest);
+      if (json === undefined) continue;
+      if (!this.#o.send(peer, encodeSpecMessage({ kind: "spec", digest, json }))) return;
+    }
+  }
+
+  #storeLogged(peer: string, digest: string, json: string): void {
+    this.#store(peer, digest, json).catch((error: unknown) => {
+      this.#o.logger.warn(
+        { digest, err: error instanceof Error ? error.message : String(error) },
+        "spec not stored",
+      );
+    });
+  }
+
+  async #store(peer: string, digest: string, json: string): Promise<void> {
+    const id = this.#missing.get(digest);
+    if (id === undefined) {
+      // An offer ahead of its version (held), or a second peer's answer (dropped).
+      if (!this.#o.specs.has(digest)) this.#hold(peer, digest, json);
+      return;
+    }
+    if (this.#storing.has(digest)) return;
+    const matches = this.#o.matches(id, digest, json);
+    if (matches !== true) {
+      if (matches === false)
+        this.#o.refused(peer, `the spec sent for ${digest} (${id}) does not match that digest`);
+      // Not at once: a peer that keeps sending a wrong spec must not set off a loop.
+      this.#askLater();
+      return;
+    }
+    this.#storing.add(digest);
+    try {
+      await this.#o.specs.put(digest, json);
+      this.#missing.delete(digest);
+    } catch (error) {
+      // Kept missing: the next ask fetches it again.
+      this.#o.logger.warn(
+        { digest, err: error instanceof Error ? error.message : String(error) },
+        "could not store a spec",
+      );
+      this.#askLater();
+      return;
+    } finally {
+      this.#storing.delete(digest);
+    }
+    this.#o.arrived(id);
+  }
+
+  #hold(peer: string, digest: string, json: string): void {
+    if (json.length > MAX_OFFER_BYTES) return;
+    this.#take(digest);
+    this.#offers.set(digest, { peer, json });
+    this.#offerBytes += json.length;
+    for (const oldest of this.#offers.keys()) {
+      if (this.#offers.size <= MAX_OFFERS && this.#offerBytes <= MAX_OFFER_BYTES) break;
+      this.#take(oldest);
+    }
+  }
+
+  #take(digest: string): { readonly peer: string; readonly json: string } | undefined {
+    const offer = this.#offers.get(digest);
+    if (offer) {
+      this.#offers.delete(digest);
+      this.#offerBytes -= offer.json.length;
+    }
+    return offer;
+  }
+
+  #askEveryone(): void {
+    for (const peer of this.#o.peers()) this.#ask(peer);
+  }
+
+  #ask(peer: string): void {
+    if (this.#closed) return;
+    const digests = [...this.#missing.keys()];
+    for (let i = 0; i < digests.length; i += MAX_WANT) {
+      const want: SpecMessage = { kind: "want", digests: digests.slice(i, i + MAX_WANT) };
+      if (!this.#o.send(peer, encodeSpecMessage(want))) break;
+    }
+    this.#askLater();
+  }
+
+  /** Bounded: the timer runs only while something is missing, and stops at close. */
+  #askLater(): void {
+    if (!this.#closed && this.#missing.size > 0 && this.#askAgain === undefined) {
+      this.#askAgain = setTimeout(() => {
+        this.#askAgain = undefined;
+        if (this.#missing.size > 0) this.#askEveryone();
+      }, ASK_AGAIN_MS);
+      this.#askAgain.unref();
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { digestOf, specJson } from "./fixtures.ts";
+import { StateInputError } from "./model.ts";
+import { SpecStore } from "./specs.ts";
+import { StateStore } from "./store.ts";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "dsc-specs-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("spec store", () => {
+  it("keeps a spec by digest across a reopen, and has none for an unknown digest", async () => {
+    const json = specJson("ns/a", 1);
+    const digest = digestOf("a");
+    const first = await SpecStore.open(dir);
+    expect(first.has(digest)).toBe(false);
+    expect(await first.get(digest)).toBeUndefined();
+    await first.put(digest.toUpperCase().replace("0X", "0x"), json);
+    expect(first.has(digest)).toBe(true);
+
+    const again = await SpecStore.open(dir);
+    expect(again.size).toBe(1);
+    expect(await again.get(digest)).toBe(json);
+    expect(await again.get(digestOf("b"))).toBeUndefined();
+  });
+
+  it("does not overwrite a stored spec (a digest names one spec)", async () => {
+    const store = await SpecStore.open(dir);
+    const digest = digestOf("a");
+    await store.put(digest, "{}");
+    await store.put(digest, '{"other":true}');
+    expect(await store.get(digest)).toBe("{}");
+  });
+
+  it("refuses a name that is not a digest, so nothing outside the directory is written", async () => {
+    const store = await SpecStore.open(dir);
+    await expect(store.put("../../etc/passwd", "{}")).rejects.toBeInstanceOf(StateInputError);
+    await expect(store.put(`${digestOf("a")}/x`, "{}")).rejects.toBeInstanceOf(StateInputError);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("drops a temp file a crash left behind, and does not count it", async () => {
+    await writeFile(join(dir, `${digestOf("a")}.json.tmp`), "{");
+    const store = await SpecStore.open(dir);
+    expect(store.size).toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("is opened with the state store, in its directory", async () => {
+    const { store, specs } = await StateStore.open(dir);
+    await specs.put(digestOf("a"), "{}");
+    await store.close();
+    const again = await StateStore.open(dir);
+    expect(again.specs.has(digestOf("a"))).toBe(true);
+    await again.store.close();
+  });
+});

@@ -1,0 +1,60 @@
+// Manifest specs, stored by digest beside the federation document rather than
+// in it. Measured (bench/state.ts, Automerge 3.5): the document's memory
+// grows with the bytes of the strings it holds, about 5x on load and 9x on
+// save, whatever form they take (map keys, ImmutableString or byte values).
+// Specs were 56% of those bytes at 10,000 manifests (9.6 of 17.1 MB), and a
+// real manifest is larger than the bench's 1 KB. Here a spec costs its bytes
+// on disk and a digest in memory.
+//
+// A digest names exactly one spec, so this needs no merge rule: the peers'
+// copies are equal or wrong, and the caller checks a spec against its digest
+// before `put` (the exchange in replication/specs.ts). A crash leaves at most
+// a temp file, removed at open: every file here was fsynced before it got
+// its name.
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { removeFile, TEMP_SUFFIX, writeAtomic } from "./files.ts";
+import { checkDigest } from "./model.ts";
+
+const SUFFIX = ".json";
+
+export class SpecStore {
+  readonly #dir: string;
+  readonly #digests: Set<string>;
+
+  private constructor(dir: string, digests: Set<string>) {
+    this.#dir = dir;
+    this.#digests = digests;
+  }
+
+  static async open(dir: string): Promise<SpecStore> {
+    await mkdir(dir, { recursive: true });
+    const names = await readdir(dir);
+    await Promise.all(names.filter((n) => n.endsWith(TEMP_SUFFIX)).map((n) => removeFile(join(dir, n))));
+    const digests = names.filter((n) => n.endsWith(SUFFIX)).map((n) => n.slice(0, -SUFFIX.length));
+    return new SpecStore(dir, new Set(digests));
+  }
+
+  has(digest: string): boolean {
+    return this.#digests.has(digest.toLowerCase());
+  }
+
+  get size(): number {
+    return this.#digests.size;
+  }
+
+  /** The canonical spec JSON stored for a digest, or undefined if this region has none yet. */
+  async get(digest: string): Promise<string | undefined> {
+    const d = digest.toLowerCase();
+    if (!this.#digests.has(d)) return undefined;
+    return readFile(join(this.#dir, d + SUFFIX), "utf8");
+  }
+
+  /** Stores a spec durably (a repeat is a no-op). The caller has checked it against the digest. */
+  async put(digest: string, json: string): Promise<void> {
+    const d = checkDigest(digest);
+    if (this.#digests.has(d)) return;
+    await writeAtomic(this.#dir, d + SUFFIX, Buffer.from(json, "utf8"));
+    this.#digests.add(d);
+  }
+}
