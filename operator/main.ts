@@ -3,12 +3,14 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { hostname } from "node:os";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { delimiter } from "node:path";
 import { pino } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { admissionPolicy } from "./admission/policy.ts";
 import { API_VERSION } from "./api/v1alpha1/fields.ts";
 import { loadConfig, type OperatorConfig } from "./config.ts";
+import { KubeClient } from "./kube/client.ts";
+import { loadDefault, loadKubeconfigFiles } from "./kube/config.ts";
 import { federationReconciler, type FederationObject } from "./federation/reconciler.ts";
 import type { ObjectApi } from "./manifests/objects.ts";
 import { manifestReconciler, type ConsortiumManifestObject } from "./manifests/reconciler.ts";
@@ -40,9 +42,13 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     // One key once per line (children add `component`; log pipelines may refuse repeated keys).
     base: { app: "dsc-operator", region: config.region ?? "unset" },
   });
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  // One client for everything: one pool of connections, one discovery cache.
+  // `kubeconfig` is $KUBECONFIG: possibly several files, merged as kubectl does.
+  const kc = new KubeClient(
+    config.kubeconfig
+      ? loadKubeconfigFiles(config.kubeconfig.split(delimiter).filter(Boolean))
+      : loadDefault(),
+  );
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -174,7 +180,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
 
   const federation = federationReconciler({
     federations,
-    core: kc.makeApiClient(CoreV1Api),
+    api,
     namespace: config.namespace,
     federationName: config.federationName,
     applier,
@@ -381,6 +387,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
           resolve();
         }),
       );
+      kc.close();
       log.info("stopped");
     },
   };

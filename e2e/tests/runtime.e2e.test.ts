@@ -3,13 +3,7 @@
 // built-in kinds and of a custom resource's /status, aggregated Events,
 // leader election on a real Lease, and a controller wired through all of it.
 import { createServer, connect, type Server, type Socket } from "node:net";
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  type KubernetesObject,
-  type V1ConfigMap,
-} from "@kubernetes/client-node";
+import { ApiextensionsV1Api, CoreV1Api, KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -32,7 +26,13 @@ import {
   type EventHandler,
   type LeaseClient,
 } from "../../operator/runtime/index.ts";
+import type { KubeObject } from "../../operator/kube/object.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
+
+/** A ConfigMap as the API server sends it (what informers hold: plain JSON, not client-node's model). */
+interface ConfigMapJson extends KubeObject {
+  data?: Record<string, string>;
+}
 
 const log = pino({ level: process.env.DSC_TEST_LOG ?? "silent" });
 const suffix = Date.now().toString(36);
@@ -112,7 +112,7 @@ function throughRelay(url: string): KubeConfig {
   return routed;
 }
 
-function recorder(): { handler: EventHandler<V1ConfigMap>; events: string[] } {
+function recorder(): { handler: EventHandler<ConfigMapJson>; events: string[] } {
   const events: string[] = [];
   return {
     events,
@@ -128,7 +128,7 @@ describe("Informer", () => {
   it("follows creates, updates and deletes, and catches up after the connection breaks", async () => {
     const server = new URL(kc.getCurrentCluster()?.server ?? "");
     const net = await relay(server);
-    const informer = new Informer<V1ConfigMap>({
+    const informer = new Informer<ConfigMapJson>({
       kubeConfig: throughRelay(net.url),
       path: `/api/v1/namespaces/${ns}/configmaps`,
       labelSelector: "test=informer",
@@ -190,7 +190,7 @@ describe("Informer", () => {
   });
 
   it("re-lists on demand (the watchdog's path) without repeating events for unchanged objects", async () => {
-    const informer = new Informer<V1ConfigMap>({
+    const informer = new Informer<ConfigMapJson>({
       kubeConfig: kc,
       path: `/api/v1/namespaces/${ns}/configmaps`,
       labelSelector: "test=relist",
@@ -382,7 +382,7 @@ describe("EventRecorder", () => {
     }
     events.event(subject, { type: "Normal", reason: "Reconciled", note: "all good" });
     await events.flush();
-    interface EventJson extends KubernetesObject {
+    interface EventJson extends KubeObject {
       reason: string;
       note: string;
       type: string;
@@ -491,7 +491,7 @@ describe("Controller", () => {
   it("keeps a derived ConfigMap in line with its source, through informers, owner mapping and apply", async () => {
     const registry = new Registry();
     const applier = new Applier(kc);
-    const informer = new Informer<V1ConfigMap>({
+    const informer = new Informer<ConfigMapJson>({
       kubeConfig: kc,
       path: `/api/v1/namespaces/${ns}/configmaps`,
       labelSelector: "test=controller",

@@ -2,31 +2,33 @@
 // chain and Safe-service clients current, and reports what it reads on chain
 // (owners, thresholds, block) in the Federation's status. It polls: the chain
 // has no watch, and a DAO rotation must show without anyone touching the cluster.
-import type { CoreV1Api, KubernetesObject } from "@kubernetes/client-node";
 import { getAddress, type Hex } from "viem";
 import { federationSpec, type FederationSpec, type FederationStatus } from "../api/v1alpha1/federation.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
 import { guardianWriter } from "../chain/guardian-writer.ts";
+import type { KubeObject } from "../kube/object.ts";
 import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
 import type { Guardian } from "../guardian/service.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { SafeService } from "../safe/service.ts";
 import type { Applier } from "../runtime/apply.ts";
+import type { RawApi } from "../runtime/rawapi.ts";
 import { setCondition, type Condition } from "../runtime/conditions.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
 import type { Reconciler } from "../runtime/controller.ts";
 import type { FederationContext } from "./context.ts";
 
-export interface FederationObject extends KubernetesObject {
+export interface FederationObject extends KubeObject {
   spec?: unknown;
   status?: FederationStatus;
 }
 
 export interface FederationControllerOptions {
   readonly federations: Informer<FederationObject>;
-  readonly core: CoreV1Api;
+  /** Reads the RPC and guardian Secrets. */
+  readonly api: Pick<RawApi, "readRaw">;
   /** Where the RPC Secret lives: the operator's own namespace. */
   readonly namespace: string;
   /** The Federation to serve; by default the only one in the cluster. */
@@ -132,9 +134,10 @@ export function federationReconciler(options: FederationControllerOptions): {
       const at = options.now().getTime();
       if (cached && at - cached.at < SECRET_REREAD_MS) return cached.value;
       try {
-        const found = await options.core.readNamespacedSecret({
-          name: ref.name,
-          namespace: options.namespace,
+        const found = await options.api.readRaw<{ data?: Record<string, string> }>({
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: ref.name, namespace: options.namespace },
         });
         const value = found.data?.[ref.key];
         if (!value) throw new Error(`key ${ref.key} is missing`);

@@ -3,11 +3,10 @@
 // namespaced kind (a deny-all policy goes into each namespace that holds a
 // managed object of any kind, so the kinds cannot be a fixed list).
 //
-// Both are plain GETs through the same client as RawApi (its authentication,
-// middleware and raw-JSON responses). They need the protected request
-// plumbing of KubernetesObjectApi, hence a subclass; it is an ObjectApi, so
-// one instance can serve the manifest controller as well.
-import { HttpMethod, type KubeConfig } from "@kubernetes/client-node";
+// Both are plain GETs through the same client as RawApi (its connections and
+// raw-JSON responses). It is an ObjectApi, so one instance can serve the
+// manifest controller as well.
+import { kubeClient, type KubeAccess } from "../kube/access.ts";
 import { ObjectApi } from "../manifests/objects.ts";
 
 export interface ListOptions {
@@ -69,23 +68,13 @@ const collectionPath = (apiVersion: string, resource: string): string =>
   `/${apiVersion.includes("/") ? "apis" : "api"}/${apiVersion}/${resource}`;
 
 export class GuardianApi extends ObjectApi {
-  static override forConfig(kc: KubeConfig): GuardianApi {
-    const api = kc.makeApiClient(GuardianApi);
-    api.setDefaultNamespace(kc);
-    return api;
+  static override forConfig(access: KubeAccess): GuardianApi {
+    return new GuardianApi(kubeClient(access));
   }
 
-  /** A GET of any path, answered as the API server's own JSON. */
-  async getJson<T>(
-    path: string,
-    query: Record<string, string> = {},
-    accept = "application/json",
-  ): Promise<T> {
-    const request = this.configuration.baseServer.makeRequestContext(path, HttpMethod.GET);
-    request.setHeaderParam("Accept", accept);
-    for (const [key, value] of Object.entries(query)) request.setQueryParam(key, value);
-    // RawApi.processResponse hands back the parsed JSON; the type is the caller's word.
-    return (await this.requestPromise(request)) as T;
+  /** A GET of any path, answered as the API server's own JSON; the type is the caller's word. */
+  getJson<T>(path: string, query: Record<string, string> = {}, accept = "application/json"): Promise<T> {
+    return this.client.request<T>("GET", path, { query, accept });
   }
 
   /** Every object of a collection path (all namespaces for a namespaced kind), page by page. */

@@ -2,7 +2,7 @@
 // in any region, is verified once and either pauses the federation or is
 // refused with a reason, an Event and a count. A report already judged at
 // its generation is left alone: judging it again would call it a replay.
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/object.ts";
 import type { BreachReportStatus } from "../api/v1alpha1/breach-report.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -13,7 +13,7 @@ import type { Informer } from "../runtime/informer.ts";
 import { parseKey } from "../runtime/keys.ts";
 import type { Guardian } from "./service.ts";
 
-export interface BreachReportObject extends KubernetesObject {
+export interface BreachReportObject extends KubeObject {
   spec?: Record<string, unknown>;
   status?: BreachReportStatus;
 }

@@ -2,8 +2,8 @@
 // API server lets us: Namespaces first (so the rest can be validated inside
 // them), then every other object dry-run, then for real. A mistake in object
 // seven is found before object one is changed.
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Hex } from "viem";
+import { kubeClient, type KubeAccess } from "../kube/access.ts";
 import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
 import type { Applier } from "../runtime/apply.ts";
 import { httpStatus, RawApi } from "../runtime/rawapi.ts";
@@ -18,13 +18,11 @@ import {
 
 /** Discovery and deletion on top of the runtime's raw-JSON API. */
 export class ObjectApi extends RawApi {
-  static override forConfig(kc: KubeConfig): ObjectApi {
-    const api = kc.makeApiClient(ObjectApi);
-    api.setDefaultNamespace(kc);
-    return api;
+  static override forConfig(access: KubeAccess): ObjectApi {
+    return new ObjectApi(kubeClient(access));
   }
 
-  /** Whether a kind is namespaced, from discovery (cached by client-node); throws for an unknown kind. */
+  /** Whether a kind is namespaced, from discovery (cached by the client); throws for an unknown kind. */
   async isNamespaced(apiVersion: string, kind: string): Promise<boolean> {
     const resource = await this.resource(apiVersion, kind);
     if (!resource)
@@ -137,7 +135,7 @@ export async function pruneObjects(
         live.metadata?.labels?.[MANAGED_LABEL] === "true" &&
         live.metadata.annotations?.[MANIFEST_ANNOTATION] === `${manifest.namespace}/${manifest.name}`;
       if (!ours) continue;
-      await api.delete(header, undefined, undefined, undefined, undefined, "Background");
+      await api.delete(header, { propagationPolicy: "Background" });
       pruned.push(ref);
     } catch (error) {
       if (httpStatus(error) === 404) continue;

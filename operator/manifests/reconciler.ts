@@ -4,7 +4,7 @@
 // leave the last verified version in place. Killed at any line, the next pass
 // does the same again: server-side apply converges, the finalizer is added
 // before anything is applied, and status is written last.
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/object.ts";
 import type { Logger } from "pino";
 import type {
   ConsortiumManifestSpec,
@@ -30,7 +30,7 @@ import { manifestStatus, type Outcome } from "./status.ts";
 import { resumeTokens } from "./resume.ts";
 import type { Guardian } from "../guardian/service.ts";
 
-export interface ConsortiumManifestObject extends KubernetesObject {
+export interface ConsortiumManifestObject extends KubeObject {
   spec?: unknown;
   status?: ConsortiumManifestStatus;
 }

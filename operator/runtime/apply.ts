@@ -1,17 +1,10 @@
 // Server-side apply under the operator's own field manager, for any kind and
-// for the /status subresource.
-//
-// KubernetesObjectApi.patch() defaults to strategic merge, which the API
-// server refuses (415) for custom resources; with PatchStrategy.ServerSideApply
-// it works, but it runs the body through client-node's typed serializer,
-// which drops JSON fields its models rename (see rawapi.ts), and it has no
-// subresources. CustomObjectsApi.patchNamespacedCustomObjectStatus sends
-// application/json-patch+json (the first JSON type its spec lists) unless a
-// per-call header middleware overrides it, and it needs the plural name.
-// So both go through RawApi: `application/apply-patch+yaml` (JSON is YAML)
-// on the object or on its /status, with `fieldValidation=Strict` so that a
-// misspelt or client-renamed field (`_from`) is refused instead of dropped.
-import { PatchStrategy, type KubeConfig } from "@kubernetes/client-node";
+// for the /status subresource: `application/apply-patch+yaml` (JSON is YAML)
+// on the object or on its /status, through RawApi (plain JSON, see
+// rawapi.ts), with `fieldValidation=Strict` so that a misspelt field is
+// refused instead of silently dropped.
+import type { KubeAccess } from "../kube/access.ts";
+import { APPLY_PATCH } from "../kube/patch.ts";
 import { RawApi, type ObjectHeader } from "./rawapi.ts";
 
 export const FIELD_MANAGER = "dsc-operator";
@@ -42,7 +35,7 @@ export class Applier {
   readonly fieldManager: string;
   readonly #api: RawApi;
 
-  constructor(kc: KubeConfig, options: { readonly fieldManager?: string } = {}) {
+  constructor(kc: KubeAccess, options: { readonly fieldManager?: string } = {}) {
     this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
     this.#api = RawApi.forConfig(kc);
   }
@@ -52,7 +45,7 @@ export class Applier {
    * operator owns) and returns the object as stored. Creates it if absent.
    */
   apply<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
-    return this.#api.patchRaw(object, PatchStrategy.ServerSideApply, applyBody(object), this.#query(options));
+    return this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options));
   }
 
   /**
@@ -61,13 +54,7 @@ export class Applier {
    * but its identity is ignored there.
    */
   applyStatus<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
-    return this.#api.patchRaw(
-      object,
-      PatchStrategy.ServerSideApply,
-      applyBody(object),
-      this.#query(options),
-      "/status",
-    );
+    return this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options), "/status");
   }
 
   #query(options: ApplyOptions): Record<string, string> {

@@ -1,4 +1,4 @@
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/object.ts";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RateLimiter } from "./backoff.ts";
@@ -208,8 +208,7 @@ describe("Controller", () => {
       ],
     });
     let list = [configMap("parent", "1"), child];
-    const informer = new Informer<KubernetesObject>({
-      kubeConfig: watch.config,
+    const informer = new Informer<KubeObject>({
       path: "/api/v1/namespaces/ns/configmaps",
       logger,
       watch,
@@ -256,7 +255,6 @@ describe("Controller", () => {
     const watch = new FakeWatch();
     const { logger } = captureLogger();
     const informer = new Informer({
-      kubeConfig: watch.config,
       path: "/x",
       logger,
       watch,

@@ -8,7 +8,7 @@
 // leadership): each start makes a fresh queue, and registering the informer
 // handlers replays every cached object, so nothing is missed in between.
 import { randomUUID } from "node:crypto";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/object.ts";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { RateLimiter } from "./backoff.ts";
@@ -101,7 +101,7 @@ export class Controller {
    * updates (old and new object) or deletes. The default is the object's own
    * key; use ownerKeys() for objects this controller owns. Call before start().
    */
-  watch<T extends KubernetesObject>(
+  watch<T extends KubeObject>(
     informer: Informer<T>,
     map: KeyMapper<T> = ownKey,
     options: WatchOptions<T> = {},
@@ -242,7 +242,7 @@ export class Controller {
 }
 
 /** An informer handler that queues the keys an object maps to; a mapper that throws is the handler's error. */
-export interface WatchOptions<T extends KubernetesObject> {
+export interface WatchOptions<T extends KubeObject> {
   /** Whether an update is worth a reconcile (controller-runtime's predicates); by default every one is. */
   readonly update?: (oldObj: T, newObj: T) => boolean;
 }
@@ -252,7 +252,7 @@ export interface WatchOptions<T extends KubernetesObject> {
  * controller's own status and finalizer writes do not wake it up again
  * (periodic resyncs still come, and put drift back).
  */
-export function generationChanged<T extends KubernetesObject>(oldObj: T, newObj: T): boolean {
+export function generationChanged<T extends KubeObject>(oldObj: T, newObj: T): boolean {
   const o = oldObj.metadata;
   const n = newObj.metadata;
   return (
@@ -262,7 +262,7 @@ export function generationChanged<T extends KubernetesObject>(oldObj: T, newObj:
   );
 }
 
-export function keysHandler<T extends KubernetesObject>(
+export function keysHandler<T extends KubeObject>(
   map: KeyMapper<T>,
   enqueue: (key: string) => void,
   worthIt: (oldObj: T, newObj: T) => boolean = () => true,

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ApiException } from "@kubernetes/client-node";
+import { ApiError } from "../kube/client.ts";
 import { EventRecorder, type EventObject, type EventSeries, type EventSink } from "./events.ts";
 import { captureLogger } from "./testkit.ts";
 
@@ -16,7 +16,8 @@ class FakeSink implements EventSink {
   }
 
   updateSeries(_namespace: string, name: string, series: EventSeries): Promise<void> {
-    if (this.gone.has(name)) return Promise.reject(new ApiException(404, "not found", {}, {}));
+    if (this.gone.has(name))
+      return Promise.reject(new ApiError(404, { reason: "NotFound", message: "not found" }));
     this.series.push({ name, series });
     return Promise.resolve();
   }

@@ -8,14 +8,15 @@
 // Series updates are coalesced: at most one write per Event per
 // `seriesFlushMs`. Recording never throws and never waits: failures to write
 // are logged, as an Event is a courtesy to humans, not part of the state.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeAccess } from "../kube/access.ts";
+import { JSON_PATCH } from "../kube/patch.ts";
 import type { Logger } from "pino";
 import { httpStatus, RawApi } from "./rawapi.ts";
 import { microTime } from "./time.ts";
 
 export const REPORTING_CONTROLLER = "dsc.federation.dev/operator";
 
-/** The object an Event is about: any KubernetesObject, or its identifying fields. */
+/** The object an Event is about: any Kubernetes object, or its identifying fields. */
 export interface ReferencedObject {
   readonly apiVersion?: string;
   readonly kind?: string;
@@ -69,17 +70,17 @@ export interface EventSink {
   updateSeries(namespace: string, name: string, series: EventSeries): Promise<void>;
 }
 
-export function apiEventSink(kc: KubeConfig): EventSink {
+export function apiEventSink(kc: KubeAccess): EventSink {
   const api = RawApi.forConfig(kc);
   return {
     create: async (event) => {
       await api.createRaw(event);
     },
     updateSeries: async (namespace, name, series) => {
-      // A JSON patch: client-node's default for Events, and `add` sets /series whether or not it exists.
+      // A JSON patch: `add` sets /series whether or not it exists.
       await api.patchRaw(
         { apiVersion: "events.k8s.io/v1", kind: "Event", metadata: { name, namespace } },
-        "application/json-patch+json",
+        JSON_PATCH,
         [{ op: "add", path: "/series", value: series }],
       );
     },
@@ -91,8 +92,8 @@ export interface EventRecorderOptions {
   /** Which replica reports, e.g. the pod name. */
   readonly reportingInstance: string;
   readonly reportingController?: string;
-  /** Where to write; one of these is required. */
-  readonly kubeConfig?: KubeConfig;
+  /** Where to write (a KubeClient, or a client-node KubeConfig in tests); this or `sink` is required. */
+  readonly kubeConfig?: KubeAccess;
   readonly sink?: EventSink;
   /** Repeats further apart than this start a new Event. Default 6 min, as client-go. */
   readonly seriesWindowMs?: number;

@@ -1,5 +1,6 @@
 // The operator's controller runtime: controller-runtime's model (informers,
-// keyed work queues, reconcilers, leader election) on @kubernetes/client-node.
+// keyed work queues, reconcilers, leader election) on the operator's own API
+// client (operator/kube).
 export { Applier, applyBody, FIELD_MANAGER, type ApplyOptions } from "./apply.ts";
 export {
   DEFAULT_BASE_DELAY_MS,
@@ -53,7 +54,7 @@ export {
   type LeaderElectorOptions,
   type LeaseSpec,
 } from "./leader.ts";
-export { HttpStatusError, listJson, type ListQuery } from "./listing.ts";
+export { listJson, type ListQuery } from "./listing.ts";
 export { httpStatus, RawApi, type ObjectHeader } from "./rawapi.ts";
 export { metaTime, microTime } from "./time.ts";
 export { WorkQueue, type WorkQueueOptions } from "./workqueue.ts";

@@ -1,10 +1,11 @@
-import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ApiError } from "../kube/client.ts";
+import type { KubeList, KubeObject } from "../kube/object.ts";
 import { Informer, type EventHandler } from "./informer.ts";
 import { objectKey, ownerKeys, parseKey } from "./keys.ts";
 import { captureLogger, configMap, FakeWatch, settle } from "./testkit.ts";
 
-type Obj = KubernetesObject;
+type Obj = KubeObject;
 
 // Records handler calls as "add ns/a@1", "update ns/a@1->2", "delete ns/a".
 function recorder(): { handler: EventHandler<Obj>; events: string[] } {
@@ -27,13 +28,12 @@ function setup(options: { relistIntervalMs?: number } = {}) {
   let listError: Error | undefined;
   let lists = 0;
   const informer = new Informer<Obj>({
-    kubeConfig: watch.config,
     path: "/api/v1/namespaces/ns/configmaps",
     labelSelector: "app=x",
     logger,
     watch,
     relistIntervalMs: options.relistIntervalMs ?? 0,
-    list: (): Promise<KubernetesListObject<Obj>> => {
+    list: (): Promise<KubeList<Obj>> => {
       lists++;
       if (listError) return Promise.reject(listError);
       return Promise.resolve({ metadata: { resourceVersion: String(lists * 100) }, items: [...items] });
@@ -93,7 +93,7 @@ describe("Informer", () => {
     t.setItems([configMap("keep", "1"), configMap("change", "7"), configMap("new", "8")]);
     broken.end(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }));
     await settle();
-    expect(t.lists()).toBe(1); // client-node's ListWatch stopped; nothing else would restart it
+    expect(t.lists()).toBe(1); // no restart before the backoff
     await vi.advanceTimersByTimeAsync(1000);
     expect(t.lists()).toBe(2);
     expect(r.events.sort()).toEqual(["add ns/new@8", "delete ns/gone", "update ns/change@2->7"]);
@@ -106,6 +106,54 @@ describe("Informer", () => {
     expect(t.informer.get("ns", "keep")).toBeDefined();
     t.watch.last().send("DELETED", configMap("keep", "9"));
     expect(t.informer.get("ns", "keep")).toBeUndefined();
+    await t.informer.stop();
+  });
+
+  it("resumes a watch the server ended from the last version seen (bookmarks too), without a list", async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    t.setItems([configMap("a", "1")]);
+    t.informer.start();
+    await t.informer.waitForSync();
+    await settle();
+    expect(t.watch.last().params).toMatchObject({ resourceVersion: "100", allowWatchBookmarks: "true" });
+    t.watch.last().send("MODIFIED", configMap("a", "120"));
+    t.watch.last().send("BOOKMARK", { metadata: { resourceVersion: "150" } });
+    await vi.advanceTimersByTimeAsync(5000);
+    t.watch.last().end(); // the server's timeoutSeconds
+    expect(t.watch.calls).toHaveLength(2);
+    expect(t.watch.last().params).toMatchObject({ resourceVersion: "150", labelSelector: "app=x" });
+    expect(t.lists()).toBe(1);
+    expect(t.informer.get("ns", "a")?.metadata?.resourceVersion).toBe("120");
+    await t.informer.stop();
+  });
+
+  it("re-lists at once when the watch's version expired (410 Gone), as an ERROR event or a status", async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    const r = recorder();
+    t.informer.addHandler(r.handler);
+    t.setItems([configMap("a", "1")]);
+    t.informer.start();
+    await t.informer.waitForSync();
+    await settle();
+    t.setItems([configMap("a", "1"), configMap("b", "2")]);
+    t.watch.last().send("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    await settle();
+    expect(t.lists()).toBe(2); // no backoff
+    expect(t.watch.calls[0]?.aborted()).toBe(true);
+    await settle();
+    t.watch.last().end(new ApiError(410, { reason: "Gone" }));
+    await settle();
+    expect(t.lists()).toBe(3);
+    expect(r.events).toEqual(["add ns/a@1", "add ns/b@2"]);
+    // Any other ERROR event is a failure: backoff, then a list.
+    await settle();
+    t.watch.last().send("ERROR", { kind: "Status", code: 500, message: "internal error" });
+    await settle();
+    expect(t.lists()).toBe(3);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(t.lists()).toBe(4);
     await t.informer.stop();
   });
 

@@ -1,23 +1,22 @@
-// A watch-backed cache of one collection, over client-node's ListWatch, made
-// to keep running. client-node 2.0's ListWatch reconnects after a quiet or
-// closed watch, but after an HTTP error, a failed list or a network error it
-// emits `error` and stops for good. This informer then starts a fresh
-// ListWatch (a new list, so nothing that changed meanwhile is missed) after a
-// backoff, and re-lists on a timer as a watchdog against a watch that stalls
-// without an error. Its own cache outlives each ListWatch, so a re-list is
-// diffed against what handlers have already seen: they get an add, update or
-// delete for each real change, and nothing for objects that did not change.
-import {
-  ListWatch,
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+// A watch-backed cache of one collection, made to keep running: list, then
+// watch from the list's resourceVersion (with bookmarks, so a quiet
+// collection's version stays fresh). When the server ends a watch (at its
+// timeoutSeconds) the watch resumes from the last version seen. When the
+// version has expired (410 Gone, after etcd compaction) it re-lists at once.
+// After any other error (HTTP, network, a failed list) it re-lists after a
+// backoff, and it re-lists on a timer as a watchdog against a watch that
+// stalls without an error. The cache outlives each list and watch, so a
+// re-list is diffed against what handlers have already seen: they get an
+// add, update or delete for each real change, and nothing for objects that
+// did not change.
 import type { Logger } from "pino";
+import { kubeClient, type KubeAccess } from "../kube/access.ts";
+import { ApiError, type WatchEvent, type WatchHandle, type Watcher } from "../kube/client.ts";
+import type { KubeList, KubeObject, Status } from "../kube/object.ts";
 import { exponentialBackoff } from "./backoff.ts";
 import { objectKey } from "./keys.ts";
 import { listJson } from "./listing.ts";
+import { httpStatus } from "./rawapi.ts";
 
 /**
  * Called synchronously, in watch order. The objects are the cache's own,
@@ -29,40 +28,47 @@ export interface EventHandler<T> {
   delete?(obj: T): void;
 }
 
-export interface InformerOptions<T extends KubernetesObject> {
-  readonly kubeConfig: KubeConfig;
+export interface InformerOptions<T extends KubeObject> {
+  /** The API server (a KubeClient, or a client-node KubeConfig in tests); needed unless `list` and `watch` are given. */
+  readonly kubeConfig?: KubeAccess;
   /** The collection's path: `/api/v1/namespaces/ns/configmaps`, `/apis/group/v1/plural`, ... */
   readonly path: string;
   readonly logger: Logger;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   /** Lists the collection; by default a plain-JSON list of `path`, the same shape as watch events. */
-  readonly list?: () => Promise<KubernetesListObject<T>>;
+  readonly list?: () => Promise<KubeList<T>>;
   /** Re-list this often in case a watch stalls silently; 0 turns the watchdog off. Default 5 min. */
   readonly relistIntervalMs?: number;
-  /** Backoff of restarts after errors: 1 s doubling to 30 s by default (client-node's own reconnect range). */
+  /** Backoff of restarts after errors: 1 s doubling to 30 s by default. */
   readonly restartBaseDelayMs?: number;
   readonly restartMaxDelayMs?: number;
   /** The watch client; tests replace it. */
-  readonly watch?: Watch;
+  readonly watch?: Watcher;
   /** A monotonic clock in milliseconds. */
   readonly now?: () => number;
 }
 
-export class Informer<T extends KubernetesObject> {
+// A watch that the server ends sooner than this after it started is treated as a failure (with
+// backoff), so that a proxy closing every watch at once cannot make a busy loop.
+const MIN_WATCH_MS = 1000;
+
+export class Informer<T extends KubeObject> {
   readonly path: string;
   readonly #objects = new Map<string, T>();
   readonly #handlers = new Set<EventHandler<T>>();
   readonly #options: InformerOptions<T>;
   readonly #log: Logger;
-  readonly #watch: Watch;
-  readonly #list: () => Promise<KubernetesListObject<T>>;
+  readonly #watcher: Watcher;
+  readonly #list: () => Promise<KubeList<T>>;
   readonly #now: () => number;
+  readonly #selectors: Record<string, string>;
   readonly #syncWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  // Each ListWatch gets a generation; callbacks from a ListWatch that was
-  // replaced (it may still deliver a few) see a stale generation and are ignored.
+  // Each list-and-watch gets a generation; callbacks from one that was
+  // replaced (a list in flight, a watch event already read) see a stale
+  // generation and are ignored.
   #generation = 0;
-  #listWatch: ListWatch<T> | undefined;
+  #watch: WatchHandle | undefined;
   #running = false;
   #synced = false;
   #failures = 0;
@@ -74,13 +80,21 @@ export class Informer<T extends KubernetesObject> {
     this.path = options.path;
     this.#options = options;
     this.#log = options.logger.child({ informer: options.path });
-    this.#watch = options.watch ?? new Watch(options.kubeConfig);
-    const query = {
+    const access = (): KubeAccess => {
+      if (!options.kubeConfig) throw new Error(`informer ${options.path} needs a kubeConfig`);
+      return options.kubeConfig;
+    };
+    this.#watcher = options.watch ?? kubeClient(access());
+    this.#selectors = {
       ...(options.labelSelector !== undefined && { labelSelector: options.labelSelector }),
       ...(options.fieldSelector !== undefined && { fieldSelector: options.fieldSelector }),
     };
-    this.#list = options.list ?? (() => listJson<T>(options.kubeConfig, options.path, query));
+    this.#list = options.list ?? this.#listAll(access());
     this.#now = options.now ?? (() => performance.now());
+  }
+
+  #listAll(access: KubeAccess): () => Promise<KubeList<T>> {
+    return () => listJson<T>(access, this.path, this.#selectors);
   }
 
   /** Starts listing and watching; waitForSync() tells when the cache is first complete. */
@@ -96,7 +110,7 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.#running = false;
     this.#generation++;
     clearTimeout(this.#restartTimer);
@@ -104,9 +118,9 @@ export class Informer<T extends KubernetesObject> {
     this.#restartTimer = this.#relistTimer = undefined;
     for (const waiter of this.#syncWaiters.splice(0))
       waiter.reject(new Error(`informer ${this.path} stopped`));
-    const listWatch = this.#listWatch;
-    this.#listWatch = undefined;
-    await listWatch?.stop();
+    this.#watch?.abort();
+    this.#watch = undefined;
+    return Promise.resolve();
   }
 
   /** True once a first list has filled the cache; stays true through restarts, as in client-go. */
@@ -150,46 +164,76 @@ export class Informer<T extends KubernetesObject> {
 
   #connect(): void {
     const generation = ++this.#generation;
-    const current = (): boolean => generation === this.#generation;
-    const listWatch = new ListWatch<T>(
-      this.path,
-      this.#watch,
-      async () => {
-        const list = await this.#list();
-        if (current()) this.#replace(list.items);
-        return list;
-      },
-      false,
-      this.#options.labelSelector,
-      this.#options.fieldSelector,
-    );
-    listWatch.on("add", (obj: T) => {
-      if (current()) this.#upsert(obj);
-    });
-    listWatch.on("update", (obj: T) => {
-      if (current()) this.#upsert(obj);
-    });
-    listWatch.on("delete", (obj: T) => {
-      if (current()) this.#remove(objectKey(obj), obj);
-    });
-    listWatch.on("error", (err: unknown) => {
-      if (current()) this.#failed(err);
-    });
-    this.#listWatch = listWatch;
     this.#connectedAt = this.#now();
-    // start() rejects only when the request cannot even be built (no cluster, failing credentials plugin).
-    listWatch.start().catch((err: unknown) => {
-      if (current()) this.#failed(err);
-    });
+    this.#list().then(
+      (list) => {
+        if (generation !== this.#generation) return;
+        this.#replace(list.items);
+        this.#startWatch(generation, list.metadata?.resourceVersion ?? "");
+      },
+      (err: unknown) => {
+        if (generation === this.#generation) this.#failed(err);
+      },
+    );
   }
 
-  // Stops the current ListWatch; stopping aborts its request, and the abort
-  // comes back as an `error` that its now stale generation discards.
+  // Watches from `resourceVersion` on; resumes from the last version seen when the server ends the watch.
+  #startWatch(generation: number, resourceVersion: string): void {
+    const current = (): boolean => generation === this.#generation;
+    let version = resourceVersion;
+    const startedAt = this.#now();
+    const onEvent = (event: WatchEvent): void => {
+      if (!current()) return;
+      if (event.type === "ERROR") {
+        const status = event.object as Status;
+        this.#watchFailed(new ApiError(status.code ?? 500, status));
+        return;
+      }
+      const obj = event.object as T;
+      version = obj.metadata?.resourceVersion ?? version;
+      if (event.type === "ADDED" || event.type === "MODIFIED") this.#upsert(obj);
+      else if (event.type === "DELETED") this.#remove(objectKey(obj), obj);
+      // BOOKMARK: only the version moves on.
+    };
+    const onDone = (err?: Error): void => {
+      if (!current()) return;
+      if (err) this.#watchFailed(err);
+      else if (this.#now() - startedAt < MIN_WATCH_MS)
+        this.#failed(new Error("the API server ended the watch at once"));
+      else this.#startWatch(generation, version);
+    };
+    // client-go's spread of watch lengths (5 to 10 min), so that informers do not all reconnect at once.
+    const timeoutSeconds = String(300 + Math.floor(Math.random() * 300));
+    const query = {
+      ...this.#selectors,
+      resourceVersion: version,
+      allowWatchBookmarks: "true",
+      timeoutSeconds,
+    };
+    try {
+      this.#watch = this.#watcher.watch(this.path, query, onEvent, onDone);
+    } catch (err) {
+      // Only when the request cannot even be built (an unreadable token file).
+      this.#failed(err);
+    }
+  }
+
+  // 410 Gone: the version is too old to resume from (etcd compacted it); a fresh list is the only way on.
+  #watchFailed(err: Error): void {
+    if (httpStatus(err) !== 410) {
+      this.#failed(err);
+      return;
+    }
+    this.#log.debug({ err }, "watch version expired; re-listing");
+    this.#retire();
+    this.#connect();
+  }
+
+  // Drops the current list-and-watch: an aborted watch reports nothing, and a list in flight is ignored.
   #retire(): void {
     this.#generation++;
-    const listWatch = this.#listWatch;
-    this.#listWatch = undefined;
-    void listWatch?.stop();
+    this.#watch?.abort();
+    this.#watch = undefined;
   }
 
   #failed(err: unknown): void {
@@ -237,8 +281,8 @@ export class Informer<T extends KubernetesObject> {
     for (const h of this.#handlers) this.#call("delete", () => h.delete?.(obj));
   }
 
-  // A throwing handler must not stop the others, nor unwind into ListWatch
-  // (which would swallow it, or turn it into a failed list).
+  // A throwing handler must not stop the others, nor unwind into the watch
+  // (which would end it as failed) or the list.
   #call(event: string, fn: () => void): void {
     try {
       fn();

@@ -1,13 +1,13 @@
 // Work queue keys. A key names an object, never a version of it: the
 // reconciler reads the current state from the cache, so many events for one
 // object collapse into one reconcile (level-triggered, as in controller-runtime).
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/object.ts";
 
 /** Maps an object to the keys to reconcile when it changes. */
-export type KeyMapper<T extends KubernetesObject = KubernetesObject> = (obj: T) => readonly string[];
+export type KeyMapper<T extends KubeObject = KubeObject> = (obj: T) => readonly string[];
 
 /** client-go's MetaNamespaceKeyFunc: `namespace/name`, or `name` for a cluster-scoped object. */
-export function objectKey(obj: KubernetesObject): string {
+export function objectKey(obj: KubeObject): string {
   const name = obj.metadata?.name;
   if (!name) throw new Error(`a ${obj.kind ?? "Kubernetes object"} without metadata.name has no key`);
   const namespace = obj.metadata?.namespace;

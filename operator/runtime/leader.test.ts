@@ -1,4 +1,4 @@
-import { ApiException } from "@kubernetes/client-node";
+import { ApiError } from "../kube/client.ts";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { decide, LeaderElector, type Lease, type LeaseClient } from "./leader.ts";
@@ -86,13 +86,13 @@ class FakeLeases implements LeaseClient {
   }
 
   create(l: Lease): Promise<Lease> {
-    if (this.stored) return Promise.reject(new ApiException(409, "exists", {}, {}));
+    if (this.stored) return Promise.reject(new ApiError(409, { reason: "AlreadyExists", message: "exists" }));
     return Promise.resolve(this.#store(l));
   }
 
   replace(l: Lease): Promise<Lease> {
     if (l.metadata.resourceVersion !== this.stored?.metadata.resourceVersion) {
-      return Promise.reject(new ApiException(409, "conflict", {}, {}));
+      return Promise.reject(new ApiError(409, { reason: "Conflict", message: "conflict" }));
     }
     return Promise.resolve(this.#store(l));
   }

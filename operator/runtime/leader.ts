@@ -10,7 +10,7 @@
 // renewDeadline (< leaseDuration, so before anyone may take over), it stops
 // leading. On stop() it stops its work first, then releases the Lease, so a
 // successor takes over at its next retry instead of waiting out the lease.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeAccess } from "../kube/access.ts";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { leaderMetrics } from "./metrics.ts";
@@ -42,7 +42,7 @@ export interface LeaseClient {
   replace(lease: Lease): Promise<Lease>;
 }
 
-export function apiLeaseClient(kc: KubeConfig): LeaseClient {
+export function apiLeaseClient(kc: KubeAccess): LeaseClient {
   const api = RawApi.forConfig(kc);
   return {
     get: async (namespace, name) => {
@@ -123,8 +123,8 @@ export interface LeaderElectorOptions {
   /** Unique per candidate, e.g. the pod name. */
   readonly identity: string;
   readonly logger: Logger;
-  /** Where the Lease lives; one of these is required. */
-  readonly kubeConfig?: KubeConfig;
+  /** Where the Lease lives (a KubeClient, or a client-node KubeConfig in tests); this or `client` is required. */
+  readonly kubeConfig?: KubeAccess;
   readonly client?: LeaseClient;
   /** For leader_election_master_status{name}. */
   readonly registry?: Registry;

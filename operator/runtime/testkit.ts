@@ -1,8 +1,8 @@
 // Helpers for this directory's tests: a logger whose lines can be inspected,
 // metric values by name and labels, and a fake watch for informers.
-import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { WatchEvent, WatchHandle, Watcher } from "../kube/client.ts";
 
 export interface LogLine {
   readonly level: number;
@@ -48,51 +48,45 @@ export async function metricValue(
 
 interface WatchCall {
   readonly path: string;
-  readonly params: Record<string, string | number | boolean | undefined>;
+  readonly params: Readonly<Record<string, string>>;
   /** Delivers a watch event, as the API server would. */
-  readonly send: (type: "ADDED" | "MODIFIED" | "DELETED", object: unknown) => void;
-  /** Ends the watch: with an error, as a broken connection does, or cleanly with null. */
-  readonly end: (err: unknown) => void;
+  readonly send: (type: WatchEvent["type"], object: unknown) => void;
+  /** Ends the watch: with an error, as a broken connection does, or cleanly (a server timeout) without. */
+  readonly end: (err?: Error) => void;
   readonly aborted: () => boolean;
 }
 
-/** client-node's Watch without a server: each watch() is recorded and driven by the test. */
-export class FakeWatch extends Watch {
+/** A Watcher without a server: each watch() is recorded and driven by the test. */
+export class FakeWatch implements Watcher {
   readonly calls: WatchCall[] = [];
 
-  constructor() {
-    super(new KubeConfig());
-  }
-
-  override watch(
+  watch(
     path: string,
-    params: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    const controller = new AbortController();
+    params: Readonly<Record<string, string>>,
+    onEvent: (event: WatchEvent) => void,
+    onDone: (err?: Error) => void,
+  ): WatchHandle {
     let ended = false;
-    const end = (err: unknown): void => {
-      if (ended) return;
-      ended = true;
-      done(err);
-    };
-    // The real Watch reports its own abort to `done` as an AbortError.
-    controller.signal.addEventListener("abort", () => {
-      queueMicrotask(() => {
-        end(new DOMException("This operation was aborted", "AbortError"));
-      });
-    });
+    let aborted = false;
     this.calls.push({
       path,
       params,
       send: (type, object) => {
-        if (!ended) callback(type, object);
+        if (!ended) onEvent({ type, object });
       },
-      end,
-      aborted: () => controller.signal.aborted,
+      end: (err) => {
+        if (ended) return;
+        ended = true;
+        // As KubeClient's watch: an aborted watch reports nothing.
+        if (!aborted) onDone(err);
+      },
+      aborted: () => aborted,
     });
-    return Promise.resolve(controller);
+    return {
+      abort: () => {
+        aborted = ended = true;
+      },
+    };
   }
 
   last(): WatchCall {
