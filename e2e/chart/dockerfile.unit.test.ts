@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../operator/config.ts";
 import { REPO } from "../../charts/helm.ts";
+import { imageEntrypoint, imageNodeFlags } from "../testbed/image.ts";
 import { freePort } from "../testbed/process.ts";
 import { operatorVariables } from "./rendered.ts";
 
@@ -29,10 +30,16 @@ describe("the Dockerfile's runtime stage", () => {
     };
     expect(tsconfig.compilerOptions).toMatchObject({ outDir: "dist", rootDir: "operator" });
     expect(runtime).toContain("COPY --from=build /src/dist ./dist");
-    // operator/main.ts → dist/main.js
-    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/main\.js"\]$/m);
+    // operator/main.ts → dist/main.js, with the flags the test bed and benchmarks use too
+    expect(imageEntrypoint(runtime)).toEqual(["node", ...imageNodeFlags(), "dist/main.js"]);
     const user = /^USER (\S+)$/m.exec(runtime)?.[1] ?? "";
     expect(user).toMatch(/^[1-9]\d*(:\d+)?$/);
+  });
+
+  it("has its node flags read from an exec-form ENTRYPOINT, or says what is wrong", () => {
+    expect(imageNodeFlags('ENTRYPOINT ["node", "--a", "--b=1", "dist/main.js"]')).toEqual(["--a", "--b=1"]);
+    expect(() => imageNodeFlags("ENTRYPOINT node dist/main.js")).toThrow(/exec-form/);
+    expect(() => imageNodeFlags('ENTRYPOINT ["node", "main.js"]')).toThrow(/node \[flags\] dist\/main\.js/);
   });
 
   it("sets only variables the operator reads, and probes its /healthz port", () => {
@@ -72,7 +79,7 @@ describe("the built output", () => {
     );
     const port = await freePort();
     const before = readdirSync(dist, { recursive: true }).length;
-    const child = spawn(process.execPath, ["dist/main.js"], {
+    const child = spawn(process.execPath, [...imageNodeFlags(), "dist/main.js"], {
       cwd: scratch,
       env: {
         PATH: process.env.PATH ?? "",

@@ -14,6 +14,7 @@ import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 import type { Testbed } from "./testbed.ts";
+import { imageNodeFlags } from "./image.ts";
 
 const repo = resolve(import.meta.dirname, "../..");
 
@@ -203,7 +204,7 @@ export async function startOperator(
   const port = await freePort();
   const log = join(testbed.layout.regionDir(region), `operator-${String(Date.now())}.log`);
   const fd = openSync(log, "a");
-  const child = spawn(process.execPath, [join(repo, "operator/main.ts")], {
+  const child = spawn(process.execPath, [...imageNodeFlags(), join(repo, "operator/main.ts")], {
     env: {
       ...process.env,
       KUBECONFIG: join(testbed.layout.regionDir(region), "dsc-operator.kubeconfig"),
