@@ -198,6 +198,9 @@ describe("one federation state across alpha, beta and gamma", () => {
     await rm(specsDir("beta"), { recursive: true });
     await startRegionOperator("beta");
     await until("beta's specs back", async () => (await held("beta")).length >= before.length, 60_000);
+    await until("none missing, says beta", async () =>
+      /^dsc_specs_missing 0$/m.test((await operators.get("beta")?.metrics()) ?? ""),
+    );
     expect((await held("beta")).sort()).toEqual(before.sort());
     for (const name of before)
       expect(await readFile(join(specsDir("beta"), name), "utf8")).toBe(

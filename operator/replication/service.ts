@@ -134,6 +134,15 @@ export class Replication {
         for (const p of options.transport.status()) this.set({ peer: p.region }, pending(p.region) ? 1 : 0);
       },
     });
+    const specsMissing = (): number => this.#exchange.missing;
+    new Gauge({
+      name: "dsc_specs_missing",
+      help: "Specs the federation state names that this region does not hold yet (asked of its peers).",
+      registers: [options.registry],
+      collect() {
+        this.set(specsMissing());
+      },
+    });
     this.#exchange = new SpecExchange({
       specs: options.specs,
       send: (peer, bytes) => options.transport.send(peer, bytes, "specs"),
