@@ -199,7 +199,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
           ? {}
           : { lastHeard: new Date(p.lastHeardMs).toISOString().replace(/\.\d+Z$/, "Z") }),
         ...(p.rttMs === null ? {} : { rttMilliseconds: Math.round(p.rttMs) }),
-        changesPending: r.pending(p.region) ? 1 : 0,
+        changesPending: r.pending(p.region),
       }));
       return {
         peers,

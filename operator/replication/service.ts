@@ -122,16 +122,16 @@ export class Replication {
       help: "Sync messages that could not be applied, and spec messages that were malformed or did not match their digest; dropped.",
       registers: [options.registry],
     });
-    // Lag per peer: 1 while the peer has not acknowledged everything this region holds.
-    const pending = (peer: string): boolean => this.pending(peer);
+    // Lag per peer: how many changes of this region's state the peer is not known to have.
+    const pending = (peer: string): number => this.pending(peer);
     new Gauge({
       name: "dsc_peer_changes_pending",
-      help: "1 while the peer has not acknowledged every change of the federation state this region holds.",
+      help: "Changes of the federation state this region holds that the peer is not known to have.",
       labelNames: ["peer"],
       registers: [options.registry],
       collect() {
         this.reset();
-        for (const p of options.transport.status()) this.set({ peer: p.region }, pending(p.region) ? 1 : 0);
+        for (const p of options.transport.status()) this.set({ peer: p.region }, pending(p.region));
       },
     });
     const specsMissing = (): number => this.#exchange.missing;
@@ -383,7 +383,9 @@ export class Replication {
     const [namespace = "", name = ""] = id.split("/");
     let spec: ConsortiumManifestSpec;
     try {
-      spec = JSON.parse(json) as ConsortiumManifestSpec;
+      const parsed: unknown = JSON.parse(json);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false;
+      spec = parsed as ConsortiumManifestSpec;
       if (specJson(spec) !== json) return false;
     } catch {
       return false;
@@ -493,8 +495,8 @@ export class Replication {
   }
 
   /** Changes not yet acknowledged by each peer, for the Federation's status. */
-  pending(peer: string): boolean {
-    return this.#sessions.hasPending(this.#doc, peer);
+  pending(peer: string): number {
+    return this.#sessions.pending(this.#doc, peer);
   }
 
   manifestCount(): number {

@@ -64,9 +64,15 @@ describe("sync sessions", () => {
     expect(manifestIds(alpha.doc)).toEqual(["ns/a", "ns/b"]);
     expect(snapshot(beta.doc)).toBe(snapshot(alpha.doc));
     expect(alpha.sessions.generate(alpha.doc, "beta")).toBeNull();
-    expect(alpha.sessions.hasPending(alpha.doc, "beta")).toBe(false);
+    expect(alpha.sessions.pending(alpha.doc, "beta")).toBe(0);
     alpha.doc = submit(alpha.doc, submission("ns/c", 1));
-    expect(alpha.sessions.hasPending(alpha.doc, "beta")).toBe(true);
+    expect(alpha.sessions.pending(alpha.doc, "beta")).toBe(1);
+    alpha.doc = submit(alpha.doc, submission("ns/d", 1));
+    alpha.doc = submit(alpha.doc, submission("ns/e", 1));
+    expect(alpha.sessions.pending(alpha.doc, "beta")).toBe(3);
+    expect(alpha.sessions.pending(alpha.doc, "gamma")).toBeGreaterThanOrEqual(5); // never met: all of ours
+    syncAll([alpha, beta]);
+    expect(alpha.sessions.pending(alpha.doc, "beta")).toBe(0);
   });
 
   it("reports whether a message changed the document", () => {

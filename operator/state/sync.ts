@@ -81,9 +81,15 @@ export class SyncSessions {
     if (state !== undefined) this.restore(peer, A.encodeSyncState(state));
   }
 
-  /** Whether `peer` is known to lack changes we have (for "changes pending"). */
-  hasPending(doc: StateDoc, peer: string): boolean {
-    return !A.hasOurChanges(doc, this.#state(peer));
+  /**
+   * How many of our changes `peer` is not known to have: those since the
+   * heads we share. Counted only when the cheap check says some are missing;
+   * at least 1 then, even before the heads are known.
+   */
+  pending(doc: StateDoc, peer: string): number {
+    const state = this.#state(peer);
+    if (A.hasOurChanges(doc, state)) return 0;
+    return Math.max(1, A.getChangesMetaSince(doc, state.sharedHeads).length);
   }
 
   peers(): string[] {
