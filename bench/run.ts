@@ -9,6 +9,7 @@ import { layout } from "../e2e/testbed/layout.ts";
 import { benchApplyLatency } from "./apply-latency.ts";
 import { benchPause } from "./pause.ts";
 import { benchPropagation } from "./propagation.ts";
+import { writeLiveManifests } from "./live-cache.ts";
 import { benchState } from "./state.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
@@ -158,10 +159,13 @@ try {
   await Promise.all(trio.map((o) => o.stop()));
 }
 
+// The federation state on its own (in process): convergence, size, load time and memory; and a
+// live region's share: 10,000 ConsortiumManifests in alpha (no operator runs any more) for an
+// informer cache beside the loaded state.
+const liveSeconds = await writeLiveManifests(testbed.kubeconfig.alpha, 10_000);
+console.error(`bench: 10,000 ConsortiumManifests written to alpha in ${liveSeconds.toFixed(1)} s`);
+await benchState(console.log, { kubeconfig: testbed.kubeconfig.alpha, manifests: 10_000 });
 await down({ layout: benchLayout });
-
-// The federation state on its own (in process): convergence, size, load time and memory.
-await benchState();
 rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 

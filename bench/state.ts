@@ -103,6 +103,8 @@ export interface LoadRun {
   readonly rssBytes: number;
   /** RSS of the same process after it compacted the store (saved the whole document) once. */
   readonly compactedRssBytes: number;
+  /** Then with the informer cache of a live cluster's ConsortiumManifests, for the live loader. */
+  readonly cachedRssBytes?: number;
   /** RSS of the same process before loading: Node, its modules, Automerge's wasm. */
   readonly baselineRssBytes: number;
 }
@@ -157,11 +159,19 @@ const repo = fileURLToPath(new URL("..", import.meta.url));
  * without import.meta.main): its own Kubernetes client, viem, pino,
  * prom-client, Automerge; not the informers' caches of a live cluster.
  */
-const LOADERS: readonly {
+interface Loader {
   readonly process: string;
   readonly script: (dir: string) => string;
   readonly flags?: readonly string[];
-}[] = [
+}
+
+/** A live cluster to measure against: its kubeconfig, holding ConsortiumManifests (bench/live-cache.ts). */
+export interface LiveCluster {
+  readonly kubeconfig: string;
+  readonly manifests: number;
+}
+
+const LOADERS: readonly Loader[] = [
   {
     process: "state store alone, compiled",
     script: (dir) => loaderScript(dir, false, "dist", ".js"),
@@ -181,8 +191,43 @@ const LOADERS: readonly {
   },
 ];
 
-function loaderScript(dir: string, everything: boolean, root: string, ext: string): string {
+/** The image's process with the state loaded, then an informer filled with the cluster's manifests. */
+const liveLoader = (live: LiveCluster): Loader => ({
+  process: `live: the image's process, then the informer cache of the cluster's ${String(live.manifests)} ConsortiumManifests`,
+  script: (dir) => loaderScript(dir, true, "dist", ".js", live),
+  flags: imageNodeFlags(),
+});
+
+function loaderScript(
+  dir: string,
+  everything: boolean,
+  root: string,
+  ext: string,
+  live?: LiveCluster,
+): string {
   const at = (path: string) => JSON.stringify(`${repo}${root}/${path}${ext}`);
+  // As main.ts makes its ConsortiumManifest informer; measured a second after it has synced.
+  const cache = live
+    ? `
+    const { Informer } = await import(${at("runtime/informer")});
+    const { KubeClient } = await import(${at("kube/client")});
+    const { loadKubeconfigFile } = await import(${at("kube/config")});
+    const { pino } = await import("pino");
+    const client = new KubeClient(loadKubeconfigFile(${JSON.stringify(live.kubeconfig)}));
+    const informer = new Informer({
+      kubeConfig: client,
+      path: "/apis/dsc.federation.dev/v1alpha1/consortiummanifests",
+      logger: pino({ level: "silent" }),
+      metadataOnly: true,
+    });
+    informer.start();
+    await informer.waitForSync();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const cachedRssBytes = process.memoryUsage.rss();
+    const cached = informer.list().length;
+    await informer.stop();
+    client.close();`
+    : "const cachedRssBytes = undefined, cached = undefined;";
   return `
     ${everything ? `await import(${at("main")});` : ""}
     const { StateStore } = await import(${at("state/store")});
@@ -196,8 +241,9 @@ function loaderScript(dir: string, everything: boolean, root: string, ext: strin
     // Saving the whole document is Automerge's hungriest step; the store does it when it compacts.
     await store.compact(doc);
     const compactedRssBytes = process.memoryUsage.rss();
+    ${cache}
     await store.close();
-    process.stdout.write(JSON.stringify({ loadSeconds, rssBytes, compactedRssBytes, baselineRssBytes, count, specs: specs.size }));
+    process.stdout.write(JSON.stringify({ loadSeconds, rssBytes, compactedRssBytes, cachedRssBytes, cached, baselineRssBytes, count, specs: specs.size }));
   `;
 }
 
@@ -205,6 +251,9 @@ interface ChildReport {
   loadSeconds: number;
   rssBytes: number;
   compactedRssBytes: number;
+  /** With a live cluster: RSS once the informer cache holds its manifests, and how many. */
+  cachedRssBytes?: number;
+  cached?: number;
   baselineRssBytes: number;
   count: number;
   specs: number;
@@ -230,7 +279,7 @@ const median = (xs: readonly number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /** Compiles dist/ (as the image's build stage does), then three fresh processes per loader. */
-export async function benchLoad(manifests = 10_000): Promise<LoadResult> {
+export async function benchLoad(manifests = 10_000, live?: LiveCluster): Promise<LoadResult> {
   execFileSync(
     process.execPath,
     [join(repo, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
@@ -257,16 +306,20 @@ export async function benchLoad(manifests = 10_000): Promise<LoadResult> {
       await writeFile(join(dir, "specs", `${s.digest}.json`), s.spec);
     }
     const runs: LoadRun[] = [];
-    for (const loader of LOADERS) {
+    for (const loader of live ? [...LOADERS, liveLoader(live)] : LOADERS) {
       const reports: ChildReport[] = [];
       for (let i = 0; i < 3; i++) reports.push(await runLoadChild(loader.script(dir), loader.flags));
       if (reports.some((r) => r.count !== manifests || r.specs !== manifests))
         throw new Error(`a child did not load ${String(manifests)} manifests and their specs`);
+      if (live && reports.some((r) => r.cached !== undefined && r.cached < live.manifests))
+        throw new Error(`a child's informer did not hold the cluster's ${String(live.manifests)} manifests`);
+      const cached = reports.flatMap((r) => (r.cachedRssBytes === undefined ? [] : [r.cachedRssBytes]));
       runs.push({
         process: loader.process,
         loadSeconds: median(reports.map((r) => r.loadSeconds)),
         rssBytes: median(reports.map((r) => r.rssBytes)),
         compactedRssBytes: median(reports.map((r) => r.compactedRssBytes)),
+        ...(cached.length > 0 && { cachedRssBytes: median(cached) }),
         baselineRssBytes: median(reports.map((r) => r.baselineRssBytes)),
       });
     }
@@ -389,7 +442,10 @@ export interface StateBench {
   readonly layout: LayoutRow[];
 }
 
-export async function benchState(log: (line: string) => void = console.log): Promise<StateBench> {
+export async function benchState(
+  log: (line: string) => void = console.log,
+  live?: LiveCluster,
+): Promise<StateBench> {
   log("\n== Federation state: convergence after a partition (two replicas, in process) ==");
   const convergence = [1_000, 10_000].map(benchConvergence);
   log(
@@ -408,13 +464,21 @@ export async function benchState(log: (line: string) => void = console.log): Pro
   log("(the document's sync only: each new spec, 1 KB here, then travels once per peer by digest)");
 
   log("\n== Federation state: 10,000 manifests (1 KB spec, 2 approvals, 3 regions' applied state) ==");
-  const load = await benchLoad();
+  const load = await benchLoad(10_000, live);
   log(
     `document: ${mb(load.docBytes)} saved, built in ${load.buildSeconds.toFixed(1)} s; specs beside it: ${mb(load.specBytes)}; medians of 3 fresh processes:`,
   );
   log(
     table([
-      ["process", "load", "RSS before load", "RSS after load", "load adds", "RSS after a compaction"],
+      [
+        "process",
+        "load",
+        "RSS before load",
+        "RSS after load",
+        "load adds",
+        "RSS after a compaction",
+        "then with the informer cache",
+      ],
       ...load.runs.map((r) => [
         r.process,
         `${(r.loadSeconds * 1000).toFixed(0)} ms`,
@@ -422,6 +486,7 @@ export async function benchState(log: (line: string) => void = console.log): Pro
         mb(r.rssBytes),
         mb(r.rssBytes - r.baselineRssBytes),
         mb(r.compactedRssBytes),
+        r.cachedRssBytes === undefined ? "-" : mb(r.cachedRssBytes),
       ]),
     ]),
   );
@@ -430,6 +495,10 @@ export async function benchState(log: (line: string) => void = console.log): Pro
   for (const r of load.runs.slice(0, 3))
     log(
       `${r.process}: load under 1 s ${met(r.loadSeconds < 1)}, RSS under 200 MB after load ${met(r.rssBytes < limit)}, after a compaction ${met(r.compactedRssBytes < limit)}`,
+    );
+  for (const r of load.runs.filter((x) => x.cachedRssBytes !== undefined))
+    log(
+      `${r.process}: RSS under 200 MB ${met((r.cachedRssBytes ?? Infinity) < limit)} (the cache is the cluster's objects, not the federation state)`,
     );
 
   log("\n== Federation state: building 10,000 manifests, this layout beside a naive one (cap 120 s each) ==");

@@ -215,6 +215,56 @@ describe("Informer", () => {
     }, poll);
     await informer.stop();
   });
+
+  it("caches metadata only when asked, through list and watch alike, and still sees every change", async () => {
+    const informer = new Informer<ConfigMapJson>({
+      kubeConfig: kc,
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: "test=metadata",
+      logger: log,
+      metadataOnly: true,
+    });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: cm("m1", { v: "1" }, { labels: { test: "metadata" } }),
+    });
+    const r = recorder();
+    informer.addHandler(r.handler);
+    informer.start();
+    await informer.waitForSync();
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: cm("m2", { v: "2" }, { labels: { test: "metadata" } }),
+    });
+    await core.patchNamespacedConfigMap({
+      name: "m1",
+      namespace: ns,
+      body: [{ op: "replace", path: "/data/v", value: "3" }],
+    });
+    await core.deleteNamespacedConfigMap({ name: "m2", namespace: ns });
+    // No data (metadata only), so updates show no value.
+    await vi.waitFor(() => {
+      expect(r.events).toEqual(["add m1", "add m2", "update m1 ", "delete m2"]);
+    }, poll);
+    const cached = informer.get(ns, "m1");
+    expect(cached?.kind).toBe("PartialObjectMetadata");
+    expect(cached?.data).toBeUndefined();
+    expect(cached?.metadata?.labels).toEqual({ test: "metadata" });
+    expect(cached?.metadata?.managedFields).toBeUndefined();
+    await informer.stop();
+    // An empty metadata list says `items: null`; the informer still syncs.
+    const empty = new Informer<ConfigMapJson>({
+      kubeConfig: kc,
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: "test=nothing-has-this",
+      logger: log,
+      metadataOnly: true,
+    });
+    empty.start();
+    await empty.waitForSync();
+    expect(empty.list()).toEqual([]);
+    await empty.stop();
+  });
 });
 
 describe("server-side apply", () => {

@@ -70,8 +70,21 @@ export interface Watcher {
     query: Readonly<Record<string, string>>,
     onEvent: (event: WatchEvent) => void,
     onDone: (err?: Error) => void,
+    options?: WatchOptions,
   ): WatchHandle;
 }
+
+export interface WatchOptions {
+  /** The Accept header; PARTIAL_METADATA for events that carry metadata only. */
+  readonly accept?: string;
+}
+
+/**
+ * Accept headers that ask the API server for objects' metadata only (as
+ * client-go's metadata client does): a list, and watch events.
+ */
+export const PARTIAL_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+export const PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
 export interface KubeClientOptions {
   /** Per request, watches excepted. Default 60 s. */
@@ -190,6 +203,7 @@ export class KubeClient implements Watcher {
     query: Readonly<Record<string, string>>,
     onEvent: (event: WatchEvent) => void,
     onDone: (err?: Error) => void,
+    options: WatchOptions = {},
   ): WatchHandle {
     let finished = false;
     let aborted = false;
@@ -198,7 +212,12 @@ export class KubeClient implements Watcher {
       finished = true;
       if (!aborted) onDone(err);
     };
-    const req = this.#open("GET", path, { ...query, watch: "true" }, { Accept: "application/json" });
+    const req = this.#open(
+      "GET",
+      path,
+      { ...query, watch: "true" },
+      { Accept: options.accept ?? "application/json" },
+    );
     req.on("error", (err) => {
       finish(err);
     });

@@ -18,12 +18,11 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
-import type { ConsortiumManifestObject } from "../manifests/reconciler.ts";
+import type { ConsortiumManifestObject, ReadManifest } from "../manifests/reconciler.ts";
 import type { PeerTransport } from "../peers/transport.ts";
 import { SpecExchange } from "./specs.ts";
 import type { SpecStore } from "../state/specs.ts";
 import type { Applier } from "../runtime/apply.ts";
-import type { Informer } from "../runtime/informer.ts";
 import { objectKey } from "../runtime/keys.ts";
 import {
   appliedByRegion,
@@ -50,7 +49,8 @@ export interface ReplicationOptions {
   /** The specs this region holds, by digest (opened with the store). */
   readonly specs: SpecStore;
   readonly transport: PeerTransport;
-  readonly manifests: Informer<ConsortiumManifestObject>;
+  /** This cluster's ConsortiumManifests, read whole. */
+  readonly read: ReadManifest;
   /**
    * Writes mirrored manifests. It must use a field manager of its own: with
    * server-side apply, a manager that applies without a field it owned
@@ -321,7 +321,7 @@ export class Replication {
 
   async #mirrorOne(id: string): Promise<void> {
     const [namespace = "", name = ""] = id.split("/");
-    const local = this.#o.manifests.get(namespace, name);
+    const local = await this.#o.read(namespace, name);
     const localDigest = local?.spec ? this.#digestOfObject(namespace, name, local.spec) : undefined;
     const all = versions(this.#doc, id);
     if (all.length === 0) return;

@@ -11,7 +11,14 @@
 // did not change.
 import type { Logger } from "pino";
 import { kubeClient, type KubeAccess } from "../kube/access.ts";
-import { ApiError, type WatchEvent, type WatchHandle, type Watcher } from "../kube/client.ts";
+import {
+  ApiError,
+  PARTIAL_METADATA,
+  PARTIAL_METADATA_LIST,
+  type WatchEvent,
+  type WatchHandle,
+  type Watcher,
+} from "../kube/client.ts";
 import type { KubeList, KubeObject, Status } from "../kube/object.ts";
 import { exponentialBackoff } from "./backoff.ts";
 import { objectKey } from "./keys.ts";
@@ -43,6 +50,12 @@ export interface InformerOptions<T extends KubeObject> {
   /** Backoff of restarts after errors: 1 s doubling to 30 s by default. */
   readonly restartBaseDelayMs?: number;
   readonly restartMaxDelayMs?: number;
+  /**
+   * Cache only the objects' metadata (PartialObjectMetadata), as
+   * controller-runtime's metadata-only watches do: for kinds whose bodies are
+   * large and many, read whole when needed. Ignored with a custom `list`.
+   */
+  readonly metadataOnly?: boolean;
   /** The watch client; tests replace it. */
   readonly watch?: Watcher;
   /** A monotonic clock in milliseconds. */
@@ -94,7 +107,8 @@ export class Informer<T extends KubeObject> {
   }
 
   #listAll(access: KubeAccess): () => Promise<KubeList<T>> {
-    return () => listJson<T>(access, this.path, this.#selectors);
+    const accept = this.#options.metadataOnly ? { accept: PARTIAL_METADATA_LIST } : {};
+    return () => listJson<T>(access, this.path, { ...this.#selectors, ...accept });
   }
 
   /** Starts listing and watching; waitForSync() tells when the cache is first complete. */
@@ -211,7 +225,13 @@ export class Informer<T extends KubeObject> {
       timeoutSeconds,
     };
     try {
-      this.#watch = this.#watcher.watch(this.path, query, onEvent, onDone);
+      this.#watch = this.#watcher.watch(
+        this.path,
+        query,
+        onEvent,
+        onDone,
+        this.#options.metadataOnly ? { accept: PARTIAL_METADATA } : {},
+      );
     } catch (err) {
       // Only when the request cannot even be built (an unreadable token file).
       this.#failed(err);
@@ -266,6 +286,11 @@ export class Informer<T extends KubeObject> {
   }
 
   #upsert(obj: T): void {
+    // As controller-runtime's TransformStripManagedFields: nothing here reads
+    // managedFields, and on an object several managers write they are about a
+    // fifth of it (17 MB of 65 for 10,000 ConsortiumManifests). The object is
+    // fresh from JSON.parse and the cache's own, so it is trimmed in place.
+    if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
     const key = objectKey(obj);
     const old = this.#objects.get(key);
     if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;

@@ -7,6 +7,8 @@ import type { KubeList } from "../kube/object.ts";
 export interface ListQuery {
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
+  /** The Accept header, e.g. PARTIAL_METADATA_LIST for metadata only. */
+  readonly accept?: string;
 }
 
 const PAGE_SIZE = 500;
@@ -24,15 +26,19 @@ export async function listJson<T>(
 ): Promise<KubeList<T>> {
   const client = kubeClient(access);
   const items: T[] = [];
-  let page: KubeList<T>;
+  // A PartialObjectMetadataList with nothing in it says `items: null`.
+  let page: Omit<KubeList<T>, "items"> & { items: T[] | null };
   let next: string | undefined;
   do {
     const params: Record<string, string> = { limit: String(PAGE_SIZE) };
     if (query.labelSelector !== undefined) params.labelSelector = query.labelSelector;
     if (query.fieldSelector !== undefined) params.fieldSelector = query.fieldSelector;
     if (next) params.continue = next;
-    page = await client.request<KubeList<T>>("GET", path, { query: params });
-    items.push(...page.items);
+    page = await client.request<typeof page>("GET", path, {
+      query: params,
+      ...(query.accept !== undefined && { accept: query.accept }),
+    });
+    items.push(...(page.items ?? []));
     next = page.metadata?.continue;
   } while (next);
   // Every page carries the snapshot's resourceVersion.
