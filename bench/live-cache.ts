@@ -6,6 +6,8 @@
 // by server-side apply, two field managers), for bench/state.ts to measure.
 import { KubeClient } from "../operator/kube/client.ts";
 import { loadKubeconfigFile } from "../operator/kube/config.ts";
+import { Applier } from "../operator/runtime/apply.ts";
+import { manifestObject } from "../e2e/testbed/approve.ts";
 
 export const LIVE_NAMESPACE = "bench-cache";
 
@@ -80,28 +82,18 @@ function status(i: number, now: string): unknown {
 /** Writes `count` ConsortiumManifests (CRDs already installed) with 16 requests in flight; returns seconds. */
 export async function writeLiveManifests(kubeconfig: string, count: number): Promise<number> {
   const client = new KubeClient(loadKubeconfigFile(kubeconfig));
+  const dsp = new Applier(client, { fieldManager: "dsp-admin" });
+  const operator = new Applier(client, { fieldManager: "dsc-operator" });
   const started = performance.now();
   try {
-    const apply = (path: string, fieldManager: string, body: unknown) =>
-      client.request("PATCH", path, {
-        query: { fieldManager, force: "true" },
-        contentType: "application/apply-patch+yaml",
-        body,
-      });
-    await apply(`/api/v1/namespaces/${LIVE_NAMESPACE}`, "bench", {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: LIVE_NAMESPACE },
-    });
-    const base = `/apis/dsc.federation.dev/v1alpha1/namespaces/${LIVE_NAMESPACE}/consortiummanifests`;
+    await dsp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: LIVE_NAMESPACE } });
     const now = new Date().toISOString();
     let next = 0;
     const worker = async (): Promise<void> => {
       for (let i = next++; i < count; i = next++) {
-        const metadata = { name: `m-${String(i)}`, namespace: LIVE_NAMESPACE };
-        const head = { apiVersion: "dsc.federation.dev/v1alpha1", kind: "ConsortiumManifest", metadata };
-        await apply(`${base}/${metadata.name}`, "dsp-admin", { ...head, spec: spec(i) });
-        await apply(`${base}/${metadata.name}/status`, "dsc-operator", { ...head, status: status(i, now) });
+        const manifest = manifestObject(LIVE_NAMESPACE, `m-${String(i)}`, spec(i));
+        await dsp.apply(manifest);
+        await operator.applyStatus({ ...manifest, status: status(i, now) });
       }
     };
     await Promise.all(Array.from({ length: 16 }, worker));

@@ -5,7 +5,7 @@
 // with a critical resume (3 DSPs + 1 Board) so the next one pauses afresh.
 import type { Hex } from "viem";
 import type { FederationStatus } from "../operator/api/v1alpha1/federation.ts";
-import { approvedSpec } from "../e2e/testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../e2e/testbed/approve.ts";
 import { resumeSpec, signedReport } from "../e2e/testbed/guardian.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import type { OperatorProcess } from "../e2e/testbed/operator.ts";
@@ -101,10 +101,5 @@ async function resume(
     signers: ["alpha", "beta", "gamma"],
     boardSigners: 1,
   });
-  await applier.apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "ConsortiumManifest",
-    metadata: { name, namespace: ns },
-    spec,
-  });
+  await applier.apply(manifestObject(ns, name, spec));
 }

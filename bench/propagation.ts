@@ -3,7 +3,7 @@
 // server-side apply of the same object to the three API servers at once.
 // "Applied" is when a watch in each region sees the object.
 import { allSeen, bareWrite, configMapWatchers, regionClients } from "./watch.ts";
-import { approvedSpec } from "../e2e/testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../e2e/testbed/approve.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
 
@@ -41,12 +41,7 @@ export async function benchPropagation(testbed: Testbed, rounds = 200): Promise<
       },
       { signers: ["alpha", "beta"] },
     );
-    await appliers.alpha.apply({
-      apiVersion: "dsc.federation.dev/v1alpha1",
-      kind: "ConsortiumManifest",
-      metadata: { name, namespace: ns },
-      spec,
-    });
+    await appliers.alpha.apply(manifestObject(ns, name, spec));
     const accepted = performance.now();
     const operator = (await allSeen(watchers, name)) - accepted;
     if (i >= 0) {

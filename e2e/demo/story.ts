@@ -6,7 +6,7 @@
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import { adminConfig, type OperatorProcess } from "../testbed/operator.ts";
@@ -60,12 +60,7 @@ export async function runStory(ctx: StoryContext): Promise<void> {
   // ---- acting as the DSPs, the signers, the agent and the Board ----
 
   const submit = async (region: Region, name: string, spec: ConsortiumManifestSpec): Promise<void> => {
-    await admin(region).apply({
-      apiVersion: "dsc.federation.dev/v1alpha1",
-      kind: "ConsortiumManifest",
-      metadata: { name, namespace: ns },
-      spec,
-    } as never);
+    await admin(region).apply(manifestObject(ns, name, spec));
   };
   const expiresAt = new Date(Date.now() + 24 * 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
   const web = (nonce: number, image: string) => ({

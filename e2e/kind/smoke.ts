@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { configMap, manifestStatus } from "../testbed/read.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
@@ -43,12 +43,7 @@ const approved = await approvedSpec(
 );
 const alpha = new Applier(config("alpha"), { fieldManager: "dsp-1-admin" });
 await alpha.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
-await alpha.apply({
-  apiVersion: "dsc.federation.dev/v1alpha1",
-  kind: "ConsortiumManifest",
-  metadata: { name, namespace },
-  spec: approved.spec,
-} as never);
+await alpha.apply(manifestObject(namespace, name, approved.spec));
 console.log(`submitted ${namespace}/${name} in alpha (digest ${approved.hashes.digest})`);
 
 await Promise.all(

@@ -4,6 +4,7 @@
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
+import { API_VERSION } from "../../operator/api/v1alpha1/fields.ts";
 import {
   canonicalManifest,
   manifestHashes,
@@ -71,4 +72,13 @@ export async function approvedSpec(
       ...(signatures.length > 0 ? { signatures } : {}),
     },
   };
+}
+
+/** The ConsortiumManifest a DSP applies with `spec` (signed, or forged on purpose), for an Applier. */
+export function manifestObject(
+  namespace: string,
+  name: string,
+  spec: unknown,
+): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: unknown } {
+  return { apiVersion: API_VERSION, kind: "ConsortiumManifest", metadata: { name, namespace }, spec };
 }

@@ -22,7 +22,7 @@ import {
 } from "../testbed/operator.ts";
 import type { TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import {
   configMap as readConfigMap,
@@ -94,12 +94,7 @@ async function submit(region: Region, name: string, targets: Region[], nonce = 1
     },
     { proposer: region, signers: ["alpha", "beta"] },
   );
-  await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "ConsortiumManifest",
-    metadata: { name, namespace: NS },
-    spec,
-  });
+  await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply(manifestObject(NS, name, spec));
 }
 
 const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);

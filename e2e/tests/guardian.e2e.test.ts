@@ -23,7 +23,7 @@ import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../../operator/chain/abi/guardian-pause.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
@@ -192,12 +192,7 @@ async function submit(
     proposer: region,
     ...options,
   });
-  await admin(region).apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "ConsortiumManifest",
-    metadata: { name, namespace: NS },
-    spec: approved.spec,
-  } as never);
+  await admin(region).apply(manifestObject(NS, name, approved.spec));
 }
 
 const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();

@@ -19,7 +19,7 @@ import type { Region } from "../testbed/layout.ts";
 import { adminConfig, installFederation, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { manifestStatus as readManifestStatus } from "../testbed/read.ts";
 
@@ -82,13 +82,7 @@ async function draft(
   return { name, spec: approved.spec };
 }
 
-const submit = (d: Draft): Promise<unknown> =>
-  submitter.apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "ConsortiumManifest",
-    metadata: { name: d.name, namespace: NS },
-    spec: d.spec,
-  } as never);
+const submit = (d: Draft): Promise<unknown> => submitter.apply(manifestObject(NS, d.name, d.spec));
 
 const manifestStatus = (name: string) => readManifestStatus(kc, NS, name);
 
@@ -273,15 +267,7 @@ describe("a ConsortiumManifest in alpha", () => {
     const dir = mkdtempSync(join(tmpdir(), "dsc-cli-"));
     const file = join(dir, "manifest.yaml");
     const fedFile = join(dir, "federation.yaml");
-    writeFileSync(
-      file,
-      stringify({
-        apiVersion: "dsc.federation.dev/v1alpha1",
-        kind: "ConsortiumManifest",
-        metadata: { name: "via-service", namespace: NS },
-        spec: d.spec,
-      }),
-    );
+    writeFileSync(file, stringify(manifestObject(NS, "via-service", d.spec)));
     const fed = (await kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({
       group: "dsc.federation.dev",
       version: "v1alpha1",

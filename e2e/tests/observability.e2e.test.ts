@@ -34,7 +34,7 @@ import {
   readDashboard,
 } from "../observability/files.ts";
 import { startPrometheus, type Alert, type PrometheusServer } from "../observability/prometheus.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
@@ -133,12 +133,7 @@ const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
 
 /** Applies a ConsortiumManifest as a DSP admin would, with a spec as signed (or forged). */
 async function submit(region: Region, name: string, spec: unknown): Promise<void> {
-  await admin(region).apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "ConsortiumManifest",
-    metadata: { name, namespace: NS },
-    spec,
-  } as never);
+  await admin(region).apply(manifestObject(NS, name, spec));
 }
 
 const federationStatus = (region: Region) => readFederationStatus(kc(region));

@@ -237,9 +237,12 @@ export class Replication {
       .map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }))
       .filter((a) => !seen.has(`${a.safe} ${a.data}`));
     // Held here already (verified by the caller): it may still be missing from the store.
-    if (!this.#o.specs.has(digest)) await this.#o.specs.put(digest, specJson(spec));
-    // Ahead of the sync message that will name it, so peers need not ask.
-    if (!known) this.#exchange.offer(digest, specJson(spec));
+    if (!known || !this.#o.specs.has(digest)) {
+      const json = specJson(spec);
+      await this.#o.specs.put(digest, json); // a no-op if held
+      // Ahead of the sync message that will name it, so peers need not ask.
+      if (!known) this.#exchange.offer(digest, json);
+    }
     if (known && fresh.length === 0) return undefined;
     return (d) => {
       if (!known)

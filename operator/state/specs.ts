@@ -1,7 +1,7 @@
 // Manifest specs, stored by digest beside the federation document rather than
-// in it. Measured (bench/state.ts, Automerge 3.5): the document's memory
-// grows with the bytes of the strings it holds, about 5x on load and 9x on
-// save, whatever form they take (map keys, ImmutableString or byte values).
+// in it. Measured with synthetic documents on Automerge 3.5: the document's
+// memory grows with the bytes of the strings it holds, about 5x on load and
+// 9x on save, whatever form they take (map keys, ImmutableString or byte values).
 // Specs were 56% of those bytes at 10,000 manifests (9.6 of 17.1 MB), and a
 // real manifest is larger than the bench's 1 KB. Here a spec costs its bytes
 // on disk and a digest in memory.
