@@ -308,4 +308,8 @@ export async function runStory(ctx: StoryContext): Promise<void> {
     label: "resume → manifests applied again",
     ms: since(t0),
   });
+  // Each region resumes on the lifted tokens it receives; its own record of the resume manifest
+  // (what pause-history shows) comes with its reconcile of it.
+  const resumeRegions = await regionsOf("resume-1", "alpha ✓ beta ✓ gamma ✓");
+  say.done(`kubectl get consortiummanifests: resume-1 ${resumeRegions}`);
 }
