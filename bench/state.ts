@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import * as A from "@automerge/automerge";
 import { createState, freshActor, loadState, type StateDoc } from "../operator/state/document.ts";
-import { applied, approvalsFor, specJson, submission } from "../operator/state/fixtures.ts";
+import { applied, approvalsFor, specJson, submission } from "../e2e/support/state-fixtures.ts";
 import type { Submission } from "../operator/state/model.ts";
 import { manifestIds } from "../operator/state/readers.ts";
 import { StateStore } from "../operator/state/store.ts";

@@ -32,6 +32,7 @@ import {
   CHAIN_ID,
   contractNetworks,
   deployFederation,
+  federationSetup,
   startAnvil,
   waitForAnvil,
   type ChainInfo,
@@ -108,7 +109,7 @@ beforeAll(async () => {
   anvil = startAnvil(dir, port);
   await waitForAnvil(anvil, rpcUrl);
   chain = await deployFederation(rpcUrl);
-  deployed = await deployFederationContracts(rpcUrl, chain);
+  deployed = await deployFederationContracts(rpcUrl, federationSetup(chain));
   await testClient().impersonateAccount({ address: chain.safes.daoBoard });
   await testClient().setBalance({ address: chain.safes.daoBoard, value: parseEther("10") });
   // Longer than waitForAnvil's own 60 s, so a stuck anvil fails with its log, not a bare timeout.

@@ -16,8 +16,6 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import type { ChainInfo } from "../e2e/testbed/chain.ts";
-import { REGIONS } from "../e2e/testbed/layout.ts";
 import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
 import { compileContracts, type ContractName } from "./compile.ts";
@@ -26,6 +24,18 @@ export interface DeployOptions {
   readonly deployerKey: Hex;
   /** Initial owner; the DAO Board Safe in production. */
   readonly owner: Address;
+}
+
+/** What deployFederationContracts sets the contracts up for, from its caller. */
+export interface FederationSetup {
+  /** The account that deploys and sets up both contracts, then hands them over. */
+  readonly deployerKey: Hex;
+  /** Each region's agent and the DSP Safe its token binds it to, minted in this order. */
+  readonly agents: readonly { readonly agent: Address; readonly dspSafe: Address }[];
+  /** Made a guardian of GuardianPause. */
+  readonly guardian: Address;
+  /** The DAO Board Safe: the owner of both contracts in the end. */
+  readonly daoBoard: Address;
 }
 
 export interface FederationContracts {
@@ -104,14 +114,14 @@ export function deployGuardianPause(rpcUrl: string, options: DeployOptions): Pro
 
 /**
  * Deploys both contracts, binds each region's agent to its DSP Safe, makes the
- * guardian key a guardian, and hands both contracts to the DAO Board Safe, so
+ * guardian account a guardian, and hands both contracts to the DAO Board Safe, so
  * that every later revoke or unpause has to be a real Safe transaction.
  */
 export async function deployFederationContracts(
   rpcUrl: string,
-  chain: ChainInfo,
+  setup: FederationSetup,
 ): Promise<FederationContracts> {
-  const clients = await connect(rpcUrl, chain.keys.deployer);
+  const clients = await connect(rpcUrl, setup.deployerKey);
   const { publicClient, wallet } = clients;
   const [agentRegistry, guardianPause] = (await deploy(
     clients,
@@ -125,30 +135,30 @@ export async function deployFederationContracts(
   const registry = { address: agentRegistry, abi: agentRegistryAbi } as const;
   const pause = { address: guardianPause, abi: guardianPauseAbi } as const;
   const hashes = await Promise.all([
-    ...REGIONS.map((region) =>
+    ...setup.agents.map(({ agent, dspSafe }) =>
       wallet.writeContract({
         ...registry,
         functionName: "mint",
-        args: [privateKeyToAccount(chain.keys.agents[region]).address, chain.safes.dsp[region]],
+        args: [agent, dspSafe],
         nonce: nonce++,
       }),
     ),
     wallet.writeContract({
       ...pause,
       functionName: "setGuardian",
-      args: [privateKeyToAccount(chain.keys.guardian).address, true],
+      args: [setup.guardian, true],
       nonce: nonce++,
     }),
     wallet.writeContract({
       ...registry,
       functionName: "transferOwnership",
-      args: [chain.safes.daoBoard],
+      args: [setup.daoBoard],
       nonce: nonce++,
     }),
     wallet.writeContract({
       ...pause,
       functionName: "transferOwnership",
-      args: [chain.safes.daoBoard],
+      args: [setup.daoBoard],
       nonce: nonce++,
     }),
   ]);

@@ -7,7 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { deployFederationContracts } from "../../contracts/deploy.ts";
-import { CHAIN_ID, deployFederation, startAnvil, waitForAnvil } from "../testbed/chain.ts";
+import { CHAIN_ID, deployFederation, federationSetup, startAnvil, waitForAnvil } from "../testbed/chain.ts";
 import { stopProcess } from "../testbed/process.ts";
 import { enableBoardModule } from "../testbed/safe-tx.ts";
 import type { TestbedChain } from "../testbed/testbed.ts";
@@ -24,7 +24,7 @@ const anvil = startAnvil(dir, port, "0.0.0.0");
 try {
   await waitForAnvil(anvil, rpcUrl);
   const safes = await deployFederation(rpcUrl);
-  const federation = await deployFederationContracts(rpcUrl, safes);
+  const federation = await deployFederationContracts(rpcUrl, federationSetup(safes));
   await enableBoardModule(safes);
   const chain: TestbedChain = { ...safes, federation };
   writeFileSync(join(dir, "chain.json"), `${JSON.stringify(chain, null, 2)}\n`);

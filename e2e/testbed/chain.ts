@@ -20,8 +20,9 @@ import {
   type Address,
   type Hex,
 } from "viem";
-import { mnemonicToAccount } from "viem/accounts";
+import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
+import type { FederationSetup } from "../../contracts/deploy.ts";
 import { REGIONS, type Region } from "./layout.ts";
 import { startDetached, waitUntil, type ProcessRecord } from "./process.ts";
 
@@ -239,5 +240,18 @@ export function contractNetworks(
   const entries = Object.entries(info.contracts).map(([name, address]) => [`${name}Address`, address]);
   return {
     [String(info.chainId)]: Object.fromEntries(entries) as Record<`${SafeContractName}Address`, Address>,
+  };
+}
+
+/** What contracts/deploy.ts needs to set up the federation contracts for this chain's accounts. */
+export function federationSetup(info: ChainInfo): FederationSetup {
+  return {
+    deployerKey: info.keys.deployer,
+    agents: REGIONS.map((region) => ({
+      agent: privateKeyToAccount(info.keys.agents[region]).address,
+      dspSafe: info.safes.dsp[region],
+    })),
+    guardian: privateKeyToAccount(info.keys.guardian).address,
+    daoBoard: info.safes.daoBoard,
   };
 }

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { parseDocument } from "yaml";
 import { crdFiles } from "../../operator/api/crd-files.ts";
-import { generatePeerCertificate, type PeerCertificate } from "../../operator/peers/certificates.ts";
+import { generatePeerCertificate, type PeerCertificate } from "../support/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";

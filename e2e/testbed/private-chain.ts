@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deployFederationContracts } from "../../contracts/deploy.ts";
-import { deployFederation, startAnvil, waitForAnvil } from "./chain.ts";
+import { deployFederation, federationSetup, startAnvil, waitForAnvil } from "./chain.ts";
 import { freePort, stopProcess } from "./process.ts";
 import { enableBoardModule } from "./safe-tx.ts";
 import type { TestbedChain } from "./testbed.ts";
@@ -23,7 +23,7 @@ export async function startPrivateChain(): Promise<PrivateChain> {
   try {
     await waitForAnvil(anvil, rpcUrl);
     const safes = await deployFederation(rpcUrl);
-    const federation = await deployFederationContracts(rpcUrl, safes);
+    const federation = await deployFederationContracts(rpcUrl, federationSetup(safes));
     await enableBoardModule(safes);
     return {
       chain: { ...safes, federation },

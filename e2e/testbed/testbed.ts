@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { Address } from "viem";
 import { deployFederationContracts } from "../../contracts/deploy.ts";
-import { deployFederation, startAnvil, waitForAnvil, type ChainInfo } from "./chain.ts";
+import { deployFederation, federationSetup, startAnvil, waitForAnvil, type ChainInfo } from "./chain.ts";
 import { apiGet, startRegion, type RegionPlan } from "./kube.ts";
 import { enableBoardModule } from "./safe-tx.ts";
 import { layout, REGIONS, type Layout, type Region } from "./layout.ts";
@@ -133,7 +133,7 @@ export async function up(
       await waitForAnvil(anvil, rpcUrl);
       const safes = await deployFederation(rpcUrl);
       // One after the other: both send from the deployer account, and nonces must not race.
-      const federation = await deployFederationContracts(rpcUrl, safes);
+      const federation = await deployFederationContracts(rpcUrl, federationSetup(safes));
       await enableBoardModule(safes);
       const chain: TestbedChain = { ...safes, federation };
       writeJsonAtomic(chainFile(l), chain);

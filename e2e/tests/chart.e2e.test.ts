@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
+import { generatePeerCertificate } from "../support/certificates.ts";
 import { CHART, helm, helmBinary, REPO, template } from "../../charts/helm.ts";
 import {
   allowed,

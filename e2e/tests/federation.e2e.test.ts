@@ -9,7 +9,7 @@ import { connect as tlsConnect } from "node:tls";
 import { connect as tcpConnect, type Socket } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
+import { generatePeerCertificate } from "../support/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {

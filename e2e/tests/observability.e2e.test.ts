@@ -22,7 +22,7 @@ import {
 } from "@kubernetes/client-node";
 import { generatePrivateKey } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generatePeerCertificate } from "../../operator/peers/certificates.ts";
+import { generatePeerCertificate } from "../support/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import {
   compressedRules,

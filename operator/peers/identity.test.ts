@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseEndpoint, pinPeers } from "./config.ts";
 import { fingerprint, identifyClient, normalizeFingerprint, verifyServer } from "./identity.ts";
-import { certificates } from "./testkit.ts";
+import { certificates } from "../../e2e/support/peers.ts";
 
 const { certs, remove } = certificates(["alpha", "beta"]);
 afterAll(remove);

@@ -16,7 +16,7 @@ import {
   within,
   type Member,
   type RawClient,
-} from "./testkit.ts";
+} from "../../e2e/support/peers.ts";
 
 const { certs, remove } = certificates(["alpha", "beta", "gamma", "mallory"]);
 type Region = keyof typeof certs;

@@ -14,7 +14,7 @@ import {
   wire,
   type Member,
   type Relay,
-} from "./testkit.ts";
+} from "../../e2e/support/peers.ts";
 
 const { certs, remove } = certificates(["alpha", "beta", "gamma"]);
 afterAll(remove);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { digestOf } from "../state/fixtures.ts";
+import { digestOf } from "../../e2e/support/state-fixtures.ts";
 import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
 
 const bytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));

@@ -5,7 +5,7 @@ import type { RateLimiter } from "./backoff.ts";
 import { Controller, generationChanged, outcomeOf, type Reconciler, type Result } from "./controller.ts";
 import { Informer } from "./informer.ts";
 import { ownerKeys } from "./keys.ts";
-import { captureLogger, configMap, FakeWatch, metricValue, settle } from "./testkit.ts";
+import { captureLogger, configMap, FakeWatch, metricValue, settle } from "../../e2e/support/runtime.ts";
 
 // Retries at once, so tests need no clock; counts how often each key was rate-limited.
 class ImmediateLimiter implements RateLimiter {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../kube/client.ts";
 import { EventRecorder, type EventObject, type EventSeries, type EventSink } from "./events.ts";
-import { captureLogger } from "./testkit.ts";
+import { captureLogger } from "../../e2e/support/runtime.ts";
 
 class FakeSink implements EventSink {
   readonly created: EventObject[] = [];

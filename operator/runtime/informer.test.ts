@@ -3,7 +3,7 @@ import { ApiError } from "../kube/client.ts";
 import type { KubeList, KubeObject } from "../kube/object.ts";
 import { Informer, type EventHandler } from "./informer.ts";
 import { objectKey, ownerKeys, parseKey } from "./keys.ts";
-import { captureLogger, configMap, FakeWatch, settle } from "./testkit.ts";
+import { captureLogger, configMap, FakeWatch, settle } from "../../e2e/support/runtime.ts";
 
 type Obj = KubeObject;
 

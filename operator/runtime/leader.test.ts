@@ -2,7 +2,7 @@ import { ApiError } from "../kube/client.ts";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { decide, LeaderElector, type Lease, type LeaseClient } from "./leader.ts";
-import { captureLogger, metricValue } from "./testkit.ts";
+import { captureLogger, metricValue } from "../../e2e/support/runtime.ts";
 
 const wallNow = new Date("2026-05-01T00:00:10Z");
 const lease = (holder: string | undefined, rv: string, transitions = 2): Lease => ({

@@ -1,7 +1,7 @@
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { exponentialBackoff, ItemExponentialRateLimiter } from "./backoff.ts";
-import { metricValue, settle } from "./testkit.ts";
+import { metricValue, settle } from "../../e2e/support/runtime.ts";
 import { WorkQueue } from "./workqueue.ts";
 
 // Resolves to the key, or to "pending" if get() has not answered once queued callbacks ran.

@@ -6,7 +6,7 @@ import * as A from "@automerge/automerge";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
-import { digestOf } from "./fixtures.ts";
+import { digestOf } from "../../e2e/support/state-fixtures.ts";
 import { StateInputError, type PauseRecord } from "./model.ts";
 import { activePauses, knownPauseToken } from "./readers.ts";
 import { batch, pause, resume } from "./transitions.ts";

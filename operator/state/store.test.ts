@@ -6,7 +6,7 @@ import { pathToFileURL } from "node:url";
 import * as A from "@automerge/automerge";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
-import { submission } from "./fixtures.ts";
+import { submission } from "../../e2e/support/state-fixtures.ts";
 import { manifestIds } from "./readers.ts";
 import { StateStore } from "./store.ts";
 import { SyncSessions } from "./sync.ts";
@@ -152,7 +152,7 @@ describe("state store under kill -9", () => {
     import { StateStore } from ${JSON.stringify(url("store.ts"))};
     import { submit } from ${JSON.stringify(url("transitions.ts"))};
     import { manifestIds } from ${JSON.stringify(url("readers.ts"))};
-    import { submission } from ${JSON.stringify(url("fixtures.ts"))};
+    import { submission } from ${JSON.stringify(url("../../e2e/support/state-fixtures.ts"))};
     const { store, doc } = await StateStore.open(process.argv[1], { compactAfterBytes: 16384 });
     let d = doc;
     const start = manifestIds(d).length;

@@ -2,7 +2,7 @@ import * as A from "@automerge/automerge";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
-import { applied, approvalsFor, digestOf, signature, submission } from "./fixtures.ts";
+import { applied, approvalsFor, digestOf, signature, submission } from "../../e2e/support/state-fixtures.ts";
 import type { Draft } from "./transitions.ts";
 import { appliedByRegion, approvals, manifestIds, versions, winner } from "./readers.ts";
 import { SyncMessageError, SyncSessions } from "./sync.ts";

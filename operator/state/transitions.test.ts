@@ -2,7 +2,7 @@ import * as A from "@automerge/automerge";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, loadState, type StateDoc } from "./document.ts";
-import { applied, approvalsFor, digestOf, submission } from "./fixtures.ts";
+import { applied, approvalsFor, digestOf, submission } from "../../e2e/support/state-fixtures.ts";
 import { StateInputError, type Member } from "./model.ts";
 import { appliedByRegion, appliedIn, approvals, manifestIds, members, versions, winner } from "./readers.ts";
 import { approve, batch, recordApplied, removeMember, setMember, submit } from "./transitions.ts";
@@ -33,7 +33,7 @@ describe("manifest versions", () => {
       { id: "payments/api", nonce: 2, digest: s2.digest, region: "beta", submittedAt: 5_000 },
       { id: "payments/api", nonce: 1, digest: s1.digest, region: "alpha", submittedAt: 1_000 },
     ]);
-    // Specs are stored by digest beside the document (specs.ts), never in it.
+    // Specs are stored by digest beside the document (spec-store.ts), never in it.
     expect(JSON.stringify(loaded)).not.toContain(s2.spec);
     expect(versions(loaded, "payments/ap")).toEqual([]);
   });

@@ -1,6 +1,6 @@
-// Helpers for this directory's tests: regions on loopback wired to each
-// other, clients that misbehave on purpose, a relay that can go silent, and
-// bounded waiting.
+// Helpers for the peer transport's tests (operator/peers/*.test.ts): regions
+// on loopback wired to each other, clients that misbehave on purpose, a relay
+// that can go silent, and bounded waiting.
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { captureLogger, metricValue, type LogLine } from "../runtime/testkit.ts";
+import { captureLogger, metricValue, type LogLine } from "./runtime.ts";
 import { generatePeerCertificate, type PeerCertificate } from "./certificates.ts";
-import { PeerTransport, type PeerTransportOptions } from "./transport.ts";
+import { PeerTransport, type PeerTransportOptions } from "../../operator/peers/transport.ts";
 
 const HOST = "127.0.0.1";
 

@@ -1,8 +1,9 @@
-// Helpers for this directory's tests: a logger whose lines can be inspected,
-// metric values by name and labels, and a fake watch for informers.
+// Helpers for the runtime's tests (operator/runtime/*.test.ts) and the peer
+// helpers: a logger whose lines can be inspected, metric values by name and
+// labels, and a fake watch for informers.
 import { pino, type Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { WatchEvent, WatchHandle, Watcher } from "../kube/client.ts";
+import type { WatchEvent, WatchHandle, Watcher } from "../../operator/kube/client.ts";
 
 export interface LogLine {
   readonly level: number;

@@ -5,8 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REGION_NAME } from "../api/v1alpha1/fields.ts";
-import { fingerprint } from "./identity.ts";
+import { REGION_NAME } from "../../operator/api/v1alpha1/fields.ts";
+import { fingerprint } from "../../operator/peers/identity.ts";
 
 export interface PeerCertificate {
   readonly region: string;

@@ -1,6 +1,6 @@
 // Inputs for the state tests and the bench: realistic shapes, no randomness.
 import { createHash } from "node:crypto";
-import type { AppliedInput, Approval, Submission } from "./model.ts";
+import type { AppliedInput, Approval, Submission } from "../../operator/state/model.ts";
 
 export const digestOf = (label: string): string => `0x${createHash("sha256").update(label).digest("hex")}`;
 
