@@ -6,10 +6,8 @@ import {
   formatPauseHistory,
   formatStatus,
   pauseHistory,
-  type BreachReportObject,
-  type FederationObject,
-  type ManifestObject,
 } from "./cluster-format.ts";
+import type { BreachReportView, ConsortiumManifestView, FederationView } from "../api/v1alpha1/objects.ts";
 
 const NOW = Date.parse("2026-05-01T10:05:00Z");
 const DSP1 = "0xA836575B4121032338b5F3cAcFea2e99f6Cc1826";
@@ -33,7 +31,7 @@ const pause = {
   acceptedIn: ["gamma", "alpha", "beta"],
 };
 
-const federation = (paused: boolean): FederationObject => ({
+const federation = (paused: boolean): FederationView => ({
   metadata: { name: "dsc" },
   spec: {
     region: "alpha",
@@ -134,7 +132,7 @@ describe("dsc status", () => {
       "Guardian    not paused (on a pause: ScaleToZero); chain not paused",
     );
     const plain = federation(false);
-    const bare: FederationObject = {
+    const bare: FederationView = {
       metadata: { name: "dsc" },
       spec: { region: "beta" },
       status: {
@@ -151,7 +149,7 @@ describe("dsc status", () => {
   });
 });
 
-const web: ManifestObject = {
+const web: ConsortiumManifestView = {
   metadata: { name: "web", namespace: "payments", creationTimestamp: "2026-05-01T10:00:00Z" },
   spec: {
     tier: "upgrade",
@@ -234,7 +232,7 @@ describe("dsc approvals", () => {
   });
 });
 
-function resume(name: string, tokens: string[], state: "Applied" | "Pending"): ManifestObject {
+function resume(name: string, tokens: string[], state: "Applied" | "Pending"): ConsortiumManifestView {
   return {
     metadata: { name, namespace: "payments", creationTimestamp: "2026-05-01T10:03:30Z" },
     spec: {
@@ -272,8 +270,8 @@ function resume(name: string, tokens: string[], state: "Applied" | "Pending"): M
 const report = (
   name: string,
   state: "Accepted" | "Refused",
-  extra: Partial<NonNullable<BreachReportObject["status"]>>,
-): BreachReportObject => ({
+  extra: Partial<NonNullable<BreachReportView["status"]>>,
+): BreachReportView => ({
   metadata: { name, namespace: "payments", creationTimestamp: "2026-05-01T09:00:00Z" },
   spec: { agent: AGENT3, scope: "bridge drained", severity: "critical" },
   status: { state, ...extra },

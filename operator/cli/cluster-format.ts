@@ -1,29 +1,10 @@
 // What `dsc status`, `dsc approvals` and `dsc pause-history` (and the same as
 // `kubectl dsc ...`) print: pure functions from the objects' JSON, as the API
 // server returns them, to lines of text. Reading the cluster is cluster.ts.
-import type {
-  ConsortiumManifestSpec,
-  ConsortiumManifestStatus,
-} from "../api/v1alpha1/consortium-manifest.ts";
-import type { BreachReportSpec, BreachReportStatus } from "../api/v1alpha1/breach-report.ts";
 import type { FederationSpec, FederationStatus } from "../api/v1alpha1/federation.ts";
-
-export interface Metadata {
-  readonly name?: string;
-  readonly namespace?: string;
-  readonly creationTimestamp?: string;
-}
-
-/** A custom object as `kubectl get -o json` shows it (spec as written, status as the operator wrote it). */
-export interface Resource<S, T> {
-  readonly metadata?: Metadata;
-  readonly spec?: S;
-  readonly status?: T;
-}
-
-export type FederationObject = Resource<Partial<FederationSpec>, FederationStatus>;
-export type ManifestObject = Resource<Partial<ConsortiumManifestSpec>, ConsortiumManifestStatus>;
-export type BreachReportObject = Resource<Partial<BreachReportSpec>, BreachReportStatus>;
+import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import type { BreachReportView, ConsortiumManifestView, FederationView } from "../api/v1alpha1/objects.ts";
+import type { ObjectMeta } from "../kube/object.ts";
 
 type Condition = NonNullable<FederationStatus["conditions"]>[number];
 
@@ -54,7 +35,7 @@ export function short(hex: string): string {
   return hex.length > 18 ? `${hex.slice(0, 10)}…${hex.slice(-4)}` : hex;
 }
 
-const id = (m: Metadata | undefined): string =>
+const id = (m: ObjectMeta | undefined): string =>
   m?.namespace ? `${m.namespace}/${m.name ?? "?"}` : (m?.name ?? "?");
 
 function conditionLines(conditions: readonly Condition[] | undefined): string[] {
@@ -79,7 +60,7 @@ const STALE_MS = 60_000;
 
 // ---- dsc status ----
 
-export function formatStatus(federation: FederationObject, now: number): string[] {
+export function formatStatus(federation: FederationView, now: number): string[] {
   const spec = federation.spec ?? {};
   const status = federation.status ?? {};
   const lines: string[] = [];
@@ -182,7 +163,7 @@ function guardianLines(spec: Partial<FederationSpec>, status: FederationStatus, 
 
 // ---- dsc approvals NAME ----
 
-export function formatApprovals(manifest: ManifestObject): string[] {
+export function formatApprovals(manifest: ConsortiumManifestView): string[] {
   const spec = manifest.spec ?? {};
   const status = manifest.status ?? {};
   const lines: string[] = [];
@@ -289,7 +270,7 @@ export interface PauseHistory {
   }[];
 }
 
-const appliedAt = (m: ManifestObject): string | undefined =>
+const appliedAt = (m: ConsortiumManifestView): string | undefined =>
   m.status?.conditions?.find((c) => c.type === "Applied" && c.status === "True")?.lastTransitionTime ??
   (m.status?.state === "Applied" ? m.metadata?.creationTimestamp : undefined);
 
@@ -299,9 +280,9 @@ const appliedAt = (m: ManifestObject): string | undefined =>
  * manifests that lifted them), oldest first.
  */
 export function pauseHistory(
-  federation: FederationObject,
-  reports: readonly BreachReportObject[],
-  manifests: readonly ManifestObject[],
+  federation: FederationView,
+  reports: readonly BreachReportView[],
+  manifests: readonly ConsortiumManifestView[],
 ): PauseHistory {
   const g = federation.status?.guardian;
   const resumes = manifests.filter((m) => m.spec?.action === "resume");

@@ -7,15 +7,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { ApiException, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/v1alpha1/fields.ts";
-import {
-  formatApprovals,
-  formatPauseHistory,
-  formatStatus,
-  pauseHistory,
-  type BreachReportObject,
-  type FederationObject,
-  type ManifestObject,
-} from "./cluster-format.ts";
+import { formatApprovals, formatPauseHistory, formatStatus, pauseHistory } from "./cluster-format.ts";
+import type { BreachReportView, ConsortiumManifestView, FederationView } from "../api/v1alpha1/objects.ts";
 import { ClusterError, UsageError } from "./context.ts";
 
 export interface ClusterFlags {
@@ -94,8 +87,8 @@ class Cluster {
   }
 
   /** The cluster's Federation: the one named, or the only one. */
-  async federation(name: string | undefined): Promise<FederationObject> {
-    const list = await this.#request<{ items: FederationObject[] }>("listing Federations", () =>
+  async federation(name: string | undefined): Promise<FederationView> {
+    const list = await this.#request<{ items: FederationView[] }>("listing Federations", () =>
       this.#api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "federations" }),
     );
     const candidates = name ? list.items.filter((f) => f.metadata?.name === name) : list.items;
@@ -113,7 +106,7 @@ class Cluster {
     return only;
   }
 
-  manifest(namespace: string, name: string): Promise<ManifestObject> {
+  manifest(namespace: string, name: string): Promise<ConsortiumManifestView> {
     return this.#request(`ConsortiumManifest ${namespace}/${name}`, () =>
       this.#api.getNamespacedCustomObject({
         group: GROUP,
@@ -170,8 +163,8 @@ export async function clusterCommand(
     case "pause-history": {
       const [federation, reports, manifests] = await Promise.all([
         cluster.federation(flags.federation),
-        cluster.all<BreachReportObject>("breachreports"),
-        cluster.all<ManifestObject>("consortiummanifests"),
+        cluster.all<BreachReportView>("breachreports"),
+        cluster.all<ConsortiumManifestView>("consortiummanifests"),
       ]);
       const history = pauseHistory(federation, reports, manifests);
       if (flags.json) out(JSON.stringify(history, null, 2));

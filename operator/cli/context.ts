@@ -2,14 +2,13 @@
 // Federation it belongs to, and keys from files or the environment (never
 // from the command line, where other users can read them in `ps`).
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { getAddress, isHex, type Hex } from "viem";
+import { isHex, type Hex } from "viem";
 import { parseDocument, type Document } from "yaml";
 import { consortiumManifestSpec, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { federationSpec, type FederationSpec } from "../api/v1alpha1/federation.ts";
 import { parse } from "../api/schema.ts";
 import {
-  canonicalManifest,
-  manifestHashes,
+  bindManifest,
   manifestTypedData,
   type CanonicalManifest,
   type ManifestHashes,
@@ -71,11 +70,12 @@ export function loadContext(manifestFile: string, federationFile: string | undef
   const spec = parse(consortiumManifestSpec, res.spec, "spec");
   const namespace = res.metadata?.namespace ?? "default";
   const name = res.metadata?.name ?? "";
-  const manifest = canonicalManifest(
+  const { manifest, hashes } = bindManifest(
     {
-      federation: fed.metadata?.name ?? "",
+      name: fed.metadata?.name ?? "",
       chainId: federation.chain.chainId,
-      consortiumSafe: getAddress(federation.consortiumSafe),
+      consortiumSafe: federation.consortiumSafe,
+      daoBoardSafe: federation.daoBoardSafe,
     },
     { namespace, name },
     spec,
@@ -88,7 +88,7 @@ export function loadContext(manifestFile: string, federationFile: string | undef
     federationName: fed.metadata?.name ?? "",
     federation,
     manifest,
-    hashes: manifestHashes(manifest, getAddress(federation.daoBoardSafe)),
+    hashes,
     typed: manifestTypedData(manifest),
   };
 }

@@ -5,6 +5,8 @@ import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import type { ChainReader } from "../chain/reader.ts";
 import type { Hex } from "viem";
 import type { SafeService } from "../safe/service.ts";
+import type { FederationBinding } from "../core/manifest/digest.ts";
+import { Topic } from "../runtime/topic.ts";
 
 export interface FederationContext {
   /** The Federation's name: the federation id every approval binds to. */
@@ -16,4 +18,37 @@ export interface FederationContext {
   readonly alertmanagerToken?: string;
   /** Records a pause on chain with the guardian key (spec.guardian.guardianKeySecretRef); the new pause id. */
   readonly recordPause?: (evidence: Hex) => Promise<bigint>;
+}
+
+/** What binds an approval to this federation (core/manifest/digest.ts). */
+export const bindingOf = (context: FederationContext): FederationBinding => ({
+  name: context.name,
+  chainId: context.spec.chain.chainId,
+  consortiumSafe: context.spec.consortiumSafe,
+  daoBoardSafe: context.spec.daoBoardSafe,
+});
+
+/**
+ * The federation this operator serves, as the Federation controller last read
+ * it: written by that controller, read by everything that verifies or pauses.
+ * Listeners hear of a new context, or of the same one whose Safe owners changed
+ * on chain: either way, what was verified against it must be verified anew.
+ */
+export class CurrentFederation {
+  #context: FederationContext | undefined;
+  readonly #changes = new Topic<FederationContext | undefined>();
+
+  get(): FederationContext | undefined {
+    return this.#context;
+  }
+
+  set(context: FederationContext | undefined): void {
+    this.#context = context;
+    this.#changes.publish(context);
+  }
+
+  /** Returns how to stop listening. */
+  onChange(listener: (context: FederationContext | undefined) => void): () => void {
+    return this.#changes.subscribe(listener);
+  }
 }

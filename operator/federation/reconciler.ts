@@ -7,9 +7,9 @@ import { federationSpec, type FederationSpec, type FederationStatus } from "../a
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
 import { guardianWriter } from "../chain/guardian-writer.ts";
-import type { KubeObject } from "../kube/object.ts";
-import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
-import type { Guardian } from "../guardian/service.ts";
+import type { FederationObject } from "../api/v1alpha1/objects.ts";
+import { ChainReader, ChainUnavailableError, type ChainPause } from "../chain/reader.ts";
+import type { ActivePause } from "../state/readers.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { SafeService } from "../safe/service.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -18,11 +18,16 @@ import { setCondition, type Condition } from "../runtime/conditions.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
 import type { Reconciler } from "../runtime/controller.ts";
-import type { FederationContext } from "./context.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import { metaTime } from "../runtime/time.ts";
+import type { CurrentFederation, FederationContext } from "./context.ts";
 
-export interface FederationObject extends KubeObject {
-  spec?: unknown;
-  status?: FederationStatus;
+/** What the Federation controller asks of the guardian pause (guardian/service.ts). */
+export interface PauseWatch {
+  pauses(): ActivePause[];
+  chainPause(): ChainPause | undefined;
+  /** The chain's GuardianPause at the controller's block: a pause raised on chain pauses the clusters too. */
+  observeChain(context: FederationContext, block: bigint): Promise<void>;
 }
 
 export interface FederationControllerOptions {
@@ -38,12 +43,13 @@ export interface FederationControllerOptions {
   readonly metrics: OperatorMetrics;
   readonly pollMs: number;
   readonly now: () => Date;
-  /** Called whenever the context or the owners on chain change: manifests must be verified anew. */
-  readonly onChange: (context: FederationContext | undefined) => void;
-  /** Peers and the federation state document, when this region replicates. */
+  /** Where the context goes; set whenever it or the owners on chain change. */
+  readonly current: CurrentFederation;
   /** The guardian pause, when this region replicates (it lives in the federation state). */
-  readonly guardian?: () => Guardian | undefined;
-  readonly replicationStatus?: () => Pick<FederationStatus, "peers" | "peerSummary" | "document"> | undefined;
+  readonly guardian?: PauseWatch | undefined;
+  /** Peers and the federation state document, when this region replicates. */
+  readonly replicationStatus?:
+    (() => Pick<FederationStatus, "peers" | "peerSummary" | "document">) | undefined;
 }
 
 /** Volatile fields (block, read time, heard time, RTT, bytes) are refreshed at most this often. */
@@ -55,17 +61,14 @@ interface Current {
   owners: string;
 }
 
-export function federationReconciler(options: FederationControllerOptions): {
-  reconcile: Reconciler;
-  context: () => FederationContext | undefined;
-} {
+export function federationReconciler(options: FederationControllerOptions): Reconciler {
   let current: Current | undefined;
   let lastWrite = 0;
   const secrets = new Map<string, { value: string; at: number }>();
   const setContext = (next: Current | undefined): void => {
     const changed = current?.fingerprint !== next?.fingerprint;
     current = next;
-    if (changed) options.onChange(next?.context);
+    if (changed) options.current.set(next?.context);
   };
 
   const writeStatus = async (object: FederationObject, status: FederationStatus): Promise<void> => {
@@ -146,7 +149,7 @@ export function federationReconciler(options: FederationControllerOptions): {
         return text;
       } catch (error) {
         throw new SecretError(
-          `${field}: Secret ${options.namespace}/${ref.name} key ${ref.key}: ${error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error)}`,
+          `${field}: Secret ${options.namespace}/${ref.name} key ${ref.key}: ${errorMessage(error)}`,
         );
       }
     };
@@ -230,10 +233,7 @@ export function federationReconciler(options: FederationControllerOptions): {
         ...status,
         chain: {
           block: Number(block),
-          readAt: options
-            .now()
-            .toISOString()
-            .replace(/\.\d+Z$/, "Z"),
+          readAt: metaTime(options.now()),
           consortiumOwners: [...consortium.owners],
           consortiumThreshold: consortium.threshold,
           boardOwners: [...board.owners],
@@ -265,9 +265,9 @@ export function federationReconciler(options: FederationControllerOptions): {
           );
         }
         live.owners = owners;
-        options.onChange(live.context);
+        options.current.set(live.context);
       }
-      await options.guardian?.()?.observeChain(live.context, block);
+      await options.guardian?.observeChain(live.context, block);
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
       condition("ChainReadable", "False", "ChainUnavailable", error.message);
@@ -281,8 +281,7 @@ export function federationReconciler(options: FederationControllerOptions): {
     }
     const replication = options.replicationStatus?.();
     if (replication) status = { ...status, ...replication };
-    const pause = options.guardian?.();
-    pause?.enforce(); // level-triggered: the pause action is checked at every poll, not only on change
+    const pause = options.guardian;
     if (pause && guardian) {
       const pauses = pause.pauses();
       const chain = pause.chainPause();
@@ -300,7 +299,7 @@ export function federationReconciler(options: FederationControllerOptions): {
             severity: p.severity,
             evidence: p.evidence,
             reason: p.reason,
-            since: new Date(p.at).toISOString().replace(/\.\d+Z$/, "Z"),
+            since: metaTime(new Date(p.at)),
             acceptedIn: [...p.regions],
           })),
         },
@@ -331,7 +330,7 @@ export function federationReconciler(options: FederationControllerOptions): {
     await writeStatus(federation, status);
     return { requeueAfter: options.pollMs };
   };
-  return { reconcile, context: () => current?.context };
+  return reconcile;
 }
 
 const SECRET_REREAD_MS = 5_000;

@@ -2,8 +2,8 @@
 // in any region, is verified once and either pauses the federation or is
 // refused with a reason, an Event and a count. A report already judged at
 // its generation is left alone: judging it again would call it a replay.
-import type { KubeObject } from "../kube/object.ts";
 import type { BreachReportStatus } from "../api/v1alpha1/breach-report.ts";
+import type { BreachReportObject } from "../api/v1alpha1/objects.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import type { Applier } from "../runtime/apply.ts";
 import { setCondition } from "../runtime/conditions.ts";
@@ -13,14 +13,10 @@ import type { Informer } from "../runtime/informer.ts";
 import { parseKey } from "../runtime/keys.ts";
 import type { Guardian } from "./service.ts";
 
-export interface BreachReportObject extends KubeObject {
-  spec?: Record<string, unknown>;
-  status?: BreachReportStatus;
-}
-
 export interface BreachControllerOptions {
   readonly reports: Informer<BreachReportObject>;
-  readonly guardian: () => Pick<Guardian, "acceptReport"> | undefined;
+  /** Undefined in a region that keeps no federation state (no peer identity). */
+  readonly guardian: Pick<Guardian, "acceptReport"> | undefined;
   readonly applier: Applier;
   readonly events: EventRecorder;
   readonly now: () => Date;
@@ -34,7 +30,7 @@ export function breachReportReconciler(options: BreachControllerOptions): Reconc
     const generation = object.metadata.generation ?? 0;
     if (object.status?.state && object.status.observedGeneration === generation) return {};
 
-    const guardian = options.guardian();
+    const guardian = options.guardian;
     const { signature, ...report } = object.spec ?? {};
     // ChainUnavailableError propagates: retried with backoff, nothing accepted unverified.
     const verdict = guardian

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { ChainUnavailableError } from "../chain/reader.ts";
+import { errorMessage } from "../runtime/errors.ts";
 import type { Guardian } from "./service.ts";
 
 export const BREACH_PATH = "/v1/breach-reports";
@@ -36,11 +37,10 @@ const send = (res: ServerResponse, status: number, body: unknown): void => {
 export async function guardianRequest(
   req: IncomingMessage,
   res: ServerResponse,
-  guardian: () => Guardian | undefined,
+  g: Guardian | undefined,
   log: Logger,
 ): Promise<void> {
   try {
-    const g = guardian();
     if (!g) {
       send(res, 503, { reason: "NotFederated", message: "this operator keeps no federation state" });
       return;
@@ -69,7 +69,7 @@ export async function guardianRequest(
       send(res, 503, { reason: "ChainUnavailable", message: `${error.message}; retry` });
       return;
     }
-    log.error({ err: error instanceof Error ? error.message : String(error) }, "guardian request failed");
+    log.error({ err: errorMessage(error) }, "guardian request failed");
     send(res, 500, { reason: "Internal", message: "see the operator's log" });
   }
 }

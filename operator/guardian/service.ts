@@ -5,40 +5,27 @@
 //
 // The pause lives in the federation state as a set of tokens (pause wins), so
 // every region pauses, including one that rejoins after a partition. This
-// service only reads that state and makes the cluster match it: the pause
-// action on managed workloads, the gauge, Events. It is level-triggered: any
-// call to `enforce` brings the cluster to what the state says now.
+// service judges the signals and writes pause and resume records into that
+// state; the enforcer (enforcer.ts) makes the cluster match it.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, type Registry } from "prom-client";
 import { getAddress, type Hex } from "viem";
-import type { PauseAction } from "../api/v1alpha1/federation.ts";
 import type { ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
-import type { Replication } from "../replication/service.ts";
-import type { Applier } from "../runtime/apply.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import type { FederationState } from "../state/federation-state.ts";
 import { activePauses, knownPauseToken, liftedPauseToken, type ActivePause } from "../state/readers.ts";
 import type { PauseRecord } from "../state/model.ts";
-import { enforcePause, liftPause } from "./actions.ts";
-import type { GuardianApi } from "./actions-api.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
 
 export interface GuardianOptions {
   readonly region: string;
-  /** The operator's own namespace: never cut off by a deny-all policy (it must hear the resume). */
-  readonly namespace: string;
-  readonly replication: Replication;
+  readonly state: FederationState;
   readonly federation: () => FederationContext | undefined;
-  readonly api: GuardianApi;
-  /** Field manager "dsc-guardian". */
-  readonly applier: Applier;
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
-  /** How often the pause action is checked against the workloads when nothing changed (drift). */
-  readonly resyncMs: number;
-  /** The pause changed (raised or lifted): refresh what shows it (Federation status, manifests). */
-  readonly onTransition: (paused: boolean, pauses: readonly ActivePause[]) => void;
 }
 
 export type AlertResult =
@@ -59,36 +46,21 @@ const sha256 = (text: string): Hex => `0x${createHash("sha256").update(text).dig
 
 export class Guardian {
   readonly #o: GuardianOptions;
-  readonly #paused: Gauge;
   readonly #reports: Counter<"source" | "result">;
-  #enforcing: Promise<void> = Promise.resolve();
-  #enforceAgain = false;
-  #running = false;
-  #lastPaused: boolean | undefined;
-  #lastAction: PauseAction | undefined;
-  #lastPass = 0;
   #chain: ChainPause | undefined;
 
   constructor(options: GuardianOptions) {
     this.#o = options;
-    this.#paused = new Gauge({
-      name: "dsc_guardian_paused",
-      help: "1 while the guardian pause is in force in this region.",
-      registers: [options.registry],
-    });
     this.#reports = new Counter({
       name: "dsc_breach_reports_total",
       help: "Breach signals received, by source (agent, http, alertmanager, chain) and result.",
       labelNames: ["source", "result"],
       registers: [options.registry],
     });
-    options.replication.onChange(() => {
-      this.enforce();
-    });
   }
 
   pauses(): ActivePause[] {
-    return activePauses(this.#o.replication.doc);
+    return activePauses(this.#o.state.doc);
   }
 
   paused(): boolean {
@@ -226,7 +198,7 @@ export class Guardian {
     this.#chain = state;
     if (!state.paused) return;
     const token = `chain-${state.id.toString()}`;
-    if (knownPauseToken(this.#o.replication.doc, token)) return; // this chain pause is handled (or lifted)
+    if (knownPauseToken(this.#o.state.doc, token)) return; // this chain pause is handled (or lifted)
     // A pause this federation raised and recorded carries its token as evidence. Only one in
     // force counts: a guardian pausing again with a lifted token as evidence must still pause.
     const evidence = state.evidence.toLowerCase();
@@ -245,21 +217,19 @@ export class Guardian {
 
   /** Whether a resume has already lifted this token. */
   lifted(token: string): boolean {
-    return liftedPauseToken(this.#o.replication.doc, token);
+    return liftedPauseToken(this.#o.state.doc, token);
   }
 
   /** A verified resume manifest in this region: the tokens it names stop pausing, everywhere. */
   async resume(tokens: readonly string[], manifest: string): Promise<void> {
-    await this.#o.replication.change((d) =>
+    await this.#o.state.change((d) =>
       d.resume({ tokens, manifest, region: this.#o.region, at: this.#o.now() }),
     );
-    this.enforce();
   }
 
   async #raise(p: Omit<PauseRecord, "region" | "at">): Promise<void> {
     const record = { ...p, region: this.#o.region, at: this.#o.now() };
-    await this.#o.replication.change((d) => d.pause(record));
-    this.enforce();
+    await this.#o.state.change((d) => d.pause(record));
     if (p.source !== "chain") void this.#recordOnChain(p.token, p.evidence);
   }
 
@@ -277,75 +247,9 @@ export class Guardian {
       this.#o.logger.info({ token, pauseId: id.toString() }, "pause recorded on chain");
     } catch (error) {
       this.#o.logger.warn(
-        { token, err: error instanceof Error ? error.message.split("\n")[0] : String(error) },
+        { token, err: errorMessage(error) },
         "could not record the pause on chain; the clusters are paused regardless",
       );
     }
-  }
-
-  /** Brings the cluster to the state's pause; runs one pass at a time, and once more if asked meanwhile. */
-  enforce(): void {
-    if (this.#running) {
-      this.#enforceAgain = true;
-      return;
-    }
-    this.#running = true;
-    this.#enforcing = (async () => {
-      try {
-        do {
-          this.#enforceAgain = false;
-          await this.#enforceOnce();
-        } while (this.#askedAgain());
-      } catch (error) {
-        this.#o.logger.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          "pause action incomplete; retried at the next resync",
-        );
-      } finally {
-        this.#running = false;
-      }
-    })();
-  }
-
-  /** Whether `enforce` was called during the pass that just ended. */
-  #askedAgain(): boolean {
-    return this.#enforceAgain;
-  }
-
-  /** Waits for the pass in flight (tests, shutdown). */
-  settled(): Promise<void> {
-    return this.#enforcing;
-  }
-
-  async #enforceOnce(): Promise<void> {
-    const pauses = this.pauses();
-    const paused = pauses.length > 0;
-    this.#paused.set(paused ? 1 : 0);
-    const transition = paused !== this.#lastPaused;
-    if (transition) {
-      const starting = this.#lastPaused === undefined;
-      this.#lastPaused = paused;
-      const first = pauses[0];
-      if (first)
-        this.#o.logger.warn(
-          { token: first.token, source: first.source, by: first.by, reason: first.reason },
-          "guardian pause in force: nothing is applied until a critical-tier resume",
-        );
-      else if (!starting) this.#o.logger.info("guardian pause lifted");
-      this.#o.onTransition(paused, pauses);
-    }
-    // The workloads are listed on a transition, a change of action, and once a resync
-    // (drift); not at every change of the state, which comes with every manifest.
-    const action: PauseAction = this.#o.federation()?.spec.guardian?.action ?? "Freeze";
-    const now = this.#o.now();
-    if (!transition && action === this.#lastAction && now - this.#lastPass < this.#o.resyncMs) return;
-    this.#lastAction = action;
-    const exclude = ["kube-system", "kube-public", "kube-node-lease", this.#o.namespace];
-    if (paused)
-      await enforcePause(this.#o.api, this.#o.applier, action, this.#o.logger, {
-        excludeNamespaces: exclude,
-      });
-    else await liftPause(this.#o.api, this.#o.applier, this.#o.logger);
-    this.#lastPass = now; // only once it worked: a failed pass is retried at the next call
   }
 }

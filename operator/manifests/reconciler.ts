@@ -4,7 +4,6 @@
 // leave the last verified version in place. Killed at any line, the next pass
 // does the same again: server-side apply converges, the finalizer is added
 // before anything is applied, and status is written last.
-import type { KubeObject } from "../kube/object.ts";
 import type { Logger } from "pino";
 import type {
   ConsortiumManifestSpec,
@@ -15,31 +14,21 @@ import type { RegionState } from "../state/model.ts";
 import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
-import { ChainUnavailableError } from "../chain/reader.ts";
+import type { ConsortiumManifestObject, ReadManifest } from "../api/v1alpha1/objects.ts";
+import { ChainUnavailableError, type ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import type { Applier } from "../runtime/apply.ts";
 import type { Reconciler, Result } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import { parseKey } from "../runtime/keys.ts";
-import { verifyManifest } from "../verification/verify.ts";
+import type { RegionEntry, ReconcileRecord } from "../replication/manifest-records.ts";
+import type { ActivePause } from "../state/readers.ts";
+import type { Verifier } from "../verification/verifier.ts";
 import { FINALIZER } from "./labels.ts";
 import { applyObjects, ApplyError, pruneObjects, type ObjectApi } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
 import { resumeTokens } from "./resume.ts";
-import type { Guardian } from "../guardian/service.ts";
-
-export interface ConsortiumManifestObject extends KubeObject {
-  spec?: unknown;
-  status?: ConsortiumManifestStatus;
-}
-
-/**
- * Reads a ConsortiumManifest whole, or undefined if there is none. The
- * informer caches manifests' metadata only (main.ts): spec and status of
- * 10,000 manifests were about 50 MB of the operator's heap.
- */
-export type ReadManifest = (namespace: string, name: string) => Promise<ConsortiumManifestObject | undefined>;
 
 export interface ManifestControllerOptions {
   readonly read: ReadManifest;
@@ -49,6 +38,7 @@ export interface ManifestControllerOptions {
    */
   readonly paused: Set<string>;
   readonly federation: () => FederationContext | undefined;
+  readonly verifier: Verifier;
   readonly api: ObjectApi;
   readonly applier: Applier;
   readonly events: EventRecorder;
@@ -57,28 +47,31 @@ export interface ManifestControllerOptions {
   readonly resyncMs: number;
   readonly now: () => Date;
   /** The guardian pause, when this region replicates with others (it lives in the federation state). */
-  readonly guardian?: () => GuardianHook | undefined;
+  readonly guardian?: PauseView;
   /** The federation state, when this region replicates with others. */
-  readonly replication?: () => ReplicationHook | undefined;
+  readonly records?: FederationRecords;
 }
 
-/** What the reconciler asks of the guardian pause. */
-export type GuardianHook = Pick<Guardian, "pauses" | "chainPause" | "resume" | "lifted">;
+/** What the reconciler asks of the guardian pause (guardian/service.ts). */
+export interface PauseView {
+  pauses(): ActivePause[];
+  /** The chain's GuardianPause as last read; undefined without one. */
+  chainPause(): ChainPause | undefined;
+  lifted(token: string): boolean;
+  /** Lifts the tokens a verified resume names, in every region. */
+  resume(tokens: readonly string[], manifest: string): Promise<void>;
+}
 
-/** What the reconciler tells the federation state, and what it reads back for status. */
-export interface ReplicationHook {
+/** What the reconciler tells the federation state, and reads back for status (replication/manifest-records.ts). */
+export interface FederationRecords {
   /** A version this region has verified, handed on before it is applied here, so other regions start at once. */
-  submit(object: ConsortiumManifestObject, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
-  recordReconcile(
-    object: ConsortiumManifestObject,
-    spec: ConsortiumManifestSpec,
-    outcome: { state: RegionState; digest: string; nonce: number },
-  ): Promise<void>;
+  submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
+  recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void>;
   regions(
     id: string,
     targets: readonly string[],
     winnerDigest: string | undefined,
-  ): { regions: { region: string; state: string; nonce?: number }[]; summary: string };
+  ): { regions: RegionEntry[]; summary: string };
 }
 
 export function manifestReconciler(options: ManifestControllerOptions): Reconciler {
@@ -140,17 +133,17 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       spec?: ConsortiumManifestSpec,
     ): Promise<void> => {
       let status = manifestStatus(previous, generation, outcome, now);
-      const replication = options.replication?.();
-      if (replication && spec && "report" in outcome) {
+      const records = options.records;
+      if (records && spec && "report" in outcome) {
         // This region's outcome goes into the federation state before it shows in status.
         const state: RegionState =
           outcome.kind === "not-targeted" ? "NotTargeted" : (status.state ?? "Pending");
-        await replication.recordReconcile(object, spec, {
+        await records.recordReconcile(key, spec, {
           state,
           digest: outcome.report.hashes.digest,
           nonce: spec.nonce,
         });
-        const { regions, summary } = replication.regions(
+        const { regions, summary } = records.regions(
           `${namespace}/${name}`,
           spec.targets,
           outcome.report.hashes.digest,
@@ -208,16 +201,12 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
 
     let report;
     try {
-      report = await verifyManifest(
-        {
-          chain: federation.chain,
-          service: federation.service,
-          federationName: federation.name,
-          federation: federation.spec,
-          now: () => options.now().getTime(),
-        },
-        { namespace, name, spec, appliedNonce: previous?.appliedNonce },
-      );
+      report = await options.verifier.verify(federation, {
+        namespace,
+        name,
+        spec,
+        appliedNonce: previous?.appliedNonce,
+      });
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
       metrics.verifications.inc({ tier: spec.tier, result: "ChainUnavailable" });
@@ -227,7 +216,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     }
     const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
-    if (report.decision.verified) await options.replication?.()?.submit(object, spec, report.hashes.digest);
+    if (report.decision.verified) await options.records?.submit(key, spec, report.hashes.digest);
 
     if (!report.decision.verified) {
       await finish({ kind: "refused", report }, logger, spec);
@@ -252,7 +241,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return { requeueAfter: options.resyncMs };
     }
 
-    const guardian = options.guardian?.();
+    const guardian = options.guardian;
     if (lift && "tokens" in lift) {
       if (!guardian) {
         const message = "this region keeps no federation state, so it holds no guardian pause to lift";

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { digestOf, specJson } from "../state/fixtures.ts";
+import { digestOf, specJson } from "../../e2e/support/state-fixtures.ts";
 import type { ManifestVersion } from "../state/model.ts";
-import { SpecStore } from "../state/specs.ts";
+import { SpecStore } from "../state/spec-store.ts";
 import { encodeSpecMessage } from "./spec-messages.ts";
-import { ASK_AGAIN_MS, MAX_OFFERS, SpecExchange } from "./specs.ts";
+import { ASK_AGAIN_MS, MAX_OFFERS, SpecExchange } from "./spec-exchange.ts";
 
 // Specs here "match" their digest when the digest is digestOf(json), standing
 // in for the manifest digest the replication service re-derives.

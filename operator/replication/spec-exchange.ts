@@ -10,7 +10,7 @@
 // the version that names it arrives; then it is checked like any answer.
 import type { Logger } from "pino";
 import type { ManifestVersion } from "../state/model.ts";
-import type { SpecStore } from "../state/specs.ts";
+import type { SpecStore } from "../state/spec-store.ts";
 import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
 
 /** While specs are missing, peers are asked again this often (a peer may not have had them yet). */

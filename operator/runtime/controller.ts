@@ -114,6 +114,18 @@ export class Controller {
     return this;
   }
 
+  /**
+   * Reconciles keys from outside the cluster, as controller-runtime's
+   * source.Channel does: at each start, `subscribe` gets a function that
+   * queues a key (it may queue what it already knows, as an informer replays
+   * its cache) and returns how to unsubscribe. Call before start().
+   */
+  watchChannel(subscribe: (enqueue: (key: string) => void) => () => void): this {
+    if (this.#run) throw new Error(`controller ${this.name}: watchChannel() must be called before start()`);
+    this.#watched.push({ waitForSync: () => Promise.resolve(), subscribe });
+    return this;
+  }
+
   get running(): boolean {
     return this.#run !== undefined;
   }

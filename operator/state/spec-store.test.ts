@@ -2,9 +2,9 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { digestOf, specJson } from "./fixtures.ts";
+import { digestOf, specJson } from "../../e2e/support/state-fixtures.ts";
 import { StateInputError } from "./model.ts";
-import { SpecStore } from "./specs.ts";
+import { SpecStore } from "./spec-store.ts";
 import { StateStore } from "./store.ts";
 
 let dir: string;

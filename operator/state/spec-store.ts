@@ -8,7 +8,7 @@
 //
 // A digest names exactly one spec, so this needs no merge rule: the peers'
 // copies are equal or wrong, and the caller checks a spec against its digest
-// before `put` (the exchange in replication/specs.ts). A crash leaves at most
+// before `put` (the exchange in replication/spec-exchange.ts). A crash leaves at most
 // a temp file, removed at open: every file here was fsynced before it got
 // its name.
 import { mkdir, readdir, readFile } from "node:fs/promises";

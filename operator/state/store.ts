@@ -2,7 +2,7 @@
 // PersistentVolume in the pod): a snapshot (`Automerge.save`), an append-only
 // log of the changes since (`saveSince`, one fsynced record per append), and
 // one file per peer with its encoded sync state; and, in `specs/`, the
-// manifest specs by digest (specs.ts), which the document only names.
+// manifest specs by digest (spec-store.ts), which the document only names.
 //
 // Why files with fsync rather than the cluster's own storage (a ConfigMap or
 // a custom resource in etcd): the document outgrows etcd's 1.5 MB object limit
@@ -24,7 +24,7 @@ import { freshActor, genesis, loadState, type StateDoc } from "./document.ts";
 import { fsyncDir, readIfExists, removeFile, TEMP_SUFFIX, writeAll, writeAtomic } from "./files.ts";
 import { checkRegion } from "./model.ts";
 import { frame, unframe } from "./framing.ts";
-import { SpecStore } from "./specs.ts";
+import { SpecStore } from "./spec-store.ts";
 
 const SNAPSHOT = "state.snapshot";
 const LOG = "state.log";

@@ -42,7 +42,7 @@ import {
 
 /** The writes a transition can make, inside one change; each returns the draft, to chain. */
 export interface Draft {
-  /** Records a version (its spec is stored by digest, apart: specs.ts); a repeat records nothing. */
+  /** Records a version (its spec is stored by digest, apart: spec-store.ts); a repeat records nothing. */
   submit(version: ManifestVersion): Draft;
   /** Adds signature entries for a digest; an entry already present is not added again. */
   approve(digest: string, approvals: readonly Approval[]): Draft;

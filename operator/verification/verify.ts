@@ -21,8 +21,7 @@ import {
   type ParsedSignature,
 } from "../core/approval/signatures.ts";
 import {
-  canonicalManifest,
-  manifestHashes,
+  bindManifest,
   manifestTypedData,
   type CanonicalManifest,
   type ManifestHashes,
@@ -37,6 +36,8 @@ export interface VerificationContext {
   readonly federation: FederationSpec;
   /** Unix milliseconds. */
   readonly now: () => number;
+  /** Evidence of verified versions, shared by everything in a region that verifies. */
+  readonly reuse?: VerifiedAtBlock;
 }
 
 export interface ManifestInput {
@@ -99,19 +100,66 @@ export async function verifyManifest(
   input: ManifestInput,
 ): Promise<VerificationReport> {
   const { federation, chain } = ctx;
-  const consortiumSafe = getAddress(federation.consortiumSafe);
-  const boardSafe = getAddress(federation.daoBoardSafe);
-  const manifest = canonicalManifest(
-    { federation: ctx.federationName, chainId: federation.chain.chainId, consortiumSafe },
+  const { manifest, hashes } = bindManifest(
+    {
+      name: ctx.federationName,
+      chainId: federation.chain.chainId,
+      consortiumSafe: federation.consortiumSafe,
+      daoBoardSafe: federation.daoBoardSafe,
+    },
     { namespace: input.namespace, name: input.name },
     input.spec,
   );
-  const hashes = manifestHashes(manifest, boardSafe);
+
+  const block = await chain.pinBlock(federation.chain.confirmations ?? 0);
+  const reused = ctx.reuse?.get(chain, hashes.digest, block);
+  const evidence = reused ?? (await gatherEvidence(ctx, input, manifest, hashes, block));
+  const { owners, verdicts: shown, proposer, serviceError } = evidence;
+  const decision = decide({
+    tier: input.spec.tier,
+    policy: federation.tiers ?? DEFAULT_TIERS,
+    owners,
+    verdicts: shown,
+    now: Math.floor(ctx.now() / 1000),
+    expiresAt: manifest.expiresAt,
+    nonce: input.spec.nonce,
+    appliedNonce: input.appliedNonce,
+    proposer,
+  });
+  if (decision.verified && !reused) ctx.reuse?.set(chain, hashes.digest, block, evidence);
+  return {
+    manifest,
+    hashes,
+    block,
+    owners,
+    verdicts: shown,
+    proposer,
+    decision,
+    ...(serviceError ? { serviceError } : {}),
+  };
+}
+
+/** What the chain, the service and the spec say about a version at one block: every candidate judged alone. */
+interface Evidence {
+  readonly owners: Owners;
+  readonly verdicts: readonly Verdict[];
+  readonly proposer: ProposerVerdict;
+  readonly serviceError?: string;
+}
+
+async function gatherEvidence(
+  ctx: VerificationContext,
+  input: ManifestInput,
+  manifest: CanonicalManifest,
+  hashes: ManifestHashes,
+  block: bigint,
+): Promise<Evidence> {
+  const { federation, chain } = ctx;
+  const consortiumSafe = getAddress(federation.consortiumSafe);
+  const boardSafe = getAddress(federation.daoBoardSafe);
   const hashOf = (safe: SignedSafe): Hex =>
     safe === "consortium" ? hashes.consortiumMessageHash : hashes.boardMessageHash;
   const safeOf = (safe: SignedSafe): Address => (safe === "consortium" ? consortiumSafe : boardSafe);
-
-  const block = await chain.pinBlock(federation.chain.confirmations ?? 0);
   const [consortium, board] = await Promise.all([
     chain.safeState(consortiumSafe, block),
     chain.safeState(boardSafe, block),
@@ -203,27 +251,34 @@ export async function verifyManifest(
   const shown = verdicts.filter((v) => v.source !== "chain" || v.valid);
 
   const proposer = await proposerVerdict;
-  const decision = decide({
-    tier: input.spec.tier,
-    policy: federation.tiers ?? DEFAULT_TIERS,
-    owners,
-    verdicts: shown,
-    now: Math.floor(ctx.now() / 1000),
-    expiresAt: manifest.expiresAt,
-    nonce: input.spec.nonce,
-    appliedNonce: input.appliedNonce,
-    proposer,
-  });
-  return {
-    manifest,
-    hashes,
-    block,
-    owners,
-    verdicts: shown,
-    proposer,
-    decision,
-    ...(serviceError ? { serviceError } : {}),
-  };
+  return { owners, verdicts: shown, proposer, ...(serviceError ? { serviceError } : {}) };
+}
+
+/**
+ * One verification per version per pinned block in a region: the evidence of
+ * a version that verified is kept for the block it was read at, so the
+ * mirror's check and the reconcile that follows it read the chain once. Only
+ * verified evidence is kept (a refused version may gain approvals from the
+ * service without a new block), and only for the newest block seen.
+ */
+export class VerifiedAtBlock {
+  #chain: ChainReader | undefined;
+  #block: bigint | undefined;
+  readonly #evidence = new Map<string, Evidence>();
+
+  get(chain: ChainReader, digest: string, block: bigint): Evidence | undefined {
+    return chain === this.#chain && block === this.#block ? this.#evidence.get(digest) : undefined;
+  }
+
+  set(chain: ChainReader, digest: string, block: bigint, evidence: Evidence): void {
+    if (chain !== this.#chain || block !== this.#block) {
+      if (this.#block !== undefined && chain === this.#chain && block < this.#block) return;
+      this.#chain = chain;
+      this.#block = block;
+      this.#evidence.clear();
+    }
+    this.#evidence.set(digest, evidence);
+  }
 }
 
 async function verifyProposer(

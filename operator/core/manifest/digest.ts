@@ -147,3 +147,29 @@ export function manifestHashes(manifest: CanonicalManifest, boardSafe: Address):
     boardMessageHash: safeMessageHash(getAddress(boardSafe), manifest.chainId, dataHash),
   };
 }
+
+/** The federation a manifest is approved for: what binds an approval to it (the Federation's name and spec). */
+export interface FederationBinding {
+  readonly name: string;
+  readonly chainId: number;
+  readonly consortiumSafe: string;
+  readonly daoBoardSafe: string;
+}
+
+/** A manifest bound to its federation: the canonical form and every hash a signer or a verifier uses. */
+export function bindManifest(
+  federation: FederationBinding,
+  id: ManifestIdentity,
+  spec: ConsortiumManifestSpec,
+): { readonly manifest: CanonicalManifest; readonly hashes: ManifestHashes } {
+  const manifest = canonicalManifest(
+    {
+      federation: federation.name,
+      chainId: federation.chainId,
+      consortiumSafe: getAddress(federation.consortiumSafe),
+    },
+    id,
+    spec,
+  );
+  return { manifest, hashes: manifestHashes(manifest, getAddress(federation.daoBoardSafe)) };
+}

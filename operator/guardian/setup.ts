@@ -1,0 +1,101 @@
+// The guardian pause, assembled: the service that judges breach signals and
+// writes pause and resume records, the enforcer controller that makes this
+// cluster match them, and the BreachReport controller.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { BreachReportObject } from "../api/v1alpha1/objects.ts";
+import type { CurrentFederation } from "../federation/context.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { Controller, generationChanged } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { ownKey } from "../runtime/keys.ts";
+import { Topic } from "../runtime/topic.ts";
+import type { FederationState } from "../state/federation-state.ts";
+import type { GuardianApi } from "./actions-api.ts";
+import { breachReportReconciler } from "./breach-reconciler.ts";
+import { pauseEnforcer, PAUSE_KEY } from "./enforcer.ts";
+import { Guardian } from "./service.ts";
+
+export interface GuardianSetup {
+  readonly region: string;
+  readonly namespace: string;
+  readonly state: FederationState;
+  readonly current: CurrentFederation;
+  readonly api: GuardianApi;
+  /** Field manager "dsc-guardian". */
+  readonly applier: Applier;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly resyncMs: number;
+  readonly now: () => number;
+}
+
+export function setupGuardian(o: GuardianSetup): {
+  guardian: Guardian;
+  enforcer: Controller;
+  /** Raised (true) or lifted (false): what shows the pause refreshes. */
+  transitions: Topic<boolean>;
+} {
+  const guardian = new Guardian({
+    region: o.region,
+    state: o.state,
+    federation: () => o.current.get(),
+    registry: o.registry,
+    logger: o.logger.child({ component: "guardian" }),
+    now: o.now,
+  });
+  const transitions = new Topic<boolean>();
+  const enforcer = new Controller({
+    name: "guardian",
+    reconcile: pauseEnforcer({
+      state: o.state,
+      federation: () => o.current.get(),
+      namespace: o.namespace,
+      api: o.api,
+      applier: o.applier,
+      registry: o.registry,
+      resyncMs: o.resyncMs,
+      now: o.now,
+      onTransition: (paused) => {
+        transitions.publish(paused);
+      },
+    }),
+    logger: o.logger,
+    registry: o.registry,
+  }).watchChannel((enqueue) => {
+    // The state decides whether to pause; the Federation, how.
+    enqueue(PAUSE_KEY);
+    const pass = (): void => {
+      enqueue(PAUSE_KEY);
+    };
+    const stops = [o.state.onChange(pass), o.current.onChange(pass)];
+    return () => {
+      for (const stop of stops) stop();
+    };
+  });
+  return { guardian, enforcer, transitions };
+}
+
+/** The BreachReport controller: an agent's report applied with kubectl, judged once. */
+export function breachReportController(o: {
+  readonly reports: Informer<BreachReportObject>;
+  readonly guardian: Guardian | undefined;
+  readonly applier: Applier;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  readonly registry: Registry;
+}): Controller {
+  return new Controller({
+    name: "breachreport",
+    reconcile: breachReportReconciler({
+      reports: o.reports,
+      guardian: o.guardian,
+      applier: o.applier,
+      events: o.events,
+      now: () => new Date(),
+    }),
+    logger: o.logger,
+    registry: o.registry,
+  }).watch(o.reports, ownKey, { update: generationChanged });
+}

@@ -1,0 +1,98 @@
+// The ConsortiumManifest controller, assembled: what reads a manifest whole
+// (the informer caches metadata only), and every source that queues one.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import type { ConsortiumManifestObject, ReadManifest } from "../api/v1alpha1/objects.ts";
+import type { CurrentFederation } from "../federation/context.ts";
+import type { OperatorMetrics } from "../metrics/metrics.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { Controller, generationChanged } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { objectKey, ownKey } from "../runtime/keys.ts";
+import { httpStatus } from "../runtime/rawapi.ts";
+import type { Topic } from "../runtime/topic.ts";
+import type { Verifier } from "../verification/verifier.ts";
+import type { ObjectApi } from "./objects.ts";
+import { manifestReconciler, type FederationRecords, type PauseView } from "./reconciler.ts";
+
+/** Reads a manifest whole when the metadata cache holds it; not in the cache means not created yet, or deleted. */
+export function manifestReader(cache: Informer<ConsortiumManifestObject>, api: ObjectApi): ReadManifest {
+  return async (namespace, name) => {
+    if (!cache.get(namespace, name)) return undefined;
+    try {
+      return await api.readRaw<ConsortiumManifestObject>({
+        apiVersion: API_VERSION,
+        kind: "ConsortiumManifest",
+        metadata: { namespace, name },
+      });
+    } catch (error) {
+      if (httpStatus(error) === 404) return undefined;
+      throw error;
+    }
+  };
+}
+
+export interface ManifestControllerSetup {
+  readonly manifests: Informer<ConsortiumManifestObject>;
+  readonly read: ReadManifest;
+  readonly current: CurrentFederation;
+  readonly verifier: Verifier;
+  readonly api: ObjectApi;
+  readonly applier: Applier;
+  readonly events: EventRecorder;
+  readonly metrics: OperatorMetrics;
+  readonly resyncMs: number;
+  readonly workers: number;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** When this region replicates: the federation state's records, and the ids it changed. */
+  readonly replication?: { readonly records: FederationRecords; readonly changed: Topic<string> } | undefined;
+  /** When this region replicates: the guardian pause, and its transitions. */
+  readonly guardian?: { readonly view: PauseView; readonly transitions: Topic<boolean> } | undefined;
+}
+
+export function manifestController(o: ManifestControllerSetup): Controller {
+  // Keys whose last pass left them Paused (the cache has no status): what a resume re-reconciles.
+  const paused = new Set<string>();
+  const controller = new Controller({
+    name: "consortiummanifest",
+    reconcile: manifestReconciler({
+      read: o.read,
+      paused,
+      federation: () => o.current.get(),
+      verifier: o.verifier,
+      api: o.api,
+      applier: o.applier,
+      events: o.events,
+      metrics: o.metrics,
+      resyncMs: o.resyncMs,
+      now: () => new Date(),
+      ...(o.replication && { records: o.replication.records }),
+      ...(o.guardian && { guardian: o.guardian.view }),
+    }),
+    logger: o.logger,
+    registry: o.registry,
+    workers: o.workers,
+  })
+    .watch(o.manifests, ownKey, { update: generationChanged })
+    // A new federation, or new owners on chain: every manifest is verified anew.
+    .watchChannel((enqueue) =>
+      o.current.onChange(() => {
+        for (const m of o.manifests.list()) enqueue(objectKey(m));
+      }),
+    );
+  const replication = o.replication;
+  if (replication) controller.watchChannel((enqueue) => replication.changed.subscribe(enqueue));
+  const guardian = o.guardian;
+  if (guardian)
+    // On a resume, what the pause held back applies now; the rest is in place. A pause
+    // needs no pass over the manifests (each finds it at its next reconcile).
+    controller.watchChannel((enqueue) =>
+      guardian.transitions.subscribe((isPaused) => {
+        if (!isPaused) for (const key of paused) enqueue(key);
+      }),
+    );
+  return controller;
+}

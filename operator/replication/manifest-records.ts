@@ -1,0 +1,139 @@
+// What this region tells the federation state about its ConsortiumManifests,
+// and what it reads back for their status:
+// - a version it verified here (a submission, or a mirrored one) goes into the
+//   state with the approvals its spec carries, and its spec into the spec
+//   store, before it is applied here, so the other regions start at once;
+// - after each reconcile, this region's outcome for the manifest, so every
+//   region shows where a manifest stands;
+// - the membership the Federation spec declares.
+// Each writes only what the state lacks: a resync of an unchanged manifest
+// writes no change.
+import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { canonicalJson } from "../core/manifest/canonical.ts";
+import type { FederationState } from "../state/federation-state.ts";
+import type { Member, RegionState } from "../state/model.ts";
+import { appliedByRegion, approvals as approvalsOf, members, versions } from "../state/readers.ts";
+import type { SpecStore } from "../state/spec-store.ts";
+import type { Draft } from "../state/transitions.ts";
+import type { SpecExchange } from "./spec-exchange.ts";
+
+/** Where a manifest stands in one region, as the state says. */
+export interface RegionEntry {
+  readonly region: string;
+  readonly state: string;
+  readonly nonce?: number;
+}
+
+/** The outcome of one reconcile, for the state. */
+export interface ReconcileRecord {
+  readonly state: RegionState;
+  readonly digest: string;
+  readonly nonce: number;
+}
+
+/** The form a spec is stored and sent in: canonical JSON, without signatures (they are in the state). */
+export const specJson = (spec: ConsortiumManifestSpec): string =>
+  canonicalJson({ ...spec, signatures: undefined });
+
+export interface ManifestRecordsOptions {
+  readonly region: string;
+  readonly state: FederationState;
+  readonly specs: SpecStore;
+  readonly exchange: SpecExchange;
+  readonly now: () => number;
+}
+
+export class ManifestRecords {
+  readonly #o: ManifestRecordsOptions;
+
+  constructor(options: ManifestRecordsOptions) {
+    this.#o = options;
+  }
+
+  /** A version this region verified, handed to the state (and the other regions) before it is applied here. */
+  async submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void> {
+    const edit = await this.#versionEdit(id, spec, digest);
+    if (edit) await this.#o.state.change(edit);
+  }
+
+  /** What a reconcile tells the state: the version and approvals it lacks, and this region's outcome. */
+  async recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void> {
+    const version = await this.#versionEdit(id, spec, outcome.digest);
+    const mine = appliedByRegion(this.#o.state.doc, id).find((a) => a.region === this.#o.region);
+    const sameOutcome =
+      mine?.digest === outcome.digest && mine.state === outcome.state && mine.nonce === outcome.nonce;
+    if (!version && sameOutcome) return;
+    await this.#o.state.change((d) => {
+      version?.(d);
+      if (!sameOutcome) {
+        d.recordApplied({
+          id,
+          region: this.#o.region,
+          nonce: outcome.nonce,
+          digest: outcome.digest,
+          state: outcome.state,
+          at: this.#o.now(),
+        });
+      }
+    });
+  }
+
+  /** Where a manifest stands in every region it targets; a region on another version is Pending. */
+  regions(
+    id: string,
+    targets: readonly string[],
+    winnerDigest: string | undefined,
+  ): { regions: RegionEntry[]; summary: string } {
+    const applied = appliedByRegion(this.#o.state.doc, id);
+    const regions = [...targets].sort().map((region): RegionEntry => {
+      const a = applied.find((x) => x.region === region);
+      if (!a) return { region, state: "Pending" };
+      const current = winnerDigest === undefined || a.digest === winnerDigest;
+      return { region, state: current ? a.state : "Pending", nonce: a.nonce };
+    });
+    const mark = (state: string): string => (state === "Applied" ? "✓" : state.toLowerCase());
+    return { regions, summary: regions.map((r) => `${r.region} ${mark(r.state)}`).join(" ") };
+  }
+
+  /** The membership the Federation spec declares (this region and its peers). */
+  async setMembers(list: readonly Member[]): Promise<void> {
+    const current = JSON.stringify(members(this.#o.state.doc));
+    const wanted = JSON.stringify([...list].sort((a, b) => a.region.localeCompare(b.region)));
+    if (current === wanted) return;
+    await this.#o.state.change((d) => {
+      for (const m of list) d.setMember(m);
+    });
+  }
+
+  /**
+   * The edit that puts a version, and the approvals its spec carries, into
+   * the state: only what the state lacks, or nothing at all. The spec is
+   * stored first, so no region is ever told of a version whose spec it
+   * cannot serve.
+   */
+  async #versionEdit(
+    id: string,
+    spec: ConsortiumManifestSpec,
+    digest: string,
+  ): Promise<((d: Draft) => void) | undefined> {
+    const doc = this.#o.state.doc;
+    const known = versions(doc, id).some((v) => v.digest === digest);
+    const seen = new Set(approvalsOf(doc, digest).map((a) => `${a.safe} ${a.data.toLowerCase()}`));
+    const fresh = (spec.signatures ?? [])
+      .map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }))
+      .filter((a) => !seen.has(`${a.safe} ${a.data}`));
+    // Verified by the caller: it may still be missing from the store.
+    if (!known || !this.#o.specs.has(digest)) {
+      const json = specJson(spec);
+      await this.#o.specs.put(digest, json); // a no-op if held
+      // Ahead of the sync message that will name it, so peers need not ask.
+      if (!known) this.#o.exchange.offer(digest, json);
+    }
+    if (known && fresh.length === 0) return undefined;
+    return (d) => {
+      if (!known)
+        d.submit({ id, nonce: spec.nonce, digest, region: this.#o.region, submittedAt: this.#o.now() });
+      if (fresh.length > 0) d.approve(digest, fresh);
+    };
+  }
+}

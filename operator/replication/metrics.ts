@@ -1,0 +1,47 @@
+// The replication's metrics, read when scraped: counting manifests or pending
+// changes is a pass over the document, not worth doing at every write.
+import { Counter, Gauge, type Registry } from "prom-client";
+
+export interface ReplicationGauges {
+  readonly documentBytes: () => number;
+  readonly manifests: () => number;
+  readonly specsMissing: () => number;
+  /** Changes each peer is not known to have, by peer region. */
+  readonly pending: () => readonly (readonly [peer: string, changes: number])[];
+}
+
+/** Registers the gauges; returns the counter of refused peer messages. */
+export function replicationMetrics(registry: Registry, read: ReplicationGauges): Counter {
+  const gauge = (name: string, help: string, value: () => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value());
+      },
+    });
+  };
+  gauge("dsc_document_bytes", "Size of the federation state document (saved).", read.documentBytes);
+  gauge("dsc_document_manifests", "Manifests in the federation state.", read.manifests);
+  gauge(
+    "dsc_specs_missing",
+    "Specs the federation state names that this region does not hold yet (asked of its peers).",
+    read.specsMissing,
+  );
+  new Gauge({
+    name: "dsc_peer_changes_pending",
+    help: "Changes of the federation state this region holds that the peer is not known to have.",
+    labelNames: ["peer"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [peer, changes] of read.pending()) this.set({ peer }, changes);
+    },
+  });
+  return new Counter({
+    name: "dsc_sync_rejected_messages_total",
+    help: "Sync messages that could not be applied, and spec messages that were malformed or did not match their digest; dropped.",
+    registers: [registry],
+  });
+}

@@ -1,0 +1,95 @@
+// The mirror controller: every manifest in the federation state exists in this
+// cluster as a ConsortiumManifest holding its winning version, the highest
+// nonce whose approvals this region itself verifies on chain (a peer's word is
+// never enough). Keyed by manifest id (namespace/name) on the runtime's work
+// queue, fed by the state's durable changes and by specs that arrive; the
+// manifest controller then applies what the mirror wrote.
+import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import type { ReadManifest } from "../api/v1alpha1/objects.ts";
+import type { Applier } from "../runtime/apply.ts";
+import type { Reconciler } from "../runtime/controller.ts";
+import { parseKey } from "../runtime/keys.ts";
+import type { FederationState } from "../state/federation-state.ts";
+import type { ManifestVersion } from "../state/model.ts";
+import { approvals as approvalsOf, versions } from "../state/readers.ts";
+import type { SpecStore } from "../state/spec-store.ts";
+import type { SpecExchange } from "./spec-exchange.ts";
+
+export const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
+export const MIRRORED_NAMESPACE_LABEL = "dsc.federation.dev/mirrored";
+
+export interface MirrorOptions {
+  readonly state: FederationState;
+  readonly specs: SpecStore;
+  readonly exchange: SpecExchange;
+  /** This cluster's ConsortiumManifests, read whole. */
+  readonly read: ReadManifest;
+  /**
+   * Writes mirrored manifests. It must use a field manager of its own: with
+   * server-side apply, a manager that applies without a field it owned
+   * removes it, and the manifest controller's finalizer applies carry no spec.
+   */
+  readonly applier: Applier;
+  /** Whether this region verifies a version (false while it cannot tell: no Federation yet). */
+  readonly verified: (namespace: string, name: string, spec: ConsortiumManifestSpec) => Promise<boolean>;
+  /** The digest of a spec, as verification computes it; undefined while it cannot be computed. */
+  readonly digestOf: (namespace: string, name: string, spec: ConsortiumManifestSpec) => string | undefined;
+}
+
+export function mirrorReconciler(options: MirrorOptions): Reconciler {
+  // Namespaces made (or found) in this process need not be applied again.
+  const namespaces = new Set<string>();
+  return async (id, { log }) => {
+    const { namespace = "", name } = parseKey(id);
+    const all = versions(options.state.doc, id);
+    if (all.length === 0) return {};
+    const local = await options.read(namespace, name);
+    const localDigest = local?.spec
+      ? options.digestOf(namespace, name, local.spec as ConsortiumManifestSpec)
+      : undefined;
+    // Highest nonce first; the first this region verifies wins.
+    for (const version of all) {
+      const spec = await specOf(options, version);
+      if (!spec) continue; // asked of the peers; its arrival queues this id again
+      if (version.digest === localDigest) return {}; // already holds the best version it can verify
+      if (!(await options.verified(namespace, name, spec))) continue;
+      // An approved manifest may live in a namespace this cluster does not have yet.
+      if (!namespaces.has(namespace)) {
+        await options.applier.apply({
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: namespace, labels: { [MIRRORED_NAMESPACE_LABEL]: "true" } },
+        });
+        namespaces.add(namespace);
+      }
+      await options.applier.apply({
+        apiVersion: API_VERSION,
+        kind: "ConsortiumManifest",
+        metadata: { name, namespace, annotations: { [ORIGIN_ANNOTATION]: version.region } },
+        spec,
+      });
+      log.info(
+        { nonce: version.nonce, digest: version.digest, from: version.region },
+        "mirrored the winning version",
+      );
+      return {};
+    }
+    return {};
+  };
+}
+
+/** A version's spec, with every approval any region has seen for its digest; asked for if missing. */
+async function specOf(
+  options: MirrorOptions,
+  version: ManifestVersion,
+): Promise<ConsortiumManifestSpec | undefined> {
+  const text = await options.specs.get(version.digest);
+  if (text === undefined) {
+    options.exchange.need(version);
+    return undefined;
+  }
+  const spec = JSON.parse(text) as ConsortiumManifestSpec;
+  const seen = approvalsOf(options.state.doc, version.digest);
+  return seen.length > 0 ? { ...spec, signatures: seen } : spec;
+}

@@ -1,0 +1,129 @@
+// Peer sync: Automerge's sync protocol between this region's replica and each
+// connected peer, over a PeerChannel (the mTLS transport in peers/). The
+// SPECS channel carries the spec exchange (spec-exchange.ts). Sync state per
+// peer is saved at most once a second, off the path of changes: it only
+// spares a restart from resending what a peer already has.
+import type { Logger } from "pino";
+import { SyncMessageError, SyncSessions } from "../state/sync.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import type { Replica } from "./replica.ts";
+import type { SpecExchange } from "./spec-exchange.ts";
+
+const SYNC_STATE_SAVE_MS = 1000;
+/** Sync messages sent to a peer in one go before waiting for its answer. */
+const MESSAGES_PER_TURN = 8;
+
+export type PeerChannelName = "sync" | "specs";
+
+/** What peer sync needs of a transport: peers.PeerTransport is one. */
+export interface PeerChannel {
+  /** False if the peer is not connected. */
+  send(peer: string, bytes: Uint8Array, channel?: PeerChannelName): boolean;
+  status(): readonly { readonly region: string; readonly connected: boolean }[];
+  onConnect(listener: (peer: string) => void): void;
+  onDisconnect(listener: (peer: string) => void): void;
+  onMessage(listener: (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void): void;
+}
+
+export interface PeerSyncOptions {
+  readonly replica: Replica;
+  readonly channel: PeerChannel;
+  readonly exchange: SpecExchange;
+  /** Sync states saved by an earlier run, by peer. */
+  readonly syncStates: ReadonlyMap<string, Uint8Array>;
+  /** A message that could not be applied: dropped and counted. */
+  readonly refused: (peer: string, reason: string) => void;
+  readonly logger: Logger;
+}
+
+export class PeerSync {
+  readonly #o: PeerSyncOptions;
+  readonly #sessions: SyncSessions;
+  readonly #syncDirty = new Set<string>();
+  #syncTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: PeerSyncOptions) {
+    this.#o = options;
+    this.#sessions = new SyncSessions(options.syncStates);
+    const { channel, exchange, replica } = options;
+    channel.onConnect((peer) => {
+      this.#send(peer);
+      exchange.connected(peer);
+    });
+    channel.onDisconnect((peer) => {
+      this.#sessions.disconnected(peer);
+    });
+    channel.onMessage((peer, bytes, name) => {
+      if (name === "sync") this.#receive(peer, bytes);
+      else
+        exchange.receive(peer, bytes).catch((error: unknown) => {
+          options.logger.warn({ peer, err: errorMessage(error) }, "spec exchange failed");
+        });
+    });
+    replica.onDurable(() => {
+      for (const peer of this.peers()) this.#send(peer);
+    });
+  }
+
+  /** Connected peers. */
+  peers(): string[] {
+    return this.#o.channel
+      .status()
+      .filter((p) => p.connected)
+      .map((p) => p.region);
+  }
+
+  /** Changes of this region's state the peer is not known to have. */
+  pending(peer: string): number {
+    return this.#sessions.pending(this.#o.replica.doc, peer);
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
+    await this.#saveSyncStates();
+  }
+
+  #send(peer: string): void {
+    for (let i = 0; i < MESSAGES_PER_TURN; i++) {
+      const message = this.#sessions.generate(this.#o.replica.doc, peer);
+      if (!message) return;
+      if (!this.#o.channel.send(peer, message)) return;
+    }
+  }
+
+  #receive(peer: string, bytes: Uint8Array): void {
+    let result: ReturnType<SyncSessions["receive"]>;
+    try {
+      result = this.#sessions.receive(this.#o.replica.doc, peer, bytes);
+    } catch (error) {
+      if (!(error instanceof SyncMessageError)) throw error;
+      this.#o.refused(peer, error.message);
+      return;
+    }
+    this.#syncStateChanged(peer);
+    // A change goes to every peer once durable (onDurable); otherwise answer this one.
+    if (result.changed) this.#o.replica.adopt(result.doc);
+    else this.#send(peer);
+  }
+
+  #syncStateChanged(peer: string): void {
+    this.#syncDirty.add(peer);
+    this.#syncTimer ??= setTimeout(() => {
+      this.#syncTimer = undefined;
+      void this.#saveSyncStates();
+    }, SYNC_STATE_SAVE_MS);
+  }
+
+  #saveSyncStates(): Promise<void> {
+    const peers = [...this.#syncDirty];
+    this.#syncDirty.clear();
+    return this.#o.replica
+      .afterWrites(async (store) => {
+        for (const peer of peers) await store.saveSyncState(peer, this.#sessions.encode(peer));
+      })
+      .catch((error: unknown) => {
+        this.#o.logger.warn({ err: errorMessage(error) }, "could not save sync state");
+      });
+  }
+}

@@ -1,0 +1,120 @@
+// This region's replica of the federation state: the document, its changes
+// and its durability. A local change is persisted before anyone hears of it;
+// a peer's change is acted on at once (a pause must not wait for a disk) and
+// passed on once durable, so a kill -9 never loses what a peer may already
+// have acknowledged. Peer sync (peer-sync.ts) and the mirror (mirror.ts) hang
+// off `onDurable`; they are not known here.
+import * as A from "@automerge/automerge";
+import type { StateDoc } from "../state/document.ts";
+import type { FederationState } from "../state/federation-state.ts";
+import type { StateStore } from "../state/store.ts";
+import { batch, type Draft } from "../state/transitions.ts";
+import { Topic } from "../runtime/topic.ts";
+
+/** What became durable: `ids` are the manifests a peer's change touched (none for a local change). */
+export interface DurableChange {
+  readonly fromPeer: boolean;
+  readonly ids: readonly string[];
+}
+
+export class Replica implements FederationState {
+  readonly #store: StateStore;
+  readonly #now: () => number;
+  #doc: StateDoc;
+  #writing: Promise<void> = Promise.resolve();
+  /** A write queued behind the one in flight; later requests join it (group commit). */
+  #queuedWrite: Promise<void> | undefined;
+  readonly #changed = new Topic();
+  readonly #durable = new Topic<DurableChange>();
+
+  constructor(options: { readonly store: StateStore; readonly doc: StateDoc; readonly now: () => number }) {
+    this.#store = options.store;
+    this.#doc = options.doc;
+    this.#now = options.now;
+  }
+
+  get doc(): StateDoc {
+    return this.#doc;
+  }
+
+  /** Applies `edit` as one change, persists it, then tells the peers and the listeners. */
+  async change(edit: (draft: Draft) => unknown): Promise<void> {
+    const before = this.#doc;
+    this.#doc = batch(this.#doc, edit, this.#now());
+    if (this.#doc === before) return;
+    await this.#persist();
+    this.#durable.publish({ fromPeer: false, ids: [] });
+    this.#changed.publish();
+  }
+
+  /** Takes a document a peer's sync message produced: listeners act now, the rest once it is durable. */
+  adopt(next: StateDoc): void {
+    const before = this.#doc;
+    this.#doc = next;
+    this.#changed.publish();
+    const ids = changedIds(before, next);
+    // A failed write is not passed on; the next change writes the whole document again.
+    this.#persist().then(
+      () => {
+        this.#durable.publish({ fromPeer: true, ids });
+      },
+      () => undefined,
+    );
+  }
+
+  onChange(listener: () => void): () => void {
+    return this.#changed.subscribe(listener);
+  }
+
+  /** Called once a change is durable; returns how to stop listening. */
+  onDurable(listener: (change: DurableChange) => void): () => void {
+    return this.#durable.subscribe(listener);
+  }
+
+  /** Runs `task` after the writes queued so far, in the same order as the document's appends. */
+  afterWrites(task: (store: StateStore) => Promise<void>): Promise<void> {
+    const run = this.#writing.then(() => task(this.#store));
+    this.#writing = run.catch(() => undefined);
+    return run;
+  }
+
+  documentBytes(): number {
+    const sizes = this.#store.sizes();
+    return sizes.snapshotBytes + sizes.logBytes;
+  }
+
+  close(): Promise<void> {
+    return this.afterWrites((store) => store.close());
+  }
+
+  /**
+   * Writes are serialised (appends must land in order) and grouped: requests
+   * made while a write is in flight share the next one, which stores the
+   * newest document. One fsync then covers a burst of local changes and
+   * sync messages instead of queueing one each behind the other.
+   */
+  #persist(): Promise<void> {
+    this.#queuedWrite ??= this.#writing.then(async () => {
+      this.#queuedWrite = undefined;
+      await this.#store.append(this.#doc);
+    });
+    // A failed write fails its callers; the chain itself goes on for the next.
+    this.#writing = this.#queuedWrite.catch(() => undefined);
+    return this.#queuedWrite;
+  }
+}
+
+/**
+ * Ids whose versions or region states a received change touched, read from
+ * the change itself (its patches): work in proportion to the change, not to
+ * the document.
+ */
+function changedIds(before: StateDoc, after: StateDoc): string[] {
+  const ids = new Set<string>();
+  for (const patch of A.diff(after, A.getHeads(before), A.getHeads(after))) {
+    const [map, , key] = patch.path;
+    if ((map === "versions" || map === "applied") && typeof key === "string")
+      ids.add(key.split(" ", 1)[0] ?? "");
+  }
+  return [...ids];
+}

@@ -1,0 +1,208 @@
+// Replication, assembled: this region's replica of the federation state, peer
+// sync over the mTLS transport, the spec exchange, the manifest records the
+// manifest controller writes through, and the mirror controller. Only a region
+// with a peer identity replicates.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import type { FederationStatus } from "../api/v1alpha1/federation.ts";
+import type { ReadManifest } from "../api/v1alpha1/objects.ts";
+import { bindManifest } from "../core/manifest/digest.ts";
+import { bindingOf, type FederationContext } from "../federation/context.ts";
+import type { PeerTransport } from "../peers/transport.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { Controller } from "../runtime/controller.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import { metaTime } from "../runtime/time.ts";
+import { Topic } from "../runtime/topic.ts";
+import type { Member } from "../state/model.ts";
+import { manifestIds } from "../state/readers.ts";
+import type { OpenedState } from "../state/store.ts";
+import type { Verifier } from "../verification/verifier.ts";
+import { ManifestRecords, specJson } from "./manifest-records.ts";
+import { replicationMetrics } from "./metrics.ts";
+import { mirrorReconciler } from "./mirror.ts";
+import { PeerSync } from "./peer-sync.ts";
+import { Replica } from "./replica.ts";
+import { SpecExchange } from "./spec-exchange.ts";
+
+export interface ReplicationOptions {
+  readonly region: string;
+  /** The state as StateStore.open found it on disk. */
+  readonly opened: OpenedState;
+  readonly transport: PeerTransport;
+  /** This region as a member: its DSP, endpoint and certificate fingerprint. */
+  readonly self: (context: FederationContext) => Member;
+  readonly federation: () => FederationContext | undefined;
+  readonly verifier: Verifier;
+  readonly read: ReadManifest;
+  /** Field manager "dsc-replication" (see mirror.ts). */
+  readonly applier: Applier;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+export interface Replication {
+  readonly replica: Replica;
+  readonly records: ManifestRecords;
+  readonly mirror: Controller;
+  /**
+   * Manifest ids (namespace/name) the state changed under: a peer's change
+   * once durable, or a spec that arrived. The manifest controller watches it.
+   */
+  readonly manifestsChanged: Topic<string>;
+  /** The Federation changed: new peers and members, and every manifest mirrored anew. */
+  federationChanged(context: FederationContext | undefined): void;
+  /** Peers and the document, for the Federation's status. */
+  status(): Pick<FederationStatus, "peers" | "peerSummary" | "document">;
+  close(): Promise<void>;
+}
+
+export function setupReplication(o: ReplicationOptions): Replication {
+  const { opened, transport, logger } = o;
+  const replica = new Replica({ store: opened.store, doc: opened.doc, now: o.now });
+
+  const digestOf = (namespace: string, name: string, spec: ConsortiumManifestSpec): string | undefined => {
+    const context = o.federation();
+    if (!context) return undefined;
+    try {
+      return bindManifest(bindingOf(context), { namespace, name }, spec).hashes.digest;
+    } catch {
+      return undefined; // a spec that cannot be hashed has no digest to match
+    }
+  };
+  // Whether `json` is the spec whose digest is `digest`; undefined while this region cannot tell.
+  const matches = (id: string, digest: string, json: string): boolean | undefined => {
+    const [namespace = "", name = ""] = id.split("/");
+    let spec: ConsortiumManifestSpec;
+    try {
+      const parsed: unknown = JSON.parse(json);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false;
+      spec = parsed as ConsortiumManifestSpec;
+      if (specJson(spec) !== json) return false;
+    } catch {
+      return false;
+    }
+    if (!o.federation()) return undefined;
+    return digestOf(namespace, name, spec) === digest;
+  };
+
+  const manifestsChanged = new Topic<string>();
+  const refused = replicationMetrics(o.registry, {
+    documentBytes: () => replica.documentBytes(),
+    manifests: () => manifestIds(replica.doc).length,
+    specsMissing: () => exchange.missing,
+    pending: () => transport.status().map((p) => [p.region, sync.pending(p.region)] as const),
+  });
+  const refuse = (peer: string, reason: string): void => {
+    refused.inc();
+    logger.warn({ peer, reason }, "dropped a peer message");
+  };
+  const exchange: SpecExchange = new SpecExchange({
+    specs: opened.specs,
+    send: (peer, bytes) => transport.send(peer, bytes, "specs"),
+    peers: () => sync.peers(),
+    matches,
+    arrived: (id) => {
+      manifestsChanged.publish(id);
+    },
+    refused: refuse,
+    logger,
+  });
+  const sync: PeerSync = new PeerSync({
+    replica,
+    channel: transport,
+    exchange,
+    syncStates: opened.syncStates,
+    refused: refuse,
+    logger,
+  });
+  replica.onDurable(({ ids }) => {
+    for (const id of ids) manifestsChanged.publish(id);
+  });
+  const records = new ManifestRecords({
+    region: o.region,
+    state: replica,
+    specs: opened.specs,
+    exchange,
+    now: o.now,
+  });
+
+  const verified = async (
+    namespace: string,
+    name: string,
+    spec: ConsortiumManifestSpec,
+  ): Promise<boolean> => {
+    const context = o.federation();
+    if (!context) return false;
+    try {
+      const report = await o.verifier.verify(context, { namespace, name, spec, appliedNonce: undefined });
+      return report.decision.verified;
+    } catch {
+      return false; // the chain cannot be read: nothing is mirrored on trust
+    }
+  };
+  const mirror = new Controller({
+    name: "mirror",
+    reconcile: mirrorReconciler({
+      state: replica,
+      specs: opened.specs,
+      exchange,
+      read: o.read,
+      applier: o.applier,
+      verified,
+      digestOf,
+    }),
+    logger,
+    registry: o.registry,
+  }).watchChannel((enqueue) => {
+    // Every manifest the state holds at start; then what changes and what arrives.
+    for (const id of manifestIds(replica.doc)) enqueue(id);
+    return manifestsChanged.subscribe(enqueue);
+  });
+
+  return {
+    replica,
+    records,
+    mirror,
+    manifestsChanged,
+    federationChanged(context) {
+      if (!context) return;
+      transport.setPeers(
+        (context.spec.peers ?? []).map((p) => ({
+          region: p.region,
+          endpoint: p.endpoint,
+          fingerprint: p.certificateSha256,
+        })),
+      );
+      records.setMembers([o.self(context)]).then(
+        () => {
+          for (const id of manifestIds(replica.doc)) mirror.enqueue(id);
+        },
+        (error: unknown) => {
+          logger.warn({ err: errorMessage(error) }, "could not update the federation state");
+        },
+      );
+    },
+    status() {
+      const peers = transport.status().map((p) => ({
+        region: p.region,
+        connected: p.connected,
+        ...(p.lastHeardMs === null ? {} : { lastHeard: metaTime(new Date(p.lastHeardMs)) }),
+        ...(p.rttMs === null ? {} : { rttMilliseconds: Math.round(p.rttMs) }),
+        changesPending: sync.pending(p.region),
+      }));
+      return {
+        peers,
+        peerSummary: peers.map((p) => `${p.region} ${p.connected ? "✓" : "✗"}`).join(" "),
+        document: { bytes: replica.documentBytes(), manifests: manifestIds(replica.doc).length },
+      };
+    },
+    async close() {
+      exchange.close();
+      await sync.close();
+      await replica.close();
+    },
+  };
+}

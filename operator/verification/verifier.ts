@@ -1,0 +1,28 @@
+// The one verifier of a region: the mirror and the manifest controller both
+// verify through it, against the federation as the Federation controller last
+// read it, and share what one verification read at a pinned block.
+import type { FederationContext } from "../federation/context.ts";
+import { verifyManifest, VerifiedAtBlock, type ManifestInput, type VerificationReport } from "./verify.ts";
+
+export class Verifier {
+  readonly #reuse = new VerifiedAtBlock();
+  readonly #now: () => number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  verify(federation: FederationContext, input: ManifestInput): Promise<VerificationReport> {
+    return verifyManifest(
+      {
+        chain: federation.chain,
+        service: federation.service,
+        federationName: federation.name,
+        federation: federation.spec,
+        now: this.#now,
+        reuse: this.#reuse,
+      },
+      input,
+    );
+  }
+}
