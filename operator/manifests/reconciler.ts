@@ -26,8 +26,10 @@ import type { RegionEntry, ReconcileRecord } from "../replication/manifest-recor
 import type { ActivePause } from "../state/readers.ts";
 import type { Verifier } from "../verification/verifier.ts";
 import { FINALIZER } from "./labels.ts";
-import { applyObjects, ApplyError, pruneObjects, type ObjectApi } from "./objects.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
+import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
+import { plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
 
 export interface ManifestControllerOptions {
@@ -218,85 +220,81 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
     if (report.decision.verified) await options.records?.submit(key, spec, report.hashes.digest);
 
-    if (!report.decision.verified) {
-      await finish({ kind: "refused", report }, logger, spec);
-      const waiting = report.decision.reason === "InsufficientApprovals";
-      events.event(object, {
-        type: waiting ? "Normal" : "Warning",
-        reason: waiting ? "AwaitingApprovals" : report.decision.reason,
-        note: report.decision.message,
-      });
-      logger.info(
-        { reason: report.decision.reason, summary: report.decision.summary },
-        report.decision.message,
-      );
-      return { requeueAfter: options.resyncMs };
-    }
-
-    const region = federation.spec.region;
-    if (!spec.targets.includes(region)) {
-      // A manifest that stops targeting this region takes its objects with it.
-      await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
-      await finish({ kind: "not-targeted", report, region }, logger, spec);
-      return { requeueAfter: options.resyncMs };
-    }
-
+    // Plan: what to do with this version, decided without I/O (plan.ts).
     const guardian = options.guardian;
-    if (lift && "tokens" in lift) {
-      if (!guardian) {
-        const message = "this region keeps no federation state, so it holds no guardian pause to lift";
-        await finish({ kind: "paused", report, message }, logger, spec);
-        return { requeueAfter: options.resyncMs };
-      }
-      // Done once every token it names is lifted, whatever pauses came after it.
-      const toLift = lift.tokens.filter((t) => !guardian.lifted(t));
-      if (toLift.length === 0) {
-        await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
-        return { requeueAfter: options.resyncMs };
-      }
-      const chain = guardian.chainPause();
-      if (chain?.paused) {
-        const id = chain.id.toString();
-        const message = `the GuardianPause contract is still paused on chain (pause ${id}): the DAO Board Safe must call unpause(${id}) first, which records the resume on chain`;
-        await finish({ kind: "paused", report, message }, logger, spec);
-        return { requeueAfter: options.resyncMs };
-      }
-      const lifting = guardian.pauses().filter((p) => lift.tokens.includes(p.token));
-      await guardian.resume(toLift, `${namespace}/${name}`);
-      await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
-      if (lifting.length > 0) {
-        events.event(object, {
-          type: "Normal",
-          reason: "Resumed",
-          note: `lifted ${String(lifting.length)} pause(s): ${lifting.map((p) => p.token).join(", ")} (${report.decision.summary})`,
-        });
-        logger.info({ tokens: lift.tokens }, "guardian pause lifted by a critical-tier resume");
-      }
-      return { requeueAfter: options.resyncMs };
-    }
-    const pauses = guardian?.pauses() ?? [];
-    const first = pauses[0];
-    if (first) {
-      // A version already in place stays as it is: the pause holds back what is new, and
-      // what it does to running workloads is the guardian's. Not writing every manifest's
-      // status on a pause keeps a pause as fast with 10,000 manifests as with ten.
-      const inPlace =
-        previous?.state === "Applied" &&
-        previous.appliedDigest === report.hashes.digest &&
-        previous.observedGeneration === generation;
-      if (inPlace) return { requeueAfter: options.resyncMs };
-      const message = `guardian pause in force since ${new Date(first.at).toISOString()} (${first.reason}; token ${first.token}); nothing is applied until a critical-tier resume`;
-      await finish({ kind: "paused", report, message }, logger, spec);
-      if (previous?.state !== "Paused")
-        events.event(object, { type: "Warning", reason: "GuardianPaused", note: message });
-      return { requeueAfter: options.resyncMs };
-    }
+    const next = plan({
+      verified: report.decision.verified,
+      region: federation.spec.region,
+      targets: spec.targets,
+      resume: lift && "tokens" in lift ? lift.tokens : undefined,
+      pause: guardian && {
+        pauses: guardian.pauses(),
+        chain: guardian.chainPause(),
+        lifted: (token) => guardian.lifted(token),
+      },
+      digest: report.hashes.digest,
+      generation,
+      previous,
+      memo: applied.get(key),
+      now: now.getTime(),
+      resyncMs: options.resyncMs,
+    });
 
-    const memo = applied.get(key);
-    const since = now.getTime() - (memo?.at ?? 0);
-    if (memo?.digest === report.hashes.digest && memo.generation === generation && since < options.resyncMs) {
-      await finish({ kind: "applied", report, objects: memo.objects, pruned: memo.pruned }, logger, spec);
-      return { requeueAfter: options.resyncMs - since };
+    // Act, then record.
+    const done: Result = { requeueAfter: options.resyncMs };
+    switch (next.kind) {
+      case "refuse": {
+        await finish({ kind: "refused", report }, logger, spec);
+        const waiting = report.decision.reason === "InsufficientApprovals";
+        events.event(object, {
+          type: waiting ? "Normal" : "Warning",
+          reason: waiting ? "AwaitingApprovals" : report.decision.reason,
+          note: report.decision.message,
+        });
+        logger.info(
+          { reason: report.decision.reason, summary: report.decision.summary },
+          report.decision.message,
+        );
+        return { requeueAfter: options.resyncMs };
+      }
+      case "prune-not-targeted":
+        // A manifest that stops targeting this region takes its objects with it.
+        await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+        await finish({ kind: "not-targeted", report, region: federation.spec.region }, logger, spec);
+        return done;
+      case "resume-held":
+        await finish({ kind: "paused", report, message: next.message }, logger, spec);
+        return done;
+      case "resume-done":
+        await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
+        return done;
+      case "resume":
+        await guardian?.resume(next.tokens, key);
+        await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
+        if (next.lifting.length > 0) {
+          events.event(object, {
+            type: "Normal",
+            reason: "Resumed",
+            note: `lifted ${String(next.lifting.length)} pause(s): ${next.lifting.map((p) => p.token).join(", ")} (${report.decision.summary})`,
+          });
+          logger.info({ tokens: next.tokens }, "guardian pause lifted by a critical-tier resume");
+        }
+        return done;
+      case "hold":
+        if (next.inPlace) return done;
+        await finish({ kind: "paused", report, message: next.message }, logger, spec);
+        if (previous?.state !== "Paused")
+          events.event(object, { type: "Warning", reason: "GuardianPaused", note: next.message });
+        return done;
+      case "refresh":
+        await finish(
+          { kind: "applied", report, objects: next.memo.objects, pruned: next.memo.pruned },
+          logger,
+          spec,
+        );
+        return { requeueAfter: next.requeueAfter };
+      case "apply":
+        break;
     }
 
     const started = performance.now();
@@ -321,7 +319,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         });
         logger.info({ objects: objects.length, pruned: pruned.length }, "applied");
       }
-      return { requeueAfter: options.resyncMs };
+      return done;
     } catch (error) {
       if (!(error instanceof ApplyError)) throw error;
       await finish({ kind: "apply-failed", report, message: error.message }, logger, spec);
@@ -329,15 +327,6 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       throw error;
     }
   };
-}
-
-interface AppliedMemo {
-  readonly digest: string;
-  readonly generation: number;
-  /** When the pass that applied began (ms). */
-  readonly at: number;
-  readonly objects: readonly ObjectReference[];
-  readonly pruned: readonly ObjectReference[];
 }
 
 /**

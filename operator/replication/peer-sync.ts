@@ -103,8 +103,8 @@ export class PeerSync {
     }
     this.#syncStateChanged(peer);
     // A change goes to every peer once durable (onDurable); otherwise answer this one.
-    if (result.changed) this.#o.replica.adopt(result.doc);
-    else this.#send(peer);
+    this.#o.replica.adopt(result.doc, result.changed);
+    if (!result.changed) this.#send(peer);
   }
 
   #syncStateChanged(peer: string): void {

@@ -47,10 +47,16 @@ export class Replica implements FederationState {
     this.#changed.publish();
   }
 
-  /** Takes a document a peer's sync message produced: listeners act now, the rest once it is durable. */
-  adopt(next: StateDoc): void {
+  /**
+   * Takes the document a peer's sync message produced. Automerge hands back a
+   * new document even when nothing changed (the one given is outdated from
+   * then on), so it is always kept. A change is acted on at once, and
+   * persisted and passed on after.
+   */
+  adopt(next: StateDoc, changed: boolean): void {
     const before = this.#doc;
     this.#doc = next;
+    if (!changed) return;
     this.#changed.publish();
     const ids = changedIds(before, next);
     // A failed write is not passed on; the next change writes the whole document again.

@@ -9,6 +9,7 @@
 // extra round trip. An offer is only held (a bounded few), unchecked, until
 // the version that names it arrives; then it is checked like any answer.
 import type { Logger } from "pino";
+import { errorMessage } from "../runtime/errors.ts";
 import type { ManifestVersion } from "../state/model.ts";
 import type { SpecStore } from "../state/spec-store.ts";
 import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
@@ -112,10 +113,7 @@ export class SpecExchange {
 
   #storeLogged(peer: string, digest: string, json: string): void {
     this.#store(peer, digest, json).catch((error: unknown) => {
-      this.#o.logger.warn(
-        { digest, err: error instanceof Error ? error.message : String(error) },
-        "spec not stored",
-      );
+      this.#o.logger.warn({ digest, err: errorMessage(error) }, "spec not stored");
     });
   }
 
@@ -141,10 +139,7 @@ export class SpecExchange {
       this.#missing.delete(digest);
     } catch (error) {
       // Kept missing: the next ask fetches it again.
-      this.#o.logger.warn(
-        { digest, err: error instanceof Error ? error.message : String(error) },
-        "could not store a spec",
-      );
+      this.#o.logger.warn({ digest, err: errorMessage(error) }, "could not store a spec");
       this.#askLater();
       return;
     } finally {

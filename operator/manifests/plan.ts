@@ -1,0 +1,102 @@
+// What a reconcile of a verified ConsortiumManifest does next, as a pure
+// function of what it found: the verifier's decision, where the manifest
+// targets, the guardian pause, what is in place and what this process last
+// applied. The reconciler (reconciler.ts) loads, validates and verifies, asks
+// plan(), then acts and records. Nothing here does I/O, so every branch is
+// tested directly (plan.test.ts), including with random input.
+import type { ConsortiumManifestStatus, ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
+import type { ChainPause } from "../chain/reader.ts";
+import type { ActivePause } from "../state/readers.ts";
+
+/** The last full apply of a manifest in this process. */
+export interface AppliedMemo {
+  readonly digest: string;
+  readonly generation: number;
+  /** When the pass that applied began (ms). */
+  readonly at: number;
+  readonly objects: readonly ObjectReference[];
+  readonly pruned: readonly ObjectReference[];
+}
+
+/** The guardian pause as this region holds it; absent where the region keeps no federation state. */
+export interface PauseFacts {
+  readonly pauses: readonly ActivePause[];
+  readonly chain: ChainPause | undefined;
+  readonly lifted: (token: string) => boolean;
+}
+
+export interface PlanInput {
+  readonly verified: boolean;
+  readonly region: string;
+  readonly targets: readonly string[];
+  /** The pause tokens a resume manifest names; undefined for an apply. */
+  readonly resume: readonly string[] | undefined;
+  readonly pause: PauseFacts | undefined;
+  readonly digest: string;
+  readonly generation: number;
+  readonly previous: ConsortiumManifestStatus | undefined;
+  readonly memo: AppliedMemo | undefined;
+  /** ms */
+  readonly now: number;
+  readonly resyncMs: number;
+}
+
+export type Plan =
+  /** Not approved (yet): keep what is in place, say why. */
+  | { readonly kind: "refuse" }
+  /** Approved, but this region is not a target: its objects go. */
+  | { readonly kind: "prune-not-targeted" }
+  /** A resume this region cannot act on, or not yet: say why. */
+  | { readonly kind: "resume-held"; readonly message: string }
+  /** Every token the resume names is lifted already. */
+  | { readonly kind: "resume-done" }
+  /** Lift these tokens; `lifting` are the pauses in force among them. */
+  | { readonly kind: "resume"; readonly tokens: readonly string[]; readonly lifting: readonly ActivePause[] }
+  /** The pause holds this version back; `inPlace` when it is what is applied already (nothing to write). */
+  | { readonly kind: "hold"; readonly inPlace: boolean; readonly message: string }
+  /** Applied by this process at this digest and generation, within a resync: refresh status only. */
+  | { readonly kind: "refresh"; readonly memo: AppliedMemo; readonly requeueAfter: number }
+  | { readonly kind: "apply" };
+
+export function plan(input: PlanInput): Plan {
+  if (!input.verified) return { kind: "refuse" };
+  if (!input.targets.includes(input.region)) return { kind: "prune-not-targeted" };
+  const pause = input.pause;
+  if (input.resume) {
+    if (!pause)
+      return {
+        kind: "resume-held",
+        message: "this region keeps no federation state, so it holds no guardian pause to lift",
+      };
+    // Done once every token it names is lifted, whatever pauses came after it.
+    const tokens = input.resume.filter((t) => !pause.lifted(t));
+    if (tokens.length === 0) return { kind: "resume-done" };
+    if (pause.chain?.paused) {
+      const id = pause.chain.id.toString();
+      return {
+        kind: "resume-held",
+        message: `the GuardianPause contract is still paused on chain (pause ${id}): the DAO Board Safe must call unpause(${id}) first, which records the resume on chain`,
+      };
+    }
+    const named = new Set(input.resume);
+    return { kind: "resume", tokens, lifting: pause.pauses.filter((p) => named.has(p.token)) };
+  }
+  const first = pause?.pauses[0];
+  if (first) {
+    // A version already in place stays as it is: the pause holds back what is new, and
+    // what it does to running workloads is the guardian's. Not writing every manifest's
+    // status on a pause keeps a pause as fast with 10,000 manifests as with ten.
+    const previous = input.previous;
+    const inPlace =
+      previous?.state === "Applied" &&
+      previous.appliedDigest === input.digest &&
+      previous.observedGeneration === input.generation;
+    const message = `guardian pause in force since ${new Date(first.at).toISOString()} (${first.reason}; token ${first.token}); nothing is applied until a critical-tier resume`;
+    return { kind: "hold", inPlace, message };
+  }
+  const memo = input.memo;
+  const since = input.now - (memo?.at ?? 0);
+  if (memo?.digest === input.digest && memo.generation === input.generation && since < input.resyncMs)
+    return { kind: "refresh", memo, requeueAfter: input.resyncMs - since };
+  return { kind: "apply" };
+}
