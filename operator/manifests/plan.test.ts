@@ -1,0 +1,210 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { ConsortiumManifestStatus } from "../api/v1alpha1/consortium-manifest.ts";
+import type { ActivePause } from "../state/readers.ts";
+import { plan, type AppliedMemo, type PlanInput } from "./plan.ts";
+
+const DIGEST = `0x${"ab".repeat(32)}`;
+const OTHER = `0x${"cd".repeat(32)}`;
+const pauseOf = (token: string, at = 1_000): ActivePause => ({
+  token,
+  region: "beta",
+  source: "agent",
+  by: "0xagent",
+  dsp: "0xdsp",
+  severity: "critical",
+  evidence: `0x${"00".repeat(32)}`,
+  reason: "breach",
+  at,
+  regions: ["beta"],
+});
+const memo = (over: Partial<AppliedMemo> = {}): AppliedMemo => ({
+  digest: DIGEST,
+  generation: 3,
+  at: 10_000,
+  objects: [],
+  pruned: [],
+  ...over,
+});
+const base = (over: Partial<PlanInput> = {}): PlanInput => ({
+  verified: true,
+  region: "alpha",
+  targets: ["alpha", "beta"],
+  resume: undefined,
+  pause: { pauses: [], chain: undefined, lifted: () => false },
+  digest: DIGEST,
+  generation: 3,
+  previous: undefined,
+  memo: undefined,
+  now: 20_000,
+  resyncMs: 300_000,
+  ...over,
+});
+const applied: ConsortiumManifestStatus = { state: "Applied", appliedDigest: DIGEST, observedGeneration: 3 };
+
+describe("plan", () => {
+  it("refuses what is not verified, before anything else", () => {
+    expect(plan(base({ verified: false, targets: [] })).kind).toBe("refuse");
+  });
+
+  it("prunes in a region the manifest no longer targets", () => {
+    expect(plan(base({ targets: ["beta"] })).kind).toBe("prune-not-targeted");
+  });
+
+  it("applies a verified version when nothing holds it back", () => {
+    expect(plan(base()).kind).toBe("apply");
+  });
+
+  it("holds a new version back while paused, and leaves the one in place alone", () => {
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, lifted: () => false };
+    const held = plan(base({ pause, previous: { ...applied, appliedDigest: OTHER } }));
+    expect(held).toMatchObject({ kind: "hold", inPlace: false });
+    expect(held.kind === "hold" && held.message).toContain("token t1");
+    expect(plan(base({ pause, previous: applied }))).toMatchObject({ kind: "hold", inPlace: true });
+  });
+
+  it("refreshes status only when this process applied the same digest and generation within a resync", () => {
+    expect(plan(base({ memo: memo() }))).toEqual({ kind: "refresh", memo: memo(), requeueAfter: 290_000 });
+    expect(plan(base({ memo: memo({ digest: OTHER }) })).kind).toBe("apply");
+    expect(plan(base({ memo: memo({ generation: 2 }) })).kind).toBe("apply");
+    expect(plan(base({ memo: memo({ at: -400_000 }) })).kind).toBe("apply");
+  });
+
+  describe("a resume", () => {
+    it("is held where the region keeps no federation state", () => {
+      expect(plan(base({ resume: ["t1"], pause: undefined })).kind).toBe("resume-held");
+    });
+
+    it("is done once every token it names is lifted, whatever pauses came after", () => {
+      const pause = { pauses: [pauseOf("later")], chain: undefined, lifted: (t: string) => t === "t1" };
+      expect(plan(base({ resume: ["t1"], pause })).kind).toBe("resume-done");
+    });
+
+    it("waits for the Board's unpause while the chain is paused", () => {
+      const chain = { paused: true, id: 7n, guardian: "0x0" as const, evidence: "0x00" as const, at: 0 };
+      const held = plan(
+        base({ resume: ["t1"], pause: { pauses: [pauseOf("t1")], chain, lifted: () => false } }),
+      );
+      expect(held.kind).toBe("resume-held");
+      expect(held.kind === "resume-held" && held.message).toContain("unpause(7)");
+    });
+
+    it("lifts only the tokens it names that are not lifted yet", () => {
+      const pause = {
+        pauses: [pauseOf("t1"), pauseOf("t2"), pauseOf("t3")],
+        chain: undefined,
+        lifted: (t: string) => t === "t2",
+      };
+      const next = plan(base({ resume: ["t1", "t2"], pause }));
+      expect(next.kind).toBe("resume");
+      if (next.kind !== "resume") return;
+      expect(next.tokens).toEqual(["t1"]);
+      expect(next.lifting.map((p) => p.token)).toEqual(["t1", "t2"]);
+    });
+  });
+
+  // Random and hostile input: plan never throws, and the invariants the
+  // reconciler relies on hold whatever the combination.
+  const tokens = fc.constantFrom("t1", "t2", "t3", "chain-1", "");
+  const input = fc.record({
+    verified: fc.boolean(),
+    region: fc.constantFrom("alpha", "beta", "gamma", ""),
+    targets: fc.array(fc.constantFrom("alpha", "beta", "gamma", "delta"), { maxLength: 4 }),
+    resume: fc.option(fc.array(tokens, { maxLength: 4 }), { nil: undefined }),
+    paused: fc.option(
+      fc.record({
+        pauses: fc.array(
+          tokens.map((t) => pauseOf(t)),
+          { maxLength: 3 },
+        ),
+        chainPaused: fc.boolean(),
+        lifted: fc.array(tokens, { maxLength: 3 }),
+      }),
+      { nil: undefined },
+    ),
+    digest: fc.constantFrom(DIGEST, OTHER),
+    generation: fc.integer({ min: 0, max: 5 }),
+    previous: fc.option(
+      fc.record({
+        state: fc.constantFrom("Applied", "Paused", "Refused"),
+        appliedDigest: fc.constantFrom(DIGEST, OTHER),
+        observedGeneration: fc.integer({ min: 0, max: 5 }),
+      }),
+      { nil: undefined },
+    ),
+    memo: fc.option(
+      fc.record({
+        digest: fc.constantFrom(DIGEST, OTHER),
+        generation: fc.integer({ min: 0, max: 5 }),
+        at: fc.integer({ min: -1e6, max: 1e6 }),
+      }),
+      { nil: undefined },
+    ),
+    now: fc.integer({ min: 0, max: 1e6 }),
+    resyncMs: fc.integer({ min: 1, max: 1e6 }),
+  });
+  function toInput(r: {
+    verified: boolean;
+    region: string;
+    targets: string[];
+    resume: string[] | undefined;
+    paused: { pauses: ActivePause[]; chainPaused: boolean; lifted: string[] } | undefined;
+    digest: string;
+    generation: number;
+    previous: { state: string; appliedDigest: string; observedGeneration: number } | undefined;
+    memo: { digest: string; generation: number; at: number } | undefined;
+    now: number;
+    resyncMs: number;
+  }): PlanInput {
+    return {
+      ...r,
+      pause: r.paused && {
+        pauses: r.paused.pauses,
+        chain: { paused: r.paused.chainPaused, id: 1n, guardian: "0x0", evidence: "0x00", at: 0 },
+        lifted: (t) => r.paused?.lifted.includes(t) ?? false,
+      },
+      previous: r.previous as ConsortiumManifestStatus | undefined,
+      memo: r.memo && { ...r.memo, objects: [], pruned: [] },
+    };
+  }
+
+  it("never applies, prunes or lifts what is not verified", () => {
+    fc.assert(
+      fc.property(input, (r) => {
+        const next = plan(toInput({ ...r, verified: false }));
+        expect(next.kind).toBe("refuse");
+      }),
+    );
+  });
+
+  it("never applies while a pause is in force, and never applies a resume", () => {
+    fc.assert(
+      fc.property(input, (r) => {
+        const i = toInput(r);
+        const next = plan(i);
+        if (next.kind === "apply" || next.kind === "refresh") {
+          expect(i.pause?.pauses.length ?? 0).toBe(0);
+          expect(i.resume).toBeUndefined();
+          expect(i.targets).toContain(i.region);
+        }
+      }),
+    );
+  });
+
+  it("lifts a token only when a verified resume names it, it is not lifted yet, and the chain is not paused", () => {
+    fc.assert(
+      fc.property(input, (r) => {
+        const i = toInput(r);
+        const next = plan(i);
+        if (next.kind !== "resume") return;
+        expect(i.verified).toBe(true);
+        expect(i.pause?.chain?.paused).toBe(false);
+        for (const t of next.tokens) {
+          expect(i.resume).toContain(t);
+          expect(i.pause?.lifted(t)).toBe(false);
+        }
+        expect(next.tokens.length).toBeGreaterThan(0);
+      }),
+    );
+  });
+});
