@@ -3,8 +3,8 @@
 // complete" is the moment the manifest carrying its last required approval is
 // accepted by the API server; "applied" is when a watch sees the last object.
 import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { ObjectApi } from "../operator/kube/objects-api.ts";
 import { Applier } from "../operator/runtime/apply.ts";
-import { RawApi } from "../operator/runtime/rawapi.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
 import { approvedSpec, manifestObject } from "../e2e/testbed/approve.ts";
 
@@ -118,7 +118,7 @@ export async function benchApplyLatency(
     record(result.operator, (await watch.seen(name)) - accepted);
   }
   watch.stop();
-  await RawApi.forConfig(kc)
+  await ObjectApi.forConfig(kc)
     .delete({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } })
     .catch(() => undefined);
   return result;

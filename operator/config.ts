@@ -31,7 +31,7 @@ export interface PeerSettings {
   readonly heartbeatMs: number;
 }
 
-export class ConfigError extends Error {
+class ConfigError extends Error {
   override name = "ConfigError";
 }
 

@@ -18,11 +18,11 @@ import { loadConfig, type OperatorConfig, type PeerSettings } from "./config.ts"
 import { CurrentFederation } from "./federation/context.ts";
 import { federationController } from "./federation/setup.ts";
 import { GUARDIAN_FIELD_MANAGER } from "./guardian/actions.ts";
-import { GuardianApi } from "./guardian/actions-api.ts";
 import { ALERTMANAGER_PATH, BREACH_PATH, guardianRequest } from "./guardian/http.ts";
 import { breachReportController, setupGuardian } from "./guardian/setup.ts";
 import { KubeClient } from "./kube/client.ts";
 import { loadDefault, loadKubeconfigFiles } from "./kube/config.ts";
+import { ObjectApi } from "./kube/objects-api.ts";
 import { manifestController, manifestReader } from "./manifests/setup.ts";
 import { operatorMetrics } from "./metrics/metrics.ts";
 import { fingerprint } from "./peers/identity.ts";
@@ -54,7 +54,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   collectDefaultMetrics({ register: registry });
   const metrics = operatorMetrics(registry);
   const applier = new Applier(kc);
-  const api = GuardianApi.forConfig(kc);
+  const api = ObjectApi.forConfig(kc);
   const events = new EventRecorder({ logger: log, reportingInstance: config.identity, kubeConfig: kc });
   const informer = <T extends FederationObject | ConsortiumManifestObject | BreachReportObject>(
     plural: string,
@@ -198,7 +198,7 @@ async function federate(
     readonly read: ReturnType<typeof manifestReader>;
     readonly mirrorApplier: Applier;
     readonly guardianApplier: Applier;
-    readonly api: GuardianApi;
+    readonly api: ObjectApi;
   },
 ) {
   const region = config.region;
@@ -269,7 +269,7 @@ async function federate(
 }
 
 /** The admission policy names the operator's own identity as the one writer of managed objects. */
-async function installAdmissionPolicy(api: GuardianApi, applier: Applier, log: Logger): Promise<void> {
+async function installAdmissionPolicy(api: ObjectApi, applier: Applier, log: Logger): Promise<void> {
   try {
     const review = await api.createRaw<{ status?: { userInfo?: { username?: string } } }>({
       apiVersion: "authentication.k8s.io/v1",

@@ -132,6 +132,16 @@ describe("one federation state across alpha, beta and gamma", () => {
     expect(notHere.conditions?.find((c) => c.type === "Applied")?.reason).toBe("NotTargeted");
     expect(await configMap("alpha", "gamma-only")).toBeUndefined();
     expect(await configMap("beta", "gamma-only")).toBeUndefined();
+    // The mirror and the pause enforcer run on the runtime's work queue, with its metrics.
+    const metrics = (await operators.get("beta")?.metrics()) ?? "";
+    expect(metrics).toMatch(
+      /^controller_runtime_reconcile_total\{controller="mirror",result="success"\} [1-9]/m,
+    );
+    expect(metrics).toMatch(/^workqueue_adds_total\{name="mirror"\} [1-9]/m);
+    expect(metrics).toMatch(
+      /^controller_runtime_reconcile_total\{controller="guardian",result="requeue_after"\} [1-9]/m,
+    );
+    expect(metrics).toMatch(/^workqueue_adds_total\{name="guardian"\} [1-9]/m);
   });
 
   it("shows each peer in the Federation's status", async () => {

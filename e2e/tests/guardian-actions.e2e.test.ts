@@ -18,10 +18,10 @@ import {
   liftPause,
   PAUSED_REPLICAS_ANNOTATION,
 } from "../../operator/guardian/actions.ts";
-import { GuardianApi } from "../../operator/guardian/actions-api.ts";
+import { httpStatus } from "../../operator/kube/errors.ts";
+import { ObjectApi } from "../../operator/kube/objects-api.ts";
 import { decorate, MANAGED_LABEL } from "../../operator/manifests/labels.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { httpStatus } from "../../operator/runtime/rawapi.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { adminConfig } from "../testbed/operator.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
@@ -33,11 +33,11 @@ const DIGEST = `0x${"ab".repeat(32)}` as const;
 
 let testbed: Testbed;
 /** The operator's identity, the one the admission policy lets write managed objects. */
-let api: GuardianApi;
+let api: ObjectApi;
 let guardian: Applier;
 let operator: Applier;
 /** An admin: creates namespaces and unmanaged objects, and is refused on managed ones. */
-let admin: GuardianApi;
+let admin: ObjectApi;
 let adminApplier: Applier;
 let installedPolicy = false;
 const namespaces: string[] = [];
@@ -151,11 +151,11 @@ beforeAll(async () => {
   testbed = await current();
   const kc = new KubeConfig();
   kc.loadFromFile(join(testbed.layout.regionDir(REGION), "dsc-operator.kubeconfig"));
-  api = GuardianApi.forConfig(kc);
+  api = ObjectApi.forConfig(kc);
   guardian = new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER });
   operator = new Applier(kc);
   const adminKc = adminConfig(testbed, REGION);
-  admin = GuardianApi.forConfig(adminKc);
+  admin = ObjectApi.forConfig(adminKc);
   adminApplier = new Applier(adminKc, { fieldManager: "dsp-admin" });
   // The policy the operator installs at start, naming its own identity.
   try {

@@ -7,26 +7,16 @@ import { ApiextensionsV1Api, CoreV1Api, KubeConfig, type V1ConfigMap } from "@ku
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import {
-  Applier,
-  Controller,
-  EventRecorder,
-  FIELD_MANAGER,
-  Informer,
-  LeaderElector,
-  apiLeaseClient,
-  httpStatus,
-  listJson,
-  objectKey,
-  ownerKeys,
-  parseKey,
-  RawApi,
-  setCondition,
-  type Condition,
-  type EventHandler,
-  type LeaseClient,
-} from "../../operator/runtime/index.ts";
+import { Applier, FIELD_MANAGER } from "../../operator/runtime/apply.ts";
+import { setCondition, type Condition } from "../../operator/runtime/conditions.ts";
+import { Controller } from "../../operator/runtime/controller.ts";
+import { EventRecorder } from "../../operator/runtime/events.ts";
+import { Informer, type EventHandler } from "../../operator/runtime/informer.ts";
+import { objectKey, ownerKeys, parseKey } from "../../operator/runtime/keys.ts";
+import { apiLeaseClient, LeaderElector, type LeaseClient } from "../../operator/runtime/leader.ts";
+import { httpStatus } from "../../operator/kube/errors.ts";
 import type { KubeObject } from "../../operator/kube/object.ts";
+import { ObjectApi } from "../../operator/kube/objects-api.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
 /** A ConfigMap as the API server sends it (what informers hold: plain JSON, not client-node's model). */
@@ -40,7 +30,7 @@ const ns = `rt-${suffix}`;
 let testbed: Testbed;
 let kc: KubeConfig;
 let core: CoreV1Api;
-let raw: RawApi;
+let raw: ObjectApi;
 
 const poll = { timeout: 30_000, interval: 100 };
 
@@ -49,7 +39,7 @@ beforeAll(async () => {
   kc = new KubeConfig();
   kc.loadFromFile(testbed.kubeconfig.alpha);
   core = kc.makeApiClient(CoreV1Api);
-  raw = RawApi.forConfig(kc);
+  raw = ObjectApi.forConfig(kc);
   await core.createNamespace({ body: { metadata: { name: ns } } });
 });
 
@@ -441,7 +431,7 @@ describe("EventRecorder", () => {
       regarding: { kind: string; name: string; uid: string };
       series?: { count: number; lastObservedTime: string };
     }
-    const all = await listJson<EventJson>(kc, `/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+    const all = await raw.list<EventJson>(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
     const about = all.items.filter((e) => e.regarding.name === "noisy");
     expect(about.map((e) => [e.reason, e.series?.count]).sort()).toEqual([
       ["ReconcileFailed", 4],

@@ -13,7 +13,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { guardianPauseAbi } from "./abi/guardian-pause.ts";
 
-export interface GuardianWriterOptions {
+interface GuardianWriterOptions {
   readonly rpcUrl: string;
   readonly chainId: number;
   readonly contract: Address;

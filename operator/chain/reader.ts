@@ -25,7 +25,7 @@ export interface SafeState {
   readonly threshold: number;
 }
 
-export interface CheckResult {
+interface CheckResult {
   readonly valid: boolean;
   readonly reason?: string;
 }
@@ -35,7 +35,7 @@ export interface Agent {
   readonly dsp: Address;
 }
 
-export interface ChainReaderOptions {
+interface ChainReaderOptions {
   readonly rpcUrl: string;
   readonly chainId: number;
   readonly timeoutMs?: number;

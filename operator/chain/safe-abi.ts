@@ -16,7 +16,7 @@ export const safeAbi = parseAbi([
 ]);
 
 /** Safe's GS error codes (contracts/common/ErrorMessage.sol), in words. */
-export const SAFE_ERRORS: Readonly<Record<string, string>> = {
+const SAFE_ERRORS: Readonly<Record<string, string>> = {
   GS020: "signature data too short",
   GS021: "contract signature data points inside the signatures",
   GS022: "contract signature data out of bounds",

@@ -227,7 +227,7 @@ export function formatApprovals(manifest: ConsortiumManifestView): string[] {
 }
 
 /** The pause tokens a resume manifest names (its GuardianResume object). */
-export function resumeTokensOf(spec: Partial<ConsortiumManifestSpec>): string[] {
+function resumeTokensOf(spec: Partial<ConsortiumManifestSpec>): string[] {
   const resume = spec.objects?.find((o) => o.kind === "GuardianResume");
   const tokens = (resume?.spec as { tokens?: unknown } | undefined)?.tokens;
   return Array.isArray(tokens) ? tokens.filter((t): t is string => typeof t === "string") : [];
@@ -235,7 +235,7 @@ export function resumeTokensOf(spec: Partial<ConsortiumManifestSpec>): string[] 
 
 // ---- dsc pause-history ----
 
-export interface PauseEntry {
+interface PauseEntry {
   readonly token: string;
   readonly inForce: boolean;
   /** When it was raised: the pause's `since`, or the BreachReport's creation. */
@@ -255,7 +255,7 @@ export interface PauseEntry {
   readonly pendingResumes: readonly string[];
 }
 
-export interface PauseHistory {
+interface PauseHistory {
   readonly region: string;
   readonly federation: string;
   readonly paused: boolean;

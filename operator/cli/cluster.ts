@@ -7,11 +7,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { ApiException, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/v1alpha1/fields.ts";
+import { errorMessage } from "../runtime/errors.ts";
 import { formatApprovals, formatPauseHistory, formatStatus, pauseHistory } from "./cluster-format.ts";
 import type { BreachReportView, ConsortiumManifestView, FederationView } from "../api/v1alpha1/objects.ts";
 import { ClusterError, UsageError } from "./context.ts";
 
-export interface ClusterFlags {
+interface ClusterFlags {
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
   readonly namespace?: string | undefined;
@@ -24,7 +25,7 @@ type Out = (line: string) => void;
 
 export type ClusterCommand = "status" | "approvals" | "pause-history";
 
-export function loadKubeConfig(flags: ClusterFlags): KubeConfig {
+function loadKubeConfig(flags: ClusterFlags): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
@@ -64,9 +65,7 @@ function explain(kc: KubeConfig, error: unknown, what: string): ClusterError {
     return new ClusterError(`${what}: the API server said ${String(error.code)}: ${message ?? ""}`.trim());
   }
   const cause = (error as { cause?: { code?: string } } | undefined)?.cause?.code;
-  return new ClusterError(
-    `${what}: cannot reach ${server}: ${cause ?? (error instanceof Error ? error.message : String(error))}`,
-  );
+  return new ClusterError(`${what}: cannot reach ${server}: ${cause ?? errorMessage(error)}`);
 }
 
 class Cluster {

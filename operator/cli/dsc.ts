@@ -26,6 +26,7 @@ import {
   type BreachDomain,
   type BreachReport,
 } from "../core/breach/report.ts";
+import { metaTime } from "../runtime/time.ts";
 import { SafeApiKit } from "../safe/sdk.ts";
 import { SafeService } from "../safe/service.ts";
 import { signAsBoardOwner, signAsDspOwner, signProposal } from "../signing/sign.ts";
@@ -264,7 +265,7 @@ async function breach(flags: Flags, extra: readonly string[], out: Out): Promise
     throw new UsageError("--scope, --severity (warning or critical) and --evidence are required");
   const domain = breachDomain(flags);
   const key = loadKey(flags["key-file"]);
-  const observedAt = flags["observed-at"] ?? new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const observedAt = flags["observed-at"] ?? metaTime(new Date());
   const fields = {
     agent: privateKeyToAccount(key).address,
     scope,

@@ -10,10 +10,10 @@ import { guardianWriter } from "../chain/guardian-writer.ts";
 import type { FederationObject } from "../api/v1alpha1/objects.ts";
 import { ChainReader, ChainUnavailableError, type ChainPause } from "../chain/reader.ts";
 import type { ActivePause } from "../state/readers.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { SafeService } from "../safe/service.ts";
 import type { Applier } from "../runtime/apply.ts";
-import type { RawApi } from "../runtime/rawapi.ts";
 import { setCondition, type Condition } from "../runtime/conditions.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
@@ -33,7 +33,7 @@ export interface PauseWatch {
 export interface FederationControllerOptions {
   readonly federations: Informer<FederationObject>;
   /** Reads the RPC and guardian Secrets. */
-  readonly api: Pick<RawApi, "readRaw">;
+  readonly api: Pick<ObjectApi, "readRaw">;
   /** Where the RPC Secret lives: the operator's own namespace. */
   readonly namespace: string;
   /** The Federation to serve; by default the only one in the cluster. */

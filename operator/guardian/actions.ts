@@ -36,15 +36,16 @@
 //   written over another;
 // - restoring the count and removing the record are one write too, guarded by
 //   the record's value: the record goes only with the restore it describes.
-// The writes go through the operator's identity (RawApi), which the
+// The writes go through the operator's identity (ObjectApi), which the
 // admission policy on managed objects lets through.
 import type { Logger } from "pino";
 import type { PauseAction } from "../api/v1alpha1/federation.ts";
 import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
+import { httpStatus } from "../kube/errors.ts";
+import type { NamespacedResource, ObjectApi } from "../kube/objects-api.ts";
 import { MANAGED_LABEL } from "../manifests/labels.ts";
 import type { Applier } from "../runtime/apply.ts";
-import { httpStatus } from "../runtime/rawapi.ts";
-import type { GuardianApi, NamespacedResource } from "./actions-api.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 export { PAUSE_ACTIONS, type PauseAction } from "../api/v1alpha1/federation.ts";
 
@@ -62,7 +63,7 @@ export const DEFAULT_EXCLUDED_NAMESPACES: readonly string[] = [
   "kube-node-lease",
 ];
 
-export interface PauseSummary {
+interface PauseSummary {
   /**
    * Workloads the guardian holds at zero after this call (enforcePause with
    * ScaleToZero), whether this call scaled them or an earlier one did.
@@ -79,7 +80,7 @@ export interface PauseSummary {
   readonly changed: boolean;
 }
 
-export interface PauseOptions {
+interface PauseOptions {
   /**
    * Namespaces left without a deny-all policy even if they hold managed
    * objects. Default DEFAULT_EXCLUDED_NAMESPACES; the operator should add its
@@ -90,7 +91,7 @@ export interface PauseOptions {
 }
 
 /** Some objects could not be paused or restored; the others were. Retry: every step is idempotent. */
-export class PauseActionError extends Error {
+class PauseActionError extends Error {
   override name = "PauseActionError";
   readonly summary: PauseSummary;
   readonly failures: readonly string[];
@@ -166,9 +167,6 @@ function recordedCount(value: string): number | undefined {
   return /^(0|[1-9][0-9]{0,8})$/.test(value) ? Number(value) : undefined;
 }
 
-const message = (error: unknown): string =>
-  error instanceof Error ? (error.message.split("\n")[0] ?? error.message) : String(error);
-
 /** Runs `fn` on every item, CONCURRENCY at a time, and reports each outcome. */
 async function settleAll<T, R>(
   items: readonly T[],
@@ -196,7 +194,7 @@ async function settleAll<T, R>(
  * An object deleted meanwhile yields `gone`: there is nothing left to pause or restore.
  */
 async function guardedPatch<R>(
-  api: GuardianApi,
+  api: ObjectApi,
   fieldManager: string,
   kind: WorkloadKind,
   first: Workload,
@@ -224,7 +222,7 @@ async function guardedPatch<R>(
   }
 }
 
-async function listWorkloads(api: GuardianApi): Promise<{ kind: WorkloadKind; workload: Workload }[]> {
+async function listWorkloads(api: ObjectApi): Promise<{ kind: WorkloadKind; workload: Workload }[]> {
   const lists = await Promise.all(
     WORKLOADS.map(async ({ kind, path }) =>
       (await api.listPath<Workload>(path, { labelSelector: MANAGED })).map((workload) => ({
@@ -241,7 +239,7 @@ async function listWorkloads(api: GuardianApi): Promise<{ kind: WorkloadKind; wo
  * (a workload already at zero with no record has nothing to hold).
  */
 async function scaleDown(
-  api: GuardianApi,
+  api: ObjectApi,
   fieldManager: string,
   kind: WorkloadKind,
   workload: Workload,
@@ -285,7 +283,7 @@ async function scaleDown(
 
 /** Restores one recorded workload and removes its record, in one write. Returns whether it restored. */
 async function restore(
-  api: GuardianApi,
+  api: ObjectApi,
   fieldManager: string,
   kind: WorkloadKind,
   workload: Workload,
@@ -342,7 +340,7 @@ const policyKey = (p: { metadata: { namespace: string; name: string } }): string
   `${p.metadata.namespace}/${p.metadata.name}`;
 
 /** The guardian's policies, found by name so that one whose label was taken off is still found. */
-const listPolicies = (api: GuardianApi): Promise<NetworkPolicy[]> =>
+const listPolicies = (api: ObjectApi): Promise<NetworkPolicy[]> =>
   api.listPath<NetworkPolicy>(POLICIES_PATH, { fieldSelector: `metadata.name=${DENY_ALL_POLICY}` });
 
 /**
@@ -351,7 +349,7 @@ const listPolicies = (api: GuardianApi): Promise<NetworkPolicy[]> =>
  * is down) is reported, not skipped silently.
  */
 async function managedNamespaces(
-  api: GuardianApi,
+  api: ObjectApi,
   log: Logger | undefined,
 ): Promise<{ namespaces: Set<string>; failures: string[] }> {
   const resources = await api.namespacedResources();
@@ -365,9 +363,9 @@ async function managedNamespaces(
     if (result.status === "fulfilled") {
       for (const item of result.value) if (item.metadata.namespace) namespaces.add(item.metadata.namespace);
     } else {
-      const text = `listing managed ${resource?.kind ?? "?"} (${resource?.path ?? "?"}): ${message(result.reason)}`;
+      const text = `listing managed ${resource?.kind ?? "?"} (${resource?.path ?? "?"}): ${errorMessage(result.reason)}`;
       log?.warn(
-        { err: message(result.reason), path: resource?.path },
+        { err: errorMessage(result.reason), path: resource?.path },
         "could not list a kind for managed objects",
       );
       failures.push(text);
@@ -377,7 +375,7 @@ async function managedNamespaces(
 }
 
 async function enforceScaleToZero(
-  api: GuardianApi,
+  api: ObjectApi,
   applier: Applier,
   log: Logger | undefined,
 ): Promise<{ scaled: ObjectReference[]; changed: boolean; failures: string[] }> {
@@ -392,8 +390,8 @@ async function enforceScaleToZero(
     const { kind, workload } = workloads[i] as (typeof workloads)[number];
     const where = describe(kind, workload.metadata.namespace, workload.metadata.name);
     if (result.status === "rejected") {
-      log?.error({ err: message(result.reason), workload: where }, "could not scale a workload to zero");
-      failures.push(`scaling ${where} to zero: ${message(result.reason)}`);
+      log?.error({ err: errorMessage(result.reason), workload: where }, "could not scale a workload to zero");
+      failures.push(`scaling ${where} to zero: ${errorMessage(result.reason)}`);
       return;
     }
     if (result.value.result) scaled.push(refOf(kind, workload));
@@ -406,7 +404,7 @@ async function enforceScaleToZero(
 }
 
 async function enforceDenyAll(
-  api: GuardianApi,
+  api: ObjectApi,
   applier: Applier,
   exclude: ReadonlySet<string>,
   log: Logger | undefined,
@@ -451,8 +449,11 @@ async function enforceDenyAll(
     const namespace = targetList[i] ?? "";
     const key = `${namespace}/${DENY_ALL_POLICY}`;
     if (result.status === "rejected") {
-      log?.error({ err: message(result.reason), policy: key }, "could not put a deny-all policy in place");
-      failures.push(`deny-all policy ${key}: ${message(result.reason)}`);
+      log?.error(
+        { err: errorMessage(result.reason), policy: key },
+        "could not put a deny-all policy in place",
+      );
+      failures.push(`deny-all policy ${key}: ${errorMessage(result.reason)}`);
       return;
     }
     policies.push(key);
@@ -473,7 +474,7 @@ async function enforceDenyAll(
  * objects failed; the others are paused.
  */
 export async function enforcePause(
-  api: GuardianApi,
+  api: ObjectApi,
   applier: Applier,
   action: PauseAction,
   log?: Logger,
@@ -511,7 +512,7 @@ export async function enforcePause(
  * Idempotent. Throws PauseActionError (with the summary of what did succeed)
  * if some objects could not be restored; the others are.
  */
-export async function liftPause(api: GuardianApi, applier: Applier, log?: Logger): Promise<PauseSummary> {
+export async function liftPause(api: ObjectApi, applier: Applier, log?: Logger): Promise<PauseSummary> {
   const [workloads, policies] = await Promise.all([listWorkloads(api), listPolicies(api)]);
   const recorded = workloads.filter(
     (w) => w.workload.metadata.annotations?.[PAUSED_REPLICAS_ANNOTATION] !== undefined,
@@ -539,8 +540,11 @@ export async function liftPause(api: GuardianApi, applier: Applier, log?: Logger
     const { kind, workload } = recorded[i] as (typeof recorded)[number];
     const where = describe(kind, workload.metadata.namespace, workload.metadata.name);
     if (result.status === "rejected") {
-      log?.error({ err: message(result.reason), workload: where }, "could not restore a paused workload");
-      failures.push(`restoring ${where}: ${message(result.reason)}`);
+      log?.error(
+        { err: errorMessage(result.reason), workload: where },
+        "could not restore a paused workload",
+      );
+      failures.push(`restoring ${where}: ${errorMessage(result.reason)}`);
     } else if (result.value.result) {
       restored.push(refOf(kind, workload));
       log?.info(
@@ -553,10 +557,10 @@ export async function liftPause(api: GuardianApi, applier: Applier, log?: Logger
     const policy = policies[i] as NetworkPolicy;
     if (result.status === "rejected") {
       log?.error(
-        { err: message(result.reason), policy: policyKey(policy) },
+        { err: errorMessage(result.reason), policy: policyKey(policy) },
         "could not delete a deny-all policy",
       );
-      failures.push(`deleting ${policyKey(policy)}: ${message(result.reason)}`);
+      failures.push(`deleting ${policyKey(policy)}: ${errorMessage(result.reason)}`);
     } else if (result.value) {
       deleted.push(policyKey(policy));
       log?.info({ policy: policyKey(policy) }, "deleted the pause's deny-all network policy");

@@ -13,7 +13,7 @@ import type { Informer } from "../runtime/informer.ts";
 import { parseKey } from "../runtime/keys.ts";
 import type { Guardian } from "./service.ts";
 
-export interface BreachControllerOptions {
+interface BreachControllerOptions {
   readonly reports: Informer<BreachReportObject>;
   /** Undefined in a region that keeps no federation state (no peer identity). */
   readonly guardian: Pick<Guardian, "acceptReport"> | undefined;

@@ -6,22 +6,22 @@
 import { Gauge, type Registry } from "prom-client";
 import type { PauseAction } from "../api/v1alpha1/federation.ts";
 import type { FederationContext } from "../federation/context.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
 import type { Applier } from "../runtime/apply.ts";
 import type { Reconciler } from "../runtime/controller.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import { activePauses, type ActivePause } from "../state/readers.ts";
 import { DEFAULT_EXCLUDED_NAMESPACES, enforcePause, liftPause } from "./actions.ts";
-import type { GuardianApi } from "./actions-api.ts";
 
 /** The enforcer's one key: there is one pause per region. */
 export const PAUSE_KEY = "pause";
 
-export interface EnforcerOptions {
+interface EnforcerOptions {
   readonly state: FederationState;
   readonly federation: () => FederationContext | undefined;
   /** The operator's own namespace: never cut off by a deny-all policy (it must hear the resume). */
   readonly namespace: string;
-  readonly api: GuardianApi;
+  readonly api: ObjectApi;
   /** Field manager "dsc-guardian". */
   readonly applier: Applier;
   readonly registry: Registry;

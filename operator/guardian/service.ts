@@ -19,7 +19,7 @@ import { activePauses, knownPauseToken, liftedPauseToken, type ActivePause } fro
 import type { PauseRecord } from "../state/model.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
 
-export interface GuardianOptions {
+interface GuardianOptions {
   readonly region: string;
   readonly state: FederationState;
   readonly federation: () => FederationContext | undefined;
@@ -28,7 +28,7 @@ export interface GuardianOptions {
   readonly now: () => number;
 }
 
-export type AlertResult =
+type AlertResult =
   | { readonly status: 401; readonly message: string }
   | { readonly status: 400; readonly message: string }
   | { readonly status: 503; readonly message: string }

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { BreachReportObject } from "../api/v1alpha1/objects.ts";
 import type { CurrentFederation } from "../federation/context.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
 import type { Applier } from "../runtime/apply.ts";
 import { Controller, generationChanged } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
@@ -12,7 +13,6 @@ import type { Informer } from "../runtime/informer.ts";
 import { ownKey } from "../runtime/keys.ts";
 import { Topic } from "../runtime/topic.ts";
 import type { FederationState } from "../state/federation-state.ts";
-import type { GuardianApi } from "./actions-api.ts";
 import { breachReportReconciler } from "./breach-reconciler.ts";
 import { pauseEnforcer, PAUSE_KEY } from "./enforcer.ts";
 import { Guardian } from "./service.ts";
@@ -22,7 +22,7 @@ export interface GuardianSetup {
   readonly namespace: string;
   readonly state: FederationState;
   readonly current: CurrentFederation;
-  readonly api: GuardianApi;
+  readonly api: ObjectApi;
   /** Field manager "dsc-guardian". */
   readonly applier: Applier;
   readonly registry: Registry;

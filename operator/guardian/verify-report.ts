@@ -21,7 +21,7 @@ export interface BreachVerificationContext extends JudgeOptions {
   readonly domain: BreachDomain;
 }
 
-export type BreachRefusal = BreachReason | "NotAnAgent" | "DspNotMember";
+type BreachRefusal = BreachReason | "NotAnAgent" | "DspNotMember";
 
 export type BreachVerdict =
   | {

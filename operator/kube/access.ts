@@ -8,13 +8,13 @@ import { KubeClient } from "./client.ts";
 import { parseKubeconfig } from "./config.ts";
 
 /** client-node's KubeConfig, structurally: its exportConfig() returns the kubeconfig as JSON. */
-export interface KubeConfigSource {
+interface KubeConfigSource {
   exportConfig(): string;
 }
 
 export type KubeAccess = KubeClient | KubeConfigSource;
 
-// One client per source, so that every RawApi or Informer made from one KubeConfig shares its
+// One client per source, so that every ObjectApi or Informer made from one KubeConfig shares its
 // connections and discovery cache. A KubeConfig changed after its first use is not seen again.
 const clients = new WeakMap<KubeConfigSource, KubeClient>();
 

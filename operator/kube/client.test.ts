@@ -7,9 +7,9 @@ import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { regionPki } from "../../e2e/testbed/pki.ts";
-import { httpStatus } from "../runtime/rawapi.ts";
 import { ApiError, KubeClient, type WatchEvent } from "./client.ts";
 import type { KubeSettings } from "./config.ts";
+import { httpStatus } from "./errors.ts";
 import { LineTooLongError } from "./lines.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;

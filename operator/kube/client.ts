@@ -15,7 +15,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { KubeSettings } from "./config.ts";
 import { Discovery, type ResourceInfo } from "./discovery.ts";
 import { LineSplitter } from "./lines.ts";
-import type { Status } from "./object.ts";
+import type { ObjectHeader, Status } from "./object.ts";
 
 /** A request the API server answered with an error status. */
 export class ApiError extends Error {
@@ -36,7 +36,7 @@ export class ApiError extends Error {
   }
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   readonly query?: Readonly<Record<string, string>>;
   /** Sent as JSON. */
   readonly body?: unknown;
@@ -45,7 +45,7 @@ export interface RequestOptions {
   readonly accept?: string;
 }
 
-export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
 /** One line of a watch stream. An ERROR event's object is a Status (410 when the version is too old). */
 export interface WatchEvent {
@@ -86,7 +86,7 @@ export interface WatchOptions {
 export const PARTIAL_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 export const PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
-export interface KubeClientOptions {
+interface KubeClientOptions {
   /** Per request, watches excepted. Default 60 s. */
   readonly timeoutMs?: number;
   /** How often a token file is read again (bound service-account tokens rotate hourly). Default 60 s. */
@@ -174,14 +174,7 @@ export class KubeClient implements Watcher {
    * to (without, as a create needs). A namespaced object without a namespace
    * goes to the client's default namespace, as kubectl does.
    */
-  async objectPath(
-    object: {
-      readonly apiVersion?: string;
-      readonly kind?: string;
-      readonly metadata?: { readonly name?: string; readonly namespace?: string };
-    },
-    withName = true,
-  ): Promise<string> {
+  async objectPath(object: ObjectHeader, withName = true): Promise<string> {
     const { apiVersion, kind } = object;
     if (!apiVersion || !kind) throw new Error("an object needs apiVersion and kind to be located");
     const resource = await this.resource(apiVersion, kind);

@@ -117,7 +117,7 @@ export function loadKubeconfigFiles(files: readonly string[], context?: string):
   return settingsOf(merged, context, files.join(delimiter));
 }
 
-export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** The pod's own service account, as client-go's rest.InClusterConfig. */
 export function loadInCluster(

@@ -2,7 +2,7 @@
 // Only the fields the operator reads are typed; kinds add their own (spec,
 // status, data...). Timestamps are RFC 3339 strings, as on the wire.
 
-export interface OwnerReference {
+interface OwnerReference {
   readonly apiVersion: string;
   readonly kind: string;
   readonly name: string;
@@ -26,6 +26,16 @@ export interface ObjectMeta {
   ownerReferences?: OwnerReference[];
   /** Server-side apply's record of who owns which field; never sent back in an apply. */
   managedFields?: unknown[];
+}
+
+/**
+ * Enough to locate one object: apiVersion, kind, name and (for namespaced
+ * kinds) namespace. Any Kubernetes object is one; so is a plain JSON object.
+ */
+export interface ObjectHeader {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: { readonly name?: string; readonly namespace?: string };
 }
 
 /** Any object of any kind. */

@@ -4,5 +4,3 @@
 export const APPLY_PATCH = "application/apply-patch+yaml";
 /** RFC 6902: a list of operations. */
 export const JSON_PATCH = "application/json-patch+json";
-/** RFC 7386: a partial object, null deletes. */
-export const MERGE_PATCH = "application/merge-patch+json";

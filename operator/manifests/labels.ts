@@ -5,8 +5,8 @@ import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
 
 export const MANAGED_LABEL = "dsc.federation.dev/managed";
 export const MANIFEST_ANNOTATION = "dsc.federation.dev/manifest";
-export const DIGEST_ANNOTATION = "dsc.federation.dev/digest";
-export const NONCE_ANNOTATION = "dsc.federation.dev/nonce";
+const DIGEST_ANNOTATION = "dsc.federation.dev/digest";
+const NONCE_ANNOTATION = "dsc.federation.dev/nonce";
 export const FINALIZER = "dsc.federation.dev/prune";
 
 type Metadata = {

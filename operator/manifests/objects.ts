@@ -3,10 +3,11 @@
 // them), then every other object dry-run, then for real. A mistake in object
 // seven is found before object one is changed.
 import type { Hex } from "viem";
-import { kubeClient, type KubeAccess } from "../kube/access.ts";
 import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
+import { httpStatus } from "../kube/errors.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
 import type { Applier } from "../runtime/apply.ts";
-import { httpStatus, RawApi } from "../runtime/rawapi.ts";
+import { errorMessage } from "../runtime/errors.ts";
 import {
   decorate,
   describeRef,
@@ -15,21 +16,6 @@ import {
   referenceOf,
   sameObject,
 } from "./labels.ts";
-
-/** Discovery and deletion on top of the runtime's raw-JSON API. */
-export class ObjectApi extends RawApi {
-  static override forConfig(access: KubeAccess): ObjectApi {
-    return new ObjectApi(kubeClient(access));
-  }
-
-  /** Whether a kind is namespaced, from discovery (cached by the client); throws for an unknown kind. */
-  async isNamespaced(apiVersion: string, kind: string): Promise<boolean> {
-    const resource = await this.resource(apiVersion, kind);
-    if (!resource)
-      throw new ApplyError(`this cluster has no kind ${kind} in ${apiVersion} (is its CRD installed?)`);
-    return resource.namespaced;
-  }
-}
 
 export class ApplyError extends Error {
   override name = "ApplyError";
@@ -45,10 +31,10 @@ function apiMessage(error: unknown): string {
       // not JSON
     }
   }
-  return error instanceof Error ? (error.message.split("\n")[0] ?? error.message) : String(error);
+  return errorMessage(error);
 }
 
-export interface ApplyInput {
+interface ApplyInput {
   readonly manifest: { readonly namespace: string; readonly name: string };
   readonly objects: readonly Record<string, unknown>[];
   readonly digest: Hex;

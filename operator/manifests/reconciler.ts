@@ -8,7 +8,6 @@ import type { Logger } from "pino";
 import type {
   ConsortiumManifestSpec,
   ConsortiumManifestStatus,
-  ObjectReference,
 } from "../api/v1alpha1/consortium-manifest.ts";
 import type { RegionState } from "../state/model.ts";
 import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";

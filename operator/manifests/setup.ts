@@ -5,17 +5,18 @@ import type { Registry } from "prom-client";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import type { ConsortiumManifestObject, ReadManifest } from "../api/v1alpha1/objects.ts";
 import type { CurrentFederation } from "../federation/context.ts";
-import type { OperatorMetrics } from "../metrics/metrics.ts";
-import type { Applier } from "../runtime/apply.ts";
+import { httpStatus } from "../kube/errors.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
 import { Controller, generationChanged } from "../runtime/controller.ts";
-import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { objectKey, ownKey } from "../runtime/keys.ts";
-import { httpStatus } from "../runtime/rawapi.ts";
 import type { Topic } from "../runtime/topic.ts";
-import type { Verifier } from "../verification/verifier.ts";
-import type { ObjectApi } from "./objects.ts";
-import { manifestReconciler, type FederationRecords, type PauseView } from "./reconciler.ts";
+import {
+  manifestReconciler,
+  type FederationRecords,
+  type ManifestControllerOptions,
+  type PauseView,
+} from "./reconciler.ts";
 
 /** Reads a manifest whole when the metadata cache holds it; not in the cache means not created yet, or deleted. */
 export function manifestReader(cache: Informer<ConsortiumManifestObject>, api: ObjectApi): ReadManifest {
@@ -34,16 +35,12 @@ export function manifestReader(cache: Informer<ConsortiumManifestObject>, api: O
   };
 }
 
-export interface ManifestControllerSetup {
+export interface ManifestControllerSetup extends Omit<
+  ManifestControllerOptions,
+  "paused" | "federation" | "now" | "guardian" | "records"
+> {
   readonly manifests: Informer<ConsortiumManifestObject>;
-  readonly read: ReadManifest;
   readonly current: CurrentFederation;
-  readonly verifier: Verifier;
-  readonly api: ObjectApi;
-  readonly applier: Applier;
-  readonly events: EventRecorder;
-  readonly metrics: OperatorMetrics;
-  readonly resyncMs: number;
   readonly workers: number;
   readonly logger: Logger;
   readonly registry: Registry;

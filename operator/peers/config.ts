@@ -12,7 +12,7 @@ export interface PeerConfig {
   readonly fingerprint: string;
 }
 
-export interface Endpoint {
+interface Endpoint {
   readonly host: string;
   readonly port: number;
 }

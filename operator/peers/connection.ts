@@ -26,14 +26,14 @@ export interface PeerStats {
   bytesOut: number;
 }
 
-export interface ConnectionEvents {
+interface ConnectionEvents {
   opened(connection: PeerConnection): void;
   message(connection: PeerConnection, bytes: Uint8Array, channel: Channel): void;
   /** Once per connection, whatever closed it; `wasOpen` if HELLO had been exchanged. */
   closed(connection: PeerConnection, wasOpen: boolean): void;
 }
 
-export interface ConnectionOptions {
+interface ConnectionOptions {
   readonly socket: TLSSocket;
   readonly self: string;
   /** The region the peer's certificate authenticates. */

@@ -76,7 +76,7 @@ function encodeBody(frame: Frame): Uint8Array {
 }
 
 /** Interprets one frame's body (type byte and payload). Never throws. */
-export function decodeBody(body: Uint8Array): Decoded {
+function decodeBody(body: Uint8Array): Decoded {
   const type = body[0];
   const payload = body.subarray(1);
   switch (type) {

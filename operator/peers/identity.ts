@@ -38,7 +38,7 @@ export function normalizeFingerprint(pin: string): string {
   return hex;
 }
 
-export type Identification =
+type Identification =
   { readonly ok: true; readonly region: string } | { readonly ok: false; readonly reason: RefusalReason };
 
 /**

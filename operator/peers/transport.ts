@@ -44,7 +44,7 @@ export interface PeerTransportOptions {
   readonly reconnect?: ReconnectPolicy;
 }
 
-export interface PeerStatus {
+interface PeerStatus {
   readonly region: string;
   readonly connected: boolean;
   /** Unix time in ms of the last valid frame from the peer, or null if never heard. */

@@ -35,7 +35,7 @@ export interface ReconcileRecord {
 export const specJson = (spec: ConsortiumManifestSpec): string =>
   canonicalJson({ ...spec, signatures: undefined });
 
-export interface ManifestRecordsOptions {
+interface ManifestRecordsOptions {
   readonly region: string;
   readonly state: FederationState;
   readonly specs: SpecStore;

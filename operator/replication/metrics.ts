@@ -2,7 +2,7 @@
 // changes is a pass over the document, not worth doing at every write.
 import { Counter, Gauge, type Registry } from "prom-client";
 
-export interface ReplicationGauges {
+interface ReplicationGauges {
   readonly documentBytes: () => number;
   readonly manifests: () => number;
   readonly specsMissing: () => number;

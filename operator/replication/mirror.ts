@@ -16,10 +16,10 @@ import { approvals as approvalsOf, versions } from "../state/readers.ts";
 import type { SpecStore } from "../state/spec-store.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
 
-export const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
-export const MIRRORED_NAMESPACE_LABEL = "dsc.federation.dev/mirrored";
+const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
+const MIRRORED_NAMESPACE_LABEL = "dsc.federation.dev/mirrored";
 
-export interface MirrorOptions {
+interface MirrorOptions {
   readonly state: FederationState;
   readonly specs: SpecStore;
   readonly exchange: SpecExchange;

@@ -13,10 +13,10 @@ const SYNC_STATE_SAVE_MS = 1000;
 /** Sync messages sent to a peer in one go before waiting for its answer. */
 const MESSAGES_PER_TURN = 8;
 
-export type PeerChannelName = "sync" | "specs";
+type PeerChannelName = "sync" | "specs";
 
 /** What peer sync needs of a transport: peers.PeerTransport is one. */
-export interface PeerChannel {
+interface PeerChannel {
   /** False if the peer is not connected. */
   send(peer: string, bytes: Uint8Array, channel?: PeerChannelName): boolean;
   status(): readonly { readonly region: string; readonly connected: boolean }[];
@@ -25,7 +25,7 @@ export interface PeerChannel {
   onMessage(listener: (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void): void;
 }
 
-export interface PeerSyncOptions {
+interface PeerSyncOptions {
   readonly replica: Replica;
   readonly channel: PeerChannel;
   readonly exchange: SpecExchange;

@@ -12,7 +12,7 @@ import { batch, type Draft } from "../state/transitions.ts";
 import { Topic } from "../runtime/topic.ts";
 
 /** What became durable: `ids` are the manifests a peer's change touched (none for a local change). */
-export interface DurableChange {
+interface DurableChange {
   readonly fromPeer: boolean;
   readonly ids: readonly string[];
 }

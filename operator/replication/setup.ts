@@ -26,7 +26,7 @@ import { PeerSync } from "./peer-sync.ts";
 import { Replica } from "./replica.ts";
 import { SpecExchange } from "./spec-exchange.ts";
 
-export interface ReplicationOptions {
+interface ReplicationOptions {
   readonly region: string;
   /** The state as StateStore.open found it on disk. */
   readonly opened: OpenedState;

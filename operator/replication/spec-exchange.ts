@@ -18,9 +18,9 @@ import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from
 export const ASK_AGAIN_MS = 2000;
 /** Offers held until the version naming them arrives; beyond these the oldest go (and are asked for). */
 export const MAX_OFFERS = 256;
-export const MAX_OFFER_BYTES = 8 * 1024 * 1024;
+const MAX_OFFER_BYTES = 8 * 1024 * 1024;
 
-export interface SpecExchangeOptions {
+interface SpecExchangeOptions {
   readonly specs: SpecStore;
   /** Sends on the SPECS channel; false if the peer is not connected. */
   readonly send: (peer: string, bytes: Uint8Array) => boolean;

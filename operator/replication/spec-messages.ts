@@ -10,7 +10,7 @@ export type SpecMessage =
 /** Digests per WANT: one message stays small, and a peer answers a bounded burst. */
 export const MAX_WANT = 256;
 
-export type DecodedSpecMessage =
+type DecodedSpecMessage =
   { readonly ok: true; readonly message: SpecMessage } | { readonly ok: false; readonly reason: string };
 
 export function encodeSpecMessage(message: SpecMessage): Uint8Array {

@@ -1,11 +1,12 @@
 // Server-side apply under the operator's own field manager, for any kind and
 // for the /status subresource: `application/apply-patch+yaml` (JSON is YAML)
-// on the object or on its /status, through RawApi (plain JSON, see
-// rawapi.ts), with `fieldValidation=Strict` so that a misspelt field is
+// on the object or on its /status, through ObjectApi (plain JSON, see
+// kube/objects-api.ts), with `fieldValidation=Strict` so that a misspelt field is
 // refused instead of silently dropped.
 import type { KubeAccess } from "../kube/access.ts";
 import { APPLY_PATCH } from "../kube/patch.ts";
-import { RawApi, type ObjectHeader } from "./rawapi.ts";
+import type { ObjectHeader } from "../kube/object.ts";
+import { ObjectApi } from "../kube/objects-api.ts";
 
 export const FIELD_MANAGER = "dsc-operator";
 
@@ -33,11 +34,11 @@ export function applyBody(object: ObjectHeader): Record<string, unknown> {
 
 export class Applier {
   readonly fieldManager: string;
-  readonly #api: RawApi;
+  readonly #api: ObjectApi;
 
   constructor(kc: KubeAccess, options: { readonly fieldManager?: string } = {}) {
     this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
-    this.#api = RawApi.forConfig(kc);
+    this.#api = ObjectApi.forConfig(kc);
   }
 
   /**

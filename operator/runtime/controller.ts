@@ -49,14 +49,14 @@ export interface ControllerOptions {
   readonly now?: () => number;
 }
 
-export type Outcome =
+export type QueueOutcome =
   | { readonly kind: "success" }
   | { readonly kind: "requeue" }
   | { readonly kind: "requeue_after"; readonly ms: number }
   | { readonly kind: "error"; readonly error: unknown };
 
 /** What a reconcile's result means for its key (controller-runtime's precedence: requeueAfter, then requeue). */
-export function outcomeOf(result: Result | undefined): Outcome {
+export function outcomeOf(result: Result | undefined): QueueOutcome {
   const after = result?.requeueAfter;
   if (after !== undefined && after > 0) return { kind: "requeue_after", ms: after };
   if (result?.requeue === true) return { kind: "requeue" };
@@ -223,7 +223,7 @@ export class Controller {
   async #reconcileOne(run: Run, key: string): Promise<void> {
     const log = this.#log.child({ key, reconcileID: randomUUID() });
     const started = this.#now();
-    let outcome: Outcome;
+    let outcome: QueueOutcome;
     this.#metrics.activeWorkers(1);
     try {
       outcome = outcomeOf(await this.#options.reconcile(key, { log, signal: run.abort.signal }));

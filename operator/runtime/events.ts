@@ -9,9 +9,10 @@
 // `seriesFlushMs`. Recording never throws and never waits: failures to write
 // are logged, as an Event is a courtesy to humans, not part of the state.
 import type { KubeAccess } from "../kube/access.ts";
+import { httpStatus } from "../kube/errors.ts";
+import { ObjectApi } from "../kube/objects-api.ts";
 import { JSON_PATCH } from "../kube/patch.ts";
 import type { Logger } from "pino";
-import { httpStatus, RawApi } from "./rawapi.ts";
 import { microTime } from "./time.ts";
 
 export const REPORTING_CONTROLLER = "dsc.federation.dev/operator";
@@ -71,7 +72,7 @@ export interface EventSink {
 }
 
 export function apiEventSink(kc: KubeAccess): EventSink {
-  const api = RawApi.forConfig(kc);
+  const api = ObjectApi.forConfig(kc);
   return {
     create: async (event) => {
       await api.createRaw(event);

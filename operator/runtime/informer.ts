@@ -19,11 +19,11 @@ import {
   type WatchHandle,
   type Watcher,
 } from "../kube/client.ts";
+import { httpStatus } from "../kube/errors.ts";
 import type { KubeList, KubeObject, Status } from "../kube/object.ts";
+import { ObjectApi } from "../kube/objects-api.ts";
 import { exponentialBackoff } from "./backoff.ts";
 import { objectKey } from "./keys.ts";
-import { listJson } from "./listing.ts";
-import { httpStatus } from "./rawapi.ts";
 
 /**
  * Called synchronously, in watch order. The objects are the cache's own,
@@ -108,7 +108,7 @@ export class Informer<T extends KubeObject> {
 
   #listAll(access: KubeAccess): () => Promise<KubeList<T>> {
     const accept = this.#options.metadataOnly ? { accept: PARTIAL_METADATA_LIST } : {};
-    return () => listJson<T>(access, this.path, { ...this.#selectors, ...accept });
+    return () => ObjectApi.forConfig(access).list<T>(this.path, { ...this.#selectors, ...accept });
   }
 
   /** Starts listing and watching; waitForSync() tells when the cache is first complete. */

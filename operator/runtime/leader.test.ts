@@ -1,7 +1,7 @@
 import { ApiError } from "../kube/client.ts";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { decide, LeaderElector, type Lease, type LeaseClient } from "./leader.ts";
+import { decideLease, LeaderElector, type Lease, type LeaseClient } from "./leader.ts";
 import { captureLogger, metricValue } from "../../e2e/support/runtime.ts";
 
 const wallNow = new Date("2026-05-01T00:00:10Z");
@@ -19,9 +19,9 @@ const lease = (holder: string | undefined, rv: string, transitions = 2): Lease =
 });
 const base = { identity: "me", wallNow, leaseDurationSeconds: 15 };
 
-describe("decide", () => {
+describe("decideLease", () => {
   it("creates a missing Lease with itself as holder", () => {
-    expect(decide({ ...base, lease: undefined, observedAt: 0, now: 0 })).toEqual({
+    expect(decideLease({ ...base, lease: undefined, observedAt: 0, now: 0 })).toEqual({
       action: "create",
       spec: {
         holderIdentity: "me",
@@ -34,24 +34,24 @@ describe("decide", () => {
   });
 
   it("waits while another holder's Lease changed within the lease duration, by the local clock", () => {
-    expect(decide({ ...base, lease: lease("other", "5"), observedAt: 1000, now: 15_999 })).toEqual({
+    expect(decideLease({ ...base, lease: lease("other", "5"), observedAt: 1000, now: 15_999 })).toEqual({
       action: "wait",
       holder: "other",
     });
   });
 
   it("takes over an expired or released Lease, counting a transition", () => {
-    const expired = decide({ ...base, lease: lease("other", "5"), observedAt: 1000, now: 16_000 });
+    const expired = decideLease({ ...base, lease: lease("other", "5"), observedAt: 1000, now: 16_000 });
     expect(expired).toMatchObject({
       action: "update",
       spec: { holderIdentity: "me", acquireTime: "2026-05-01T00:00:10.000000Z", leaseTransitions: 3 },
     });
-    const released = decide({ ...base, lease: lease(undefined, "6"), observedAt: 1000, now: 1000 });
+    const released = decideLease({ ...base, lease: lease(undefined, "6"), observedAt: 1000, now: 1000 });
     expect(released).toMatchObject({ action: "update", spec: { holderIdentity: "me", leaseTransitions: 3 } });
   });
 
   it("renews its own Lease keeping acquireTime and the transition count", () => {
-    expect(decide({ ...base, lease: lease("me", "7"), observedAt: 0, now: 99_999 })).toEqual({
+    expect(decideLease({ ...base, lease: lease("me", "7"), observedAt: 0, now: 99_999 })).toEqual({
       action: "update",
       spec: {
         holderIdentity: "me",

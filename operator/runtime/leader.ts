@@ -11,10 +11,11 @@
 // leading. On stop() it stops its work first, then releases the Lease, so a
 // successor takes over at its next retry instead of waiting out the lease.
 import type { KubeAccess } from "../kube/access.ts";
+import { httpStatus } from "../kube/errors.ts";
+import { ObjectApi } from "../kube/objects-api.ts";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { leaderMetrics } from "./metrics.ts";
-import { httpStatus, RawApi } from "./rawapi.ts";
 import { microTime } from "./time.ts";
 
 export interface LeaseSpec {
@@ -43,7 +44,7 @@ export interface LeaseClient {
 }
 
 export function apiLeaseClient(kc: KubeAccess): LeaseClient {
-  const api = RawApi.forConfig(kc);
+  const api = ObjectApi.forConfig(kc);
   return {
     get: async (namespace, name) => {
       try {
@@ -62,11 +63,11 @@ export function apiLeaseClient(kc: KubeAccess): LeaseClient {
   };
 }
 
-export type Decision =
+export type LeaseDecision =
   | { readonly action: "create" | "update"; readonly spec: LeaseSpec }
   | { readonly action: "wait"; readonly holder: string };
 
-export interface DecisionInput {
+export interface LeaseDecisionInput {
   readonly lease: Lease | undefined;
   readonly identity: string;
   /** Monotonic time at which this candidate first saw the Lease's current version. */
@@ -79,7 +80,7 @@ export interface DecisionInput {
 }
 
 /** client-go's tryAcquireOrRenew, as a pure function: what to write, or whom to wait for. */
-export function decide(input: DecisionInput): Decision {
+export function decideLease(input: LeaseDecisionInput): LeaseDecision {
   const time = microTime(input.wallNow);
   const { lease, identity, leaseDurationSeconds } = input;
   if (!lease) {
@@ -295,7 +296,7 @@ export class LeaderElector {
     try {
       const current = await this.#client.get(namespace, name);
       this.#observe(current);
-      const decision = decide({
+      const decision = decideLease({
         lease: current,
         identity: this.identity,
         observedAt: this.#observed?.at ?? this.#now(),

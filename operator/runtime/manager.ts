@@ -8,12 +8,12 @@ import type { Registry } from "prom-client";
 import type { KubeAccess } from "../kube/access.ts";
 import { LeaderElector } from "./leader.ts";
 
-export interface Runnable {
+interface Runnable {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export interface ManagerOptions {
+interface ManagerOptions {
   readonly logger: Logger;
   /** Stages in start order, each started together; stopped in reverse. */
   readonly runnables: readonly (readonly Runnable[])[];

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, exponentialBuckets, type Registry } from "prom-client";
 
 /** What a work queue reports at scrape time; computed then rather than kept up to date by timers. */
-export interface QueueSnapshot {
+interface QueueSnapshot {
   readonly depth: number;
   readonly unfinishedWorkSeconds: number;
   readonly longestRunningProcessorSeconds: number;

@@ -5,7 +5,7 @@ import type { Registry } from "prom-client";
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
-export interface ServerOptions {
+interface ServerOptions {
   readonly host: string;
   readonly port: number;
   readonly registry: Registry;

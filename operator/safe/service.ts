@@ -8,8 +8,9 @@
 // cannot read exactly is refused, which leaves the caller with no service
 // approvals (fail closed), never with guessed ones.
 import type { Address, Hex } from "viem";
+import { errorMessage } from "../runtime/errors.ts";
 
-export interface ServiceConfirmation {
+interface ServiceConfirmation {
   readonly owner: Address;
   readonly signature: Hex;
 }
@@ -125,7 +126,7 @@ export class SafeService {
     if (error instanceof Error && error.name === "TimeoutError") {
       return `Safe Transaction Service unavailable: GET ${url} timed out after ${String(this.#timeoutMs)} ms`;
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     // fetch reports "fetch failed" and puts the reason (ECONNREFUSED, DNS, TLS) in `cause`.
     const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
     return `Safe Transaction Service unavailable: GET ${url} failed: ${message}${cause}`;
@@ -181,7 +182,7 @@ function parseMessage(text: string, requested: Hex): ServiceConfirmation[] {
   try {
     body = JSON.parse(text);
   } catch (error) {
-    throw malformed(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+    throw malformed(`not JSON (${errorMessage(error)})`);
   }
   if (!isRecord(body)) throw malformed("not a JSON object");
   const { messageHash, confirmations } = body;

@@ -1,6 +1,6 @@
 // The shape of the replicated federation document and how replicas start it.
 //
-// Cost rules (REFERENCE.md, "Automerge", and measured here on 3.5.0):
+// Cost rules (measured on Automerge 3.5.0):
 // - A map that keeps growing makes every change slower, so each large map is
 //   split into 256 buckets by the first byte of a hash of its key.
 // - Every string lives in a map KEY; values are numbers or booleans. Applying
@@ -28,7 +28,7 @@ import type {
   SignedSafe,
 } from "./model.ts";
 
-export interface MemberRecord {
+interface MemberRecord {
   dsp: A.ImmutableString;
   safe: A.ImmutableString;
   endpoint: A.ImmutableString;
@@ -50,8 +50,9 @@ export interface FederationDoc {
   members: Record<string, MemberRecord>;
   /**
    * "<token> <region> <source> <by> <dsp> <severity> <evidence> <reason>" -> at (ms).
-   * A pause is a unique token (pause-wins: REFERENCE.md, "Conflicts"); a
-   * plain boolean would lose a concurrent re-pause to a resume.
+   * A pause is a unique token, and a resume lifts only the tokens it names,
+   * so a pause wins over any resume that did not name it: a plain boolean
+   * would lose a concurrent re-pause to a resume.
    */
   pauses: Record<string, number>;
   /** "<token> <resume manifest id> <region>" -> at (ms): tokens lifted, kept for good (replays stay refused). */
@@ -60,7 +61,7 @@ export interface FederationDoc {
 
 export type StateDoc = A.Doc<FederationDoc>;
 
-export const SCHEMA = 3;
+const SCHEMA = 3;
 const BUCKETED = ["versions", "approvals", "applied"] as const;
 const BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 

@@ -14,7 +14,7 @@ export function frame(payload: Uint8Array): Buffer {
   return record;
 }
 
-export interface Unframed {
+interface Unframed {
   readonly records: Buffer[];
   /** Bytes up to the end of the last whole record; anything after is torn. */
   readonly validBytes: number;

@@ -7,9 +7,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
 import { digestOf } from "../../e2e/support/state-fixtures.ts";
+import { pause, resume } from "../../e2e/support/transitions.ts";
 import { StateInputError, type PauseRecord } from "./model.ts";
 import { activePauses, knownPauseToken } from "./readers.ts";
-import { batch, pause, resume } from "./transitions.ts";
+import { batch } from "./transitions.ts";
 
 const REGIONS = ["alpha", "beta", "gamma"] as const;
 

@@ -7,10 +7,10 @@ import * as A from "@automerge/automerge";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
 import { submission } from "../../e2e/support/state-fixtures.ts";
+import { submit } from "../../e2e/support/transitions.ts";
 import { manifestIds } from "./readers.ts";
 import { StateStore } from "./store.ts";
 import { SyncSessions } from "./sync.ts";
-import { submit } from "./transitions.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -150,7 +150,7 @@ describe("state store under kill -9", () => {
   // it also rewrites a sync state file, which must never be seen half written.
   const child = `
     import { StateStore } from ${JSON.stringify(url("store.ts"))};
-    import { submit } from ${JSON.stringify(url("transitions.ts"))};
+    import { submit } from ${JSON.stringify(url("../../e2e/support/transitions.ts"))};
     import { manifestIds } from ${JSON.stringify(url("readers.ts"))};
     import { submission } from ${JSON.stringify(url("../../e2e/support/state-fixtures.ts"))};
     const { store, doc } = await StateStore.open(process.argv[1], { compactAfterBytes: 16384 });

@@ -32,7 +32,7 @@ const SYNC_PREFIX = "sync-";
 const SYNC_SUFFIX = ".state";
 const SPECS = "specs";
 
-export interface StoreOptions {
+interface StoreOptions {
   /** Defaults to a fresh one, as every process start should take (see freshActor). */
   readonly actor?: string;
   /** Compact once the log exceeds this and the snapshot's size. Default 4 MiB. */

@@ -3,10 +3,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
 import { applied, approvalsFor, digestOf, signature, submission } from "../../e2e/support/state-fixtures.ts";
+import { submit } from "../../e2e/support/transitions.ts";
 import type { Draft } from "./transitions.ts";
 import { appliedByRegion, approvals, manifestIds, versions, winner } from "./readers.ts";
 import { SyncMessageError, SyncSessions } from "./sync.ts";
-import { batch, submit } from "./transitions.ts";
+import { batch } from "./transitions.ts";
 
 interface Replica {
   readonly region: string;

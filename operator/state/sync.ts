@@ -3,6 +3,7 @@
 // shared heads, so persisting it per peer lets a restarted process resume
 // from there instead of resending the whole document.
 import * as A from "@automerge/automerge";
+import { errorMessage } from "../runtime/errors.ts";
 import type { StateDoc } from "./document.ts";
 
 /** A message this replica could not decode or apply; drop it and count it. */
@@ -10,9 +11,7 @@ export class SyncMessageError extends Error {
   override name = "SyncMessageError";
   readonly peer: string;
   constructor(peer: string, cause: unknown) {
-    super(`malformed sync message from ${peer}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
+    super(`malformed sync message from ${peer}: ${errorMessage(cause)}`, { cause });
     this.peer = peer;
   }
 }

@@ -3,9 +3,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, loadState, type StateDoc } from "./document.ts";
 import { applied, approvalsFor, digestOf, submission } from "../../e2e/support/state-fixtures.ts";
+import { approve, recordApplied, removeMember, setMember, submit } from "../../e2e/support/transitions.ts";
 import { StateInputError, type Member } from "./model.ts";
 import { appliedByRegion, appliedIn, approvals, manifestIds, members, versions, winner } from "./readers.ts";
-import { approve, batch, recordApplied, removeMember, setMember, submit } from "./transitions.ts";
+import { batch } from "./transitions.ts";
 
 const fresh = (): StateDoc => createState(freshActor());
 const changeCount = (doc: StateDoc): number => A.getAllChanges(doc).length;

@@ -29,7 +29,7 @@ import {
 import type { ChainReader } from "../chain/reader.ts";
 import type { SafeService } from "../safe/service.ts";
 
-export interface VerificationContext {
+interface VerificationContext {
   readonly chain: ChainReader;
   readonly service: SafeService | undefined;
   readonly federationName: string;
@@ -47,7 +47,7 @@ export interface ManifestInput {
   readonly appliedNonce: number | undefined;
 }
 
-export interface ProposerVerdict {
+interface ProposerVerdict {
   readonly agent: Address;
   readonly dsp?: Address;
   readonly valid: boolean;

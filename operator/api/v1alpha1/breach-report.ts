@@ -4,11 +4,11 @@
 import { array, integer, literal, object, optional, string, type Infer } from "../schema.ts";
 import { address, bytes32, condition, hexBytes } from "./fields.ts";
 
-export const BREACH_SEVERITIES = ["warning", "critical"] as const;
+const BREACH_SEVERITIES = ["warning", "critical"] as const;
 export type BreachSeverity = (typeof BREACH_SEVERITIES)[number];
 
 /** The signed fields: what the agent's EIP-712 signature covers (with the federation). */
-export const breachReportFields = {
+const breachReportFields = {
   agent: address().describe("The reporting agent: it must hold a soulbound agent token bound to a DSP."),
   scope: string({ minLength: 1, maxLength: 253 }).describe(
     "What the breach concerns, e.g. a region, a namespace or a contract.",
@@ -28,8 +28,7 @@ export const breachReportSpec = object({
   signature: hexBytes().describe("The agent's EIP-712 signature of the report (65 bytes: r, s, v)."),
 });
 
-export const BREACH_STATES = ["Accepted", "Refused"] as const;
-export type BreachState = (typeof BREACH_STATES)[number];
+const BREACH_STATES = ["Accepted", "Refused"] as const;
 
 export const breachReportStatus = object({
   observedGeneration: optional(integer({ minimum: 0 })),

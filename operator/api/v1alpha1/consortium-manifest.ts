@@ -13,11 +13,11 @@ import {
 } from "../schema.ts";
 import { address, bytes32, condition, hexBytes, region, tier } from "./fields.ts";
 
-export const MANIFEST_ACTIONS = ["apply", "resume"] as const;
+const MANIFEST_ACTIONS = ["apply", "resume"] as const;
 export type ManifestAction = (typeof MANIFEST_ACTIONS)[number];
 
 /** Which Safe's message a signature signs: the Consortium's or the DAO Board's. */
-export const SIGNED_SAFES = ["consortium", "board"] as const;
+const SIGNED_SAFES = ["consortium", "board"] as const;
 export type SignedSafe = (typeof SIGNED_SAFES)[number];
 
 export const consortiumManifestSpec = object({
@@ -67,7 +67,7 @@ const approval = object({
   reason: optional(string({ maxLength: 1024 })),
 });
 
-export const objectReference = object({
+const objectReference = object({
   apiVersion: string(),
   kind: string(),
   namespace: optional(string()),

@@ -22,7 +22,7 @@ export const DEFAULT_TIERS = {
   operational: { dspApprovals: 1, boardApprovals: 0 },
 } as const;
 
-export const tierPolicy = object({
+const tierPolicy = object({
   critical: approvals(DEFAULT_TIERS.critical.dspApprovals, DEFAULT_TIERS.critical.boardApprovals),
   upgrade: approvals(DEFAULT_TIERS.upgrade.dspApprovals, DEFAULT_TIERS.upgrade.boardApprovals),
   operational: approvals(DEFAULT_TIERS.operational.dspApprovals, DEFAULT_TIERS.operational.boardApprovals),
@@ -178,6 +178,5 @@ export const federationStatus = object({
 });
 
 export type FederationSpec = Infer<typeof federationSpec>;
-export type GuardianSpec = NonNullable<FederationSpec["guardian"]>;
 export type FederationStatus = Infer<typeof federationStatus>;
 export type TierPolicy = Infer<typeof tierPolicy>;

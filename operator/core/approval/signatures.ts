@@ -34,14 +34,14 @@ export interface ParsedSignature {
   readonly encoded: Hex;
 }
 
-export interface ParseResult {
+interface ParseResult {
   readonly signatures: readonly ParsedSignature[];
   readonly errors: readonly string[];
 }
 
 const PART = 65;
 /** Contract-signature data beyond this is refused: no honest Safe needs it, and it bounds eth_call cost. */
-export const MAX_CONTRACT_DATA = 16_384;
+const MAX_CONTRACT_DATA = 16_384;
 
 function kindOf(v: number): SignatureKind {
   if (v === 0) return "contract";

@@ -39,7 +39,7 @@ export interface BreachDomain {
   readonly guardianPause: Address;
 }
 
-export const BREACH_TYPES = {
+const BREACH_TYPES = {
   EIP712Domain: [
     { name: "name", type: "string" },
     { name: "version", type: "string" },
@@ -56,7 +56,7 @@ export const BREACH_TYPES = {
   ],
 } as const;
 
-export type BreachTypedData = TypedDataDefinition<typeof BREACH_TYPES, "BreachReport">;
+type BreachTypedData = TypedDataDefinition<typeof BREACH_TYPES, "BreachReport">;
 
 /** RFC 3339 `date-time` (Date.parse alone also takes "2026-01-01" or "Jan 1 2026"). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -104,7 +104,7 @@ export function signBreachReport(domain: BreachDomain, report: BreachReport, pri
 
 export type BreachReason = "Malformed" | "BadSignature" | "Stale" | "FromFuture" | "Replayed";
 
-export type BreachJudgement =
+type BreachJudgement =
   | {
       readonly ok: true;
       readonly hash: Hex;
@@ -125,7 +125,7 @@ export interface JudgeOptions {
   readonly seen: (hash: Hex) => boolean;
 }
 
-export const DEFAULT_MAX_SKEW_SECONDS = 60;
+const DEFAULT_MAX_SKEW_SECONDS = 60;
 
 /** At most this many field errors are named in one message. */
 const MAX_ERRORS = 5;

@@ -44,7 +44,7 @@ export interface CanonicalManifest {
 }
 
 /** Unix seconds of an RFC 3339 time, so that equal instants written differently agree. */
-export function expirySeconds(expiresAt: string): number {
+function expirySeconds(expiresAt: string): number {
   const ms = Date.parse(expiresAt);
   if (Number.isNaN(ms))
     throw new Error(`spec.expiresAt: ${JSON.stringify(expiresAt)} is not an RFC 3339 date-time`);
@@ -75,7 +75,7 @@ export function manifestDigest(manifest: CanonicalManifest): Hex {
   return keccak256(toBytes(canonicalJson(manifest)));
 }
 
-export const MANIFEST_TYPES = {
+const MANIFEST_TYPES = {
   EIP712Domain: [
     { name: "name", type: "string" },
     { name: "version", type: "string" },
