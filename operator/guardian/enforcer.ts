@@ -47,6 +47,10 @@ export function pauseEnforcer(options: EnforcerOptions): Reconciler {
     const pauses = activePauses(options.state.doc);
     const paused = pauses.length > 0;
     gauge.set(paused ? 1 : 0);
+    // How to pause is the Federation's: until it is read, nothing is enforced or lifted
+    // (a new Federation queues this key again).
+    const federation = options.federation();
+    if (!federation) return {};
     const transition = paused !== lastPaused;
     if (transition) {
       const starting = lastPaused === undefined;
@@ -62,7 +66,7 @@ export function pauseEnforcer(options: EnforcerOptions): Reconciler {
     }
     // The workloads are listed on a transition, a change of action, and once a resync
     // (drift); not at every change of the state, which comes with every manifest.
-    const action: PauseAction = options.federation()?.spec.guardian?.action ?? "Freeze";
+    const action: PauseAction = federation.spec.guardian?.action ?? "Freeze";
     const now = options.now();
     const due = lastPass + options.resyncMs - now;
     if (enforced?.paused === paused && enforced.action === action && due > 0) return { requeueAfter: due };

@@ -7,6 +7,7 @@ import type { BreachReportObject } from "../api/v1alpha1/objects.ts";
 import type { CurrentFederation } from "../federation/context.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import type { Applier } from "../runtime/apply.ts";
+import { DEFAULT_BASE_DELAY_MS, ItemExponentialRateLimiter } from "../runtime/backoff.ts";
 import { Controller, generationChanged } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
@@ -63,6 +64,8 @@ export function setupGuardian(o: GuardianSetup): {
     }),
     logger: o.logger,
     registry: o.registry,
+    // A failed pass is retried at least once a resync, however long it has been failing.
+    rateLimiter: new ItemExponentialRateLimiter(DEFAULT_BASE_DELAY_MS, o.resyncMs),
   }).watchChannel((enqueue) => {
     // The state decides whether to pause; the Federation, how.
     enqueue(PAUSE_KEY);

@@ -35,12 +35,15 @@ interface MirrorOptions {
   readonly verified: (namespace: string, name: string, spec: ConsortiumManifestSpec) => Promise<boolean>;
   /** The digest of a spec, as verification computes it; undefined while it cannot be computed. */
   readonly digestOf: (namespace: string, name: string, spec: ConsortiumManifestSpec) => string | undefined;
+  /** Whether this region can verify yet (it has a Federation); a new one queues every id again. */
+  readonly ready: () => boolean;
 }
 
 export function mirrorReconciler(options: MirrorOptions): Reconciler {
   // Namespaces made (or found) in this process need not be applied again.
   const namespaces = new Set<string>();
   return async (id, { log }) => {
+    if (!options.ready()) return {};
     const { namespace = "", name } = parseKey(id);
     const all = versions(options.state.doc, id);
     if (all.length === 0) return {};

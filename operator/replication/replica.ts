@@ -5,10 +5,12 @@
 // have acknowledged. Peer sync (peer-sync.ts) and the mirror (mirror.ts) hang
 // off `onDurable`; they are not known here.
 import * as A from "@automerge/automerge";
+import type { Logger } from "pino";
 import type { StateDoc } from "../state/document.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { StateStore } from "../state/store.ts";
 import { batch, type Draft } from "../state/transitions.ts";
+import { errorMessage } from "../runtime/errors.ts";
 import { Topic } from "../runtime/topic.ts";
 
 /** What became durable: `ids` are the manifests a peer's change touched (none for a local change). */
@@ -17,9 +19,16 @@ interface DurableChange {
   readonly ids: readonly string[];
 }
 
+/** After a failed write of a peer's change, the write is tried again this soon. */
+const RETRY_WRITE_MS = 1000;
+
 export class Replica implements FederationState {
   readonly #store: StateStore;
   readonly #now: () => number;
+  readonly #logger: Logger;
+  /** Ids a peer's changes touched that are not yet durable (announced once they are). */
+  readonly #undurable = new Set<string>();
+  #retry: NodeJS.Timeout | undefined;
   #doc: StateDoc;
   #writing: Promise<void> = Promise.resolve();
   /** A write queued behind the one in flight; later requests join it (group commit). */
@@ -27,10 +36,16 @@ export class Replica implements FederationState {
   readonly #changed = new Topic();
   readonly #durable = new Topic<DurableChange>();
 
-  constructor(options: { readonly store: StateStore; readonly doc: StateDoc; readonly now: () => number }) {
+  constructor(options: {
+    readonly store: StateStore;
+    readonly doc: StateDoc;
+    readonly now: () => number;
+    readonly logger: Logger;
+  }) {
     this.#store = options.store;
     this.#doc = options.doc;
     this.#now = options.now;
+    this.#logger = options.logger;
   }
 
   get doc(): StateDoc {
@@ -58,13 +73,32 @@ export class Replica implements FederationState {
     this.#doc = next;
     if (!changed) return;
     this.#changed.publish();
-    const ids = changedIds(before, next);
-    // A failed write is not passed on; the next change writes the whole document again.
+    for (const id of changedIds(before, next)) this.#undurable.add(id);
+    this.#persistPeerChanges();
+  }
+
+  /**
+   * Persists what peers sent, then passes it on. A failed write is logged and
+   * tried again: until it lands, nothing of it reaches the other peers, the
+   * mirror or the manifest controller.
+   */
+  #persistPeerChanges(): void {
     this.#persist().then(
       () => {
+        const ids = [...this.#undurable];
+        this.#undurable.clear();
         this.#durable.publish({ fromPeer: true, ids });
       },
-      () => undefined,
+      (error: unknown) => {
+        this.#logger.error(
+          { err: errorMessage(error), retryMs: RETRY_WRITE_MS },
+          "could not persist a peer's change; it is not passed on until it is",
+        );
+        this.#retry ??= setTimeout(() => {
+          this.#retry = undefined;
+          this.#persistPeerChanges();
+        }, RETRY_WRITE_MS);
+      },
     );
   }
 
@@ -90,6 +124,8 @@ export class Replica implements FederationState {
   }
 
   close(): Promise<void> {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     return this.afterWrites((store) => store.close());
   }
 

@@ -61,7 +61,7 @@ export interface Replication {
 
 export function setupReplication(o: ReplicationOptions): Replication {
   const { opened, transport, logger } = o;
-  const replica = new Replica({ store: opened.store, doc: opened.doc, now: o.now });
+  const replica = new Replica({ store: opened.store, doc: opened.doc, now: o.now, logger });
 
   const digestOf = (namespace: string, name: string, spec: ConsortiumManifestSpec): string | undefined => {
     const context = o.federation();
@@ -95,10 +95,12 @@ export function setupReplication(o: ReplicationOptions): Replication {
     specsMissing: () => exchange.missing,
     pending: () => transport.status().map((p) => [p.region, sync.pending(p.region)] as const),
   });
-  const refuse = (peer: string, reason: string): void => {
-    refused.inc();
-    logger.warn({ peer, reason }, "dropped a peer message");
-  };
+  const refuse =
+    (what: string) =>
+    (peer: string, reason: string): void => {
+      refused.inc();
+      logger.warn({ peer, reason }, `dropped a ${what}`);
+    };
   const exchange: SpecExchange = new SpecExchange({
     specs: opened.specs,
     send: (peer, bytes) => transport.send(peer, bytes, "specs"),
@@ -107,7 +109,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     arrived: (id) => {
       manifestsChanged.publish(id);
     },
-    refused: refuse,
+    refused: refuse("spec message"),
     logger,
   });
   const sync: PeerSync = new PeerSync({
@@ -115,7 +117,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     channel: transport,
     exchange,
     syncStates: opened.syncStates,
-    refused: refuse,
+    refused: refuse("sync message that could not be applied"),
     logger,
   });
   replica.onDurable(({ ids }) => {
@@ -153,6 +155,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
       applier: o.applier,
       verified,
       digestOf,
+      ready: () => o.federation() !== undefined,
     }),
     logger,
     registry: o.registry,

@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { KubeAccess } from "../kube/access.ts";
+import { errorMessage } from "./errors.ts";
 import { LeaderElector } from "./leader.ts";
 
 interface Runnable {
@@ -50,13 +51,22 @@ export class Manager {
     this.#elector = new LeaderElector({
       ...election,
       logger: this.#o.logger,
-      onStartedLeading: () => void this.#startAll(),
-      onStoppedLeading: () =>
-        void this.#stopAll().then(() => {
-          if (this.#stopping) return;
-          this.#o.logger.error("lost the leader lease: exiting so that this replica restarts as a standby");
+      onStartedLeading: () => {
+        this.#startAll().catch((error: unknown) => {
+          this.#o.logger.error(
+            { err: errorMessage(error) },
+            "could not start as the leader: exiting to restart",
+          );
           process.exit(1);
-        }),
+        });
+      },
+      // The Lease is released only once the work has stopped, so a successor never overlaps it.
+      onStoppedLeading: async () => {
+        await this.#stopAll();
+        if (this.#stopping) return;
+        this.#o.logger.error("lost the leader lease: exiting so that this replica restarts as a standby");
+        process.exit(1);
+      },
     });
     this.#elector.start();
     return Promise.resolve();
@@ -70,7 +80,11 @@ export class Manager {
 
   async #startAll(): Promise<void> {
     this.#stopped = undefined;
-    for (const stage of this.#o.runnables) await Promise.all(stage.map((r) => r.start()));
+    for (const stage of this.#o.runnables) {
+      if (this.#stopping) return; // stopped while starting: start nothing more
+      await Promise.all(stage.map((r) => r.start()));
+    }
+    if (this.#stopping) return;
     this.#running = true;
     this.#o.logger.info("controllers started");
   }

@@ -3,6 +3,7 @@
 // approved hashes and signed messages); every one is re-verified alone with
 // the Safe's own checkNSignatures at one pinned block, then the pure policy
 // decides. Nothing here trusts a peer, the service, or the spec's own claims.
+import { createHash } from "node:crypto";
 import { getAddress, recoverTypedDataAddress, type Address, type Hex } from "viem";
 import type { ConsortiumManifestSpec, SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationSpec } from "../api/v1alpha1/federation.ts";
@@ -27,6 +28,7 @@ import {
   type ManifestHashes,
 } from "../core/manifest/digest.ts";
 import type { ChainReader } from "../chain/reader.ts";
+import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { SafeService } from "../safe/service.ts";
 
 interface VerificationContext {
@@ -112,7 +114,9 @@ export async function verifyManifest(
   );
 
   const block = await chain.pinBlock(federation.chain.confirmations ?? 0);
-  const reused = ctx.reuse?.get(chain, hashes.digest, block);
+  // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
+  const reuseKey = evidenceKey(hashes.digest, input.spec);
+  const reused = ctx.reuse?.get(chain, reuseKey, block);
   const evidence = reused ?? (await gatherEvidence(ctx, input, manifest, hashes, block));
   const { owners, verdicts: shown, proposer, serviceError } = evidence;
   const decision = decide({
@@ -126,7 +130,7 @@ export async function verifyManifest(
     appliedNonce: input.appliedNonce,
     proposer,
   });
-  if (decision.verified && !reused) ctx.reuse?.set(chain, hashes.digest, block, evidence);
+  if (decision.verified && !reused) ctx.reuse?.set(chain, reuseKey, block, evidence);
   return {
     manifest,
     hashes,
@@ -255,29 +259,43 @@ async function gatherEvidence(
 }
 
 /**
+ * What evidence is kept under: the digest, and what the spec carries that the
+ * digest does not cover (the proposal and the inline signatures, in a fixed
+ * order), since both are judged into the evidence. A spec with the same digest
+ * and another proposal or other signatures is verified afresh.
+ */
+function evidenceKey(digest: string, spec: ConsortiumManifestSpec): string {
+  const signatures = (spec.signatures ?? []).map((s) => `${s.safe} ${s.data.toLowerCase()}`).sort();
+  const carried = canonicalJson({ proposal: spec.proposal, signatures });
+  return `${digest} ${createHash("sha256").update(carried).digest("hex")}`;
+}
+
+/**
  * One verification per version per pinned block in a region: the evidence of
  * a version that verified is kept for the block it was read at, so the
  * mirror's check and the reconcile that follows it read the chain once. Only
  * verified evidence is kept (a refused version may gain approvals from the
- * service without a new block), and only for the newest block seen.
+ * service without a new block), and only for the newest block seen. The block
+ * is its number: a reorganisation at the same height within `confirmations`
+ * is not seen here (nor by the chain reader's own per-block cache).
  */
 export class VerifiedAtBlock {
   #chain: ChainReader | undefined;
   #block: bigint | undefined;
   readonly #evidence = new Map<string, Evidence>();
 
-  get(chain: ChainReader, digest: string, block: bigint): Evidence | undefined {
-    return chain === this.#chain && block === this.#block ? this.#evidence.get(digest) : undefined;
+  get(chain: ChainReader, key: string, block: bigint): Evidence | undefined {
+    return chain === this.#chain && block === this.#block ? this.#evidence.get(key) : undefined;
   }
 
-  set(chain: ChainReader, digest: string, block: bigint, evidence: Evidence): void {
+  set(chain: ChainReader, key: string, block: bigint, evidence: Evidence): void {
     if (chain !== this.#chain || block !== this.#block) {
       if (this.#block !== undefined && chain === this.#chain && block < this.#block) return;
       this.#chain = chain;
       this.#block = block;
       this.#evidence.clear();
     }
-    this.#evidence.set(digest, evidence);
+    this.#evidence.set(key, evidence);
   }
 }
 
