@@ -9,15 +9,15 @@ import type { FederationContext } from "../federation/context.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import type { Applier } from "../runtime/apply.ts";
 import type { Reconciler } from "../runtime/controller.ts";
-import type { FederationState } from "../state/federation-state.ts";
-import { activePauses, type ActivePause } from "../state/readers.ts";
+import type { ActivePause } from "../state/readers.ts";
 import { DEFAULT_EXCLUDED_NAMESPACES, enforcePause, liftPause } from "./actions.ts";
 
 /** The enforcer's one key: there is one pause per region. */
 export const PAUSE_KEY = "pause";
 
 interface EnforcerOptions {
-  readonly state: FederationState;
+  /** The pauses in force in this region (guardian/service.ts). */
+  readonly pauses: () => ActivePause[];
   readonly federation: () => FederationContext | undefined;
   /** The operator's own namespace: never cut off by a deny-all policy (it must hear the resume). */
   readonly namespace: string;
@@ -44,7 +44,7 @@ export function pauseEnforcer(options: EnforcerOptions): Reconciler {
   let lastPass = Number.NEGATIVE_INFINITY;
 
   return async (_key, { log }) => {
-    const pauses = activePauses(options.state.doc);
+    const pauses = options.pauses();
     const paused = pauses.length > 0;
     gauge.set(paused ? 1 : 0);
     // How to pause is the Federation's: until it is read, nothing is enforced or lifted

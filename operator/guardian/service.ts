@@ -15,13 +15,17 @@ import type { ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { FederationState } from "../state/federation-state.ts";
-import { activePauses, knownPauseToken, liftedPauseToken, type ActivePause } from "../state/readers.ts";
+import type { PauseLedger } from "../state/pause-ledger.ts";
+import { pauseRecords, pausesInForce, recordedPauseToken, type ActivePause } from "../state/readers.ts";
+import { Topic } from "../runtime/topic.ts";
 import type { PauseRecord } from "../state/model.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
 
 interface GuardianOptions {
   readonly region: string;
   readonly state: FederationState;
+  /** This region's own memory of pauses seen and lifted (the shared document only hints). */
+  readonly ledger: PauseLedger;
   readonly federation: () => FederationContext | undefined;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -48,9 +52,20 @@ export class Guardian {
   readonly #o: GuardianOptions;
   readonly #reports: Counter<"source" | "result">;
   #chain: ChainPause | undefined;
+  /** Tokens this region lifted: what enforces the pause and shows it looks again. */
+  readonly lifts = new Topic();
 
   constructor(options: GuardianOptions) {
     this.#o = options;
+    // Every pause record seen is remembered here, so a peer deleting it from the document
+    // cannot lift it. In memory at once; on disk shortly after.
+    const remember = (): void => {
+      options.ledger.remember(pauseRecords(options.state.doc)).catch((error: unknown) => {
+        options.logger.error({ err: errorMessage(error) }, "could not save the pause ledger");
+      });
+    };
+    remember();
+    options.state.onChange(remember);
     this.#reports = new Counter({
       name: "dsc_breach_reports_total",
       help: "Breach signals received, by source (agent, http, alertmanager, chain) and result.",
@@ -59,8 +74,10 @@ export class Guardian {
     });
   }
 
+  /** Pauses in force in this region: every record seen, less the tokens this region lifted itself. */
   pauses(): ActivePause[] {
-    return activePauses(this.#o.state.doc);
+    const { ledger, state } = this.#o;
+    return pausesInForce([...pauseRecords(state.doc), ...ledger.records()], (t) => ledger.isLifted(t));
   }
 
   paused(): boolean {
@@ -194,11 +211,14 @@ export class Guardian {
       this.#chain = undefined;
       return;
     }
+    // Unknown until read: a resume waits for a chain state it has read (fail closed).
+    this.#chain = undefined;
     const state = await ctx.chain.guardianPause(getAddress(contract), block);
     this.#chain = state;
     if (!state.paused) return;
     const token = `chain-${state.id.toString()}`;
-    if (knownPauseToken(this.#o.state.doc, token)) return; // this chain pause is handled (or lifted)
+    // This chain pause is handled (recorded, or lifted here).
+    if (recordedPauseToken(this.#o.state.doc, token) || this.#o.ledger.isLifted(token)) return;
     // A pause this federation raised and recorded carries its token as evidence. Only one in
     // force counts: a guardian pausing again with a lifted token as evidence must still pause.
     const evidence = state.evidence.toLowerCase();
@@ -215,16 +235,28 @@ export class Guardian {
     });
   }
 
-  /** Whether a resume has already lifted this token. */
+  /** Whether this region has lifted this token itself. */
   lifted(token: string): boolean {
-    return liftedPauseToken(this.#o.state.doc, token);
+    return this.#o.ledger.isLifted(token);
   }
 
-  /** A verified resume manifest in this region: the tokens it names stop pausing, everywhere. */
-  async resume(tokens: readonly string[], manifest: string): Promise<void> {
-    await this.#o.state.change((d) =>
-      d.resume({ tokens, manifest, region: this.#o.region, at: this.#o.now() }),
-    );
+  /**
+   * A resume manifest this region verified itself: of the tokens it names,
+   * those in force now stop pausing here, for good. A token not in force yet
+   * (a pause raised after the signing, or one still on its way) is not lifted
+   * in advance. The document then carries a hint, so that the other regions
+   * verify the same manifest; they lift only on their own verification.
+   * Returns the tokens lifted.
+   */
+  async resume(tokens: readonly string[], manifest: string): Promise<string[]> {
+    const inForce = new Set(this.pauses().map((p) => p.token));
+    const lifting = [...new Set(tokens)].filter((t) => inForce.has(t));
+    if (lifting.length === 0) return [];
+    const at = this.#o.now();
+    await this.#o.ledger.lift(lifting, manifest, at);
+    this.lifts.publish();
+    await this.#o.state.change((d) => d.resume({ tokens: lifting, manifest, region: this.#o.region, at }));
+    return lifting;
   }
 
   async #raise(p: Omit<PauseRecord, "region" | "at">): Promise<void> {

@@ -14,6 +14,7 @@ import type { Informer } from "../runtime/informer.ts";
 import { ownKey } from "../runtime/keys.ts";
 import { Topic } from "../runtime/topic.ts";
 import type { FederationState } from "../state/federation-state.ts";
+import type { PauseLedger } from "../state/pause-ledger.ts";
 import { breachReportReconciler } from "./breach-reconciler.ts";
 import { pauseEnforcer, PAUSE_KEY } from "./enforcer.ts";
 import { Guardian } from "./service.ts";
@@ -22,6 +23,7 @@ export interface GuardianSetup {
   readonly region: string;
   readonly namespace: string;
   readonly state: FederationState;
+  readonly ledger: PauseLedger;
   readonly current: CurrentFederation;
   readonly api: ObjectApi;
   /** Field manager "dsc-guardian". */
@@ -41,6 +43,7 @@ export function setupGuardian(o: GuardianSetup): {
   const guardian = new Guardian({
     region: o.region,
     state: o.state,
+    ledger: o.ledger,
     federation: () => o.current.get(),
     registry: o.registry,
     logger: o.logger.child({ component: "guardian" }),
@@ -50,7 +53,7 @@ export function setupGuardian(o: GuardianSetup): {
   const enforcer = new Controller({
     name: "guardian",
     reconcile: pauseEnforcer({
-      state: o.state,
+      pauses: () => guardian.pauses(),
       federation: () => o.current.get(),
       namespace: o.namespace,
       api: o.api,
@@ -72,7 +75,7 @@ export function setupGuardian(o: GuardianSetup): {
     const pass = (): void => {
       enqueue(PAUSE_KEY);
     };
-    const stops = [o.state.onChange(pass), o.current.onChange(pass)];
+    const stops = [o.state.onChange(pass), o.current.onChange(pass), guardian.lifts.subscribe(pass)];
     return () => {
       for (const stop of stops) stop();
     };

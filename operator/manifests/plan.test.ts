@@ -31,7 +31,7 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   region: "alpha",
   targets: ["alpha", "beta"],
   resume: undefined,
-  pause: { pauses: [], chain: undefined, lifted: () => false },
+  pause: { pauses: [], chain: undefined, chainRequired: false, lifted: () => false },
   digest: DIGEST,
   generation: 3,
   previous: undefined,
@@ -47,8 +47,12 @@ describe("plan", () => {
     expect(plan(base({ verified: false, targets: [] })).kind).toBe("refuse");
   });
 
-  it("prunes in a region the manifest no longer targets", () => {
+  it("prunes in a region the manifest no longer targets, but not while paused", () => {
     expect(plan(base({ targets: ["beta"] })).kind).toBe("prune-not-targeted");
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: false, lifted: () => false };
+    const held = plan(base({ targets: ["beta"], pause }));
+    expect(held).toMatchObject({ kind: "hold", inPlace: false });
+    expect(held.kind === "hold" && held.message).toContain("nothing is pruned");
   });
 
   it("applies a verified version when nothing holds it back", () => {
@@ -56,7 +60,7 @@ describe("plan", () => {
   });
 
   it("holds a new version back while paused, and leaves the one in place alone", () => {
-    const pause = { pauses: [pauseOf("t1")], chain: undefined, lifted: () => false };
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: false, lifted: () => false };
     const held = plan(base({ pause, previous: { ...applied, appliedDigest: OTHER } }));
     expect(held).toMatchObject({ kind: "hold", inPlace: false });
     expect(held.kind === "hold" && held.message).toContain("token t1");
@@ -76,23 +80,41 @@ describe("plan", () => {
     });
 
     it("is done once every token it names is lifted, whatever pauses came after", () => {
-      const pause = { pauses: [pauseOf("later")], chain: undefined, lifted: (t: string) => t === "t1" };
+      const pause = {
+        pauses: [pauseOf("later")],
+        chain: undefined,
+        chainRequired: false,
+        lifted: (t: string) => t === "t1",
+      };
       expect(plan(base({ resume: ["t1"], pause })).kind).toBe("resume-done");
     });
 
     it("waits for the Board's unpause while the chain is paused", () => {
       const chain = { paused: true, id: 7n, guardian: "0x0" as const, evidence: "0x00" as const, at: 0 };
       const held = plan(
-        base({ resume: ["t1"], pause: { pauses: [pauseOf("t1")], chain, lifted: () => false } }),
+        base({
+          resume: ["t1"],
+          pause: { pauses: [pauseOf("t1")], chain, chainRequired: true, lifted: () => false },
+        }),
       );
       expect(held.kind).toBe("resume-held");
       expect(held.kind === "resume-held" && held.message).toContain("unpause(7)");
+    });
+
+    it("waits while the GuardianPause contract has not been read: unknown is still paused", () => {
+      const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: true, lifted: () => false };
+      const held = plan(base({ resume: ["t1"], pause }));
+      expect(held.kind).toBe("resume-held");
+      expect(held.kind === "resume-held" && held.message).toContain("has not been read");
+      // Without a contract there is nothing to read.
+      expect(plan(base({ resume: ["t1"], pause: { ...pause, chainRequired: false } })).kind).toBe("resume");
     });
 
     it("lifts only the tokens it names that are not lifted yet", () => {
       const pause = {
         pauses: [pauseOf("t1"), pauseOf("t2"), pauseOf("t3")],
         chain: undefined,
+        chainRequired: false,
         lifted: (t: string) => t === "t2",
       };
       const next = plan(base({ resume: ["t1", "t2"], pause }));
@@ -118,6 +140,8 @@ describe("plan", () => {
           { maxLength: 3 },
         ),
         chainPaused: fc.boolean(),
+        chainRead: fc.boolean(),
+        chainRequired: fc.boolean(),
         lifted: fc.array(tokens, { maxLength: 3 }),
       }),
       { nil: undefined },
@@ -148,7 +172,15 @@ describe("plan", () => {
     region: string;
     targets: string[];
     resume: string[] | undefined;
-    paused: { pauses: ActivePause[]; chainPaused: boolean; lifted: string[] } | undefined;
+    paused:
+      | {
+          pauses: ActivePause[];
+          chainPaused: boolean;
+          chainRead: boolean;
+          chainRequired: boolean;
+          lifted: string[];
+        }
+      | undefined;
     digest: string;
     generation: number;
     previous: { state: string; appliedDigest: string; observedGeneration: number } | undefined;
@@ -160,7 +192,10 @@ describe("plan", () => {
       ...r,
       pause: r.paused && {
         pauses: r.paused.pauses,
-        chain: { paused: r.paused.chainPaused, id: 1n, guardian: "0x0", evidence: "0x00", at: 0 },
+        chain: r.paused.chainRead
+          ? { paused: r.paused.chainPaused, id: 1n, guardian: "0x0", evidence: "0x00", at: 0 }
+          : undefined,
+        chainRequired: r.paused.chainRequired,
         lifted: (t) => r.paused?.lifted.includes(t) ?? false,
       },
       previous: r.previous as ConsortiumManifestStatus | undefined,
@@ -177,11 +212,12 @@ describe("plan", () => {
     );
   });
 
-  it("never applies while a pause is in force, and never applies a resume", () => {
+  it("never applies or prunes while a pause is in force, and never applies a resume", () => {
     fc.assert(
       fc.property(input, (r) => {
         const i = toInput(r);
         const next = plan(i);
+        if (next.kind === "prune-not-targeted") expect(i.pause?.pauses.length ?? 0).toBe(0);
         if (next.kind === "apply" || next.kind === "refresh") {
           expect(i.pause?.pauses.length ?? 0).toBe(0);
           expect(i.resume).toBeUndefined();
@@ -198,7 +234,9 @@ describe("plan", () => {
         const next = plan(i);
         if (next.kind !== "resume") return;
         expect(i.verified).toBe(true);
-        expect(i.pause?.chain?.paused).toBe(false);
+        // The chain was read and is unpaused, or the Federation names no contract.
+        if (i.pause?.chainRequired) expect(i.pause.chain?.paused).toBe(false);
+        else expect(i.pause?.chain?.paused ?? false).toBe(false);
         for (const t of next.tokens) {
           expect(i.resume).toContain(t);
           expect(i.pause?.lifted(t)).toBe(false);

@@ -21,7 +21,11 @@ export interface AppliedMemo {
 /** The guardian pause as this region holds it; absent where the region keeps no federation state. */
 export interface PauseFacts {
   readonly pauses: readonly ActivePause[];
+  /** The GuardianPause contract as last read; undefined when not read (yet, or the read failed). */
   readonly chain: ChainPause | undefined;
+  /** Whether the Federation names a GuardianPause contract, whose unpause a resume needs. */
+  readonly chainRequired: boolean;
+  /** Whether this region lifted the token itself. */
   readonly lifted: (token: string) => boolean;
 }
 
@@ -60,8 +64,13 @@ export type Plan =
 
 export function plan(input: PlanInput): Plan {
   if (!input.verified) return { kind: "refuse" };
-  if (!input.targets.includes(input.region)) return { kind: "prune-not-targeted" };
   const pause = input.pause;
+  const first = pause?.pauses[0];
+  if (!input.targets.includes(input.region)) {
+    // Nothing is deleted while paused: the prune waits for the resume.
+    if (first) return { kind: "hold", inPlace: false, message: pausedMessage(first, "pruned") };
+    return { kind: "prune-not-targeted" };
+  }
   if (input.resume) {
     if (!pause)
       return {
@@ -71,6 +80,12 @@ export function plan(input: PlanInput): Plan {
     // Done once every token it names is lifted, whatever pauses came after it.
     const tokens = input.resume.filter((t) => !pause.lifted(t));
     if (tokens.length === 0) return { kind: "resume-done" };
+    if (pause.chainRequired && !pause.chain)
+      return {
+        kind: "resume-held",
+        message:
+          "the GuardianPause contract has not been read (yet, or the last read failed): a resume waits until this region reads the Board's unpause on chain",
+      };
     if (pause.chain?.paused) {
       const id = pause.chain.id.toString();
       return {
@@ -81,7 +96,6 @@ export function plan(input: PlanInput): Plan {
     const named = new Set(input.resume);
     return { kind: "resume", tokens, lifting: pause.pauses.filter((p) => named.has(p.token)) };
   }
-  const first = pause?.pauses[0];
   if (first) {
     // A version already in place stays as it is: the pause holds back what is new, and
     // what it does to running workloads is the guardian's. Not writing every manifest's
@@ -91,8 +105,7 @@ export function plan(input: PlanInput): Plan {
       previous?.state === "Applied" &&
       previous.appliedDigest === input.digest &&
       previous.observedGeneration === input.generation;
-    const message = `guardian pause in force since ${new Date(first.at).toISOString()} (${first.reason}; token ${first.token}); nothing is applied until a critical-tier resume`;
-    return { kind: "hold", inPlace, message };
+    return { kind: "hold", inPlace, message: pausedMessage(first, "applied") };
   }
   const memo = input.memo;
   const since = input.now - (memo?.at ?? 0);
@@ -100,3 +113,7 @@ export function plan(input: PlanInput): Plan {
     return { kind: "refresh", memo, requeueAfter: input.resyncMs - since };
   return { kind: "apply" };
 }
+
+/** Why a pause holds a manifest back. */
+export const pausedMessage = (first: ActivePause, what: "applied" | "pruned"): string =>
+  `guardian pause in force since ${new Date(first.at).toISOString()} (${first.reason}; token ${first.token}); nothing is ${what} until a critical-tier resume`;

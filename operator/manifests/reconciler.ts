@@ -28,7 +28,7 @@ import { FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
-import { plan, type AppliedMemo } from "./plan.ts";
+import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
 
 export interface ManifestControllerOptions {
@@ -59,8 +59,8 @@ export interface PauseView {
   /** The chain's GuardianPause as last read; undefined without one. */
   chainPause(): ChainPause | undefined;
   lifted(token: string): boolean;
-  /** Lifts the tokens a verified resume names, in every region. */
-  resume(tokens: readonly string[], manifest: string): Promise<void>;
+  /** Lifts, in this region, the tokens in force that a resume it verified names; returns them. */
+  resume(tokens: readonly string[], manifest: string): Promise<readonly string[]>;
 }
 
 /** What the reconciler tells the federation state, and reads back for status (replication/manifest-records.ts). */
@@ -116,6 +116,8 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   // which still puts drift back. Empty after a restart, so the first pass
   // always applies.
   const applied = new Map<string, AppliedMemo>();
+  // Deletions held by a pause, so that the Event is sent once.
+  const heldDeletions = new Set<string>();
 
   return async (key, { log }): Promise<Result> => {
     const { namespace = "", name } = parseKey(key);
@@ -159,7 +161,23 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
 
     if (object.metadata.deletionTimestamp) {
       applied.delete(key);
+      // Nothing is deleted while paused: the finalizer holds the manifest until the resume.
+      const first = options.guardian?.pauses()[0];
+      if (first) {
+        const message = pausedMessage(first, "pruned");
+        options.paused.add(key); // a resume queues it again
+        if (!heldDeletions.has(key)) {
+          heldDeletions.add(key);
+          events.event(object, {
+            type: "Warning",
+            reason: "GuardianPaused",
+            note: `deletion held: ${message}`,
+          });
+        }
+        return { requeueAfter: options.resyncMs };
+      }
       options.paused.delete(key);
+      heldDeletions.delete(key);
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
       if (pruned.length > 0)
         events.event(object, {
@@ -229,6 +247,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       pause: guardian && {
         pauses: guardian.pauses(),
         chain: guardian.chainPause(),
+        chainRequired: federation.spec.guardian?.pauseContract !== undefined,
         lifted: (token) => guardian.lifted(token),
       },
       digest: report.hashes.digest,

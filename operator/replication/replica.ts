@@ -7,6 +7,7 @@
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import type { StateDoc } from "../state/document.ts";
+import { resumeHints } from "../state/readers.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { StateStore } from "../state/store.ts";
 import { batch, type Draft } from "../state/transitions.ts";
@@ -147,16 +148,24 @@ export class Replica implements FederationState {
 }
 
 /**
- * Ids whose versions or region states a received change touched, read from
- * the change itself (its patches): work in proportion to the change, not to
- * the document.
+ * Ids of manifests a received change concerns, read from the change itself
+ * (its patches): work in proportion to the change, not to the document. A
+ * version or a region's state names its id; a resume record names the resume
+ * manifest, and a pause record the resume manifests said to lift it: hints
+ * that send this region to verify those manifests itself.
  */
 function changedIds(before: StateDoc, after: StateDoc): string[] {
   const ids = new Set<string>();
+  const pausedTokens = new Set<string>();
   for (const patch of A.diff(after, A.getHeads(before), A.getHeads(after))) {
-    const [map, , key] = patch.path;
-    if ((map === "versions" || map === "applied") && typeof key === "string")
-      ids.add(key.split(" ", 1)[0] ?? "");
+    const [map, second, third] = patch.path;
+    if ((map === "versions" || map === "applied") && typeof third === "string")
+      ids.add(third.split(" ", 1)[0] ?? "");
+    else if (map === "resumed" && typeof second === "string") ids.add(second.split(" ")[1] ?? "");
+    else if (map === "pauses" && typeof second === "string") pausedTokens.add(second.split(" ", 1)[0] ?? "");
   }
+  if (pausedTokens.size > 0)
+    for (const hint of resumeHints(after)) if (pausedTokens.has(hint.token)) ids.add(hint.manifest);
+  ids.delete("");
   return [...ids];
 }

@@ -1,7 +1,8 @@
 // Pause-wins: a pause is a unique token; a resume lifts only the tokens it
-// names. Whatever the order in which replicas exchange changes, a pause that
-// no resume named stays in force everywhere, and a lifted token never comes
-// back (a replayed report cannot re-pause).
+// names, and only in a region that verified it itself. The document's resume
+// records are hints: whatever the order in which replicas exchange changes,
+// and whatever a hostile replica writes, a pause stays in force in every
+// region that has not lifted it itself.
 import * as A from "@automerge/automerge";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -9,7 +10,7 @@ import { createState, freshActor, type StateDoc } from "./document.ts";
 import { digestOf } from "../../e2e/support/state-fixtures.ts";
 import { pause, resume } from "../../e2e/support/transitions.ts";
 import { StateInputError, type PauseRecord } from "./model.ts";
-import { activePauses, knownPauseToken } from "./readers.ts";
+import { pauseRecords, pausesInForce, recordedPauseToken, resumeHints } from "./readers.ts";
 import { batch } from "./transitions.ts";
 
 const REGIONS = ["alpha", "beta", "gamma"] as const;
@@ -25,6 +26,12 @@ const record = (token: string, region: string, at = 1000): PauseRecord => ({
   reason: "settlement: invariant broken (total supply)",
   at,
 });
+
+/** Pauses in force in `doc` for a region that lifted `lifted` itself (by default none). */
+const activePauses = (doc: StateDoc, lifted: Iterable<string> = []) => {
+  const here = new Set(lifted);
+  return pausesInForce(pauseRecords(doc), (t) => here.has(t));
+};
 
 const replicas = (): StateDoc[] => {
   const base = createState(freshActor());
@@ -57,21 +64,28 @@ describe("guardian pause in the federation state", () => {
     b = resume(b, { tokens: ["t1"], manifest: "dsc-system/resume-1", region: "beta", at: 3000 });
     a = pause(a, record("t2", "alpha", 2000));
     const [x, y] = [A.merge(a, b), A.merge(b, a)];
-    expect(activePauses(x).map((p) => p.token)).toEqual(["t2"]);
-    expect(activePauses(y).map((p) => p.token)).toEqual(["t2"]);
+    // Every region that verified the resume of t1 lifts t1, and only t1.
+    expect(activePauses(x, ["t1"]).map((p) => p.token)).toEqual(["t2"]);
+    expect(activePauses(y, ["t1"]).map((p) => p.token)).toEqual(["t2"]);
   });
 
-  it("ignores a lifted token recorded later (a replay), and still knows it was seen", () => {
+  it("lifts nothing on a resume record alone: a region that has not verified the resume stays paused", () => {
     let [a, b] = replicas() as [StateDoc, StateDoc];
     a = pause(a, record("t1", "alpha"));
-    a = resume(a, { tokens: ["t1"], manifest: "dsc-system/resume-1", region: "alpha", at: 3000 });
-    expect(pause(a, record("t1", "alpha", 4000))).toBe(a); // records nothing
-    // gamma never saw the resume and records the same report; once merged it is inert.
-    b = pause(b, record("t1", "gamma", 5000));
+    b = A.merge(b, a);
+    // A hostile beta writes a resume record for t1 that nobody else verified.
+    b = resume(b, { tokens: ["t1"], manifest: "dsc-system/rogue", region: "beta", at: 3000 });
     const merged = A.merge(a, b);
-    expect(activePauses(merged)).toEqual([]);
-    expect(knownPauseToken(merged, "t1")).toBe(true);
-    expect(knownPauseToken(merged, "t9")).toBe(false);
+    expect(activePauses(merged).map((p) => p.token)).toEqual(["t1"]);
+    // The record stays a hint that names the manifest to verify; the pause record stays too.
+    expect(resumeHints(merged)).toEqual([{ token: "t1", manifest: "dsc-system/rogue", region: "beta" }]);
+    expect(recordedPauseToken(merged, "t1")).toBe(true);
+    // A resume record written before the pause does not stop the pause from being recorded.
+    let c = replicas()[0] as StateDoc;
+    c = resume(c, { tokens: ["t9"], manifest: "dsc-system/early", region: "beta", at: 1 });
+    c = pause(c, record("t9", "gamma", 5000));
+    expect(activePauses(c).map((p) => p.token)).toEqual(["t9"]);
+    expect(recordedPauseToken(c, "t8")).toBe(false);
   });
 
   it("records a resent pause once per region", () => {
@@ -104,7 +118,7 @@ describe("guardian pause in the federation state", () => {
     expect(activePauses(a)).toEqual([]);
   });
 
-  it("converges to the same pauses everywhere, and pause wins, whatever the order of exchange", () => {
+  it("never lifts, in an honest region, a pause it did not verify a resume of, whatever a hostile region writes or the order of exchange", () => {
     const op = fc.oneof(
       fc.record({
         kind: fc.constant("pause" as const),
@@ -120,8 +134,10 @@ describe("guardian pause in the federation state", () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        // Replicas 0 and 1 are honest: each lifts what its own resumes name. Replica 2 is
+        // hostile: its resume records are never verified by anyone.
         const docs = replicas();
-        const named = new Set<number>();
+        const liftedBy = [new Set<string>(), new Set<string>(), new Set<string>()];
         const paused = new Set<number>();
         for (const o of ops) {
           if (o.kind === "sync") {
@@ -142,16 +158,17 @@ describe("guardian pause in the federation state", () => {
                 at: 1,
               }),
             );
-            for (const t of o.tokens) named.add(t);
+            for (const t of o.tokens) liftedBy[o.replica]?.add(`t${String(t)}`);
           }
         }
         // Everyone hears from everyone.
         const all = docs.reduce((x, y) => A.merge(x, y));
         const final = docs.map((d) => A.merge(A.clone(d), all));
-        const expected = [...paused].filter((t) => !named.has(t)).map((t) => `t${String(t)}`);
-        for (const d of final) {
+        for (const honest of [0, 1]) {
+          const lifted = liftedBy[honest] ?? new Set<string>();
+          const expected = [...paused].map((t) => `t${String(t)}`).filter((t) => !lifted.has(t));
           expect(
-            activePauses(d)
+            activePauses(final[honest] as StateDoc, lifted)
               .map((p) => p.token)
               .sort(),
           ).toEqual(expected.sort());

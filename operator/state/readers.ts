@@ -103,36 +103,52 @@ export interface ActivePause extends PauseRecord {
   readonly regions: readonly string[];
 }
 
-/** Pauses in force, oldest first: tokens recorded and not lifted by a resume. The federation is paused if any. */
-export function activePauses(doc: StateDoc): ActivePause[] {
-  const lifted = new Set(Object.keys(doc.resumed).map(firstWord));
-  const byToken = new Map<string, { first: PauseRecord; regions: string[] }>();
-  for (const [key, at] of Object.entries(doc.pauses)) {
-    const p = readPause(key, at);
-    if (lifted.has(p.token)) continue;
+/** Every pause record in the document. */
+export function pauseRecords(doc: StateDoc): PauseRecord[] {
+  return Object.entries(doc.pauses).map(([key, at]) => readPause(key, at));
+}
+
+/**
+ * The pauses in force among `records` for a region that has itself lifted
+ * the tokens `lifted` says: oldest first, one per token, with every region
+ * that recorded it. The federation is paused if any. The document's resume
+ * records do not count here: any peer can write one (resumeHints).
+ */
+export function pausesInForce(
+  records: Iterable<PauseRecord>,
+  lifted: (token: string) => boolean,
+): ActivePause[] {
+  const byToken = new Map<string, { first: PauseRecord; regions: Set<string> }>();
+  for (const p of records) {
+    if (lifted(p.token)) continue;
     const seen = byToken.get(p.token);
-    if (!seen) byToken.set(p.token, { first: p, regions: [p.region] });
+    if (!seen) byToken.set(p.token, { first: p, regions: new Set([p.region]) });
     else {
-      seen.regions.push(p.region);
+      seen.regions.add(p.region);
       if (p.at < seen.first.at || (p.at === seen.first.at && p.region < seen.first.region)) seen.first = p;
     }
   }
   return [...byToken.values()]
-    .map(({ first, regions }) => ({ ...first, regions: regions.sort(byText) }))
+    .map(({ first, regions }) => ({ ...first, regions: [...regions].sort(byText) }))
     .sort((a, b) => a.at - b.at || byText(a.token, b.token));
 }
 
-/** Whether a resume has lifted this token (for good: later records of it are ignored). */
-export function liftedPauseToken(doc: StateDoc, token: string): boolean {
-  const start = `${token} `;
-  return Object.keys(doc.resumed).some((k) => k.startsWith(start));
+/** A region's word that a resume manifest lifted a token: a hint to verify that manifest, never a lift. */
+export interface ResumeHint {
+  readonly token: string;
+  readonly manifest: string;
+  readonly region: string;
 }
 
-/** Whether a pause token was ever recorded or lifted: a report seen before is a replay. */
-export function knownPauseToken(doc: StateDoc, token: string): boolean {
+export function resumeHints(doc: StateDoc): ResumeHint[] {
+  return Object.keys(doc.resumed).map((key) => {
+    const [token = "", manifest = "", region = ""] = key.split(" ");
+    return { token, manifest, region };
+  });
+}
+
+/** Whether the document holds a pause record of this token. */
+export function recordedPauseToken(doc: StateDoc, token: string): boolean {
   const start = `${token} `;
-  return (
-    Object.keys(doc.pauses).some((k) => k.startsWith(start)) ||
-    Object.keys(doc.resumed).some((k) => k.startsWith(start))
-  );
+  return Object.keys(doc.pauses).some((k) => k.startsWith(start));
 }

@@ -50,9 +50,12 @@ export interface Draft {
   recordApplied(applied: AppliedInput): Draft;
   setMember(member: Member): Draft;
   removeMember(region: string): Draft;
-  /** Records a pause; a token already lifted by a resume records nothing (a replay cannot re-pause). */
+  /** Records a pause, once per token and region. Whether it is in force is each region's to judge. */
   pause(record: PauseRecord): Draft;
-  /** Lifts the named tokens for good: their records go, and later ones for them are ignored. */
+  /**
+   * Records that this region lifted the named tokens after verifying a resume: a hint that
+   * sends the other regions to verify that manifest themselves. Pause records stay.
+   */
   resume(input: ResumeInput): Draft;
 }
 
@@ -175,15 +178,11 @@ function writePause(d: FederationDoc, p: PauseRecord): void {
     reason: checkReason(p.reason),
   };
   const at = checkTime(p.at);
-  if (lifted(d, record.token)) return;
   const start = `${record.token} `;
   // One record per token and region: a repeat (an alert resent) keeps the first.
   if (Object.keys(d.pauses).some((k) => k.startsWith(`${start}${record.region} `))) return;
   d.pauses[pauseKey(record)] = at;
 }
-
-const lifted = (d: FederationDoc, token: string): boolean =>
-  Object.keys(d.resumed).some((k) => k.startsWith(`${token} `));
 
 function writeResume(d: FederationDoc, r: ResumeInput): void {
   const manifest = checkId(r.manifest);
@@ -191,10 +190,6 @@ function writeResume(d: FederationDoc, r: ResumeInput): void {
   const at = checkTime(r.at);
   const tokens = new Set(r.tokens.map(checkPauseToken));
   for (const token of tokens) d.resumed[resumedKey(token, manifest, region)] ??= at;
-  for (const key of Object.keys(d.pauses)) {
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- keys are records
-    if (tokens.has(key.slice(0, key.indexOf(" ")))) delete d.pauses[key];
-  }
 }
 
 function draftOf(d: FederationDoc): Draft {

@@ -1,0 +1,221 @@
+// One hostile member (issue 12): alpha's own cluster admin, with alpha's own
+// signer key, tries to act for the federation alone. It may do what it likes
+// in its own cluster; the other regions act only on what they verified
+// themselves against the chain, under the federation's policy.
+// - A rogue resume, approved 1 of 3 under tiers alpha's admin loosened in its
+//   own Federation, lifts the pause in alpha only: beta and gamma stay paused.
+// - Nothing is deleted while paused: a ConsortiumManifest deleted in beta
+//   keeps its objects (and its finalizer) until a real critical resume.
+import { join } from "node:path";
+import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Applier } from "../../operator/runtime/apply.ts";
+import { approvedSpec, manifestObject } from "../testbed/approve.ts";
+import { eventually } from "../testbed/eventually.ts";
+import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
+import { REGIONS, type Region } from "../testbed/layout.ts";
+import {
+  adminConfig,
+  installFederation,
+  peersThrough,
+  startOperator,
+  startPeerLinks,
+  type OperatorProcess,
+} from "../testbed/operator.ts";
+import {
+  breachReportStatus,
+  configMap as readConfigMap,
+  federationStatus as readFederationStatus,
+  manifestStatus as readManifestStatus,
+} from "../testbed/read.ts";
+import type { TcpProxy } from "../testbed/tcp-proxy.ts";
+import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
+
+let testbed: Testbed;
+const operators = new Map<Region, OperatorProcess>();
+let links = new Map<string, TcpProxy>();
+const RUN = Date.now().toString(36);
+const NS = `hostile-${RUN}`;
+const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
+const admin = (region: Region) => new Applier(kc(region), { fieldManager: "dsp-admin" });
+const until = <T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> =>
+  eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const federationOptions = (region: Region) => ({
+  peers: peersThrough(testbed, links, region),
+  guardian: { action: "Freeze" as const },
+});
+const pausedIn = async (region: Region): Promise<boolean> =>
+  (await readFederationStatus(kc(region)))?.guardian?.paused ?? false;
+const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
+
+async function submit(
+  region: Region,
+  name: string,
+  spec: Parameters<typeof approvedSpec>[2],
+  options: Parameters<typeof approvedSpec>[3],
+): Promise<void> {
+  const approved = await approvedSpec(testbed.chain, { namespace: NS, name }, spec, {
+    proposer: region,
+    ...options,
+  });
+  await admin(region).apply(manifestObject(NS, name, approved.spec));
+}
+
+/** Puts a region's Federation back as installed: the tiers its admin added go, spec.guardian returns. */
+async function restoreFederation(region: Region): Promise<void> {
+  await kubectl(testbed, region, [
+    "patch",
+    "federation",
+    "dsc",
+    "--type=json",
+    "-p",
+    '[{"op":"remove","path":"/spec/tiers"}]',
+  ]).catch(() => undefined);
+  await installFederation(testbed, region, federationOptions(region));
+}
+
+beforeAll(async () => {
+  testbed = await current();
+  links = await startPeerLinks(testbed);
+  await unpauseChain(testbed.chain);
+  for (const region of REGIONS) {
+    await installFederation(testbed, region, federationOptions(region));
+    await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+  }
+  await Promise.all(
+    REGIONS.map(async (region) => {
+      const env = {
+        DSC_RESYNC_SECONDS: "2",
+        DSC_STATE_DIR: join(testbed.layout.regionDir(region), `hostile-state-${RUN}`),
+      };
+      operators.set(region, await startOperator(testbed, region, env, { federated: true }));
+    }),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await restoreFederation("alpha").catch(() => undefined);
+  await Promise.all([...operators.values()].map((o) => o.stop()));
+  await Promise.all([...links.values()].map((l) => l.close()));
+  for (const region of REGIONS) {
+    await kubectl(testbed, region, ["delete", "namespace", NS, "--wait=false"]).catch(() => undefined);
+    await installFederation(testbed, region);
+  }
+}, 120_000);
+
+describe("one hostile member", () => {
+  let token = "";
+
+  it("cannot lift a pause in the other regions with a resume its own loosened tiers accept", async () => {
+    // A manifest in place everywhere before the pause (upgrade: 2 of 3).
+    await submit(
+      "alpha",
+      "keep",
+      {
+        tier: "upgrade",
+        targets: [...REGIONS],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "keep", namespace: NS },
+            data: { a: "1" },
+          },
+        ],
+      },
+      { signers: ["alpha", "beta"] },
+    );
+    for (const region of REGIONS) await until(`keep in ${region}`, () => configMap(region, "keep"));
+
+    // gamma's agent reports a breach: every region pauses.
+    const report = await signedReport(testbed.chain, testbed.chain.keys.agents.gamma, "hostile suite", {
+      evidence: `hostile ${RUN}`,
+    });
+    await admin("gamma").apply({
+      apiVersion: "dsc.federation.dev/v1alpha1",
+      kind: "BreachReport",
+      metadata: { name: "breach", namespace: NS },
+      spec: { ...report.report, signature: report.signature },
+    } as never);
+    const judged = await until("report judged in gamma", async () => {
+      const s = await breachReportStatus(kc("gamma"), NS, "breach");
+      return s?.state ? s : undefined;
+    });
+    expect(judged.state).toBe("Accepted");
+    token = judged.token ?? "";
+    await until("paused in all three", async () => (await Promise.all(REGIONS.map(pausedIn))).every(Boolean));
+
+    // alpha's admin loosens its own Federation (critical: 1 of 3, no Board; no guardian contract)
+    // and applies a resume that only alpha's DSP signed.
+    const loose = { dspApprovals: 1, boardApprovals: 0 };
+    await kubectl(testbed, "alpha", [
+      "patch",
+      "federation",
+      "dsc",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        spec: { tiers: { critical: loose, upgrade: loose, operational: loose }, guardian: null },
+      }),
+    ]);
+    await submit("alpha", "rogue-resume", resumeSpec([token]), { signers: ["alpha"] });
+
+    // alpha lifts its own pause (its cluster, its admin) and tells the others...
+    await until("the rogue resume lifts alpha's own pause", async () => !(await pausedIn("alpha")));
+    // ...who verify the resume themselves, refuse it, and stay paused.
+    await sleep(8_000); // several sync rounds and resyncs
+    expect(await pausedIn("beta")).toBe(true);
+    expect(await pausedIn("gamma")).toBe(true);
+    for (const region of ["beta", "gamma"] as const) {
+      const mirrored = await readManifestStatus(kc(region), NS, "rogue-resume");
+      expect(mirrored?.state === "Applied").toBe(false);
+      expect(await operators.get(region)?.metrics()).toMatch(/^dsc_guardian_paused 1$/m);
+    }
+  });
+
+  it("deletes nothing while paused: a manifest deleted in beta keeps its objects until a real resume", async () => {
+    await kubectl(testbed, "beta", ["-n", NS, "delete", "consortiummanifest", "keep", "--wait=false"]);
+    await sleep(5_000);
+    expect(await configMap("beta", "keep")).toBeDefined();
+    const held = await kc("beta")
+      .makeApiClient(CustomObjectsApi)
+      .getNamespacedCustomObject({
+        group: "dsc.federation.dev",
+        version: "v1alpha1",
+        namespace: NS,
+        plural: "consortiummanifests",
+        name: "keep",
+      })
+      .then(
+        (o) => o as { metadata?: { deletionTimestamp?: string; finalizers?: string[] } },
+        () => undefined,
+      );
+    expect(held?.metadata?.deletionTimestamp).toBeDefined();
+    expect(held?.metadata?.finalizers?.length).toBeGreaterThan(0);
+
+    // The federation's own critical resume (3 of 3 and the Board) lifts it everywhere;
+    // then the held deletion goes ahead in beta, and beta alone.
+    await restoreFederation("alpha");
+    await submit("beta", "resume", resumeSpec([token]), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    await until("resumed in all three", async () =>
+      (await Promise.all(REGIONS.map(pausedIn))).every((p) => !p),
+    );
+    await until(
+      "keep pruned in beta after the resume",
+      async () => (await configMap("beta", "keep")) === undefined,
+    );
+    expect(await configMap("alpha", "keep")).toBeDefined();
+    expect(await configMap("gamma", "keep")).toBeDefined();
+  });
+});

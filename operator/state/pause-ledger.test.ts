@@ -1,0 +1,65 @@
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { digestOf } from "../../e2e/support/state-fixtures.ts";
+import type { PauseRecord } from "./model.ts";
+import { PauseLedger } from "./pause-ledger.ts";
+
+const record = (token: string, region = "alpha"): PauseRecord => ({
+  token,
+  region,
+  source: "agent",
+  by: "0x00000000000000000000000000000000000000a9",
+  dsp: "0x00000000000000000000000000000000000000d1",
+  severity: "critical",
+  evidence: digestOf(`evidence ${token}`),
+  reason: "breach",
+  at: 1000,
+});
+const empty = () => ({ pauses: [], lifted: [] });
+const dir = () => mkdtemp(join(tmpdir(), "dsc-ledger-"));
+
+describe("the pause ledger", () => {
+  it("remembers the pauses it saw and the tokens it lifted, across a restart", async () => {
+    const d = await dir();
+    const ledger = await PauseLedger.open(d, empty);
+    await ledger.remember([record("t1"), record("t2"), record("t1", "beta")]);
+    await ledger.lift(["t1"], "dsc-system/resume-1", 5000);
+    const again = await PauseLedger.open(d, () => {
+      throw new Error("an existing ledger is never seeded again");
+    });
+    expect(
+      again
+        .records()
+        .map((p) => `${p.token} ${p.region}`)
+        .sort(),
+    ).toEqual(["t1 alpha", "t1 beta", "t2 alpha"]);
+    expect(again.isLifted("t1")).toBe(true);
+    expect(again.isLifted("t2")).toBe(false);
+  });
+
+  it("starts from the seed when the state has no ledger yet (an upgrade), and writes it", async () => {
+    const d = await dir();
+    const ledger = await PauseLedger.open(d, () => ({
+      pauses: [record("t3")],
+      lifted: [{ token: "t0", manifest: "dsc-system/old-resume", at: 0 }],
+    }));
+    expect(ledger.isLifted("t0")).toBe(true);
+    const onDisk = JSON.parse(await readFile(join(d, "pauses.json"), "utf8")) as { schema: number };
+    expect(onDisk.schema).toBe(1);
+  });
+
+  it("refuses a damaged file with a reason that names it and the fix, rather than forget a pause", async () => {
+    const d = await dir();
+    await writeFile(join(d, "pauses.json"), "{not json");
+    await expect(PauseLedger.open(d, empty)).rejects.toThrow(/pauses\.json: not JSON; restore it/);
+    await writeFile(
+      join(d, "pauses.json"),
+      JSON.stringify({ schema: 1, pauses: [{ token: "a b" }], lifted: [] }),
+    );
+    await expect(PauseLedger.open(d, empty)).rejects.toThrow();
+    await writeFile(join(d, "pauses.json"), JSON.stringify({ schema: 9, pauses: [], lifted: [] }));
+    await expect(PauseLedger.open(d, empty)).rejects.toThrow(/schema 9 is not 1/);
+  });
+});
