@@ -168,8 +168,11 @@ describe("one hostile member", () => {
     ]);
     await submit("alpha", "rogue-resume", resumeSpec([token]), { signers: ["alpha"] });
 
-    // alpha lifts its own pause (its cluster, its admin) and tells the others...
-    await until("the rogue resume lifts alpha's own pause", async () => !(await pausedIn("alpha")));
+    // alpha lifts its own pause (its cluster, its admin; its Federation shows no guardian
+    // any more, so its metric tells) and tells the others...
+    await until("the rogue resume lifts alpha's own pause", async () =>
+      /^dsc_guardian_paused 0$/m.test((await operators.get("alpha")?.metrics()) ?? ""),
+    );
     // ...who verify the resume themselves, refuse it, and stay paused.
     await sleep(8_000); // several sync rounds and resyncs
     expect(await pausedIn("beta")).toBe(true);
