@@ -171,6 +171,22 @@ export function federationReconciler(options: FederationControllerOptions): Reco
           guardian.alertmanager.tokenSecretRef,
           "spec.guardian.alertmanager.tokenSecretRef",
         );
+      if (guardian?.alertmanager) {
+        if (alertmanagerToken)
+          condition(
+            "AlertmanagerWebhook",
+            "True",
+            "TokenSet",
+            "the webhook accepts alerts with the bearer token",
+          );
+        else
+          condition(
+            "AlertmanagerWebhook",
+            "False",
+            "EmptyToken",
+            `spec.guardian.alertmanager.tokenSecretRef: Secret ${options.namespace}/${guardian.alertmanager.tokenSecretRef.name} key ${guardian.alertmanager.tokenSecretRef.key} is empty or whitespace; the webhook refuses every request until it holds a token`,
+          );
+      }
     } catch (error) {
       if (!(error instanceof SecretError)) throw error;
       condition("ChainReadable", "False", "SecretMissing", error.message);

@@ -143,12 +143,14 @@ export class Guardian {
   /** Alertmanager's bearer token against the Secret's; undefined when it may go on. Asked before the body is read. */
   authorizeAlertmanager(authorization: string | undefined): AlertResult | undefined {
     const ctx = this.#o.federation();
-    const expected = ctx?.alertmanagerToken;
-    if (!ctx?.spec.guardian?.alertmanager || expected === undefined) {
+    const expected = ctx?.alertmanagerToken?.trim();
+    // An empty token would match a request that sends none: the webhook is off without one.
+    if (!ctx?.spec.guardian?.alertmanager || !expected) {
       this.#reports.inc({ source: "alertmanager", result: "NotConfigured" });
       return {
         status: 503,
-        message: "spec.guardian.alertmanager is not configured (or its Secret is unreadable)",
+        message:
+          "spec.guardian.alertmanager is not configured, or its Secret is unreadable or holds no token",
       };
     }
     const given = /^Bearer (.+)$/.exec(authorization ?? "")?.[1] ?? "";
