@@ -3,17 +3,21 @@
 // SPECS channel carries the spec exchange (spec-exchange.ts). Sync state per
 // peer is saved at most once a second, off the path of changes: it only
 // spares a restart from resending what a peer already has.
+import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import { SyncMessageError, SyncSessions } from "../state/sync.ts";
+import { layoutViolation } from "../state/validate.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { Replica } from "./replica.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
 
 const SYNC_STATE_SAVE_MS = 1000;
+/** After a refused change, a peer's sync messages are dropped this long (a bad change costs a rollback). */
+export const QUARANTINE_MS = 30_000;
 /** Sync messages sent to a peer in one go before waiting for its answer. */
 const MESSAGES_PER_TURN = 8;
 
-type PeerChannelName = "sync" | "specs";
+export type PeerChannelName = "sync" | "specs";
 
 /** What peer sync needs of a transport: peers.PeerTransport is one. */
 interface PeerChannel {
@@ -31,8 +35,9 @@ interface PeerSyncOptions {
   readonly exchange: SpecExchange;
   /** Sync states saved by an earlier run, by peer. */
   readonly syncStates: ReadonlyMap<string, Uint8Array>;
-  /** A message that could not be applied: dropped and counted. */
+  /** A message that could not be applied, or that broke the document's layout: dropped and counted. */
   readonly refused: (peer: string, reason: string) => void;
+  readonly now: () => number;
   readonly logger: Logger;
 }
 
@@ -41,6 +46,8 @@ export class PeerSync {
   readonly #sessions: SyncSessions;
   readonly #syncDirty = new Set<string>();
   #syncTimer: NodeJS.Timeout | undefined;
+  /** Peer -> until when its sync messages are dropped. */
+  readonly #quarantine = new Map<string, number>();
 
   constructor(options: PeerSyncOptions) {
     this.#o = options;
@@ -93,12 +100,30 @@ export class PeerSync {
   }
 
   #receive(peer: string, bytes: Uint8Array): void {
+    const until = this.#quarantine.get(peer);
+    if (until !== undefined) {
+      if (this.#o.now() < until) return;
+      this.#quarantine.delete(peer);
+    }
+    const before = A.getHeads(this.#o.replica.doc);
     let result: ReturnType<SyncSessions["receive"]>;
     try {
       result = this.#sessions.receive(this.#o.replica.doc, peer, bytes);
     } catch (error) {
       if (!(error instanceof SyncMessageError)) throw error;
       this.#o.refused(peer, error.message);
+      return;
+    }
+    // Checked before anyone acts on it, persists it or passes it on. Automerge applies a
+    // message whole, so a change that breaks the layout is rolled back to the heads before it.
+    const violation = result.changed
+      ? layoutViolation(A.diff(result.doc, before, A.getHeads(result.doc)))
+      : undefined;
+    if (violation !== undefined) {
+      this.#o.replica.adopt(A.clone(A.view(result.doc, before)), false);
+      this.#sessions.forget(peer);
+      this.#quarantine.set(peer, this.#o.now() + QUARANTINE_MS);
+      this.#o.refused(peer, `a change that breaks the federation state: ${violation}`);
       return;
     }
     this.#syncStateChanged(peer);

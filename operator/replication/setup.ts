@@ -118,6 +118,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     exchange,
     syncStates: opened.syncStates,
     refused: refuse("sync message that could not be applied"),
+    now: o.now,
     logger,
   });
   replica.onDurable(({ ids }) => {

@@ -71,6 +71,11 @@ export class SyncSessions {
     }
   }
 
+  /** After a refused message: start over with this peer, claiming nothing of what it sent. */
+  forget(peer: string): void {
+    this.#states.set(peer, A.initSyncState());
+  }
+
   /**
    * After a connection drops: forget what was in flight (the peer may not
    * have received it) but keep the shared heads, as the protocol requires.

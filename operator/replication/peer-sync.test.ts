@@ -1,0 +1,133 @@
+// A hostile peer, in process: it speaks the real sync protocol over a channel
+// that stands in for the mTLS transport, with changes that break the
+// federation state. The honest region refuses them whole, keeps its document
+// as it was, persists and forwards nothing of them, and goes on syncing once
+// the peer's quarantine is over.
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as A from "@automerge/automerge";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { digestOf } from "../../e2e/support/state-fixtures.ts";
+import { createState, freshActor, type FederationDoc, type StateDoc } from "../state/document.ts";
+import { manifestIds } from "../state/readers.ts";
+import { StateStore } from "../state/store.ts";
+import { batch } from "../state/transitions.ts";
+import { PeerSync, QUARANTINE_MS, type PeerChannelName } from "./peer-sync.ts";
+import { Replica } from "./replica.ts";
+import { SpecExchange } from "./spec-exchange.ts";
+
+const logger = pino({ level: "silent" });
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+async function honestRegion() {
+  const opened = await StateStore.open(await mkdtemp(join(tmpdir(), "dsc-peer-sync-")));
+  let clock = 1_000;
+  const replica = new Replica({ store: opened.store, doc: opened.doc, now: () => clock, logger });
+  const sent: Uint8Array[] = [];
+  let deliver: (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void = () => undefined;
+  const refusals: string[] = [];
+  const exchange = new SpecExchange({
+    specs: opened.specs,
+    send: () => true,
+    peers: () => [],
+    matches: () => undefined,
+    arrived: () => undefined,
+    refused: () => undefined,
+    logger,
+  });
+  const sync = new PeerSync({
+    replica,
+    exchange,
+    syncStates: new Map(),
+    refused: (_peer, reason) => refusals.push(reason),
+    now: () => clock,
+    logger,
+    channel: {
+      send: (_peer, bytes) => {
+        sent.push(bytes);
+        return true;
+      },
+      status: () => [{ region: "hostile", connected: true }],
+      onConnect: () => undefined,
+      onDisconnect: () => undefined,
+      onMessage: (listener) => {
+        deliver = listener;
+      },
+    },
+  });
+  const durable: string[][] = [];
+  replica.onDurable(({ ids }) => durable.push([...ids]));
+  closers.push(async () => {
+    exchange.close();
+    await sync.close();
+    await replica.close();
+  });
+  return {
+    replica,
+    sent,
+    refusals,
+    durable,
+    store: opened.store,
+    advance: (ms: number) => (clock += ms),
+    deliver: (bytes: Uint8Array) => {
+      deliver("hostile", bytes, "sync");
+    },
+  };
+}
+
+/** Runs the sync protocol between `hostile` (a plain document) and the honest region until quiet. */
+function exchange(region: Awaited<ReturnType<typeof honestRegion>>, hostile: StateDoc): StateDoc {
+  let state = A.initSyncState();
+  let doc = hostile;
+  for (let round = 0; round < 8; round++) {
+    for (const bytes of region.sent.splice(0)) [doc, state] = A.receiveSyncMessage(doc, state, bytes);
+    let message: Uint8Array | null;
+    [state, message] = A.generateSyncMessage(doc, state);
+    if (message) region.deliver(message);
+  }
+  return doc;
+}
+
+const good = (doc: StateDoc, name: string): StateDoc =>
+  batch(doc, (d) =>
+    d.submit({ id: `ns/${name}`, nonce: 1, digest: digestOf(name), region: "beta", submittedAt: 5 }),
+  );
+
+describe("peer sync with a hostile peer", () => {
+  it("refuses a change that breaks the state, keeps, persists and passes on nothing of it, and syncs again after the quarantine", async () => {
+    const region = await honestRegion();
+    const bytesBefore = region.replica.documentBytes();
+    // The hostile peer's history: one good version, then a change that bricks the state.
+    let hostile = good(createState(freshActor()), "web");
+    hostile = A.change(hostile, (d: FederationDoc) => {
+      d.schema = 99;
+      delete (d as Partial<FederationDoc>).pauses;
+    });
+    exchange(region, hostile);
+
+    expect(region.refusals.length).toBeGreaterThan(0);
+    expect(region.refusals[0]).toMatch(/breaks the federation state.*root is fixed/);
+    expect(region.replica.doc.schema).toBe(3);
+    expect(region.replica.doc.pauses).toEqual({});
+    expect(manifestIds(region.replica.doc)).toEqual([]); // refused whole, good version and all
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(region.durable).toEqual([]);
+    expect(region.replica.documentBytes()).toBe(bytesBefore);
+
+    // While quarantined, even a clean peer document is not taken from it...
+    const clean = good(createState(freshActor()), "api");
+    exchange(region, clean);
+    expect(manifestIds(region.replica.doc)).toEqual([]);
+    // ...and after it, it is.
+    region.advance(QUARANTINE_MS + 1);
+    exchange(region, clean);
+    expect(manifestIds(region.replica.doc)).toEqual(["ns/api"]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(region.durable.flat()).toContain("ns/api");
+  });
+});

@@ -1,0 +1,172 @@
+// What a peer's change may do to the federation document, checked on the
+// change's patches (A.diff) before the document is kept, persisted or passed
+// on. A change that breaks the layout (the root is fixed at genesis; every
+// record is a key of a known form in its own map, with a value of its type)
+// is refused whole. The document's layout is in document.ts.
+import * as A from "@automerge/automerge";
+import { allBuckets, bucketOf } from "./document.ts";
+import {
+  checkAddress,
+  checkDigest,
+  checkHex,
+  checkId,
+  checkPauseSource,
+  checkPauseToken,
+  checkReason,
+  checkRegion,
+  checkSafe,
+  checkState,
+  checkTime,
+  checkToken,
+  StateInputError,
+} from "./model.ts";
+
+/** Longest key accepted: a pause record's, with a 256-character reason, is well under it. */
+export const MAX_KEY_LENGTH = 1024;
+const BUCKETS = new Set(allBuckets());
+const MEMBER_FIELDS = new Set(["dsp", "safe", "endpoint", "fingerprint"]);
+
+class Refused extends Error {}
+const refuse = (why: string): never => {
+  throw new Refused(why);
+};
+const ensure = (ok: boolean, why: string): void => {
+  if (!ok) refuse(why);
+};
+/** A check from model.ts that must also find the text already in its one canonical form. */
+const canonical = (check: (s: string) => string, text: string): void => {
+  ensure(check(text) === text, `${JSON.stringify(text)} is not in canonical form`);
+};
+const nonce = (text: string): void => {
+  const n = Number(text);
+  ensure(
+    /^\d+$/.test(text) && Number.isSafeInteger(n) && String(n) === text,
+    `nonce ${JSON.stringify(text)}`,
+  );
+};
+const time = (value: unknown): void => {
+  ensure(typeof value === "number", `value ${JSON.stringify(value)} is not a time`);
+  checkTime(value as number);
+};
+const words = (key: string, count: number): string[] => {
+  const parts = key.split(" ");
+  ensure(
+    parts.length === count,
+    `key ${JSON.stringify(key.slice(0, 80))} has ${String(parts.length)} words, not ${String(count)}`,
+  );
+  return parts;
+};
+
+/** Why the patches break the document's layout, or undefined when they keep it. */
+export function layoutViolation(patches: readonly A.Patch[]): string | undefined {
+  try {
+    for (const patch of patches) checkPatch(patch);
+    return undefined;
+  } catch (error) {
+    if (error instanceof Refused || error instanceof StateInputError) return error.message;
+    throw error;
+  }
+}
+
+function checkPatch(patch: A.Patch): void {
+  const path = patch.path;
+  const where = path.map(String).join("/").slice(0, 120);
+  ensure(patch.action === "put" || patch.action === "del", `${patch.action} at ${where}: only put and del`);
+  const [map, second, third, ...deeper] = path;
+  ensure(path.length >= 2, `${where}: the document's root is fixed at genesis`);
+  ensure(
+    typeof second === "string" && (third === undefined || typeof third === "string"),
+    `${where}: not a map key`,
+  );
+  const put = patch.action === "put";
+  const value = put ? patch.value : undefined;
+  switch (map) {
+    case "versions":
+    case "approvals":
+    case "applied": {
+      ensure(path.length === 3 && BUCKETS.has(second as string), `${where}: records live in a bucket`);
+      const key = third as string;
+      ensure(key.length <= MAX_KEY_LENGTH, `${where}: key longer than ${String(MAX_KEY_LENGTH)}`);
+      if (map === "versions") {
+        ensure(put, `${where}: versions are never deleted`);
+        const [id = "", n = "", digest = "", region = ""] = words(key, 4);
+        checkId(id);
+        nonce(n);
+        canonical(checkDigest, digest);
+        checkRegion(region);
+        ensure(bucketOf(id) === second, `${where}: in the wrong bucket`);
+        time(value);
+      } else if (map === "approvals") {
+        ensure(put, `${where}: approvals are never deleted`);
+        const [digest = "", safe = "", data = ""] = words(key, 3);
+        canonical(checkDigest, digest);
+        checkSafe(safe);
+        canonical(checkHex, data);
+        ensure(bucketOf(digest) === second, `${where}: in the wrong bucket`);
+        ensure(value === true, `${where}: an approval's value is true`);
+      } else {
+        const [id = "", region = "", n = "", digest = "", state = ""] = words(key, 5);
+        checkId(id);
+        checkRegion(region);
+        nonce(n);
+        canonical(checkDigest, digest);
+        checkState(state);
+        ensure(bucketOf(id) === second, `${where}: in the wrong bucket`);
+        if (put) time(value); // a region replaces its own record: a delete of the older key
+      }
+      return;
+    }
+    case "members": {
+      checkRegion(second as string);
+      if (third === undefined) {
+        // A member is put whole (an empty map, then its fields) or removed.
+        ensure(
+          !put || (typeof value === "object" && value !== null && Object.keys(value).length === 0),
+          `${where}: a member is a map`,
+        );
+        return;
+      }
+      const field = String(third);
+      ensure(put && deeper.length === 0 && MEMBER_FIELDS.has(field), `${where}: not a member field`);
+      // Member fields are ImmutableStrings: their text is what toString gives.
+      const text = typeof value === "string" ? value : value instanceof A.ImmutableString ? value.val : "";
+      ensure(text.length > 0 && text.length <= 512, `${where}: 1 to 512 characters`);
+      if (field === "safe") checkAddress(text);
+      else checkToken(text, field);
+      return;
+    }
+    case "pauses": {
+      ensure(path.length === 2, `${where}: a pause is one key`);
+      const key = second as string;
+      ensure(key.length <= MAX_KEY_LENGTH, `${where}: key longer than ${String(MAX_KEY_LENGTH)}`);
+      // Deletes came from resumes of older releases; each region's pause ledger keeps what it saw.
+      if (!put) return;
+      const [token = "", region = "", source = "", by = "", dsp = "", severity = "", evidence = ""] =
+        key.split(" ", 7);
+      const reason = key.split(" ").slice(7).join(" ");
+      checkPauseToken(token);
+      checkRegion(region);
+      checkPauseSource(source);
+      checkToken(by, "pause by");
+      checkToken(dsp, "pause dsp");
+      checkToken(severity, "severity");
+      canonical(checkDigest, evidence);
+      checkReason(reason);
+      time(value);
+      return;
+    }
+    case "resumed": {
+      ensure(path.length === 2 && put, `${where}: resume records are never deleted`);
+      const key = second as string;
+      ensure(key.length <= MAX_KEY_LENGTH, `${where}: key longer than ${String(MAX_KEY_LENGTH)}`);
+      const [token = "", manifest = "", region = ""] = words(key, 3);
+      checkPauseToken(token);
+      checkId(manifest);
+      checkRegion(region);
+      time(value);
+      return;
+    }
+    default:
+      refuse(`${where}: the document has no map ${JSON.stringify(map)}`);
+  }
+}
