@@ -1,8 +1,21 @@
 // Inputs for the state tests and the bench: realistic shapes, no randomness.
 import { createHash } from "node:crypto";
-import type { AppliedInput, Approval, Submission } from "../../operator/state/model.ts";
+import type { AppliedInput, Approval, PauseRecord, Submission } from "../../operator/state/model.ts";
 
 export const digestOf = (label: string): string => `0x${createHash("sha256").update(label).digest("hex")}`;
+
+/** An agent's pause of `token`, accepted in `region`. */
+export const pauseRecord = (token: string, region = "alpha", at = 1000): PauseRecord => ({
+  token,
+  region,
+  source: "agent",
+  by: "0x00000000000000000000000000000000000000a9",
+  dsp: "0x00000000000000000000000000000000000000d1",
+  severity: "critical",
+  evidence: digestOf(`evidence ${token}`),
+  reason: "settlement: invariant broken (total supply)",
+  at,
+});
 
 const hash = (text: string): string => createHash("sha256").update(text).digest("hex");
 

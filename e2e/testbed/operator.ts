@@ -253,3 +253,37 @@ export async function startOperator(
     },
   };
 }
+
+/**
+ * Federations in all three regions with `options(region)`, a namespace for the suite in
+ * each, and a federated operator per region with a federation state of the suite's own
+ * (`stateName`: a pause must not leak into other suites) and a 2 s resync.
+ */
+export async function startFederatedSuite(
+  testbed: Testbed,
+  o: {
+    readonly namespace: string;
+    readonly stateName: string;
+    readonly options: (region: Region) => Parameters<typeof installFederation>[2];
+  },
+): Promise<Map<Region, OperatorProcess>> {
+  const operators = new Map<Region, OperatorProcess>();
+  for (const region of REGIONS) {
+    await installFederation(testbed, region, o.options(region));
+    await new Applier(adminConfig(testbed, region), { fieldManager: "dsp-admin" }).apply({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: o.namespace },
+    });
+  }
+  await Promise.all(
+    REGIONS.map(async (region) => {
+      const env = {
+        DSC_RESYNC_SECONDS: "2",
+        DSC_STATE_DIR: join(testbed.layout.regionDir(region), o.stateName),
+      };
+      operators.set(region, await startOperator(testbed, region, env, { federated: true }));
+    }),
+  );
+  return operators;
+}

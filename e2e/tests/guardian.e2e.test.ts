@@ -4,7 +4,6 @@
 // critical-tier resume manifest (3 of 3 DSPs + 1 of the Board), after the DAO
 // Board Safe has unpaused on chain, lifts it and restores the exact replica
 // counts. Forged, revoked and replayed reports pause nothing.
-import { join } from "node:path";
 import { CustomObjectsApi, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import {
   createPublicClient,
@@ -30,7 +29,7 @@ import {
   adminConfig,
   installFederation,
   peersThrough,
-  startOperator,
+  startFederatedSuite,
   startPeerLinks,
   type OperatorProcess,
 } from "../testbed/operator.ts";
@@ -79,20 +78,13 @@ beforeAll(async () => {
   testbed = await current();
   links = await startPeerLinks(testbed);
   await unpauseChain(testbed.chain); // a clean start whatever ran before
-  for (const region of REGIONS) {
-    await installFederation(testbed, region, federationOptions(region));
-    await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
-  }
-  await Promise.all(
-    REGIONS.map(async (region) => {
-      const env = {
-        DSC_RESYNC_SECONDS: "2",
-        // A federation state of this file's own: a pause must not leak into other suites.
-        DSC_STATE_DIR: join(testbed.layout.regionDir(region), `guardian-state-${RUN}`),
-      };
-      operators.set(region, await startOperator(testbed, region, env, { federated: true }));
-    }),
-  );
+  for (const [region, operator] of await startFederatedSuite(testbed, {
+    namespace: NS,
+    // A federation state of this file's own: a pause must not leak into other suites.
+    stateName: `guardian-state-${RUN}`,
+    options: federationOptions,
+  }))
+    operators.set(region, operator);
 }, 180_000);
 
 afterAll(async () => {

@@ -6,7 +6,6 @@
 //   own Federation, lifts the pause in alpha only: beta and gamma stay paused.
 // - Nothing is deleted while paused: a ConsortiumManifest deleted in beta
 //   keeps its objects (and its finalizer) until a real critical resume.
-import { join } from "node:path";
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Applier } from "../../operator/runtime/apply.ts";
@@ -18,7 +17,7 @@ import {
   adminConfig,
   installFederation,
   peersThrough,
-  startOperator,
+  startFederatedSuite,
   startPeerLinks,
   type OperatorProcess,
 } from "../testbed/operator.ts";
@@ -84,19 +83,13 @@ beforeAll(async () => {
   testbed = await current();
   links = await startPeerLinks(testbed);
   await unpauseChain(testbed.chain);
-  for (const region of REGIONS) {
-    await installFederation(testbed, region, federationOptions(region));
-    await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
-  }
-  await Promise.all(
-    REGIONS.map(async (region) => {
-      const env = {
-        DSC_RESYNC_SECONDS: "2",
-        DSC_STATE_DIR: join(testbed.layout.regionDir(region), `hostile-state-${RUN}`),
-      };
-      operators.set(region, await startOperator(testbed, region, env, { federated: true }));
-    }),
-  );
+  for (const [region, operator] of await startFederatedSuite(testbed, {
+    namespace: NS,
+    // A federation state of this file's own: a pause must not leak into other suites.
+    stateName: `hostile-state-${RUN}`,
+    options: federationOptions,
+  }))
+    operators.set(region, operator);
 }, 180_000);
 
 afterAll(async () => {

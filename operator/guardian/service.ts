@@ -213,9 +213,14 @@ export class Guardian {
       this.#chain = undefined;
       return;
     }
-    // Unknown until read: a resume waits for a chain state it has read (fail closed).
-    this.#chain = undefined;
-    const state = await ctx.chain.guardianPause(getAddress(contract), block);
+    let state: ChainPause;
+    try {
+      state = await ctx.chain.guardianPause(getAddress(contract), block);
+    } catch (error) {
+      // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
+      this.#chain = undefined;
+      throw error;
+    }
     this.#chain = state;
     if (!state.paused) return;
     const token = `chain-${state.id.toString()}`;

@@ -2,21 +2,11 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { digestOf } from "../../e2e/support/state-fixtures.ts";
+import { pauseRecord } from "../../e2e/support/state-fixtures.ts";
 import type { PauseRecord } from "./model.ts";
 import { PauseLedger } from "./pause-ledger.ts";
 
-const record = (token: string, region = "alpha"): PauseRecord => ({
-  token,
-  region,
-  source: "agent",
-  by: "0x00000000000000000000000000000000000000a9",
-  dsp: "0x00000000000000000000000000000000000000d1",
-  severity: "critical",
-  evidence: digestOf(`evidence ${token}`),
-  reason: "breach",
-  at: 1000,
-});
+const record = (token: string, region = "alpha"): PauseRecord => pauseRecord(token, region);
 const empty = () => ({ pauses: [], lifted: [] });
 const dir = () => mkdtemp(join(tmpdir(), "dsc-ledger-"));
 

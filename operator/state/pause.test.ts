@@ -7,7 +7,7 @@ import * as A from "@automerge/automerge";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createState, freshActor, type StateDoc } from "./document.ts";
-import { digestOf } from "../../e2e/support/state-fixtures.ts";
+import { pauseRecord } from "../../e2e/support/state-fixtures.ts";
 import { pause, resume } from "../../e2e/support/transitions.ts";
 import { StateInputError, type PauseRecord } from "./model.ts";
 import { pauseRecords, pausesInForce, recordedPauseToken, resumeHints } from "./readers.ts";
@@ -15,17 +15,7 @@ import { batch } from "./transitions.ts";
 
 const REGIONS = ["alpha", "beta", "gamma"] as const;
 
-const record = (token: string, region: string, at = 1000): PauseRecord => ({
-  token,
-  region,
-  source: "agent",
-  by: "0x00000000000000000000000000000000000000a9",
-  dsp: "0x00000000000000000000000000000000000000d1",
-  severity: "critical",
-  evidence: digestOf(`evidence ${token}`),
-  reason: "settlement: invariant broken (total supply)",
-  at,
-});
+const record = (token: string, region: string, at = 1000): PauseRecord => pauseRecord(token, region, at);
 
 /** Pauses in force in `doc` for a region that lifted `lifted` itself (by default none). */
 const activePauses = (doc: StateDoc, lifted: Iterable<string> = []) => {
