@@ -67,6 +67,17 @@ describe("a peer's change to the federation state", () => {
     ).toBeUndefined();
   });
 
+  it("passes when two regions recorded the same record at once (a conflict of equal values)", () => {
+    const start = base();
+    const record = (d: Draft) => d.approve(D1, [{ safe: "consortium", data: `0x${"34".repeat(65)}` }]);
+    const mine = batch(A.clone(start, { actor: freshActor() }), record, 1);
+    const theirs = batch(A.clone(start, { actor: freshActor() }), record, 2);
+    const merged = A.merge(A.clone(mine), theirs);
+    const patches = patchesOf(mine, merged);
+    expect(patches.some((p) => p.action === "conflict")).toBe(true);
+    expect(layoutViolation(patches)).toBeUndefined();
+  });
+
   it("is refused when it changes the root, or removes or retypes a map", () => {
     expect(violation((d) => (d.schema = 99))).toMatch(/root is fixed/);
     expect(

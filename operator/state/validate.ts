@@ -44,7 +44,7 @@ const nonce = (text: string): void => {
     `nonce ${JSON.stringify(text)}`,
   );
 };
-const time = (value: unknown): void => {
+const timeValue = (value: unknown): void => {
   ensure(typeof value === "number", `value ${JSON.stringify(value)} is not a time`);
   checkTime(value as number);
 };
@@ -71,15 +71,24 @@ export function layoutViolation(patches: readonly A.Patch[]): string | undefined
 function checkPatch(patch: A.Patch): void {
   const path = patch.path;
   const where = path.map(String).join("/").slice(0, 120);
-  ensure(patch.action === "put" || patch.action === "del", `${patch.action} at ${where}: only put and del`);
+  // A conflict is two regions writing one key at once (an approval both recorded): its key is
+  // checked like a put's; the value read is the winner's, itself checked when it was put.
+  const conflict = patch.action === "conflict";
+  ensure(
+    patch.action === "put" || patch.action === "del" || conflict,
+    `${patch.action} at ${where}: only put and del`,
+  );
   const [map, second, third, ...deeper] = path;
   ensure(path.length >= 2, `${where}: the document's root is fixed at genesis`);
   ensure(
     typeof second === "string" && (third === undefined || typeof third === "string"),
     `${where}: not a map key`,
   );
-  const put = patch.action === "put";
-  const value = put ? patch.value : undefined;
+  const put = patch.action === "put" || conflict;
+  const value = patch.action === "put" ? patch.value : undefined;
+  const time = (v: unknown): void => {
+    if (!conflict) timeValue(v);
+  };
   switch (map) {
     case "versions":
     case "approvals":
@@ -103,7 +112,7 @@ function checkPatch(patch: A.Patch): void {
         checkSafe(safe);
         canonical(checkHex, data);
         ensure(bucketOf(digest) === second, `${where}: in the wrong bucket`);
-        ensure(value === true, `${where}: an approval's value is true`);
+        ensure(conflict || value === true, `${where}: an approval's value is true`);
       } else {
         const [id = "", region = "", n = "", digest = "", state = ""] = words(key, 5);
         checkId(id);
@@ -121,7 +130,9 @@ function checkPatch(patch: A.Patch): void {
       if (third === undefined) {
         // A member is put whole (an empty map, then its fields) or removed.
         ensure(
-          !put || (typeof value === "object" && value !== null && Object.keys(value).length === 0),
+          !put ||
+            conflict ||
+            (typeof value === "object" && value !== null && Object.keys(value).length === 0),
           `${where}: a member is a map`,
         );
         return;
