@@ -207,19 +207,21 @@ describe("the four signature kinds, and where approvals come from", () => {
 
     const m2 = await manifest({ tier: "critical" });
     const [a2, b2, c2] = await Promise.all([dsp(m2, "alpha"), dsp(m2, "beta"), dsp(m2, "gamma")]);
-    const { createWalletClient, http } = await import("viem");
+    const { createPublicClient, createWalletClient, http } = await import("viem");
     const { privateKeyToAccount } = await import("viem/accounts");
     const owner = createWalletClient({
       account: privateKeyToAccount(chain.keys.boardOwners[0] as Hex),
       transport: http(chain.rpcUrl),
     });
-    await owner.writeContract({
+    const tx = await owner.writeContract({
       address: chain.safes.daoBoard,
       abi: safeAbi,
       functionName: "approveHash",
       args: [m2.hashes.boardMessageHash],
       chain: null,
     });
+    // Verified once the approval is in a block (the send returns before that, now and then).
+    await createPublicClient({ transport: http(chain.rpcUrl) }).waitForTransactionReceipt({ hash: tx });
     const viaApproval = await verify(withSignatures(m2, [a2, b2, c2]));
     expect(viaApproval.verdicts.find((v) => v.safe === "board")).toMatchObject({
       kind: "approved_hash",
