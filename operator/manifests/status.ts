@@ -159,7 +159,7 @@ export function manifestStatus(
     boardMessageHash: report.hashes.boardMessageHash,
     block: Number(report.block),
     approvalSummary: report.decision.summary,
-    approvals: report.verdicts.map((v) => ({
+    approvals: bounded(report.verdicts).map((v) => ({
       signer: v.signer ?? "0x0000000000000000000000000000000000000000",
       safe: v.safe,
       kind: v.kind,
@@ -181,4 +181,20 @@ export function manifestStatus(
     appliedNonce: report.manifest.nonce,
     appliedObjects: [...outcome.objects],
   };
+}
+
+/** The CRD's limit on status.approvals: a write beyond it fails, and appliedNonce with it. */
+export const MAX_STATUS_APPROVALS = 256;
+
+/**
+ * The verdicts status can hold: the valid ones first (they are what the
+ * decision counted), then the refused ones, up to the CRD's limit. The summary
+ * and the Event say what was counted over all of them.
+ */
+function bounded(verdicts: VerificationReport["verdicts"]): VerificationReport["verdicts"] {
+  if (verdicts.length <= MAX_STATUS_APPROVALS) return verdicts;
+  return [...verdicts.filter((v) => v.valid), ...verdicts.filter((v) => !v.valid)].slice(
+    0,
+    MAX_STATUS_APPROVALS,
+  );
 }

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import type { VerificationReport } from "../verification/verify.ts";
+import { consortiumManifestStatus } from "../api/v1alpha1/consortium-manifest.ts";
+import { parse } from "../api/schema.ts";
+import { manifestStatus, MAX_STATUS_APPROVALS } from "./status.ts";
+
+const DIGEST = `0x${"ab".repeat(32)}` as const;
+const signer = (n: number) => `0x${n.toString(16).padStart(40, "0")}` as const;
+
+/** A refused report whose spec carried `invalid` bad inline signatures beside `valid` good ones. */
+function report(valid: number, invalid: number): VerificationReport {
+  const verdicts = [
+    ...Array.from({ length: invalid }, (_, i) => ({
+      safe: "consortium" as const,
+      signer: signer(1000 + i),
+      kind: "ecdsa" as const,
+      source: "inline" as const,
+      valid: false,
+      reason: "not an owner of the Consortium Safe at block 7",
+    })),
+    ...Array.from({ length: valid }, (_, i) => ({
+      safe: "consortium" as const,
+      signer: signer(i + 1),
+      kind: "contract" as const,
+      source: "inline" as const,
+      valid: true,
+    })),
+  ];
+  return {
+    manifest: { nonce: 1 },
+    hashes: { digest: DIGEST, dataHash: DIGEST, consortiumMessageHash: DIGEST, boardMessageHash: DIGEST },
+    block: 7n,
+    owners: { consortium: [], board: [] },
+    verdicts,
+    proposer: { agent: signer(9), valid: true },
+    decision: {
+      verified: false,
+      reason: "InsufficientApprovals",
+      message: "2 of 3 DSP approvals",
+      summary: "2/3 DSPs",
+    },
+  } as unknown as VerificationReport;
+}
+
+describe("a manifest's status", () => {
+  it("stays inside the CRD's limit however many signatures a spec carries, keeping the valid ones", () => {
+    const status = manifestStatus(undefined, 1, { kind: "refused", report: report(2, 600) }, new Date(0));
+    expect(status.approvals).toHaveLength(MAX_STATUS_APPROVALS);
+    expect(status.approvals?.filter((a) => a.valid)).toHaveLength(2);
+    // What the API server would check: the CRD's own schema.
+    expect(() => parse(consortiumManifestStatus, status, "status")).not.toThrow();
+  });
+
+  it("keeps every verdict when they fit", () => {
+    const status = manifestStatus(undefined, 1, { kind: "refused", report: report(2, 3) }, new Date(0));
+    expect(status.approvals).toHaveLength(5);
+  });
+});
