@@ -34,8 +34,7 @@ import { EventRecorder } from "./runtime/events.ts";
 import { Informer } from "./runtime/informer.ts";
 import { Manager } from "./runtime/manager.ts";
 import { serve, type Route } from "./runtime/server.ts";
-import { PauseLedger } from "./state/pause-ledger.ts";
-import { pauseRecords, resumeHints } from "./state/readers.ts";
+import { ledgerSeed, PauseLedger } from "./state/pause-ledger.ts";
 import { StateStore } from "./state/store.ts";
 import { Verifier } from "./verification/verifier.ts";
 
@@ -242,13 +241,8 @@ async function federate(
   o.current.onChange((context) => {
     replication.federationChanged(context);
   });
-  // This region's own memory of the pause; an older state starts it from what that operator acted on.
-  const ledger = await PauseLedger.open(peers.stateDir, () => ({
-    pauses: pauseRecords(replication.replica.doc),
-    lifted: resumeHints(replication.replica.doc)
-      .filter((h) => h.region === region)
-      .map((h) => ({ token: h.token, manifest: h.manifest, at: 0 })),
-  }));
+  // This region's own memory of the pause; an older state starts it from the document.
+  const ledger = await PauseLedger.open(peers.stateDir, () => ledgerSeed(replication.replica.doc, region));
   const guardian = setupGuardian({
     region,
     namespace: config.namespace,

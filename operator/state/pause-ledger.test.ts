@@ -4,7 +4,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pauseRecord } from "../../e2e/support/state-fixtures.ts";
 import type { PauseRecord } from "./model.ts";
-import { PauseLedger } from "./pause-ledger.ts";
+import * as A from "@automerge/automerge";
+import { pause } from "../../e2e/support/transitions.ts";
+import { createState, freshActor } from "./document.ts";
+import { ledgerSeed, PauseLedger } from "./pause-ledger.ts";
+import { batch } from "./transitions.ts";
 
 const record = (token: string, region = "alpha"): PauseRecord => pauseRecord(token, region);
 const empty = () => ({ pauses: [], lifted: [] });
@@ -51,5 +55,28 @@ describe("the pause ledger", () => {
     await expect(PauseLedger.open(d, empty)).rejects.toThrow();
     await writeFile(join(d, "pauses.json"), JSON.stringify({ schema: 9, pauses: [], lifted: [] }));
     await expect(PauseLedger.open(d, empty)).rejects.toThrow(/schema 9 is not 1/);
+  });
+});
+
+describe("the ledger of a state that predates it (an upgrade)", () => {
+  it("lifts only what the older operator's resumes removed, never a pause a planted resume record names", async () => {
+    let doc = createState(freshActor());
+    // Lifted under the older operator: its pause records went with the resume.
+    doc = pause(doc, pauseRecord("old", "gamma"));
+    doc = batch(doc, (d) => d.resume({ tokens: ["old"], manifest: "dsc-system/r1", region: "alpha", at: 2 }));
+    doc = A.change(doc, (d) => {
+      for (const key of Object.keys(d.pauses)) Reflect.deleteProperty(d.pauses, key);
+    });
+    // In force, with a resume record in alpha's name that a peer planted before the upgrade.
+    doc = pause(doc, pauseRecord("live", "beta"));
+    doc = batch(doc, (d) =>
+      d.resume({ tokens: ["live"], manifest: "dsc-system/rogue", region: "alpha", at: 3 }),
+    );
+    const seed = ledgerSeed(doc, "alpha");
+    expect(seed.lifted.map((l) => l.token)).toEqual(["old"]);
+    const ledger = await PauseLedger.open(await dir(), () => seed);
+    expect(ledger.isLifted("old")).toBe(true);
+    expect(ledger.isLifted("live")).toBe(false);
+    expect(ledger.records().map((p) => p.token)).toEqual(["live"]);
   });
 });

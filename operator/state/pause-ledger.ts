@@ -14,7 +14,9 @@ import {
   StateInputError,
   type PauseRecord,
 } from "./model.ts";
+import type { StateDoc } from "./document.ts";
 import { readIfExists, writeAtomic } from "./files.ts";
+import { pauseRecords, recordedPauseToken, resumeHints } from "./readers.ts";
 
 const FILE = "pauses.json";
 const SCHEMA = 1;
@@ -102,6 +104,22 @@ export class PauseLedger {
     this.#writing = write.catch(() => undefined);
     return write;
   }
+}
+
+/**
+ * Where a region's ledger starts when its state predates the ledger (an
+ * upgrade): every pause record in the document, and as lifted only the tokens
+ * this region's older operator recorded a resume of and whose pause records
+ * that resume removed. A resume record naming a token that still has a pause
+ * record lifts nothing: a peer could have written it before the upgrade.
+ */
+export function ledgerSeed(doc: StateDoc, region: string): { pauses: PauseRecord[]; lifted: Lift[] } {
+  return {
+    pauses: pauseRecords(doc),
+    lifted: resumeHints(doc)
+      .filter((h) => h.region === region && !recordedPauseToken(doc, h.token))
+      .map((h) => ({ token: h.token, manifest: h.manifest, at: 0 })),
+  };
 }
 
 /** The ledger file, checked: a damaged file stops the region (fail closed), naming the file. */
