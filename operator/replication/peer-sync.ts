@@ -116,11 +116,10 @@ export class PeerSync {
     }
     // Checked before anyone acts on it, persists it or passes it on. Automerge applies a
     // message whole, so a change that breaks the layout is rolled back to the heads before it.
-    const violation = result.changed
-      ? layoutViolation(A.diff(result.doc, before, A.getHeads(result.doc)))
-      : undefined;
+    const patches = result.changed ? A.diff(result.doc, before, A.getHeads(result.doc)) : undefined;
+    const violation = patches && layoutViolation(patches);
     if (violation !== undefined) {
-      this.#o.replica.adopt(A.clone(A.view(result.doc, before)), false);
+      this.#o.replica.adopt(A.clone(A.view(result.doc, before)), undefined);
       this.#sessions.forget(peer);
       this.#quarantine.set(peer, this.#o.now() + QUARANTINE_MS);
       this.#o.refused(peer, `a change that breaks the federation state: ${violation}`);
@@ -128,7 +127,7 @@ export class PeerSync {
     }
     this.#syncStateChanged(peer);
     // A change goes to every peer once durable (onDurable); otherwise answer this one.
-    this.#o.replica.adopt(result.doc, result.changed);
+    this.#o.replica.adopt(result.doc, patches);
     if (!result.changed) this.#send(peer);
   }
 

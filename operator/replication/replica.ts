@@ -66,15 +66,15 @@ export class Replica implements FederationState {
   /**
    * Takes the document a peer's sync message produced. Automerge hands back a
    * new document even when nothing changed (the one given is outdated from
-   * then on), so it is always kept. A change is acted on at once, and
+   * then on), so it is always kept. `patches` is what the message changed
+   * (none: nothing), as peer sync diffed it to check it: acted on at once,
    * persisted and passed on after.
    */
-  adopt(next: StateDoc, changed: boolean): void {
-    const before = this.#doc;
+  adopt(next: StateDoc, patches: readonly A.Patch[] | undefined): void {
     this.#doc = next;
-    if (!changed) return;
+    if (!patches) return;
     this.#changed.publish();
-    for (const id of changedIds(before, next)) this.#undurable.add(id);
+    for (const id of changedIds(patches, next)) this.#undurable.add(id);
     this.#persistPeerChanges();
   }
 
@@ -154,10 +154,10 @@ export class Replica implements FederationState {
  * manifest, and a pause record the resume manifests said to lift it: hints
  * that send this region to verify those manifests itself.
  */
-function changedIds(before: StateDoc, after: StateDoc): string[] {
+function changedIds(patches: readonly A.Patch[], after: StateDoc): string[] {
   const ids = new Set<string>();
   const pausedTokens = new Set<string>();
-  for (const patch of A.diff(after, A.getHeads(before), A.getHeads(after))) {
+  for (const patch of patches) {
     const [map, second, third] = patch.path;
     if ((map === "versions" || map === "applied") && typeof third === "string")
       ids.add(third.split(" ", 1)[0] ?? "");
