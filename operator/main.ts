@@ -122,7 +122,11 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       logger: log,
       registry,
       replication: replication && { records: replication.records, changed: replication.manifestsChanged },
-      guardian: guardian && { view: guardian.guardian, transitions: guardian.transitions },
+      guardian: guardian && {
+        view: guardian.guardian,
+        transitions: guardian.transitions,
+        chainChanged: guardian.guardian.chainChanged,
+      },
     }),
     breachReportController({
       reports: breachReports,

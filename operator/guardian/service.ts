@@ -54,6 +54,8 @@ export class Guardian {
   #chain: ChainPause | undefined;
   /** Tokens this region lifted: what enforces the pause and shows it looks again. */
   readonly lifts = new Topic();
+  /** The GuardianPause contract's state changed (read for the first time, paused, unpaused, unreadable). */
+  readonly chainChanged = new Topic();
 
   constructor(options: GuardianOptions) {
     this.#o = options;
@@ -210,7 +212,7 @@ export class Guardian {
   async observeChain(ctx: FederationContext, block: bigint): Promise<void> {
     const contract = ctx.spec.guardian?.pauseContract;
     if (!contract) {
-      this.#chain = undefined;
+      this.#setChain(undefined);
       return;
     }
     let state: ChainPause;
@@ -218,10 +220,10 @@ export class Guardian {
       state = await ctx.chain.guardianPause(getAddress(contract), block);
     } catch (error) {
       // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
-      this.#chain = undefined;
+      this.#setChain(undefined);
       throw error;
     }
-    this.#chain = state;
+    this.#setChain(state);
     if (!state.paused) return;
     const token = `chain-${state.id.toString()}`;
     // This chain pause is handled (recorded, or lifted here).
@@ -240,6 +242,12 @@ export class Guardian {
       evidence: state.evidence,
       reason: `GuardianPause ${state.id.toString()} on chain`,
     });
+  }
+
+  #setChain(state: ChainPause | undefined): void {
+    const before = this.#chain;
+    this.#chain = state;
+    if (before?.paused !== state?.paused || before?.id !== state?.id) this.chainChanged.publish();
   }
 
   /** Whether this region has lifted this token itself. */

@@ -50,8 +50,8 @@ export type Plan =
   | { readonly kind: "refuse" }
   /** Approved, but this region is not a target: its objects go. */
   | { readonly kind: "prune-not-targeted" }
-  /** A resume this region cannot act on, or not yet: say why; `soon` when worth asking again in a moment. */
-  | { readonly kind: "resume-held"; readonly message: string; readonly soon?: boolean }
+  /** A resume this region cannot act on, or not yet: say why. */
+  | { readonly kind: "resume-held"; readonly message: string }
   /** Every token the resume names is lifted already. */
   | { readonly kind: "resume-done" }
   /** Lift these tokens; `lifting` are the pauses in force among them. */
@@ -85,7 +85,6 @@ export function plan(input: PlanInput): Plan {
         kind: "resume-held",
         message:
           "the GuardianPause contract has not been read (yet, or the last read failed): a resume waits until this region reads the Board's unpause on chain",
-        soon: true,
       };
     if (pause.chain?.paused) {
       const id = pause.chain.id.toString();

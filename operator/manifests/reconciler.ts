@@ -31,9 +31,6 @@ import { manifestStatus, type Outcome } from "./status.ts";
 import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
 
-/** How soon a resume held for an unread chain state is tried again. */
-const CHAIN_UNKNOWN_RETRY_MS = 1000;
-
 export interface ManifestControllerOptions {
   readonly read: ReadManifest;
   /**
@@ -285,8 +282,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         return done;
       case "resume-held":
         await finish({ kind: "paused", report, message: next.message }, logger, spec);
-        // The chain is read at every Federation poll: a resume waiting for it asks again soon.
-        return next.soon ? { requeueAfter: Math.min(options.resyncMs, CHAIN_UNKNOWN_RETRY_MS) } : done;
+        return done; // queued again when the chain's pause changes (manifests/setup.ts)
       case "resume-done":
         await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
         return done;

@@ -47,7 +47,9 @@ export interface ManifestControllerSetup extends Omit<
   /** When this region replicates: the federation state's records, and the ids it changed. */
   readonly replication?: { readonly records: FederationRecords; readonly changed: Topic<string> } | undefined;
   /** When this region replicates: the guardian pause, and its transitions. */
-  readonly guardian?: { readonly view: PauseView; readonly transitions: Topic<boolean> } | undefined;
+  readonly guardian?:
+    | { readonly view: PauseView; readonly transitions: Topic<boolean>; readonly chainChanged: Topic }
+    | undefined;
 }
 
 export function manifestController(o: ManifestControllerSetup): Controller {
@@ -86,10 +88,17 @@ export function manifestController(o: ManifestControllerSetup): Controller {
   if (guardian)
     // On a resume, what the pause held back applies now; the rest is in place. A pause
     // needs no pass over the manifests (each finds it at its next reconcile).
-    controller.watchChannel((enqueue) =>
-      guardian.transitions.subscribe((isPaused) => {
-        if (!isPaused) for (const key of paused) enqueue(key);
-      }),
-    );
+    controller
+      .watchChannel((enqueue) =>
+        guardian.transitions.subscribe((isPaused) => {
+          if (!isPaused) for (const key of paused) enqueue(key);
+        }),
+      )
+      // A resume held for the chain (unread, or not yet unpaused by the Board) goes on once it changes.
+      .watchChannel((enqueue) =>
+        guardian.chainChanged.subscribe(() => {
+          for (const key of paused) enqueue(key);
+        }),
+      );
   return controller;
 }
