@@ -10,6 +10,7 @@ import { parseDocument } from "yaml";
 import { crdFiles } from "../../operator/api/crd-files.ts";
 import { generatePeerCertificate, type PeerCertificate } from "../support/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
+import { approvedSpec, manifestObject } from "./approve.ts";
 import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
@@ -286,4 +287,22 @@ export async function startFederatedSuite(
     }),
   );
   return operators;
+}
+
+/** A DSP's admin in `region` applies `spec` in `namespace`, proposed by that region's agent and approved as `options` say. */
+export async function submitApproved(
+  testbed: Testbed,
+  region: Region,
+  namespace: string,
+  name: string,
+  spec: Parameters<typeof approvedSpec>[2],
+  options: Parameters<typeof approvedSpec>[3],
+): Promise<void> {
+  const approved = await approvedSpec(testbed.chain, { namespace, name }, spec, {
+    proposer: region,
+    ...options,
+  });
+  await new Applier(adminConfig(testbed, region), { fieldManager: "dsp-admin" }).apply(
+    manifestObject(namespace, name, approved.spec),
+  );
 }

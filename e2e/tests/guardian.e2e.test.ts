@@ -22,7 +22,6 @@ import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../../operator/chain/abi/guardian-pause.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
@@ -30,6 +29,7 @@ import {
   installFederation,
   peersThrough,
   startFederatedSuite,
+  submitApproved,
   startPeerLinks,
   type OperatorProcess,
 } from "../testbed/operator.ts";
@@ -174,18 +174,12 @@ const deployment = (region: Region, name: string) => readDeployment(kc(region), 
 const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
 const manifestStatus = (region: Region, name: string) => readManifestStatus(kc(region), NS, name);
 
-async function submit(
+const submit = (
   region: Region,
   name: string,
-  spec: Parameters<typeof approvedSpec>[2],
-  options: Parameters<typeof approvedSpec>[3],
-): Promise<void> {
-  const approved = await approvedSpec(testbed.chain, { namespace: NS, name }, spec, {
-    proposer: region,
-    ...options,
-  });
-  await admin(region).apply(manifestObject(NS, name, approved.spec));
-}
+  spec: Parameters<typeof submitApproved>[4],
+  options: Parameters<typeof submitApproved>[5],
+): Promise<void> => submitApproved(testbed, region, NS, name, spec, options);
 
 const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
 

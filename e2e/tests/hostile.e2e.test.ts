@@ -9,7 +9,6 @@
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Applier } from "../../operator/runtime/apply.ts";
-import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
@@ -18,6 +17,7 @@ import {
   installFederation,
   peersThrough,
   startFederatedSuite,
+  submitApproved,
   startPeerLinks,
   type OperatorProcess,
 } from "../testbed/operator.ts";
@@ -53,18 +53,12 @@ const pausedIn = async (region: Region): Promise<boolean> =>
   (await readFederationStatus(kc(region)))?.guardian?.paused ?? false;
 const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
 
-async function submit(
+const submit = (
   region: Region,
   name: string,
-  spec: Parameters<typeof approvedSpec>[2],
-  options: Parameters<typeof approvedSpec>[3],
-): Promise<void> {
-  const approved = await approvedSpec(testbed.chain, { namespace: NS, name }, spec, {
-    proposer: region,
-    ...options,
-  });
-  await admin(region).apply(manifestObject(NS, name, approved.spec));
-}
+  spec: Parameters<typeof submitApproved>[4],
+  options: Parameters<typeof submitApproved>[5],
+): Promise<void> => submitApproved(testbed, region, NS, name, spec, options);
 
 /** Puts a region's Federation back as installed: the tiers its admin added go, spec.guardian returns. */
 async function restoreFederation(region: Region): Promise<void> {

@@ -9,6 +9,7 @@ import { federationSpec, type FederationSpec } from "../api/v1alpha1/federation.
 import { parse } from "../api/schema.ts";
 import {
   bindManifest,
+  federationBinding,
   manifestTypedData,
   type CanonicalManifest,
   type ManifestHashes,
@@ -71,12 +72,7 @@ export function loadContext(manifestFile: string, federationFile: string | undef
   const namespace = res.metadata?.namespace ?? "default";
   const name = res.metadata?.name ?? "";
   const { manifest, hashes } = bindManifest(
-    {
-      name: fed.metadata?.name ?? "",
-      chainId: federation.chain.chainId,
-      consortiumSafe: federation.consortiumSafe,
-      daoBoardSafe: federation.daoBoardSafe,
-    },
+    federationBinding(fed.metadata?.name ?? "", federation),
     { namespace, name },
     spec,
   );

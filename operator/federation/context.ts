@@ -5,7 +5,7 @@ import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import type { ChainReader } from "../chain/reader.ts";
 import type { Hex } from "viem";
 import type { SafeService } from "../safe/service.ts";
-import type { FederationBinding } from "../core/manifest/digest.ts";
+import { federationBinding, type FederationBinding } from "../core/manifest/digest.ts";
 import { Topic } from "../runtime/topic.ts";
 
 export interface FederationContext {
@@ -21,12 +21,8 @@ export interface FederationContext {
 }
 
 /** What binds an approval to this federation (core/manifest/digest.ts). */
-export const bindingOf = (context: FederationContext): FederationBinding => ({
-  name: context.name,
-  chainId: context.spec.chain.chainId,
-  consortiumSafe: context.spec.consortiumSafe,
-  daoBoardSafe: context.spec.daoBoardSafe,
-});
+export const bindingOf = (context: FederationContext): FederationBinding =>
+  federationBinding(context.name, context.spec);
 
 /**
  * The federation this operator serves, as the Federation controller last read

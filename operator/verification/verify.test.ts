@@ -51,15 +51,20 @@ describe("evidence reused within a block", () => {
     appliedNonce: undefined,
   });
 
-  it("is not lent to a spec with the same digest and another proposal: a forged proposal is refused", async () => {
+  /** The spec as the registered agent proposed it. */
+  const proposed = async () => {
     const { manifest } = bindManifest(binding, { namespace: "ns", name: "m" }, {
       ...base,
       proposal: { agent, signature: "0x" },
     } as never);
-    const good = {
+    return {
       ...base,
       proposal: { agent, signature: await signProposal(agentKey, manifestTypedData(manifest)) },
     };
+  };
+
+  it("is not lent to a spec with the same digest and another proposal: a forged proposal is refused", async () => {
+    const good = await proposed();
     const forged = { ...base, proposal: { agent, signature: `0x${"11".repeat(65)}` } };
     const reuse = new VerifiedAtBlock();
     const first = await verifyManifest({ ...ctx, reuse }, input(good));
@@ -71,14 +76,7 @@ describe("evidence reused within a block", () => {
   });
 
   it("serves the same spec at the same block without reading the chain again", async () => {
-    const { manifest } = bindManifest(binding, { namespace: "ns", name: "m" }, {
-      ...base,
-      proposal: { agent, signature: "0x" },
-    } as never);
-    const good = {
-      ...base,
-      proposal: { agent, signature: await signProposal(agentKey, manifestTypedData(manifest)) },
-    };
+    const good = await proposed();
     let reads = 0;
     const counting = {
       ...(chain as object),

@@ -23,6 +23,7 @@ import {
 } from "../core/approval/signatures.ts";
 import {
   bindManifest,
+  federationBinding,
   manifestTypedData,
   type CanonicalManifest,
   type ManifestHashes,
@@ -103,12 +104,7 @@ export async function verifyManifest(
 ): Promise<VerificationReport> {
   const { federation, chain } = ctx;
   const { manifest, hashes } = bindManifest(
-    {
-      name: ctx.federationName,
-      chainId: federation.chain.chainId,
-      consortiumSafe: federation.consortiumSafe,
-      daoBoardSafe: federation.daoBoardSafe,
-    },
+    federationBinding(ctx.federationName, federation),
     { namespace: input.namespace, name: input.name },
     input.spec,
   );

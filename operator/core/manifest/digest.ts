@@ -156,6 +156,21 @@ export interface FederationBinding {
   readonly daoBoardSafe: string;
 }
 
+/** The binding of the Federation named `name` with `spec`: one place reads it off a spec. */
+export const federationBinding = (
+  name: string,
+  spec: {
+    readonly chain: { readonly chainId: number };
+    readonly consortiumSafe: string;
+    readonly daoBoardSafe: string;
+  },
+): FederationBinding => ({
+  name,
+  chainId: spec.chain.chainId,
+  consortiumSafe: spec.consortiumSafe,
+  daoBoardSafe: spec.daoBoardSafe,
+});
+
 /** A manifest bound to its federation: the canonical form and every hash a signer or a verifier uses. */
 export function bindManifest(
   federation: FederationBinding,
