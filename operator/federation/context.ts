@@ -5,7 +5,6 @@ import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import type { ChainReader } from "../chain/reader.ts";
 import type { Hex } from "viem";
 import type { SafeService } from "../safe/service.ts";
-import { federationBinding, type FederationBinding } from "../core/manifest/digest.ts";
 import { Topic } from "../runtime/topic.ts";
 
 export interface FederationContext {
@@ -19,10 +18,6 @@ export interface FederationContext {
   /** Records a pause on chain with the guardian key (spec.guardian.guardianKeySecretRef); the new pause id. */
   readonly recordPause?: (evidence: Hex) => Promise<bigint>;
 }
-
-/** What binds an approval to this federation (core/manifest/digest.ts). */
-export const bindingOf = (context: FederationContext): FederationBinding =>
-  federationBinding(context.name, context.spec);
 
 /**
  * The federation this operator serves, as the Federation controller last read

@@ -7,8 +7,8 @@ import type { Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationStatus } from "../api/v1alpha1/federation.ts";
 import type { ReadManifest } from "../api/v1alpha1/objects.ts";
-import { bindManifest } from "../core/manifest/digest.ts";
-import { bindingOf, type FederationContext } from "../federation/context.ts";
+import { bindManifest, federationBinding } from "../core/manifest/digest.ts";
+import type { FederationContext } from "../federation/context.ts";
 import type { PeerTransport } from "../peers/transport.ts";
 import type { Applier } from "../runtime/apply.ts";
 import { Controller } from "../runtime/controller.ts";
@@ -67,7 +67,8 @@ export function setupReplication(o: ReplicationOptions): Replication {
     const context = o.federation();
     if (!context) return undefined;
     try {
-      return bindManifest(bindingOf(context), { namespace, name }, spec).hashes.digest;
+      return bindManifest(federationBinding(context.name, context.spec), { namespace, name }, spec).hashes
+        .digest;
     } catch {
       return undefined; // a spec that cannot be hashed has no digest to match
     }
