@@ -6,6 +6,7 @@ import type { BreachReportStatus } from "../../operator/api/v1alpha1/breach-repo
 import type { ConsortiumManifestStatus } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import type { FederationStatus } from "../../operator/api/v1alpha1/federation.ts";
 import { GROUP, VERSION } from "../../operator/api/v1alpha1/fields.ts";
+import type { ObjectMeta } from "../../operator/kube/object.ts";
 
 export async function federationStatus(kc: KubeConfig, name = "dsc"): Promise<FederationStatus | undefined> {
   const o = (await kc
@@ -16,18 +17,39 @@ export async function federationStatus(kc: KubeConfig, name = "dsc"): Promise<Fe
   return o.status;
 }
 
-async function namespacedStatus<S>(
+/** A namespaced custom object as the API server sends it; its status is the caller's type to name. */
+interface Namespaced<S> {
+  metadata?: ObjectMeta;
+  status?: S;
+}
+
+async function namespacedObject(
   kc: KubeConfig,
   plural: string,
   namespace: string,
   name: string,
-): Promise<S | undefined> {
-  const o = (await kc
+): Promise<Namespaced<unknown> | undefined> {
+  return (await kc
     .makeApiClient(CustomObjectsApi)
     .getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name })
-    .catch(() => undefined)) as { status?: S } | undefined;
-  return o?.status;
+    .catch(() => undefined)) as Namespaced<unknown> | undefined;
 }
+
+const namespacedStatus = async <S>(
+  kc: KubeConfig,
+  plural: string,
+  namespace: string,
+  name: string,
+): Promise<S | undefined> => (await namespacedObject(kc, plural, namespace, name))?.status as S | undefined;
+
+/** A ConsortiumManifest whole (metadata and status), or undefined. */
+export const consortiumManifest = async (
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+): Promise<Namespaced<ConsortiumManifestStatus> | undefined> =>
+  (await namespacedObject(kc, "consortiummanifests", namespace, name)) as
+    Namespaced<ConsortiumManifestStatus> | undefined;
 
 export const manifestStatus = (kc: KubeConfig, namespace: string, name: string) =>
   namespacedStatus<ConsortiumManifestStatus>(kc, "consortiummanifests", namespace, name);

@@ -6,7 +6,7 @@
 //   own Federation, lifts the pause in alpha only: beta and gamma stay paused.
 // - Nothing is deleted while paused: a ConsortiumManifest deleted in beta
 //   keeps its objects (and its finalizer) until a real critical resume.
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { eventually } from "../testbed/eventually.ts";
@@ -23,6 +23,7 @@ import {
 } from "../testbed/operator.ts";
 import {
   breachReportStatus,
+  consortiumManifest as readManifest,
   configMap as readConfigMap,
   federationStatus as readFederationStatus,
   manifestStatus as readManifestStatus,
@@ -175,19 +176,7 @@ describe("one hostile member", () => {
     await kubectl(testbed, "beta", ["-n", NS, "delete", "consortiummanifest", "keep", "--wait=false"]);
     await sleep(5_000);
     expect(await configMap("beta", "keep")).toBeDefined();
-    const held = await kc("beta")
-      .makeApiClient(CustomObjectsApi)
-      .getNamespacedCustomObject({
-        group: "dsc.federation.dev",
-        version: "v1alpha1",
-        namespace: NS,
-        plural: "consortiummanifests",
-        name: "keep",
-      })
-      .then(
-        (o) => o as { metadata?: { deletionTimestamp?: string; finalizers?: string[] } },
-        () => undefined,
-      );
+    const held = await readManifest(kc("beta"), NS, "keep");
     expect(held?.metadata?.deletionTimestamp).toBeDefined();
     expect(held?.metadata?.finalizers?.length).toBeGreaterThan(0);
 
