@@ -55,6 +55,9 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
     for (const version of all) {
       const spec = await specOf(options, version);
       if (!spec) continue; // asked of the peers; its arrival queues this id again
+      // The record's nonce is a peer's word; the spec's is covered by the digest. A record that
+      // names a digest under another nonce would freeze or roll back the mirror: it is skipped.
+      if (spec.nonce !== version.nonce) continue;
       if (version.digest === localDigest) return {}; // already holds the best version it can verify
       if (!(await options.verified(namespace, name, spec))) continue;
       // An approved manifest may live in a namespace this cluster does not have yet.
