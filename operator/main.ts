@@ -246,7 +246,7 @@ async function federate(
     replication.federationChanged(context);
   });
   // This region's own memory of the pause; an older state starts it from the document.
-  const ledger = await PauseLedger.open(peers.stateDir, () => ledgerSeed(replication.replica.doc, region));
+  const ledger = await PauseLedger.open(peers.stateDir, () => ledgerSeed(replication.replica.doc));
   const guardian = setupGuardian({
     region,
     namespace: config.namespace,

@@ -16,7 +16,7 @@ import {
 } from "./model.ts";
 import type { StateDoc } from "./document.ts";
 import { readIfExists, writeAtomic } from "./files.ts";
-import { pauseRecords, recordedPauseToken, resumeHints } from "./readers.ts";
+import { pauseRecords } from "./readers.ts";
 
 const FILE = "pauses.json";
 const SCHEMA = 1;
@@ -107,19 +107,14 @@ export class PauseLedger {
 }
 
 /**
- * Where a region's ledger starts when its state predates the ledger (an
- * upgrade): every pause record in the document, and as lifted only the tokens
- * this region's older operator recorded a resume of and whose pause records
- * that resume removed. A resume record naming a token that still has a pause
- * record lifts nothing: a peer could have written it before the upgrade.
+ * Where a region's ledger starts when it has none (an upgrade, or a ledger
+ * removed by hand): every pause record in the document, and nothing lifted.
+ * A resume record names a region but not who wrote it, so it lifts nothing
+ * here either; the resume manifests are reconciled at start and lift again
+ * what this region verifies.
  */
-export function ledgerSeed(doc: StateDoc, region: string): { pauses: PauseRecord[]; lifted: Lift[] } {
-  return {
-    pauses: pauseRecords(doc),
-    lifted: resumeHints(doc)
-      .filter((h) => h.region === region && !recordedPauseToken(doc, h.token))
-      .map((h) => ({ token: h.token, manifest: h.manifest, at: 0 })),
-  };
+export function ledgerSeed(doc: StateDoc): { pauses: PauseRecord[]; lifted: Lift[] } {
+  return { pauses: pauseRecords(doc), lifted: [] };
 }
 
 /** The ledger file, checked: a damaged file stops the region (fail closed), naming the file. */
