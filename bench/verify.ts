@@ -19,7 +19,7 @@ export async function benchVerify(testbed: Testbed, manifests = 150): Promise<Ve
   const federation: FederationSpec = {
     region: "alpha",
     dsp: { name: "DSP-1", safe: chain.safes.dsp.alpha },
-    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" } },
+    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" }, confirmations: 0 },
     consortiumSafe: chain.safes.consortium,
     daoBoardSafe: chain.safes.daoBoard,
     agentRegistry: chain.federation.agentRegistry,
@@ -47,7 +47,7 @@ export async function benchVerify(testbed: Testbed, manifests = 150): Promise<Ve
     const start = performance.now();
     for (const input of inputs) {
       const report = await verifyManifest(
-        { chain: reader(), service: undefined, federationName: "dsc", federation, now: Date.now },
+        { chain: reader(), service: undefined, federationName: "dsc", federation },
         input,
       );
       if (!report.decision.verified)

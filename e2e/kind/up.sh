@@ -102,6 +102,7 @@ federation:
     chain:
       chainId: $(chain .chainId)
       rpcUrlSecretRef: { name: chain-rpc, key: url }
+      confirmations: 0 # anvil mines a block per transaction and never reorganises
     consortiumSafe: "$(chain .safes.consortium)"
     daoBoardSafe: "$(chain .safes.daoBoard)"
     agentRegistry: "$(chain .federation.agentRegistry)"

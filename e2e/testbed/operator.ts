@@ -80,7 +80,8 @@ export async function installFederation(
     spec: {
       region,
       dsp: { name: `DSP-${String(dspIndex)}`, safe: chain.safes.dsp[region] },
-      chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "chain-rpc", key: "url" } },
+      // anvil mines a block per transaction and never reorganises: read at the head.
+      chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "chain-rpc", key: "url" }, confirmations: 0 },
       consortiumSafe: chain.safes.consortium,
       daoBoardSafe: chain.safes.daoBoard,
       agentRegistry: chain.federation.agentRegistry,

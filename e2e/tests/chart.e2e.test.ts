@@ -102,7 +102,11 @@ beforeAll(async () => {
       spec: {
         region: REGION,
         dsp: { name: "DSP-2", safe: chain.safes.dsp[REGION] },
-        chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "chain-rpc", key: "url" } },
+        chain: {
+          chainId: chain.chainId,
+          rpcUrlSecretRef: { name: "chain-rpc", key: "url" },
+          confirmations: 0,
+        },
         consortiumSafe: chain.safes.consortium,
         daoBoardSafe: chain.safes.daoBoard,
         agentRegistry: chain.federation.agentRegistry,

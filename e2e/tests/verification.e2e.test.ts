@@ -3,10 +3,20 @@
 // its threshold, and rotation, replay, tampering, expiry, a revoked agent and
 // an unreachable chain all fail closed. A chain of the file's own, because
 // these tests rotate DSPs and revoke agents.
-import { encodeFunctionData, getAddress, type Hex } from "viem";
+import {
+  createPublicClient,
+  createTestClient,
+  encodeFunctionData,
+  getAddress,
+  http,
+  padHex,
+  type Address,
+  type Hex,
+} from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { ChainReader, ChainUnavailableError } from "../../operator/chain/reader.ts";
+import { encodeSingle } from "../../operator/core/approval/signatures.ts";
 import { safeAbi } from "../../operator/chain/safe-abi.ts";
 import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import type { FederationSpec } from "../../operator/api/v1alpha1/federation.ts";
@@ -22,6 +32,7 @@ import {
 import { verifyManifest, type VerificationReport } from "../../operator/verification/verify.ts";
 import { startSafeServiceDouble } from "../safe-service/server.ts";
 import type { Region } from "../testbed/layout.ts";
+import { deployLegacySafe } from "../testbed/legacy-safe.ts";
 import { startPrivateChain, type PrivateChain } from "../testbed/private-chain.ts";
 import { approveHashFrom, execFromSafe, rotateDsp, signMessageOnChain } from "../testbed/safe-tx.ts";
 import { startTcpProxy, type TcpProxy } from "../testbed/tcp-proxy.ts";
@@ -42,7 +53,7 @@ beforeAll(async () => {
   federation = {
     region: "alpha",
     dsp: { name: "DSP-1", safe: chain.safes.dsp.alpha },
-    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" } },
+    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" }, confirmations: 0 },
     consortiumSafe: chain.safes.consortium,
     daoBoardSafe: chain.safes.daoBoard,
     agentRegistry: chain.federation.agentRegistry,
@@ -61,7 +72,11 @@ afterAll(async () => {
 });
 
 /** A fresh manifest (its own name, so on-chain approvals never carry over), proposed by alpha's agent. */
-async function manifest(overrides: Partial<ConsortiumManifestSpec> = {}, agentKey?: Hex) {
+async function manifest(
+  overrides: Partial<ConsortiumManifestSpec> = {},
+  agentKey?: Hex,
+  consortiumSafe: Address = testChain.chain.safes.consortium,
+) {
   const name = `web-${String(++counter)}`;
   const spec: ConsortiumManifestSpec = {
     tier: "upgrade",
@@ -74,16 +89,20 @@ async function manifest(overrides: Partial<ConsortiumManifestSpec> = {}, agentKe
     proposal: { agent: "0x0000000000000000000000000000000000000000", signature: "0x" },
     ...overrides,
   };
-  return propose({ namespace: "default", name, spec }, agentKey);
+  return propose({ namespace: "default", name, spec }, agentKey, consortiumSafe);
 }
 
-async function propose(m: { namespace: string; name: string; spec: ConsortiumManifestSpec }, agentKey?: Hex) {
+async function propose(
+  m: { namespace: string; name: string; spec: ConsortiumManifestSpec },
+  agentKey?: Hex,
+  consortiumSafe: Address = testChain.chain.safes.consortium,
+) {
   const key = agentKey ?? testChain.chain.keys.agents.alpha;
   const canonical = canonicalManifest(
     {
       federation: FEDERATION,
       chainId: testChain.chain.chainId,
-      consortiumSafe: testChain.chain.safes.consortium,
+      consortiumSafe,
     },
     m,
     m.spec,
@@ -113,15 +132,14 @@ const board = (m: Manifest, scheme: EoaScheme = "ecdsa", owner = 0) =>
 
 function verify(
   m: Manifest,
-  options: { service?: string; appliedNonce?: number } = {},
+  options: { service?: string; appliedNonce?: number; federation?: FederationSpec } = {},
 ): Promise<VerificationReport> {
   return verifyManifest(
     {
       chain: reader,
       service: options.service ? new SafeService(options.service, testChain.chain.chainId) : undefined,
       federationName: FEDERATION,
-      federation,
-      now: Date.now,
+      federation: options.federation ?? federation,
     },
     { namespace: m.namespace, name: m.name, spec: m.spec, appliedNonce: options.appliedNonce },
   );
@@ -298,7 +316,7 @@ describe("what must never pass", () => {
       expect((await verify(withSignatures(replay, sigs))).decision.verified).toBe(false);
     }
     const otherFederation = await verifyManifest(
-      { chain: reader, service: undefined, federationName: "dsc-staging", federation, now: Date.now },
+      { chain: reader, service: undefined, federationName: "dsc-staging", federation },
       { ...withSignatures(m, sigs), appliedNonce: undefined },
     );
     expect(otherFederation.decision.verified).toBe(false);
@@ -308,8 +326,21 @@ describe("what must never pass", () => {
     const m = await manifest({ tier: "operational", nonce: 2 });
     const signed = withSignatures(m, [await dsp(m, "alpha")]);
     expect((await verify(signed, { appliedNonce: 5 })).decision.reason).toBe("NonceRegression");
-    const old = await manifest({ tier: "operational", expiresAt: new Date(Date.now() - 1000).toISOString() });
-    expect((await verify(withSignatures(old, [await dsp(old, "alpha")]))).decision.reason).toBe("Expired");
+  });
+
+  it("an approval expired by the chain's clock, whatever the pod's clock says", async () => {
+    const rpc = createTestClient({ mode: "anvil", transport: http(testChain.chain.rpcUrl) });
+    const head = await createPublicClient({ transport: http(testChain.chain.rpcUrl) }).getBlock();
+    const expiresAt = new Date((Number(head.timestamp) + 600) * 1000).toISOString();
+    const m = await manifest({ tier: "operational", expiresAt });
+    const signed = withSignatures(m, [await dsp(m, "alpha")]);
+    expect((await verify(signed)).decision.verified).toBe(true);
+    // Eleven minutes pass on chain, not here: the approval has expired.
+    await rpc.increaseTime({ seconds: 660 });
+    await rpc.mine({ blocks: 1 });
+    const report = await verify(signed);
+    expect(report.decision.reason).toBe("Expired");
+    expect(Date.now()).toBeLessThan(Date.parse(expiresAt));
   });
 
   it("a proposal by an address holding no agent token", async () => {
@@ -317,6 +348,40 @@ describe("what must never pass", () => {
     const report = await verify(withSignatures(m, [await dsp(m, "alpha")]));
     expect(report.decision.reason).toBe("InvalidProposer");
     expect(report.decision.message).toMatch(/holds no agent token/);
+  });
+});
+
+describe("a Safe the verifier does not understand", () => {
+  /** A contract signature naming `owner` with no data: no key made it, and a Safe 1.5.0 refuses it. */
+  const forged = (owner: Address) => ({
+    safe: "consortium" as const,
+    data: encodeSingle({ kind: "contract", r: padHex(owner, { size: 32 }), s: "0x", v: 0, data: "0x" }),
+  });
+
+  it("refuses a Consortium Safe 1.4.1 with no fallback handler, where any signature 'succeeds', naming its version", async () => {
+    const { chain } = testChain;
+    const dsps = [chain.safes.dsp.alpha, chain.safes.dsp.beta, chain.safes.dsp.gamma];
+    const legacy = await deployLegacySafe(chain, dsps, 2);
+    const onLegacy = { ...federation, consortiumSafe: legacy };
+    const m = await manifest({ tier: "upgrade" }, undefined, legacy);
+    const report = await verify(
+      withSignatures(m, [forged(chain.safes.dsp.beta), forged(chain.safes.dsp.gamma)]),
+      {
+        federation: onLegacy,
+      },
+    );
+    expect(report.decision).toMatchObject({ verified: false, reason: "UnsupportedSafe" });
+    expect(report.decision.message).toContain(`the Consortium Safe ${legacy}`);
+    expect(report.decision.message).toContain('is Safe "1.4.1"; this operator verifies only Safe 1.5.0');
+    expect(report.verdicts.filter((v) => v.valid)).toEqual([]);
+
+    // The same forgeries on the federation's Safe 1.5.0: the Safe itself refuses each one.
+    const real = await manifest({ tier: "upgrade" });
+    const onReal = await verify(
+      withSignatures(real, [forged(chain.safes.dsp.beta), forged(chain.safes.dsp.gamma)]),
+    );
+    expect(onReal.decision.reason).toBe("InsufficientApprovals");
+    expect(onReal.verdicts.map((v) => v.valid)).toEqual([false, false]);
   });
 });
 

@@ -4,6 +4,7 @@
 // a new block starts a new cache, so rotation takes effect at the next read.
 import {
   createPublicClient,
+  encodeFunctionData,
   getAddress,
   http,
   zeroAddress,
@@ -23,6 +24,14 @@ export class ChainUnavailableError extends Error {
 export interface SafeState {
   readonly owners: readonly Address[];
   readonly threshold: number;
+  /** VERSION() at the block, or undefined when the contract has none (not a Safe). */
+  readonly version: string | undefined;
+  /**
+   * Whether checkNSignatures refused a signature nobody made. A contract whose
+   * call falls through to an empty fallback (a Safe older than 1.5.0 without a
+   * fallback handler) "succeeds" for every signature: it judges nothing.
+   */
+  readonly refusesForgery: boolean;
 }
 
 interface CheckResult {
@@ -109,28 +118,44 @@ export class ChainReader {
 
   safeState(safe: Address, block: bigint): Promise<SafeState> {
     return this.cached(block, `safe:${safe}`, async () => {
+      const read = <F extends "getOwners" | "getThreshold" | "VERSION">(functionName: F) =>
+        this.client.readContract({ address: safe, abi: safeAbi, functionName, blockNumber: block });
       try {
-        const [owners, threshold] = await this.timed("safe_state", () =>
+        const [owners, threshold, version, canary] = await this.timed("safe_state", () =>
           Promise.all([
-            this.client.readContract({
-              address: safe,
-              abi: safeAbi,
-              functionName: "getOwners",
-              blockNumber: block,
+            read("getOwners"),
+            read("getThreshold"),
+            read("VERSION").catch((error: unknown) => {
+              if (isRevert(error) || isNotDecodable(error)) return undefined;
+              throw error;
             }),
-            this.client.readContract({
-              address: safe,
-              abi: safeAbi,
-              functionName: "getThreshold",
-              blockNumber: block,
-            }),
+            this.#checkNSignatures(safe, CANARY_HASH, CANARY_SIGNATURE, block),
           ]),
         );
-        return { owners: owners.map((o) => getAddress(o)), threshold: Number(threshold) };
+        return {
+          owners: owners.map((o) => getAddress(o)),
+          threshold: Number(threshold),
+          version,
+          refusesForgery: !canary.valid,
+        };
       } catch (error) {
         throw new ChainUnavailableError(
           `cannot read Safe ${safe} at block ${block.toString()}: ${shortError(error)}`,
         );
+      }
+    });
+  }
+
+  /** Unix seconds of `block`: approvals expire by the chain's clock, not the pod's. */
+  blockTime(block: bigint): Promise<number> {
+    return this.cached(block, "time", async () => {
+      try {
+        const { timestamp } = await this.timed("eth_getBlockByNumber", () =>
+          this.client.getBlock({ blockNumber: block }),
+        );
+        return Number(timestamp);
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read block ${block.toString()}: ${shortError(error)}`);
       }
     });
   }
@@ -140,23 +165,34 @@ export class ChainReader {
    * address(0) at `block`. A revert means invalid; a transport failure throws.
    */
   checkSignature(safe: Address, hash: Hex, signature: Hex, block: bigint): Promise<CheckResult> {
-    return this.cached(block, `check:${safe}:${hash}:${signature}`, async () => {
-      try {
-        await this.timed("checkNSignatures", () =>
-          this.client.readContract({
-            address: safe,
-            abi: safeAbi,
-            functionName: "checkNSignatures",
-            args: [zeroAddress, hash, signature, 1n],
-            blockNumber: block,
-          }),
-        );
-        return { valid: true };
-      } catch (error) {
-        if (isRevert(error)) return { valid: false, reason: describeSafeRevert(error) };
-        throw new ChainUnavailableError(`cannot check a signature on ${safe}: ${shortError(error)}`);
-      }
-    });
+    return this.cached(block, `check:${safe}:${hash}:${signature}`, () =>
+      this.timed("checkNSignatures", () => this.#checkNSignatures(safe, hash, signature, block)),
+    );
+  }
+
+  /**
+   * Safe 1.5.0's checkNSignatures returns nothing: success is an empty return.
+   * Data back means the call reached some other function (a fallback handler),
+   * which is no judgement of the signature.
+   */
+  async #checkNSignatures(safe: Address, hash: Hex, signature: Hex, block: bigint): Promise<CheckResult> {
+    try {
+      const { data } = await this.client.call({
+        to: safe,
+        data: encodeFunctionData({
+          abi: safeAbi,
+          functionName: "checkNSignatures",
+          args: [zeroAddress, hash, signature, 1n],
+        }),
+        blockNumber: block,
+      });
+      if (data !== undefined && data !== "0x")
+        return { valid: false, reason: "checkNSignatures returned data: not Safe 1.5.0's function" };
+      return { valid: true };
+    } catch (error) {
+      if (isRevert(error)) return { valid: false, reason: describeSafeRevert(error) };
+      throw new ChainUnavailableError(`cannot check a signature on ${safe}: ${shortError(error)}`);
+    }
   }
 
   approvedHash(safe: Address, owner: Address, hash: Hex, block: bigint): Promise<boolean> {
@@ -247,6 +283,21 @@ export interface ChainPause {
   readonly evidence: Hex;
   /** Unix seconds. */
   readonly at: number;
+}
+
+/**
+ * A signature no key made (ECDSA with r = s = 0 recovers no address), over a
+ * hash nobody approved: every Safe that judges signatures refuses it.
+ */
+const CANARY_HASH: Hex = `0x${"00".repeat(31)}01`;
+const CANARY_SIGNATURE: Hex = `0x${"00".repeat(64)}1b`;
+
+/** A call that answered with data that does not decode (no VERSION() function, say). */
+function isNotDecodable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e.name === "ContractFunctionZeroDataError" || e.name === "AbiDecodingZeroDataError") return true;
+  }
+  return false;
 }
 
 /**

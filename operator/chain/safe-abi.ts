@@ -27,12 +27,21 @@ const SAFE_ERRORS: Readonly<Record<string, string>> = {
     "signer is not an owner at this block (for a nested signature: of the DSP's own Safe), or signed something else",
 };
 
-/** Finds a GS code in a revert, whatever shape the client gave it. */
+/**
+ * Finds a GS code in a revert, whatever shape the client gave it: in a
+ * message, in details, or only in the revert data (an ABI-encoded
+ * Error(string), which a raw eth_call leaves undecoded).
+ */
 export function describeSafeRevert(error: unknown): string {
-  const details = error instanceof Error ? (error as { details?: unknown }).details : undefined;
-  const text =
-    error instanceof Error ? `${error.message} ${typeof details === "string" ? details : ""}` : String(error);
-  const code = /GS0\d\d/.exec(text)?.[0];
+  const texts: string[] = [];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const { details, data } = e as { details?: unknown; data?: unknown };
+    texts.push(e.message, typeof details === "string" ? details : "");
+    if (typeof data === "string" && /^0x[0-9a-fA-F]*$/.test(data))
+      texts.push(Buffer.from(data.slice(2), "hex").toString("latin1"));
+  }
+  if (texts.length === 0) texts.push(String(error));
+  const code = /GS0\d\d/.exec(texts.join(" "))?.[0];
   if (code) return `${code}: ${SAFE_ERRORS[code] ?? "rejected by the Safe"}`;
   return "rejected by the Safe";
 }

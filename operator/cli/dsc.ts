@@ -227,7 +227,6 @@ async function verify(ctx: ManifestContext, flags: Flags, out: Out): Promise<num
       service: serviceUrl ? new SafeService(serviceUrl, ctx.federation.chain.chainId) : undefined,
       federationName: ctx.federationName,
       federation: ctx.federation,
-      now: Date.now,
     },
     { namespace: ctx.namespace, name: ctx.name, spec: ctx.spec, appliedNonce: undefined },
   );

@@ -3,7 +3,12 @@
 // (owners, thresholds, block) in the Federation's status. It polls: the chain
 // has no watch, and a DAO rotation must show without anyone touching the cluster.
 import { getAddress, type Hex } from "viem";
-import { federationSpec, type FederationSpec, type FederationStatus } from "../api/v1alpha1/federation.ts";
+import {
+  DEFAULT_CONFIRMATIONS,
+  federationSpec,
+  type FederationSpec,
+  type FederationStatus,
+} from "../api/v1alpha1/federation.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
 import { guardianWriter } from "../chain/guardian-writer.ts";
@@ -240,7 +245,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     const live = current as Current;
 
     try {
-      const block = await live.context.chain.pinBlock(spec.chain.confirmations ?? 0);
+      const block = await live.context.chain.pinBlock(spec.chain.confirmations ?? DEFAULT_CONFIRMATIONS);
       const [consortium, board] = await Promise.all([
         live.context.chain.safeState(getAddress(spec.consortiumSafe), block),
         live.context.chain.safeState(getAddress(spec.daoBoardSafe), block),

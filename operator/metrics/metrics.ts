@@ -20,6 +20,7 @@ export interface OperatorMetrics {
 /** Every result of dsc_verifications_total: the decision's reason, or ChainUnavailable when it could not be made. */
 const VERIFICATION_RESULTS = Object.keys({
   Verified: true,
+  UnsupportedSafe: true,
   InsufficientApprovals: true,
   Expired: true,
   NonceRegression: true,
@@ -30,6 +31,7 @@ const VERIFICATION_RESULTS = Object.keys({
 /** The `method` labels ChainReader times (operator/chain/reader.ts); a unit test keeps the two in step. */
 export const CHAIN_READ_METHODS = [
   "eth_blockNumber",
+  "eth_getBlockByNumber",
   "safe_state",
   "checkNSignatures",
   "approvedHashes",

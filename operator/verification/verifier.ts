@@ -6,11 +6,6 @@ import { verifyManifest, VerifiedAtBlock, type ManifestInput, type VerificationR
 
 export class Verifier {
   readonly #reuse = new VerifiedAtBlock();
-  readonly #now: () => number;
-
-  constructor(now: () => number) {
-    this.#now = now;
-  }
 
   verify(federation: FederationContext, input: ManifestInput): Promise<VerificationReport> {
     return verifyManifest(
@@ -19,7 +14,6 @@ export class Verifier {
         service: federation.service,
         federationName: federation.name,
         federation: federation.spec,
-        now: this.#now,
         reuse: this.#reuse,
       },
       input,

@@ -27,7 +27,10 @@ const chain = {
     Promise.resolve({
       owners: safe === consortiumSafe ? [dspA] : [getAddress("0x00000000000000000000000000000000000000e1")],
       threshold: 1,
+      version: "1.5.0",
+      refusesForgery: true,
     }),
+  blockTime: () => Promise.resolve(1_700_000_000),
   approvedHash: (safe: Address) => Promise.resolve(safe === consortiumSafe),
   isContract: () => Promise.resolve(false),
   checkSignature: () => Promise.resolve({ valid: true }),
@@ -43,7 +46,7 @@ describe("evidence reused within a block", () => {
     objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }],
   } as const;
   const binding = { name: "fed", chainId: 31337, consortiumSafe, daoBoardSafe: boardSafe };
-  const ctx = { chain, service: undefined, federationName: "fed", federation, now: () => Date.now() };
+  const ctx = { chain, service: undefined, federationName: "fed", federation };
   const input = (spec: unknown) => ({
     namespace: "ns",
     name: "m",

@@ -7,9 +7,10 @@ import { createHash } from "node:crypto";
 import { getAddress, recoverTypedDataAddress, type Address, type Hex } from "viem";
 import type { ConsortiumManifestSpec, SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationSpec } from "../api/v1alpha1/federation.ts";
-import { DEFAULT_TIERS } from "../api/v1alpha1/federation.ts";
+import { DEFAULT_CONFIRMATIONS, DEFAULT_TIERS } from "../api/v1alpha1/federation.ts";
 import {
   decide,
+  safeProblem,
   type ApprovalSource,
   type Decision,
   type Owners,
@@ -37,8 +38,6 @@ interface VerificationContext {
   readonly service: SafeService | undefined;
   readonly federationName: string;
   readonly federation: FederationSpec;
-  /** Unix milliseconds. */
-  readonly now: () => number;
   /** Evidence of verified versions, shared by everything in a region that verifies. */
   readonly reuse?: VerifiedAtBlock;
 }
@@ -109,18 +108,22 @@ export async function verifyManifest(
     input.spec,
   );
 
-  const block = await chain.pinBlock(federation.chain.confirmations ?? 0);
+  const block = await chain.pinBlock(federation.chain.confirmations ?? DEFAULT_CONFIRMATIONS);
   // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
   const reuseKey = evidenceKey(hashes.digest, input.spec);
   const reused = ctx.reuse?.get(chain, reuseKey, block);
-  const evidence = reused ?? (await gatherEvidence(ctx, input, manifest, hashes, block));
-  const { owners, verdicts: shown, proposer, serviceError } = evidence;
+  const [evidence, blockTime] = await Promise.all([
+    reused ?? gatherEvidence(ctx, input, manifest, hashes, block),
+    chain.blockTime(block),
+  ]);
+  const { owners, verdicts: shown, proposer, serviceError, safeProblems } = evidence;
   const decision = decide({
     tier: input.spec.tier,
+    safeProblems,
     policy: federation.tiers ?? DEFAULT_TIERS,
     owners,
     verdicts: shown,
-    now: Math.floor(ctx.now() / 1000),
+    now: blockTime,
     expiresAt: manifest.expiresAt,
     nonce: input.spec.nonce,
     appliedNonce: input.appliedNonce,
@@ -145,6 +148,7 @@ interface Evidence {
   readonly verdicts: readonly Verdict[];
   readonly proposer: ProposerVerdict;
   readonly serviceError?: string;
+  readonly safeProblems: readonly string[];
 }
 
 async function gatherEvidence(
@@ -165,6 +169,10 @@ async function gatherEvidence(
     chain.safeState(boardSafe, block),
   ]);
   const owners: Owners = { consortium: consortium.owners, board: board.owners };
+  const problems = {
+    consortium: safeProblem({ safe: "consortium", address: consortiumSafe, ...consortium }, block),
+    board: safeProblem({ safe: "board", address: boardSafe, ...board }, block),
+  };
   const ownersOf = (safe: SignedSafe): readonly Address[] =>
     safe === "consortium" ? owners.consortium : owners.board;
 
@@ -192,6 +200,8 @@ async function gatherEvidence(
         reason: `not an owner of ${which} at block ${block.toString()}`,
       };
     }
+    const problem = problems[c.safe];
+    if (problem) return { ...base, signer, kind, valid: false, reason: problem };
     const result = await chain.checkSignature(safeOf(c.safe), hashOf(c.safe), c.signature.encoded, block);
     return result.valid
       ? { ...base, signer, kind, valid: true }
@@ -251,7 +261,8 @@ async function gatherEvidence(
   const shown = verdicts.filter((v) => v.source !== "chain" || v.valid);
 
   const proposer = await proposerVerdict;
-  return { owners, verdicts: shown, proposer, ...(serviceError ? { serviceError } : {}) };
+  const safeProblems = [problems.consortium, problems.board].filter((p): p is string => p !== undefined);
+  return { owners, verdicts: shown, proposer, safeProblems, ...(serviceError ? { serviceError } : {}) };
 }
 
 /**

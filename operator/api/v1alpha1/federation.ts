@@ -33,6 +33,9 @@ const tierPolicy = object({
   )
   .withDefault(DEFAULT_TIERS);
 
+/** Blocks behind the head: past the one- and two-block reorganisations an Ethereum chain sees. */
+export const DEFAULT_CONFIRMATIONS = 2;
+
 export const federationSpec = object({
   region: region().describe("This cluster's region, e.g. alpha."),
   dsp: object({
@@ -46,8 +49,10 @@ export const federationSpec = object({
     ),
     confirmations: optional(
       integer({ minimum: 0, maximum: 1000 })
-        .describe("Blocks behind the head at which state is read.")
-        .withDefault(0),
+        .describe(
+          "Blocks behind the head at which owners, approvals and pauses are read. A reorganisation shallower than this cannot change what was applied; a rotation or a new approval counts this many blocks later (2 is about 24 s on Ethereum). 0 only on a chain that never reorganises, such as a local anvil.",
+        )
+        .withDefault(DEFAULT_CONFIRMATIONS),
     ),
   }),
   consortiumSafe: address().describe("The Consortium Safe, whose owners are the DSP Safes."),

@@ -3,7 +3,7 @@ import { getAddress, type Address } from "viem";
 import { describe, expect, it } from "vitest";
 import { TIERS, type Tier } from "../../api/v1alpha1/fields.ts";
 import { DEFAULT_TIERS } from "../../api/v1alpha1/federation.ts";
-import { decide, type DecisionInput, type Verdict } from "./policy.ts";
+import { decide, safeProblem, type DecisionInput, type Verdict } from "./policy.ts";
 
 const addr = (n: number): Address => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
 const dsps = [addr(0xa1), addr(0xb2), addr(0xc3)];
@@ -25,6 +25,7 @@ const verdict = (
 
 const input = (tier: Tier, verdicts: Verdict[], overrides: Partial<DecisionInput> = {}): DecisionInput => ({
   tier,
+  safeProblems: [],
   policy: DEFAULT_TIERS,
   owners: { consortium: dsps, board: boardOwners },
   verdicts,
@@ -110,6 +111,26 @@ describe("the tier decision", () => {
     expect(
       decide(input("operational", all, { proposer: { valid: false, reason: "no agent token" } })).message,
     ).toMatch(/no agent token/);
+  });
+
+  it("refuses, whatever the approvals, when a Safe cannot judge signatures: by version, or by accepting a forgery", () => {
+    const all = [
+      ...dsps.map((s) => verdict("consortium", s)),
+      ...boardOwners.map((s) => verdict("board", s)),
+    ];
+    const identity = { safe: "consortium" as const, address: dsps[0] as Address, refusesForgery: true };
+    expect(safeProblem({ ...identity, version: "1.5.0" }, 7n)).toBeUndefined();
+    const old = safeProblem({ ...identity, version: "1.4.1" }, 7n);
+    expect(old).toMatch(
+      /the Consortium Safe 0x\w+ at block 7 is Safe "1.4.1"; this operator verifies only Safe 1.5.0/,
+    );
+    expect(safeProblem({ ...identity, version: undefined }, 7n)).toMatch(/has no VERSION\(\): not a Safe/);
+    expect(safeProblem({ ...identity, version: "1.5.0", refusesForgery: false }, 7n)).toMatch(
+      /accepted a signature nobody made/,
+    );
+    const d = decide(input("operational", all, { safeProblems: [old as string] }));
+    expect(d).toMatchObject({ verified: false, reason: "UnsupportedSafe" });
+    expect(d.message).toContain("1.4.1");
   });
 
   it("never passes on hostile sets: invalid, foreign, misattributed or duplicated signatures add nothing", () => {

@@ -24,12 +24,44 @@ export interface Owners {
   readonly board: readonly Address[];
 }
 
+/** The Safe versions whose checkNSignatures this verifier calls as it means to. */
+export const SUPPORTED_SAFE_VERSIONS: readonly string[] = ["1.5.0"];
+
+/** What the chain says about a Safe that decides whether it can judge a signature. */
+export interface SafeIdentity {
+  readonly safe: SignedSafe;
+  readonly address: Address;
+  readonly version: string | undefined;
+  readonly refusesForgery: boolean;
+}
+
+/**
+ * Why this Safe's checkNSignatures cannot be taken as a judgement, or
+ * undefined. Safe 1.4.1's function has another selector, so our call lands in
+ * its fallback, and with no handler set that returns empty success for any
+ * signature: a Safe is refused by its version, and by behaviour when it
+ * accepts a signature nobody made.
+ */
+export function safeProblem(identity: SafeIdentity, block: bigint): string | undefined {
+  const which = identity.safe === "consortium" ? "the Consortium Safe" : "the DAO Board Safe";
+  const at = `${which} ${identity.address} at block ${block.toString()}`;
+  if (identity.version === undefined)
+    return `${at} has no VERSION(): not a Safe; this operator verifies Safe ${SUPPORTED_SAFE_VERSIONS.join(", ")}`;
+  if (!SUPPORTED_SAFE_VERSIONS.includes(identity.version))
+    return `${at} is Safe ${JSON.stringify(identity.version).slice(0, 40)}; this operator verifies only Safe ${SUPPORTED_SAFE_VERSIONS.join(", ")}`;
+  if (!identity.refusesForgery)
+    return `${at} accepted a signature nobody made: its checkNSignatures judges nothing`;
+  return undefined;
+}
+
 export interface DecisionInput {
   readonly tier: Tier;
+  /** Reasons the Safes cannot judge signatures (safeProblem); any one refuses the manifest. */
+  readonly safeProblems: readonly string[];
   readonly policy: TierPolicy;
   readonly owners: Owners;
   readonly verdicts: readonly Verdict[];
-  /** Unix seconds. */
+  /** Unix seconds: the pinned block's timestamp, so expiry is the chain's clock. */
   readonly now: number;
   readonly expiresAt: number;
   readonly nonce: number;
@@ -39,7 +71,12 @@ export interface DecisionInput {
 }
 
 export type DecisionReason =
-  "Verified" | "Expired" | "NonceRegression" | "InvalidProposer" | "InsufficientApprovals";
+  | "Verified"
+  | "UnsupportedSafe"
+  | "Expired"
+  | "NonceRegression"
+  | "InvalidProposer"
+  | "InsufficientApprovals";
 
 export interface Decision {
   readonly verified: boolean;
@@ -89,6 +126,9 @@ export function decide(input: DecisionInput): Decision {
     board,
   });
 
+  if (input.safeProblems.length > 0) {
+    return result(false, "UnsupportedSafe", input.safeProblems.join("; "));
+  }
   if (input.now >= input.expiresAt) {
     return result(false, "Expired", `approvals expired at ${new Date(input.expiresAt * 1000).toISOString()}`);
   }
