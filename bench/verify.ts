@@ -40,14 +40,14 @@ export async function benchVerify(testbed: Testbed, manifests = 150): Promise<Ve
         },
         { signers: ["alpha", "beta"] },
       );
-      return { namespace: "bench", name, spec, appliedNonce: undefined };
+      return { namespace: "bench", name, spec, applied: undefined };
     }),
   );
   const run = async (reader: () => ChainReader): Promise<number> => {
     const start = performance.now();
     for (const input of inputs) {
       const report = await verifyManifest(
-        { chain: reader(), service: undefined, federationName: "dsc", federation },
+        { chain: reader(), service: undefined, federationName: "dsc", federation, operatorNamespace: "dsc-system" },
         input,
       );
       if (!report.decision.verified)

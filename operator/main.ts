@@ -74,7 +74,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const manifests = informer<ConsortiumManifestObject>("consortiummanifests", true);
 
   const current = new CurrentFederation();
-  const verifier = new Verifier();
+  const verifier = new Verifier(config.namespace);
   const read = manifestReader(manifests, api);
 
   // Replication and the guardian pause, when this operator has a peer identity.

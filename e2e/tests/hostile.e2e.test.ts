@@ -6,6 +6,9 @@
 //   own Federation, lifts the pause in alpha only: beta and gamma stay paused.
 // - Nothing is deleted while paused: a ConsortiumManifest deleted in beta
 //   keeps its objects (and its finalizer) until a real critical resume.
+// - The tier follows from what a manifest does: RBAC at 1 of 3 is refused
+//   everywhere; a newer version may not lower the tier (and so retarget and
+//   prune what 2 of 3 approved); an applied nonce outlives a wiped status.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Applier } from "../../operator/runtime/apply.ts";
@@ -161,10 +164,16 @@ describe("one hostile member", () => {
     await until("the rogue resume lifts alpha's own pause", async () =>
       /^dsc_guardian_paused 0$/m.test((await operators.get("alpha")?.metrics()) ?? ""),
     );
-    // ...who verify the resume themselves, refuse it, and stay paused.
+    // ...who verify the resume themselves, refuse it, and stay paused. alpha's own
+    // verifier refuses it too: a region's tiers may be stricter than the federation's, never looser.
     await sleep(8_000); // several sync rounds and resyncs
     expect(await pausedIn("beta")).toBe(true);
     expect(await pausedIn("gamma")).toBe(true);
+    const own = await readManifestStatus(kc("alpha"), NS, "rogue-resume");
+    expect(own?.state).toBe("Pending");
+    expect(own?.conditions?.find((c) => c.type === "Verified")?.message).toMatch(
+      /1 of 3 DSP approvals for tier critical.*0 of 1 DAO Board approvals/,
+    );
     for (const region of ["beta", "gamma"] as const) {
       const mirrored = await readManifestStatus(kc(region), NS, "rogue-resume");
       expect(mirrored?.state === "Applied").toBe(false);
@@ -196,5 +205,137 @@ describe("one hostile member", () => {
     );
     expect(await configMap("alpha", "keep")).toBeDefined();
     expect(await configMap("gamma", "keep")).toBeDefined();
+  });
+
+  const configMapV = (name: string, v: string) => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: NS },
+    data: { v },
+  });
+  const verifiedCondition = async (region: Region, name: string) =>
+    (await readManifestStatus(kc(region), NS, name))?.conditions?.find((c) => c.type === "Verified");
+
+  it("cannot push RBAC at the operational tier: refused, naming the object and its floor, and applied nowhere", async () => {
+    const binding = `rogue-${RUN}`;
+    await submit(
+      "alpha",
+      "rbac",
+      {
+        tier: "operational",
+        targets: [...REGIONS],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [
+          {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRoleBinding",
+            metadata: { name: binding },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+            subjects: [{ kind: "ServiceAccount", name: "default", namespace: NS }],
+          },
+        ],
+      },
+      { signers: ["alpha"] },
+    );
+    const refused = await until("alpha refuses the RBAC manifest", async () => {
+      const c = await verifiedCondition("alpha", "rbac");
+      return c?.reason === "BelowTierFloor" ? c : undefined;
+    });
+    expect(refused.message).toBe(
+      `ClusterRoleBinding ${binding} needs tier critical (RBAC decides who may do what); the manifest is labelled operational: raise spec.tier to critical`,
+    );
+    await sleep(5_000); // sync rounds: no region takes it
+    for (const region of REGIONS) {
+      const found = await kubectl(testbed, region, [
+        "get",
+        "clusterrolebinding",
+        binding,
+        "--ignore-not-found",
+        "-o",
+        "name",
+      ]);
+      expect(found.trim(), region).toBe("");
+    }
+    for (const region of ["beta", "gamma"] as const)
+      expect(await readManifest(kc(region), NS, "rbac"), region).toBeUndefined();
+  });
+
+  it("cannot lower a manifest's tier to retarget it and prune what 2 of 3 approved elsewhere", async () => {
+    const base = {
+      targets: [...REGIONS],
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    await submit(
+      "alpha",
+      "shared",
+      { ...base, tier: "upgrade", nonce: 1, objects: [configMapV("shared", "1")] },
+      { signers: ["alpha", "beta"] },
+    );
+    for (const region of REGIONS) await until(`shared in ${region}`, () => configMap(region, "shared"));
+
+    // alpha alone: nonce 2, operational (1 of 3), targeting alpha only.
+    await submit(
+      "alpha",
+      "shared",
+      { ...base, tier: "operational", targets: ["alpha"], nonce: 2, objects: [configMapV("shared", "2")] },
+      { signers: ["alpha"] },
+    );
+    const refused = await until("alpha refuses the lower tier", async () => {
+      const c = await verifiedCondition("alpha", "shared");
+      return c?.reason === "TierRegression" ? c : undefined;
+    });
+    expect(refused.message).toMatch(
+      /tier operational is below tier upgrade of the version it replaces \(nonce 1\)/,
+    );
+    await sleep(5_000);
+    for (const region of REGIONS) expect((await configMap(region, "shared"))?.data?.v, region).toBe("1");
+  });
+
+  it("keeps an applied nonce final when alpha's admin wipes the status and puts an older version back", async () => {
+    const base = {
+      tier: "upgrade" as const,
+      targets: ["alpha" as const],
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    const v1 = { ...base, nonce: 1, objects: [configMapV("final", "1")] };
+    await submit("alpha", "final", v1, { signers: ["alpha", "beta"] });
+    await until("v1 applied", async () => (await configMap("alpha", "final"))?.data?.v === "1");
+    await submit(
+      "alpha",
+      "final",
+      { ...base, nonce: 2, objects: [configMapV("final", "2")] },
+      {
+        signers: ["alpha", "beta"],
+      },
+    );
+    await until("v2 applied", async () => {
+      const s = await readManifestStatus(kc("alpha"), NS, "final");
+      return s?.appliedNonce === 2 && (await configMap("alpha", "final"))?.data?.v === "2";
+    });
+
+    // The older, still approved and unexpired, version goes back, and the status that remembers v2 goes.
+    await submit("alpha", "final", v1, { signers: ["alpha", "beta"] });
+    await kubectl(testbed, "alpha", [
+      "-n",
+      NS,
+      "patch",
+      "consortiummanifest",
+      "final",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: { appliedNonce: null, appliedDigest: null, appliedTier: null, appliedObjects: null },
+      }),
+    ]);
+    const refused = await until("v1 refused from the federation state's record", async () => {
+      const c = await verifiedCondition("alpha", "final");
+      const s = await readManifestStatus(kc("alpha"), NS, "final");
+      return c?.reason === "NonceRegression" && s?.appliedNonce === undefined ? c : undefined;
+    });
+    expect(refused.message).toMatch(/nonce 1 is lower than the applied nonce 2/);
+    await sleep(3_000);
+    expect((await configMap("alpha", "final"))?.data?.v).toBe("2");
   });
 });

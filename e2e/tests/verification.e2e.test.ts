@@ -16,6 +16,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { ChainReader, ChainUnavailableError } from "../../operator/chain/reader.ts";
+import type { AppliedVersion } from "../../operator/core/approval/policy.ts";
 import { encodeSingle } from "../../operator/core/approval/signatures.ts";
 import { safeAbi } from "../../operator/chain/safe-abi.ts";
 import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
@@ -132,7 +133,7 @@ const board = (m: Manifest, scheme: EoaScheme = "ecdsa", owner = 0) =>
 
 function verify(
   m: Manifest,
-  options: { service?: string; appliedNonce?: number; federation?: FederationSpec } = {},
+  options: { service?: string; applied?: AppliedVersion; federation?: FederationSpec } = {},
 ): Promise<VerificationReport> {
   return verifyManifest(
     {
@@ -140,8 +141,9 @@ function verify(
       service: options.service ? new SafeService(options.service, testChain.chain.chainId) : undefined,
       federationName: FEDERATION,
       federation: options.federation ?? federation,
+      operatorNamespace: "dsc-system",
     },
-    { namespace: m.namespace, name: m.name, spec: m.spec, appliedNonce: options.appliedNonce },
+    { namespace: m.namespace, name: m.name, spec: m.spec, applied: options.applied },
   );
 }
 
@@ -316,8 +318,8 @@ describe("what must never pass", () => {
       expect((await verify(withSignatures(replay, sigs))).decision.verified).toBe(false);
     }
     const otherFederation = await verifyManifest(
-      { chain: reader, service: undefined, federationName: "dsc-staging", federation },
-      { ...withSignatures(m, sigs), appliedNonce: undefined },
+      { chain: reader, service: undefined, federationName: "dsc-staging", federation, operatorNamespace: "dsc-system" },
+      { ...withSignatures(m, sigs), applied: undefined },
     );
     expect(otherFederation.decision.verified).toBe(false);
   });
@@ -325,7 +327,7 @@ describe("what must never pass", () => {
   it("a lower nonce than the one applied, and an expired approval", async () => {
     const m = await manifest({ tier: "operational", nonce: 2 });
     const signed = withSignatures(m, [await dsp(m, "alpha")]);
-    expect((await verify(signed, { appliedNonce: 5 })).decision.reason).toBe("NonceRegression");
+    expect((await verify(signed, { applied: { nonce: 5, digest: `0x${"ab".repeat(32)}`, tier: "operational" } })).decision.reason).toBe("NonceRegression");
   });
 
   it("an approval expired by the chain's clock, whatever the pod's clock says", async () => {

@@ -5,7 +5,7 @@
 //   dsc digest  FILE --federation FED            what a signer approves
 //   dsc sign    FILE --federation FED (--dsp-safe ADDR | --board) [--eth-sign] [--write] [--safe-service URL]
 //   dsc propose FILE --federation FED [--write]  the agent's proposal signature
-//   dsc verify  FILE --federation FED --rpc URL [--safe-service URL]
+//   dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--operator-namespace NS]
 //   dsc breach  --federation FED --scope S --severity SEV --evidence E   an agent's signed breach report
 //   dsc status | approvals NAME [-n NS] | pause-history   read the cluster (cluster.ts);
 //                                                          also `kubectl dsc ...` (bin/kubectl-dsc)
@@ -46,7 +46,7 @@ const USAGE = `usage:
   dsc digest  FILE --federation FED [--json]
   dsc sign    FILE --federation FED (--dsp-safe ADDRESS | --board) [--eth-sign] [--write] [--safe-service URL]
   dsc propose FILE --federation FED [--write]
-  dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--json]
+  dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--operator-namespace NS] [--json]
   dsc breach  --federation (NAME --chain-id N --guardian-pause ADDRESS | FILE.yaml)
               --scope SCOPE --severity (warning | critical) --evidence (TEXT | 0xHASH) [--observed-at TIME] [--json]
 keys: --key-file FILE, or the DSC_KEY environment variable
@@ -66,6 +66,7 @@ const OPTIONS = {
   write: { type: "boolean" },
   "safe-service": { type: "string" },
   rpc: { type: "string" },
+  "operator-namespace": { type: "string" },
   json: { type: "boolean" },
   scope: { type: "string" },
   severity: { type: "string" },
@@ -227,8 +228,10 @@ async function verify(ctx: ManifestContext, flags: Flags, out: Out): Promise<num
       service: serviceUrl ? new SafeService(serviceUrl, ctx.federation.chain.chainId) : undefined,
       federationName: ctx.federationName,
       federation: ctx.federation,
+      // What is in the operator's namespace takes the critical tier: judge as the region would.
+      operatorNamespace: flags["operator-namespace"] ?? "dsc-system",
     },
-    { namespace: ctx.namespace, name: ctx.name, spec: ctx.spec, appliedNonce: undefined },
+    { namespace: ctx.namespace, name: ctx.name, spec: ctx.spec, applied: undefined },
   );
   if (flags.json) {
     out(JSON.stringify(report, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2));

@@ -23,6 +23,7 @@ import type { EventRecorder } from "../runtime/events.ts";
 import { parseKey } from "../runtime/keys.ts";
 import type { RegionEntry, ReconcileRecord } from "../replication/manifest-records.ts";
 import type { ActivePause } from "../state/readers.ts";
+import type { AppliedVersion } from "../core/approval/policy.ts";
 import type { Verifier } from "../verification/verifier.ts";
 import { FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
@@ -68,6 +69,8 @@ export interface FederationRecords {
   /** A version this region has verified, handed on before it is applied here, so other regions start at once. */
   submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
   recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void>;
+  /** The highest version this region applied, as the state keeps it (it outlives status). */
+  applied(id: string): Promise<AppliedVersion | undefined>;
   regions(
     id: string,
     targets: readonly string[],
@@ -202,7 +205,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
 
     // A resume must name the pauses it lifts, and an apply must not carry a resume.
     const lift = resumeTokens(spec);
-    const rule = membershipRule(spec) ?? (lift && "error" in lift ? lift.error : undefined);
+    const rule = lift && "error" in lift ? lift.error : undefined;
     if (rule) {
       await finish({ kind: "invalid", message: rule });
       events.event(object, { type: "Warning", reason: "InvalidSpec", note: rule });
@@ -224,7 +227,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         namespace,
         name,
         spec,
-        appliedNonce: previous?.appliedNonce,
+        applied: latest(inStatus(previous), await options.records?.applied(key)),
       });
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
@@ -347,16 +350,15 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   };
 }
 
-/**
- * Membership (who the regions are, their DSPs, endpoints and certificates)
- * lives in the Federation object: a manifest that changes it changes the
- * federation itself, so it takes the critical tier, whatever it says.
- */
-export function membershipRule(spec: ConsortiumManifestSpec): string | undefined {
-  const touches = spec.objects.some(
-    (o) => o.kind === "Federation" && String(o.apiVersion).startsWith("dsc.federation.dev/"),
-  );
-  return touches && spec.tier !== "critical"
-    ? `spec.tier: a manifest that changes the Federation (membership) must be critical, not ${spec.tier}`
-    : undefined;
+/** The version status says is applied. */
+function inStatus(status: ConsortiumManifestStatus | undefined): AppliedVersion | undefined {
+  if (status?.appliedNonce === undefined || status.appliedDigest === undefined) return undefined;
+  return { nonce: status.appliedNonce, digest: status.appliedDigest, tier: status.appliedTier };
+}
+
+/** Of what status and the federation state say is applied, the higher nonce: either may be lost. */
+function latest(a: AppliedVersion | undefined, b: AppliedVersion | undefined): AppliedVersion | undefined {
+  if (!a || !b) return a ?? b;
+  if (a.nonce !== b.nonce) return a.nonce > b.nonce ? a : b;
+  return { ...a, tier: a.tier ?? b.tier };
 }

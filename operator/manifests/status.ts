@@ -179,6 +179,7 @@ export function manifestStatus(
     ...status,
     appliedDigest: report.hashes.digest,
     appliedNonce: report.manifest.nonce,
+    appliedTier: report.manifest.tier,
     appliedObjects: [...outcome.objects],
   };
 }

@@ -10,7 +10,7 @@ describe("operator metrics", () => {
     const text = await registry.metrics();
     expect(text).toMatch(/^dsc_verifications_total\{tier="critical",result="InvalidProposer"\} 0$/m);
     expect(text).toMatch(/^dsc_verifications_total\{tier="operational",result="ChainUnavailable"\} 0$/m);
-    expect(text.match(/^dsc_verifications_total\{/gm)).toHaveLength(3 * 7);
+    expect(text.match(/^dsc_verifications_total\{/gm)).toHaveLength(3 * 9);
     expect(text).toMatch(/^dsc_chain_errors_total\{method="eth_blockNumber"\} 0$/m);
   });
 

@@ -24,6 +24,8 @@ const VERIFICATION_RESULTS = Object.keys({
   InsufficientApprovals: true,
   Expired: true,
   NonceRegression: true,
+  BelowTierFloor: true,
+  TierRegression: true,
   InvalidProposer: true,
   ChainUnavailable: true,
 } satisfies Record<DecisionReason | "ChainUnavailable", true>);

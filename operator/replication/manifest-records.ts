@@ -12,7 +12,15 @@ import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { Member, RegionState } from "../state/model.ts";
-import { appliedByRegion, approvals as approvalsOf, members, versions } from "../state/readers.ts";
+import type { AppliedVersion } from "../core/approval/policy.ts";
+import { TIERS, type Tier } from "../api/v1alpha1/fields.ts";
+import {
+  appliedByRegion,
+  approvals as approvalsOf,
+  highestApplied,
+  members,
+  versions,
+} from "../state/readers.ts";
 import type { SpecStore } from "../state/spec-store.ts";
 import type { Draft } from "../state/transitions.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
@@ -76,6 +84,25 @@ export class ManifestRecords {
         });
       }
     });
+  }
+
+  /**
+   * The highest version this region applied, as the state keeps it: what
+   * stays final when the CR's status is lost. Its tier is read from the
+   * spec store; unknown if the spec is not held.
+   */
+  async applied(id: string): Promise<AppliedVersion | undefined> {
+    const a = highestApplied(this.#o.state.doc, id, this.#o.region);
+    if (!a) return undefined;
+    const json = await this.#o.specs.get(a.digest);
+    let tier: Tier | undefined;
+    try {
+      const parsed = json === undefined ? undefined : (JSON.parse(json) as { tier?: unknown }).tier;
+      tier = TIERS.find((t) => t === parsed);
+    } catch {
+      tier = undefined;
+    }
+    return { nonce: a.nonce, digest: a.digest, tier };
   }
 
   /** Where a manifest stands in every region it targets; a region on another version is Pending. */

@@ -141,7 +141,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     const context = o.federation();
     if (!context) return false;
     try {
-      const report = await o.verifier.verify(context, { namespace, name, spec, appliedNonce: undefined });
+      const report = await o.verifier.verify(context, { namespace, name, spec, applied: undefined });
       return report.decision.verified;
     } catch {
       return false; // the chain cannot be read: nothing is mirrored on trust

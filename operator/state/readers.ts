@@ -82,6 +82,19 @@ export function appliedByRegion(doc: StateDoc, id: string): AppliedState[] {
   return [...latest.values()].sort((a, b) => byText(a.region, b.region));
 }
 
+/**
+ * The highest nonce `region` applied for `id`, kept in the state beside its
+ * current outcome (transitions.ts), so it outlives the CR's status.
+ */
+export function highestApplied(doc: StateDoc, id: string, region: string): AppliedState | undefined {
+  let highest: AppliedState | undefined;
+  for (const [key, at] of prefixed(doc.applied[bucketOf(id)], words(id, region))) {
+    const a = readApplied(key, at);
+    if (a.region === region && a.state === "Applied" && (!highest || a.nonce > highest.nonce)) highest = a;
+  }
+  return highest;
+}
+
 export function appliedIn(doc: StateDoc, id: string, region: string): AppliedState | undefined {
   return appliedByRegion(doc, id).find((a) => a.region === region);
 }

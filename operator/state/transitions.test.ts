@@ -5,7 +5,16 @@ import { createState, freshActor, loadState, type StateDoc } from "./document.ts
 import { applied, approvalsFor, digestOf, submission } from "../../e2e/support/state-fixtures.ts";
 import { approve, recordApplied, removeMember, setMember, submit } from "../../e2e/support/transitions.ts";
 import { StateInputError, type Member } from "./model.ts";
-import { appliedByRegion, appliedIn, approvals, manifestIds, members, versions, winner } from "./readers.ts";
+import {
+  appliedByRegion,
+  appliedIn,
+  approvals,
+  highestApplied,
+  manifestIds,
+  members,
+  versions,
+  winner,
+} from "./readers.ts";
 import { batch } from "./transitions.ts";
 
 const fresh = (): StateDoc => createState(freshActor());
@@ -178,7 +187,7 @@ describe("applied state", () => {
     expect(appliedIn(doc, s.id, "alpha")).toMatchObject({ state: "Applied", at: 10_000 });
   });
 
-  it("holds one entry per region, even when a pass changes it twice", () => {
+  it("holds one current entry per region, and beside it the highest version the region applied", () => {
     const doc = batch(fresh(), (d) =>
       d
         .recordApplied(applied(s, "alpha", "Pending", 1_000))
@@ -191,7 +200,19 @@ describe("applied state", () => {
       "beta Pending 1500",
     ]);
     const raw = Object.values(next.applied).flatMap((bucket) => Object.keys(bucket));
-    expect(raw).toHaveLength(2);
+    expect(raw).toHaveLength(3);
+    expect(highestApplied(next, s.id, "alpha")).toMatchObject({
+      state: "Applied",
+      nonce: s.nonce,
+      at: 2_000,
+    });
+    // A newer version applied replaces it; a lower one applied after it does not.
+    const newer = recordApplied(next, { ...applied(s, "alpha", "Applied", 4_000), nonce: s.nonce + 1 });
+    expect(highestApplied(newer, s.id, "alpha")?.nonce).toBe(s.nonce + 1);
+    expect(Object.values(newer.applied).flatMap((bucket) => Object.keys(bucket))).toHaveLength(2);
+    const lower = recordApplied(newer, { ...applied(s, "alpha", "Applied", 5_000), nonce: 0 });
+    expect(highestApplied(lower, s.id, "alpha")?.nonce).toBe(s.nonce + 1);
+    expect(appliedByRegion(lower, s.id).find((a) => a.region === "alpha")?.nonce).toBe(0);
   });
 
   it("shows the later of two concurrent entries of one region (a restart that lost a write)", () => {

@@ -11,6 +11,7 @@ import {
   approvalKey,
   bucketOf,
   pauseKey,
+  readApplied,
   resumedKey,
   versionKey,
   words,
@@ -121,10 +122,16 @@ function writeApplied(d: FederationDoc, a: AppliedInput, owned: OwnedKeys): void
   const applied = bucket(d.applied, id);
   const key = appliedKey(id, next);
   const mine = owned.of(bucketOf(id), applied, words(id, next.region));
+  // The highest version the region applied stays beside its current state,
+  // so an applied nonce outlives a refused newer version and a lost status.
+  const kept = [...mine]
+    .map((k) => ({ k, a: readApplied(k, 0) }))
+    .filter(({ a }) => a.state === "Applied" && (next.state !== "Applied" || a.nonce > next.nonce))
+    .sort((x, y) => y.a.nonce - x.a.nonce)[0]?.k;
   // An unchanged state keeps its time (`at` is when the region entered it),
   // so a reconcile pass that finds nothing new records nothing.
   for (const old of mine) {
-    if (old === key) continue;
+    if (old === key || old === kept) continue;
     // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- keys are records
     delete applied[old];
     mine.delete(old);

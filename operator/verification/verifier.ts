@@ -6,6 +6,11 @@ import { verifyManifest, VerifiedAtBlock, type ManifestInput, type VerificationR
 
 export class Verifier {
   readonly #reuse = new VerifiedAtBlock();
+  readonly #operatorNamespace: string;
+
+  constructor(operatorNamespace: string) {
+    this.#operatorNamespace = operatorNamespace;
+  }
 
   verify(federation: FederationContext, input: ManifestInput): Promise<VerificationReport> {
     return verifyManifest(
@@ -14,6 +19,7 @@ export class Verifier {
         service: federation.service,
         federationName: federation.name,
         federation: federation.spec,
+        operatorNamespace: this.#operatorNamespace,
         reuse: this.#reuse,
       },
       input,

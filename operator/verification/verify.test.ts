@@ -46,12 +46,18 @@ describe("evidence reused within a block", () => {
     objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }],
   } as const;
   const binding = { name: "fed", chainId: 31337, consortiumSafe, daoBoardSafe: boardSafe };
-  const ctx = { chain, service: undefined, federationName: "fed", federation };
+  const ctx = {
+    chain,
+    service: undefined,
+    federationName: "fed",
+    federation,
+    operatorNamespace: "dsc-system",
+  };
   const input = (spec: unknown) => ({
     namespace: "ns",
     name: "m",
     spec: spec as never,
-    appliedNonce: undefined,
+    applied: undefined,
   });
 
   /** The spec as the registered agent proposed it. */

@@ -10,7 +10,9 @@ import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import { DEFAULT_CONFIRMATIONS, DEFAULT_TIERS } from "../api/v1alpha1/federation.ts";
 import {
   decide,
+  effectivePolicy,
   safeProblem,
+  type AppliedVersion,
   type ApprovalSource,
   type Decision,
   type Owners,
@@ -29,6 +31,7 @@ import {
   type CanonicalManifest,
   type ManifestHashes,
 } from "../core/manifest/digest.ts";
+import { manifestFloor } from "../core/approval/tier-floor.ts";
 import type { ChainReader } from "../chain/reader.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { SafeService } from "../safe/service.ts";
@@ -38,6 +41,8 @@ interface VerificationContext {
   readonly service: SafeService | undefined;
   readonly federationName: string;
   readonly federation: FederationSpec;
+  /** The operator's own namespace: what is in it takes the critical tier. */
+  readonly operatorNamespace: string;
   /** Evidence of verified versions, shared by everything in a region that verifies. */
   readonly reuse?: VerifiedAtBlock;
 }
@@ -46,7 +51,8 @@ export interface ManifestInput {
   readonly namespace: string;
   readonly name: string;
   readonly spec: ConsortiumManifestSpec;
-  readonly appliedNonce: number | undefined;
+  /** The version in place in this region (status, or the federation state when status is lost). */
+  readonly applied: AppliedVersion | undefined;
 }
 
 interface ProposerVerdict {
@@ -120,13 +126,18 @@ export async function verifyManifest(
   const decision = decide({
     tier: input.spec.tier,
     safeProblems,
-    policy: federation.tiers ?? DEFAULT_TIERS,
+    policy: effectivePolicy(DEFAULT_TIERS, federation.tiers),
     owners,
     verdicts: shown,
     now: blockTime,
     expiresAt: manifest.expiresAt,
     nonce: input.spec.nonce,
-    appliedNonce: input.appliedNonce,
+    digest: hashes.digest,
+    applied: input.applied,
+    floor: manifestFloor(input.spec.objects, {
+      operatorNamespace: ctx.operatorNamespace,
+      manifestNamespace: input.namespace,
+    }),
     proposer,
   });
   if (decision.verified && !reused) ctx.reuse?.set(chain, reuseKey, block, evidence);

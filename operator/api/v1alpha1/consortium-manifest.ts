@@ -90,6 +90,9 @@ export const consortiumManifestStatus = object({
   ),
   appliedDigest: optional(bytes32()),
   appliedNonce: optional(integer({ minimum: 0 })),
+  appliedTier: optional(
+    tier().describe("The tier of the version applied: a newer version may not be lower."),
+  ),
   appliedObjects: optional(array(objectReference, { maxItems: 256 })),
   regions: optional(
     array(

@@ -3,7 +3,7 @@ import { getAddress, type Address } from "viem";
 import { describe, expect, it } from "vitest";
 import { TIERS, type Tier } from "../../api/v1alpha1/fields.ts";
 import { DEFAULT_TIERS } from "../../api/v1alpha1/federation.ts";
-import { decide, safeProblem, type DecisionInput, type Verdict } from "./policy.ts";
+import { decide, effectivePolicy, safeProblem, type DecisionInput, type Verdict } from "./policy.ts";
 
 const addr = (n: number): Address => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
 const dsps = [addr(0xa1), addr(0xb2), addr(0xc3)];
@@ -32,7 +32,9 @@ const input = (tier: Tier, verdicts: Verdict[], overrides: Partial<DecisionInput
   now: 1_000,
   expiresAt: 2_000,
   nonce: 5,
-  appliedNonce: undefined,
+  digest: "0xd1",
+  applied: undefined,
+  floor: undefined,
   proposer: { valid: true },
   ...overrides,
 });
@@ -106,8 +108,14 @@ describe("the tier decision", () => {
       ...boardOwners.map((s) => verdict("board", s)),
     ];
     expect(decide(input("operational", all, { now: 2_000 })).reason).toBe("Expired");
-    expect(decide(input("operational", all, { appliedNonce: 6 })).reason).toBe("NonceRegression");
-    expect(decide(input("operational", all, { appliedNonce: 5 })).verified).toBe(true);
+    const applied = (nonce: number, digest = "0xd0") => ({
+      applied: { nonce, digest, tier: "operational" as const },
+    });
+    expect(decide(input("operational", all, applied(6))).reason).toBe("NonceRegression");
+    expect(decide(input("operational", all, applied(4))).verified).toBe(true);
+    // An applied nonce is final: another version with it is refused; the same version is not.
+    expect(decide(input("operational", all, applied(5))).message).toMatch(/applied already as digest 0xd0/);
+    expect(decide(input("operational", all, applied(5, "0xd1"))).verified).toBe(true);
     expect(
       decide(input("operational", all, { proposer: { valid: false, reason: "no agent token" } })).message,
     ).toMatch(/no agent token/);
@@ -131,6 +139,53 @@ describe("the tier decision", () => {
     const d = decide(input("operational", all, { safeProblems: [old as string] }));
     expect(d).toMatchObject({ verified: false, reason: "UnsupportedSafe" });
     expect(d.message).toContain("1.4.1");
+  });
+
+  it("refuses a manifest below its floor, and a newer version below the tier it replaces, naming both", () => {
+    const all = [
+      ...dsps.map((s) => verdict("consortium", s)),
+      ...boardOwners.map((s) => verdict("board", s)),
+    ];
+    const floor = {
+      tier: "critical" as const,
+      object: "ClusterRoleBinding pwn",
+      why: "RBAC decides who may do what",
+    };
+    const below = decide(input("operational", all, { floor }));
+    expect(below).toMatchObject({ verified: false, reason: "BelowTierFloor" });
+    expect(below.message).toBe(
+      "ClusterRoleBinding pwn needs tier critical (RBAC decides who may do what); the manifest is labelled operational: raise spec.tier to critical",
+    );
+    expect(decide(input("critical", all, { floor })).verified).toBe(true);
+
+    const applied = { nonce: 4, digest: "0xd0", tier: "upgrade" as const };
+    const lower = decide(input("operational", all, { applied }));
+    expect(lower).toMatchObject({ verified: false, reason: "TierRegression" });
+    expect(lower.message).toMatch(
+      /tier operational is below tier upgrade of the version it replaces \(nonce 4\)/,
+    );
+    expect(decide(input("upgrade", all, { applied })).verified).toBe(true);
+    expect(decide(input("critical", all, { applied })).verified).toBe(true);
+    // The version in place itself is not a regression of itself.
+    expect(
+      decide(input("operational", all, { applied: { ...applied, nonce: 5, digest: "0xd1" } })).verified,
+    ).toBe(true);
+  });
+
+  it("takes a region's own tiers only where they are stricter than the federation's", () => {
+    const loose = { dspApprovals: 1, boardApprovals: 0 };
+    const strict = { dspApprovals: 3, boardApprovals: 2 };
+    expect(effectivePolicy(DEFAULT_TIERS, { critical: loose, upgrade: loose, operational: loose })).toEqual(
+      DEFAULT_TIERS,
+    );
+    expect(effectivePolicy(DEFAULT_TIERS, { critical: strict, upgrade: strict, operational: loose })).toEqual(
+      {
+        critical: { dspApprovals: 3, boardApprovals: 2 },
+        upgrade: { dspApprovals: 3, boardApprovals: 2 },
+        operational: DEFAULT_TIERS.operational,
+      },
+    );
+    expect(effectivePolicy(DEFAULT_TIERS, undefined)).toBe(DEFAULT_TIERS);
   });
 
   it("never passes on hostile sets: invalid, foreign, misattributed or duplicated signatures add nothing", () => {

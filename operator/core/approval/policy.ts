@@ -6,6 +6,7 @@ import type { SignedSafe } from "../../api/v1alpha1/consortium-manifest.ts";
 import type { Tier } from "../../api/v1alpha1/fields.ts";
 import type { TierPolicy } from "../../api/v1alpha1/federation.ts";
 import type { SignatureKind } from "./signatures.ts";
+import { tierRank, type Floor } from "./tier-floor.ts";
 
 export type ApprovalSource = "inline" | "safe-service" | "chain";
 
@@ -54,6 +55,33 @@ export function safeProblem(identity: SafeIdentity, block: bigint): string | und
   return undefined;
 }
 
+/** The version in place: its nonce is final, and a newer version may not lower its tier. */
+export interface AppliedVersion {
+  readonly nonce: number;
+  readonly digest: string;
+  /** Unknown when neither status nor the federation state says (applied by an older operator). */
+  readonly tier: Tier | undefined;
+}
+
+/**
+ * The policy a region decides by: the federation's, made stricter (never
+ * looser) by the region's own Federation spec, tier by tier. A region's admin
+ * who lowers `spec.tiers` changes nothing; one who raises them only holds
+ * their own region back.
+ */
+export function effectivePolicy(federation: TierPolicy, local: TierPolicy | undefined): TierPolicy {
+  if (!local) return federation;
+  const stricter = (tier: Tier) => ({
+    dspApprovals: Math.max(federation[tier].dspApprovals, local[tier].dspApprovals),
+    boardApprovals: Math.max(federation[tier].boardApprovals, local[tier].boardApprovals),
+  });
+  return {
+    critical: stricter("critical"),
+    upgrade: stricter("upgrade"),
+    operational: stricter("operational"),
+  };
+}
+
 export interface DecisionInput {
   readonly tier: Tier;
   /** Reasons the Safes cannot judge signatures (safeProblem); any one refuses the manifest. */
@@ -65,8 +93,11 @@ export interface DecisionInput {
   readonly now: number;
   readonly expiresAt: number;
   readonly nonce: number;
-  /** The highest nonce this manifest has applied, if any. */
-  readonly appliedNonce: number | undefined;
+  readonly digest: string;
+  /** The version this manifest has applied in this region, if any. */
+  readonly applied: AppliedVersion | undefined;
+  /** The highest floor of the manifest's objects (tier-floor.ts). */
+  readonly floor: Floor | undefined;
   readonly proposer: { readonly valid: boolean; readonly reason?: string };
 }
 
@@ -75,6 +106,8 @@ export type DecisionReason =
   | "UnsupportedSafe"
   | "Expired"
   | "NonceRegression"
+  | "BelowTierFloor"
+  | "TierRegression"
   | "InvalidProposer"
   | "InsufficientApprovals";
 
@@ -132,11 +165,33 @@ export function decide(input: DecisionInput): Decision {
   if (input.now >= input.expiresAt) {
     return result(false, "Expired", `approvals expired at ${new Date(input.expiresAt * 1000).toISOString()}`);
   }
-  if (input.appliedNonce !== undefined && input.nonce < input.appliedNonce) {
+  const applied = input.applied;
+  if (applied && input.nonce < applied.nonce) {
     return result(
       false,
       "NonceRegression",
-      `nonce ${String(input.nonce)} is lower than the applied nonce ${String(input.appliedNonce)}; raise spec.nonce`,
+      `nonce ${String(input.nonce)} is lower than the applied nonce ${String(applied.nonce)}; raise spec.nonce`,
+    );
+  }
+  if (applied && input.nonce === applied.nonce && input.digest !== applied.digest) {
+    return result(
+      false,
+      "NonceRegression",
+      `nonce ${String(input.nonce)} is applied already as digest ${applied.digest}: an applied nonce is final; raise spec.nonce`,
+    );
+  }
+  if (input.floor && tierRank(input.tier) < tierRank(input.floor.tier)) {
+    return result(
+      false,
+      "BelowTierFloor",
+      `${input.floor.object} needs tier ${input.floor.tier} (${input.floor.why}); the manifest is labelled ${input.tier}: raise spec.tier to ${input.floor.tier}`,
+    );
+  }
+  if (applied?.tier && input.digest !== applied.digest && tierRank(input.tier) < tierRank(applied.tier)) {
+    return result(
+      false,
+      "TierRegression",
+      `tier ${input.tier} is below tier ${applied.tier} of the version it replaces (nonce ${String(applied.nonce)}): a newer version keeps the tier or raises it`,
     );
   }
   if (!input.proposer.valid) {
