@@ -19,12 +19,23 @@ export const RUNBOOK_BASE =
 export const inCi = (): boolean => process.env.CI === "true" || process.env.CI === "1";
 
 /**
- * The tool's path: $PROMTOOL or $PROMETHEUS when set (a binary elsewhere),
+ * The tool's path: $PROMTOOL, $PROMETHEUS or $PROMETHEUS_ALERTMANAGER when set (a binary elsewhere),
  * else the first on PATH or in /usr/bin (where Debian puts it); undefined
  * when there is none, or the one named is not an executable.
  */
-export function findTool(name: "promtool" | "prometheus"): string | undefined {
-  const named = process.env[name.toUpperCase()];
+type Tool = "promtool" | "prometheus" | "prometheus-alertmanager";
+
+const envName = (name: Tool): string => name.toUpperCase().replace(/-/g, "_");
+
+/** The Debian package each tool comes with. */
+const PACKAGE: Readonly<Record<Tool, string>> = {
+  promtool: "prometheus",
+  prometheus: "prometheus",
+  "prometheus-alertmanager": "prometheus-alertmanager",
+};
+
+export function findTool(name: Tool): string | undefined {
+  const named = process.env[envName(name)];
   const candidates = named
     ? [named]
     : [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), "/usr/bin", "/usr/local/bin"].map(
@@ -40,11 +51,11 @@ export function findTool(name: "promtool" | "prometheus"): string | undefined {
   });
 }
 
-export const installHint = (name: "promtool" | "prometheus"): string => {
-  const named = process.env[name.toUpperCase()];
+export const installHint = (name: Tool): string => {
+  const named = process.env[envName(name)];
   return (
-    (named ? `${name.toUpperCase()}=${named} is not an executable.` : `${name} is not installed.`) +
-    " It comes with Debian's prometheus package: `apt-get update && apt-get install -y prometheus`" +
+    (named ? `${envName(name)}=${named} is not an executable.` : `${name} is not installed.`) +
+    ` It comes with Debian's ${PACKAGE[name]} package: \`apt-get update && apt-get install -y ${PACKAGE[name]}\`` +
     " (only the binaries are used; the service need not run)."
   );
 };

@@ -318,7 +318,13 @@ describe("what must never pass", () => {
       expect((await verify(withSignatures(replay, sigs))).decision.verified).toBe(false);
     }
     const otherFederation = await verifyManifest(
-      { chain: reader, service: undefined, federationName: "dsc-staging", federation, operatorNamespace: "dsc-system" },
+      {
+        chain: reader,
+        service: undefined,
+        federationName: "dsc-staging",
+        federation,
+        operatorNamespace: "dsc-system",
+      },
       { ...withSignatures(m, sigs), applied: undefined },
     );
     expect(otherFederation.decision.verified).toBe(false);
@@ -327,7 +333,10 @@ describe("what must never pass", () => {
   it("a lower nonce than the one applied, and an expired approval", async () => {
     const m = await manifest({ tier: "operational", nonce: 2 });
     const signed = withSignatures(m, [await dsp(m, "alpha")]);
-    expect((await verify(signed, { applied: { nonce: 5, digest: `0x${"ab".repeat(32)}`, tier: "operational" } })).decision.reason).toBe("NonceRegression");
+    expect(
+      (await verify(signed, { applied: { nonce: 5, digest: `0x${"ab".repeat(32)}`, tier: "operational" } }))
+        .decision.reason,
+    ).toBe("NonceRegression");
   });
 
   it("an approval expired by the chain's clock, whatever the pod's clock says", async () => {

@@ -58,6 +58,7 @@ export class ChainReader {
   private readonly observe: NonNullable<ChainReaderOptions["observe"]>;
   private cacheBlock = -1n;
   private cache = new Map<string, Promise<unknown>>();
+  #recent: { readonly at: number; readonly block: Promise<bigint> } | undefined;
 
   constructor(options: ChainReaderOptions) {
     this.chainId = options.chainId;
@@ -114,6 +115,23 @@ export class ChainReader {
       if (error instanceof ChainUnavailableError) throw error;
       throw new ChainUnavailableError(`cannot read the chain: ${shortError(error)}`);
     }
+  }
+
+  /**
+   * The head, pinned at most `maxAgeMs` ago: for a path any stranger can
+   * call (breach reports), one read of the head per interval however many
+   * requests come. A failed read is not kept.
+   */
+  recentBlock(maxAgeMs: number): Promise<bigint> {
+    const now = performance.now();
+    if (this.#recent && now - this.#recent.at < maxAgeMs) return this.#recent.block;
+    const block = this.pinBlock(0);
+    const recent = { at: now, block };
+    this.#recent = recent;
+    block.catch(() => {
+      if (this.#recent === recent) this.#recent = undefined;
+    });
+    return block;
   }
 
   safeState(safe: Address, block: bigint): Promise<SafeState> {
@@ -249,6 +267,26 @@ export class ChainReader {
         return { paused, id, guardian: getAddress(guardian), evidence, at: Number(at) };
       } catch (error) {
         throw new ChainUnavailableError(`cannot read the guardian pause ${contract}: ${shortError(error)}`);
+      }
+    });
+  }
+
+  /** The live agent of `dsp`, or undefined when it has none. */
+  dspAgent(registry: Address, dsp: Address, block: bigint): Promise<Address | undefined> {
+    return this.cached(block, `dspAgent:${registry}:${dsp}`, async () => {
+      try {
+        const agent = await this.timed("dspAgent", () =>
+          this.client.readContract({
+            address: registry,
+            abi: agentRegistryAbi,
+            functionName: "dspAgent",
+            args: [dsp],
+            blockNumber: block,
+          }),
+        );
+        return agent === zeroAddress ? undefined : getAddress(agent);
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read the agent registry ${registry}: ${shortError(error)}`);
       }
     });
   }

@@ -1,7 +1,7 @@
 import { getAddress, keccak256, toHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it, vi } from "vitest";
-import { ChainUnavailableError, type Agent, type ChainReader } from "../chain/reader.ts";
+import { ChainUnavailableError, type ChainReader } from "../chain/reader.ts";
 import { breachHash, signBreachReport, type BreachDomain, type BreachReport } from "../core/breach/report.ts";
 import { verifyBreachReport, type BreachVerificationContext } from "./verify-report.ts";
 
@@ -28,17 +28,18 @@ const hash = breachHash(domain, report);
 
 /** A ChainReader double: the agent registry and the Consortium Safe's owners at block 42. */
 function fakeChain(options: {
-  token?: Agent;
+  /** DSP -> its live agent. */
+  agents?: Record<Address, Address>;
   owners?: Address[];
-  down?: "pinBlock" | "agentOf" | "safeState";
+  down?: "recentBlock" | "dspAgent" | "safeState";
 }) {
   const unavailable = () => Promise.reject(new ChainUnavailableError("cannot read the chain: ECONNREFUSED"));
   const chain = {
-    pinBlock: vi.fn((_confirmations?: number) =>
-      options.down === "pinBlock" ? unavailable() : Promise.resolve(42n),
+    recentBlock: vi.fn((_maxAgeMs: number) =>
+      options.down === "recentBlock" ? unavailable() : Promise.resolve(42n),
     ),
-    agentOf: vi.fn((_registry: Address, _agent: Address, _block: bigint) =>
-      options.down === "agentOf" ? unavailable() : Promise.resolve(options.token),
+    dspAgent: vi.fn((_registry: Address, owner: Address, _block: bigint) =>
+      options.down === "dspAgent" ? unavailable() : Promise.resolve(options.agents?.[owner]),
     ),
     safeState: vi.fn((_safe: Address, _block: bigint) =>
       options.down === "safeState"
@@ -60,8 +61,8 @@ const context = (chain: ReturnType<typeof fakeChain>): BreachVerificationContext
 });
 
 describe("verifying a breach report against the chain", () => {
-  it("accepts a report signed by an agent whose DSP owns part of the Consortium Safe", async () => {
-    const chain = fakeChain({ token: { tokenId: 3n, dsp } });
+  it("accepts a report signed by the live agent of an owner of the Consortium Safe", async () => {
+    const chain = fakeChain({ agents: { [dsp]: agent } });
     expect(await verifyBreachReport(context(chain), report, signature)).toEqual({
       ok: true,
       hash,
@@ -70,36 +71,42 @@ describe("verifying a breach report against the chain", () => {
       dsp,
       block: 42n,
     });
-    expect(chain.pinBlock).toHaveBeenCalledWith(0);
-    expect(chain.agentOf).toHaveBeenCalledWith(registry, agent, 42n);
+    expect(chain.dspAgent).toHaveBeenCalledWith(registry, dsp, 42n);
     expect(chain.safeState).toHaveBeenCalledWith(consortiumSafe, 42n);
   });
 
-  it("refuses a signer without an agent token (never registered, or revoked)", async () => {
-    const chain = fakeChain({});
-    expect(await verifyBreachReport(context(chain), report, signature)).toEqual({
-      ok: false,
-      reason: "NotAnAgent",
-      message: `${agent} holds no agent token at block 42 (never registered, or revoked)`,
-      hash,
-      block: 42n,
-    });
+  it("refuses a signer that is no owner's agent: never registered, revoked, or its DSP rotated out", async () => {
+    const message = `${agent} is not the agent of an owner of the Consortium Safe at block 42 (never registered, revoked, or its DSP is no longer an owner)`;
+    for (const chain of [fakeChain({}), fakeChain({ agents: { [outsider]: agent }, owners: [dsp] })]) {
+      expect(await verifyBreachReport(context(chain), report, signature)).toEqual({
+        ok: false,
+        reason: "NotAnAgent",
+        message,
+        hash,
+        block: 42n,
+      });
+    }
   });
 
-  it("refuses an agent whose DSP is not an owner of the Consortium Safe", async () => {
-    const chain = fakeChain({ token: { tokenId: 3n, dsp: outsider }, owners: [dsp] });
-    expect(await verifyBreachReport(context(chain), report, signature)).toEqual({
-      ok: false,
-      reason: "DspNotMember",
-      message: `the agent's DSP ${outsider} is not an owner of the Consortium Safe at block 42`,
-      hash,
-      dsp: outsider,
-      block: 42n,
-    });
+  it("reads the same chain for any number of reports from keys that are no agents: the owners' agents, once per block", async () => {
+    const chain = fakeChain({ agents: { [dsp]: agent } });
+    const { generatePrivateKey } = await import("viem/accounts");
+    for (let i = 0; i < 20; i++) {
+      const key = generatePrivateKey();
+      const junk = { ...report, agent: privateKeyToAccount(key).address };
+      const verdict = await verifyBreachReport(
+        context(chain),
+        junk,
+        await signBreachReport(domain, junk, key),
+      );
+      expect(verdict).toMatchObject({ ok: false, reason: "NotAnAgent" });
+    }
+    // Every call asked about the same owner: what a ChainReader caches per block.
+    expect(new Set(chain.dspAgent.mock.calls.map((c) => c[1]))).toEqual(new Set([dsp]));
   });
 
   it("refuses what the pure judgement refuses without reading the chain", async () => {
-    const chain = fakeChain({ token: { tokenId: 3n, dsp } });
+    const chain = fakeChain({ agents: { [dsp]: agent } });
     const forged = await verifyBreachReport(context(chain), { ...report, severity: "warning" }, signature);
     expect(forged).toMatchObject({ ok: false, reason: "BadSignature" });
     const malformed = await verifyBreachReport(
@@ -110,12 +117,12 @@ describe("verifying a breach report against the chain", () => {
     expect(malformed).toMatchObject({ ok: false, reason: "Malformed" });
     const replayed = await verifyBreachReport({ ...context(chain), seen: () => true }, report, signature);
     expect(replayed).toMatchObject({ ok: false, reason: "Replayed", hash });
-    expect(chain.pinBlock).not.toHaveBeenCalled();
+    expect(chain.recentBlock).not.toHaveBeenCalled();
   });
 
   it("fails closed: a chain that cannot be read throws, for the caller to retry", async () => {
-    for (const down of ["pinBlock", "agentOf", "safeState"] as const) {
-      const chain = fakeChain({ token: { tokenId: 3n, dsp }, down });
+    for (const down of ["recentBlock", "dspAgent", "safeState"] as const) {
+      const chain = fakeChain({ agents: { [dsp]: agent }, down });
       await expect(verifyBreachReport(context(chain), report, signature), down).rejects.toBeInstanceOf(
         ChainUnavailableError,
       );

@@ -1,7 +1,6 @@
 // Verifies one breach report: the pure judgement (fields, signature, age,
-// replay), then the chain at one pinned block: the signer must hold an agent
-// token (never registered or revoked: refused) and the token's DSP must be an
-// owner of the Consortium Safe now. A chain that cannot be read throws
+// replay), then the chain at one pinned block: the signer must be the live
+// agent (registry.dspAgent) of an owner of the Consortium Safe now. A chain that cannot be read throws
 // ChainUnavailableError: nothing is accepted on anyone's word, and the caller
 // retries.
 import { getAddress, type Address, type Hex } from "viem";
@@ -21,7 +20,10 @@ export interface BreachVerificationContext extends JudgeOptions {
   readonly domain: BreachDomain;
 }
 
-type BreachRefusal = BreachReason | "NotAnAgent" | "DspNotMember";
+type BreachRefusal = BreachReason | "NotAnAgent";
+
+/** How old a pinned head a breach report may be judged at: one head read per interval under a flood. */
+const RECENT_BLOCK_MS = 1000;
 
 export type BreachVerdict =
   | {
@@ -49,27 +51,22 @@ export async function verifyBreachReport(
   const judged = await judgeReport(ctx.domain, report, signature, ctx);
   if (!judged.ok) return judged;
   const { hash, signer } = judged;
-  const block = await ctx.chain.pinBlock(0);
-  const [token, consortium] = await Promise.all([
-    ctx.chain.agentOf(getAddress(ctx.agentRegistry), signer, block),
-    ctx.chain.safeState(getAddress(ctx.consortiumSafe), block),
-  ]);
-  if (!token)
+  // The agents are read per owner, per block, whoever signed: a report from a
+  // key that is no agent costs no chain read of its own, so junk from fresh
+  // keys cannot crowd out the RPC that a genuine report needs.
+  const block = await ctx.chain.recentBlock(RECENT_BLOCK_MS);
+  const { owners } = await ctx.chain.safeState(getAddress(ctx.consortiumSafe), block);
+  const agents = await Promise.all(
+    owners.map((owner) => ctx.chain.dspAgent(getAddress(ctx.agentRegistry), owner, block)),
+  );
+  const dsp = owners[agents.findIndex((agent) => agent === signer)];
+  if (!dsp)
     return {
       ok: false,
       reason: "NotAnAgent",
-      message: `${signer} holds no agent token at block ${block.toString()} (never registered, or revoked)`,
+      message: `${signer} is not the agent of an owner of the Consortium Safe at block ${block.toString()} (never registered, revoked, or its DSP is no longer an owner)`,
       hash,
       block,
     };
-  if (!consortium.owners.includes(token.dsp))
-    return {
-      ok: false,
-      reason: "DspNotMember",
-      message: `the agent's DSP ${token.dsp} is not an owner of the Consortium Safe at block ${block.toString()}`,
-      hash,
-      dsp: token.dsp,
-      block,
-    };
-  return { ...judged, dsp: token.dsp, block };
+  return { ...judged, dsp, block };
 }

@@ -40,6 +40,7 @@ export const CHAIN_READ_METHODS = [
   "eth_getCode",
   "guardianPause",
   "agentOf",
+  "dspAgent",
 ] as const;
 
 export function operatorMetrics(registry: Registry): OperatorMetrics {
