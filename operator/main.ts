@@ -19,6 +19,7 @@ import { CurrentFederation } from "./federation/context.ts";
 import { federationController } from "./federation/setup.ts";
 import { GUARDIAN_FIELD_MANAGER } from "./guardian/actions.ts";
 import { ALERTMANAGER_PATH, BREACH_PATH, guardianRequest } from "./guardian/http.ts";
+import { RateLimiter } from "./runtime/rate-limit.ts";
 import { breachReportController, setupGuardian } from "./guardian/setup.ts";
 import { KubeClient } from "./kube/client.ts";
 import { loadDefault, loadKubeconfigFiles } from "./kube/config.ts";
@@ -157,7 +158,10 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         }
       : undefined,
   });
-  const guardianRoute: Route = (req, res) => void guardianRequest(req, res, guardian?.guardian, log);
+  // An agent reports a breach now and then; a sender of hundreds a second is not one.
+  const reportLimit = new RateLimiter({ perSecond: 20, burst: 40 });
+  const guardianRoute: Route = (req, res) =>
+    void guardianRequest(req, res, guardian?.guardian, log, reportLimit);
   const server = await serve({
     host: config.httpHost,
     port: config.httpPort,

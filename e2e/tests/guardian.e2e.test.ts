@@ -421,7 +421,7 @@ describe("the guardian pause", () => {
         const log = readFileSync(alertmanager.log, "utf8");
         return Promise.resolve(
           ["wrong-token", "no-token"].every((r) =>
-            log.split("\n").some((line) => line.includes(`receiver=${r}`) && line.includes("401")),
+            log.split("\n").some((line) => line.includes(`${r}/webhook`) && line.includes("status code 401")),
           ),
         );
       });

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { ChainUnavailableError } from "../chain/reader.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import type { RateLimiter } from "../runtime/rate-limit.ts";
 import type { Guardian } from "./service.ts";
 
 export const BREACH_PATH = "/v1/breach-reports";
@@ -39,6 +40,7 @@ export async function guardianRequest(
   res: ServerResponse,
   g: Guardian | undefined,
   log: Logger,
+  reports: RateLimiter,
 ): Promise<void> {
   try {
     if (!g) {
@@ -54,6 +56,14 @@ export async function guardianRequest(
       }
       const result = await g.acceptAlerts(req.headers.authorization, await readJson(req));
       send(res, result.status, result);
+      return;
+    }
+    // Before the body is read: a flood costs a refusal, not a signature recovery each.
+    const from = req.socket.remoteAddress ?? "unknown";
+    if (!reports.take(from)) {
+      g.countReport("http", "RateLimited");
+      res.setHeader("retry-after", String(reports.retryAfter(from)));
+      send(res, 429, { reason: "RateLimited", message: `too many breach reports from ${from}; retry later` });
       return;
     }
     const body = (await readJson(req)) as { report?: unknown; signature?: unknown } | null;

@@ -76,6 +76,11 @@ export class Guardian {
     });
   }
 
+  /** Counts a breach signal refused before it was judged (a rate limit). */
+  countReport(source: "agent" | "http" | "alertmanager", result: string): void {
+    this.#reports.inc({ source, result });
+  }
+
   /** Pauses in force in this region: every record seen, less the tokens this region lifted itself. */
   pauses(): ActivePause[] {
     const { ledger, state } = this.#o;
@@ -117,6 +122,7 @@ export class Guardian {
           chainId: ctx.spec.chain.chainId,
           guardianPause: getAddress(guardian.pauseContract),
         },
+        headMaxAgeMs: source === "http" ? 1000 : 0,
         nowMs: this.#o.now(),
         maxAgeSeconds: guardian.maxReportAgeSeconds ?? 300,
         // Lifted tokens only: a report whose pause is in force changes nothing if taken again.

@@ -38,6 +38,9 @@ function fakeChain(options: {
     recentBlock: vi.fn((_maxAgeMs: number) =>
       options.down === "recentBlock" ? unavailable() : Promise.resolve(42n),
     ),
+    pinBlock: vi.fn((_confirmations: number) =>
+      options.down === "recentBlock" ? unavailable() : Promise.resolve(42n),
+    ),
     dspAgent: vi.fn((_registry: Address, owner: Address, _block: bigint) =>
       options.down === "dspAgent" ? unavailable() : Promise.resolve(options.agents?.[owner]),
     ),
@@ -57,6 +60,7 @@ const context = (chain: ReturnType<typeof fakeChain>): BreachVerificationContext
   domain,
   nowMs: Date.parse(report.observedAt) + 10_000,
   maxAgeSeconds: 300,
+  headMaxAgeMs: 1000,
   seen: () => false,
 });
 
@@ -73,6 +77,10 @@ describe("verifying a breach report against the chain", () => {
     });
     expect(chain.dspAgent).toHaveBeenCalledWith(registry, dsp, 42n);
     expect(chain.safeState).toHaveBeenCalledWith(consortiumSafe, 42n);
+    // Over HTTP the head may be a second old; a BreachReport an admin applied reads it fresh.
+    expect(chain.recentBlock).toHaveBeenCalledWith(1000);
+    await verifyBreachReport({ ...context(chain), headMaxAgeMs: 0 }, report, signature);
+    expect(chain.pinBlock).toHaveBeenCalledWith(0);
   });
 
   it("refuses a signer that is no owner's agent: never registered, revoked, or its DSP rotated out", async () => {
@@ -118,6 +126,7 @@ describe("verifying a breach report against the chain", () => {
     const replayed = await verifyBreachReport({ ...context(chain), seen: () => true }, report, signature);
     expect(replayed).toMatchObject({ ok: false, reason: "Replayed", hash });
     expect(chain.recentBlock).not.toHaveBeenCalled();
+    expect(chain.pinBlock).not.toHaveBeenCalled();
   });
 
   it("fails closed: a chain that cannot be read throws, for the caller to retry", async () => {

@@ -15,15 +15,19 @@ import {
 
 export interface BreachVerificationContext extends JudgeOptions {
   readonly chain: ChainReader;
+  /**
+   * Where the head is pinned: fresh for a BreachReport a DSP's admin applied;
+   * at most a second old for the HTTP endpoint any stranger can call, so a
+   * flood reads the head once a second. An agent minted within that second is
+   * not seen yet: its report is refused (422) and taken when it retries.
+   */
+  readonly headMaxAgeMs: number;
   readonly agentRegistry: Address;
   readonly consortiumSafe: Address;
   readonly domain: BreachDomain;
 }
 
 type BreachRefusal = BreachReason | "NotAnAgent";
-
-/** How old a pinned head a breach report may be judged at: one head read per interval under a flood. */
-const RECENT_BLOCK_MS = 1000;
 
 export type BreachVerdict =
   | {
@@ -54,7 +58,8 @@ export async function verifyBreachReport(
   // The agents are read per owner, per block, whoever signed: a report from a
   // key that is no agent costs no chain read of its own, so junk from fresh
   // keys cannot crowd out the RPC that a genuine report needs.
-  const block = await ctx.chain.recentBlock(RECENT_BLOCK_MS);
+  const block =
+    ctx.headMaxAgeMs > 0 ? await ctx.chain.recentBlock(ctx.headMaxAgeMs) : await ctx.chain.pinBlock(0);
   const { owners } = await ctx.chain.safeState(getAddress(ctx.consortiumSafe), block);
   const agents = await Promise.all(
     owners.map((owner) => ctx.chain.dspAgent(getAddress(ctx.agentRegistry), owner, block)),

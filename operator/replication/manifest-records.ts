@@ -19,9 +19,11 @@ import {
   approvals as approvalsOf,
   highestApplied,
   members,
+  versionRecords,
   versions,
 } from "../state/readers.ts";
 import type { SpecStore } from "../state/spec-store.ts";
+import { BOUNDS } from "../state/validate.ts";
 import type { Draft } from "../state/transitions.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
 
@@ -144,11 +146,17 @@ export class ManifestRecords {
     digest: string,
   ): Promise<((d: Draft) => void) | undefined> {
     const doc = this.#o.state.doc;
-    const known = versions(doc, id).some((v) => v.digest === digest);
+    const known =
+      versions(doc, id).some((v) => v.digest === digest) ||
+      versionRecords(doc, id) >= BOUNDS.versionRecordsPerManifest;
     const seen = new Set(approvalsOf(doc, digest).map((a) => `${a.safe} ${a.data.toLowerCase()}`));
+    // Within the bounds every peer enforces (state/validate.ts): a change past them is refused
+    // whole by the peers, so this region writes only what fits. The state carries approvals for
+    // convenience; each region also reads them from the chain and the Safe service.
     const fresh = (spec.signatures ?? [])
       .map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }))
-      .filter((a) => !seen.has(`${a.safe} ${a.data}`));
+      .filter((a) => !seen.has(`${a.safe} ${a.data}`))
+      .slice(0, Math.max(0, BOUNDS.approvalsPerVersion - seen.size));
     // Verified by the caller: it may still be missing from the store.
     if (!known || !this.#o.specs.has(digest)) {
       const json = specJson(spec);

@@ -14,7 +14,7 @@ import { createState, freshActor, type FederationDoc, type StateDoc } from "../s
 import { manifestIds } from "../state/readers.ts";
 import { StateStore } from "../state/store.ts";
 import { batch } from "../state/transitions.ts";
-import { PeerSync, QUARANTINE_MS, type PeerChannelName } from "./peer-sync.ts";
+import { MAX_QUEUED_PER_PEER, PeerSync, QUARANTINE_MS, type PeerChannelName } from "./peer-sync.ts";
 import { Replica } from "./replica.ts";
 import { SpecExchange } from "./spec-exchange.ts";
 
@@ -28,9 +28,13 @@ async function honestRegion() {
   const opened = await StateStore.open(await mkdtemp(join(tmpdir(), "dsc-peer-sync-")));
   let clock = 1_000;
   const replica = new Replica({ store: opened.store, doc: opened.doc, now: () => clock, logger });
-  const sent: Uint8Array[] = [];
+  const sent = new Map<string, Uint8Array[]>([
+    ["hostile", []],
+    ["honest", []],
+  ]);
   let deliver: (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void = () => undefined;
   const refusals: string[] = [];
+  const refusedPeers: string[] = [];
   const exchange = new SpecExchange({
     specs: opened.specs,
     send: () => true,
@@ -44,15 +48,21 @@ async function honestRegion() {
     replica,
     exchange,
     syncStates: new Map(),
-    refused: (_peer, reason) => refusals.push(reason),
+    refused: (peer, reason) => {
+      refusedPeers.push(peer);
+      refusals.push(reason);
+    },
     now: () => clock,
     logger,
     channel: {
-      send: (_peer, bytes) => {
-        sent.push(bytes);
+      send: (peer, bytes) => {
+        sent.get(peer)?.push(bytes);
         return true;
       },
-      status: () => [{ region: "hostile", connected: true }],
+      status: () => [
+        { region: "hostile", connected: true },
+        { region: "honest", connected: true },
+      ],
       onConnect: () => undefined,
       onDisconnect: () => undefined,
       onMessage: (listener) => {
@@ -71,24 +81,30 @@ async function honestRegion() {
     replica,
     sent,
     refusals,
+    refusedPeers,
     durable,
     store: opened.store,
     advance: (ms: number) => (clock += ms),
-    deliver: (bytes: Uint8Array) => {
-      deliver("hostile", bytes, "sync");
+    deliver: (bytes: Uint8Array, peer = "hostile") => {
+      deliver(peer, bytes, "sync");
     },
   };
 }
 
 /** Runs the sync protocol between `hostile` (a plain document) and the honest region until quiet. */
-function exchange(region: Awaited<ReturnType<typeof honestRegion>>, hostile: StateDoc): StateDoc {
+function exchange(
+  region: Awaited<ReturnType<typeof honestRegion>>,
+  peerDoc: StateDoc,
+  peer = "hostile",
+): StateDoc {
   let state = A.initSyncState();
-  let doc = hostile;
+  let doc = peerDoc;
   for (let round = 0; round < 8; round++) {
-    for (const bytes of region.sent.splice(0)) [doc, state] = A.receiveSyncMessage(doc, state, bytes);
+    for (const bytes of region.sent.get(peer)?.splice(0) ?? [])
+      [doc, state] = A.receiveSyncMessage(doc, state, bytes);
     let message: Uint8Array | null;
     [state, message] = A.generateSyncMessage(doc, state);
-    if (message) region.deliver(message);
+    if (message) region.deliver(message, peer);
   }
   return doc;
 }
@@ -129,5 +145,52 @@ describe("peer sync with a hostile peer", () => {
     expect(manifestIds(region.replica.doc)).toEqual(["ns/api"]);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(region.durable.flat()).toContain("ns/api");
+  });
+
+  it("blames a change sent ahead of its dependencies on its sender, not on the honest peer whose change released it", async () => {
+    const region = await honestRegion();
+    // The honest peer's good version, which the hostile peer also holds, and builds a bad change on.
+    const honest = good(createState(freshActor()), "web");
+    let hostile = A.clone(honest, { actor: freshActor() });
+    hostile = A.change(hostile, (d: FederationDoc) => {
+      d.schema = 99;
+    });
+    const bad = A.getLastLocalChange(hostile);
+    if (!bad) throw new Error("no change");
+    // The bad change alone, without the good one it depends on: Automerge holds it back.
+    region.deliver(A.encodeSyncMessage({ heads: A.getHeads(hostile), need: [], have: [], changes: [bad] }));
+    expect(region.refusals).toEqual([]);
+    expect(region.replica.doc.schema).toBe(3);
+
+    // The honest peer syncs its good version: the held-back change applies with it and is refused,
+    // the hostile peer is quarantined, and the honest peer's version is taken on its next round.
+    const after = exchange(region, honest, "honest");
+    expect(region.refusedPeers).toEqual(["hostile"]);
+    expect(region.refusals[0]).toMatch(/sent ahead of its dependencies, which honest supplied/);
+    expect(region.replica.doc.schema).toBe(3);
+    exchange(region, after, "honest");
+    expect(manifestIds(region.replica.doc)).toEqual(["ns/web"]);
+    expect(region.refusedPeers).toEqual(["hostile"]);
+  });
+
+  it("drops a peer's message once it holds back more than its share of changes", async () => {
+    const region = await honestRegion();
+    let source = createState(freshActor());
+    const changes: Uint8Array[] = [];
+    for (let i = 0; i <= MAX_QUEUED_PER_PEER + 1; i++) {
+      source = good(source, `m${String(i)}`);
+      const change = A.getLastLocalChange(source);
+      if (change) changes.push(change);
+    }
+    // Everything but the first: all held back, waiting for it.
+    region.deliver(
+      A.encodeSyncMessage({ heads: A.getHeads(source), need: [], have: [], changes: changes.slice(1) }),
+    );
+    expect(region.refusals[0]).toMatch(/changes ahead of their dependencies: at most 1024/);
+    // Nothing was kept: the first change now applies alone, and the rest are not waiting behind it.
+    region.deliver(
+      A.encodeSyncMessage({ heads: A.getHeads(source), need: [], have: [], changes: changes.slice(0, 1) }),
+    );
+    expect(manifestIds(region.replica.doc)).toEqual(["ns/m0"]);
   });
 });

@@ -5,8 +5,9 @@
 // spares a restart from resending what a peer already has.
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
+import type { StateDoc } from "../state/document.ts";
 import { SyncMessageError, SyncSessions } from "../state/sync.ts";
-import { layoutViolation } from "../state/validate.ts";
+import { boundsViolation, layoutViolation } from "../state/validate.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { Replica } from "./replica.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
@@ -16,6 +17,8 @@ const SYNC_STATE_SAVE_MS = 1000;
 export const QUARANTINE_MS = 30_000;
 /** Sync messages sent to a peer in one go before waiting for its answer. */
 const MESSAGES_PER_TURN = 8;
+/** Changes a peer may have held back here for missing dependencies; past it, its message is dropped. */
+export const MAX_QUEUED_PER_PEER = 1024;
 
 export type PeerChannelName = "sync" | "specs";
 
@@ -48,6 +51,14 @@ export class PeerSync {
   #syncTimer: NodeJS.Timeout | undefined;
   /** Peer -> until when its sync messages are dropped. */
   readonly #quarantine = new Map<string, number>();
+  /**
+   * Changes Automerge holds back until their dependencies arrive, by hash ->
+   * the peer that sent them. When another peer's message supplies the
+   * dependencies, they apply with it: a violation among them is the sender's,
+   * not the one that completed them (who would otherwise be quarantined for a
+   * change it never sent).
+   */
+  readonly #queued = new Map<string, string>();
 
   constructor(options: PeerSyncOptions) {
     this.#o = options;
@@ -117,18 +128,69 @@ export class PeerSync {
     // Checked before anyone acts on it, persists it or passes it on. Automerge applies a
     // message whole, so a change that breaks the layout is rolled back to the heads before it.
     const patches = result.changed ? A.diff(result.doc, before, A.getHeads(result.doc)) : undefined;
-    const violation = patches && layoutViolation(patches);
+    const violation = patches && (layoutViolation(patches) ?? boundsViolation(result.doc, patches));
     if (violation !== undefined) {
-      this.#o.replica.adopt(A.clone(A.view(result.doc, before)), undefined);
-      this.#sessions.forget(peer);
-      this.#quarantine.set(peer, this.#o.now() + QUARANTINE_MS);
-      this.#o.refused(peer, `a change that breaks the federation state: ${violation}`);
+      const culprit = this.#senderOfQueued(result.doc, before) ?? peer;
+      this.#rollback(result.doc, before, peer, culprit);
+      this.#quarantine.set(culprit, this.#o.now() + QUARANTINE_MS);
+      this.#o.refused(
+        culprit,
+        `a change that breaks the federation state: ${violation}` +
+          (culprit === peer ? "" : ` (sent ahead of its dependencies, which ${peer} supplied)`),
+      );
+      return;
+    }
+    const queued = this.#trackQueued(result.doc, peer, bytes);
+    if (queued > MAX_QUEUED_PER_PEER) {
+      this.#rollback(result.doc, before, peer, peer);
+      this.#o.refused(
+        peer,
+        `${String(queued)} changes ahead of their dependencies: at most ${String(MAX_QUEUED_PER_PEER)}`,
+      );
       return;
     }
     this.#syncStateChanged(peer);
     // A change goes to every peer once durable (onDurable); otherwise answer this one.
     this.#o.replica.adopt(result.doc, patches);
     if (!result.changed) this.#send(peer);
+  }
+
+  /** Back to `before`: changes held back for dependencies go too, and both sessions start over. */
+  #rollback(doc: StateDoc, before: A.Heads, peer: string, culprit: string): void {
+    this.#o.replica.adopt(A.clone(A.view(doc, before)), undefined);
+    this.#queued.clear();
+    this.#sessions.forget(peer);
+    if (culprit !== peer) this.#sessions.forget(culprit);
+  }
+
+  /** The peer that sent a held-back change that this message released, if any. */
+  #senderOfQueued(doc: StateDoc, before: A.Heads): string | undefined {
+    if (this.#queued.size === 0) return undefined;
+    for (const change of A.getChanges(A.view(doc, before), doc)) {
+      const sender = this.#queued.get(A.decodeChange(change).hash);
+      if (sender !== undefined) return sender;
+    }
+    return undefined;
+  }
+
+  /**
+   * Notes which of `peer`'s changes are held back for missing dependencies and
+   * forgets those that applied; returns how many `peer` has held back. Costs
+   * nothing on the usual path, where no change waits.
+   */
+  #trackQueued(doc: StateDoc, peer: string, bytes: Uint8Array): number {
+    const heads = A.getHeads(doc);
+    for (const hash of this.#queued.keys()) if (A.hasHeads(doc, [hash])) this.#queued.delete(hash);
+    if (A.getMissingDeps(doc, heads).length > 0) {
+      // A held-back change is not yet in the document's history.
+      for (const change of A.decodeSyncMessage(bytes).changes) {
+        const hash = A.decodeChange(change).hash;
+        if (!A.hasHeads(doc, [hash])) this.#queued.set(hash, peer);
+      }
+    }
+    let count = 0;
+    for (const sender of this.#queued.values()) if (sender === peer) count++;
+    return count;
   }
 
   #syncStateChanged(peer: string): void {

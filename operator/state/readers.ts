@@ -47,6 +47,10 @@ export function versions(doc: StateDoc, id: string): ManifestVersion[] {
   return [...first.values()].sort(byPrecedence);
 }
 
+/** How many version records (one per submitting region per version) `id` has. */
+export const versionRecords = (doc: StateDoc, id: string): number =>
+  prefixed(doc.versions[bucketOf(id)], id).length;
+
 /**
  * The version every region converges on: the highest nonce among the digests
  * the caller has verified itself (a peer's word is never enough); two digests

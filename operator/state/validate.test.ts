@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { digestOf } from "../../e2e/support/state-fixtures.ts";
 import { bucketOf, createState, freshActor, type FederationDoc, type StateDoc } from "./document.ts";
 import { batch, type Draft } from "./transitions.ts";
-import { layoutViolation } from "./validate.ts";
+import { BOUNDS, boundsViolation, layoutViolation } from "./validate.ts";
 
 const base = (): StateDoc => createState(freshActor());
 const patchesOf = (before: StateDoc, after: StateDoc) => A.diff(after, A.getHeads(before), A.getHeads(after));
@@ -147,5 +147,50 @@ describe("a peer's change to the federation state", () => {
         },
       ),
     );
+  });
+
+  describe("how much a peer's change may make a region hold", () => {
+    const over = (start: StateDoc, edit: (d: Draft) => unknown): string | undefined => {
+      const after = batch(A.clone(start), edit, 1000);
+      return boundsViolation(after, patchesOf(start, after));
+    };
+    const approval = (i: number) => ({
+      safe: "consortium" as const,
+      data: `0x${i.toString(16).padStart(130, "0")}`,
+    });
+
+    it("refuses approvals past 64 per version, and version records past the bound per manifest", () => {
+      const full = batch(
+        base(),
+        (d) =>
+          d.approve(
+            D1,
+            Array.from({ length: BOUNDS.approvalsPerVersion }, (_, i) => approval(i)),
+          ),
+        1000,
+      );
+      expect(over(base(), (d) => d.approve(D1, [approval(1)]))).toBeUndefined();
+      expect(over(full, (d) => d.approve(D1, [approval(999)]))).toBe(`65 approvals of ${D1}: at most 64`);
+      // Another version's approvals are not counted against this one.
+      expect(over(full, (d) => d.approve(digestOf("two"), [approval(999)]))).toBeUndefined();
+
+      let many = base();
+      many = batch(
+        many,
+        (d) => {
+          for (let n = 0; n < BOUNDS.versionRecordsPerManifest; n++)
+            d.submit({ id: "ns/web", nonce: n, digest: D1, region: "alpha", submittedAt: 1 });
+        },
+        1000,
+      );
+      expect(
+        over(many, (d) =>
+          d.submit({ id: "ns/web", nonce: 1_000_000, digest: D1, region: "beta", submittedAt: 1 }),
+        ),
+      ).toMatch(/3001 version records of ns\/web: at most 3000/);
+      expect(
+        over(many, (d) => d.submit({ id: "ns/api", nonce: 1, digest: D1, region: "beta", submittedAt: 1 })),
+      ).toBeUndefined();
+    });
   });
 });

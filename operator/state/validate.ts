@@ -4,7 +4,8 @@
 // record is a key of a known form in its own map, with a value of its type)
 // is refused whole. The document's layout is in document.ts.
 import * as A from "@automerge/automerge";
-import { allBuckets, bucketOf } from "./document.ts";
+import { allBuckets, bucketOf, type StateDoc } from "./document.ts";
+import { approvals, versionRecords } from "./readers.ts";
 import {
   checkAddress,
   checkDigest,
@@ -20,6 +21,21 @@ import {
   checkToken,
   StateInputError,
 } from "./model.ts";
+
+/**
+ * How much a peer may make a region hold. A version record is one region's
+ * submission of one version of a manifest: a thousand updates of a manifest
+ * submitted by three regions, before superseded versions are collected;
+ * approvals per version match what a spec may carry inline (spec.signatures,
+ * maxItems 64); pauses and resumes are a handful a year.
+ */
+export const BOUNDS = {
+  versionRecordsPerManifest: 3000,
+  approvalsPerVersion: 64,
+  pauseRecords: 10_000,
+  resumeRecords: 10_000,
+  members: 16,
+} as const;
 
 /** Longest key accepted: a pause record's, with a 256-character reason, is well under it. */
 export const MAX_KEY_LENGTH = 1024;
@@ -66,6 +82,45 @@ export function layoutViolation(patches: readonly A.Patch[]): string | undefined
     if (error instanceof Refused || error instanceof StateInputError) return error.message;
     throw error;
   }
+}
+
+/**
+ * Why `doc`, after a peer's change whose patches these are, holds more than
+ * BOUNDS allows where the change wrote, or undefined. Only what the change
+ * touched is counted, so a change costs in proportion to its own size.
+ */
+export function boundsViolation(doc: StateDoc, patches: readonly A.Patch[]): string | undefined {
+  const ids = new Set<string>();
+  const digests = new Set<string>();
+  let pauses = false;
+  let resumed = false;
+  let members = false;
+  for (const patch of patches) {
+    if (patch.action !== "put" && patch.action !== "conflict") continue;
+    const [map, , key] = patch.path;
+    if (map === "versions" && typeof key === "string") ids.add(key.split(" ")[0] ?? "");
+    else if (map === "approvals" && typeof key === "string") digests.add(key.split(" ")[0] ?? "");
+    else if (map === "pauses") pauses = true;
+    else if (map === "resumed") resumed = true;
+    else if (map === "members") members = true;
+  }
+  for (const id of ids) {
+    const n = versionRecords(doc, id);
+    if (n > BOUNDS.versionRecordsPerManifest)
+      return `${String(n)} version records of ${id}: at most ${String(BOUNDS.versionRecordsPerManifest)}`;
+  }
+  for (const digest of digests) {
+    const n = approvals(doc, digest).length;
+    if (n > BOUNDS.approvalsPerVersion)
+      return `${String(n)} approvals of ${digest}: at most ${String(BOUNDS.approvalsPerVersion)}`;
+  }
+  const count = (what: string, n: number, max: number): string | undefined =>
+    n > max ? `${String(n)} ${what}: at most ${String(max)}` : undefined;
+  return (
+    (pauses ? count("pause records", Object.keys(doc.pauses).length, BOUNDS.pauseRecords) : undefined) ??
+    (resumed ? count("resume records", Object.keys(doc.resumed).length, BOUNDS.resumeRecords) : undefined) ??
+    (members ? count("members", Object.keys(doc.members).length, BOUNDS.members) : undefined)
+  );
 }
 
 function checkPatch(patch: A.Patch): void {
