@@ -18,6 +18,7 @@ import {
 import { federationSpec } from "../../operator/api/v1alpha1/federation.ts";
 import { loadConfig } from "../../operator/config.ts";
 import { resumeTokens } from "../../operator/manifests/resume.ts";
+import { CONFIGURATION_KINDS } from "../../operator/core/approval/tier-floor.ts";
 import { existingGenerated, GENERATED_DIRS, generatedFiles } from "../../charts/generate.ts";
 import { CHART, helm, helmBinary, REPO, template } from "../../charts/helm.ts";
 import {
@@ -308,4 +309,59 @@ describe("manifests/examples", () => {
       }
     },
   );
+});
+
+describe("the managed-objects role", () => {
+  interface Rule {
+    apiGroups: string[];
+    resources: string[];
+    verbs: string[];
+  }
+  const rules = (
+    parseYaml(readFileSync(join(CHART, "values.yaml"), "utf8")) as {
+      rbac: { managedObjects: { rules: Rule[] } };
+    }
+  ).rbac.managedObjects.rules;
+  const covers = (group: string, resource: string): boolean =>
+    rules.some(
+      (r) =>
+        r.apiGroups.includes(group) &&
+        r.resources.includes(resource) &&
+        ["get", "list", "create", "patch", "delete"].every((v) => r.verbs.includes(v)),
+    );
+  /** Kind -> resource, for the kinds the tier policy names and the workloads it means by "code". */
+  const RESOURCES: Record<string, string> = {
+    ConfigMap: "configmaps",
+    Secret: "secrets",
+    Service: "services",
+    Endpoints: "endpoints",
+    Ingress: "ingresses",
+    HorizontalPodAutoscaler: "horizontalpodautoscalers",
+    PodDisruptionBudget: "poddisruptionbudgets",
+    EndpointSlice: "endpointslices",
+  };
+
+  it("is not every kind, and never grants escalate, bind or impersonate", () => {
+    expect(rules.some((r) => r.apiGroups.includes("*") || r.resources.includes("*"))).toBe(false);
+    for (const r of rules)
+      expect(r.verbs.filter((v) => ["escalate", "bind", "impersonate", "*"].includes(v))).toEqual([]);
+  });
+
+  it("covers every kind the tier policy calls configuration, and the workloads", () => {
+    for (const kind of CONFIGURATION_KINDS) {
+      const [group = "", name = ""] = kind.split("/");
+      expect(covers(group, RESOURCES[name] ?? `(no resource for ${name})`), kind).toBe(true);
+    }
+    for (const [group, resource] of [
+      ["apps", "deployments"],
+      ["apps", "statefulsets"],
+      ["apps", "daemonsets"],
+      ["batch", "jobs"],
+      ["batch", "cronjobs"],
+      ["", "namespaces"],
+      ["", "serviceaccounts"],
+      ["networking.k8s.io", "networkpolicies"],
+    ] as const)
+      expect(covers(group, resource), `${group}/${resource}`).toBe(true);
+  });
 });

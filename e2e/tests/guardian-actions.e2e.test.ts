@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admissionPolicy, POLICY_NAME } from "../../operator/admission/policy.ts";
+import { admissionPolicy, OWNERSHIP_POLICY_NAME, POLICY_NAME } from "../../operator/admission/policy.ts";
 import {
   DENY_ALL_POLICY,
   enforcePause,
@@ -157,18 +157,21 @@ beforeAll(async () => {
   const adminKc = adminConfig(testbed, REGION);
   admin = ObjectApi.forConfig(adminKc);
   adminApplier = new Applier(adminKc, { fieldManager: "dsp-admin" });
-  // The policy the operator installs at start, naming its own identity.
-  try {
-    await api.readRaw({
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicy",
-      metadata: { name: POLICY_NAME },
-    });
-  } catch (error) {
-    if (httpStatus(error) !== 404) throw error;
-    for (const object of admissionPolicy("dsc-operator")) await operator.apply(object as never);
-    installedPolicy = true;
+  // The policies the operator installs at start, naming its own identity.
+  for (const name of [POLICY_NAME, OWNERSHIP_POLICY_NAME]) {
+    try {
+      await api.readRaw({
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicy",
+        metadata: { name },
+      });
+    } catch (error) {
+      if (httpStatus(error) !== 404) throw error;
+      installedPolicy = true;
+    }
   }
+  if (installedPolicy)
+    for (const object of admissionPolicy("dsc-operator")) await operator.apply(object as never);
 });
 
 afterAll(async () => {
@@ -180,11 +183,12 @@ afterAll(async () => {
     ),
   );
   if (installedPolicy) {
-    for (const kind of ["ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"]) {
-      await api
-        .delete({ apiVersion: "admissionregistration.k8s.io/v1", kind, metadata: { name: POLICY_NAME } })
-        .catch(() => undefined);
-    }
+    for (const name of [POLICY_NAME, OWNERSHIP_POLICY_NAME])
+      for (const kind of ["ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"]) {
+        await api
+          .delete({ apiVersion: "admissionregistration.k8s.io/v1", kind, metadata: { name } })
+          .catch(() => undefined);
+      }
   }
 });
 
@@ -461,4 +465,81 @@ it("lift undoes every action the guardian took, whatever the action is now", asy
   expect(await replicasOf("Deployment", ns, "web")).toEqual([3, undefined]);
   expect(await replicasOf("StatefulSet", ns, "db")).toEqual([2, undefined]);
   expect(await policyIn(ns)).toBeUndefined();
+});
+
+describe("admission", () => {
+  /** The status of an admin's dry-run write: 403 when a policy refuses it. */
+  const dryRunStatus = async (write: () => Promise<unknown>): Promise<number> => {
+    try {
+      await write();
+      return 200;
+    } catch (error) {
+      return httpStatus(error) ?? 0;
+    }
+  };
+
+  it("keeps an admin off a managed object's status subresource", async () => {
+    const ns = await namespace("status");
+    await applyManaged(deployment(ns, "web", 1), ns);
+    const ref = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: ns } };
+    await eventually(
+      "the admission policy to refuse an admin's write to a managed Deployment's status",
+      async () =>
+        (await dryRunStatus(() =>
+          admin.patchRaw(
+            ref,
+            "application/merge-patch+json",
+            { status: { observedGeneration: 99 } },
+            { dryRun: "All" },
+            "/status",
+          ),
+        )) === 403,
+    );
+  });
+
+  it("lets only the operator add an ownerReference or a finalizer to a ConsortiumManifest; an admin may remove one", async () => {
+    const ns = await namespace("owners");
+    const manifest = {
+      apiVersion: "dsc.federation.dev/v1alpha1",
+      kind: "ConsortiumManifest",
+      metadata: { name: "m", namespace: ns, finalizers: ["dsc.federation.dev/prune"] },
+      spec: {
+        tier: "operational",
+        targets: [REGION],
+        nonce: 1,
+        expiresAt: "2030-01-01T00:00:00Z",
+        objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: ns } }],
+        proposal: { agent: "0x0000000000000000000000000000000000000001", signature: "0x00" },
+      },
+    };
+    await operator.apply(manifest as never);
+    const ref = {
+      apiVersion: manifest.apiVersion,
+      kind: manifest.kind,
+      metadata: { name: "m", namespace: ns },
+    };
+    const patch = (body: unknown) => () =>
+      admin.patchRaw(ref, "application/merge-patch+json", body, { dryRun: "All" });
+    const dangling = {
+      metadata: {
+        ownerReferences: [
+          { apiVersion: "v1", kind: "ConfigMap", name: "gone", uid: "00000000-0000-0000-0000-000000000000" },
+        ],
+      },
+    };
+    await eventually(
+      "the ownership policy to refuse an admin's ownerReference",
+      async () => (await dryRunStatus(patch(dangling))) === 403,
+    );
+    expect(
+      await dryRunStatus(
+        patch({ metadata: { finalizers: ["dsc.federation.dev/prune", "example.com/hold"] } }),
+      ),
+    ).toBe(403);
+    // Removing is the safe direction: allowed.
+    expect(await dryRunStatus(patch({ metadata: { finalizers: null } }))).toBe(200);
+    // Other edits pass.
+    expect(await dryRunStatus(patch({ metadata: { labels: { team: "payments" } } }))).toBe(200);
+    await operator.apply({ ...ref, metadata: { ...ref.metadata, finalizers: [] } } as never);
+  });
 });

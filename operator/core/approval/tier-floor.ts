@@ -31,7 +31,7 @@ const CRITICAL_GROUPS: Readonly<Record<string, string>> = {
 };
 
 /** Namespaced kinds that are configuration, not code: what the operational tier is for. */
-const CONFIGURATION: ReadonlySet<string> = new Set([
+export const CONFIGURATION_KINDS: readonly string[] = [
   "/ConfigMap",
   "/Secret",
   "/Service",
@@ -40,7 +40,8 @@ const CONFIGURATION: ReadonlySet<string> = new Set([
   "autoscaling/HorizontalPodAutoscaler",
   "policy/PodDisruptionBudget",
   "discovery.k8s.io/EndpointSlice",
-]);
+];
+const CONFIGURATION: ReadonlySet<string> = new Set(CONFIGURATION_KINDS);
 
 /**
  * Built-in kinds that have no namespace. Any other kind written without one
