@@ -47,7 +47,13 @@ export async function benchVerify(testbed: Testbed, manifests = 150): Promise<Ve
     const start = performance.now();
     for (const input of inputs) {
       const report = await verifyManifest(
-        { chain: reader(), service: undefined, federationName: "dsc", federation, operatorNamespace: "dsc-system" },
+        {
+          chain: reader(),
+          service: undefined,
+          federationName: "dsc",
+          federation,
+          operatorNamespace: "dsc-system",
+        },
         input,
       );
       if (!report.decision.verified)

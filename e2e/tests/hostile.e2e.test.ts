@@ -158,6 +158,14 @@ describe("one hostile member", () => {
         spec: { tiers: { critical: loose, upgrade: loose, operational: loose }, guardian: null },
       }),
     ]);
+    // The Federation shows the policy alpha decides by: the federation's, not its admin's looser one.
+    const shown = await until("alpha's Federation to show its policy", async () => {
+      const s = await readFederationStatus(kc("alpha"));
+      return s?.observedGeneration !== undefined && s.policy ? s.policy : undefined;
+    });
+    expect(shown.tiers.critical).toEqual({ dspApprovals: 3, boardApprovals: 1 });
+    expect(shown.stricterHere).toEqual([]);
+    expect(shown.floors).toMatch(/^critical: RBAC/);
     await submit("alpha", "rogue-resume", resumeSpec([token]), { signers: ["alpha"] });
 
     // Every region verifies the resume itself under the federation's policy, refuses it and stays

@@ -67,6 +67,15 @@ const federation = (paused: boolean): FederationView => ({
     ],
     peerSummary: "beta ✓ gamma ✗",
     document: { bytes: 13_456, manifests: 5 },
+    policy: {
+      tiers: {
+        critical: { dspApprovals: 3, boardApprovals: 2 },
+        upgrade: { dspApprovals: 2, boardApprovals: 0 },
+        operational: { dspApprovals: 1, boardApprovals: 0 },
+      },
+      stricterHere: ["critical"],
+      floors: "critical: RBAC; upgrade: workloads; operational: ConfigMap",
+    },
     guardian: paused
       ? { paused: true, action: "ScaleToZero", chainPaused: true, chainPauseId: 2, pauses: [pause] }
       : { paused: false, action: "ScaleToZero", chainPaused: false, chainPauseId: 2, pauses: [] },
@@ -114,6 +123,8 @@ describe("dsc status", () => {
       "  DAO Board Safe 0x7d59336e50A67B12DA258E8019A02BE5E24dE155: threshold 1 of 1 owners",
       `    ${BOARD1}`,
       "Document    13.5 kB, 5 manifests",
+      "Policy      critical 3+2 Board, upgrade 2, operational 1 DSP approvals (stricter here than the federation: critical)",
+      "  floors: critical: RBAC; upgrade: workloads; operational: ConfigMap",
       "Guardian    PAUSED (ScaleToZero), 1 pause in force; chain paused (pause #2)",
       `  ${TOKEN}`,
       "    source    agent, critical",

@@ -125,6 +125,23 @@ export function formatStatus(federation: FederationView, now: number): string[] 
       row("Document", `${bytes(status.document.bytes)}, ${plural(status.document.manifests, "manifest")}`),
     );
 
+  if (status.policy) {
+    const t = status.policy.tiers;
+    const tier = (name: "critical" | "upgrade" | "operational") =>
+      `${name} ${String(t[name].dspApprovals)}${t[name].boardApprovals > 0 ? `+${String(t[name].boardApprovals)} Board` : ""}`;
+    const stricter = status.policy.stricterHere;
+    lines.push(
+      row(
+        "Policy",
+        `${tier("critical")}, ${tier("upgrade")}, ${tier("operational")} DSP approvals` +
+          (stricter.length > 0
+            ? ` (stricter here than the federation: ${stricter.join(", ")})`
+            : " (the federation's)"),
+      ),
+    );
+    lines.push(`  floors: ${status.policy.floors}`);
+  }
+
   lines.push(...guardianLines(spec, status, now));
   lines.push(...conditionLines(status.conditions));
   return lines;

@@ -3,8 +3,11 @@
 // (owners, thresholds, block) in the Federation's status. It polls: the chain
 // has no watch, and a DAO rotation must show without anyone touching the cluster.
 import { getAddress, type Hex } from "viem";
+import { effectivePolicy, stricterTiers } from "../core/approval/policy.ts";
+import { FLOOR_SUMMARY } from "../core/approval/tier-floor.ts";
 import {
   DEFAULT_CONFIRMATIONS,
+  DEFAULT_TIERS,
   federationSpec,
   type FederationSpec,
   type FederationStatus,
@@ -157,6 +160,15 @@ export function federationReconciler(options: FederationControllerOptions): Reco
           `${field}: Secret ${options.namespace}/${ref.name} key ${ref.key}: ${errorMessage(error)}`,
         );
       }
+    };
+    // The policy this region decides by, shown where an SRE or a DSP looks.
+    status = {
+      ...status,
+      policy: {
+        tiers: effectivePolicy(DEFAULT_TIERS, spec.tiers),
+        stricterHere: stricterTiers(DEFAULT_TIERS, spec.tiers),
+        floors: FLOOR_SUMMARY,
+      },
     };
     const guardian = spec.guardian;
     let rpcUrl: string;

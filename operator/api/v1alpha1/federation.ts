@@ -1,7 +1,7 @@
 // Federation: this cluster's place in the federation (cluster-scoped, one per
 // cluster). Its name is the federation's id, which every approval binds to.
 import { array, boolean, integer, literal, object, optional, string, type Infer } from "../schema.ts";
-import { address, bytes32, condition, region, secretKeyRef } from "./fields.ts";
+import { address, bytes32, condition, region, secretKeyRef, tier } from "./fields.ts";
 
 /** What a pause does to managed workloads, besides stopping every apply. */
 export const PAUSE_ACTIONS = ["Freeze", "ScaleToZero", "DenyAll"] as const;
@@ -156,6 +156,17 @@ export const federationStatus = object({
   /** e.g. "beta ✓ gamma ✗", for the kubectl column. */
   peerSummary: optional(string({ maxLength: 256 })),
   document: optional(object({ bytes: integer({ minimum: 0 }), manifests: integer({ minimum: 0 }) })),
+  policy: optional(
+    object({
+      tiers: tierPolicy.describe(
+        "The approvals this region requires per tier: the federation's, or stricter where spec.tiers asks.",
+      ),
+      stricterHere: array(tier(), { maxItems: 3 }).describe(
+        "Tiers where spec.tiers is stricter than the federation's.",
+      ),
+      floors: string({ maxLength: 1024 }).describe("The lowest tier each kind of object may be applied at."),
+    }),
+  ),
   guardian: optional(
     object({
       paused: boolean(),

@@ -82,6 +82,16 @@ export function effectivePolicy(federation: TierPolicy, local: TierPolicy | unde
   };
 }
 
+/** The tiers where a region's own policy is stricter than the federation's. */
+export function stricterTiers(federation: TierPolicy, local: TierPolicy | undefined): Tier[] {
+  if (!local) return [];
+  return (["critical", "upgrade", "operational"] as const).filter(
+    (t) =>
+      local[t].dspApprovals > federation[t].dspApprovals ||
+      local[t].boardApprovals > federation[t].boardApprovals,
+  );
+}
+
 export interface DecisionInput {
   readonly tier: Tier;
   /** Reasons the Safes cannot judge signatures (safeProblem); any one refuses the manifest. */

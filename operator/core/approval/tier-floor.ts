@@ -72,6 +72,12 @@ const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
   "flowcontrol.apiserver.k8s.io/PriorityLevelConfiguration",
 ]);
 
+/** The floors in one line, for `kubectl get federation -o yaml` and `dsc status`. */
+export const FLOOR_SUMMARY =
+  "critical: RBAC, admission, CRDs, APIServices, certificates, dsc.federation.dev objects, the operator's and Kubernetes' namespaces; " +
+  "upgrade: workloads, Namespaces, cluster-scoped and unlisted kinds; " +
+  `operational: ${CONFIGURATION_KINDS.map((k) => k.split("/")[1]).join(", ")}`;
+
 export interface FloorContext {
   /** The operator's own namespace: its Secrets, its Lease, its workload. */
   readonly operatorNamespace: string;
