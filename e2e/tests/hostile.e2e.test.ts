@@ -12,15 +12,24 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createPublicClient, createTestClient, http } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as A from "@automerge/automerge";
+import { join } from "node:path";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { PeerTransport } from "../../operator/peers/transport.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
+import { createState, freshActor, type FederationDoc } from "../../operator/state/document.ts";
+import { manifestIds } from "../../operator/state/readers.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
   installFederation,
+  peerCertificate,
   peersThrough,
   startFederatedSuite,
+  startOperator,
   submitApproved,
   startPeerLinks,
   type OperatorProcess,
@@ -351,5 +360,108 @@ describe("one hostile member", () => {
     );
     expect(status?.appliedNonce).toBeUndefined();
     expect((await configMap("alpha", "final"))?.data?.v).toBe("2");
+  });
+
+  it("refuses a rogue peer holding alpha's real certificate: beta keeps running, applying and restarting", async () => {
+    // alpha's operator goes; a process with alpha's certificate and key takes its place and speaks
+    // the real protocol (mTLS, HELLO, Automerge sync) with hostile content.
+    await operators.get("alpha")?.stop();
+    const certificate = peerCertificate(testbed, "alpha");
+    const endpoints = peersThrough(testbed, links, "alpha");
+    const rogue = new PeerTransport({
+      region: "alpha",
+      listen: { host: "127.0.0.1", port: testbed.layout.ports.regions.alpha.peer },
+      certificate: { cert: certificate.cert, key: certificate.key },
+      peers: (["beta", "gamma"] as const).map((r) => ({
+        region: r,
+        endpoint: endpoints[r] ?? "",
+        fingerprint: peerCertificate(testbed, r).fingerprint,
+      })),
+      heartbeatMs: 500,
+      logger: pino({ level: "silent" }),
+      registry: new Registry(),
+    });
+    let doc = createState(freshActor());
+    let state = A.initSyncState();
+    const answer = (): void => {
+      let message: Uint8Array | null;
+      [state, message] = A.generateSyncMessage(doc, state);
+      if (message) rogue.send("beta", message);
+    };
+    rogue.onConnect((peer) => {
+      if (peer === "beta") answer();
+    });
+    rogue.onMessage((peer, bytes, channel) => {
+      if (peer !== "beta" || channel !== "sync") return;
+      [doc, state] = A.receiveSyncMessage(doc, state, bytes);
+      answer();
+    });
+    const rejected = async (): Promise<number> =>
+      Number(
+        /^dsc_sync_rejected_messages_total (\d+)/m.exec(
+          (await operators.get("beta")?.metrics()) ?? "",
+        )?.[1] ?? "0",
+      );
+    const before = await rejected();
+    await rogue.start();
+    try {
+      // First an honest peer: it learns beta's state.
+      await until("the rogue peer to learn beta's state", () =>
+        Promise.resolve(manifestIds(doc).length > 0 || undefined),
+      );
+      // Then a change that would brick every region: another schema, the pauses map gone.
+      doc = A.change(doc, (d: FederationDoc) => {
+        d.schema = 99;
+        delete (d as Partial<FederationDoc>).pauses;
+      });
+      answer();
+      await until("beta to refuse the rogue change", async () => (await rejected()) > before);
+    } finally {
+      await rogue.stop();
+    }
+
+    // beta applies what it verifies, as before...
+    await submit(
+      "beta",
+      "after-rogue",
+      {
+        tier: "operational",
+        targets: ["beta"],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [configMapV("after-rogue", "1")],
+      },
+      { signers: ["beta"] },
+    );
+    await until("beta applies a manifest after the rogue change", () => configMap("beta", "after-rogue"));
+    // ...and its stored state loads: the rogue change was never persisted.
+    await operators.get("beta")?.stop();
+    const restarted = await startOperator(
+      testbed,
+      "beta",
+      {
+        DSC_RESYNC_SECONDS: "2",
+        DSC_STATE_DIR: join(testbed.layout.regionDir("beta"), `hostile-state-${RUN}`),
+      },
+      { federated: true },
+    );
+    operators.set("beta", restarted);
+    await until("beta back up and syncing", async () =>
+      /^dsc_document_bytes \d+/m.test(await restarted.metrics()),
+    );
+    expect(await restarted.metrics()).toMatch(/^dsc_sync_rejected_messages_total 0$/m);
+    // alpha's own operator comes back for the rest of the suite.
+    operators.set(
+      "alpha",
+      await startOperator(
+        testbed,
+        "alpha",
+        {
+          DSC_RESYNC_SECONDS: "2",
+          DSC_STATE_DIR: join(testbed.layout.regionDir("alpha"), `hostile-state-${RUN}`),
+        },
+        { federated: true },
+      ),
+    );
   });
 });

@@ -174,7 +174,7 @@ describe("a ConsortiumManifest in alpha", () => {
   });
 
   it("puts drift back", async () => {
-    // A kube-system identity passes the admission policy (the cluster's own controllers must), so it can drift the object.
+    // A controller the admission policy names (the cluster's own must act) can drift the object.
     await kubectl(testbed, "alpha", [
       "-n",
       NS,
@@ -184,7 +184,7 @@ describe("a ConsortiumManifest in alpha", () => {
       "--type=merge",
       "-p",
       '{"data":{"v":"drifted"}}',
-      "--as=system:serviceaccount:kube-system:drifter",
+      "--as=system:serviceaccount:kube-system:generic-garbage-collector",
       "--as-group=system:masters",
     ]);
     await until("drift put back", async () => (await readConfigMap("web")).data?.v === "1");

@@ -79,7 +79,7 @@ export function admissionPolicy(operatorUser: string): Record<string, unknown>[]
           expression: allowed,
           reason: "Forbidden",
           messageExpression:
-            "request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' + request.resource.resource + (request.subResource != '' ? '/' + request.subResource : '') + ' ' + request.name + ': it is managed by the DSC operator and changes only through an approved ConsortiumManifest'",
+            "request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' + request.resource.resource + '/' + request.name + (has(request.subResource) && request.subResource != '' ? ' (' + request.subResource + ')' : '') + ': it is managed by the DSC operator and changes only through an approved ConsortiumManifest'",
         },
       ],
     },
