@@ -47,14 +47,7 @@ export async function installFederation(
 ): Promise<void> {
   const kc = adminConfig(testbed, region);
   const applier = new Applier(kc, { fieldManager: "dsc-testbed" });
-  for (const text of Object.values(crdFiles())) await applier.apply(parseDocument(text).toJS() as never);
-  const core = kc.makeApiClient(CoreV1Api);
-  for (let i = 0; i < 100; i++) {
-    const list = await core.listNamespace().catch(() => undefined);
-    if (list) break;
-    await sleep(50);
-  }
-  await waitForCrds(kc);
+  await installCrds(testbed, region);
   const { chain } = testbed;
   await applier.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "dsc-system" } });
   await applier.apply({
@@ -150,6 +143,20 @@ export function peersThrough(
       return [r, `127.0.0.1:${String(link ? link.port : testbed.layout.ports.regions[r].peer)}`];
     }),
   );
+}
+
+/** The project's CRDs in `region`, established. */
+export async function installCrds(testbed: Testbed, region: Region): Promise<void> {
+  const kc = adminConfig(testbed, region);
+  const applier = new Applier(kc, { fieldManager: "dsc-testbed" });
+  for (const text of Object.values(crdFiles())) await applier.apply(parseDocument(text).toJS() as never);
+  const core = kc.makeApiClient(CoreV1Api);
+  for (let i = 0; i < 100; i++) {
+    const list = await core.listNamespace().catch(() => undefined);
+    if (list) break;
+    await sleep(50);
+  }
+  await waitForCrds(kc);
 }
 
 async function waitForCrds(kc: KubeConfig): Promise<void> {

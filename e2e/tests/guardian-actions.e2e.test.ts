@@ -23,7 +23,7 @@ import { ObjectApi } from "../../operator/kube/objects-api.ts";
 import { decorate, MANAGED_LABEL } from "../../operator/manifests/labels.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { eventually } from "../testbed/eventually.ts";
-import { adminConfig } from "../testbed/operator.ts";
+import { adminConfig, installCrds } from "../testbed/operator.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
 const REGION = "gamma";
@@ -149,6 +149,8 @@ const recordOnly = (kind: string, ns: string, name: string, count: string): Prom
 
 beforeAll(async () => {
   testbed = await current();
+  // Before any client reads the API's discovery: the ownership test writes a ConsortiumManifest.
+  await installCrds(testbed, REGION);
   const kc = new KubeConfig();
   kc.loadFromFile(join(testbed.layout.regionDir(REGION), "dsc-operator.kubeconfig"));
   api = ObjectApi.forConfig(kc);

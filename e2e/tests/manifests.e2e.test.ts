@@ -60,6 +60,9 @@ function configMap(name: string, data: Record<string, string>): Record<string, u
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data };
 }
 
+/** One expiry for the suite: a draft of the same spec is the same version (the same digest). */
+const EXPIRES_AT = new Date(Date.now() + 3_600_000).toISOString();
+
 /** A manifest proposed by alpha's agent, with approvals from the DSPs of `signers`. */
 async function draft(
   name: string,
@@ -73,7 +76,7 @@ async function draft(
       tier: "upgrade",
       targets: ["alpha"],
       nonce: 1,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      expiresAt: EXPIRES_AT,
       objects: [configMap(name, { v: "1" })],
       ...spec,
     },
