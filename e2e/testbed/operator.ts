@@ -160,16 +160,35 @@ export async function installCrds(testbed: Testbed, region: Region): Promise<voi
 }
 
 async function waitForCrds(kc: KubeConfig): Promise<void> {
-  const { ApiextensionsV1Api } = await import("@kubernetes/client-node");
+  const { ApiextensionsV1Api, CustomObjectsApi } = await import("@kubernetes/client-node");
   const api = kc.makeApiClient(ApiextensionsV1Api);
+  const objects = kc.makeApiClient(CustomObjectsApi);
   for (let i = 0; i < 200; i++) {
     const crds = await api.listCustomResourceDefinition();
     const ours = crds.items.filter((c) => c.spec.group === "dsc.federation.dev");
-    if (
+    const established =
       ours.length >= Object.keys(crdFiles()).length &&
-      ours.every((c) => c.status?.conditions?.some((x) => x.type === "Established" && x.status === "True"))
-    )
-      return;
+      ours.every((c) => c.status?.conditions?.some((x) => x.type === "Established" && x.status === "True"));
+    // Established is not yet servable: a new CRD's storage answers 429 for a moment.
+    const servable =
+      established &&
+      (
+        await Promise.all(
+          ours.map((c) =>
+            objects
+              .listClusterCustomObject({
+                group: c.spec.group,
+                version: c.spec.versions[0]?.name ?? "v1alpha1",
+                plural: c.spec.names.plural,
+              })
+              .then(
+                () => true,
+                () => false,
+              ),
+          ),
+        )
+      ).every(Boolean);
+    if (servable) return;
     await sleep(50);
   }
   throw new Error("the DSC CRDs were not established in time");

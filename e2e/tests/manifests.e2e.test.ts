@@ -157,6 +157,23 @@ describe("a ConsortiumManifest in alpha", () => {
 
   it("refuses a direct edit of a managed object, even by a cluster admin", async () => {
     await until("web applied", async () => (await manifestStatus("web"))?.state === "Applied");
+    // The operator installs its admission policy at start; the API server enforces it moments later.
+    await until("the admission policy in force", () =>
+      kubectl(testbed, "alpha", [
+        "-n",
+        NS,
+        "patch",
+        "configmap",
+        "web",
+        "--type=merge",
+        "-p",
+        "{}",
+        "--dry-run=server",
+      ]).then(
+        () => false,
+        (error: unknown) => String(error).includes("managed by the DSC operator"),
+      ),
+    );
     const attempt = kubectl(testbed, "alpha", [
       "-n",
       NS,
