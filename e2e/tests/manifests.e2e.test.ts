@@ -327,6 +327,20 @@ describe("a ConsortiumManifest in alpha", () => {
     );
   });
 
+  it("takes over an existing object it does not manage only at the critical tier", async () => {
+    // Made by hand, before any manifest names it.
+    await submitter.apply(configMap("taken", { owner: "someone else" }));
+    await submit(await draft("taker", { objects: [configMap("taken", { v: "1" })] }, ["alpha", "beta"]));
+    const refused = await until("the takeover refused", async () => {
+      const c = condition(await manifestStatus("taker"), "Applied");
+      return c?.reason === "ApplyFailed" ? c : undefined;
+    });
+    expect(refused.message).toMatch(
+      /ConfigMap\/\S+\/taken exists and is not this manifest's \(not managed by the operator\): taking it over needs the critical tier/,
+    );
+    expect((await readConfigMap("taken")).data).toEqual({ owner: "someone else" });
+  });
+
   it("prunes what it applied when the manifest is deleted", async () => {
     await kubectl(testbed, "alpha", [
       "-n",

@@ -7,6 +7,7 @@ import {
   encodeFunctionData,
   getAddress,
   http,
+  keccak256,
   zeroAddress,
   type Address,
   type Hex,
@@ -59,6 +60,14 @@ export class ChainReader {
   private cacheBlock = -1n;
   private cache = new Map<string, Promise<unknown>>();
   #recent: { readonly at: number; readonly block: Promise<bigint> } | undefined;
+  /**
+   * What a Safe's code says about its judgement (its VERSION() and whether it
+   * refuses a forgery), by the proxy's code hash and the singleton it
+   * delegates to (storage slot 0): both are read at every block, the
+   * judgement only when they change, so the checks cost no round trip on the
+   * hot path. Bounded: a handful of Safes in a federation.
+   */
+  readonly #judgement = new Map<string, Pick<SafeState, "version" | "refusesForgery">>();
 
   constructor(options: ChainReaderOptions) {
     this.chainId = options.chainId;
@@ -139,23 +148,31 @@ export class ChainReader {
       const read = <F extends "getOwners" | "getThreshold" | "VERSION">(functionName: F) =>
         this.client.readContract({ address: safe, abi: safeAbi, functionName, blockNumber: block });
       try {
-        const [owners, threshold, version, canary] = await this.timed("safe_state", () =>
+        const [owners, threshold, code, singleton] = await this.timed("safe_state", () =>
           Promise.all([
             read("getOwners"),
             read("getThreshold"),
-            read("VERSION").catch((error: unknown) => {
-              if (isRevert(error) || isNotDecodable(error)) return undefined;
-              throw error;
-            }),
-            this.#checkNSignatures(safe, CANARY_HASH, CANARY_SIGNATURE, block),
+            this.client.getCode({ address: safe, blockNumber: block }),
+            this.client.getStorageAt({ address: safe, slot: "0x0", blockNumber: block }),
           ]),
         );
-        return {
-          owners: owners.map((o) => getAddress(o)),
-          threshold: Number(threshold),
-          version,
-          refusesForgery: !canary.valid,
-        };
+        const key = `${keccak256(code ?? "0x")}:${singleton ?? "0x"}`;
+        let judgement = this.#judgement.get(key);
+        if (!judgement) {
+          const [version, canary] = await this.timed("safe_judgement", () =>
+            Promise.all([
+              read("VERSION").catch((error: unknown) => {
+                if (isRevert(error) || isNotDecodable(error)) return undefined;
+                throw error;
+              }),
+              this.#checkNSignatures(safe, CANARY_HASH, CANARY_SIGNATURE, block),
+            ]),
+          );
+          judgement = { version, refusesForgery: !canary.valid };
+          if (this.#judgement.size >= 64) this.#judgement.clear();
+          this.#judgement.set(key, judgement);
+        }
+        return { owners: owners.map((o) => getAddress(o)), threshold: Number(threshold), ...judgement };
       } catch (error) {
         throw new ChainUnavailableError(
           `cannot read Safe ${safe} at block ${block.toString()}: ${shortError(error)}`,

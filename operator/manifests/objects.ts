@@ -39,6 +39,52 @@ interface ApplyInput {
   readonly objects: readonly Record<string, unknown>[];
   readonly digest: Hex;
   readonly nonce: number;
+  /** What this manifest applied before: known to be its own, not read again. */
+  readonly applied: readonly ObjectReference[];
+  /**
+   * Whether the version may take over an object that exists and is not this
+   * manifest's (made by hand, by a chart, or by another manifest): only a
+   * critical version may, since a server-side apply with force takes every
+   * field and a later prune deletes the object.
+   */
+  readonly adopt: boolean;
+}
+
+/**
+ * Refuses, before anything is written, to take over an existing object this
+ * manifest does not manage. Only objects new to the manifest are read: a
+ * resync of what it applied costs nothing more.
+ */
+async function checkAdoption(
+  api: ObjectApi,
+  input: ApplyInput,
+  decorated: readonly Record<string, unknown>[],
+): Promise<void> {
+  if (input.adopt) return;
+  const id = `${input.manifest.namespace}/${input.manifest.name}`;
+  const fresh = decorated.filter((o) => !input.applied.some((a) => sameObject(a, referenceOf(o))));
+  await Promise.all(
+    fresh.map(async (object) => {
+      const ref = referenceOf(object);
+      let live: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+      try {
+        live = await api.readRaw({
+          apiVersion: ref.apiVersion,
+          kind: ref.kind,
+          metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+        });
+      } catch (error) {
+        if (httpStatus(error) === 404) return;
+        throw new ApplyError(`reading ${describeRef(ref)}: ${apiMessage(error)}`);
+      }
+      const owner = live.metadata?.annotations?.[MANIFEST_ANNOTATION];
+      const ours = live.metadata?.labels?.[MANAGED_LABEL] === "true" && owner === id;
+      if (!ours)
+        throw new ApplyError(
+          `${describeRef(ref)} exists and is not this manifest's (${owner ? `it belongs to ${owner}` : "not managed by the operator"}): taking it over needs the critical tier`,
+        );
+    }),
+  );
 }
 
 /** Kinds other objects may need to exist first: applied, in order, before the rest. */
@@ -69,6 +115,7 @@ export async function applyObjects(
       }
     }),
   );
+  await checkAdoption(api, input, decorated);
   const applyOne = async (object: Record<string, unknown>, dryRun: boolean): Promise<void> => {
     try {
       await applier.apply(object, { dryRun });

@@ -324,7 +324,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       const objects = await applyObjects(
         api,
         applier,
-        { manifest: id, objects: spec.objects, digest: report.hashes.digest, nonce: spec.nonce },
+        {
+          manifest: id,
+          objects: spec.objects,
+          digest: report.hashes.digest,
+          nonce: spec.nonce,
+          applied: previous?.appliedObjects ?? [],
+          adopt: spec.tier === "critical",
+        },
         () => setFinalizer(object, true),
       );
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);

@@ -35,6 +35,7 @@ export const CHAIN_READ_METHODS = [
   "eth_blockNumber",
   "eth_getBlockByNumber",
   "safe_state",
+  "safe_judgement",
   "checkNSignatures",
   "approvedHashes",
   "eth_getCode",
