@@ -17,8 +17,12 @@ const SYNC_STATE_SAVE_MS = 1000;
 export const QUARANTINE_MS = 30_000;
 /** Sync messages sent to a peer in one go before waiting for its answer. */
 const MESSAGES_PER_TURN = 8;
-/** Changes a peer may have held back here for missing dependencies; past it, its message is dropped. */
-export const MAX_QUEUED_PER_PEER = 1024;
+/**
+ * Messages a peer may send while changes wait here for missing dependencies;
+ * past it, its message is dropped and its session starts over. An honest sync
+ * completes what it started within a few round trips.
+ */
+export const MAX_HOLDING_MESSAGES = 256;
 
 export type PeerChannelName = "sync" | "specs";
 
@@ -52,13 +56,16 @@ export class PeerSync {
   /** Peer -> until when its sync messages are dropped. */
   readonly #quarantine = new Map<string, number>();
   /**
-   * Changes Automerge holds back until their dependencies arrive, by hash ->
-   * the peer that sent them. When another peer's message supplies the
-   * dependencies, they apply with it: a violation among them is the sender's,
-   * not the one that completed them (who would otherwise be quarantined for a
-   * change it never sent).
+   * Automerge holds back a change until its dependencies arrive, and applies
+   * it with the message that supplies them. Peers whose messages arrived while
+   * changes were held back, oldest first, with how many: a violation among
+   * released changes is blamed on such a peer, not on the one whose message
+   * completed them (who would otherwise be quarantined for a change it never
+   * sent). Decoding the messages to tell exactly which change came from whom
+   * is not done: Automerge's own message formats vary (a whole document on a
+   * first sync), and a decode must never stall a region.
    */
-  readonly #queued = new Map<string, string>();
+  readonly #holding = new Map<string, number>();
 
   constructor(options: PeerSyncOptions) {
     this.#o = options;
@@ -125,12 +132,23 @@ export class PeerSync {
       this.#o.refused(peer, error.message);
       return;
     }
+    // Automerge has made the replica's document outdated: from here the result is adopted or
+    // rolled back, whatever is thrown, or the region could write nothing more.
+    try {
+      this.#check(peer, before, result);
+    } catch (error) {
+      this.#rollback(result.doc, before, peer, peer);
+      this.#o.refused(peer, `a message that could not be checked: ${errorMessage(error)}`);
+    }
+  }
+
+  #check(peer: string, before: A.Heads, result: ReturnType<SyncSessions["receive"]>): void {
     // Checked before anyone acts on it, persists it or passes it on. Automerge applies a
     // message whole, so a change that breaks the layout is rolled back to the heads before it.
     const patches = result.changed ? A.diff(result.doc, before, A.getHeads(result.doc)) : undefined;
     const violation = patches && (layoutViolation(patches) ?? boundsViolation(result.doc, patches));
     if (violation !== undefined) {
-      const culprit = this.#senderOfQueued(result.doc, before) ?? peer;
+      const culprit = [...this.#holding.keys()].find((p) => p !== peer) ?? peer;
       this.#rollback(result.doc, before, peer, culprit);
       this.#quarantine.set(culprit, this.#o.now() + QUARANTINE_MS);
       this.#o.refused(
@@ -140,14 +158,18 @@ export class PeerSync {
       );
       return;
     }
-    const queued = this.#trackQueued(result.doc, peer, bytes);
-    if (queued > MAX_QUEUED_PER_PEER) {
-      this.#rollback(result.doc, before, peer, peer);
-      this.#o.refused(
-        peer,
-        `${String(queued)} changes ahead of their dependencies: at most ${String(MAX_QUEUED_PER_PEER)}`,
-      );
-      return;
+    if (A.getMissingDeps(result.doc, A.getHeads(result.doc)).length === 0) this.#holding.clear();
+    else {
+      const messages = (this.#holding.get(peer) ?? 0) + 1;
+      this.#holding.set(peer, messages);
+      if (messages > MAX_HOLDING_MESSAGES) {
+        this.#rollback(result.doc, before, peer, peer);
+        this.#o.refused(
+          peer,
+          `${String(messages)} messages while changes wait for missing dependencies: at most ${String(MAX_HOLDING_MESSAGES)}`,
+        );
+        return;
+      }
     }
     this.#syncStateChanged(peer);
     // A change goes to every peer once durable (onDurable); otherwise answer this one.
@@ -158,39 +180,9 @@ export class PeerSync {
   /** Back to `before`: changes held back for dependencies go too, and both sessions start over. */
   #rollback(doc: StateDoc, before: A.Heads, peer: string, culprit: string): void {
     this.#o.replica.adopt(A.clone(A.view(doc, before)), undefined);
-    this.#queued.clear();
+    this.#holding.clear();
     this.#sessions.forget(peer);
     if (culprit !== peer) this.#sessions.forget(culprit);
-  }
-
-  /** The peer that sent a held-back change that this message released, if any. */
-  #senderOfQueued(doc: StateDoc, before: A.Heads): string | undefined {
-    if (this.#queued.size === 0) return undefined;
-    for (const change of A.getChanges(A.view(doc, before), doc)) {
-      const sender = this.#queued.get(A.decodeChange(change).hash);
-      if (sender !== undefined) return sender;
-    }
-    return undefined;
-  }
-
-  /**
-   * Notes which of `peer`'s changes are held back for missing dependencies and
-   * forgets those that applied; returns how many `peer` has held back. Costs
-   * nothing on the usual path, where no change waits.
-   */
-  #trackQueued(doc: StateDoc, peer: string, bytes: Uint8Array): number {
-    const heads = A.getHeads(doc);
-    for (const hash of this.#queued.keys()) if (A.hasHeads(doc, [hash])) this.#queued.delete(hash);
-    if (A.getMissingDeps(doc, heads).length > 0) {
-      // A held-back change is not yet in the document's history.
-      for (const change of A.decodeSyncMessage(bytes).changes) {
-        const hash = A.decodeChange(change).hash;
-        if (!A.hasHeads(doc, [hash])) this.#queued.set(hash, peer);
-      }
-    }
-    let count = 0;
-    for (const sender of this.#queued.values()) if (sender === peer) count++;
-    return count;
   }
 
   #syncStateChanged(peer: string): void {
