@@ -196,4 +196,23 @@ describe("peer sync with a hostile peer", () => {
     );
     expect(manifestIds(region.replica.doc)).toEqual(["ns/m0"]);
   });
+
+  it("takes a large first sync from an honest peer whole, refusing nothing", async () => {
+    const region = await honestRegion();
+    let peer = createState(freshActor());
+    for (let i = 0; i < 20; i++)
+      peer = batch(peer, (d) => {
+        for (let j = 0; j < 50; j++)
+          d.submit({
+            id: `ns/m${String(i)}-${String(j)}`,
+            nonce: 1,
+            digest: digestOf(`m${String(i)}-${String(j)}`),
+            region: "beta",
+            submittedAt: 5,
+          });
+      });
+    exchange(region, peer, "honest");
+    expect(region.refusals).toEqual([]);
+    expect(manifestIds(region.replica.doc)).toHaveLength(1000);
+  });
 });
