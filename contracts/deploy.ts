@@ -58,12 +58,39 @@ async function connect(rpcUrl: string, deployerKey: Hex): Promise<Clients> {
   };
 }
 
+/** anvil's chain id: a local development chain that mines on demand. */
+const ANVIL_CHAIN_ID = 31337;
+
+/**
+ * The receipts of `hashes`. anvil can leave a ready transaction unmined when
+ * several arrive at once, out of nonce order (foundry-rs/foundry#10122): its
+ * receipt then never comes. On anvil only, a block is asked for (evm_mine)
+ * each second until every receipt is in.
+ */
+export async function waitForReceipts(
+  publicClient: PublicClient,
+  hashes: readonly Hex[],
+): Promise<TransactionReceipt[]> {
+  const all = Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })));
+  if ((await publicClient.getChainId()) !== ANVIL_CHAIN_ID) return all;
+  let done = false;
+  const nudge = setInterval(() => {
+    if (!done) publicClient.request({ method: "evm_mine" } as never).catch(() => undefined);
+  }, 1000);
+  try {
+    return await all;
+  } finally {
+    done = true;
+    clearInterval(nudge);
+  }
+}
+
 async function waitForAll(
   publicClient: PublicClient,
   hashes: readonly Hex[],
   what: string,
 ): Promise<TransactionReceipt[]> {
-  const receipts = await Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })));
+  const receipts = await waitForReceipts(publicClient, hashes);
   for (const receipt of receipts) {
     if (receipt.status !== "success")
       throw new Error(`${what}: transaction ${receipt.transactionHash} reverted`);

@@ -22,7 +22,7 @@ import {
 } from "viem";
 import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import type { FederationSetup } from "../../contracts/deploy.ts";
+import { waitForReceipts, type FederationSetup } from "../../contracts/deploy.ts";
 import { REGIONS, type Region } from "./layout.ts";
 import { startDetached, waitUntil, type ProcessRecord } from "./process.ts";
 
@@ -155,7 +155,7 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
       return wallet.deployContract({ abi, bytecode, nonce: nonce++ });
     }),
   );
-  const receipts = await Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })));
+  const receipts = await waitForReceipts(publicClient, hashes);
   const contracts = Object.fromEntries(
     names.map((name, i) => {
       const address = receipts[i]?.contractAddress;
@@ -192,7 +192,8 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
       args: [contracts.safeSingleton, initializer, salt],
       nonce: nonce++,
     });
-    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    const [receipt] = await waitForReceipts(publicClient, [hash]);
+    if (!receipt) throw new Error("no receipt for the Safe's creation");
     const [created] = parseEventLogs({ abi: PROXY_CREATION, logs: receipt.logs });
     if (!created) throw new Error("SafeProxyFactory emitted no ProxyCreation event");
     return created.args.proxy;

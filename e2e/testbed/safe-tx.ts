@@ -19,6 +19,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
 import { safeTxHash as hashSafeTx } from "../safe-service/hashes.ts";
+import { waitForReceipts } from "../../contracts/deploy.ts";
 import type { ChainInfo } from "./chain.ts";
 import type { Region } from "./layout.ts";
 
@@ -81,7 +82,8 @@ async function execute(
     functionName: "execTransaction",
     args: [call.to, 0n, call.data, call.operation ?? 0, 0n, 0n, 0n, zeroAddress, zeroAddress, signatures],
   });
-  const receipt = await c.public.waitForTransactionReceipt({ hash });
+  const [receipt] = await waitForReceipts(c.public, [hash]);
+  if (!receipt) throw new Error(`no receipt for ${hash}`);
   if (receipt.status !== "success") throw new Error(`Safe ${safe} transaction reverted`);
   const failed = receipt.logs.some(
     (log) => log.address.toLowerCase() === safe.toLowerCase() && log.topics[0] === FAILURE_TOPIC,
