@@ -2,14 +2,11 @@
 // with webhook receivers as a DSP configures them: the operator's URL and
 // its bearer token in `http_config.authorization`. Tests post alerts to its
 // API, as Prometheus does, and Alertmanager sends its own payload on.
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
-import { freePort } from "../testbed/process.ts";
+import { startServerProcess } from "./server-process.ts";
 
 export interface WebhookReceiver {
   /** Alerts whose `receiver` label is this name go here. */
@@ -62,56 +59,19 @@ export async function startAlertmanager(options: {
       })),
     }),
   );
-  const port = await freePort();
-  const url = `http://127.0.0.1:${String(port)}`;
-  const log = join(dir, "alertmanager.log");
-  const fd = openSync(log, "a");
-  const child: ChildProcess = spawn(
-    options.binary,
-    [
+  const { url, log, stop } = await startServerProcess({
+    name: "alertmanager",
+    binary: options.binary,
+    dir,
+    args: (listen) => [
       `--config.file=${configFile}`,
       `--storage.path=${join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${String(port)}`,
+      `--web.listen-address=${listen}`,
       // One Alertmanager, no gossip: nothing listens beyond the web port.
       "--cluster.listen-address=",
       "--log.level=debug",
     ],
-    { stdio: ["ignore", fd, fd] },
-  );
-  closeSync(fd);
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      const killed = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(killed);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  const tail = (): string => readFileSync(log, "utf8").split("\n").slice(-15).join("\n");
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) {
-      const text = tail();
-      await stop();
-      throw new Error(`alertmanager exited at start:\n${text}`);
-    }
-    const ready = await fetch(`${url}/-/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (i > 300) {
-      const text = tail();
-      await stop();
-      throw new Error(`alertmanager was not ready in 30 s:\n${text}`);
-    }
-    await sleep(100);
-  }
+  });
   return {
     url,
     log,

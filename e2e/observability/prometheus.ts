@@ -1,14 +1,11 @@
 // A real Prometheus (Debian's package) as a child process: a generated
 // configuration with static targets, storage in a temporary directory, the
 // HTTP API on a free loopback port. Tests query it and read its alerts.
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
-import { freePort } from "../testbed/process.ts";
+import { startServerProcess } from "./server-process.ts";
 
 export interface ScrapeTarget {
   /** host:port of a /metrics endpoint. */
@@ -67,56 +64,17 @@ export async function startPrometheus(options: {
       ],
     }),
   );
-  const port = await freePort();
-  const url = `http://127.0.0.1:${String(port)}`;
-  const log = join(dir, "prometheus.log");
-  const fd = openSync(log, "a");
-  const child: ChildProcess = spawn(
-    options.binary,
-    [
+  const { url, log, stop } = await startServerProcess({
+    name: "prometheus",
+    binary: options.binary,
+    dir,
+    args: (listen) => [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${String(port)}`,
+      `--web.listen-address=${listen}`,
       "--log.level=warn",
     ],
-    { stdio: ["ignore", fd, fd] },
-  );
-  closeSync(fd); // the child holds its own copy
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      const killed = setTimeout(() => {
-        child.kill("SIGKILL");
-      }, 10_000);
-      await exited;
-      clearTimeout(killed);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  const tail = (): string => readFileSync(log, "utf8").split("\n").slice(-15).join("\n");
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) {
-      const text = tail();
-      await stop();
-      throw new Error(`prometheus exited at start:\n${text}`);
-    }
-    const ready = await fetch(`${url}/-/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (i > 300) {
-      const text = tail();
-      await stop();
-      throw new Error(`prometheus was not ready in 30 s:\n${text}`);
-    }
-    await sleep(100);
-  }
+  });
 
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(`${url}${path}`);

@@ -4,7 +4,7 @@
 // never enough). Keyed by manifest id (namespace/name) on the runtime's work
 // queue, fed by the state's durable changes and by specs that arrive; the
 // manifest controller then applies what the mirror wrote.
-import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { MAX_INLINE_SIGNATURES, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import type { ReadManifest } from "../api/v1alpha1/objects.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -97,6 +97,6 @@ async function specOf(
   }
   const spec = JSON.parse(text) as ConsortiumManifestSpec;
   const seen = approvalsOf(options.state.doc, version.digest);
-  // The CRD holds 64 inline approvals; the state holds no more per version (state/validate.ts).
-  return seen.length > 0 ? { ...spec, signatures: seen.slice(0, 64) } : spec;
+  // The CRD's limit on inline approvals; the state holds no more per version (state/validate.ts).
+  return seen.length > 0 ? { ...spec, signatures: seen.slice(0, MAX_INLINE_SIGNATURES) } : spec;
 }

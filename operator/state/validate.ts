@@ -4,6 +4,7 @@
 // record is a key of a known form in its own map, with a value of its type)
 // is refused whole. The document's layout is in document.ts.
 import * as A from "@automerge/automerge";
+import { MAX_INLINE_SIGNATURES } from "../api/v1alpha1/consortium-manifest.ts";
 import { allBuckets, bucketOf, type StateDoc } from "./document.ts";
 import { approvals, versionRecords } from "./readers.ts";
 import {
@@ -31,7 +32,7 @@ import {
  */
 export const BOUNDS = {
   versionRecordsPerManifest: 3000,
-  approvalsPerVersion: 64,
+  approvalsPerVersion: MAX_INLINE_SIGNATURES,
   pauseRecords: 10_000,
   resumeRecords: 10_000,
   members: 16,

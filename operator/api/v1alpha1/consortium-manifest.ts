@@ -20,6 +20,8 @@ export type ManifestAction = (typeof MANIFEST_ACTIONS)[number];
 const SIGNED_SAFES = ["consortium", "board"] as const;
 export type SignedSafe = (typeof SIGNED_SAFES)[number];
 
+/** Inline approvals a spec may carry: the federation state holds no more per version (state/validate.ts). */
+export const MAX_INLINE_SIGNATURES = 64;
 export const consortiumManifestSpec = object({
   tier: tier().describe("critical, upgrade or operational: how many approvals it needs."),
   action: optional(
@@ -43,7 +45,7 @@ export const consortiumManifestSpec = object({
         safe: literal(...SIGNED_SAFES).describe("The Safe whose message this signs."),
         data: hexBytes().describe("One Safe signature (r, s, v and any contract-signature data)."),
       }),
-      { maxItems: 64 },
+      { maxItems: MAX_INLINE_SIGNATURES },
     ).describe("Optional inline approvals; each is verified on chain like any other."),
   ),
   proposal: object({

@@ -14,9 +14,6 @@ const RANK: Readonly<Record<Tier, number>> = { critical: 3, upgrade: 2, operatio
 
 export const tierRank = (tier: Tier): number => RANK[tier];
 
-/** The stricter of two tiers. */
-export const higherTier = (a: Tier, b: Tier): Tier => (RANK[a] >= RANK[b] ? a : b);
-
 /** Namespaces where an object is part of the cluster's control: the operator's own and Kubernetes'. */
 const SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"];
 
