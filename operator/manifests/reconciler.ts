@@ -69,7 +69,12 @@ export interface FederationRecords {
   /** A version this region has verified, handed on before it is applied here, so other regions start at once. */
   submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
   recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void>;
-  /** The highest version this region applied, as the state keeps it (it outlives status). */
+  /**
+   * The highest version this region applied, as the state keeps it: asked
+   * only when status has none (a status lost or wiped). Any peer can write
+   * this record, so it is a hint that can only make a region refuse, and it
+   * is not read when the region's own status answers (nor is the spec store).
+   */
   applied(id: string): Promise<AppliedVersion | undefined>;
   regions(
     id: string,
@@ -227,7 +232,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         namespace,
         name,
         spec,
-        applied: latest(inStatus(previous), await options.records?.applied(key)),
+        applied: inStatus(previous) ?? (await options.records?.applied(key)),
       });
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
@@ -361,11 +366,4 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
 function inStatus(status: ConsortiumManifestStatus | undefined): AppliedVersion | undefined {
   if (status?.appliedNonce === undefined || status.appliedDigest === undefined) return undefined;
   return { nonce: status.appliedNonce, digest: status.appliedDigest, tier: status.appliedTier };
-}
-
-/** Of what status and the federation state say is applied, the higher nonce: either may be lost. */
-function latest(a: AppliedVersion | undefined, b: AppliedVersion | undefined): AppliedVersion | undefined {
-  if (!a || !b) return a ?? b;
-  if (a.nonce !== b.nonce) return a.nonce > b.nonce ? a : b;
-  return { ...a, tier: a.tier ?? b.tier };
 }
