@@ -306,23 +306,28 @@ describe("one hostile member", () => {
   });
 
   it("keeps an applied nonce final when the newer version expires and alpha's admin wipes the status", async () => {
-    const chainTime = async () =>
-      Number((await createPublicClient({ transport: http(testbed.chain.rpcUrl) }).getBlock()).timestamp);
+    // Expiry is judged by the chain's clock, which other suites move ahead and which stands still
+    // between blocks: a block mined now gives the time every later block starts from.
+    const rpc = createTestClient({ mode: "anvil", transport: http(testbed.chain.rpcUrl) });
+    await rpc.mine({ blocks: 1 });
+    const now = Number(
+      (await createPublicClient({ transport: http(testbed.chain.rpcUrl) }).getBlock()).timestamp,
+    );
+    const at = (seconds: number) => new Date((now + seconds) * 1000).toISOString();
     const base = { tier: "upgrade" as const, targets: ["alpha" as const] };
     const v1 = {
       ...base,
       nonce: 1,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      expiresAt: at(3_600),
       objects: [configMapV("final", "1")],
     };
     await submit("alpha", "final", v1, { signers: ["alpha", "beta"] });
     await until("v1 applied", async () => (await configMap("alpha", "final"))?.data?.v === "1");
-    // v2's approval runs out first (by the chain's clock).
-    const v2Expiry = new Date(((await chainTime()) + 30) * 1000).toISOString();
+    // v2's approval runs out first (by the chain's clock), with room for a slow apply.
     await submit(
       "alpha",
       "final",
-      { ...base, nonce: 2, expiresAt: v2Expiry, objects: [configMapV("final", "2")] },
+      { ...base, nonce: 2, expiresAt: at(180), objects: [configMapV("final", "2")] },
       {
         signers: ["alpha", "beta"],
       },
@@ -331,8 +336,7 @@ describe("one hostile member", () => {
 
     // Time passes on chain: v2 has expired, v1 has not. The mirror puts v1, the highest version
     // alpha still verifies, back into the manifest; the status remembers nonce 2, so it is refused...
-    const rpc = createTestClient({ mode: "anvil", transport: http(testbed.chain.rpcUrl) });
-    await rpc.increaseTime({ seconds: 60 });
+    await rpc.increaseTime({ seconds: 300 });
     await rpc.mine({ blocks: 1 });
     await submit("alpha", "final", v1, { signers: ["alpha", "beta"] });
     await until(
