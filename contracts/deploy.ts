@@ -98,11 +98,13 @@ async function waitForAll(
   return receipts;
 }
 
-const ABIS: Record<ContractName, Abi> = { AgentRegistry: agentRegistryAbi, GuardianPause: guardianPauseAbi };
+/** The contracts deployed on chain (ManifestLens never is: it runs as creation code in eth_call). */
+type Deployed = Exclude<ContractName, "ManifestLens">;
+const ABIS: Record<Deployed, Abi> = { AgentRegistry: agentRegistryAbi, GuardianPause: guardianPauseAbi };
 
 async function deploy(
   { publicClient, wallet }: Clients,
-  names: readonly ContractName[],
+  names: readonly Deployed[],
   owner: Address,
 ): Promise<Address[]> {
   const compiled = await compileContracts();
@@ -126,7 +128,7 @@ async function deploy(
   });
 }
 
-async function deployOne(name: ContractName, rpcUrl: string, options: DeployOptions): Promise<Address> {
+async function deployOne(name: Deployed, rpcUrl: string, options: DeployOptions): Promise<Address> {
   const [address] = await deploy(await connect(rpcUrl, options.deployerKey), [name], options.owner);
   return address as Address;
 }

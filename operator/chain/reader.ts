@@ -15,35 +15,11 @@ import {
 } from "viem";
 import { agentRegistryAbi } from "./abi/agent-registry.ts";
 import { guardianPauseAbi } from "./abi/guardian-pause.ts";
-import { describeSafeRevert, safeAbi } from "./safe-abi.ts";
+import { checkOutcome, describeSafeRevert, safeAbi } from "./safe-abi.ts";
+import { ChainUnavailableError, type Agent, type CheckResult, type SafeState } from "./model.ts";
+import { ManifestLens, type LensAnswer, type LensQuery } from "./lens.ts";
 
-/** Raised when the chain cannot be read: nothing may be applied on its word. */
-export class ChainUnavailableError extends Error {
-  override name = "ChainUnavailableError";
-}
-
-export interface SafeState {
-  readonly owners: readonly Address[];
-  readonly threshold: number;
-  /** VERSION() at the block, or undefined when the contract has none (not a Safe). */
-  readonly version: string | undefined;
-  /**
-   * Whether checkNSignatures refused a signature nobody made. A contract whose
-   * call falls through to an empty fallback (a Safe older than 1.5.0 without a
-   * fallback handler) "succeeds" for every signature: it judges nothing.
-   */
-  readonly refusesForgery: boolean;
-}
-
-interface CheckResult {
-  readonly valid: boolean;
-  readonly reason?: string;
-}
-
-export interface Agent {
-  readonly tokenId: bigint;
-  readonly dsp: Address;
-}
+export { ChainUnavailableError, type Agent, type CheckResult, type SafeState };
 
 interface ChainReaderOptions {
   readonly rpcUrl: string;
@@ -51,11 +27,16 @@ interface ChainReaderOptions {
   readonly timeoutMs?: number;
   /** Called with the duration of each RPC round trip, for metrics. */
   readonly observe?: (method: string, seconds: number, ok: boolean) => void;
+  /** Called for each HTTP request sent to the node (a JSON-RPC batch is one). */
+  readonly onRequest?: () => void;
 }
 
 export class ChainReader {
   readonly chainId: number;
   private readonly client: PublicClient;
+  /** The same endpoint with JSON-RPC batching: the chain id and the head in one round trip. */
+  readonly #head: PublicClient;
+  readonly #lens: ManifestLens;
   private readonly observe: NonNullable<ChainReaderOptions["observe"]>;
   private cacheBlock = -1n;
   private cache = new Map<string, Promise<unknown>>();
@@ -76,9 +57,35 @@ export class ChainReader {
         timeout: options.timeoutMs ?? 5000,
         retryCount: 1,
         retryDelay: 100,
+        ...(options.onRequest ? { onFetchRequest: options.onRequest } : {}),
+      }),
+    });
+    this.#head = createPublicClient({
+      transport: http(options.rpcUrl, {
+        timeout: options.timeoutMs ?? 5000,
+        retryCount: 1,
+        retryDelay: 100,
+        batch: { batchSize: 2, wait: 0 },
+        ...(options.onRequest ? { onFetchRequest: options.onRequest } : {}),
       }),
     });
     this.observe = options.observe ?? (() => undefined);
+    this.#lens = new ManifestLens(this.chainId, (data, block) =>
+      this.timed(
+        "manifest_lens",
+        async () => (await this.client.call({ data, blockNumber: block })).data ?? "0x",
+      ),
+    );
+  }
+
+  /**
+   * Everything one manifest verification reads at `block`, in one eth_call
+   * (contracts/ManifestLens.sol) that the verifications asking at the same
+   * block in the same turn share. Throws ChainUnavailableError when any part
+   * cannot be read.
+   */
+  judge(safes: readonly Address[], registry: Address, query: LensQuery, block: bigint): Promise<LensAnswer> {
+    return this.#lens.judge(safes, registry, query, block);
   }
 
   private async timed<T>(method: string, call: () => Promise<T>): Promise<T> {
@@ -107,19 +114,32 @@ export class ChainReader {
     return pending;
   }
 
-  /** The block to read at: the head less `confirmations`, after checking the chain id. */
+  /**
+   * The block to read at: the head less `confirmations`, after checking the
+   * chain id. Callers that ask while a read of the head is in flight share it
+   * (singleflight): the head they get is at most one round trip older.
+   */
   async pinBlock(confirmations = 0): Promise<bigint> {
+    this.#headRead ??= this.#readHead().finally(() => {
+      this.#headRead = undefined;
+    });
+    const block = (await this.#headRead) - BigInt(confirmations);
+    return block < 0n ? 0n : block;
+  }
+
+  #headRead: Promise<bigint> | undefined;
+
+  async #readHead(): Promise<bigint> {
     try {
       const [chainId, head] = await this.timed("eth_blockNumber", () =>
-        Promise.all([this.client.getChainId(), this.client.getBlockNumber({ cacheTime: 0 })]),
+        Promise.all([this.#head.getChainId(), this.#head.getBlockNumber({ cacheTime: 0 })]),
       );
       if (chainId !== this.chainId) {
         throw new ChainUnavailableError(
           `the RPC serves chain ${String(chainId)}, not ${String(this.chainId)}`,
         );
       }
-      const block = head - BigInt(confirmations);
-      return block < 0n ? 0n : block;
+      return head;
     } catch (error) {
       if (error instanceof ChainUnavailableError) throw error;
       throw new ChainUnavailableError(`cannot read the chain: ${shortError(error)}`);
@@ -221,9 +241,7 @@ export class ChainReader {
         }),
         blockNumber: block,
       });
-      if (data !== undefined && data !== "0x")
-        return { valid: false, reason: "checkNSignatures returned data: not Safe 1.5.0's function" };
-      return { valid: true };
+      return checkOutcome(true, data ?? "0x");
     } catch (error) {
       if (isRevert(error)) return { valid: false, reason: describeSafeRevert(error) };
       throw new ChainUnavailableError(`cannot check a signature on ${safe}: ${shortError(error)}`);

@@ -1,6 +1,7 @@
 // The parts of the Safe 1.5.0 interface the operator reads, and what its
 // revert codes mean to a person reading a status condition.
-import { parseAbi } from "viem";
+import { parseAbi, type Hex } from "viem";
+import type { CheckResult } from "./model.ts";
 
 export const safeAbi = parseAbi([
   "function getOwners() view returns (address[])",
@@ -37,10 +38,29 @@ export function describeSafeRevert(error: unknown): string {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
     const { details, data } = e as { details?: unknown; data?: unknown };
     texts.push(e.message, typeof details === "string" ? details : "");
-    if (typeof data === "string" && /^0x[0-9a-fA-F]*$/.test(data))
-      texts.push(Buffer.from(data.slice(2), "hex").toString("latin1"));
+    if (typeof data === "string" && /^0x[0-9a-fA-F]*$/.test(data)) texts.push(revertText(data as Hex));
   }
   if (texts.length === 0) texts.push(String(error));
+  return describeTexts(texts);
+}
+
+/**
+ * The Safe's judgement of one signature from checkNSignatures' raw outcome.
+ * Safe 1.5.0's function returns nothing: success is an empty return. Data
+ * back means the call reached some other function (a fallback handler),
+ * which is no judgement of the signature.
+ */
+export function checkOutcome(ok: boolean, data: Hex): CheckResult {
+  if (!ok) return { valid: false, reason: describeTexts([revertText(data)]) };
+  if (data !== "0x")
+    return { valid: false, reason: "checkNSignatures returned data: not Safe 1.5.0's function" };
+  return { valid: true };
+}
+
+/** Revert data as text: an ABI-encoded Error(string) carries its GS code in plain bytes. */
+const revertText = (data: Hex): string => Buffer.from(data.slice(2), "hex").toString("latin1");
+
+function describeTexts(texts: readonly string[]): string {
   const code = /GS0\d\d/.exec(texts.join(" "))?.[0];
   if (code) return `${code}: ${SAFE_ERRORS[code] ?? "rejected by the Safe"}`;
   return "rejected by the Safe";

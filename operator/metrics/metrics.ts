@@ -33,6 +33,8 @@ const VERIFICATION_RESULTS = Object.keys({
 /** The `method` labels ChainReader times (operator/chain/reader.ts); a unit test keeps the two in step. */
 export const CHAIN_READ_METHODS = [
   "eth_blockNumber",
+  // Every read of a manifest verification in one eth_call (operator/chain/lens.ts).
+  "manifest_lens",
   "eth_getBlockByNumber",
   "safe_state",
   "safe_judgement",

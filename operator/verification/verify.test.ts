@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { getAddress, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { bindManifest, manifestTypedData } from "../core/manifest/digest.ts";
-import { verifyManifest, VerifiedAtBlock } from "./verify.ts";
+import { readOneByOne, verifyManifest, VerifiedAtBlock } from "./verify.ts";
 import { signProposal } from "../signing/sign.ts";
 
 const key = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
@@ -52,6 +52,7 @@ describe("evidence reused within a block", () => {
     federationName: "fed",
     federation,
     operatorNamespace: "dsc-system",
+    read: readOneByOne,
   };
   const input = (spec: unknown) => ({
     namespace: "ns",

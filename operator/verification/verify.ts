@@ -4,7 +4,7 @@
 // the Safe's own checkNSignatures at one pinned block, then the pure policy
 // decides. Nothing here trusts a peer, the service, or the spec's own claims.
 import { createHash } from "node:crypto";
-import { getAddress, recoverTypedDataAddress, type Address, type Hex } from "viem";
+import { getAddress, recoverAddress, type Address, type Hex } from "viem";
 import type { ConsortiumManifestSpec, SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import { DEFAULT_CONFIRMATIONS, DEFAULT_TIERS } from "../api/v1alpha1/federation.ts";
@@ -27,12 +27,13 @@ import {
 import {
   bindManifest,
   federationBinding,
-  manifestTypedData,
   type CanonicalManifest,
   type ManifestHashes,
 } from "../core/manifest/digest.ts";
 import { manifestFloor } from "../core/approval/tier-floor.ts";
 import type { ChainReader } from "../chain/reader.ts";
+import type { LensAnswer, LensQuery, OwnerOnChain } from "../chain/lens.ts";
+import type { Agent, CheckResult, SafeState } from "../chain/model.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { SafeService } from "../safe/service.ts";
 
@@ -45,6 +46,8 @@ interface VerificationContext {
   readonly operatorNamespace: string;
   /** Evidence of verified versions, shared by everything in a region that verifies. */
   readonly reuse?: VerifiedAtBlock;
+  /** How the chain is read; the lens (one eth_call) unless a test or the bench asks otherwise. */
+  readonly read?: ChainFactsReader;
 }
 
 export interface ManifestInput {
@@ -114,22 +117,24 @@ export async function verifyManifest(
     input.spec,
   );
 
+  // The service is asked while the head is read: two round trips to the chain in all (this and
+  // the lens), whatever the number of approvals.
+  const service = ctx.service ? serviceCandidates(ctx.service, hashes) : undefined;
   const block = await chain.pinBlock(federation.chain.confirmations ?? DEFAULT_CONFIRMATIONS);
   // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
   const reuseKey = evidenceKey(hashes.digest, input.spec);
   const reused = ctx.reuse?.get(chain, reuseKey, block);
-  const [evidence, blockTime] = await Promise.all([
-    reused ?? gatherEvidence(ctx, input, manifest, hashes, block),
-    chain.blockTime(block),
-  ]);
-  const { owners, verdicts: shown, proposer, serviceError, safeProblems } = evidence;
+  const evidence =
+    reused ??
+    (await gatherEvidence(ctx, input, manifest, hashes, block, (await service) ?? { candidates: [] }));
+  const { owners, verdicts: shown, proposer, serviceError, safeProblems, time } = evidence;
   const decision = decide({
     tier: input.spec.tier,
     safeProblems,
     policy: effectivePolicy(DEFAULT_TIERS, federation.tiers),
     owners,
     verdicts: shown,
-    now: blockTime,
+    now: time,
     expiresAt: manifest.expiresAt,
     nonce: input.spec.nonce,
     digest: hashes.digest,
@@ -160,7 +165,95 @@ interface Evidence {
   readonly proposer: ProposerVerdict;
   readonly serviceError?: string;
   readonly safeProblems: readonly string[];
+  /** The block's timestamp: approvals expire by the chain's clock, not the pod's. */
+  readonly time: number;
 }
+
+/**
+ * Reads what the chain says about one manifest at `block`: the Safes, each
+ * owner's on-chain approval, the Safe's checkNSignatures on every candidate
+ * whose signer is an owner, and the proposer's agent token.
+ */
+export type ChainFactsReader = (
+  chain: ChainReader,
+  safes: readonly Address[],
+  registry: Address,
+  query: LensQuery,
+  block: bigint,
+) => Promise<LensAnswer>;
+
+/** All of it in one eth_call, shared with the verifications asking at the same block. */
+export const readBatched: ChainFactsReader = (chain, safes, registry, query, block) =>
+  chain.judge(safes, registry, query, block);
+
+/**
+ * One RPC call per fact, as the operator read the chain before the lens: the
+ * reference the lens is tested against, and the bench's baseline.
+ */
+export const readOneByOne: ChainFactsReader = async (chain, safes, registry, query, block) => {
+  const states = await Promise.all(safes.map((safe) => chain.safeState(safe, block)));
+  const probe = async (safe: Address, hash: Hex, owner: Address): Promise<OwnerOnChain> => {
+    const [approved, isContract] = await Promise.all([
+      chain.approvedHash(safe, owner, hash, block),
+      chain.isContract(owner, block),
+    ]);
+    const check = (kind: "approved_hash" | "contract") =>
+      chain.checkSignature(safe, hash, onChain(owner, kind).encoded, block);
+    const [approvedCheck, contractCheck] = await Promise.all([
+      approved ? check("approved_hash") : undefined,
+      isContract ? check("contract") : undefined,
+    ]);
+    return {
+      owner,
+      ...(approvedCheck ? { approved: approvedCheck } : {}),
+      ...(contractCheck ? { contract: contractCheck } : {}),
+    };
+  };
+  const at = <T>(list: readonly T[], i: number): T => list[i] as T;
+  const [time, onChainFacts, checks, agent] = await Promise.all([
+    chain.blockTime(block),
+    Promise.all(
+      safes.map((safe, s) =>
+        Promise.all(at(states, s).owners.map((owner) => probe(safe, at(query.hashes, s), owner))),
+      ),
+    ),
+    Promise.all(
+      query.checks.map((c) =>
+        at(states, c.safe).owners.includes(c.signer)
+          ? chain.checkSignature(at(safes, c.safe), at(query.hashes, c.safe), c.signature, block)
+          : Promise.resolve(undefined),
+      ),
+    ),
+    chain.agentOf(registry, query.agent, block),
+  ]);
+  const proposer = await recoverAddress(query.proposal).catch(() => undefined);
+  return { time, safes: states, onChain: onChainFacts, checks, agent, proposer };
+};
+
+const SAFES = ["consortium", "board"] as const;
+
+async function serviceCandidates(
+  service: SafeService,
+  hashes: ManifestHashes,
+): Promise<{ readonly candidates: readonly Candidate[]; readonly error?: string }> {
+  const results = await Promise.all(SAFES.map((safe) => service.confirmations(hashOf(hashes, safe))));
+  let error: string | undefined;
+  const candidates = SAFES.flatMap((safe, i) => {
+    const result = results[i];
+    if (!result) return [];
+    if (!result.ok) {
+      error = result.error;
+      return [];
+    }
+    return result.confirmations.flatMap((c) =>
+      fromBlob(safe, "safe-service", c.signature, `service confirmation by ${c.owner}`),
+    );
+  });
+  return { candidates, ...(error ? { error } : {}) };
+}
+
+const hashOf = (hashes: ManifestHashes, safe: SignedSafe): Hex =>
+  safe === "consortium" ? hashes.consortiumMessageHash : hashes.boardMessageHash;
 
 async function gatherEvidence(
   ctx: VerificationContext,
@@ -168,112 +261,101 @@ async function gatherEvidence(
   manifest: CanonicalManifest,
   hashes: ManifestHashes,
   block: bigint,
+  service: { readonly candidates: readonly Candidate[]; readonly error?: string },
 ): Promise<Evidence> {
   const { federation, chain } = ctx;
-  const consortiumSafe = getAddress(federation.consortiumSafe);
-  const boardSafe = getAddress(federation.daoBoardSafe);
-  const hashOf = (safe: SignedSafe): Hex =>
-    safe === "consortium" ? hashes.consortiumMessageHash : hashes.boardMessageHash;
-  const safeOf = (safe: SignedSafe): Address => (safe === "consortium" ? consortiumSafe : boardSafe);
-  const [consortium, board] = await Promise.all([
-    chain.safeState(consortiumSafe, block),
-    chain.safeState(boardSafe, block),
-  ]);
-  const owners: Owners = { consortium: consortium.owners, board: board.owners };
-  const problems = {
-    consortium: safeProblem({ safe: "consortium", address: consortiumSafe, ...consortium }, block),
-    board: safeProblem({ safe: "board", address: boardSafe, ...board }, block),
-  };
-  const ownersOf = (safe: SignedSafe): readonly Address[] =>
-    safe === "consortium" ? owners.consortium : owners.board;
-
-  const check = async (c: Candidate): Promise<Verdict> => {
-    const base = { safe: c.safe, source: c.source };
-    if (!c.signature)
-      return { ...base, signer: undefined, kind: "unknown", valid: false, reason: c.error ?? "unreadable" };
-    const kind = c.signature.kind;
-    const signer = await signerOf(c.signature, hashOf(c.safe));
-    if (!signer)
-      return {
-        ...base,
-        signer,
-        kind,
-        valid: false,
-        reason: "no signer can be recovered from this signature",
-      };
-    if (!ownersOf(c.safe).includes(signer)) {
-      const which = c.safe === "consortium" ? "the Consortium Safe" : "the DAO Board Safe";
-      return {
-        ...base,
-        signer,
-        kind,
-        valid: false,
-        reason: `not an owner of ${which} at block ${block.toString()}`,
-      };
-    }
-    const problem = problems[c.safe];
-    if (problem) return { ...base, signer, kind, valid: false, reason: problem };
-    const result = await chain.checkSignature(safeOf(c.safe), hashOf(c.safe), c.signature.encoded, block);
-    return result.valid
-      ? { ...base, signer, kind, valid: true }
-      : { ...base, signer, kind, valid: false, reason: result.reason ?? "rejected" };
-  };
-
-  // The three sources are read at once, and each candidate is checked as soon as it is in hand.
+  const safes = [getAddress(federation.consortiumSafe), getAddress(federation.daoBoardSafe)] as const;
   const inline: Candidate[] = (input.spec.signatures ?? []).flatMap((s, i) =>
     fromBlob(s.safe, "inline", s.data, `spec.signatures[${String(i)}]`),
   );
-  let serviceError: string | undefined;
-  const fromService = async (): Promise<Candidate[]> => {
-    const service = ctx.service;
-    if (!service) return [];
-    const safes = ["consortium", "board"] as const;
-    const results = await Promise.all(safes.map((safe) => service.confirmations(hashOf(safe))));
-    return safes.flatMap((safe, i) => {
-      const result = results[i];
-      if (!result) return [];
-      if (!result.ok) {
-        serviceError = result.error;
-        return [];
-      }
-      return result.confirmations.flatMap((c) =>
-        fromBlob(safe, "safe-service", c.signature, `service confirmation by ${c.owner}`),
-      );
-    });
+  const candidates = [...inline, ...service.candidates];
+  const signers = await Promise.all(
+    candidates.map((c) =>
+      c.signature ? signerOf(c.signature, hashOf(hashes, c.safe)) : Promise.resolve(undefined),
+    ),
+  );
+  // One check per distinct signature: a spec that repeats one costs the chain nothing more.
+  const checks: { safe: number; signer: Address; signature: Hex }[] = [];
+  const checkIndex = new Map<string, number>();
+  const indexOf = candidates.map((c, i) => {
+    const signer = signers[i];
+    if (!c.signature || !signer) return undefined;
+    const key = `${c.safe} ${c.signature.encoded}`;
+    let index = checkIndex.get(key);
+    if (index === undefined) {
+      index = checks.push({ safe: SAFES.indexOf(c.safe), signer, signature: c.signature.encoded }) - 1;
+      checkIndex.set(key, index);
+    }
+    return index;
+  });
+  const facts = await (ctx.read ?? readBatched)(
+    chain,
+    safes,
+    getAddress(federation.agentRegistry),
+    {
+      hashes: SAFES.map((safe) => hashOf(hashes, safe)),
+      checks,
+      agent: getAddress(input.spec.proposal.agent),
+      // The proposer signs the manifest's EIP-712 message, whose hash is the Safes' data hash.
+      proposal: { hash: hashes.dataHash, signature: input.spec.proposal.signature as Hex },
+    },
+    block,
+  );
+  const [consortium, board] = facts.safes as [SafeState, SafeState];
+  const owners: Owners = { consortium: consortium.owners, board: board.owners };
+  const problems = {
+    consortium: safeProblem({ safe: "consortium", address: safes[0], ...consortium }, block),
+    board: safeProblem({ safe: "board", address: safes[1], ...board }, block),
   };
-  const fromChain = async (): Promise<Candidate[]> => {
-    const perSafe = await Promise.all(
-      (["consortium", "board"] as const).map(async (safe) => {
-        const found = await Promise.all(
-          ownersOf(safe).map(async (owner) => {
-            const [approved, isContract] = await Promise.all([
-              chain.approvedHash(safeOf(safe), owner, hashOf(safe), block),
-              chain.isContract(owner, block),
-            ]);
-            return [
-              ...(approved ? [onChain(owner, "approved_hash")] : []),
-              ...(isContract ? [onChain(owner, "contract")] : []),
-            ];
-          }),
-        );
-        return found.flat().map((signature): Candidate => ({ safe, source: "chain", signature }));
-      }),
-    );
-    return perSafe.flat();
-  };
-  const proposerVerdict = verifyProposer(ctx, manifest, input.spec, block, owners);
-  const groups = await Promise.all([
-    Promise.all(inline.map(check)),
-    fromService().then((found) => Promise.all(found.map(check))),
-    fromChain().then((found) => Promise.all(found.map(check))),
-  ]);
-  const verdicts: Verdict[] = groups.flat();
-  // On-chain probes that found nothing are noise in the status: keep only their successes.
-  const shown = verdicts.filter((v) => v.source !== "chain" || v.valid);
 
-  const proposer = await proposerVerdict;
+  const judged = (
+    c: Pick<Candidate, "safe" | "source" | "error">,
+    kind: Verdict["kind"],
+    signer: Address | undefined,
+    check: CheckResult | undefined,
+  ): Verdict => {
+    const base = { safe: c.safe, source: c.source, signer, kind };
+    if (kind === "unknown") return { ...base, valid: false, reason: c.error ?? "unreadable" };
+    if (!signer) return { ...base, valid: false, reason: "no signer can be recovered from this signature" };
+    if (!owners[c.safe].includes(signer)) {
+      const which = c.safe === "consortium" ? "the Consortium Safe" : "the DAO Board Safe";
+      return { ...base, valid: false, reason: `not an owner of ${which} at block ${block.toString()}` };
+    }
+    const problem = problems[c.safe];
+    if (problem) return { ...base, valid: false, reason: problem };
+    if (!check) return { ...base, valid: false, reason: "the Safe was not asked" };
+    return check.valid
+      ? { ...base, valid: true }
+      : { ...base, valid: false, reason: check.reason ?? "rejected" };
+  };
+  const shownCandidates = candidates.map((c, i) => {
+    const index = indexOf[i];
+    return judged(
+      c,
+      c.signature?.kind ?? "unknown",
+      signers[i],
+      index === undefined ? undefined : facts.checks[index],
+    );
+  });
+  // On-chain probes that found nothing are noise in the status: keep only their successes.
+  const fromChain = SAFES.flatMap((safe, s) =>
+    (facts.onChain[s] ?? []).flatMap((found) => [
+      ...(found.approved
+        ? [judged({ safe, source: "chain" }, "approved_hash", found.owner, found.approved)]
+        : []),
+      ...(found.contract ? [judged({ safe, source: "chain" }, "contract", found.owner, found.contract)] : []),
+    ]),
+  ).filter((v) => v.valid);
+
   const safeProblems = [problems.consortium, problems.board].filter((p): p is string => p !== undefined);
-  return { owners, verdicts: shown, proposer, safeProblems, ...(serviceError ? { serviceError } : {}) };
+  return {
+    owners,
+    verdicts: [...shownCandidates, ...fromChain],
+    proposer: proposerVerdict(input.spec, facts.proposer, facts.agent, owners),
+    safeProblems,
+    time: facts.time,
+    ...(service.error ? { serviceError: service.error } : {}),
+  };
 }
 
 /**
@@ -317,30 +399,19 @@ export class VerifiedAtBlock {
   }
 }
 
-async function verifyProposer(
-  ctx: VerificationContext,
-  manifest: CanonicalManifest,
+function proposerVerdict(
   spec: ConsortiumManifestSpec,
-  block: bigint,
+  recovered: Address | undefined,
+  token: Agent | undefined,
   owners: Owners,
-): Promise<ProposerVerdict> {
+): ProposerVerdict {
   const agent = getAddress(spec.proposal.agent);
-  let recovered: Address | undefined;
-  try {
-    recovered = await recoverTypedDataAddress({
-      ...manifestTypedData(manifest),
-      signature: spec.proposal.signature as Hex,
-    });
-  } catch {
-    recovered = undefined;
-  }
   if (recovered !== agent)
     return {
       agent,
       valid: false,
       reason: `spec.proposal.signature is not ${agent}'s signature of this manifest`,
     };
-  const token = await ctx.chain.agentOf(getAddress(ctx.federation.agentRegistry), agent, block);
   if (!token)
     return { agent, valid: false, reason: `${agent} holds no agent token (never registered, or revoked)` };
   if (!owners.consortium.includes(token.dsp)) {

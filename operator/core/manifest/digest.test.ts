@@ -1,6 +1,6 @@
 import { calculateSafeMessageHash, hashSafeMessage } from "@safe-global/protocol-kit";
 import fc from "fast-check";
-import { getAddress, type Address } from "viem";
+import { getAddress, hashTypedData, type Address } from "viem";
 import { describe, expect, it } from "vitest";
 import type { ConsortiumManifestSpec } from "../../api/v1alpha1/consortium-manifest.ts";
 import { CanonicalError, canonicalJson } from "./canonical.ts";
@@ -166,6 +166,58 @@ describe("the Safe message a signer approves", () => {
       hashes.consortiumMessageHash,
     );
     expect(calculateSafeMessageHash(board, hashes.dataHash, "1.5.0", 31337n)).toBe(hashes.boardMessageHash);
+  });
+
+  it("hashes every manifest as viem's hashTypedData and protocol-kit do (random manifests and domains)", () => {
+    const address = fc
+      .uint8Array({ minLength: 20, maxLength: 20 })
+      .map((bytes) => getAddress(`0x${Buffer.from(bytes).toString("hex")}`));
+    fc.assert(
+      fc.property(
+        fc.record({
+          federation: fc.string({ unit: "grapheme", maxLength: 40 }),
+          chainId: fc.integer({ min: 1, max: 2 ** 40 }),
+          consortiumSafe: address,
+          board: address,
+          namespace: fc.string({ minLength: 1, maxLength: 20 }),
+          name: fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }),
+          tier: fc.constantFrom("operational", "upgrade", "critical" as const),
+          action: fc.constantFrom(undefined, "apply", "resume" as const),
+          targets: fc.array(fc.string({ unit: "grapheme", maxLength: 12 }), { maxLength: 5 }),
+          nonce: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+          expiry: fc.integer({ min: 0, max: 253_402_300_799 }),
+        }),
+        (r) => {
+          const manifest = canonicalManifest(
+            { federation: r.federation, chainId: r.chainId, consortiumSafe: r.consortiumSafe },
+            { namespace: r.namespace, name: r.name },
+            {
+              ...spec,
+              tier: r.tier,
+              ...(r.action ? { action: r.action } : {}),
+              targets: r.targets,
+              nonce: r.nonce,
+              expiresAt: new Date(r.expiry * 1000).toISOString(),
+            },
+          );
+          const hashes = manifestHashes(manifest, r.board);
+          expect(hashes.dataHash).toBe(hashTypedData(manifestTypedData(manifest)));
+          const safeMessage = (safe: Address) =>
+            hashTypedData({
+              domain: { chainId: BigInt(r.chainId), verifyingContract: safe },
+              types: { SafeMessage: [{ name: "message", type: "bytes" }] },
+              primaryType: "SafeMessage",
+              message: { message: hashes.dataHash },
+            });
+          expect(hashes.consortiumMessageHash).toBe(safeMessage(r.consortiumSafe));
+          expect(hashes.boardMessageHash).toBe(safeMessage(r.board));
+          expect(calculateSafeMessageHash(r.board, hashes.dataHash, "1.5.0", BigInt(r.chainId))).toBe(
+            hashes.boardMessageHash,
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("shows the signer the digest, tier and sorted targets", () => {

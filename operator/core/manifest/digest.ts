@@ -4,9 +4,10 @@
 // EIP-712 typed message shows the human-relevant fields in Safe{Wallet} and
 // carries the digest for the rest; the Safe message hash wraps it per Safe.
 import {
+  concatBytes,
   getAddress,
-  hashTypedData,
   keccak256,
+  pad,
   toBytes,
   type Address,
   type Hex,
@@ -120,14 +121,87 @@ export function manifestTypedData(manifest: CanonicalManifest): ManifestTypedDat
   };
 }
 
+/**
+ * The EIP-712 hashes, written out for the two fixed types: viem's
+ * hashTypedData re-derives the type hashes and checks every field on each
+ * call, which was most of a verification's CPU (about 0.5 ms a manifest).
+ * The type hashes are constants and each domain separator is kept; the tests
+ * hold these to viem's hashTypedData on random manifests.
+ */
+const typeHash = (type: string): Uint8Array => keccak256(toBytes(type), "bytes");
+const MANIFEST_DOMAIN_TYPE = typeHash(
+  "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)",
+);
+const MANIFEST_TYPE = typeHash(
+  "ConsortiumManifest(string federation,string manifest,string action,string tier,string[] targets,uint256 nonce,uint256 expiresAt,bytes32 digest)",
+);
+const SAFE_DOMAIN_TYPE = typeHash("EIP712Domain(uint256 chainId,address verifyingContract)");
+const SAFE_MESSAGE_TYPE = typeHash("SafeMessage(bytes message)");
+const NAME_HASH = keccak256(toBytes("DSC Federation"), "bytes");
+const VERSION_HASH = keccak256(toBytes("1"), "bytes");
+
+const hashText = (text: string): Uint8Array => keccak256(toBytes(text), "bytes");
+/** The federation's name, the actions, tiers and target sets repeat: their hashes are kept. */
+const repeated = new Map<string, Uint8Array>();
+function hashRepeated(key: string, hash: () => Uint8Array): Uint8Array {
+  let found = repeated.get(key);
+  if (!found) {
+    found = hash();
+    if (repeated.size >= 1024) repeated.clear();
+    repeated.set(key, found);
+  }
+  return found;
+}
+const word = (value: bigint | number): Uint8Array => toBytes(BigInt(value), { size: 32 });
+const addressWord = (address: Address): Uint8Array => toBytes(pad(address, { size: 32 }));
+const hashWords = (...words: readonly Uint8Array[]): Uint8Array => keccak256(concatBytes(words), "bytes");
+const PREFIX = new Uint8Array([0x19, 0x01]);
+
+/** Domain separators by chain and contract: a federation has a handful. */
+const separators = new Map<string, Uint8Array>();
+function separator(kind: "manifest" | "safe", chainId: number, contract: Address): Uint8Array {
+  const key = `${kind} ${String(chainId)} ${contract.toLowerCase()}`;
+  let found = separators.get(key);
+  if (!found) {
+    found =
+      kind === "manifest"
+        ? hashWords(MANIFEST_DOMAIN_TYPE, NAME_HASH, VERSION_HASH, word(chainId), addressWord(contract))
+        : hashWords(SAFE_DOMAIN_TYPE, word(chainId), addressWord(contract));
+    if (separators.size >= 64) separators.clear();
+    separators.set(key, found);
+  }
+  return found;
+}
+
+function manifestDataHash(manifest: CanonicalManifest, digest: Hex): Hex {
+  const struct = hashWords(
+    MANIFEST_TYPE,
+    hashRepeated(`text ${manifest.federation}`, () => hashText(manifest.federation)),
+    hashText(manifest.manifest),
+    hashRepeated(`text ${manifest.action}`, () => hashText(manifest.action)),
+    hashRepeated(`text ${manifest.tier}`, () => hashText(manifest.tier)),
+    // JSON keeps the list's boundaries: ["a,b"] and ["a","b"] are different keys.
+    hashRepeated(`targets ${JSON.stringify(manifest.targets)}`, () =>
+      hashWords(...manifest.targets.map(hashText)),
+    ),
+    word(manifest.nonce),
+    word(manifest.expiresAt),
+    toBytes(digest),
+  );
+  return keccak256(
+    concatBytes([PREFIX, separator("manifest", manifest.chainId, manifest.consortiumSafe), struct]),
+  );
+}
+
 /** The Safe's EIP-712 `SafeMessage(bytes message)` hash of `dataHash`, for one Safe. */
 export function safeMessageHash(safe: Address, chainId: number, dataHash: Hex): Hex {
-  return hashTypedData({
-    domain: { chainId: BigInt(chainId), verifyingContract: safe },
-    types: { SafeMessage: [{ name: "message", type: "bytes" }] },
-    primaryType: "SafeMessage",
-    message: { message: dataHash },
-  });
+  return safeMessageHashOf(safe, chainId, keccak256(toBytes(dataHash), "bytes"));
+}
+
+/** The same, from the message's own hash (both Safes sign one message: it is hashed once). */
+function safeMessageHashOf(safe: Address, chainId: number, messageHash: Uint8Array): Hex {
+  const struct = hashWords(SAFE_MESSAGE_TYPE, messageHash);
+  return keccak256(concatBytes([PREFIX, separator("safe", chainId, safe), struct]));
 }
 
 /** All the hashes of one manifest, as the operator and the CLI report them. */
@@ -139,12 +213,14 @@ export interface ManifestHashes {
 }
 
 export function manifestHashes(manifest: CanonicalManifest, boardSafe: Address): ManifestHashes {
-  const dataHash = hashTypedData(manifestTypedData(manifest));
+  const digest = manifestDigest(manifest);
+  const dataHash = manifestDataHash(manifest, digest);
+  const message = keccak256(toBytes(dataHash), "bytes");
   return {
-    digest: manifestDigest(manifest),
+    digest,
     dataHash,
-    consortiumMessageHash: safeMessageHash(manifest.consortiumSafe, manifest.chainId, dataHash),
-    boardMessageHash: safeMessageHash(getAddress(boardSafe), manifest.chainId, dataHash),
+    consortiumMessageHash: safeMessageHashOf(manifest.consortiumSafe, manifest.chainId, message),
+    boardMessageHash: safeMessageHashOf(getAddress(boardSafe), manifest.chainId, message),
   };
 }
 
