@@ -2,6 +2,7 @@
 // through the three operators and their replication, beside a bare
 // server-side apply of the same object to the three API servers at once.
 // "Applied" is when a watch in each region sees the object.
+import { readFileSync } from "node:fs";
 import { allSeen, bareWrite, configMapWatchers, regionClients } from "./watch.ts";
 import { approvedSpec, manifestObject } from "../e2e/testbed/approve.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
@@ -10,9 +11,25 @@ import type { Testbed } from "../e2e/testbed/testbed.ts";
 export interface PropagationResult {
   readonly operator: number[];
   readonly bare: number[];
+  /** One manifest's path, step by step (the operators run with DSC_TRACE=TRACE_PATTERN). */
+  readonly trace: readonly TraceStep[];
 }
 
-export async function benchPropagation(testbed: Testbed, rounds = 200): Promise<PropagationResult> {
+/** What the bench names the manifests it traces; the operators are started with DSC_TRACE set to it. */
+export const TRACE_PATTERN = "/trace-";
+
+export interface TraceStep {
+  /** Milliseconds since the manifest was accepted by alpha's API server. */
+  readonly ms: number;
+  readonly region: string;
+  readonly step: string;
+}
+
+export async function benchPropagation(
+  testbed: Testbed,
+  logs: Readonly<Record<string, string>>,
+  rounds = 200,
+): Promise<PropagationResult> {
   const { chain } = testbed;
   const ns = `prop-${Date.now().toString(36)}`;
   const { configs, appliers } = regionClients(testbed);
@@ -21,12 +38,8 @@ export async function benchPropagation(testbed: Testbed, rounds = 200): Promise<
   );
   const watchers = configMapWatchers(configs, ns);
   await new Promise((r) => setTimeout(r, 500));
-  const result: PropagationResult = { operator: [], bare: [] };
-
-  for (let i = -1; i < rounds; i++) {
-    const bare = await bareWrite(appliers, watchers, ns, `bare-${String(i + 1)}`);
-
-    const name = `op-${String(i + 1)}`;
+  const result = { operator: [] as number[], bare: [] as number[] };
+  const submit = async (name: string): Promise<{ accepted: number; all: number }> => {
     const { spec } = await approvedSpec(
       chain,
       { namespace: ns, name },
@@ -43,12 +56,36 @@ export async function benchPropagation(testbed: Testbed, rounds = 200): Promise<
     );
     await appliers.alpha.apply(manifestObject(ns, name, spec));
     const accepted = performance.now();
-    const operator = (await allSeen(watchers, name)) - accepted;
+    return { accepted, all: await allSeen(watchers, name) };
+  };
+
+  for (let i = -1; i < rounds; i++) {
+    const bare = await bareWrite(appliers, watchers, ns, `bare-${String(i + 1)}`);
+    const { accepted, all } = await submit(`op-${String(i + 1)}`);
     if (i >= 0) {
       result.bare.push(bare);
-      result.operator.push(operator);
+      result.operator.push(all - accepted);
+    }
+  }
+
+  // One more, traced: every step the operators log for it, and when each region's watch saw it.
+  const name = "trace-1";
+  const { accepted } = await submit(name);
+  await new Promise((r) => setTimeout(r, 500)); // the status writes that follow the apply
+  const origin = performance.timeOrigin + accepted;
+  const steps: TraceStep[] = [];
+  for (const [i, region] of REGIONS.entries()) {
+    const watcher = watchers[i];
+    if (watcher) steps.push({ ms: (await watcher.seen(name)) - accepted, region, step: "(seen by a watch)" });
+  }
+  for (const [region, file] of Object.entries(logs)) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (!line.includes('"trace"')) continue;
+      const entry = JSON.parse(line) as { trace?: string; step?: string; at?: number };
+      if (entry.trace !== `${ns}/${name}` || entry.step === undefined || entry.at === undefined) continue;
+      steps.push({ ms: entry.at - origin, region, step: entry.step });
     }
   }
   for (const w of watchers) w.stop();
-  return result;
+  return { ...result, trace: steps.sort((a, b) => a.ms - b.ms) };
 }

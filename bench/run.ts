@@ -8,15 +8,15 @@ import { down, up } from "../e2e/testbed/testbed.ts";
 import { layout } from "../e2e/testbed/layout.ts";
 import { benchApplyLatency } from "./apply-latency.ts";
 import { benchPause } from "./pause.ts";
-import { benchPropagation } from "./propagation.ts";
+import { benchPropagation, TRACE_PATTERN } from "./propagation.ts";
 import { writeLiveManifests } from "./live-cache.ts";
 import { benchState } from "./state.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import { ms, ratioRow, summarize, summaryRow, SUMMARY_HEADER, table } from "./stats.ts";
 import { eventually } from "../e2e/testbed/eventually.ts";
-import type { OperatorProcess } from "../e2e/testbed/operator.ts";
 import { benchVerify, printVerify } from "./verify.ts";
+import { allPeersConnected } from "./operators.ts";
 
 const started = performance.now();
 // A test bed of the bench's own: figures must not depend on what earlier runs left behind.
@@ -91,12 +91,20 @@ for (const region of REGIONS)
   await installFederation(testbed, region, { peers: directPeers(testbed, region) });
 const trio = await Promise.all(
   REGIONS.map((region) =>
-    startOperator(testbed, region, { DSC_RESYNC_SECONDS: "300", LOG_LEVEL: "warn" }, { federated: true }),
+    startOperator(
+      testbed,
+      region,
+      { DSC_RESYNC_SECONDS: "300", LOG_LEVEL: "warn", DSC_TRACE: TRACE_PATTERN },
+      { federated: true },
+    ),
   ),
 );
 try {
   await allPeersConnected(trio);
-  const p = await benchPropagation(testbed);
+  const p = await benchPropagation(
+    testbed,
+    Object.fromEntries(REGIONS.map((region, i) => [region, trio[i]?.log ?? ""])),
+  );
   const op = summarize(p.operator);
   const bare = summarize(p.bare);
   console.log(
@@ -108,6 +116,10 @@ try {
     ]),
   );
   console.log(`p99 ${ms(op.p99)} (goal: under 500 ms; Karmada publishes ~1 s)`);
+  console.log(
+    "\nWhere one manifest's time goes (trace-1, DSC_TRACE; ms since alpha's API server accepted it):",
+  );
+  console.log(table([["ms", "region", "step"], ...p.trace.map((t) => [t.ms.toFixed(1), t.region, t.step])]));
 
   console.log("\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause) ==");
   for (const region of REGIONS)
@@ -150,13 +162,3 @@ await benchState(console.log, { kubeconfig: testbed.kubeconfig.alpha, manifests:
 await down({ layout: benchLayout });
 rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-
-/** Every operator reports both of its peers connected (rounds must not include start-up). */
-async function allPeersConnected(operators: readonly OperatorProcess[]): Promise<void> {
-  await eventually("every operator connected to both peers", async () => {
-    const texts = await Promise.all(operators.map((o) => o.metrics()));
-    return texts.every(
-      (t) => (t.match(/^dsc_peer_connected\{[^}]*\} 1$/gm) ?? []).length === REGIONS.length - 1,
-    );
-  });
-}

@@ -16,6 +16,8 @@ export interface OperatorConfig {
   readonly leaderElection: boolean;
   readonly installAdmissionPolicy: boolean;
   readonly logLevel: string;
+  /** Ids (namespace/name) containing this are traced step by step (runtime/trace.ts). */
+  readonly trace: string | undefined;
   /** Replication with the other regions; undefined when this operator runs alone. */
   readonly peers: PeerSettings | undefined;
 }
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, host: string): OperatorConfig
     leaderElection: flag(env, "DSC_LEADER_ELECTION", true),
     installAdmissionPolicy: flag(env, "DSC_ADMISSION_POLICY", true),
     logLevel: env.LOG_LEVEL || "info",
+    trace: env.DSC_TRACE || undefined,
     peers: peerSettings(env),
   };
 }

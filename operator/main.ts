@@ -38,6 +38,7 @@ import { serve, type Route } from "./runtime/server.ts";
 import { ledgerSeed, PauseLedger } from "./state/pause-ledger.ts";
 import { StateStore } from "./state/store.ts";
 import { Verifier } from "./verification/verifier.ts";
+import { configureTrace } from "./runtime/trace.ts";
 
 export async function runOperator(config: OperatorConfig): Promise<{ stop(): Promise<void> }> {
   const log = pino({
@@ -45,6 +46,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     // One key once per line (children add `component`; log pipelines may refuse repeated keys).
     base: { app: "dsc-operator", region: config.region ?? "unset" },
   });
+  configureTrace(log, config.trace);
   // One client for everything: one pool of connections, one discovery cache.
   // `kubeconfig` is $KUBECONFIG: possibly several files, merged as kubectl does.
   const kc = new KubeClient(

@@ -40,7 +40,6 @@ export class ChainReader {
   private readonly observe: NonNullable<ChainReaderOptions["observe"]>;
   private cacheBlock = -1n;
   private cache = new Map<string, Promise<unknown>>();
-  #recent: { readonly at: number; readonly block: Promise<bigint> } | undefined;
   /**
    * What a Safe's code says about its judgement (its VERSION() and whether it
    * refuses a forgery), by the proxy's code hash and the singleton it
@@ -117,17 +116,32 @@ export class ChainReader {
   /**
    * The block to read at: the head less `confirmations`, after checking the
    * chain id. Callers that ask while a read of the head is in flight share it
-   * (singleflight): the head they get is at most one round trip older.
+   * (singleflight: the head they get is at most one round trip older), and a
+   * head read less than `maxAgeMs` ago is served again: a path that verifies
+   * the same version several times in a burst (the mirror, then the manifest
+   * controller, then the echoes of other regions' progress) reads the chain
+   * once. A failed read is not kept.
    */
-  async pinBlock(confirmations = 0): Promise<bigint> {
-    this.#headRead ??= this.#readHead().finally(() => {
-      this.#headRead = undefined;
-    });
-    const block = (await this.#headRead) - BigInt(confirmations);
+  async pinBlock(confirmations = 0, maxAgeMs = 0): Promise<bigint> {
+    const now = performance.now();
+    let last = this.#lastHead;
+    if (!last || (last.done && now - last.at >= maxAgeMs)) {
+      const read = { at: now, done: false, head: this.#readHead() };
+      read.head.then(
+        () => {
+          read.done = true;
+        },
+        () => {
+          if (this.#lastHead === read) this.#lastHead = undefined;
+        },
+      );
+      this.#lastHead = last = read;
+    }
+    const block = (await last.head) - BigInt(confirmations);
     return block < 0n ? 0n : block;
   }
 
-  #headRead: Promise<bigint> | undefined;
+  #lastHead: { readonly at: number; done: boolean; readonly head: Promise<bigint> } | undefined;
 
   async #readHead(): Promise<bigint> {
     try {
@@ -147,20 +161,12 @@ export class ChainReader {
   }
 
   /**
-   * The head, pinned at most `maxAgeMs` ago: for a path any stranger can
-   * call (breach reports), one read of the head per interval however many
-   * requests come. A failed read is not kept.
+   * The head, read at most `maxAgeMs` ago: for a path any stranger can call
+   * (breach reports), one read of the head per interval however many
+   * requests come.
    */
   recentBlock(maxAgeMs: number): Promise<bigint> {
-    const now = performance.now();
-    if (this.#recent && now - this.#recent.at < maxAgeMs) return this.#recent.block;
-    const block = this.pinBlock(0);
-    const recent = { at: now, block };
-    this.#recent = recent;
-    block.catch(() => {
-      if (this.#recent === recent) this.#recent = undefined;
-    });
-    return block;
+    return this.pinBlock(0, maxAgeMs);
   }
 
   safeState(safe: Address, block: bigint): Promise<SafeState> {

@@ -115,7 +115,6 @@ export async function applyObjects(
       }
     }),
   );
-  await checkAdoption(api, input, decorated);
   const applyOne = async (object: Record<string, unknown>, dryRun: boolean): Promise<void> => {
     try {
       await applier.apply(object, { dryRun });
@@ -129,12 +128,14 @@ export async function applyObjects(
   // A single object's own apply is already all or nothing: no dry run needed.
   const dryRun = (): Promise<unknown> =>
     rest.length > 1 ? Promise.all(rest.map((o) => applyOne(o, true))) : Promise.resolve();
+  // The takeover check reads, the finalizer touches only the ConsortiumManifest and the dry runs
+  // change nothing: none need wait for another, and no object is written before all three are done.
+  const adoption = checkAdoption(api, input, decorated);
   if (foundation.length === 0) {
-    // Nothing is written before both finish: the dry runs change nothing, so they need not wait.
-    await Promise.all([beforeApply(), dryRun()]);
+    await Promise.all([adoption, beforeApply(), dryRun()]);
   } else {
     // Objects inside a new Namespace cannot be validated before it exists.
-    await beforeApply();
+    await Promise.all([adoption, beforeApply()]);
     for (const object of foundation) await applyOne(object, false);
     await dryRun();
   }

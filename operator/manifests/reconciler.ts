@@ -31,6 +31,7 @@ import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
 import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
+import { trace } from "../runtime/trace.ts";
 
 export interface ManifestControllerOptions {
   readonly read: ReadManifest;
@@ -128,6 +129,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   const heldDeletions = new Set<string>();
 
   return async (key, { log }): Promise<Result> => {
+    trace(key, "reconcile");
     const { namespace = "", name } = parseKey(key);
     const object = await options.read(namespace, name);
     if (!object?.metadata) {
@@ -161,7 +163,9 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         );
         status = { ...status, regions, regionSummary: summary };
       }
+      if (records && spec && "report" in outcome) trace(key, "outcome recorded in the state");
       await writeStatus(object, status);
+      trace(key, "status written", { outcome: outcome.kind });
       if (status.state === "Paused") options.paused.add(key);
       else options.paused.delete(key);
       logger.debug({ outcome: outcome.kind }, "reconciled");
@@ -241,9 +245,13 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       events.event(object, { type: "Warning", reason: "ChainUnavailable", note: error.message });
       throw error; // rate-limited retry with per-key backoff: fail closed, keep trying
     }
+    trace(key, "verified", { result: report.decision.reason });
     const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
-    if (report.decision.verified) await options.records?.submit(key, spec, report.hashes.digest);
+    if (report.decision.verified && options.records) {
+      await options.records.submit(key, spec, report.hashes.digest);
+      trace(key, "submitted to the state");
+    }
 
     // Plan: what to do with this version, decided without I/O (plan.ts).
     const guardian = options.guardian;
@@ -340,6 +348,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         () => setFinalizer(object, true),
       );
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
+      trace(key, "objects applied");
       metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       await finish({ kind: "applied", report, objects, pruned }, logger, spec);

@@ -62,13 +62,14 @@ export class ManifestRecords {
 
   /** A version this region verified, handed to the state (and the other regions) before it is applied here. */
   async submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void> {
-    const edit = await this.#versionEdit(id, spec, digest);
-    if (edit) await this.#o.state.change(edit);
+    const { edit, written } = this.#versionEdit(id, spec, digest);
+    await Promise.all([written, edit && this.#o.state.change(edit)]);
   }
 
   /** What a reconcile tells the state: the version and approvals it lacks, and this region's outcome. */
   async recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void> {
-    const version = await this.#versionEdit(id, spec, outcome.digest);
+    const { edit: version, written } = this.#versionEdit(id, spec, outcome.digest);
+    await written;
     const mine = appliedByRegion(this.#o.state.doc, id).find((a) => a.region === this.#o.region);
     const sameOutcome =
       mine?.digest === outcome.digest && mine.state === outcome.state && mine.nonce === outcome.nonce;
@@ -136,15 +137,17 @@ export class ManifestRecords {
 
   /**
    * The edit that puts a version, and the approvals its spec carries, into
-   * the state: only what the state lacks, or nothing at all. The spec is
-   * stored first, so no region is ever told of a version whose spec it
-   * cannot serve.
+   * the state: only what the state lacks, or nothing at all; and the spec's
+   * write to the store. The spec is readable from the store at once (so
+   * this region can serve any peer the state change reaches), and offered
+   * to the peers ahead of the sync message that names it; the caller waits
+   * for its write beside the state's, one disk round instead of two.
    */
-  async #versionEdit(
+  #versionEdit(
     id: string,
     spec: ConsortiumManifestSpec,
     digest: string,
-  ): Promise<((d: Draft) => void) | undefined> {
+  ): { readonly edit: ((d: Draft) => void) | undefined; readonly written: Promise<void> } {
     const doc = this.#o.state.doc;
     const known =
       versions(doc, id).some((v) => v.digest === digest) ||
@@ -158,17 +161,21 @@ export class ManifestRecords {
       .filter((a) => !seen.has(`${a.safe} ${a.data}`))
       .slice(0, Math.max(0, BOUNDS.approvalsPerVersion - seen.size));
     // Verified by the caller: it may still be missing from the store.
+    let written = Promise.resolve();
     if (!known || !this.#o.specs.has(digest)) {
       const json = specJson(spec);
-      await this.#o.specs.put(digest, json); // a no-op if held
+      written = this.#o.specs.put(digest, json); // a no-op if held
       // Ahead of the sync message that will name it, so peers need not ask.
       if (!known) this.#o.exchange.offer(digest, json);
     }
-    if (known && fresh.length === 0) return undefined;
-    return (d) => {
-      if (!known)
-        d.submit({ id, nonce: spec.nonce, digest, region: this.#o.region, submittedAt: this.#o.now() });
-      if (fresh.length > 0) d.approve(digest, fresh);
+    if (known && fresh.length === 0) return { edit: undefined, written };
+    return {
+      written,
+      edit: (d) => {
+        if (!known)
+          d.submit({ id, nonce: spec.nonce, digest, region: this.#o.region, submittedAt: this.#o.now() });
+        if (fresh.length > 0) d.approve(digest, fresh);
+      },
     };
   }
 }

@@ -15,6 +15,7 @@ import type { ManifestVersion } from "../state/model.ts";
 import { approvals as approvalsOf, versions } from "../state/readers.ts";
 import type { SpecStore } from "../state/spec-store.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
+import { trace } from "../runtime/trace.ts";
 
 const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
 const MIRRORED_NAMESPACE_LABEL = "dsc.federation.dev/mirrored";
@@ -44,6 +45,7 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
   const namespaces = new Set<string>();
   return async (id, { log }) => {
     if (!options.ready()) return {};
+    trace(id, "mirror");
     const { namespace = "", name } = parseKey(id);
     const all = versions(options.state.doc, id);
     if (all.length === 0) return {};
@@ -60,6 +62,7 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
       if (spec.nonce !== version.nonce) continue;
       if (version.digest === localDigest) return {}; // already holds the best version it can verify
       if (!(await options.verified(namespace, name, spec))) continue;
+      trace(id, "mirror verified");
       // An approved manifest may live in a namespace this cluster does not have yet.
       if (!namespaces.has(namespace)) {
         await options.applier.apply({
@@ -75,6 +78,7 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
         metadata: { name, namespace, annotations: { [ORIGIN_ANNOTATION]: version.region } },
         spec,
       });
+      trace(id, "mirror wrote the manifest");
       log.info(
         { nonce: version.nonce, digest: version.digest, from: version.region },
         "mirrored the winning version",
@@ -92,6 +96,7 @@ async function specOf(
 ): Promise<ConsortiumManifestSpec | undefined> {
   const text = await options.specs.get(version.digest);
   if (text === undefined) {
+    trace(version.id, "spec needed");
     options.exchange.need(version);
     return undefined;
   }

@@ -70,8 +70,8 @@ async function honestRegion() {
       },
     },
   });
-  const durable: string[][] = [];
-  replica.onDurable(({ ids }) => durable.push([...ids]));
+  const taken: string[][] = [];
+  replica.onAdopted((ids) => taken.push([...ids]));
   closers.push(async () => {
     exchange.close();
     await sync.close();
@@ -82,7 +82,7 @@ async function honestRegion() {
     sent,
     refusals,
     refusedPeers,
-    durable,
+    taken,
     store: opened.store,
     advance: (ms: number) => (clock += ms),
     deliver: (bytes: Uint8Array, peer = "hostile") => {
@@ -132,7 +132,7 @@ describe("peer sync with a hostile peer", () => {
     expect(region.replica.doc.pauses).toEqual({});
     expect(manifestIds(region.replica.doc)).toEqual([]); // refused whole, good version and all
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(region.durable).toEqual([]);
+    expect(region.taken).toEqual([]);
     expect(region.replica.documentBytes()).toBe(bytesBefore);
 
     // While quarantined, even a clean peer document is not taken from it...
@@ -144,7 +144,7 @@ describe("peer sync with a hostile peer", () => {
     exchange(region, clean);
     expect(manifestIds(region.replica.doc)).toEqual(["ns/api"]);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(region.durable.flat()).toContain("ns/api");
+    expect(region.taken.flat()).toContain("ns/api");
   });
 
   it("blames a change sent ahead of its dependencies on its sender, not on the honest peer whose change released it", async () => {

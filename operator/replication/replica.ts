@@ -2,8 +2,8 @@
 // and its durability. A local change is persisted before anyone hears of it;
 // a peer's change is acted on at once (a pause must not wait for a disk) and
 // passed on once durable, so a kill -9 never loses what a peer may already
-// have acknowledged. Peer sync (peer-sync.ts) and the mirror (mirror.ts) hang
-// off `onDurable`; they are not known here.
+// have acknowledged. Peer sync (peer-sync.ts) hangs off `onDurable`, the
+// mirror and the manifest controller off `onAdopted`; they are not known here.
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import type { StateDoc } from "../state/document.ts";
@@ -13,11 +13,11 @@ import type { StateStore } from "../state/store.ts";
 import { batch, type Draft } from "../state/transitions.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { Topic } from "../runtime/topic.ts";
+import { trace } from "../runtime/trace.ts";
 
-/** What became durable: `ids` are the manifests a peer's change touched (none for a local change). */
+/** What became durable: a local change, or what peers sent. */
 interface DurableChange {
   readonly fromPeer: boolean;
-  readonly ids: readonly string[];
 }
 
 /** After a failed write of a peer's change, the write is tried again this soon. */
@@ -27,8 +27,6 @@ export class Replica implements FederationState {
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #logger: Logger;
-  /** Ids a peer's changes touched that are not yet durable (announced once they are). */
-  readonly #undurable = new Set<string>();
   #retry: NodeJS.Timeout | undefined;
   #doc: StateDoc;
   #writing: Promise<void> = Promise.resolve();
@@ -36,6 +34,7 @@ export class Replica implements FederationState {
   #queuedWrite: Promise<void> | undefined;
   readonly #changed = new Topic();
   readonly #durable = new Topic<DurableChange>();
+  readonly #adopted = new Topic<readonly string[]>();
 
   constructor(options: {
     readonly store: StateStore;
@@ -59,7 +58,7 @@ export class Replica implements FederationState {
     this.#doc = batch(this.#doc, edit, this.#now());
     if (this.#doc === before) return;
     await this.#persist();
-    this.#durable.publish({ fromPeer: false, ids: [] });
+    this.#durable.publish({ fromPeer: false });
     this.#changed.publish();
   }
 
@@ -74,7 +73,9 @@ export class Replica implements FederationState {
     this.#doc = next;
     if (!patches) return;
     this.#changed.publish();
-    for (const id of changedIds(patches, next)) this.#undurable.add(id);
+    const ids = changedIds(patches, next);
+    for (const id of ids) trace(id, "peer's change adopted");
+    if (ids.length > 0) this.#adopted.publish(ids);
     this.#persistPeerChanges();
   }
 
@@ -86,9 +87,7 @@ export class Replica implements FederationState {
   #persistPeerChanges(): void {
     this.#persist().then(
       () => {
-        const ids = [...this.#undurable];
-        this.#undurable.clear();
-        this.#durable.publish({ fromPeer: true, ids });
+        this.#durable.publish({ fromPeer: true });
       },
       (error: unknown) => {
         this.#logger.error(
@@ -105,6 +104,16 @@ export class Replica implements FederationState {
 
   onChange(listener: () => void): () => void {
     return this.#changed.subscribe(listener);
+  }
+
+  /**
+   * Called with the manifests a peer's change touched as soon as it is taken,
+   * before it is durable: acting on it (mirroring a version this region then
+   * verifies itself) is safe even if the change is lost in a crash, since it
+   * comes again from the peers. Passing it on waits for the disk (onDurable).
+   */
+  onAdopted(listener: (ids: readonly string[]) => void): () => void {
+    return this.#adopted.subscribe(listener);
   }
 
   /** Called once a change is durable; returns how to stop listening. */

@@ -49,7 +49,7 @@ export interface Replication {
   readonly mirror: Controller;
   /**
    * Manifest ids (namespace/name) the state changed under: a peer's change
-   * once durable, or a spec that arrived. The manifest controller watches it.
+   * as soon as it is taken, or a spec that arrived. The manifest controller watches it.
    */
   readonly manifestsChanged: Topic<string>;
   /** The Federation changed: new peers and members, and every manifest mirrored anew. */
@@ -122,7 +122,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     now: o.now,
     logger,
   });
-  replica.onDurable(({ ids }) => {
+  replica.onAdopted((ids) => {
     for (const id of ids) manifestsChanged.publish(id);
   });
   const records = new ManifestRecords({

@@ -10,6 +10,7 @@
 // the version that names it arrives; then it is checked like any answer.
 import type { Logger } from "pino";
 import { errorMessage } from "../runtime/errors.ts";
+import { trace } from "../runtime/trace.ts";
 import type { ManifestVersion } from "../state/model.ts";
 import type { SpecStore } from "../state/spec-store.ts";
 import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
@@ -134,18 +135,23 @@ export class SpecExchange {
       return;
     }
     this.#storing.add(digest);
+    trace(id, "spec received", { peer });
+    // Readable from the store at once, so the mirror need not wait for the disk: a spec lost in a
+    // crash is asked for again, as the state still names its version.
+    const written = this.#o.specs.put(digest, json);
+    this.#missing.delete(digest);
+    this.#o.arrived(id);
     try {
-      await this.#o.specs.put(digest, json);
-      this.#missing.delete(digest);
+      await written;
+      trace(id, "spec stored");
     } catch (error) {
-      // Kept missing: the next ask fetches it again.
+      // Missing again: the next ask fetches it again.
       this.#o.logger.warn({ digest, err: errorMessage(error) }, "could not store a spec");
+      this.#missing.set(digest, id);
       this.#askLater();
-      return;
     } finally {
       this.#storing.delete(digest);
     }
-    this.#o.arrived(id);
   }
 
   #hold(peer: string, digest: string, json: string): void {

@@ -18,9 +18,16 @@ import { checkDigest } from "./model.ts";
 
 const SUFFIX = ".json";
 
+/** Specs read lately, kept in memory: the mirror reads the same few on every pass. */
+const RECENT = 128;
+
 export class SpecStore {
   readonly #dir: string;
+  /** Digests whose spec is on disk. */
   readonly #digests: Set<string>;
+  /** Specs being written: readable at once, on disk once their write lands. */
+  readonly #writing = new Map<string, { readonly json: string; readonly written: Promise<void> }>();
+  readonly #recent = new Map<string, string>();
 
   private constructor(dir: string, digests: Set<string>) {
     this.#dir = dir;
@@ -36,7 +43,8 @@ export class SpecStore {
   }
 
   has(digest: string): boolean {
-    return this.#digests.has(digest.toLowerCase());
+    const d = digest.toLowerCase();
+    return this.#digests.has(d) || this.#writing.has(d);
   }
 
   get size(): number {
@@ -46,15 +54,51 @@ export class SpecStore {
   /** The canonical spec JSON stored for a digest, or undefined if this region has none yet. */
   async get(digest: string): Promise<string | undefined> {
     const d = digest.toLowerCase();
+    const held = this.#writing.get(d)?.json ?? this.#recent.get(d);
+    if (held !== undefined) return held;
     if (!this.#digests.has(d)) return undefined;
-    return readFile(join(this.#dir, d + SUFFIX), "utf8");
+    const json = await readFile(join(this.#dir, d + SUFFIX), "utf8");
+    this.#remember(d, json);
+    return json;
   }
 
-  /** Stores a spec durably (a repeat is a no-op). The caller has checked it against the digest. */
-  async put(digest: string, json: string): Promise<void> {
-    const d = checkDigest(digest);
-    if (this.#digests.has(d)) return;
-    await writeAtomic(this.#dir, d + SUFFIX, Buffer.from(json, "utf8"));
-    this.#digests.add(d);
+  /**
+   * Stores a spec durably (a repeat is a no-op, or joins the write in
+   * flight). The caller has checked it against the digest. The spec is
+   * readable from the moment this is called; the promise says when it is
+   * on disk. A failed write forgets it, as if never put.
+   */
+  put(digest: string, json: string): Promise<void> {
+    let d: string;
+    try {
+      d = checkDigest(digest);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (this.#digests.has(d)) return Promise.resolve();
+    const inFlight = this.#writing.get(d);
+    if (inFlight) return inFlight.written;
+    const written = writeAtomic(this.#dir, d + SUFFIX, Buffer.from(json, "utf8")).then(
+      () => {
+        this.#digests.add(d);
+        this.#writing.delete(d);
+        this.#remember(d, json);
+      },
+      (error: unknown) => {
+        this.#writing.delete(d);
+        throw error;
+      },
+    );
+    this.#writing.set(d, { json, written });
+    return written;
+  }
+
+  #remember(digest: string, json: string): void {
+    this.#recent.delete(digest);
+    this.#recent.set(digest, json);
+    for (const oldest of this.#recent.keys()) {
+      if (this.#recent.size <= RECENT) break;
+      this.#recent.delete(oldest);
+    }
   }
 }

@@ -37,6 +37,15 @@ import type { Agent, CheckResult, SafeState } from "../chain/model.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { SafeService } from "../safe/service.ts";
 
+/**
+ * How old a read of the chain's head a verification may start from. A
+ * quarter of a second is far below a block (12 s on Ethereum, and
+ * `confirmations` blocks more), so a rotation still counts from the next
+ * block; and a version verified by the mirror, the manifest controller and
+ * the passes that follow other regions' progress reads the chain once.
+ */
+export const HEAD_MAX_AGE_MS = 250;
+
 interface VerificationContext {
   readonly chain: ChainReader;
   readonly service: SafeService | undefined;
@@ -120,7 +129,10 @@ export async function verifyManifest(
   // The service is asked while the head is read: two round trips to the chain in all (this and
   // the lens), whatever the number of approvals.
   const service = ctx.service ? serviceCandidates(ctx.service, hashes) : undefined;
-  const block = await chain.pinBlock(federation.chain.confirmations ?? DEFAULT_CONFIRMATIONS);
+  const block = await chain.pinBlock(
+    federation.chain.confirmations ?? DEFAULT_CONFIRMATIONS,
+    HEAD_MAX_AGE_MS,
+  );
   // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
   const reuseKey = evidenceKey(hashes.digest, input.spec);
   const reused = ctx.reuse?.get(chain, reuseKey, block);

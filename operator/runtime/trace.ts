@@ -1,0 +1,27 @@
+// Steps of chosen manifests' paths through a region, each with a
+// high-resolution wall-clock time, for finding where the time goes: set
+// DSC_TRACE to a piece of the ids to follow (namespace/name). Off by default,
+// when a step costs one comparison. `npm run bench` follows one manifest
+// through the three regions and prints the steps side by side.
+import type { Logger } from "pino";
+
+let sink: ((id: string, step: string, fields: Record<string, unknown> | undefined) => void) | undefined;
+
+/** Logs the steps of ids that contain `pattern` (none when it is empty or unset). */
+export function configureTrace(logger: Logger, pattern: string | undefined): void {
+  if (pattern === undefined || pattern === "") {
+    sink = undefined;
+    return;
+  }
+  // Logged whatever LOG_LEVEL says: asking for a trace is asking for these lines.
+  const log = logger.child({ component: "trace" }, { level: "info" });
+  sink = (id, step, fields) => {
+    if (!id.includes(pattern)) return;
+    // Wall-clock milliseconds with a fraction: the regions of one machine share the clock.
+    log.info({ trace: id, step, at: performance.timeOrigin + performance.now(), ...fields }, "trace");
+  };
+}
+
+export function trace(id: string, step: string, fields?: Record<string, unknown>): void {
+  sink?.(id, step, fields);
+}
