@@ -19,7 +19,7 @@ export async function allPeersConnected(operators: readonly OperatorProcess[]): 
   await allQuiet(operators);
 }
 
-/** Every work queue empty and no worker busy, three looks in a row 100 ms apart. */
+/** Every work queue empty and no worker busy, two looks in a row 50 ms apart. */
 export async function allQuiet(operators: readonly OperatorProcess[]): Promise<void> {
   let quiet = 0;
   await eventually(
@@ -30,8 +30,8 @@ export async function allQuiet(operators: readonly OperatorProcess[]): Promise<v
         /^(workqueue_depth|controller_runtime_active_workers)\{[^}]*\} [1-9]/m.test(t),
       );
       quiet = busy ? 0 : quiet + 1;
-      if (quiet < 3) await new Promise((r) => setTimeout(r, 100));
-      return quiet >= 3;
+      if (quiet < 2) await new Promise((r) => setTimeout(r, 50));
+      return quiet >= 2;
     },
     { timeoutMs: 300_000 },
   );

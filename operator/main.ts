@@ -124,7 +124,11 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       workers: config.workers,
       logger: log,
       registry,
-      replication: replication && { records: replication.records, changed: replication.manifestsChanged },
+      replication: replication && {
+        records: replication.records,
+        changed: replication.manifestsChanged,
+        progress: replication.progressChanged,
+      },
       guardian: guardian && {
         view: guardian.guardian,
         transitions: guardian.transitions,

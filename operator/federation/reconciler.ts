@@ -257,7 +257,12 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     const live = current as Current;
 
     try {
-      const block = await live.context.chain.pinBlock(spec.chain.confirmations ?? DEFAULT_CONFIRMATIONS);
+      // A pass a pause or a lift set off shows it at once: it reads the chain again only when the
+      // last read of the head is half a poll old (the periodic pass reads it every poll).
+      const block = await live.context.chain.pinBlock(
+        spec.chain.confirmations ?? DEFAULT_CONFIRMATIONS,
+        options.pollMs / 2,
+      );
       const [consortium, board] = await Promise.all([
         live.context.chain.safeState(getAddress(spec.consortiumSafe), block),
         live.context.chain.safeState(getAddress(spec.daoBoardSafe), block),

@@ -45,12 +45,21 @@ export interface ManifestControllerSetup extends Omit<
   readonly logger: Logger;
   readonly registry: Registry;
   /** When this region replicates: the federation state's records, and the ids it changed. */
-  readonly replication?: { readonly records: FederationRecords; readonly changed: Topic<string> } | undefined;
+  readonly replication?:
+    | {
+        readonly records: FederationRecords;
+        readonly changed: Topic<string>;
+        readonly progress: Topic<string>;
+      }
+    | undefined;
   /** When this region replicates: the guardian pause, and its transitions. */
   readonly guardian?:
     | { readonly view: PauseView; readonly transitions: Topic<boolean>; readonly chainChanged: Topic }
     | undefined;
 }
+
+/** How long a refresh for other regions' progress waits, gathering those that arrive together. */
+const PROGRESS_DELAY_MS = 200;
 
 export function manifestController(o: ManifestControllerSetup): Controller {
   // Keys whose last pass left them Paused (the cache has no status): what a resume re-reconciles.
@@ -83,7 +92,16 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       }),
     );
   const replication = o.replication;
-  if (replication) controller.watchChannel((enqueue) => replication.changed.subscribe(enqueue));
+  if (replication) {
+    controller.watchChannel((enqueue) => replication.changed.subscribe(enqueue));
+    // Other regions' progress only refreshes the status's per-region summary: it waits a moment,
+    // so that the outcomes of several regions arriving together cost one status write, not one each.
+    controller.watchChannel(() =>
+      replication.progress.subscribe((id) => {
+        controller.enqueueAfter(id, PROGRESS_DELAY_MS);
+      }),
+    );
+  }
   const guardian = o.guardian;
   if (guardian)
     // On a resume, what the pause held back applies now; the rest is in place. A pause

@@ -71,7 +71,7 @@ async function honestRegion() {
     },
   });
   const taken: string[][] = [];
-  replica.onAdopted((ids) => taken.push([...ids]));
+  replica.onAdopted(({ ids }) => taken.push([...ids]));
   closers.push(async () => {
     exchange.close();
     await sync.close();

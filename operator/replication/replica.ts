@@ -15,6 +15,16 @@ import { errorMessage } from "../runtime/errors.ts";
 import { Topic } from "../runtime/topic.ts";
 import { trace } from "../runtime/trace.ts";
 
+/**
+ * The manifests a peer's change touched: `ids`, a version, an approval, a
+ * resume or a pause (what the mirror and the manifest controller act on);
+ * `progress`, only another region's outcome (what a status shows).
+ */
+export interface Touched {
+  readonly ids: readonly string[];
+  readonly progress: readonly string[];
+}
+
 /** What became durable: a local change, or what peers sent. */
 interface DurableChange {
   readonly fromPeer: boolean;
@@ -34,7 +44,7 @@ export class Replica implements FederationState {
   #queuedWrite: Promise<void> | undefined;
   readonly #changed = new Topic();
   readonly #durable = new Topic<DurableChange>();
-  readonly #adopted = new Topic<readonly string[]>();
+  readonly #adopted = new Topic<Touched>();
 
   constructor(options: {
     readonly store: StateStore;
@@ -73,9 +83,9 @@ export class Replica implements FederationState {
     this.#doc = next;
     if (!patches) return;
     this.#changed.publish();
-    const ids = changedIds(patches, next);
-    for (const id of ids) trace(id, "peer's change adopted");
-    if (ids.length > 0) this.#adopted.publish(ids);
+    const touched = changedIds(patches, next);
+    for (const id of touched.ids) trace(id, "peer's change adopted");
+    if (touched.ids.length > 0 || touched.progress.length > 0) this.#adopted.publish(touched);
     this.#persistPeerChanges();
   }
 
@@ -112,7 +122,7 @@ export class Replica implements FederationState {
    * verifies itself) is safe even if the change is lost in a crash, since it
    * comes again from the peers. Passing it on waits for the disk (onDurable).
    */
-  onAdopted(listener: (ids: readonly string[]) => void): () => void {
+  onAdopted(listener: (touched: Touched) => void): () => void {
     return this.#adopted.subscribe(listener);
   }
 
@@ -163,18 +173,21 @@ export class Replica implements FederationState {
  * manifest, and a pause record the resume manifests said to lift it: hints
  * that send this region to verify those manifests itself.
  */
-function changedIds(patches: readonly A.Patch[], after: StateDoc): string[] {
+function changedIds(patches: readonly A.Patch[], after: StateDoc): Touched {
   const ids = new Set<string>();
+  const progress = new Set<string>();
   const pausedTokens = new Set<string>();
   for (const patch of patches) {
     const [map, second, third] = patch.path;
-    if ((map === "versions" || map === "applied") && typeof third === "string")
-      ids.add(third.split(" ", 1)[0] ?? "");
+    if (map === "versions" && typeof third === "string") ids.add(third.split(" ", 1)[0] ?? "");
+    else if (map === "applied" && typeof third === "string") progress.add(third.split(" ", 1)[0] ?? "");
     else if (map === "resumed" && typeof second === "string") ids.add(second.split(" ")[1] ?? "");
     else if (map === "pauses" && typeof second === "string") pausedTokens.add(second.split(" ", 1)[0] ?? "");
   }
   if (pausedTokens.size > 0)
     for (const hint of resumeHints(after)) if (pausedTokens.has(hint.token)) ids.add(hint.manifest);
   ids.delete("");
-  return [...ids];
+  for (const id of ids) progress.delete(id);
+  progress.delete("");
+  return { ids: [...ids], progress: [...progress] };
 }

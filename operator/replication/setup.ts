@@ -52,6 +52,8 @@ export interface Replication {
    * as soon as it is taken, or a spec that arrived. The manifest controller watches it.
    */
   readonly manifestsChanged: Topic<string>;
+  /** Manifest ids whose only change is another region's outcome: what their status shows. */
+  readonly progressChanged: Topic<string>;
   /** The Federation changed: new peers and members, and every manifest mirrored anew. */
   federationChanged(context: FederationContext | undefined): void;
   /** Peers and the document, for the Federation's status. */
@@ -90,6 +92,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
   };
 
   const manifestsChanged = new Topic<string>();
+  const progressChanged = new Topic<string>();
   const refused = replicationMetrics(o.registry, {
     documentBytes: () => replica.documentBytes(),
     manifests: () => manifestIds(replica.doc).length,
@@ -122,8 +125,9 @@ export function setupReplication(o: ReplicationOptions): Replication {
     now: o.now,
     logger,
   });
-  replica.onAdopted((ids) => {
+  replica.onAdopted(({ ids, progress }) => {
     for (const id of ids) manifestsChanged.publish(id);
+    for (const id of progress) progressChanged.publish(id);
   });
   const records = new ManifestRecords({
     region: o.region,
@@ -172,6 +176,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     records,
     mirror,
     manifestsChanged,
+    progressChanged,
     federationChanged(context) {
       if (!context) return;
       transport.setPeers(
