@@ -20,7 +20,7 @@ export async function allPeersConnected(operators: readonly OperatorProcess[]): 
 }
 
 /** Every work queue empty and no worker busy, two looks in a row 50 ms apart. */
-export async function allQuiet(operators: readonly OperatorProcess[]): Promise<void> {
+async function allQuiet(operators: readonly OperatorProcess[]): Promise<void> {
   let quiet = 0;
   await eventually(
     "every operator idle",

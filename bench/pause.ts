@@ -26,8 +26,6 @@ export interface PauseResult {
 export async function benchPause(
   testbed: Testbed,
   operators: readonly OperatorProcess[],
-  /** Awaited before each round: the last round's resume and its echoes must not overlap it. */
-  settle: () => Promise<void>,
   rounds = 100,
 ): Promise<PauseResult> {
   const { configs, appliers } = regionClients(testbed);
@@ -55,7 +53,6 @@ export async function benchPause(
   const result: PauseResult = { paused: [], fromSend: [], bare: [], syncRtt: [] };
 
   for (let i = -1; i < rounds; i++) {
-    await settle();
     const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${String(i + 1)}`);
     const { report, signature } = await signedReport(
       testbed.chain,

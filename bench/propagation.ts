@@ -28,8 +28,6 @@ export interface TraceStep {
 export async function benchPropagation(
   testbed: Testbed,
   logs: Readonly<Record<string, string>>,
-  /** Awaited before each round: the last round's follow-up work (statuses, echoes) must not overlap it. */
-  settle: () => Promise<void>,
   rounds = 200,
 ): Promise<PropagationResult> {
   const { chain } = testbed;
@@ -62,7 +60,6 @@ export async function benchPropagation(
   };
 
   for (let i = -1; i < rounds; i++) {
-    await settle();
     const bare = await bareWrite(appliers, watchers, ns, `bare-${String(i + 1)}`);
     const { accepted, all } = await submit(`op-${String(i + 1)}`);
     if (i >= 0) {
@@ -73,7 +70,6 @@ export async function benchPropagation(
 
   // One more, traced: every step the operators log for it, and when each region's watch saw it.
   const name = "trace-1";
-  await settle();
   const { accepted } = await submit(name);
   await new Promise((r) => setTimeout(r, 500)); // the status writes that follow the apply
   const origin = performance.timeOrigin + accepted;

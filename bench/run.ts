@@ -16,7 +16,7 @@ import { REGIONS } from "../e2e/testbed/layout.ts";
 import { ms, ratioRow, summarize, summaryRow, SUMMARY_HEADER, table } from "./stats.ts";
 import { eventually } from "../e2e/testbed/eventually.ts";
 import { benchVerify, printVerify } from "./verify.ts";
-import { allPeersConnected, allQuiet } from "./operators.ts";
+import { allPeersConnected } from "./operators.ts";
 
 const started = performance.now();
 // A test bed of the bench's own: figures must not depend on what earlier runs left behind.
@@ -85,7 +85,7 @@ try {
   await operator.stop();
 }
 console.log(
-  "\n== Approved in alpha -> applied in alpha, beta and gamma (three operators, replication over mTLS; each round starts with every operator idle) ==",
+  "\n== Approved in alpha -> applied in alpha, beta and gamma (three operators, replication over mTLS;) ==",
 );
 for (const region of REGIONS)
   await installFederation(testbed, region, { peers: directPeers(testbed, region) });
@@ -104,7 +104,6 @@ try {
   const p = await benchPropagation(
     testbed,
     Object.fromEntries(REGIONS.map((region, i) => [region, trio[i]?.log ?? ""])),
-    () => allQuiet(trio),
   );
   const op = summarize(p.operator);
   const bare = summarize(p.bare);
@@ -122,9 +121,7 @@ try {
   );
   console.log(table([["ms", "region", "step"], ...p.trace.map((t) => [t.ms.toFixed(1), t.region, t.step])]));
 
-  console.log(
-    "\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause; each round starts with every operator idle) ==",
-  );
+  console.log("\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause;) ==");
   for (const region of REGIONS)
     await installFederation(testbed, region, {
       peers: directPeers(testbed, region),
@@ -134,7 +131,7 @@ try {
     const texts = await Promise.all(trio.map((o) => o.metrics()));
     return texts.every((t) => /^dsc_guardian_paused 0$/m.test(t));
   });
-  const g = await benchPause(testbed, trio, () => allQuiet(trio));
+  const g = await benchPause(testbed, trio);
   const paused = summarize(g.paused);
   const fromSend = summarize(g.fromSend);
   const bareWrite = summarize(g.bare);

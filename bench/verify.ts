@@ -33,7 +33,7 @@ export interface VerifyResult {
 }
 
 /** Verifications in flight at once in the concurrent rows: a region after a sync, or many workers. */
-const IN_FLIGHT = Number(process.env.DSC_BENCH_IN_FLIGHT ?? 32);
+const IN_FLIGHT = Number(process.env.DSC_BENCH_IN_FLIGHT ?? 64);
 
 export async function benchVerify(testbed: Testbed, manifests = 400): Promise<VerifyResult> {
   const { chain } = testbed;
