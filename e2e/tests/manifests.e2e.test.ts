@@ -361,6 +361,6 @@ describe("a ConsortiumManifest in alpha", () => {
     expect(text).toMatch(
       /controller_runtime_reconcile_total\{controller="consortiummanifest",result="success"\} [1-9]/,
     );
-    expect(text).toMatch(/dsc_chain_read_seconds_count\{method="checkNSignatures",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/dsc_chain_read_seconds_count\{method="manifest_lens",outcome="ok"\} [1-9]/);
   });
 });

@@ -42,7 +42,7 @@ let testChain: PrivateChain;
 let proxy: TcpProxy;
 let service: { url: string; close(): Promise<void> };
 let federation: FederationSpec;
-let reader: ChainReader;
+let rpcUrl: string;
 const FEDERATION = "dsc";
 let counter = 0;
 
@@ -59,12 +59,16 @@ beforeAll(async () => {
     daoBoardSafe: chain.safes.daoBoard,
     agentRegistry: chain.federation.agentRegistry,
   };
-  reader = new ChainReader({
-    rpcUrl: `http://127.0.0.1:${String(proxy.port)}`,
-    chainId: chain.chainId,
-    timeoutMs: 2000,
-  });
+  rpcUrl = `http://127.0.0.1:${String(proxy.port)}`;
 }, 120_000);
+
+/**
+ * A reader of its own for each verification: a reader serves a head read
+ * less than 250 ms ago again (verify.ts, HEAD_MAX_AGE_MS), and these tests
+ * change the chain and verify at once.
+ */
+const reader = (): ChainReader =>
+  new ChainReader({ rpcUrl, chainId: testChain.chain.chainId, timeoutMs: 2000 });
 
 afterAll(async () => {
   await service.close();
@@ -137,7 +141,7 @@ function verify(
 ): Promise<VerificationReport> {
   return verifyManifest(
     {
-      chain: reader,
+      chain: reader(),
       service: options.service ? new SafeService(options.service, testChain.chain.chainId) : undefined,
       federationName: FEDERATION,
       federation: options.federation ?? federation,
@@ -319,7 +323,7 @@ describe("what must never pass", () => {
     }
     const otherFederation = await verifyManifest(
       {
-        chain: reader,
+        chain: reader(),
         service: undefined,
         federationName: "dsc-staging",
         federation,

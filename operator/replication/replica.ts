@@ -7,7 +7,7 @@
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import type { StateDoc } from "../state/document.ts";
-import { resumeHints } from "../state/readers.ts";
+import { idsOfDigests, resumeHints } from "../state/readers.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { StateStore } from "../state/store.ts";
 import { batch, type Draft } from "../state/transitions.ts";
@@ -169,21 +169,33 @@ export class Replica implements FederationState {
 /**
  * Ids of manifests a received change concerns, read from the change itself
  * (its patches): work in proportion to the change, not to the document. A
- * version or a region's state names its id; a resume record names the resume
- * manifest, and a pause record the resume manifests said to lift it: hints
- * that send this region to verify those manifests itself.
+ * version or a region's state names its id; approvals name a digest, whose
+ * manifest is the version's in the same change or, rarely, found by a scan;
+ * a resume record names the resume manifest, and a pause record the resume
+ * manifests said to lift it: hints that send this region to verify those
+ * manifests itself.
  */
 function changedIds(patches: readonly A.Patch[], after: StateDoc): Touched {
   const ids = new Set<string>();
   const progress = new Set<string>();
   const pausedTokens = new Set<string>();
+  /** Digests that gained approvals, and those whose version this change carries itself. */
+  const approved = new Set<string>();
+  const carried = new Set<string>();
   for (const patch of patches) {
     const [map, second, third] = patch.path;
-    if (map === "versions" && typeof third === "string") ids.add(third.split(" ", 1)[0] ?? "");
+    if (map === "versions" && typeof third === "string") {
+      const [id = "", , digest = ""] = third.split(" ");
+      ids.add(id);
+      carried.add(digest);
+    } else if (map === "approvals" && typeof third === "string") approved.add(third.split(" ", 1)[0] ?? "");
     else if (map === "applied" && typeof third === "string") progress.add(third.split(" ", 1)[0] ?? "");
     else if (map === "resumed" && typeof second === "string") ids.add(second.split(" ")[1] ?? "");
     else if (map === "pauses" && typeof second === "string") pausedTokens.add(second.split(" ", 1)[0] ?? "");
   }
+  // An approval for a version sent earlier may be what lets this region verify it now.
+  for (const digest of carried) approved.delete(digest);
+  if (approved.size > 0) for (const id of idsOfDigests(after, approved)) ids.add(id);
   if (pausedTokens.size > 0)
     for (const hint of resumeHints(after)) if (pausedTokens.has(hint.token)) ids.add(hint.manifest);
   ids.delete("");

@@ -32,6 +32,22 @@ export function manifestIds(doc: StateDoc): string[] {
   return [...ids].sort(byText);
 }
 
+/**
+ * The manifests whose versions have one of `digests`: a scan of every version
+ * record, for the rare change that adds approvals to a version it does not
+ * itself carry (approvals are kept by digest, not by manifest).
+ */
+export function idsOfDigests(doc: StateDoc, digests: ReadonlySet<string>): string[] {
+  const ids = new Set<string>();
+  for (const b of allBuckets()) {
+    for (const key of Object.keys(doc.versions[b] ?? {})) {
+      const { id, digest } = readVersion(key, 0);
+      if (digests.has(digest)) ids.add(id);
+    }
+  }
+  return [...ids];
+}
+
 /** Highest nonce first; one nonce's digests in ascending order. */
 const byPrecedence = (a: ManifestVersion, b: ManifestVersion): number =>
   b.nonce - a.nonce || byText(a.digest, b.digest);
