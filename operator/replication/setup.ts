@@ -213,6 +213,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
       exchange.close();
       await sync.close();
       await replica.close();
+      await opened.specs.settled();
     },
   };
 }

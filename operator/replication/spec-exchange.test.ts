@@ -79,6 +79,8 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   for (const r of regions.values()) r.exchange.close();
+  // A spec is used before its write lands: the directory goes only once the writes have.
+  await Promise.all([...regions.values()].map((r) => r.specs.settled()));
   regions.clear();
   queue = [];
   connected = new Set();

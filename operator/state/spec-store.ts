@@ -93,6 +93,11 @@ export class SpecStore {
     return written;
   }
 
+  /** Resolves once every write in flight has landed or failed (before the directory goes). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#writing.values()].map((w) => w.written));
+  }
+
   #remember(digest: string, json: string): void {
     this.#recent.delete(digest);
     this.#recent.set(digest, json);
