@@ -85,7 +85,7 @@ try {
   await operator.stop();
 }
 console.log(
-  "\n== Approved in alpha -> applied in alpha, beta and gamma (three operators, replication over mTLS;) ==",
+  "\n== Approved in alpha -> applied in alpha, beta and gamma (three operators, replication over mTLS) ==",
 );
 for (const region of REGIONS)
   await installFederation(testbed, region, { peers: directPeers(testbed, region) });
@@ -121,7 +121,7 @@ try {
   );
   console.log(table([["ms", "region", "step"], ...p.trace.map((t) => [t.ms.toFixed(1), t.region, t.step])]));
 
-  console.log("\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause;) ==");
+  console.log("\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause) ==");
   for (const region of REGIONS)
     await installFederation(testbed, region, {
       peers: directPeers(testbed, region),
