@@ -4,7 +4,6 @@
 // (contracts/ManifestLens.sol), one manifest at a time and several at once,
 // side by side. Round trips are counted at the reader.
 import { createTestClient, http } from "viem";
-import type { FederationSpec } from "../operator/api/v1alpha1/federation.ts";
 import { ChainReader } from "../operator/chain/reader.ts";
 import {
   readBatched,
@@ -15,6 +14,7 @@ import {
 } from "../operator/verification/verify.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
 import { approvedSpec } from "../e2e/testbed/approve.ts";
+import { federationSpec } from "../e2e/testbed/operator.ts";
 import { ratio, table } from "./stats.ts";
 
 export interface VerifyRow {
@@ -37,14 +37,7 @@ const IN_FLIGHT = Number(process.env.DSC_BENCH_IN_FLIGHT ?? 64);
 
 export async function benchVerify(testbed: Testbed, manifests = 400): Promise<VerifyResult> {
   const { chain } = testbed;
-  const federation: FederationSpec = {
-    region: "alpha",
-    dsp: { name: "DSP-1", safe: chain.safes.dsp.alpha },
-    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" }, confirmations: 0 },
-    consortiumSafe: chain.safes.consortium,
-    daoBoardSafe: chain.safes.daoBoard,
-    agentRegistry: chain.federation.agentRegistry,
-  };
+  const federation = federationSpec(chain, "alpha");
   // Sign up front: signing is the signers' cost, not the operator's.
   const inputs: ManifestInput[] = await Promise.all(
     Array.from({ length: manifests }, async (_, i) => {

@@ -14,7 +14,8 @@ import { approvedSpec, manifestObject } from "./approve.ts";
 import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
-import type { Testbed } from "./testbed.ts";
+import type { Testbed, TestbedChain } from "./testbed.ts";
+import type { FederationSpec } from "../../operator/api/v1alpha1/federation.ts";
 import { imageNodeFlags } from "./image.ts";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -23,6 +24,24 @@ export function adminConfig(testbed: Testbed, region: Region): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(testbed.kubeconfig[region]);
   return kc;
+}
+
+/**
+ * A region's Federation spec on the test bed's chain, without peers or a
+ * guardian: what installFederation starts from, and what tests and the bench
+ * verify against. anvil mines a block per transaction and never reorganises:
+ * read at the head.
+ */
+export function federationSpec(chain: TestbedChain, region: Region): FederationSpec {
+  const dspIndex = { alpha: 1, beta: 2, gamma: 3 }[region];
+  return {
+    region,
+    dsp: { name: `DSP-${String(dspIndex)}`, safe: chain.safes.dsp[region] },
+    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "chain-rpc", key: "url" }, confirmations: 0 },
+    consortiumSafe: chain.safes.consortium,
+    daoBoardSafe: chain.safes.daoBoard,
+    agentRegistry: chain.federation.agentRegistry,
+  };
 }
 
 /** CRDs, the operator's namespace, the RPC Secret and the region's Federation, applied as an admin would. */
@@ -65,19 +84,12 @@ export async function installFederation(
       stringData: { key: chain.keys.guardian, alertmanager: guardian.alertmanagerToken ?? "" },
     } as never);
   }
-  const dspIndex = { alpha: 1, beta: 2, gamma: 3 }[region];
   await applier.apply({
     apiVersion: "dsc.federation.dev/v1alpha1",
     kind: "Federation",
     metadata: { name: options.name ?? "dsc" },
     spec: {
-      region,
-      dsp: { name: `DSP-${String(dspIndex)}`, safe: chain.safes.dsp[region] },
-      // anvil mines a block per transaction and never reorganises: read at the head.
-      chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "chain-rpc", key: "url" }, confirmations: 0 },
-      consortiumSafe: chain.safes.consortium,
-      daoBoardSafe: chain.safes.daoBoard,
-      agentRegistry: chain.federation.agentRegistry,
+      ...federationSpec(chain, region),
       ...(options.safeServiceUrl ? { safeTransactionService: { url: options.safeServiceUrl } } : {}),
       ...(guardian
         ? {

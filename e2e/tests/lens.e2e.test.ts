@@ -23,6 +23,7 @@ import {
 } from "../../operator/verification/verify.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { REGIONS } from "../testbed/layout.ts";
+import { federationSpec } from "../testbed/operator.ts";
 import { approveHashFrom, signMessageOnChain } from "../testbed/safe-tx.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
@@ -38,14 +39,7 @@ const manifests: Prepared[] = [];
 
 beforeAll(async () => {
   chain = (await current()).chain;
-  federation = {
-    region: "alpha",
-    dsp: { name: "DSP-1", safe: chain.safes.dsp.alpha },
-    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" }, confirmations: 0 },
-    consortiumSafe: chain.safes.consortium,
-    daoBoardSafe: chain.safes.daoBoard,
-    agentRegistry: chain.federation.agentRegistry,
-  };
+  federation = federationSpec(chain, "alpha");
   const run = Date.now().toString(36);
   for (let i = 0; i < 4; i++) {
     const name = `lens-${run}-${String(i)}`;

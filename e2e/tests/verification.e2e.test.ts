@@ -21,6 +21,7 @@ import { encodeSingle } from "../../operator/core/approval/signatures.ts";
 import { safeAbi } from "../../operator/chain/safe-abi.ts";
 import type { ConsortiumManifestSpec } from "../../operator/api/v1alpha1/consortium-manifest.ts";
 import type { FederationSpec } from "../../operator/api/v1alpha1/federation.ts";
+import { federationSpec } from "../testbed/operator.ts";
 import { canonicalManifest, manifestHashes, manifestTypedData } from "../../operator/core/manifest/digest.ts";
 import { SafeApiKit } from "../../operator/safe/sdk.ts";
 import { SafeService } from "../../operator/safe/service.ts";
@@ -51,14 +52,7 @@ beforeAll(async () => {
   proxy = await startTcpProxy(testChain.port);
   const { chain } = testChain;
   service = await startSafeServiceDouble({ rpcUrl: chain.rpcUrl, chainId: chain.chainId });
-  federation = {
-    region: "alpha",
-    dsp: { name: "DSP-1", safe: chain.safes.dsp.alpha },
-    chain: { chainId: chain.chainId, rpcUrlSecretRef: { name: "rpc", key: "url" }, confirmations: 0 },
-    consortiumSafe: chain.safes.consortium,
-    daoBoardSafe: chain.safes.daoBoard,
-    agentRegistry: chain.federation.agentRegistry,
-  };
+  federation = federationSpec(chain, "alpha");
   rpcUrl = `http://127.0.0.1:${String(proxy.port)}`;
 }, 120_000);
 

@@ -20,7 +20,7 @@ import {
 import { manifestLensAbi, manifestLensBytecode } from "./abi/manifest-lens.ts";
 import { checkOutcome, safeAbi } from "./safe-abi.ts";
 import { agentRegistryAbi } from "./abi/agent-registry.ts";
-import { ChainUnavailableError, type Agent, type CheckResult, type SafeState } from "./model.ts";
+import { ChainUnavailableError, shortError, type Agent, type CheckResult, type SafeState } from "./model.ts";
 
 /** One manifest's question: the hash each Safe signs, the candidates, the proposer's agent. */
 export interface LensQuery {
@@ -282,7 +282,7 @@ function decodeOr<T>(fail: (what: string) => never, decode: () => T): T {
   try {
     return decode();
   } catch (error) {
-    return fail(error instanceof Error ? (error.message.split("\n")[0] ?? error.name) : String(error));
+    return fail(shortError(error));
   }
 }
 
@@ -308,9 +308,5 @@ export function ecdsaParts(signature: Hex): { readonly v: number; readonly r: He
 
 function unavailable(error: unknown): ChainUnavailableError {
   if (error instanceof ChainUnavailableError) return error;
-  const message =
-    error instanceof Error
-      ? ((error as { shortMessage?: string }).shortMessage ?? error.message)
-      : String(error);
-  return new ChainUnavailableError(`cannot read the chain: ${message.split("\n")[0] ?? message}`);
+  return new ChainUnavailableError(`cannot read the chain: ${shortError(error)}`);
 }

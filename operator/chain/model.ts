@@ -29,3 +29,12 @@ export interface Agent {
   readonly tokenId: bigint;
   readonly dsp: Address;
 }
+
+/** The first line of an error's message (viem's shortMessage when it has one): what a status can show. */
+export function shortError(error: unknown): string {
+  const message =
+    error instanceof Error
+      ? ((error as { shortMessage?: string }).shortMessage ?? error.message)
+      : String(error);
+  return message.split("\n")[0] ?? message;
+}

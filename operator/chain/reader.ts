@@ -16,7 +16,7 @@ import {
 import { agentRegistryAbi } from "./abi/agent-registry.ts";
 import { guardianPauseAbi } from "./abi/guardian-pause.ts";
 import { checkOutcome, describeSafeRevert, safeAbi } from "./safe-abi.ts";
-import { ChainUnavailableError, type Agent, type CheckResult, type SafeState } from "./model.ts";
+import { ChainUnavailableError, shortError, type Agent, type CheckResult, type SafeState } from "./model.ts";
 import { ManifestLens, type LensAnswer, type LensQuery } from "./lens.ts";
 
 export { ChainUnavailableError, type Agent, type CheckResult, type SafeState };
@@ -389,12 +389,4 @@ function isRevert(error: unknown): boolean {
     if (e.name === "ContractFunctionRevertedError" || e.name === "ExecutionRevertedError") return true;
   }
   return false;
-}
-
-function shortError(error: unknown): string {
-  const message =
-    error instanceof Error
-      ? ((error as { shortMessage?: string }).shortMessage ?? error.message)
-      : String(error);
-  return message.split("\n")[0] ?? message;
 }

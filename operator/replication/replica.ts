@@ -7,7 +7,8 @@
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import type { StateDoc } from "../state/document.ts";
-import { idsOfDigests, resumeHints } from "../state/readers.ts";
+import { allVersions, resumeHints } from "../state/readers.ts";
+import { readVersion } from "../state/document.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { StateStore } from "../state/store.ts";
 import { batch, type Draft } from "../state/transitions.ts";
@@ -45,6 +46,14 @@ export class Replica implements FederationState {
   readonly #changed = new Topic();
   readonly #durable = new Topic<DurableChange>();
   readonly #adopted = new Topic<Touched>();
+  /**
+   * digest -> manifest ids, for the change that adds approvals to a version
+   * sent earlier (approvals are kept by digest). Built from the document the
+   * first time it is needed, then kept up to date from each change's own
+   * patches: a peer's message costs work in proportion to the message, never
+   * a scan of the document (a hostile peer could send one per message).
+   */
+  #digestIds: Map<string, Set<string>> | undefined;
 
   constructor(options: {
     readonly store: StateStore;
@@ -67,6 +76,7 @@ export class Replica implements FederationState {
     const before = this.#doc;
     this.#doc = batch(this.#doc, edit, this.#now());
     if (this.#doc === before) return;
+    if (this.#digestIds) this.#noteVersions(A.diff(this.#doc, A.getHeads(before), A.getHeads(this.#doc)));
     await this.#persist();
     this.#durable.publish({ fromPeer: false });
     this.#changed.publish();
@@ -83,7 +93,8 @@ export class Replica implements FederationState {
     this.#doc = next;
     if (!patches) return;
     this.#changed.publish();
-    const touched = changedIds(patches, next);
+    this.#noteVersions(patches);
+    const touched = changedIds(patches, next, (digests) => this.#idsOf(digests));
     for (const id of touched.ids) trace(id, "peer's change adopted");
     if (touched.ids.length > 0 || touched.progress.length > 0) this.#adopted.publish(touched);
     this.#persistPeerChanges();
@@ -110,6 +121,16 @@ export class Replica implements FederationState {
         }, RETRY_WRITE_MS);
       },
     );
+  }
+
+  #idsOf(digests: ReadonlySet<string>): string[] {
+    this.#digestIds ??= digestIndex(this.#doc);
+    return [...digests].flatMap((digest) => [...(this.#digestIds?.get(digest) ?? [])]);
+  }
+
+  #noteVersions(patches: readonly A.Patch[]): void {
+    if (!this.#digestIds) return;
+    for (const { id, digest } of versionsIn(patches)) addTo(this.#digestIds, digest, id);
   }
 
   onChange(listener: () => void): () => void {
@@ -170,36 +191,63 @@ export class Replica implements FederationState {
  * Ids of manifests a received change concerns, read from the change itself
  * (its patches): work in proportion to the change, not to the document. A
  * version or a region's state names its id; approvals name a digest, whose
- * manifest is the version's in the same change or, rarely, found by a scan;
+ * manifest is the version's in the same change or, else, in the replica's digest index;
  * a resume record names the resume manifest, and a pause record the resume
  * manifests said to lift it: hints that send this region to verify those
  * manifests itself.
  */
-function changedIds(patches: readonly A.Patch[], after: StateDoc): Touched {
+function changedIds(
+  patches: readonly A.Patch[],
+  after: StateDoc,
+  idsOf: (digests: ReadonlySet<string>) => readonly string[],
+): Touched {
   const ids = new Set<string>();
   const progress = new Set<string>();
   const pausedTokens = new Set<string>();
-  /** Digests that gained approvals, and those whose version this change carries itself. */
+  /** Digests that gained approvals, less those whose version this change carries itself. */
   const approved = new Set<string>();
   const carried = new Set<string>();
+  for (const { id, digest } of versionsIn(patches)) {
+    ids.add(id);
+    carried.add(digest);
+  }
   for (const patch of patches) {
     const [map, second, third] = patch.path;
-    if (map === "versions" && typeof third === "string") {
-      const [id = "", , digest = ""] = third.split(" ");
-      ids.add(id);
-      carried.add(digest);
-    } else if (map === "approvals" && typeof third === "string") approved.add(third.split(" ", 1)[0] ?? "");
-    else if (map === "applied" && typeof third === "string") progress.add(third.split(" ", 1)[0] ?? "");
+    if (map === "approvals" && typeof third === "string") {
+      const digest = third.split(" ", 1)[0] ?? "";
+      if (!carried.has(digest)) approved.add(digest);
+    } else if (map === "applied" && typeof third === "string") progress.add(third.split(" ", 1)[0] ?? "");
     else if (map === "resumed" && typeof second === "string") ids.add(second.split(" ")[1] ?? "");
     else if (map === "pauses" && typeof second === "string") pausedTokens.add(second.split(" ", 1)[0] ?? "");
   }
   // An approval for a version sent earlier may be what lets this region verify it now.
-  for (const digest of carried) approved.delete(digest);
-  if (approved.size > 0) for (const id of idsOfDigests(after, approved)) ids.add(id);
+  if (approved.size > 0) for (const id of idsOf(approved)) ids.add(id);
   if (pausedTokens.size > 0)
     for (const hint of resumeHints(after)) if (pausedTokens.has(hint.token)) ids.add(hint.manifest);
   ids.delete("");
   for (const id of ids) progress.delete(id);
   progress.delete("");
   return { ids: [...ids], progress: [...progress] };
+}
+
+/** The versions a change's patches write: "<id> <nonce> <digest> <region>" keys of the versions map. */
+function versionsIn(patches: readonly A.Patch[]): { readonly id: string; readonly digest: string }[] {
+  return patches.flatMap((patch) => {
+    const [map, , key] = patch.path;
+    if (map !== "versions" || typeof key !== "string") return [];
+    const { id, digest } = readVersion(key, 0);
+    return [{ id, digest }];
+  });
+}
+
+function digestIndex(doc: StateDoc): Map<string, Set<string>> {
+  const index = new Map<string, Set<string>>();
+  for (const { id, digest } of allVersions(doc)) addTo(index, digest, id);
+  return index;
+}
+
+function addTo(index: Map<string, Set<string>>, digest: string, id: string): void {
+  const ids = index.get(digest);
+  if (ids) ids.add(id);
+  else index.set(digest, new Set([id]));
 }

@@ -32,20 +32,14 @@ export function manifestIds(doc: StateDoc): string[] {
   return [...ids].sort(byText);
 }
 
-/**
- * The manifests whose versions have one of `digests`: a scan of every version
- * record, for the rare change that adds approvals to a version it does not
- * itself carry (approvals are kept by digest, not by manifest).
- */
-export function idsOfDigests(doc: StateDoc, digests: ReadonlySet<string>): string[] {
-  const ids = new Set<string>();
-  for (const b of allBuckets()) {
-    for (const key of Object.keys(doc.versions[b] ?? {})) {
+/** Every version record's manifest and digest (a scan of the document: for building an index once). */
+export function allVersions(doc: StateDoc): { readonly id: string; readonly digest: string }[] {
+  return allBuckets().flatMap((b) =>
+    Object.keys(doc.versions[b] ?? {}).map((key) => {
       const { id, digest } = readVersion(key, 0);
-      if (digests.has(digest)) ids.add(id);
-    }
-  }
-  return [...ids];
+      return { id, digest };
+    }),
+  );
 }
 
 /** Highest nonce first; one nonce's digests in ascending order. */
