@@ -343,6 +343,9 @@ describe("one hostile member", () => {
       "v1 refused by status",
       async () => (await verifiedCondition("alpha", "final"))?.reason === "NonceRegression",
     );
+    // The passes that refusal sets off end first: other regions' outcomes refresh the status 200 ms
+    // later, and a pass that read the status before the wipe would write its applied nonce back.
+    await sleep(2_000);
     // ...and when alpha's admin wipes the status, the federation state still says nonce 2 was applied.
     await kubectl(testbed, "alpha", [
       "-n",
