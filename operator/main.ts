@@ -36,6 +36,7 @@ import { Informer } from "./runtime/informer.ts";
 import { Manager } from "./runtime/manager.ts";
 import { serve, type Route } from "./runtime/server.ts";
 import { ledgerSeed, PauseLedger } from "./state/pause-ledger.ts";
+import { PolicyLedger } from "./state/policy-ledger.ts";
 import { StateStore } from "./state/store.ts";
 import { Verifier } from "./verification/verifier.ts";
 import { configureTrace } from "./runtime/trace.ts";
@@ -77,7 +78,9 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const manifests = informer<ConsortiumManifestObject>("consortiummanifests", true);
 
   const current = new CurrentFederation();
-  const verifier = new Verifier(config.namespace);
+  // The federation's policy in force here: adopted only from a policy manifest this region verified.
+  const policy = config.peers ? await PolicyLedger.open(config.peers.stateDir) : PolicyLedger.inMemory();
+  const verifier = new Verifier(config.namespace, () => policy.current());
   const read = manifestReader(manifests, api);
 
   // Replication and the guardian pause, when this operator has a peer identity.
@@ -106,6 +109,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       events,
       metrics,
       pollMs: config.chainPollMs,
+      policy: () => policy.current(),
+      policyChanged: policy.changed,
       logger: log,
       registry,
       guardian: guardian && { watch: guardian.guardian, transitions: guardian.transitions },
@@ -122,6 +127,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       metrics,
       resyncMs: config.resyncMs,
       workers: config.workers,
+      policy,
       logger: log,
       registry,
       replication: replication && {

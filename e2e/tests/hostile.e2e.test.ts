@@ -9,6 +9,8 @@
 // - The tier follows from what a manifest does: RBAC at 1 of 3 is refused
 //   everywhere; a newer version may not lower the tier (and so retarget and
 //   prune what 2 of 3 approved); an applied nonce outlives a wiped status.
+// - The federation's policy changes only by a critical policy manifest that
+//   every region verifies itself: alpha's alone changes nothing.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createPublicClient, createTestClient, http } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -470,5 +472,89 @@ describe("one hostile member", () => {
         { federated: true },
       ),
     );
+  });
+  it("changes the federation's policy only with a critical manifest every region verifies itself", async () => {
+    const loosened = {
+      critical: { dspApprovals: 3, boardApprovals: 1 },
+      upgrade: { dspApprovals: 1, boardApprovals: 0 },
+      operational: { dspApprovals: 1, boardApprovals: 0 },
+    };
+    const policySpec = (nonce: number) => ({
+      tier: "critical" as const,
+      action: "policy" as const,
+      targets: [...REGIONS],
+      nonce,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      objects: [
+        {
+          apiVersion: "dsc.federation.dev/v1alpha1",
+          kind: "FederationPolicy",
+          metadata: { name: "federation" },
+          spec: { tiers: loosened, floors: [{ kind: "/ConfigMap", tier: "upgrade" }] },
+        },
+      ],
+    });
+    const policyIn = async (region: Region) => (await readFederationStatus(kc(region)))?.policy;
+    // A Federation written while the CRD still defaulted spec.tiers keeps the seeds' tiers as its own.
+    for (const region of REGIONS) await restoreFederation(region);
+
+    // alpha alone (1 of 3, no Board): a policy manifest is critical whatever else it says.
+    await submit("alpha", "policy", policySpec(1), { signers: ["alpha"] });
+    await until("alpha waits for the policy's approvals", async () => {
+      const c = await verifiedCondition("alpha", "policy");
+      return c?.reason === "InsufficientApprovals" ? c : undefined;
+    });
+    await sleep(3_000);
+    for (const region of REGIONS)
+      expect((await policyIn(region))?.source, region).toBe("built in (the seeds' policy)");
+
+    // The consortium's own: 3 of 3 and the Board. Every region adopts it, and says so.
+    await submit("alpha", "policy", policySpec(2), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    for (const region of REGIONS) {
+      const policy = await until(`the new policy in force in ${region}`, async () => {
+        const p = await policyIn(region);
+        return p?.source?.includes("nonce 2") ? p : undefined;
+      });
+      expect(policy.source).toBe(`manifest ${NS}/policy nonce 2; raised floors: /ConfigMap≥upgrade`);
+      expect(policy.tiers.upgrade).toEqual({ dspApprovals: 1, boardApprovals: 0 });
+    }
+
+    // The floor it raised: a ConfigMap at the operational tier is refused, naming the policy.
+    await submit(
+      "alpha",
+      "cm-operational",
+      {
+        tier: "operational",
+        targets: ["alpha"],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [configMapV("cm-operational", "1")],
+      },
+      { signers: ["alpha"] },
+    );
+    const refused = await until("alpha refuses a ConfigMap below the raised floor", async () => {
+      const c = await verifiedCondition("alpha", "cm-operational");
+      return c?.reason === "BelowTierFloor" ? c : undefined;
+    });
+    expect(refused.message).toMatch(/the federation policy raises \/ConfigMap to upgrade/);
+
+    // The tier it loosened: upgrade is 1 of 3 now, in every region.
+    await submit(
+      "beta",
+      "cm-upgrade",
+      {
+        tier: "upgrade",
+        targets: [...REGIONS],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [configMapV("cm-upgrade", "1")],
+      },
+      { signers: ["beta"] },
+    );
+    for (const region of REGIONS)
+      await until(`cm-upgrade in ${region}`, () => configMap(region, "cm-upgrade"));
   });
 });

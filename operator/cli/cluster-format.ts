@@ -140,6 +140,7 @@ export function formatStatus(federation: FederationView, now: number): string[] 
       ),
     );
     lines.push(`  floors: ${status.policy.floors}`);
+    if (status.policy.source) lines.push(`  policy from: ${status.policy.source}`);
   }
 
   lines.push(...guardianLines(spec, status, now));

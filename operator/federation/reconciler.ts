@@ -5,9 +5,9 @@
 import { getAddress, type Hex } from "viem";
 import { effectivePolicy, stricterTiers } from "../core/approval/policy.ts";
 import { FLOOR_SUMMARY } from "../core/approval/tier-floor.ts";
+import { describePolicy, type AdoptedPolicy } from "../core/approval/federation-policy.ts";
 import {
   DEFAULT_CONFIRMATIONS,
-  DEFAULT_TIERS,
   federationSpec,
   type FederationSpec,
   type FederationStatus,
@@ -55,6 +55,8 @@ export interface FederationControllerOptions {
   readonly current: CurrentFederation;
   /** The guardian pause, when this region replicates (it lives in the federation state). */
   readonly guardian?: PauseWatch | undefined;
+  /** The federation policy in force in this region (state/policy-ledger.ts). */
+  readonly policy: () => AdoptedPolicy;
   /** Peers and the federation state document, when this region replicates. */
   readonly replicationStatus?:
     (() => Pick<FederationStatus, "peers" | "peerSummary" | "document">) | undefined;
@@ -162,12 +164,14 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       }
     };
     // The policy this region decides by, shown where an SRE or a DSP looks.
+    const inForce = options.policy();
     status = {
       ...status,
       policy: {
-        tiers: effectivePolicy(DEFAULT_TIERS, spec.tiers),
-        stricterHere: stricterTiers(DEFAULT_TIERS, spec.tiers),
+        tiers: effectivePolicy(inForce.policy.tiers, spec.tiers),
+        stricterHere: stricterTiers(inForce.policy.tiers, spec.tiers),
         floors: FLOOR_SUMMARY,
+        source: describePolicy(inForce),
       },
     };
     const guardian = spec.guardian;

@@ -74,6 +74,13 @@ describe("plan", () => {
     expect(plan(base({ memo: memo({ at: -400_000 }) })).kind).toBe("apply");
   });
 
+  it("hands a verified policy manifest to the policy ledger whatever the targets or the pause (it deletes nothing)", () => {
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: false, lifted: () => false };
+    const step = { kind: "adopt" } as const;
+    expect(plan(base({ policy: step, targets: ["beta"], pause }))).toEqual({ kind: "policy", step });
+    expect(plan(base({ policy: step, verified: false })).kind).toBe("refuse");
+  });
+
   describe("a resume", () => {
     it("is held where the region keeps no federation state", () => {
       expect(plan(base({ resume: ["t1"], pause: undefined })).kind).toBe("resume-held");

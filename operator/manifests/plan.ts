@@ -6,6 +6,7 @@
 // tested directly (plan.test.ts), including with random input.
 import type { ConsortiumManifestStatus, ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
 import type { ChainPause } from "../chain/reader.ts";
+import type { PolicyStep } from "../core/approval/federation-policy.ts";
 import type { ActivePause } from "../state/readers.ts";
 
 /** The last full apply of a manifest in this process. */
@@ -35,6 +36,8 @@ export interface PlanInput {
   readonly targets: readonly string[];
   /** The pause tokens a resume manifest names; undefined for an apply. */
   readonly resume: readonly string[] | undefined;
+  /** For a policy manifest: what the policy in force says of it (federation-policy.ts, policyStep). */
+  readonly policy?: PolicyStep | undefined;
   readonly pause: PauseFacts | undefined;
   readonly digest: string;
   readonly generation: number;
@@ -60,10 +63,14 @@ export type Plan =
   | { readonly kind: "hold"; readonly inPlace: boolean; readonly message: string }
   /** Applied by this process at this digest and generation, within a resync: refresh status only. */
   | { readonly kind: "refresh"; readonly memo: AppliedMemo; readonly requeueAfter: number }
+  /** A verified policy manifest: adopt it, or say it is in force or stale. It deletes nothing, so no pause holds it. */
+  | { readonly kind: "policy"; readonly step: PolicyStep }
   | { readonly kind: "apply" };
 
 export function plan(input: PlanInput): Plan {
   if (!input.verified) return { kind: "refuse" };
+  // The policy is the federation's, not a target's: every region that verifies it adopts it.
+  if (input.policy) return { kind: "policy", step: input.policy };
   const pause = input.pause;
   const first = pause?.pauses[0];
   if (!input.targets.includes(input.region)) {

@@ -31,6 +31,7 @@ import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
 import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
+import { policyChange, policyStep, type AdoptedPolicy } from "../core/approval/federation-policy.ts";
 import { trace } from "../runtime/trace.ts";
 
 export interface ManifestControllerOptions {
@@ -53,6 +54,15 @@ export interface ManifestControllerOptions {
   readonly guardian?: PauseView;
   /** The federation state, when this region replicates with others. */
   readonly records?: FederationRecords;
+  /** The federation policy in force in this region, and where a verified policy manifest puts a new one. */
+  readonly policy: PolicyView;
+}
+
+/** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
+export interface PolicyView {
+  current(): AdoptedPolicy;
+  /** Puts a policy in force here once it is on disk; a lower nonce than the one in force is ignored. */
+  adopt(adopted: AdoptedPolicy): Promise<void>;
 }
 
 /** What the reconciler asks of the guardian pause (guardian/service.ts). */
@@ -212,9 +222,12 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return {};
     }
 
-    // A resume must name the pauses it lifts, and an apply must not carry a resume.
+    // A resume must name the pauses it lifts, a policy change carries one policy, and an apply neither.
     const lift = resumeTokens(spec);
-    const rule = lift && "error" in lift ? lift.error : undefined;
+    const change = policyChange(spec);
+    const rule =
+      (lift && "error" in lift ? lift.error : undefined) ??
+      (change && "error" in change ? change.error : undefined);
     if (rule) {
       await finish({ kind: "invalid", message: rule });
       events.event(object, { type: "Warning", reason: "InvalidSpec", note: rule });
@@ -260,6 +273,10 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       region: federation.spec.region,
       targets: spec.targets,
       resume: lift && "tokens" in lift ? lift.tokens : undefined,
+      policy:
+        change && "policy" in change
+          ? policyStep(options.policy.current(), { nonce: spec.nonce, digest: report.hashes.digest })
+          : undefined,
       pause: guardian && {
         pauses: guardian.pauses(),
         chain: guardian.chainPause(),
@@ -314,6 +331,30 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
           logger.info({ tokens: next.tokens }, "guardian pause lifted by a critical-tier resume");
         }
         return done;
+      case "policy": {
+        const step = next.step;
+        if (step.kind === "stale") {
+          await finish({ kind: "superseded", report, message: step.message }, logger, spec);
+          return done;
+        }
+        if (step.kind === "adopt" && change && "policy" in change) {
+          await options.policy.adopt({
+            policy: change.policy,
+            manifest: key,
+            nonce: spec.nonce,
+            digest: report.hashes.digest,
+            at: now.getTime(),
+          });
+          events.event(object, {
+            type: "Normal",
+            reason: "PolicyAdopted",
+            note: `the federation policy of nonce ${String(spec.nonce)} is in force in this region (${report.decision.summary})`,
+          });
+          logger.info({ policy: change.policy }, "federation policy adopted");
+        }
+        await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
+        return done;
+      }
       case "hold":
         if (next.inPlace) return done;
         await finish({ kind: "paused", report, message: next.message }, logger, spec);

@@ -16,7 +16,9 @@ import {
   type FederationRecords,
   type ManifestControllerOptions,
   type PauseView,
+  type PolicyView,
 } from "./reconciler.ts";
+import type { AdoptedPolicy } from "../core/approval/federation-policy.ts";
 
 /** Reads a manifest whole when the metadata cache holds it; not in the cache means not created yet, or deleted. */
 export function manifestReader(cache: Informer<ConsortiumManifestObject>, api: ObjectApi): ReadManifest {
@@ -37,8 +39,10 @@ export function manifestReader(cache: Informer<ConsortiumManifestObject>, api: O
 
 export interface ManifestControllerSetup extends Omit<
   ManifestControllerOptions,
-  "paused" | "federation" | "now" | "guardian" | "records"
+  "paused" | "federation" | "now" | "guardian" | "records" | "policy"
 > {
+  /** The policy ledger: what the reconciler reads and adopts, and the news that a new policy is in force. */
+  readonly policy: PolicyView & { readonly changed: Topic<AdoptedPolicy> };
   readonly manifests: Informer<ConsortiumManifestObject>;
   readonly current: CurrentFederation;
   readonly workers: number;
@@ -77,6 +81,7 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       metrics: o.metrics,
       resyncMs: o.resyncMs,
       now: () => new Date(),
+      policy: o.policy,
       ...(o.replication && { records: o.replication.records }),
       ...(o.guardian && { guardian: o.guardian.view }),
     }),
@@ -85,9 +90,14 @@ export function manifestController(o: ManifestControllerSetup): Controller {
     workers: o.workers,
   })
     .watch(o.manifests, ownKey, { update: generationChanged })
-    // A new federation, or new owners on chain: every manifest is verified anew.
+    // A new federation, new owners on chain, or a new policy: every manifest is verified anew.
     .watchChannel((enqueue) =>
       o.current.onChange(() => {
+        for (const m of o.manifests.list()) enqueue(objectKey(m));
+      }),
+    )
+    .watchChannel((enqueue) =>
+      o.policy.changed.subscribe(() => {
         for (const m of o.manifests.list()) enqueue(objectKey(m));
       }),
     );

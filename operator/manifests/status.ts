@@ -14,6 +14,8 @@ export type Outcome =
   | { readonly kind: "refused"; readonly report: VerificationReport }
   | { readonly kind: "not-targeted"; readonly report: VerificationReport; readonly region: string }
   | { readonly kind: "apply-failed"; readonly report: VerificationReport; readonly message: string }
+  /** Verified, but a policy of a higher nonce is in force already. */
+  | { readonly kind: "superseded"; readonly report: VerificationReport; readonly message: string }
   /** Verified, but the guardian pause holds it back (or, for a resume, the chain is still paused). */
   | { readonly kind: "paused"; readonly report: VerificationReport; readonly message: string }
   | {
@@ -76,6 +78,8 @@ function appliedCondition(outcome: Outcome, previous: ConsortiumManifestStatus |
       return { status: "False", reason: "ApplyFailed", message: `${outcome.message}; ${kept}` };
     case "paused":
       return { status: "False", reason: "GuardianPaused", message: `${outcome.message}; ${kept}` };
+    case "superseded":
+      return { status: "False", reason: "Superseded", message: outcome.message };
     default:
       return {
         status: previous?.appliedDigest ? "True" : "False",
@@ -101,6 +105,7 @@ function stateOf(
     case "no-federation":
       return previous?.state ?? "Pending";
     case "invalid":
+    case "superseded":
       return "Refused";
     case "refused":
       switch (outcome.report.decision.reason) {

@@ -1,15 +1,23 @@
 // The one verifier of a region: the mirror and the manifest controller both
 // verify through it, against the federation as the Federation controller last
 // read it, and share what one verification read at a pinned block.
+import type { AdoptedPolicy } from "../core/approval/federation-policy.ts";
 import type { FederationContext } from "../federation/context.ts";
 import { verifyManifest, VerifiedAtBlock, type ManifestInput, type VerificationReport } from "./verify.ts";
 
 export class Verifier {
   readonly #reuse = new VerifiedAtBlock();
   readonly #operatorNamespace: string;
+  readonly #policy: () => AdoptedPolicy;
 
-  constructor(operatorNamespace: string) {
+  /** `policy` is the federation's policy in force in this region (state/policy-ledger.ts). */
+  constructor(operatorNamespace: string, policy: () => AdoptedPolicy) {
     this.#operatorNamespace = operatorNamespace;
+    this.#policy = policy;
+  }
+
+  policy(): AdoptedPolicy {
+    return this.#policy();
   }
 
   verify(federation: FederationContext, input: ManifestInput): Promise<VerificationReport> {
@@ -21,6 +29,7 @@ export class Verifier {
         federation: federation.spec,
         operatorNamespace: this.#operatorNamespace,
         reuse: this.#reuse,
+        policy: this.#policy().policy,
       },
       input,
     );

@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { getAddress, recoverAddress, type Address, type Hex } from "viem";
 import type { ConsortiumManifestSpec, SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationSpec } from "../api/v1alpha1/federation.ts";
-import { DEFAULT_CONFIRMATIONS, DEFAULT_TIERS } from "../api/v1alpha1/federation.ts";
+import { DEFAULT_CONFIRMATIONS } from "../api/v1alpha1/federation.ts";
+import { BUILT_IN_POLICY, type FederationPolicy } from "../core/approval/federation-policy.ts";
 import {
   decide,
   effectivePolicy,
@@ -57,6 +58,8 @@ interface VerificationContext {
   readonly reuse?: VerifiedAtBlock;
   /** How the chain is read; the lens (one eth_call) unless a test or the bench asks otherwise. */
   readonly read?: ChainFactsReader;
+  /** The federation's policy in force in this region; the built-in one unless a policy manifest was adopted. */
+  readonly policy?: FederationPolicy;
 }
 
 export interface ManifestInput {
@@ -120,6 +123,7 @@ export async function verifyManifest(
   input: ManifestInput,
 ): Promise<VerificationReport> {
   const { federation, chain } = ctx;
+  const policy = ctx.policy ?? BUILT_IN_POLICY.policy;
   const { manifest, hashes } = bindManifest(
     federationBinding(ctx.federationName, federation),
     { namespace: input.namespace, name: input.name },
@@ -143,7 +147,7 @@ export async function verifyManifest(
   const decision = decide({
     tier: input.spec.tier,
     safeProblems,
-    policy: effectivePolicy(DEFAULT_TIERS, federation.tiers),
+    policy: effectivePolicy(policy.tiers, federation.tiers),
     owners,
     verdicts: shown,
     now: time,
@@ -154,6 +158,7 @@ export async function verifyManifest(
     floor: manifestFloor(input.spec.objects, {
       operatorNamespace: ctx.operatorNamespace,
       manifestNamespace: input.namespace,
+      raised: policy.floors,
     }),
     proposer,
   });

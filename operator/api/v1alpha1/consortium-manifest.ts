@@ -13,7 +13,7 @@ import {
 } from "../schema.ts";
 import { address, bytes32, condition, hexBytes, region, tier } from "./fields.ts";
 
-const MANIFEST_ACTIONS = ["apply", "resume"] as const;
+const MANIFEST_ACTIONS = ["apply", "resume", "policy"] as const;
 export type ManifestAction = (typeof MANIFEST_ACTIONS)[number];
 
 /** Which Safe's message a signature signs: the Consortium's or the DAO Board's. */
@@ -26,7 +26,9 @@ export const consortiumManifestSpec = object({
   tier: tier().describe("critical, upgrade or operational: how many approvals it needs."),
   action: optional(
     literal(...MANIFEST_ACTIONS)
-      .describe("apply (the default) applies objects; resume lifts a guardian pause (critical only).")
+      .describe(
+        "apply (the default) applies objects; resume lifts a guardian pause; policy changes the federation's tier policy (both critical only).",
+      )
       .withDefault("apply"),
   ),
   targets: array(region(), { minItems: 1, maxItems: 16, listType: "set" }).describe(
@@ -54,6 +56,11 @@ export const consortiumManifestSpec = object({
   }),
 })
   .rule("self.action != 'resume' || self.tier == 'critical'", "a resume must be critical tier", ".tier")
+  .rule(
+    "self.action != 'policy' || self.tier == 'critical'",
+    "a policy change must be critical tier",
+    ".tier",
+  )
   .rule(
     "self.action == 'resume' || size(self.objects) > 0",
     "an apply needs at least one object",

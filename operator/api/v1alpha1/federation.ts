@@ -33,6 +33,21 @@ const tierPolicy = object({
   )
   .withDefault(DEFAULT_TIERS);
 
+const localApprovals = object({
+  dspApprovals: integer({ minimum: 1, maximum: 16 }).describe("Distinct DSP owners of the Consortium Safe."),
+  boardApprovals: integer({ minimum: 0, maximum: 16 }).describe("Distinct owners of the DAO Board Safe."),
+});
+
+/**
+ * A region's own tiers: stricter than the federation's, tier by tier, or
+ * nothing. No defaults: a tier left out follows the federation's policy.
+ */
+const localTiers = object({
+  critical: optional(localApprovals),
+  upgrade: optional(localApprovals),
+  operational: optional(localApprovals),
+});
+
 /** Blocks behind the head: past the one- and two-block reorganisations an Ethereum chain sees. */
 export const DEFAULT_CONFIRMATIONS = 2;
 
@@ -63,7 +78,11 @@ export const federationSpec = object({
       url: string({ pattern: /^https?:\/\/\S+$/, patternHelp: "an http(s) URL" }),
     }).describe("Optional transport for approvals; every signature it returns is re-verified on chain."),
   ),
-  tiers: optional(tierPolicy),
+  tiers: optional(
+    localTiers.describe(
+      "Makes this region stricter than the federation's policy, tier by tier; a tier left out, or a value below the federation's, follows the federation's. The federation's policy itself changes only by a critical manifest whose action is policy.",
+    ),
+  ),
   guardian: optional(
     object({
       pauseContract: address().describe(
@@ -165,6 +184,11 @@ export const federationStatus = object({
         "Tiers where spec.tiers is stricter than the federation's.",
       ),
       floors: string({ maxLength: 1024 }).describe("The lowest tier each kind of object may be applied at."),
+      source: optional(
+        string({ maxLength: 2048 }).describe(
+          "Where the federation's policy came from: built in, or the critical policy manifest this region verified and adopted, with the floors it raises.",
+        ),
+      ),
     }),
   ),
   guardian: optional(
@@ -196,3 +220,4 @@ export const federationStatus = object({
 export type FederationSpec = Infer<typeof federationSpec>;
 export type FederationStatus = Infer<typeof federationStatus>;
 export type TierPolicy = Infer<typeof tierPolicy>;
+export type LocalTiers = Infer<typeof localTiers>;

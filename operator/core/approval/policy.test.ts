@@ -186,6 +186,11 @@ describe("the tier decision", () => {
       },
     );
     expect(effectivePolicy(DEFAULT_TIERS, undefined)).toBe(DEFAULT_TIERS);
+    // A tier left out follows the federation's.
+    expect(effectivePolicy(DEFAULT_TIERS, { upgrade: strict })).toEqual({
+      ...DEFAULT_TIERS,
+      upgrade: strict,
+    });
   });
 
   it("never passes on hostile sets: invalid, foreign, misattributed or duplicated signatures add nothing", () => {

@@ -4,7 +4,7 @@
 import { getAddress, type Address } from "viem";
 import type { SignedSafe } from "../../api/v1alpha1/consortium-manifest.ts";
 import type { Tier } from "../../api/v1alpha1/fields.ts";
-import type { TierPolicy } from "../../api/v1alpha1/federation.ts";
+import type { LocalTiers, TierPolicy } from "../../api/v1alpha1/federation.ts";
 import type { SignatureKind } from "./signatures.ts";
 import { tierRank, type Floor } from "./tier-floor.ts";
 
@@ -69,11 +69,11 @@ export interface AppliedVersion {
  * who lowers `spec.tiers` changes nothing; one who raises them only holds
  * their own region back.
  */
-export function effectivePolicy(federation: TierPolicy, local: TierPolicy | undefined): TierPolicy {
+export function effectivePolicy(federation: TierPolicy, local: LocalTiers | undefined): TierPolicy {
   if (!local) return federation;
   const stricter = (tier: Tier) => ({
-    dspApprovals: Math.max(federation[tier].dspApprovals, local[tier].dspApprovals),
-    boardApprovals: Math.max(federation[tier].boardApprovals, local[tier].boardApprovals),
+    dspApprovals: Math.max(federation[tier].dspApprovals, local[tier]?.dspApprovals ?? 0),
+    boardApprovals: Math.max(federation[tier].boardApprovals, local[tier]?.boardApprovals ?? 0),
   });
   return {
     critical: stricter("critical"),
@@ -83,12 +83,12 @@ export function effectivePolicy(federation: TierPolicy, local: TierPolicy | unde
 }
 
 /** The tiers where a region's own policy is stricter than the federation's. */
-export function stricterTiers(federation: TierPolicy, local: TierPolicy | undefined): Tier[] {
+export function stricterTiers(federation: TierPolicy, local: LocalTiers | undefined): Tier[] {
   if (!local) return [];
   return (["critical", "upgrade", "operational"] as const).filter(
     (t) =>
-      local[t].dspApprovals > federation[t].dspApprovals ||
-      local[t].boardApprovals > federation[t].boardApprovals,
+      (local[t]?.dspApprovals ?? 0) > federation[t].dspApprovals ||
+      (local[t]?.boardApprovals ?? 0) > federation[t].boardApprovals,
   );
 }
 

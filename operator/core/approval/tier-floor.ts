@@ -8,6 +8,7 @@
 // this table does not name is judged as code (upgrade), never as
 // configuration: an unknown kind fails towards more approvals. Pure.
 import type { Tier } from "../../api/v1alpha1/fields.ts";
+import type { PolicyFloor } from "./federation-policy.ts";
 
 /** Highest first: a tier's rank is how many approvals it carries, relatively. */
 const RANK: Readonly<Record<Tier, number>> = { critical: 3, upgrade: 2, operational: 1 };
@@ -80,6 +81,8 @@ export interface FloorContext {
   readonly operatorNamespace: string;
   /** Where a namespaced object written without a namespace is applied. */
   readonly manifestNamespace: string;
+  /** Floors the federation policy raises (federation-policy.ts): never lower than the built-in ones. */
+  readonly raised?: readonly PolicyFloor[];
 }
 
 /** The lowest tier an object may be applied at, and why, in words for a status. */
@@ -99,6 +102,20 @@ interface ObjectLike {
 const text = (value: unknown): string => (typeof value === "string" ? value : "");
 
 export function objectFloor(object: ObjectLike, ctx: FloorContext): Floor {
+  const builtIn = builtInFloor(object, ctx);
+  const apiVersion = text(object.apiVersion);
+  const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
+  const raised = ctx.raised?.find((f) => f.kind === `${group}/${text(object.kind)}`);
+  if (raised && RANK[raised.tier] > RANK[builtIn.tier])
+    return {
+      tier: raised.tier,
+      object: builtIn.object,
+      why: `the federation policy raises ${raised.kind} to ${raised.tier}`,
+    };
+  return builtIn;
+}
+
+function builtInFloor(object: ObjectLike, ctx: FloorContext): Floor {
   const apiVersion = text(object.apiVersion);
   const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
   const kind = text(object.kind);

@@ -1,0 +1,99 @@
+// The federation policy this region has adopted, on its own disk. A region
+// adopts a policy only from a critical `policy` manifest it verified itself
+// (manifests/reconciler.ts), so nothing a peer writes into the shared document
+// can change it; this file is what that verification left behind, and it
+// outlives the approvals' expiry. Without a state directory (a region that
+// does not replicate) the ledger lives in memory and a restart starts from
+// the built-in policy until the policy manifest is verified again.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  BUILT_IN_POLICY,
+  parsePolicy,
+  PolicyError,
+  type AdoptedPolicy,
+} from "../core/approval/federation-policy.ts";
+import { Topic } from "../runtime/topic.ts";
+import { readIfExists, writeAtomic } from "./files.ts";
+
+const FILE = "policy.json";
+const SCHEMA = 1;
+
+export class PolicyLedger {
+  readonly #dir: string | undefined;
+  #current: AdoptedPolicy;
+  #writing: Promise<void> = Promise.resolve();
+  /** Published once a new policy is in force (and on disk). */
+  readonly changed = new Topic<AdoptedPolicy>();
+
+  private constructor(dir: string | undefined, current: AdoptedPolicy) {
+    this.#dir = dir;
+    this.#current = current;
+  }
+
+  /** Opens the ledger in `dir`; a damaged file stops the region (fail closed), naming the file. */
+  static async open(dir: string): Promise<PolicyLedger> {
+    await mkdir(dir, { recursive: true });
+    const bytes = await readIfExists(join(dir, FILE));
+    return new PolicyLedger(dir, bytes ? parseLedger(bytes.toString("utf8")) : BUILT_IN_POLICY);
+  }
+
+  static inMemory(): PolicyLedger {
+    return new PolicyLedger(undefined, BUILT_IN_POLICY);
+  }
+
+  current(): AdoptedPolicy {
+    return this.#current;
+  }
+
+  /**
+   * Puts `adopted` in force once it is on disk. Callers decide with
+   * policyStep; a lower nonce arriving here anyway (two passes racing) is
+   * ignored, so the highest nonce always wins.
+   */
+  adopt(adopted: AdoptedPolicy): Promise<void> {
+    const write = this.#writing.then(async () => {
+      if (adopted.nonce <= this.#current.nonce) return;
+      if (this.#dir)
+        await writeAtomic(this.#dir, FILE, Buffer.from(JSON.stringify({ schema: SCHEMA, ...adopted })));
+      this.#current = adopted;
+      this.changed.publish(adopted);
+    });
+    this.#writing = write.catch(() => undefined);
+    return write;
+  }
+}
+
+function parseLedger(text: string): AdoptedPolicy {
+  const fail = (why: string): never => {
+    throw new Error(
+      `${FILE}: ${why}; restore it from a backup, or remove it to start from the built-in policy until the policy manifest is verified again`,
+    );
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return fail("not JSON");
+  }
+  const file = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  if (file.schema !== SCHEMA) return fail(`schema ${String(file.schema)} is not ${String(SCHEMA)}`);
+  const { manifest, nonce, digest, at } = file;
+  if (typeof manifest !== "string" || typeof digest !== "string")
+    return fail("manifest and digest must be strings");
+  if (!Number.isSafeInteger(nonce) || (nonce as number) < 1)
+    return fail("nonce must be a whole number above 0");
+  if (!Number.isFinite(at)) return fail("at must be a time in ms");
+  try {
+    return {
+      policy: parsePolicy(file.policy, "policy"),
+      manifest,
+      nonce: nonce as number,
+      digest,
+      at: at as number,
+    };
+  } catch (error) {
+    if (error instanceof PolicyError) return fail(error.message);
+    throw error;
+  }
+}
