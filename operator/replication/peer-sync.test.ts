@@ -24,7 +24,7 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-async function honestRegion() {
+async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: number }) {
   const opened = await StateStore.open(await mkdtemp(join(tmpdir(), "dsc-peer-sync-")));
   let clock = 1_000;
   const replica = new Replica({ store: opened.store, doc: opened.doc, now: () => clock, logger });
@@ -54,6 +54,7 @@ async function honestRegion() {
     },
     now: () => clock,
     logger,
+    ...(budget && { budget }),
     channel: {
       send: (peer, bytes) => {
         sent.get(peer)?.push(bytes);
@@ -115,6 +116,30 @@ const good = (doc: StateDoc, name: string): StateDoc =>
   );
 
 describe("peer sync with a hostile peer", () => {
+  it("drops what a peer sends past its byte budget, counts it once, and syncs it once the budget refills", async () => {
+    // A budget that holds one first sync of 40 manifests, and the next 40 only once it refills.
+    let flood = createState(freshActor());
+    for (let i = 0; i < 40; i++) flood = good(flood, `flood-${String(i)}`);
+    const burstBytes = A.save(flood).length * 2;
+    const region = await honestRegion({ burstBytes, bytesPerSecond: 100 });
+    flood = exchange(region, flood);
+    expect(manifestIds(region.replica.doc)).toHaveLength(40);
+    expect(region.refusals).toEqual([]);
+
+    for (let i = 40; i < 80; i++) flood = good(flood, `flood-${String(i)}`);
+    const before = A.getHeads(region.replica.doc);
+    flood = exchange(region, flood);
+    expect(region.refusals).toEqual([
+      `over its byte budget (${String(burstBytes)} bytes at once, 100 a second): its messages are dropped until it has budget again`,
+    ]);
+    expect(A.getHeads(region.replica.doc)).toEqual(before);
+    // Time refills the bucket: the rest of the peer's state arrives, and nothing more is refused.
+    region.advance(60_000);
+    exchange(region, flood);
+    expect(manifestIds(region.replica.doc)).toHaveLength(80);
+    expect(region.refusals).toHaveLength(1);
+  });
+
   it("refuses a change that breaks the state, keeps, persists and passes on nothing of it, and syncs again after the quarantine", async () => {
     const region = await honestRegion();
     const bytesBefore = region.replica.documentBytes();

@@ -9,6 +9,7 @@ import type { StateDoc } from "../state/document.ts";
 import { SyncMessageError, SyncSessions } from "../state/sync.ts";
 import { boundsViolation, layoutViolation } from "../state/validate.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import { RateLimiter } from "../runtime/rate-limit.ts";
 import type { Replica } from "./replica.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
 
@@ -23,6 +24,17 @@ const MESSAGES_PER_TURN = 8;
  * completes what it started within a few round trips.
  */
 export const MAX_HOLDING_MESSAGES = 256;
+
+/**
+ * What each peer may send, in bytes, over both channels: a burst that holds a
+ * whole first sync (10,000 manifests are a 1.5 MB document and 9 MB of
+ * specs), then a steady rate far above what a federation writes. Past it, a
+ * message is dropped and counted, so no peer can make a region store or
+ * decode without end; its session starts over once it has budget again.
+ * The burst is above the largest frame (peers/frame.ts), so any one message
+ * can pass once the bucket is full.
+ */
+export const PEER_BYTE_BUDGET = { burstBytes: 64 * 1024 * 1024, bytesPerSecond: 1024 * 1024 } as const;
 
 export type PeerChannelName = "sync" | "specs";
 
@@ -46,6 +58,8 @@ interface PeerSyncOptions {
   readonly refused: (peer: string, reason: string) => void;
   readonly now: () => number;
   readonly logger: Logger;
+  /** Defaults to PEER_BYTE_BUDGET. */
+  readonly budget?: { readonly burstBytes: number; readonly bytesPerSecond: number };
 }
 
 export class PeerSync {
@@ -66,9 +80,19 @@ export class PeerSync {
    * first sync), and a decode must never stall a region.
    */
   readonly #holding = new Map<string, number>();
+  readonly #budget: RateLimiter;
+  /** Peers whose messages are being dropped for their byte budget: counted once per episode. */
+  readonly #overBudget = new Set<string>();
 
   constructor(options: PeerSyncOptions) {
     this.#o = options;
+    const budget = options.budget ?? PEER_BYTE_BUDGET;
+    this.#budget = new RateLimiter({
+      perSecond: budget.bytesPerSecond,
+      burst: budget.burstBytes,
+      maxAddresses: 64,
+      now: options.now,
+    });
     this.#sessions = new SyncSessions(options.syncStates);
     const { channel, exchange, replica } = options;
     channel.onConnect((peer) => {
@@ -79,6 +103,7 @@ export class PeerSync {
       this.#sessions.disconnected(peer);
     });
     channel.onMessage((peer, bytes, name) => {
+      if (!this.#withinBudget(peer, bytes.length)) return;
       if (name === "sync") this.#receive(peer, bytes);
       else
         exchange.receive(peer, bytes).catch((error: unknown) => {
@@ -115,6 +140,24 @@ export class PeerSync {
       if (!message) return;
       if (!this.#o.channel.send(peer, message)) return;
     }
+  }
+
+  #withinBudget(peer: string, bytes: number): boolean {
+    const budget = this.#o.budget ?? PEER_BYTE_BUDGET;
+    if (this.#budget.take(peer, bytes)) {
+      this.#overBudget.delete(peer);
+      return true;
+    }
+    if (!this.#overBudget.has(peer)) {
+      this.#overBudget.add(peer);
+      // What was dropped is missing from the session: it starts over when the peer has budget.
+      this.#sessions.forget(peer);
+      this.#o.refused(
+        peer,
+        `over its byte budget (${String(budget.burstBytes)} bytes at once, ${String(budget.bytesPerSecond)} a second): its messages are dropped until it has budget again`,
+      );
+    }
+    return false;
   }
 
   #receive(peer: string, bytes: Uint8Array): void {

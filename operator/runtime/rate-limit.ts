@@ -1,5 +1,5 @@
-// A token bucket per client address, for an endpoint any stranger can call.
-// Each address has its own bucket, so one sender's flood is refused without
+// A token bucket per client address, for an endpoint any stranger can call,
+// or per peer, counting bytes. Each address has its own bucket, so one sender's flood is refused without
 // taking the budget of another; the number of addresses kept is bounded, the
 // idlest forgotten first (a forgotten address starts with a full bucket,
 // which is what an idle one has anyway).
@@ -29,15 +29,15 @@ export class RateLimiter {
     this.#o = { maxAddresses: 10_000, now: () => performance.now(), ...options };
   }
 
-  /** Takes one token for `address`; false when it has none left (the caller answers 429). */
-  take(address: string): boolean {
+  /** Takes `cost` tokens for `address`; false when it has fewer left (the caller answers 429, or drops). */
+  take(address: string, cost = 1): boolean {
     const now = this.#o.now();
     const bucket = this.#buckets.get(address) ?? { tokens: this.#o.burst, at: now };
     this.#buckets.delete(address);
     bucket.tokens = Math.min(this.#o.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.#o.perSecond);
     bucket.at = now;
-    const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
+    const allowed = bucket.tokens >= cost;
+    if (allowed) bucket.tokens -= cost;
     this.#buckets.set(address, bucket);
     if (this.#buckets.size > this.#o.maxAddresses) {
       const idlest = this.#buckets.keys().next().value;
