@@ -8,6 +8,7 @@ import { delimiter } from "node:path";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { admissionPolicy } from "./admission/policy.ts";
+import { ScaleGuard } from "./admission/scale-guard.ts";
 import { API_VERSION } from "./api/v1alpha1/fields.ts";
 import type {
   BreachReportObject,
@@ -81,6 +82,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   // The federation's policy in force here: adopted only from a policy manifest this region verified.
   const policy = config.peers ? await PolicyLedger.open(config.peers.stateDir) : PolicyLedger.inMemory();
   const verifier = new Verifier(config.namespace, () => policy.current());
+  // Names managed workloads for the admission policy that refuses a scale by hand; it writes once started.
+  const scaleGuard = config.installAdmissionPolicy ? new ScaleGuard(applier, api) : undefined;
   const read = manifestReader(manifests, api);
 
   // Replication and the guardian pause, when this operator has a peer identity.
@@ -128,6 +131,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       resyncMs: config.resyncMs,
       workers: config.workers,
       policy,
+      ...(scaleGuard && { scaleGuard }),
       logger: log,
       registry,
       replication: replication && {
@@ -153,7 +157,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     ...(guardian ? [guardian.enforcer] : []),
   ];
 
-  if (config.installAdmissionPolicy) await installAdmissionPolicy(api, applier, log);
+  if (config.installAdmissionPolicy) await installAdmissionPolicy(api, applier, scaleGuard, log);
 
   // Only the leader speaks for the region: a standby replica dialling the
   // same peers would replace the leader's connections, back and forth.
@@ -293,7 +297,12 @@ async function federate(
 }
 
 /** The admission policy names the operator's own identity as the one writer of managed objects. */
-async function installAdmissionPolicy(api: ObjectApi, applier: Applier, log: Logger): Promise<void> {
+async function installAdmissionPolicy(
+  api: ObjectApi,
+  applier: Applier,
+  scaleGuard: ScaleGuard | undefined,
+  log: Logger,
+): Promise<void> {
   try {
     const review = await api.createRaw<{ status?: { userInfo?: { username?: string } } }>({
       apiVersion: "authentication.k8s.io/v1",
@@ -303,6 +312,7 @@ async function installAdmissionPolicy(api: ObjectApi, applier: Applier, log: Log
     const username = review.status?.userInfo?.username;
     if (!username) throw new Error("SelfSubjectReview returned no username");
     for (const object of admissionPolicy(username)) await applier.apply(object as never);
+    await scaleGuard?.start(username);
     log.info({ username }, "admission policy protects managed objects");
   } catch (error) {
     log.error(

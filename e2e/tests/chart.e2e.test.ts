@@ -149,6 +149,8 @@ afterAll(async () => {
     "delete",
     "validatingadmissionpolicybinding,validatingadmissionpolicy",
     "dsc-managed-objects",
+    "dsc-manifest-ownership",
+    "dsc-managed-scale",
     "--ignore-not-found",
   ]);
   for (const file of [rendered, restrictedRbac].filter(Boolean))
@@ -337,6 +339,12 @@ describe("the restricted example profile (ci/restricted-values.yaml)", () => {
         group: "admissionregistration.k8s.io",
         resource: "validatingadmissionpolicies",
         name: "dsc-managed-objects",
+      },
+      {
+        verb: "patch",
+        group: "admissionregistration.k8s.io",
+        resource: "validatingadmissionpolicies",
+        name: "dsc-managed-scale",
       },
     ];
     const mustNot: Access[] = [

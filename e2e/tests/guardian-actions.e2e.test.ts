@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admissionPolicy, OWNERSHIP_POLICY_NAME, POLICY_NAME } from "../../operator/admission/policy.ts";
+import {
+  admissionPolicy,
+  OWNERSHIP_POLICY_NAME,
+  POLICY_NAME,
+  SCALE_POLICY_NAME,
+} from "../../operator/admission/policy.ts";
+import { ScaleGuard } from "../../operator/admission/scale-guard.ts";
 import {
   DENY_ALL_POLICY,
   enforcePause,
@@ -160,7 +166,7 @@ beforeAll(async () => {
   admin = ObjectApi.forConfig(adminKc);
   adminApplier = new Applier(adminKc, { fieldManager: "dsp-admin" });
   // The policies the operator installs at start, naming its own identity.
-  for (const name of [POLICY_NAME, OWNERSHIP_POLICY_NAME]) {
+  for (const name of [POLICY_NAME, OWNERSHIP_POLICY_NAME, SCALE_POLICY_NAME]) {
     try {
       await api.readRaw({
         apiVersion: "admissionregistration.k8s.io/v1",
@@ -185,7 +191,7 @@ afterAll(async () => {
     ),
   );
   if (installedPolicy) {
-    for (const name of [POLICY_NAME, OWNERSHIP_POLICY_NAME])
+    for (const name of [POLICY_NAME, OWNERSHIP_POLICY_NAME, SCALE_POLICY_NAME])
       for (const kind of ["ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"]) {
         await api
           .delete({ apiVersion: "admissionregistration.k8s.io/v1", kind, metadata: { name } })
@@ -496,6 +502,47 @@ describe("admission", () => {
             "/status",
           ),
         )) === 403,
+    );
+  });
+
+  it("keeps an admin from scaling a managed workload, and lets them scale one the operator does not manage", async () => {
+    const ns = await namespace("scaling");
+    await applyManaged(deployment(ns, "web", 1), ns);
+    await adminApplier.apply(deployment(ns, "theirs", 1) as never);
+    const guard = new ScaleGuard(operator, api);
+    await guard.start("dsc-operator");
+    const manifest = `${ns}/web`;
+    await guard.record(manifest, [{ apiVersion: "apps/v1", kind: "Deployment", namespace: ns, name: "web" }]);
+    const scale = (name: string) => () =>
+      admin.patchRaw(
+        { apiVersion: "apps/v1", kind: "Deployment", metadata: { name, namespace: ns } },
+        "application/merge-patch+json",
+        { spec: { replicas: 5 } },
+        { dryRun: "All" },
+        "/scale",
+      );
+    await eventually(
+      "the scale policy to refuse an admin's scale of a managed Deployment",
+      async () => (await dryRunStatus(scale("web"))) === 403,
+    );
+    expect(await dryRunStatus(scale("theirs"))).toBe(200);
+    // The operator's own scale (the guardian's ScaleToZero) passes.
+    expect(
+      await dryRunStatus(() =>
+        api.patchRaw(
+          { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: ns } },
+          "application/merge-patch+json",
+          { spec: { replicas: 0 } },
+          { dryRun: "All" },
+          "/scale",
+        ),
+      ),
+    ).toBe(200);
+    // Released when the manifest lets the workload go: a scale by hand passes again.
+    await guard.record(manifest, []);
+    await eventually(
+      "the released Deployment to scale",
+      async () => (await dryRunStatus(scale("web"))) === 200,
     );
   });
 

@@ -193,6 +193,45 @@ describe("a ConsortiumManifest in alpha", () => {
     expect((await readConfigMap("web")).data).toEqual({ v: "1" });
   });
 
+  it("refuses a kubectl scale of a managed workload, even by a cluster admin", async () => {
+    const web = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "scaled", namespace: NS },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: "scaled" } },
+        template: {
+          metadata: { labels: { app: "scaled" } },
+          spec: { containers: [{ name: "app", image: "registry.k8s.io/pause:3.10" }] },
+        },
+      },
+    };
+    await submit(await draft("scaled", { objects: [web] }, ["alpha", "beta"]));
+    await until("scaled applied", async () => (await manifestStatus("scaled"))?.state === "Applied");
+    const scale = () =>
+      kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "scaled", "--replicas=5"]);
+    await until("the scale policy to refuse the admin's scale", () =>
+      scale().then(
+        () => false,
+        (error: unknown) => String(error).includes("may not scale deployments/scaled"),
+      ),
+    );
+    await expect(scale()).rejects.toThrow(
+      /kubernetes-admin may not scale deployments\/scaled: it is managed by the DSC operator/,
+    );
+    const replicas = await kubectl(testbed, "alpha", [
+      "-n",
+      NS,
+      "get",
+      "deployment",
+      "scaled",
+      "-o",
+      "jsonpath={.spec.replicas}",
+    ]);
+    expect(replicas).toBe("1");
+  });
+
   it("puts drift back", async () => {
     // A controller the admission policy names (the cluster's own must act) can drift the object.
     await kubectl(testbed, "alpha", [

@@ -8,52 +8,22 @@
 //   add ownerReferences or finalizers to a ConsortiumManifest; others may only
 //   remove them. A dangling ownerReference added by hand would have the
 //   garbage collector delete the manifest, and its finalizer prune everything.
-// A scale by hand (the scale subresource carries no labels for the selector
-// to match) is drift, put back at the next resync.
+// - dsc-managed-scale refuses a scale of a managed workload (the scale
+//   subresource carries no labels for the first policy's selector to match)
+//   by anyone but the same writers: that policy names the workloads itself and
+//   is written by the scale guard (scale-guard.ts).
 import { MANAGED_LABEL } from "../manifests/labels.ts";
+import { SCALE_POLICY_NAME } from "./scale-guard.ts";
+import { allowedWriters, cel, POLICY_LABELS } from "./writers.ts";
 
 export const POLICY_NAME = "dsc-managed-objects";
 export const OWNERSHIP_POLICY_NAME = "dsc-manifest-ownership";
+export { SCALE_POLICY_NAME };
 
-/**
- * kube-controller-manager's controllers that write managed objects, by the
- * service account each runs as (--use-service-account-credentials): deletion
- * (garbage collector, namespace controller, finished Jobs), status and
- * revision annotations (workload controllers), Endpoints copied from a
- * managed Service, scale (the HPA), claims bound (the PV binder).
- */
-export const SYSTEM_CONTROLLERS = [
-  "generic-garbage-collector",
-  "namespace-controller",
-  "ttl-after-finished-controller",
-  "deployment-controller",
-  "replicaset-controller",
-  "statefulset-controller",
-  "daemon-set-controller",
-  "job-controller",
-  "cronjob-controller",
-  "horizontal-pod-autoscaler",
-  "disruption-controller",
-  "endpoint-controller",
-  "endpointslice-controller",
-  "endpointslicemirroring-controller",
-  "persistent-volume-binder",
-  "resourcequota-controller",
-] as const;
-
-/** CEL string literal: single-quoted, with quotes and backslashes escaped. */
-const cel = (text: string): string => `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-
-const labels = { "app.kubernetes.io/managed-by": "dsc-operator" };
-
+/** The policies and bindings the operator installs at start; the scale policy itself is the scale guard's. */
 export function admissionPolicy(operatorUser: string): Record<string, unknown>[] {
-  const controllers = SYSTEM_CONTROLLERS.map((c) => cel(`system:serviceaccount:kube-system:${c}`)).join(", ");
-  const allowed = [
-    `request.userInfo.username == ${cel(operatorUser)}`,
-    `request.userInfo.username in [${controllers}]`,
-    // A controller manager run without per-controller credentials acts as itself.
-    "request.userInfo.username == 'system:kube-controller-manager'",
-  ].join(" || ");
+  const labels = POLICY_LABELS;
+  const allowed = allowedWriters(operatorUser);
   const policy = {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
@@ -120,5 +90,13 @@ export function admissionPolicy(operatorUser: string): Record<string, unknown>[]
     metadata: { name, labels },
     spec: { policyName: name, validationActions: ["Deny"] },
   });
-  return [policy, binding(POLICY_NAME), ownership, binding(OWNERSHIP_POLICY_NAME)];
+  // The scale policy is written by the scale guard, with the workloads it names; a binding
+  // to a policy not written yet binds nothing.
+  return [
+    policy,
+    binding(POLICY_NAME),
+    ownership,
+    binding(OWNERSHIP_POLICY_NAME),
+    binding(SCALE_POLICY_NAME),
+  ];
 }

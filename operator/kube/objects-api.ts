@@ -120,7 +120,7 @@ export class ObjectApi {
     contentType: string,
     body: unknown,
     query: Record<string, string> = {},
-    subresource: "" | "/status" = "",
+    subresource: "" | "/status" | "/scale" = "",
   ): Promise<T> {
     const path = (await this.client.objectPath(header)) + subresource;
     return this.client.request<T>("PATCH", path, { query, body, contentType });

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type {
   ConsortiumManifestSpec,
   ConsortiumManifestStatus,
+  ObjectReference,
 } from "../api/v1alpha1/consortium-manifest.ts";
 import type { RegionState } from "../state/model.ts";
 import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
@@ -56,6 +57,8 @@ export interface ManifestControllerOptions {
   readonly records?: FederationRecords;
   /** The federation policy in force in this region, and where a verified policy manifest puts a new one. */
   readonly policy: PolicyView;
+  /** Names each manifest's workloads for the admission policy's scale guard (admission/scale-guard.ts). */
+  readonly scaleGuard?: { record(manifest: string, objects: readonly ObjectReference[]): Promise<void> };
 }
 
 /** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
@@ -208,6 +211,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
           note: `deleted ${String(pruned.length)} object(s) on manifest deletion`,
         });
       metrics.appliedObjects.remove({ namespace, manifest: name });
+      await options.scaleGuard?.record(key, []);
       await setFinalizer(object, false);
       return {};
     }
@@ -311,6 +315,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       case "prune-not-targeted":
         // A manifest that stops targeting this region takes its objects with it.
         await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+        await options.scaleGuard?.record(key, []);
         await finish({ kind: "not-targeted", report, region: federation.spec.region }, logger, spec);
         return done;
       case "resume-held":
@@ -393,6 +398,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       await finish({ kind: "applied", report, objects, pruned }, logger, spec);
+      await options.scaleGuard?.record(key, objects);
       applied.set(key, { digest: report.hashes.digest, generation, at: now.getTime(), objects, pruned });
       if (previous?.appliedDigest !== report.hashes.digest) {
         events.event(object, {

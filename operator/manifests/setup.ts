@@ -82,6 +82,7 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       resyncMs: o.resyncMs,
       now: () => new Date(),
       policy: o.policy,
+      ...(o.scaleGuard && { scaleGuard: o.scaleGuard }),
       ...(o.replication && { records: o.replication.records }),
       ...(o.guardian && { guardian: o.guardian.view }),
     }),
