@@ -75,6 +75,7 @@ const federation = (paused: boolean): FederationView => ({
       },
       stricterHere: ["critical"],
       floors: "critical: RBAC; upgrade: workloads; operational: ConfigMap",
+      source: "manifest dsc/policy nonce 2; raised floors: apps/Deployment≥critical",
     },
     guardian: paused
       ? { paused: true, action: "ScaleToZero", chainPaused: true, chainPauseId: 2, pauses: [pause] }
@@ -125,6 +126,7 @@ describe("dsc status", () => {
       "Document    13.5 kB, 5 manifests",
       "Policy      critical 3+2 Board, upgrade 2, operational 1 DSP approvals (stricter here than the federation: critical)",
       "  floors: critical: RBAC; upgrade: workloads; operational: ConfigMap",
+      "  policy from: manifest dsc/policy nonce 2; raised floors: apps/Deployment≥critical",
       "Guardian    PAUSED (ScaleToZero), 1 pause in force; chain paused (pause #2)",
       `  ${TOKEN}`,
       "    source    agent, critical",
