@@ -157,13 +157,28 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     ...(guardian ? [guardian.enforcer] : []),
   ];
 
-  if (config.installAdmissionPolicy) await installAdmissionPolicy(api, applier, scaleGuard, log);
+  const operatorUser = config.installAdmissionPolicy
+    ? await installAdmissionPolicy(api, applier, log)
+    : undefined;
+  // The scale guard writes as the leader only: a standby would write its own, older list.
+  const scaleGuardRunnable = {
+    start: async () => {
+      if (operatorUser)
+        await scaleGuard?.start(operatorUser).catch((error: unknown) => {
+          log.error(
+            { err: errorMessage(error) },
+            "could not write the scale policy; retried with the next apply",
+          );
+        });
+    },
+    stop: () => Promise.resolve(),
+  };
 
   // Only the leader speaks for the region: a standby replica dialling the
   // same peers would replace the leader's connections, back and forth.
   const manager = new Manager({
     logger: log,
-    runnables: [federated ? [federated.transport] : [], controllers],
+    runnables: [federated ? [federated.transport] : [], [scaleGuardRunnable, ...controllers]],
     leaderElection: config.leaderElection
       ? {
           namespace: config.namespace,
@@ -300,9 +315,8 @@ async function federate(
 async function installAdmissionPolicy(
   api: ObjectApi,
   applier: Applier,
-  scaleGuard: ScaleGuard | undefined,
   log: Logger,
-): Promise<void> {
+): Promise<string | undefined> {
   try {
     const review = await api.createRaw<{ status?: { userInfo?: { username?: string } } }>({
       apiVersion: "authentication.k8s.io/v1",
@@ -312,13 +326,14 @@ async function installAdmissionPolicy(
     const username = review.status?.userInfo?.username;
     if (!username) throw new Error("SelfSubjectReview returned no username");
     for (const object of admissionPolicy(username)) await applier.apply(object as never);
-    await scaleGuard?.start(username);
     log.info({ username }, "admission policy protects managed objects");
+    return username;
   } catch (error) {
     log.error(
       { err: errorMessage(error) },
       "could not install the admission policy: managed objects are not protected against direct edits",
     );
+    return undefined;
   }
 }
 

@@ -474,10 +474,10 @@ describe("one hostile member", () => {
     );
   });
   it("changes the federation's policy only with a critical manifest every region verifies itself", async () => {
-    const loosened = {
+    const changed = {
       critical: { dspApprovals: 3, boardApprovals: 1 },
-      upgrade: { dspApprovals: 1, boardApprovals: 0 },
-      operational: { dspApprovals: 1, boardApprovals: 0 },
+      upgrade: { dspApprovals: 2, boardApprovals: 0 },
+      operational: { dspApprovals: 2, boardApprovals: 0 },
     };
     const policySpec = (nonce: number) => ({
       tier: "critical" as const,
@@ -490,7 +490,7 @@ describe("one hostile member", () => {
           apiVersion: "dsc.federation.dev/v1alpha1",
           kind: "FederationPolicy",
           metadata: { name: "federation" },
-          spec: { tiers: loosened, floors: [{ kind: "/ConfigMap", tier: "upgrade" }] },
+          spec: { tiers: changed, floors: [{ kind: "/ConfigMap", tier: "upgrade" }] },
         },
       ],
     });
@@ -508,18 +508,19 @@ describe("one hostile member", () => {
     for (const region of REGIONS)
       expect((await policyIn(region))?.source, region).toBe("built in (the seeds' policy)");
 
-    // The consortium's own: 3 of 3 and the Board. Every region adopts it, and says so.
-    await submit("alpha", "policy", policySpec(2), {
+    // The consortium's own (the same nonce, now with 3 of 3 and the Board). Every region adopts
+    // it, and says so.
+    await submit("alpha", "policy", policySpec(1), {
       signers: ["alpha", "beta", "gamma"],
       boardSigners: 1,
     });
     for (const region of REGIONS) {
       const policy = await until(`the new policy in force in ${region}`, async () => {
         const p = await policyIn(region);
-        return p?.source?.includes("nonce 2") ? p : undefined;
+        return p?.source?.includes("nonce 1") ? p : undefined;
       });
-      expect(policy.source).toBe(`manifest ${NS}/policy nonce 2; raised floors: /ConfigMap≥upgrade`);
-      expect(policy.tiers.upgrade).toEqual({ dspApprovals: 1, boardApprovals: 0 });
+      expect(policy.source).toBe(`manifest ${NS}/policy nonce 1; raised floors: /ConfigMap≥upgrade`);
+      expect(policy.tiers.operational).toEqual({ dspApprovals: 2, boardApprovals: 0 });
     }
 
     // The floor it raised: a ConfigMap at the operational tier is refused, naming the policy.
@@ -541,20 +542,43 @@ describe("one hostile member", () => {
     });
     expect(refused.message).toMatch(/the federation policy raises \/ConfigMap to upgrade/);
 
-    // The tier it loosened: upgrade is 1 of 3 now, in every region.
+    // The tier it raised: operational is 2 of 3 now; one DSP's approval no longer does.
     await submit(
       "beta",
-      "cm-upgrade",
+      "secret-operational",
       {
-        tier: "upgrade",
-        targets: [...REGIONS],
+        tier: "operational",
+        targets: ["beta"],
         nonce: 1,
         expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        objects: [configMapV("cm-upgrade", "1")],
+        objects: [
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "s", namespace: NS },
+            stringData: { v: "1" },
+          },
+        ],
       },
       { signers: ["beta"] },
     );
-    for (const region of REGIONS)
-      await until(`cm-upgrade in ${region}`, () => configMap(region, "cm-upgrade"));
+    const waiting = await until("beta waits for a second DSP", async () => {
+      const c = await verifiedCondition("beta", "secret-operational");
+      return c?.reason === "InsufficientApprovals" ? c : undefined;
+    });
+    expect(waiting.message).toMatch(/^1 of 2 DSP approvals for tier operational/);
+
+    // A second policy at the nonce in force is stale, even with every approval.
+    await submit("gamma", "policy-again", policySpec(1), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    const stale = await until("gamma calls a reused policy nonce stale", async () => {
+      const c = (await readManifestStatus(kc("gamma"), NS, "policy-again"))?.conditions?.find(
+        (x) => x.type === "Applied",
+      );
+      return c?.reason === "Superseded" ? c : undefined;
+    });
+    expect(stale.message).toMatch(/a policy change takes the next nonce, 2$/);
   });
 });

@@ -68,6 +68,9 @@ export type Plan =
   | { readonly kind: "apply" };
 
 export function plan(input: PlanInput): Plan {
+  // The policy in force stays in force when its own manifest no longer counts enough approvals
+  // (a policy that raised the critical tier, judged under itself).
+  if (input.policy?.kind === "in-force") return { kind: "policy", step: input.policy };
   if (!input.verified) return { kind: "refuse" };
   // The policy is the federation's, not a target's: every region that verifies it adopts it.
   if (input.policy) return { kind: "policy", step: input.policy };

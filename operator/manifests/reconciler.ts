@@ -34,6 +34,7 @@ import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
 import { policyChange, policyStep, type AdoptedPolicy } from "../core/approval/federation-policy.ts";
 import { trace } from "../runtime/trace.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 export interface ManifestControllerOptions {
   readonly read: ReadManifest;
@@ -64,8 +65,10 @@ export interface ManifestControllerOptions {
 /** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
 export interface PolicyView {
   current(): AdoptedPolicy;
-  /** Puts a policy in force here once it is on disk; a lower nonce than the one in force is ignored. */
-  adopt(adopted: AdoptedPolicy): Promise<void>;
+  /** False where the region keeps no state on disk: it keeps the built-in policy. */
+  readonly durable: boolean;
+  /** Puts a policy in force here once it is on disk; false if one of this nonce or higher came first. */
+  adopt(adopted: AdoptedPolicy): Promise<boolean>;
 }
 
 /** What the reconciler asks of the guardian pause (guardian/service.ts). */
@@ -138,6 +141,15 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   // which still puts drift back. Empty after a restart, so the first pass
   // always applies.
   const applied = new Map<string, AppliedMemo>();
+  // The scale policy is a guard beside the apply, not part of it: a failed write is logged and
+  // made again by the next pass's record (the guard remembers it failed), never a failed apply.
+  const guardScale = async (key: string, objects: readonly ObjectReference[], log: Logger) => {
+    try {
+      await options.scaleGuard?.record(key, objects);
+    } catch (error) {
+      log.warn({ err: errorMessage(error) }, "could not write the scale policy; the next pass tries again");
+    }
+  };
   // Deletions held by a pause, so that the Event is sent once.
   const heldDeletions = new Set<string>();
 
@@ -211,7 +223,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
           note: `deleted ${String(pruned.length)} object(s) on manifest deletion`,
         });
       metrics.appliedObjects.remove({ namespace, manifest: name });
-      await options.scaleGuard?.record(key, []);
+      await guardScale(key, [], log);
       await setFinalizer(object, false);
       return {};
     }
@@ -247,6 +259,8 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       return { requeueAfter: options.resyncMs };
     }
 
+    // A policy adopted while this version is verified means it was judged under the old one.
+    const policyAtVerify = options.policy.current();
     let report;
     try {
       report = await options.verifier.verify(federation, {
@@ -263,6 +277,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       throw error; // rate-limited retry with per-key backoff: fail closed, keep trying
     }
     trace(key, "verified", { result: report.decision.reason });
+    if (options.policy.current() !== policyAtVerify) return { requeueAfter: 1 };
     const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
     if (report.decision.verified && options.records) {
@@ -279,7 +294,17 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       resume: lift && "tokens" in lift ? lift.tokens : undefined,
       policy:
         change && "policy" in change
-          ? policyStep(options.policy.current(), { nonce: spec.nonce, digest: report.hashes.digest })
+          ? options.policy.durable
+            ? policyStep(
+                options.policy.current(),
+                { nonce: spec.nonce, digest: report.hashes.digest, policy: change.policy },
+                { consortium: report.owners.consortium.length, board: report.owners.board.length },
+              )
+            : {
+                kind: "unworkable",
+                message:
+                  "this region keeps no federation state on disk (no peer identity), so it keeps the built-in policy",
+              }
           : undefined,
       pause: guardian && {
         pauses: guardian.pauses(),
@@ -315,7 +340,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       case "prune-not-targeted":
         // A manifest that stops targeting this region takes its objects with it.
         await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
-        await options.scaleGuard?.record(key, []);
+        await guardScale(key, [], logger);
         await finish({ kind: "not-targeted", report, region: federation.spec.region }, logger, spec);
         return done;
       case "resume-held":
@@ -338,25 +363,29 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         return done;
       case "policy": {
         const step = next.step;
-        if (step.kind === "stale") {
+        if ("message" in step) {
           await finish({ kind: "superseded", report, message: step.message }, logger, spec);
           return done;
         }
-        if (step.kind === "adopt" && change && "policy" in change) {
-          await options.policy.adopt({
-            policy: change.policy,
-            manifest: key,
-            nonce: spec.nonce,
-            digest: report.hashes.digest,
-            at: now.getTime(),
-          });
-          events.event(object, {
-            type: "Normal",
-            reason: "PolicyAdopted",
-            note: `the federation policy of nonce ${String(spec.nonce)} is in force in this region (${report.decision.summary})`,
-          });
-          logger.info({ policy: change.policy }, "federation policy adopted");
+        if (step.kind === "in-force") {
+          await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
+          return done;
         }
+        if (!change || !("policy" in change)) return done;
+        const adopted = await options.policy.adopt({
+          policy: change.policy,
+          manifest: key,
+          nonce: spec.nonce,
+          digest: report.hashes.digest,
+          at: now.getTime(),
+        });
+        if (!adopted) return { requeueAfter: 1 }; // another pass adopted one first: judge again
+        events.event(object, {
+          type: "Normal",
+          reason: "PolicyAdopted",
+          note: `the federation policy of nonce ${String(spec.nonce)} is in force in this region (${report.decision.summary})`,
+        });
+        logger.info({ policy: change.policy }, "federation policy adopted");
         await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
         return done;
       }
@@ -398,7 +427,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       await finish({ kind: "applied", report, objects, pruned }, logger, spec);
-      await options.scaleGuard?.record(key, objects);
+      await guardScale(key, objects, logger);
       applied.set(key, { digest: report.hashes.digest, generation, at: now.getTime(), objects, pruned });
       if (previous?.appliedDigest !== report.hashes.digest) {
         events.event(object, {

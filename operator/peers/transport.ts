@@ -202,6 +202,11 @@ export class PeerTransport {
   }
 
   /** Each listener gets every message, with its channel; returns a function that removes the listener. */
+  /** Closes the connection to `region`, if open; the dialling side dials again after its backoff. */
+  disconnect(region: string, reason: string): void {
+    this.#peers.get(region)?.open?.close(reason);
+  }
+
   onMessage(listener: (region: string, bytes: Uint8Array, channel: Channel) => void): () => void {
     return subscribe(this.#messageListeners, listener);
   }

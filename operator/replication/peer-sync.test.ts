@@ -33,6 +33,9 @@ async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: numbe
     ["honest", []],
   ]);
   let deliver: (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void = () => undefined;
+  let connected: (peer: string) => void = () => undefined;
+  let disconnected: (peer: string) => void = () => undefined;
+  const disconnects: string[] = [];
   const refusals: string[] = [];
   const refusedPeers: string[] = [];
   const exchange = new SpecExchange({
@@ -60,12 +63,20 @@ async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: numbe
         sent.get(peer)?.push(bytes);
         return true;
       },
+      disconnect: (peer) => {
+        disconnects.push(peer);
+        disconnected(peer);
+      },
       status: () => [
         { region: "hostile", connected: true },
         { region: "honest", connected: true },
       ],
-      onConnect: () => undefined,
-      onDisconnect: () => undefined,
+      onConnect: (listener) => {
+        connected = listener;
+      },
+      onDisconnect: (listener) => {
+        disconnected = listener;
+      },
       onMessage: (listener) => {
         deliver = listener;
       },
@@ -86,6 +97,10 @@ async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: numbe
     taken,
     store: opened.store,
     advance: (ms: number) => (clock += ms),
+    disconnects,
+    reconnect: (peer: string) => {
+      connected(peer);
+    },
     deliver: (bytes: Uint8Array, peer = "hostile") => {
       deliver(peer, bytes, "sync");
     },
@@ -97,8 +112,9 @@ function exchange(
   region: Awaited<ReturnType<typeof honestRegion>>,
   peerDoc: StateDoc,
   peer = "hostile",
+  session: { state: A.SyncState } = { state: A.initSyncState() },
 ): StateDoc {
-  let state = A.initSyncState();
+  let state = session.state;
   let doc = peerDoc;
   for (let round = 0; round < 8; round++) {
     for (const bytes of region.sent.get(peer)?.splice(0) ?? [])
@@ -107,6 +123,7 @@ function exchange(
     [state, message] = A.generateSyncMessage(doc, state);
     if (message) region.deliver(message, peer);
   }
+  session.state = state;
   return doc;
 }
 
@@ -116,26 +133,33 @@ const good = (doc: StateDoc, name: string): StateDoc =>
   );
 
 describe("peer sync with a hostile peer", () => {
-  it("drops what a peer sends past its byte budget, counts it once, and syncs it once the budget refills", async () => {
+  it("drops what a peer sends past its byte budget, disconnects it once, and syncs it whole after it reconnects with budget", async () => {
     // A budget that holds one first sync of 40 manifests, and the next 40 only once it refills.
     let flood = createState(freshActor());
     for (let i = 0; i < 40; i++) flood = good(flood, `flood-${String(i)}`);
     const burstBytes = A.save(flood).length * 2;
     const region = await honestRegion({ burstBytes, bytesPerSecond: 100 });
-    flood = exchange(region, flood);
+    // The peer keeps its session across rounds, as a real one does until its connection drops.
+    const session = { state: A.initSyncState() };
+    flood = exchange(region, flood, "hostile", session);
     expect(manifestIds(region.replica.doc)).toHaveLength(40);
     expect(region.refusals).toEqual([]);
 
     for (let i = 40; i < 80; i++) flood = good(flood, `flood-${String(i)}`);
     const before = A.getHeads(region.replica.doc);
-    flood = exchange(region, flood);
+    flood = exchange(region, flood, "hostile", session);
     expect(region.refusals).toEqual([
       `over its byte budget (${String(burstBytes)} bytes at once, 100 a second): its messages are dropped until it has budget again`,
     ]);
+    expect(region.disconnects).toEqual(["hostile"]);
     expect(A.getHeads(region.replica.doc)).toEqual(before);
-    // Time refills the bucket: the rest of the peer's state arrives, and nothing more is refused.
+
+    // The connection drops: the peer forgets what was in flight (as Automerge's protocol asks).
+    // Once the bucket has refilled it reconnects, and the rest of its state arrives whole.
+    session.state = A.decodeSyncState(A.encodeSyncState(session.state));
     region.advance(60_000);
-    exchange(region, flood);
+    region.reconnect("hostile");
+    exchange(region, flood, "hostile", session);
     expect(manifestIds(region.replica.doc)).toHaveLength(80);
     expect(region.refusals).toHaveLength(1);
   });

@@ -30,7 +30,9 @@ export const MAX_HOLDING_MESSAGES = 256;
  * whole first sync (10,000 manifests are a 1.5 MB document and 9 MB of
  * specs), then a steady rate far above what a federation writes. Past it, a
  * message is dropped and counted, so no peer can make a region store or
- * decode without end; its session starts over once it has budget again.
+ * decode without end. The peer is disconnected, so that both sides forget
+ * what was in flight (Automerge's sender would otherwise never send the
+ * dropped changes again), and syncs anew when it reconnects with budget.
  * The burst is above the largest frame (peers/frame.ts), so any one message
  * can pass once the bucket is full.
  */
@@ -42,6 +44,8 @@ export type PeerChannelName = "sync" | "specs";
 interface PeerChannel {
   /** False if the peer is not connected. */
   send(peer: string, bytes: Uint8Array, channel?: PeerChannelName): boolean;
+  /** Closes the connection: both sides forget what was in flight, as Automerge's protocol needs. */
+  disconnect(peer: string, reason: string): void;
   status(): readonly { readonly region: string; readonly connected: boolean }[];
   onConnect(listener: (peer: string) => void): void;
   onDisconnect(listener: (peer: string) => void): void;
@@ -101,6 +105,7 @@ export class PeerSync {
     });
     channel.onDisconnect((peer) => {
       this.#sessions.disconnected(peer);
+      this.#overBudget.delete(peer);
     });
     channel.onMessage((peer, bytes, name) => {
       if (!this.#withinBudget(peer, bytes.length)) return;
@@ -150,8 +155,7 @@ export class PeerSync {
     }
     if (!this.#overBudget.has(peer)) {
       this.#overBudget.add(peer);
-      // What was dropped is missing from the session: it starts over when the peer has budget.
-      this.#sessions.forget(peer);
+      this.#o.channel.disconnect(peer, "over its byte budget");
       this.#o.refused(
         peer,
         `over its byte budget (${String(budget.burstBytes)} bytes at once, ${String(budget.bytesPerSecond)} a second): its messages are dropped until it has budget again`,

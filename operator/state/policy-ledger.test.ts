@@ -7,7 +7,7 @@ import { PolicyLedger } from "./policy-ledger.ts";
 
 const tiers = {
   critical: { dspApprovals: 2, boardApprovals: 1 },
-  upgrade: { dspApprovals: 1, boardApprovals: 0 },
+  upgrade: { dspApprovals: 2, boardApprovals: 0 },
   operational: { dspApprovals: 1, boardApprovals: 0 },
 };
 const adopted = (nonce: number): AdoptedPolicy => ({
@@ -49,10 +49,13 @@ describe("the policy ledger", () => {
     await writeFile(join(dir, "policy.json"), "{");
     await expect(PolicyLedger.open(dir)).rejects.toThrow(/^policy\.json: not JSON; restore it from a backup/);
     const file = JSON.parse(JSON.stringify({ schema: 1, ...adopted(2) })) as Record<string, unknown>;
-    (file.policy as { tiers: { upgrade: unknown } }).tiers.upgrade = { dspApprovals: 0, boardApprovals: 0 };
+    (file.policy as { tiers: { operational: unknown } }).tiers.operational = {
+      dspApprovals: 0,
+      boardApprovals: 0,
+    };
     await writeFile(join(dir, "policy.json"), JSON.stringify(file));
     await expect(PolicyLedger.open(dir)).rejects.toThrow(
-      /^policy\.json: policy\.tiers\.upgrade\.dspApprovals: 0 is not a whole number/,
+      /^policy\.json: policy\.tiers\.operational\.dspApprovals: 0 is not a whole number/,
     );
   });
 

@@ -4,7 +4,7 @@
 // can change it; this file is what that verification left behind, and it
 // outlives the approvals' expiry. Without a state directory (a region that
 // does not replicate) the ledger lives in memory and a restart starts from
-// the built-in policy until the policy manifest is verified again.
+// the built-in policy: the reconciler adopts nothing there (a lone region).
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -46,20 +46,29 @@ export class PolicyLedger {
     return this.#current;
   }
 
+  /** Whether what it adopts outlives the process. */
+  get durable(): boolean {
+    return this.#dir !== undefined;
+  }
+
   /**
-   * Puts `adopted` in force once it is on disk. Callers decide with
-   * policyStep; a lower nonce arriving here anyway (two passes racing) is
-   * ignored, so the highest nonce always wins.
+   * Puts `adopted` in force once it is on disk, and says whether it did.
+   * Callers decide with policyStep; a nonce at or below the one in force
+   * arriving here anyway (two passes racing) is not adopted.
    */
-  adopt(adopted: AdoptedPolicy): Promise<void> {
+  adopt(adopted: AdoptedPolicy): Promise<boolean> {
     const write = this.#writing.then(async () => {
-      if (adopted.nonce <= this.#current.nonce) return;
+      if (adopted.nonce <= this.#current.nonce) return false;
       if (this.#dir)
         await writeAtomic(this.#dir, FILE, Buffer.from(JSON.stringify({ schema: SCHEMA, ...adopted })));
       this.#current = adopted;
       this.changed.publish(adopted);
+      return true;
     });
-    this.#writing = write.catch(() => undefined);
+    this.#writing = write.then(
+      () => undefined,
+      () => undefined,
+    );
     return write;
   }
 }

@@ -55,8 +55,15 @@ describe("the federation policy a manifest carries", () => {
     expect(error({ tiers: { ...tiers, upgrade: { dspApprovals: 0, boardApprovals: 0 } } })).toBe(
       "spec.objects[0].spec.tiers.upgrade.dspApprovals: 0 is not a whole number from 1 to 16",
     );
-    expect(error({ tiers: { ...tiers, critical: { dspApprovals: 1, boardApprovals: 1 } } })).toMatch(
+    expect(error({ tiers: { ...tiers, upgrade: { dspApprovals: 3, boardApprovals: 0 } } })).toMatch(
       /^spec\.objects\[0\]\.spec\.tiers: tiers must not weaken upwards: critical\.dspApprovals/,
+    );
+    // No single member acts alone at the critical and upgrade tiers, whatever the policy says.
+    expect(error({ tiers: { ...tiers, critical: { dspApprovals: 3, boardApprovals: 0 } } })).toBe(
+      "spec.objects[0].spec.tiers.critical: needs at least 2 DSP and 1 Board approvals: no single member acts alone",
+    );
+    expect(error({ tiers: { ...tiers, upgrade: { dspApprovals: 1, boardApprovals: 0 } } })).toBe(
+      "spec.objects[0].spec.tiers.upgrade.dspApprovals: needs at least 2: no single DSP pushes code to every region",
     );
     expect(error({ tiers: { ...tiers, operational: { dspApprovals: 1, boardApprovals: 2 } } })).toMatch(
       /boardApprovals >= upgrade\.boardApprovals/,
@@ -154,28 +161,56 @@ describe("which policy is in force", () => {
     digest,
   });
 
-  it("adopts a higher nonce, keeps the one in force, and calls a lower or equal nonce stale", () => {
-    expect(policyStep(BUILT_IN_POLICY, { nonce: 1, digest: "0x1" })).toEqual({ kind: "adopt" });
-    expect(policyStep(adopted(2, "0x2"), { nonce: 2, digest: "0x2" })).toEqual({ kind: "in-force" });
-    expect(policyStep(adopted(2, "0x2"), { nonce: 2, digest: "0x9" })).toMatchObject({ kind: "stale" });
-    expect(policyStep(adopted(2, "0x2"), { nonce: 1, digest: "0x1" })).toEqual({
+  const owners = { consortium: 3, board: 2 };
+  const change = (nonce: number, digest: string, t = tiers) => ({
+    nonce,
+    digest,
+    policy: { tiers: t, floors: [] },
+  });
+
+  it("adopts the next nonce only, keeps the one in force, and calls an older or reused nonce stale", () => {
+    expect(policyStep(BUILT_IN_POLICY, change(1, "0x1"), owners)).toEqual({ kind: "adopt" });
+    expect(policyStep(adopted(2, "0x2"), change(2, "0x2"), owners)).toEqual({ kind: "in-force" });
+    expect(policyStep(adopted(2, "0x2"), change(2, "0x9"), owners)).toMatchObject({ kind: "stale" });
+    expect(policyStep(adopted(2, "0x2"), change(1, "0x1"), owners)).toEqual({
       kind: "stale",
       message:
-        "the federation policy in force came from dsc/policy at nonce 2; a policy change needs a higher nonce than that",
+        "the federation policy in force came from dsc/policy at nonce 2; a policy change takes the next nonce, 3",
+    });
+    expect(policyStep(adopted(2, "0x2"), change(4, "0x4"), owners)).toEqual({
+      kind: "waiting",
+      message:
+        "the federation policy in force came from dsc/policy at nonce 2; nonce 4 waits for the policy of nonce 3, under which it is verified",
     });
   });
 
-  it("ends on the highest nonce whatever order the changes arrive in, so every region agrees", () => {
+  it("refuses a policy the Safes' owners could never meet, which would lock out every critical change", () => {
+    const locked = { ...tiers, critical: { dspApprovals: 4, boardApprovals: 1 } };
+    expect(policyStep(BUILT_IN_POLICY, change(1, "0x1", locked), owners)).toMatchObject({
+      kind: "unworkable",
+      message: expect.stringMatching(
+        /asks 4 DSP and 1 Board approvals for critical, but the Safes have 3 and 2 owners/,
+      ) as string,
+    });
+  });
+
+  it("walks one chain whatever order the changes arrive in, so every region ends on the same policy", () => {
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 12 }),
-        (nonces) => {
+        fc.shuffledSubarray([1, 2, 3, 4, 5, 6], { minLength: 6, maxLength: 6 }),
+        fc.array(fc.nat(5), { maxLength: 30 }),
+        (order, replays) => {
+          // A region sees the changes in `order`, then again as resyncs pick them up (`replays`).
           let inForce = BUILT_IN_POLICY;
-          for (const nonce of nonces) {
-            const step = policyStep(inForce, { nonce, digest: `0x${nonce.toString(16)}` });
-            if (step.kind === "adopt") inForce = adopted(nonce, `0x${nonce.toString(16)}`);
+          const arrivals = [...order, ...replays.map((i) => order[i] ?? 1), 1, 2, 3, 4, 5, 6];
+          for (const nonce of arrivals) {
+            const step = policyStep(inForce, change(nonce, `0x${nonce.toString(16)}`), owners);
+            if (step.kind === "adopt") {
+              expect(nonce).toBe(inForce.nonce + 1); // judged under its predecessor, always
+              inForce = adopted(nonce, `0x${nonce.toString(16)}`);
+            }
           }
-          expect(inForce.nonce).toBe(Math.max(...nonces));
+          expect(inForce.nonce).toBe(6);
         },
       ),
     );

@@ -93,6 +93,12 @@ export function parsePolicy(spec: unknown, at: string): FederationPolicy {
       ];
     }),
   ) as unknown as TierPolicy;
+  // No single member acts alone where it matters: one DSP may not make a critical or upgrade
+  // change, nor the DSPs a critical one without the Board.
+  if (tiers.critical.dspApprovals < 2 || tiers.critical.boardApprovals < 1)
+    fail(".tiers.critical", "needs at least 2 DSP and 1 Board approvals: no single member acts alone");
+  if (tiers.upgrade.dspApprovals < 2)
+    fail(".tiers.upgrade.dspApprovals", "needs at least 2: no single DSP pushes code to every region");
   for (const field of ["dspApprovals", "boardApprovals"] as const) {
     if (tiers.critical[field] < tiers.upgrade[field] || tiers.upgrade[field] < tiers.operational[field])
       fail(
@@ -159,32 +165,66 @@ export function policyChange(
   }
 }
 
-/** What a region does with a verified policy manifest, given the policy in force. */
+/** What a region does with a policy manifest, given the policy in force. */
 export type PolicyStep =
   | { readonly kind: "adopt" }
-  /** It is the policy in force already. */
+  /** It is the policy in force already (whatever its approvals count under the policy it brought). */
   | { readonly kind: "in-force" }
-  /** A policy of this nonce or higher is in force: the change is stale. */
-  | { readonly kind: "stale"; readonly message: string };
+  /** It cannot be adopted, now or (for "waiting") until the policy before it is. */
+  | { readonly kind: "stale" | "waiting" | "unworkable"; readonly message: string };
 
-/**
- * The highest nonce wins, whatever order the regions see the policy manifests
- * in, so every region ends on the same policy; a nonce is used once.
- */
-export function policyStep(inForce: AdoptedPolicy, change: { nonce: number; digest: string }): PolicyStep {
-  if (inForce.digest === change.digest) return { kind: "in-force" };
-  if (change.nonce > inForce.nonce) return { kind: "adopt" };
-  return {
-    kind: "stale",
-    message: `the federation policy in force came from ${inForce.manifest ?? "the built-in policy"} at nonce ${String(inForce.nonce)}; a policy change needs a higher nonce than that`,
-  };
+/** How many owners each Safe has at the pinned block. */
+export interface OwnerCounts {
+  readonly consortium: number;
+  readonly board: number;
 }
 
-/** The policy in one line, for status and `dsc status`. */
+/**
+ * Policies form one chain: a policy of nonce N+1 is verified under the one of
+ * nonce N and adopted only once N is in force, so every region verifies each
+ * change under the same policy, whatever order it sees them in, and ends on
+ * the same one. A nonce is used once: a second policy at a nonce in force, or
+ * below it, is stale. A policy the Safes cannot meet (more approvals than
+ * owners) would lock the federation out of every critical change, this one's
+ * successor included, so it is refused.
+ */
+export function policyStep(
+  inForce: AdoptedPolicy,
+  change: { readonly nonce: number; readonly digest: string; readonly policy: FederationPolicy },
+  owners: OwnerCounts,
+): PolicyStep {
+  if (inForce.digest === change.digest) return { kind: "in-force" };
+  const from = inForce.manifest
+    ? `${inForce.manifest} at nonce ${String(inForce.nonce)}`
+    : "the built-in policy (nonce 0)";
+  if (change.nonce <= inForce.nonce)
+    return {
+      kind: "stale",
+      message: `the federation policy in force came from ${from}; a policy change takes the next nonce, ${String(inForce.nonce + 1)}`,
+    };
+  if (change.nonce > inForce.nonce + 1)
+    return {
+      kind: "waiting",
+      message: `the federation policy in force came from ${from}; nonce ${String(change.nonce)} waits for the policy of nonce ${String(inForce.nonce + 1)}, under which it is verified`,
+    };
+  const critical = change.policy.tiers.critical;
+  if (critical.dspApprovals > owners.consortium || critical.boardApprovals > owners.board)
+    return {
+      kind: "unworkable",
+      message: `the policy asks ${String(critical.dspApprovals)} DSP and ${String(critical.boardApprovals)} Board approvals for critical, but the Safes have ${String(owners.consortium)} and ${String(owners.board)} owners at this block: no critical change, the next policy included, could pass`,
+    };
+  return { kind: "adopt" };
+}
+
+/** The status field's limit (api/v1alpha1/federation.ts). */
+const MAX_DESCRIPTION = 2048;
+
+/** The policy in one line, for status and `dsc status`, within the status field's limit. */
 export function describePolicy(adopted: AdoptedPolicy): string {
   const from = adopted.manifest
     ? `manifest ${adopted.manifest} nonce ${String(adopted.nonce)}`
     : "built in (the seeds' policy)";
   const floors = adopted.policy.floors.map((f) => `${f.kind}≥${f.tier}`).join(", ");
-  return floors ? `${from}; raised floors: ${floors}` : from;
+  const text = floors ? `${from}; raised floors: ${floors}` : from;
+  return text.length <= MAX_DESCRIPTION ? text : `${text.slice(0, MAX_DESCRIPTION - 1)}…`;
 }
