@@ -231,10 +231,15 @@ describe("the guardian pause", () => {
     );
     for (const region of REGIONS)
       await until(`web in ${region}`, async () => (await deployment(region, "web"))?.spec?.replicas === 3);
-    // A scale through the subresource passes admission (it sees a Scale, without labels); it is drift.
-    await kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "web", "--replicas=5"]);
+    // A scale by hand of a managed workload is refused (the scale policy, written as the manifest applied).
+    await until("the scale policy to refuse a scale by hand", () =>
+      kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "web", "--replicas=5"]).then(
+        () => false,
+        (error: unknown) => String(error).includes("may not scale deployments/web"),
+      ),
+    );
     await until(
-      "scale by hand put back",
+      "web at the approved replica count",
       async () => (await deployment("alpha", "web"))?.spec?.replicas === 3,
     );
 
