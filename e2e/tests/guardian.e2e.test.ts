@@ -233,7 +233,15 @@ describe("the guardian pause", () => {
       await until(`web in ${region}`, async () => (await deployment(region, "web"))?.spec?.replicas === 3);
     // A scale by hand of a managed workload is refused (the scale policy, written as the manifest applied).
     await until("the scale policy to refuse a scale by hand", () =>
-      kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "web", "--replicas=5"]).then(
+      kubectl(testbed, "alpha", [
+        "-n",
+        NS,
+        "scale",
+        "deployment",
+        "web",
+        "--replicas=5",
+        "--dry-run=server",
+      ]).then(
         () => false,
         (error: unknown) => String(error).includes("may not scale deployments/web"),
       ),

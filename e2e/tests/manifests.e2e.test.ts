@@ -209,10 +209,11 @@ describe("a ConsortiumManifest in alpha", () => {
     };
     await submit(await draft("scaled", { objects: [web] }, ["alpha", "beta"]));
     await until("scaled applied", async () => (await manifestStatus("scaled"))?.state === "Applied");
-    const scale = () =>
-      kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "scaled", "--replicas=5"]);
+    const scale = (...dryRun: string[]) =>
+      kubectl(testbed, "alpha", ["-n", NS, "scale", "deployment", "scaled", "--replicas=5", ...dryRun]);
+    // Probed as a dry run: a scale let through before the policy is in force would change nothing.
     await until("the scale policy to refuse the admin's scale", () =>
-      scale().then(
+      scale("--dry-run=server").then(
         () => false,
         (error: unknown) => String(error).includes("may not scale deployments/scaled"),
       ),
