@@ -8,7 +8,7 @@ import { delimiter } from "node:path";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { admissionPolicy } from "./admission/policy.ts";
-import { ScaleGuard } from "./admission/scale-guard.ts";
+import { SCALE_GUARD_FIELD_MANAGER, ScaleGuard } from "./admission/scale-guard.ts";
 import { API_VERSION } from "./api/v1alpha1/fields.ts";
 import type {
   BreachReportObject,
@@ -83,7 +83,9 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const policy = config.peers ? await PolicyLedger.open(config.peers.stateDir) : PolicyLedger.inMemory();
   const verifier = new Verifier(config.namespace, () => policy.current());
   // Names managed workloads for the admission policy that refuses a scale by hand; it writes once started.
-  const scaleGuard = config.installAdmissionPolicy ? new ScaleGuard(applier, api) : undefined;
+  const scaleGuard = config.installAdmissionPolicy
+    ? new ScaleGuard(new Applier(kc, { fieldManager: SCALE_GUARD_FIELD_MANAGER }), api)
+    : undefined;
   const read = manifestReader(manifests, api);
 
   // Replication and the guardian pause, when this operator has a peer identity.
@@ -161,24 +163,13 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     ? await installAdmissionPolicy(api, applier, log)
     : undefined;
   // The scale guard writes as the leader only: a standby would write its own, older list.
-  const scaleGuardRunnable = {
-    start: async () => {
-      if (operatorUser)
-        await scaleGuard?.start(operatorUser).catch((error: unknown) => {
-          log.error(
-            { err: errorMessage(error) },
-            "could not write the scale policy; retried with the next apply",
-          );
-        });
-    },
-    stop: () => Promise.resolve(),
-  };
+  const scaleGuardRunnable = scaleGuard && operatorUser ? [scaleGuard.runnable(operatorUser, log)] : [];
 
   // Only the leader speaks for the region: a standby replica dialling the
   // same peers would replace the leader's connections, back and forth.
   const manager = new Manager({
     logger: log,
-    runnables: [federated ? [federated.transport] : [], [scaleGuardRunnable, ...controllers]],
+    runnables: [federated ? [federated.transport] : [], [...scaleGuardRunnable, ...controllers]],
     leaderElection: config.leaderElection
       ? {
           namespace: config.namespace,

@@ -12,12 +12,15 @@
 import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
 import type { Applier } from "../runtime/apply.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
+import type { Logger } from "pino";
 import { httpStatus } from "../kube/errors.ts";
+import { errorMessage } from "../runtime/errors.ts";
 import { allowedWriters, cel, POLICY_LABELS } from "./writers.ts";
 
 export const SCALE_POLICY_NAME = "dsc-managed-scale";
 const ANNOTATION = "dsc.federation.dev/scale-guard";
-const FIELD_MANAGER = "dsc-scale-guard";
+/** The guard's applier writes as this manager: `new Applier(kc, { fieldManager: SCALE_GUARD_FIELD_MANAGER })`. */
+export const SCALE_GUARD_FIELD_MANAGER = "dsc-scale-guard";
 
 /** The built-in kinds with a scale subresource, and their resource names. */
 const SCALABLE: Readonly<Record<string, string>> = {
@@ -131,6 +134,24 @@ export class ScaleGuard {
     await this.#write();
   }
 
+  /**
+   * Starts the guard as a manager runnable, on the leader only (a standby would
+   * write its own, older list); a failed first write is logged, and made again
+   * by the next record.
+   */
+  runnable(operatorUser: string, log: Logger): { start(): Promise<void>; stop(): Promise<void> } {
+    return {
+      start: () =>
+        this.start(operatorUser).catch((error: unknown) => {
+          log.error(
+            { err: errorMessage(error) },
+            "could not write the scale policy; retried with the next apply",
+          );
+        }),
+      stop: () => Promise.resolve(),
+    };
+  }
+
   /** Makes the managed workloads of `manifest` (namespace/name) exactly `objects`'; [] releases them. */
   record(manifest: string, objects: readonly ObjectReference[]): Promise<void> {
     const keys = scaleKeys(objects);
@@ -149,7 +170,7 @@ export class ScaleGuard {
     const queued = this.#writing.then(async () => {
       this.#queued = undefined;
       try {
-        await this.#applier.apply(scalePolicy(user, this.#managed) as never, { fieldManager: FIELD_MANAGER });
+        await this.#applier.apply(scalePolicy(user, this.#managed) as never);
         this.#stale = false;
       } catch (error) {
         this.#stale = true;

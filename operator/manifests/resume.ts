@@ -4,6 +4,7 @@
 // signing has a token they never saw, and stays in force (pause wins).
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import { actionObject } from "../core/manifest/action-object.ts";
 
 export const RESUME_KIND = "GuardianResume";
 const TOKEN = /^[A-Za-z0-9:_.-]{1,100}$/;
@@ -15,25 +16,9 @@ const example = `{apiVersion: ${API_VERSION}, kind: ${RESUME_KIND}, metadata: {n
 export function resumeTokens(
   spec: ConsortiumManifestSpec,
 ): { readonly tokens: readonly string[] } | { readonly error: string } | undefined {
-  // Hostile input reaches here only past the schema, but a decision must not throw on any of it.
-  const resumes = spec.objects
-    .map((o, i): { o: Record<string, unknown> | null; i: number } => ({ o, i }))
-    .filter(
-      (x): x is { o: Record<string, unknown>; i: number } =>
-        typeof x.o === "object" && x.o !== null && x.o.kind === RESUME_KIND && x.o.apiVersion === API_VERSION,
-    );
-  if ((spec.action ?? "apply") !== "resume") {
-    const first = resumes[0];
-    return first
-      ? {
-          error: `spec.objects[${String(first.i)}]: a ${RESUME_KIND} belongs in a manifest whose action is resume`,
-        }
-      : undefined;
-  }
-  const only = resumes[0];
-  if (spec.objects.length !== 1 || !only)
-    return { error: `spec.objects: a resume holds exactly one object, ${example}` };
-  const tokens = (only.o.spec as { tokens?: unknown } | undefined)?.tokens;
+  const found = actionObject(spec, { action: "resume", kind: RESUME_KIND, noun: "a resume", example });
+  if (!found || "error" in found) return found;
+  const tokens = (found.object.spec as { tokens?: unknown } | undefined)?.tokens;
   if (!Array.isArray(tokens) || tokens.length === 0 || tokens.length > MAX_TOKENS)
     return { error: `spec.objects[0].spec.tokens: list the 1 to ${String(MAX_TOKENS)} pause tokens to lift` };
   const bad = tokens.findIndex((t) => typeof t !== "string" || !TOKEN.test(t));

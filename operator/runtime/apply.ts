@@ -19,8 +19,6 @@ export interface ApplyOptions {
   readonly force?: boolean;
   /** Validate and compute the result without persisting it. */
   readonly dryRun?: boolean;
-  /** Another manager than this applier's, for one write (the scale guard applies as each manifest). */
-  readonly fieldManager?: string;
 }
 
 /** The apply body: the caller's object without managedFields, which the API server refuses in an apply. */
@@ -62,7 +60,7 @@ export class Applier {
 
   #query(options: ApplyOptions): Record<string, string> {
     return {
-      fieldManager: options.fieldManager ?? this.fieldManager,
+      fieldManager: this.fieldManager,
       fieldValidation: "Strict",
       force: String(options.force ?? true),
       ...(options.dryRun === true && { dryRun: "All" }),

@@ -16,6 +16,7 @@ import {
 } from "./model.ts";
 import type { StateDoc } from "./document.ts";
 import { readIfExists, writeAtomic } from "./files.ts";
+import { readLedgerFile } from "./ledger-file.ts";
 import { pauseRecords } from "./readers.ts";
 
 const FILE = "pauses.json";
@@ -119,19 +120,12 @@ export function ledgerSeed(doc: StateDoc): { pauses: PauseRecord[]; lifted: Lift
 
 /** The ledger file, checked: a damaged file stops the region (fail closed), naming the file. */
 function parseLedger(text: string): LedgerFile {
-  const fail = (why: string): never => {
-    throw new Error(
-      `${FILE}: ${why}; restore it from a backup, or remove it to rebuild it from the federation state`,
-    );
-  };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return fail("not JSON");
-  }
-  const file = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  if (file.schema !== SCHEMA) return fail(`schema ${String(file.schema)} is not ${String(SCHEMA)}`);
+  const { fail, fields: file } = readLedgerFile(
+    text,
+    FILE,
+    SCHEMA,
+    "restore it from a backup, or remove it to rebuild it from the federation state",
+  );
   const { pauses, lifted } = file;
   if (!Array.isArray(pauses) || !Array.isArray(lifted)) return fail("pauses and lifted must be lists");
   const stringAt = (o: Record<string, unknown>, field: string, i: number, list: string): string => {

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -59,10 +59,11 @@ describe("the policy ledger", () => {
     );
   });
 
-  it("in memory, adopts without a file", async () => {
+  it("in memory, says it is not durable (the reconciler then keeps the built-in policy), and adopts without a file", async () => {
     const ledger = PolicyLedger.inMemory();
-    await ledger.adopt(adopted(1));
+    expect(ledger.durable).toBe(false);
+    expect((await PolicyLedger.open(dir)).durable).toBe(true);
+    expect(await ledger.adopt(adopted(1))).toBe(true);
     expect(ledger.current().nonce).toBe(1);
-    await expect(readFile(join(dir, "policy.json"))).rejects.toThrow(/ENOENT/);
   });
 });

@@ -15,6 +15,7 @@ import {
 } from "../core/approval/federation-policy.ts";
 import { Topic } from "../runtime/topic.ts";
 import { readIfExists, writeAtomic } from "./files.ts";
+import { readLedgerFile } from "./ledger-file.ts";
 
 const FILE = "policy.json";
 const SCHEMA = 1;
@@ -74,19 +75,12 @@ export class PolicyLedger {
 }
 
 function parseLedger(text: string): AdoptedPolicy {
-  const fail = (why: string): never => {
-    throw new Error(
-      `${FILE}: ${why}; restore it from a backup, or remove it to start from the built-in policy until the policy manifest is verified again`,
-    );
-  };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return fail("not JSON");
-  }
-  const file = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  if (file.schema !== SCHEMA) return fail(`schema ${String(file.schema)} is not ${String(SCHEMA)}`);
+  const { fail, fields: file } = readLedgerFile(
+    text,
+    FILE,
+    SCHEMA,
+    "restore it from a backup, or remove it to start from the built-in policy until the policy manifest is verified again",
+  );
   const { manifest, nonce, digest, at } = file;
   if (typeof manifest !== "string" || typeof digest !== "string")
     return fail("manifest and digest must be strings");

@@ -16,10 +16,6 @@ export class Verifier {
     this.#policy = policy;
   }
 
-  policy(): AdoptedPolicy {
-    return this.#policy();
-  }
-
   verify(federation: FederationContext, input: ManifestInput): Promise<VerificationReport> {
     return verifyManifest(
       {

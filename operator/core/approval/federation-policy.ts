@@ -9,6 +9,7 @@
 import { DEFAULT_TIERS, type TierPolicy } from "../../api/v1alpha1/federation.ts";
 import type { ConsortiumManifestSpec } from "../../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION, TIERS, type Tier } from "../../api/v1alpha1/fields.ts";
+import { actionObject } from "../manifest/action-object.ts";
 
 export const POLICY_KIND = "FederationPolicy";
 const MAX_FLOORS = 64;
@@ -140,25 +141,15 @@ export function parsePolicy(spec: unknown, at: string): FederationPolicy {
 export function policyChange(
   spec: ConsortiumManifestSpec,
 ): { readonly policy: FederationPolicy } | { readonly error: string } | undefined {
-  const policies = spec.objects
-    .map((o: unknown, i) => ({ o, i }))
-    .filter(
-      (x): x is { o: Record<string, unknown>; i: number } =>
-        isRecord(x.o) && x.o.kind === POLICY_KIND && x.o.apiVersion === API_VERSION,
-    );
-  if ((spec.action ?? "apply") !== "policy") {
-    const first = policies[0];
-    return first
-      ? {
-          error: `spec.objects[${String(first.i)}]: a ${POLICY_KIND} belongs in a manifest whose action is policy`,
-        }
-      : undefined;
-  }
-  const only = policies[0];
-  if (spec.objects.length !== 1 || !only)
-    return { error: `spec.objects: a policy manifest holds exactly one object, ${example}` };
+  const found = actionObject(spec, {
+    action: "policy",
+    kind: POLICY_KIND,
+    noun: "a policy manifest",
+    example,
+  });
+  if (!found || "error" in found) return found;
   try {
-    return { policy: parsePolicy(only.o.spec, "spec.objects[0].spec") };
+    return { policy: parsePolicy(found.object.spec, "spec.objects[0].spec") };
   } catch (error) {
     if (error instanceof PolicyError) return { error: error.message };
     throw error;

@@ -101,11 +101,17 @@ interface ObjectLike {
 
 const text = (value: unknown): string => (typeof value === "string" ? value : "");
 
-export function objectFloor(object: ObjectLike, ctx: FloorContext): Floor {
-  const builtIn = builtInFloor(object, ctx);
+/** `group/Kind`, the core group empty: how the tables here and a policy's floors name a kind. */
+function groupKind(object: ObjectLike): { group: string; kind: string } {
   const apiVersion = text(object.apiVersion);
   const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
-  const raised = ctx.raised?.find((f) => f.kind === `${group}/${text(object.kind)}`);
+  return { group, kind: text(object.kind) };
+}
+
+export function objectFloor(object: ObjectLike, ctx: FloorContext): Floor {
+  const builtIn = builtInFloor(object, ctx);
+  const { group, kind } = groupKind(object);
+  const raised = ctx.raised?.find((f) => f.kind === `${group}/${kind}`);
   if (raised && RANK[raised.tier] > RANK[builtIn.tier])
     return {
       tier: raised.tier,
@@ -116,9 +122,7 @@ export function objectFloor(object: ObjectLike, ctx: FloorContext): Floor {
 }
 
 function builtInFloor(object: ObjectLike, ctx: FloorContext): Floor {
-  const apiVersion = text(object.apiVersion);
-  const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
-  const kind = text(object.kind);
+  const { group, kind } = groupKind(object);
   const name = text(object.metadata?.name);
   const clusterScoped = CLUSTER_SCOPED.has(`${group}/${kind}`);
   const namespace = clusterScoped ? "" : text(object.metadata?.namespace) || ctx.manifestNamespace;
