@@ -479,12 +479,18 @@ describe("one hostile member", () => {
       upgrade: { dspApprovals: 2, boardApprovals: 0 },
       operational: { dspApprovals: 2, boardApprovals: 0 },
     };
+    // Expiry by the chain's clock (see the test above): 5 minutes, then the clock moves past it.
+    const rpc = createTestClient({ mode: "anvil", transport: http(testbed.chain.rpcUrl) });
+    await rpc.mine({ blocks: 1 });
+    const chainNow = Number(
+      (await createPublicClient({ transport: http(testbed.chain.rpcUrl) }).getBlock()).timestamp,
+    );
     const policySpec = (nonce: number) => ({
       tier: "critical" as const,
       action: "policy" as const,
       targets: [...REGIONS],
       nonce,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      expiresAt: new Date((chainNow + 300) * 1000).toISOString(),
       objects: [
         {
           apiVersion: "dsc.federation.dev/v1alpha1",
@@ -580,5 +586,11 @@ describe("one hostile member", () => {
       return c?.reason === "Superseded" ? c : undefined;
     });
     expect(stale.message).toMatch(/a policy change takes the next nonce, 2$/);
+
+    // The policy manifests outlive this suite in the test bed's clusters (a namespace being deleted
+    // keeps them a while), where a later suite's regions, starting from no policy, would verify and
+    // adopt them. Past their expiry on chain, none can.
+    await rpc.increaseTime({ seconds: 600 });
+    await rpc.mine({ blocks: 1 });
   });
 });
