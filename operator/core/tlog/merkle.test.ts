@@ -15,7 +15,8 @@ import {
   type Hash,
 } from "./merkle.ts";
 
-const leaves = (n: number): Hash[] => Array.from({ length: n }, (_, i) => leafHash(new TextEncoder().encode(`entry ${String(i)}`)));
+const leaves = (n: number): Hash[] =>
+  Array.from({ length: n }, (_, i) => leafHash(new TextEncoder().encode(`entry ${String(i)}`)));
 
 /** MTH straight from RFC 6962 2.1, with no stored nodes: the reference. */
 function mth(d: readonly Hash[]): Hash {
@@ -36,7 +37,8 @@ describe("RFC 6962 Merkle trees", () => {
   it("computes the RFC's tree head from stored nodes, for every size to 300", () => {
     const all = leaves(300);
     const read = memoryReader(all);
-    for (let n = 0; n <= 300; n++) expect(Buffer.from(treeHash(n, read))).toEqual(Buffer.from(mth(all.slice(0, n))));
+    for (let n = 0; n <= 300; n++)
+      expect(Buffer.from(treeHash(n, read))).toEqual(Buffer.from(mth(all.slice(0, n))));
   });
 
   it("matches the published empty-tree root and one-leaf hashes", () => {
@@ -60,11 +62,26 @@ describe("RFC 6962 Merkle trees", () => {
         verifyInclusion(m, n, leaf, proof, root);
         if (proof.length > 0) {
           const i = (m * 7 + n) % proof.length;
-          expect(() => verifyInclusion(m, n, leaf, proof.map((h, j) => (j === i ? flip(h) : h)), root)).toThrow(ProofError);
-          expect(() => verifyInclusion(m, n, leaf, proof.slice(1), root)).toThrow(ProofError);
+          expect(() => {
+            verifyInclusion(
+              m,
+              n,
+              leaf,
+              proof.map((h, j) => (j === i ? flip(h) : h)),
+              root,
+            );
+          }).toThrow(ProofError);
+          expect(() => {
+            verifyInclusion(m, n, leaf, proof.slice(1), root);
+          }).toThrow(ProofError);
         }
-        expect(() => verifyInclusion(m, n, leaf, [...proof, leaf], root)).toThrow(ProofError);
-        if (n > 1) expect(() => verifyInclusion((m + 1) % n, n, leaf, proof, root)).toThrow(ProofError);
+        expect(() => {
+          verifyInclusion(m, n, leaf, [...proof, leaf], root);
+        }).toThrow(ProofError);
+        if (n > 1)
+          expect(() => {
+            verifyInclusion((m + 1) % n, n, leaf, proof, root);
+          }).toThrow(ProofError);
       }
     }
   });
@@ -78,13 +95,25 @@ describe("RFC 6962 Merkle trees", () => {
         const proof = consistencyProof(m, n, read);
         verifyConsistency(m, n, roots[m] as Hash, roots[n] as Hash, proof);
         if (m > 0 && m < n) {
-          expect(() => verifyConsistency(m, n, flip(roots[m] as Hash), roots[n] as Hash, proof)).toThrow(ProofError);
-          expect(() => verifyConsistency(m, n, roots[m] as Hash, flip(roots[n] as Hash), proof)).toThrow(ProofError);
+          expect(() => {
+            verifyConsistency(m, n, flip(roots[m] as Hash), roots[n] as Hash, proof);
+          }).toThrow(ProofError);
+          expect(() => {
+            verifyConsistency(m, n, roots[m] as Hash, flip(roots[n] as Hash), proof);
+          }).toThrow(ProofError);
           const i = (m + n) % proof.length;
-          expect(() =>
-            verifyConsistency(m, n, roots[m] as Hash, roots[n] as Hash, proof.map((h, j) => (j === i ? flip(h) : h))),
-          ).toThrow(ProofError);
-          expect(() => verifyConsistency(m, n, roots[m] as Hash, roots[n] as Hash, proof.slice(0, -1))).toThrow(ProofError);
+          expect(() => {
+            verifyConsistency(
+              m,
+              n,
+              roots[m] as Hash,
+              roots[n] as Hash,
+              proof.map((h, j) => (j === i ? flip(h) : h)),
+            );
+          }).toThrow(ProofError);
+          expect(() => {
+            verifyConsistency(m, n, roots[m] as Hash, roots[n] as Hash, proof.slice(0, -1));
+          }).toThrow(ProofError);
         }
       }
     }
@@ -93,10 +122,12 @@ describe("RFC 6962 Merkle trees", () => {
   it("says a split view is one: two roots for one size never verify", () => {
     const a = memoryReader(leaves(10));
     const b = memoryReader([...leaves(9), leafHash(new Uint8Array([9]))]);
-    expect(() => verifyConsistency(10, 10, treeHash(10, a), treeHash(10, b), [])).toThrow(/two different roots/);
-    expect(() => verifyConsistency(9, 10, treeHash(9, a), treeHash(10, b), consistencyProof(9, 10, a))).toThrow(
-      ProofError,
-    );
+    expect(() => {
+      verifyConsistency(10, 10, treeHash(10, a), treeHash(10, b), []);
+    }).toThrow(/two different roots/);
+    expect(() => {
+      verifyConsistency(9, 10, treeHash(9, a), treeHash(10, b), consistencyProof(9, 10, a));
+    }).toThrow(ProofError);
   });
 
   it("refuses hostile proofs (any length, any bytes, any sizes) with a ProofError and nothing else", () => {
@@ -110,8 +141,12 @@ describe("RFC 6962 Merkle trees", () => {
         hash,
         (a, b, proof, x, y) => {
           for (const run of [
-            () => verifyInclusion(a, b, x, proof, y),
-            () => verifyConsistency(a, b, x, y, proof),
+            () => {
+              verifyInclusion(a, b, x, proof, y);
+            },
+            () => {
+              verifyConsistency(a, b, x, y, proof);
+            },
           ]) {
             try {
               run();

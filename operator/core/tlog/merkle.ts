@@ -216,8 +216,10 @@ export function verifyConsistency(
     sn = Math.floor(sn / 2);
   }
   if (sn !== 0) throw new ProofError("the consistency proof is too short");
-  if (!sameHash(fr, oldRoot)) throw new ProofError(`the proof does not lead to the root of size ${String(older)}`);
-  if (!sameHash(sr, newRoot)) throw new ProofError(`the proof does not lead to the root of size ${String(newer)}`);
+  if (!sameHash(fr, oldRoot))
+    throw new ProofError(`the proof does not lead to the root of size ${String(older)}`);
+  if (!sameHash(sr, newRoot))
+    throw new ProofError(`the proof does not lead to the root of size ${String(newer)}`);
 }
 
 /** The stored nodes of a tree of `size` leaves whose hashes are `leaves` (for tests and small trees). */
@@ -232,7 +234,10 @@ export function memoryReader(leaves: readonly Hash[]): NodeReader {
     const key = `${String(level)}/${String(index)}`;
     let h = cache.get(key);
     if (!h) {
-      h = nodeHash(read({ level: level - 1, index: 2 * index }), read({ level: level - 1, index: 2 * index + 1 }));
+      h = nodeHash(
+        read({ level: level - 1, index: 2 * index }),
+        read({ level: level - 1, index: 2 * index + 1 }),
+      );
       cache.set(key, h);
     }
     return h;

@@ -31,7 +31,8 @@ export const keyId = (name: string, type: number, publicKey: Uint8Array): number
 
 /** A key name: non-empty, no Unicode space, no plus sign. */
 export function checkKeyName(name: string, field = "key name"): string {
-  if (name === "" || /[\s+]/u.test(name)) throw new NoteError(`${field} "${name}" must be non-empty with no spaces or "+"`);
+  if (name === "" || /[\s+]/u.test(name))
+    throw new NoteError(`${field} "${name}" must be non-empty with no spaces or "+"`);
   return name;
 }
 
@@ -50,9 +51,11 @@ export interface Note {
 
 /** Splits a signed note into its text and signature lines; says what is wrong with one that is not. */
 export function parseNote(message: string): Note {
-  if (utf8.encode(message).length > MAX_NOTE_BYTES) throw new NoteError(`the note is over ${String(MAX_NOTE_BYTES)} bytes`);
+  if (utf8.encode(message).length > MAX_NOTE_BYTES)
+    throw new NoteError(`the note is over ${String(MAX_NOTE_BYTES)} bytes`);
   // eslint-disable-next-line no-control-regex -- the spec forbids control characters other than newline
-  if (/[\u0000-\u0009\u000b-\u001f\u007f]/u.test(message)) throw new NoteError("the note holds a control character");
+  if (/[\u0000-\u0009\u000b-\u001f\u007f]/u.test(message))
+    throw new NoteError("the note holds a control character");
   const split = message.lastIndexOf(SEPARATOR);
   if (split < 0) throw new NoteError("the note has no blank line before its signatures");
   const text = message.slice(0, split + 1);
@@ -62,7 +65,8 @@ export function parseNote(message: string): Note {
     .slice(0, -1)
     .split("\n")
     .map((line, i) => parseSignatureLine(line, `signature line ${String(i + 1)}`));
-  if (signatures.length > MAX_SIGNATURES) throw new NoteError(`the note has over ${String(MAX_SIGNATURES)} signatures`);
+  if (signatures.length > MAX_SIGNATURES)
+    throw new NoteError(`the note has over ${String(MAX_SIGNATURES)} signatures`);
   return { text, signatures };
 }
 
@@ -90,7 +94,8 @@ export const formatNote = (note: Note): string =>
 /** Standard base64, strict: what re-encodes to the same text, nothing else. */
 export function decodeBase64(text: string, field: string): Uint8Array {
   const bytes = Buffer.from(text, "base64");
-  if (text === "" || bytes.toString("base64") !== text) throw new NoteError(`${field} is not standard base64`);
+  if (text === "" || bytes.toString("base64") !== text)
+    throw new NoteError(`${field} is not standard base64`);
   return new Uint8Array(bytes);
 }
 
@@ -124,10 +129,14 @@ export function ed25519Key(seed: Uint8Array): Ed25519Key & { readonly privateKey
 
 export function ed25519PublicKey(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new NoteError("an Ed25519 public key is 32 bytes");
-  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw).toString("base64url") }, format: "jwk" });
+  return createPublicKey({
+    key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw).toString("base64url") },
+    format: "jwk",
+  });
 }
 
-export const ed25519Sign = (key: KeyObject, message: Uint8Array): Uint8Array => new Uint8Array(sign(null, message, key));
+export const ed25519Sign = (key: KeyObject, message: Uint8Array): Uint8Array =>
+  new Uint8Array(sign(null, message, key));
 
 export function ed25519Verify(key: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
@@ -184,7 +193,8 @@ export function parseVkey(text: string, field = "verifier key"): Vkey {
   if ((type === ED25519 || type === COSIGNATURE_V1) && publicKey.length !== 32)
     throw new NoteError(`${field}'s Ed25519 key must be 32 bytes`);
   const id = keyId(name, type, publicKey);
-  if (id !== Number.parseInt(hex, 16)) throw new NoteError(`${field}'s key ID does not match its name and key`);
+  if (id !== Number.parseInt(hex, 16))
+    throw new NoteError(`${field}'s key ID does not match its name and key`);
   return { name, id, type, publicKey };
 }
 
@@ -192,7 +202,10 @@ export function parseVkey(text: string, field = "verifier key"): Vkey {
 export function signNote(note: Note, signers: readonly Signer[]): Note {
   return {
     text: note.text,
-    signatures: [...note.signatures, ...signers.map((s) => ({ name: s.name, id: s.id, bytes: s.sign(note.text) }))],
+    signatures: [
+      ...note.signatures,
+      ...signers.map((s) => ({ name: s.name, id: s.id, bytes: s.sign(note.text) })),
+    ],
   };
 }
 

@@ -4,7 +4,15 @@
 // witnesses), with no access to the log.
 import { parseCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import { HASH_SIZE, leafHash, ProofError, verifyInclusion, type Hash } from "./merkle.ts";
-import { decodeBase64, formatNote, NoteError, parseNote, verifyNote, type Note, type Verifier } from "./note.ts";
+import {
+  decodeBase64,
+  formatNote,
+  NoteError,
+  parseNote,
+  verifyNote,
+  type Note,
+  type Verifier,
+} from "./note.ts";
 
 const HEADER = "c2sp.org/tlog-proof@v1";
 /** A tree of 2^63 leaves is 63 hashes deep. */
@@ -49,7 +57,8 @@ export function parseProof(text: string): TlogProof {
     const h = decodeBase64(line, `proof hash ${String(proof.length + 1)}`);
     if (h.length !== HASH_SIZE) throw new NoteError(`proof hash ${String(proof.length + 1)} is not 32 bytes`);
     proof.push(h);
-    if (proof.length > MAX_PROOF_HASHES) throw new NoteError(`the proof has over ${String(MAX_PROOF_HASHES)} hashes`);
+    if (proof.length > MAX_PROOF_HASHES)
+      throw new NoteError(`the proof has over ${String(MAX_PROOF_HASHES)} hashes`);
   }
   const checkpoint = parseNote(lines.slice(at).join("\n"));
   return { index: Number(index), proof, checkpoint, ...(extra ? { extra } : {}) };
@@ -85,7 +94,8 @@ export function verifyProof(p: TlogProof, entry: Uint8Array, policy: WitnessPoli
   for (const s of p.checkpoint.signatures) {
     const w = policy.witnesses.find((v) => v.name === s.name && v.id === s.id);
     if (!w) continue;
-    if (!w.verify(p.checkpoint.text, s.bytes)) throw new ProofError(`the cosignature of ${s.name} does not verify`);
+    if (!w.verify(p.checkpoint.text, s.bytes))
+      throw new ProofError(`the cosignature of ${s.name} does not verify`);
     witnesses.add(w.name);
   }
   if (witnesses.size < policy.quorum)

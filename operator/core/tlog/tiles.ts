@@ -35,7 +35,9 @@ export function tilePath(tile: Tile, entries = false): string {
 
 /** Reads a tile path as served (after the log's prefix); undefined for anything that is not one. */
 export function parseTilePath(path: string): { readonly tile: Tile; readonly entries: boolean } | undefined {
-  const m = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*[0-9]{3})(?:\.p\/([1-9][0-9]{0,2}))?$/u.exec(path);
+  const m = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*[0-9]{3})(?:\.p\/([1-9][0-9]{0,2}))?$/u.exec(
+    path,
+  );
   if (!m) return undefined;
   const [, level = "", index = "", width] = m;
   const n = Number(index.replaceAll("x", "").replaceAll("/", ""));
@@ -48,7 +50,12 @@ export function parseTilePath(path: string): { readonly tile: Tile; readonly ent
 }
 
 /** The tile holding the hashes a stored node is computed from, and where in it they are. */
-export function tileOf(node: Node): { readonly level: number; readonly index: number; readonly from: number; readonly count: number } {
+export function tileOf(node: Node): {
+  readonly level: number;
+  readonly index: number;
+  readonly from: number;
+  readonly count: number;
+} {
   const level = Math.floor(node.level / TILE_HEIGHT);
   const span = 2 ** (node.level % TILE_HEIGHT);
   const first = node.index * span;
@@ -58,10 +65,21 @@ export function tileOf(node: Node): { readonly level: number; readonly index: nu
 /** A stored node's hash from the tile `tileOf` named (its bytes, full or partial). */
 export function nodeFromTile(node: Node, tile: Uint8Array): Hash {
   const { from, count } = tileOf(node);
+  return foldTile(tile, from, count);
+}
+
+/** The hash of a full tile's whole subtree: the node a tile of the level above holds for it. */
+export const tileRoot = (tile: Uint8Array): Hash => foldTile(tile, 0, TILE_WIDTH);
+
+/** The Merkle node over `count` (a power of two) consecutive hashes of a tile. */
+function foldTile(tile: Uint8Array, from: number, count: number): Hash {
   if ((from + count) * HASH_SIZE > tile.length)
-    throw new TileError(`the tile holds ${String(tile.length / HASH_SIZE)} hashes; node needs ${String(from + count)}`);
+    throw new TileError(
+      `the tile holds ${String(tile.length / HASH_SIZE)} hashes; ${String(from + count)} are needed`,
+    );
   let level: Hash[] = [];
-  for (let i = 0; i < count; i++) level.push(tile.subarray((from + i) * HASH_SIZE, (from + i + 1) * HASH_SIZE));
+  for (let i = 0; i < count; i++)
+    level.push(tile.subarray((from + i) * HASH_SIZE, (from + i + 1) * HASH_SIZE));
   while (level.length > 1) {
     const up: Hash[] = [];
     for (let i = 0; i < level.length; i += 2) up.push(nodeHash(level[i] as Hash, level[i + 1] as Hash));
@@ -81,7 +99,8 @@ export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(entries.reduce((n, e) => n + 2 + e.length, 0));
   let at = 0;
   for (const e of entries) {
-    if (e.length > 0xffff) throw new TileError(`an entry of ${String(e.length)} bytes does not fit a bundle (64 KiB)`);
+    if (e.length > 0xffff)
+      throw new TileError(`an entry of ${String(e.length)} bytes does not fit a bundle (64 KiB)`);
     out[at] = e.length >> 8;
     out[at + 1] = e.length & 0xff;
     out.set(e, at + 2);

@@ -1,0 +1,182 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseCheckpoint } from "../core/tlog/checkpoint.ts";
+import {
+  leafHash,
+  memoryReader,
+  treeHash,
+  verifyConsistency,
+  verifyInclusion,
+  type Hash,
+} from "../core/tlog/merkle.ts";
+import { noteSigner, noteVerifier, ed25519Key, parseNote } from "../core/tlog/note.ts";
+import { diskFiles, type LogFiles } from "./durable.ts";
+import { LogCorruptedError, TileLog, type SignedCheckpoint } from "./tile-log.ts";
+
+const ORIGIN = "alpha.dsc.example/log";
+const key = ed25519Key(new Uint8Array(32).fill(1));
+const keys = { signer: noteSigner(ORIGIN, key.seed), verifier: noteVerifier(ORIGIN, key.publicKey) };
+const entry = (i: number): Uint8Array =>
+  new TextEncoder().encode(`receipt ${String(i)} ${"x".repeat(i % 50)}`);
+
+/** Files in memory; `crashAt` makes the n-th write (and everything after it) fail, as kill -9 would. */
+function memoryFiles(store = new Map<string, Uint8Array>(), crashAt = Number.POSITIVE_INFINITY) {
+  let writes = 0;
+  const files: LogFiles = {
+    write: async (path, bytes) => {
+      await Promise.resolve();
+      if (++writes >= crashAt) throw new Error("crashed");
+      store.set(path, new Uint8Array(bytes));
+    },
+    read: (path) => Promise.resolve(store.get(path)),
+    list: (dir) =>
+      Promise.resolve(
+        [...store.keys()]
+          .filter((p) => p.startsWith(`${dir}/`) && !p.slice(dir.length + 1).includes("/"))
+          .map((p) => p.slice(dir.length + 1)),
+      ),
+    remove: (path) => {
+      if (writes >= crashAt) return Promise.reject(new Error("crashed"));
+      store.delete(path);
+      return Promise.resolve();
+    },
+  };
+  return { files, store };
+}
+
+const open = (files: LogFiles, published?: (c: SignedCheckpoint) => void) =>
+  TileLog.open({ files, origin: ORIGIN, ...keys, ...(published ? { published } : {}) });
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("the tile log", () => {
+  it("appends in batches across tile boundaries; its roots, proofs, entries and tiles are the RFC tree's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tlog-"));
+    dirs.push(dir);
+    const log = await open(diskFiles(dir));
+    const hashes: Hash[] = [];
+    const checkpoints: SignedCheckpoint[] = [];
+    for (const batch of [1, 2, 253, 1, 300, 1024, 200, 66_000 - 1781]) {
+      const start = hashes.length;
+      const indexes = await Promise.all(
+        Array.from({ length: batch }, (_, i) => {
+          hashes.push(leafHash(entry(start + i)));
+          return log.append(entry(start + i));
+        }),
+      );
+      expect(indexes).toEqual(Array.from({ length: batch }, (_, i) => start + i));
+      checkpoints.push(log.checkpoint);
+    }
+    const read = memoryReader(hashes);
+    expect(log.size).toBe(66_000);
+    for (const c of checkpoints) {
+      expect(Buffer.from(c.root)).toEqual(Buffer.from(treeHash(c.size, read)));
+      verifyConsistency(c.size, log.size, c.root, log.checkpoint.root, await log.consistencyProof(c.size));
+    }
+    for (const i of [0, 1, 255, 256, 257, 65_535, 65_536, 65_999]) {
+      verifyInclusion(i, log.size, hashes[i] as Hash, await log.inclusionProof(i), log.checkpoint.root);
+      expect(await log.entry(i)).toEqual(entry(i));
+    }
+    expect(await log.entry(66_000)).toBeUndefined();
+    // Tiles as served: full ones, the partials of the checkpoint, nothing past it.
+    expect((await log.readTile("tile/0/000"))?.length).toBe(8192);
+    expect((await log.readTile("tile/1/000"))?.length).toBe(8192);
+    expect((await log.readTile("tile/0/257.p/208"))?.length).toBe(208 * 32);
+    expect(await log.readTile("tile/0/257.p/209")).toBeUndefined();
+    expect(await log.readTile("tile/0/258")).toBeUndefined();
+    expect(await log.readTile("tile/2/000.p/1")).toBeDefined();
+    expect(await log.readTile("../checkpoint")).toBeUndefined();
+
+    // Reopened, it is at the same checkpoint and goes on from there.
+    const again = await open(diskFiles(dir));
+    expect(again.checkpoint.note).toBe(log.checkpoint.note);
+    await again.append(entry(66_000));
+    hashes.push(leafHash(entry(66_000)));
+    expect(Buffer.from(again.checkpoint.root)).toEqual(Buffer.from(treeHash(66_001, memoryReader(hashes))));
+  });
+
+  it("signs checkpoints with its key, in the C2SP format", async () => {
+    const log = await open(memoryFiles().files);
+    await log.append(entry(0));
+    const note = parseNote(log.checkpoint.note);
+    expect(parseCheckpoint(note.text)).toMatchObject({ origin: ORIGIN, size: 1 });
+    expect(note.signatures[0]?.name).toBe(ORIGIN);
+  });
+
+  it("never signs two inconsistent checkpoints, whatever write a crash interrupts", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 600 }), { minLength: 1, maxLength: 6 }),
+        fc.nat({ max: 40 }),
+        async (batches, crashAt) => {
+          const store = new Map<string, Uint8Array>();
+          const published: SignedCheckpoint[] = [];
+          const log = await open(memoryFiles(store, crashAt).files, (c) => published.push(c));
+          let n = 0;
+          for (const b of batches) {
+            const start = n;
+            n += b;
+            await Promise.allSettled(Array.from({ length: b }, (_, i) => log.append(entry(start + i))));
+          }
+          // After the crash: reopen on what reached the "disk", append more, compare every checkpoint.
+          const reopened = await open(memoryFiles(store).files, (c) => published.push(c));
+          const last = published.at(-1);
+          if (last) expect(reopened.size).toBeGreaterThanOrEqual(last.size);
+          const resumed = reopened.size;
+          await Promise.all(
+            Array.from({ length: 300 }, (_, i) =>
+              reopened.append(new TextEncoder().encode(`after ${String(i)}`)),
+            ),
+          );
+          for (const c of [...published, reopened.checkpoint])
+            verifyConsistency(
+              c.size,
+              reopened.size,
+              c.root,
+              reopened.checkpoint.root,
+              await reopened.consistencyProof(c.size),
+            );
+          expect(reopened.size).toBe(resumed + 300);
+        },
+      ),
+      { numRuns: 120 },
+    );
+  });
+
+  it("refuses to open on tiles that do not hash to its checkpoint, or a checkpoint of another key", async () => {
+    const { files, store } = memoryFiles();
+    const log = await open(files);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => log.append(entry(i))));
+    const tile = store.get("tile/0/001.p/44") as Uint8Array;
+    store.set(
+      "tile/0/001.p/44",
+      tile.map((b, i) => (i === 0 ? b ^ 1 : b)),
+    );
+    await expect(open(files)).rejects.toThrow(LogCorruptedError);
+    store.set("tile/0/001.p/44", tile);
+    await expect(open(files)).resolves.toBeDefined();
+    const other = ed25519Key(new Uint8Array(32).fill(2));
+    await expect(
+      TileLog.open({
+        files,
+        origin: ORIGIN,
+        signer: noteSigner(ORIGIN, other.seed),
+        verifier: noteVerifier(ORIGIN, other.publicKey),
+      }),
+    ).rejects.toThrow(/not a checkpoint signed by this log's key/);
+    store.delete("tile/0/001.p/44");
+    await expect(open(files)).rejects.toThrow(/missing/);
+  });
+
+  it("refuses an entry too large for a bundle, and logs nothing of it", async () => {
+    const log = await open(memoryFiles().files);
+    await expect(log.append(new Uint8Array(70_000))).rejects.toThrow(/at most 65535 bytes/);
+    expect(log.size).toBe(0);
+  });
+});

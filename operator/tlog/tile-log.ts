@@ -1,0 +1,387 @@
+// One region's append-only log, stored as C2SP tlog-tiles: full tiles and
+// entry bundles on disk, the partial ones of the latest checkpoint beside
+// them, and the signed checkpoint last. Memory holds the right edge only
+// (at most 255 hashes per level and 255 entries), and a few tiles read lately.
+//
+// Appends are batched: each batch writes its tiles, fsyncs them, and only then
+// signs and writes the checkpoint that covers them. A crash at any line leaves
+// the last checkpoint written and every tile it covers; the log reopens at
+// exactly that checkpoint, so what it signs next extends it. What was appended
+// but not yet covered by a checkpoint is lost, and its caller was never told
+// it was logged.
+import { formatCheckpoint, parseCheckpoint, type Checkpoint } from "../core/tlog/checkpoint.ts";
+import {
+  consistencyProof,
+  EMPTY_ROOT,
+  HASH_SIZE,
+  inclusionProof,
+  leafHash,
+  nodesFor,
+  sameHash,
+  treeHash,
+  type Hash,
+  type Node,
+  type NodeReader,
+} from "../core/tlog/merkle.ts";
+import {
+  formatNote,
+  parseNote,
+  signNote,
+  verifyNote,
+  type Signer,
+  type Verifier,
+} from "../core/tlog/note.ts";
+import {
+  decodeBundle,
+  encodeBundle,
+  nodeFromTile,
+  parseTilePath,
+  TILE_WIDTH,
+  tileOf,
+  tilePath,
+  tileRoot,
+  tilesAt,
+} from "../core/tlog/tiles.ts";
+import type { LogFiles } from "./durable.ts";
+
+export const CHECKPOINT_PATH = "checkpoint";
+/** The largest entry a bundle can hold (its length is a uint16). */
+export const MAX_ENTRY_BYTES = 0xffff;
+/** Entries per batch at most: one tile's worth keeps a batch's writes small. */
+const MAX_BATCH = 1024;
+const RECENT_TILES = 64;
+
+export class LogCorruptedError extends Error {
+  override name = "LogCorruptedError";
+}
+
+interface Pending {
+  readonly entry: Uint8Array;
+  readonly done: (index: number) => void;
+  readonly failed: (error: Error) => void;
+}
+
+export interface LogOptions {
+  readonly files: LogFiles;
+  readonly origin: string;
+  readonly signer: Signer;
+  readonly verifier: Verifier;
+  /** Called after each checkpoint is durable (to witness or anchor it). */
+  readonly published?: (checkpoint: SignedCheckpoint) => void;
+}
+
+export interface SignedCheckpoint extends Checkpoint {
+  /** The signed note, as served at /checkpoint. */
+  readonly note: string;
+}
+
+export class TileLog {
+  readonly #o: LogOptions;
+  #checkpoint: SignedCheckpoint;
+  /** Per tile level, the hashes of the partial tile at the checkpoint's size. */
+  #edge: Hash[][];
+  /** The size the edge is of: the checkpoint's, or ahead of it while a batch is signed. */
+  #edgeSize: number;
+  /** The entries of the partial bundle at the checkpoint's size. */
+  #edgeEntries: Uint8Array[];
+  #pending: Pending[] = [];
+  #writing: Promise<void> | undefined;
+  #failure: Error | undefined;
+  readonly #recent = new Map<string, Uint8Array>();
+
+  private constructor(
+    o: LogOptions,
+    checkpoint: SignedCheckpoint,
+    edge: Hash[][],
+    edgeEntries: Uint8Array[],
+  ) {
+    this.#o = o;
+    this.#checkpoint = checkpoint;
+    this.#edge = edge;
+    this.#edgeSize = checkpoint.size;
+    this.#edgeEntries = edgeEntries;
+  }
+
+  /** Opens the log at its last checkpoint (a new log is empty), checking the tiles against it. */
+  static async open(o: LogOptions): Promise<TileLog> {
+    const text = await o.files.read(CHECKPOINT_PATH);
+    if (text === undefined) {
+      const empty = signed(o, { origin: o.origin, size: 0, root: EMPTY_ROOT });
+      return new TileLog(o, empty, [], []);
+    }
+    let checkpoint: SignedCheckpoint;
+    try {
+      const note = parseNote(new TextDecoder().decode(text));
+      verifyNote(note, [o.verifier]);
+      checkpoint = { ...parseCheckpoint(note.text), note: formatNote(note) };
+    } catch (error) {
+      throw new LogCorruptedError(
+        `the log's ${CHECKPOINT_PATH} is not a checkpoint signed by this log's key: ${String(error)}`,
+      );
+    }
+    if (checkpoint.origin !== o.origin)
+      throw new LogCorruptedError(
+        `the log on disk is "${checkpoint.origin}", not "${o.origin}": is the origin or the directory wrong?`,
+      );
+    const edge: Hash[][] = [];
+    for (
+      let level = 0;
+      tilesAt(level, checkpoint.size).full + tilesAt(level, checkpoint.size).partial > 0;
+      level++
+    ) {
+      const { full, partial } = tilesAt(level, checkpoint.size);
+      edge.push(
+        partial === 0 ? [] : split(await mustRead(o.files, tilePath({ level, index: full, width: partial }))),
+      );
+    }
+    const { full, partial } = tilesAt(0, checkpoint.size);
+    const edgeEntries =
+      partial === 0
+        ? []
+        : decodeBundle(await mustRead(o.files, tilePath({ level: 0, index: full, width: partial }, true)));
+    await removeStrayPartials(o.files, checkpoint.size);
+    const log = new TileLog(o, checkpoint, edge, edgeEntries);
+    const root = await log.#treeHash(checkpoint.size);
+    if (!sameHash(root, checkpoint.root))
+      throw new LogCorruptedError(
+        `the log's tiles do not hash to its checkpoint's root at size ${String(checkpoint.size)}`,
+      );
+    return log;
+  }
+
+  get checkpoint(): SignedCheckpoint {
+    return this.#checkpoint;
+  }
+
+  get size(): number {
+    return this.#checkpoint.size;
+  }
+
+  /** Adds an entry; resolves with its index once a durable checkpoint covers it. */
+  append(entry: Uint8Array): Promise<number> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (entry.length > MAX_ENTRY_BYTES)
+      return Promise.reject(
+        new RangeError(
+          `a log entry is at most ${String(MAX_ENTRY_BYTES)} bytes; this one is ${String(entry.length)}`,
+        ),
+      );
+    return new Promise((done, failed) => {
+      this.#pending.push({ entry, done, failed });
+      this.#writing ??= this.#drain();
+    });
+  }
+
+  /** Waits until every entry appended so far is covered by a checkpoint. */
+  async flushed(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0 && !this.#failure) {
+        const batch = this.#pending.splice(0, MAX_BATCH);
+        try {
+          const first = this.#checkpoint.size;
+          await this.#integrate(batch.map((p) => p.entry));
+          batch.forEach((p, i) => {
+            p.done(first + i);
+          });
+          this.#o.published?.(this.#checkpoint);
+        } catch (error) {
+          // The log cannot tell what reached the disk: it stops, and reopening finds the last checkpoint.
+          this.#failure = error instanceof Error ? error : new Error(String(error));
+          for (const p of [...batch, ...this.#pending.splice(0)]) p.failed(this.#failure);
+        }
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  async #integrate(entries: readonly Uint8Array[]): Promise<void> {
+    const edge = this.#edge.map((hashes) => [...hashes]);
+    let bundle = [...this.#edgeEntries];
+    let size = this.#checkpoint.size;
+    const writes: [string, Uint8Array][] = [];
+    for (const entry of entries) {
+      bundle.push(entry);
+      let carry: Hash | undefined = leafHash(entry);
+      size++;
+      for (let level = 0; carry; level++) {
+        const hashes = (edge[level] ??= []);
+        hashes.push(carry);
+        carry = undefined;
+        if (hashes.length === TILE_WIDTH) {
+          const index = tilesAt(level, size).full - 1;
+          const tile = join(hashes);
+          writes.push([tilePath({ level, index, width: TILE_WIDTH }), tile]);
+          if (level === 0) {
+            writes.push([tilePath({ level: 0, index, width: TILE_WIDTH }, true), encodeBundle(bundle)]);
+            bundle = [];
+          }
+          carry = tileRoot(tile);
+          edge[level] = [];
+        }
+      }
+    }
+    for (const [level, hashes] of edge.entries()) {
+      if (hashes.length === 0) continue;
+      writes.push([
+        tilePath({ level, index: tilesAt(level, size).full, width: hashes.length }),
+        join(hashes),
+      ]);
+    }
+    if (bundle.length > 0)
+      writes.push([
+        tilePath({ level: 0, index: tilesAt(0, size).full, width: bundle.length }, true),
+        encodeBundle(bundle),
+      ]);
+    // Tiles first, all durable; the checkpoint that covers them last.
+    await Promise.all(writes.map(([path, bytes]) => this.#o.files.write(path, bytes)));
+    for (const [path, bytes] of writes) this.#remember(path, bytes);
+    const before = { edge: this.#edge, size: this.#edgeSize };
+    this.#edge = edge;
+    this.#edgeSize = size;
+    let root: Hash;
+    try {
+      root = await this.#treeHash(size);
+    } catch (error) {
+      this.#edge = before.edge;
+      this.#edgeSize = before.size;
+      throw error;
+    }
+    const next = signed(this.#o, { origin: this.#o.origin, size, root });
+    await this.#o.files.write(CHECKPOINT_PATH, new TextEncoder().encode(next.note));
+    this.#edgeEntries = bundle;
+    this.#checkpoint = next;
+  }
+
+  /** A tile or bundle as served, if the checkpoint covers it; undefined otherwise. */
+  async readTile(path: string): Promise<Uint8Array | undefined> {
+    const parsed = parseTilePath(path);
+    if (!parsed) return undefined;
+    const { tile } = parsed;
+    const { full, partial } = tilesAt(tile.level, this.#checkpoint.size);
+    const covered = tile.index < full || (tile.index === full && tile.width <= partial);
+    if (!covered) return undefined;
+    return this.#recent.get(path) ?? this.#o.files.read(path);
+  }
+
+  /** The entry at `index`, if the checkpoint covers it. */
+  async entry(index: number): Promise<Uint8Array | undefined> {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.#checkpoint.size) return undefined;
+    const n = Math.floor(index / TILE_WIDTH);
+    const { full, partial } = tilesAt(0, this.#checkpoint.size);
+    const width = n < full ? TILE_WIDTH : partial;
+    const bundle = decodeBundle(await mustRead(this.#o.files, tilePath({ level: 0, index: n, width }, true)));
+    return bundle[index % TILE_WIDTH];
+  }
+
+  async inclusionProof(index: number, size = this.#checkpoint.size): Promise<Hash[]> {
+    this.#covered(size);
+    return this.#compute((read) => inclusionProof(index, size, read));
+  }
+
+  async consistencyProof(older: number, newer = this.#checkpoint.size): Promise<Hash[]> {
+    this.#covered(newer);
+    return this.#compute((read) => consistencyProof(older, newer, read));
+  }
+
+  async #treeHash(size: number): Promise<Hash> {
+    return this.#compute((read) => treeHash(size, read));
+  }
+
+  #covered(size: number): void {
+    if (size > this.#checkpoint.size)
+      throw new RangeError(
+        `the log's checkpoint is at size ${String(this.#checkpoint.size)}, not ${String(size)}`,
+      );
+  }
+
+  /** Runs a pure tree computation with the tiles it needs read first. */
+  async #compute<T>(run: (read: NodeReader) => T): Promise<T> {
+    const tiles = new Map<string, Uint8Array>();
+    const keyOf = (node: Node): string => {
+      const t = tileOf(node);
+      return `${String(t.level)}/${String(t.index)}`;
+    };
+    await Promise.all(
+      nodesFor(run).map(async (node) => {
+        const key = keyOf(node);
+        if (tiles.has(key)) return;
+        tiles.set(key, new Uint8Array());
+        tiles.set(key, await this.#tileFor(node));
+      }),
+    );
+    return run((node) => nodeFromTile(node, tiles.get(keyOf(node)) ?? new Uint8Array()));
+  }
+
+  /** The tile a stored node is hashed from: the edge in memory if it is partial, else the full tile on disk. */
+  async #tileFor(node: Node): Promise<Uint8Array> {
+    const t = tileOf(node);
+    if (t.index >= tilesAt(t.level, this.#edgeSize).full) return join(this.#edge[t.level] ?? []);
+    return this.#read(tilePath({ level: t.level, index: t.index, width: TILE_WIDTH }));
+  }
+
+  async #read(path: string): Promise<Uint8Array> {
+    const hit = this.#recent.get(path);
+    if (hit) return hit;
+    const bytes = await mustRead(this.#o.files, path);
+    this.#remember(path, bytes);
+    return bytes;
+  }
+
+  #remember(path: string, bytes: Uint8Array): void {
+    this.#recent.delete(path);
+    this.#recent.set(path, bytes);
+    if (this.#recent.size > RECENT_TILES) this.#recent.delete(this.#recent.keys().next().value ?? "");
+  }
+}
+
+/**
+ * Removes partial tiles a crash left beyond the checkpoint: a later batch may
+ * skip their width, and they must never be served with what the log holds
+ * now. A batch spans at most five level-0 tiles, so those are all it can leave.
+ */
+async function removeStrayPartials(files: LogFiles, size: number): Promise<void> {
+  for (const entries of [false, true]) {
+    // Seven tile levels hold 2^56 entries, past any size a JavaScript number holds exactly.
+    for (let level = 0; level < (entries ? 1 : 7); level++) {
+      const { full, partial } = tilesAt(level, size);
+      for (let index = full; index <= full + Math.ceil(MAX_BATCH / TILE_WIDTH); index++) {
+        const dir = tilePath({ level, index, width: 1 }, entries).slice(0, -"/1".length);
+        for (const name of await files.list(dir)) {
+          const width = Number(name);
+          if (index > full || !(width <= partial)) await files.remove(`${dir}/${name}`);
+        }
+      }
+    }
+  }
+}
+
+function signed(o: LogOptions, c: Checkpoint): SignedCheckpoint {
+  return { ...c, note: formatNote(signNote({ text: formatCheckpoint(c), signatures: [] }, [o.signer])) };
+}
+
+async function mustRead(files: LogFiles, path: string): Promise<Uint8Array> {
+  const bytes = await files.read(path);
+  if (!bytes) throw new LogCorruptedError(`the log's ${path} is missing`);
+  return bytes;
+}
+
+function split(tile: Uint8Array): Hash[] {
+  if (tile.length % HASH_SIZE !== 0)
+    throw new LogCorruptedError("a tile's length is not a whole number of hashes");
+  return Array.from({ length: tile.length / HASH_SIZE }, (_, i) =>
+    tile.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE),
+  );
+}
+
+function join(hashes: readonly Hash[]): Uint8Array {
+  const out = new Uint8Array(hashes.length * HASH_SIZE);
+  hashes.forEach((h, i) => {
+    out.set(h, i * HASH_SIZE);
+  });
+  return out;
+}
