@@ -31,6 +31,10 @@ export interface PeerSettings {
   readonly certFile: string;
   readonly keyFile: string;
   readonly heartbeatMs: number;
+  /** Whether decisions are logged as receipts (on unless DSC_LOG=false: the bench's side-by-side). */
+  readonly log: boolean;
+  /** A file holding the log key's seed (64 hex digits), e.g. from a Secret; else one is made in stateDir. */
+  readonly logKeyFile: string | undefined;
 }
 
 class ConfigError extends Error {
@@ -96,5 +100,7 @@ function peerSettings(env: NodeJS.ProcessEnv): PeerSettings | undefined {
     certFile,
     keyFile,
     heartbeatMs: number(env, "DSC_HEARTBEAT_MS", 1000, 50, 60_000),
+    log: flag(env, "DSC_LOG", true),
+    logKeyFile: env.DSC_LOG_KEY_FILE || undefined,
   };
 }

@@ -4,7 +4,7 @@
 // manager runs the controllers on the leader.
 import { mkdir, readFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { delimiter } from "node:path";
+import { delimiter, join } from "node:path";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { admissionPolicy } from "./admission/policy.ts";
@@ -41,6 +41,9 @@ import { PolicyLedger } from "./state/policy-ledger.ts";
 import { StateStore } from "./state/store.ts";
 import { Verifier } from "./verification/verifier.ts";
 import { configureTrace } from "./runtime/trace.ts";
+import { loadLogKey } from "./receipts/key.ts";
+import { LOG_PREFIX, logRoute } from "./receipts/http.ts";
+import { logOrigin, ReceiptLog } from "./receipts/receipt-log.ts";
 
 export async function runOperator(config: OperatorConfig): Promise<{ stop(): Promise<void> }> {
   const log = pino({
@@ -101,7 +104,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         api,
       })
     : undefined;
-  const { replication, guardian } = federated ?? {};
+  const { replication, guardian, receipts } = federated ?? {};
 
   const controllers = [
     federationController({
@@ -120,6 +123,15 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       registry,
       guardian: guardian && { watch: guardian.guardian, transitions: guardian.transitions },
       replicationStatus: replication && (() => replication.status()),
+      receipts,
+      logStatus:
+        receipts &&
+        (() => ({
+          origin: receipts.log.checkpoint.origin,
+          vkey: receipts.vkey,
+          size: receipts.log.size,
+          root: Buffer.from(receipts.log.checkpoint.root).toString("base64"),
+        })),
     }),
     manifestController({
       manifests,
@@ -134,6 +146,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       workers: config.workers,
       policy,
       ...(scaleGuard && { scaleGuard }),
+      ...(receipts && { receipts }),
       logger: log,
       registry,
       replication: replication && {
@@ -193,6 +206,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       [BREACH_PATH, guardianRoute],
       [ALERTMANAGER_PATH, guardianRoute],
     ]),
+    get: new Map(receipts ? [[LOG_PREFIX, logRoute(receipts.log, receipts.vkey)]] : []),
   });
   log.info(
     { port: server.port },
@@ -209,6 +223,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       await manager.stop();
       await Promise.all([federations.stop(), manifests.stop(), breachReports.stop()]);
       await replication?.close();
+      await receipts?.flushed();
       await events.flush();
       await server.close();
       kc.close();
@@ -240,6 +255,19 @@ async function federate(
   const opened = await StateStore.open(peers.stateDir);
   if (opened.tornBytes > 0)
     o.log.warn({ bytes: opened.tornBytes }, "cut a torn tail off the state log (a crash mid-write)");
+  // Every decision a receipt in this region's log, served as tlog-tiles under /log/.
+  const receipts = peers.log
+    ? await ReceiptLog.open({
+        dir: join(peers.stateDir, "log"),
+        region,
+        origin: logOrigin(config.federationName, region),
+        seed: await loadLogKey(peers.stateDir, peers.logKeyFile),
+        logger: o.log.child({ component: "log" }),
+        registry: o.registry,
+        now: Date.now,
+      })
+    : undefined;
+  if (receipts) o.log.info({ vkey: receipts.vkey, size: receipts.log.size }, "decision log opened");
   const transport = new PeerTransport({
     region,
     listen: { host: peers.listenHost, port: peers.listenPort },
@@ -285,10 +313,12 @@ async function federate(
     logger: o.log,
     resyncMs: config.resyncMs,
     now: Date.now,
+    receipts,
   });
   return {
     replication,
     guardian,
+    receipts,
     transport: {
       start: async () => {
         await transport.start();

@@ -2,6 +2,7 @@
 // chain and Safe-service clients current, and reports what it reads on chain
 // (owners, thresholds, block) in the Federation's status. It polls: the chain
 // has no watch, and a DAO rotation must show without anyone touching the cluster.
+import type { Receipts } from "../receipts/receipt-log.ts";
 import { getAddress, type Hex } from "viem";
 import { effectivePolicy, stricterTiers } from "../core/approval/policy.ts";
 import { FLOOR_SUMMARY } from "../core/approval/tier-floor.ts";
@@ -60,6 +61,10 @@ export interface FederationControllerOptions {
   /** Peers and the federation state document, when this region replicates. */
   readonly replicationStatus?:
     (() => Pick<FederationStatus, "peers" | "peerSummary" | "document">) | undefined;
+  /** This region's log of decisions: an owner-set change seen on chain goes in. */
+  readonly receipts?: Receipts | undefined;
+  /** This region's log as it stands, shown in status. */
+  readonly logStatus?: (() => FederationStatus["log"]) | undefined;
 }
 
 /** Volatile fields (block, read time, heard time, RTT, bytes) are refreshed at most this often. */
@@ -305,6 +310,13 @@ export function federationReconciler(options: FederationControllerOptions): Reco
             { owners: consortium.owners },
             "Consortium Safe owners changed: every manifest is verified anew",
           );
+          options.receipts?.record("owners.changed", spec.consortiumSafe, {
+            block: block.toString(),
+            consortium: [...consortium.owners],
+            consortiumThreshold: consortium.threshold,
+            board: [...board.owners],
+            boardThreshold: board.threshold,
+          });
         }
         live.owners = owners;
         options.current.set(live.context);
@@ -323,6 +335,8 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     }
     const replication = options.replicationStatus?.();
     if (replication) status = { ...status, ...replication };
+    const logNow = options.logStatus?.();
+    if (logNow) status = { ...status, log: logNow };
     const pause = options.guardian;
     if (pause && guardian) {
       const pauses = pause.pauses();
@@ -400,5 +414,6 @@ function withoutVolatile(status: FederationStatus | undefined): unknown {
     chain: status.chain && { ...status.chain, block: undefined, readAt: undefined },
     peers: status.peers?.map((p) => ({ ...p, lastHeard: undefined, rttMilliseconds: undefined })),
     document: status.document && { ...status.document, bytes: undefined },
+    log: status.log && { ...status.log, size: undefined, root: undefined },
   };
 }

@@ -20,6 +20,7 @@ import { pauseRecords, pausesInForce, recordedPauseToken, type ActivePause } fro
 import { Topic } from "../runtime/topic.ts";
 import type { PauseRecord } from "../state/model.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
+import type { Receipts } from "../receipts/receipt-log.ts";
 
 interface GuardianOptions {
   readonly region: string;
@@ -30,6 +31,8 @@ interface GuardianOptions {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
+  /** This region's log of decisions: reports judged, pauses raised and lifted here. */
+  readonly receipts?: Receipts;
 }
 
 type AlertResult =
@@ -134,8 +137,19 @@ export class Guardian {
     this.#reports.inc({ source, result: verdict.ok ? "Accepted" : verdict.reason });
     if (!verdict.ok) {
       this.#o.logger.warn({ reason: verdict.reason, source }, `breach report refused: ${verdict.message}`);
+      this.#o.receipts?.record("breach.refused", source, {
+        reason: verdict.reason,
+        message: verdict.message.slice(0, 512),
+      });
       return verdict;
     }
+    this.#o.receipts?.record("breach.accepted", verdict.hash, {
+      source,
+      agent: verdict.signer,
+      dsp: verdict.dsp,
+      severity: verdict.report.severity,
+      evidence: verdict.report.evidenceHash,
+    });
     await this.#raise({
       token: verdict.hash,
       source: "agent",
@@ -275,6 +289,7 @@ export class Guardian {
     if (lifting.length === 0) return [];
     const at = this.#o.now();
     await this.#o.ledger.lift(lifting, manifest, at);
+    for (const token of lifting) this.#o.receipts?.record("pause.lifted", token, { manifest });
     this.lifts.publish();
     await this.#o.state.change((d) => d.resume({ tokens: lifting, manifest, region: this.#o.region, at }));
     return lifting;
@@ -283,6 +298,14 @@ export class Guardian {
   async #raise(p: Omit<PauseRecord, "region" | "at">): Promise<void> {
     const record = { ...p, region: this.#o.region, at: this.#o.now() };
     await this.#o.state.change((d) => d.pause(record));
+    this.#o.receipts?.record("pause.raised", p.token, {
+      source: p.source,
+      by: p.by,
+      dsp: p.dsp,
+      severity: p.severity,
+      evidence: p.evidence,
+      reason: p.reason,
+    });
     if (p.source !== "chain") void this.#recordOnChain(p.token, p.evidence);
   }
 

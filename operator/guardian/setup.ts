@@ -2,6 +2,7 @@
 // writes pause and resume records, the enforcer controller that makes this
 // cluster match them, and the BreachReport controller.
 import type { Logger } from "pino";
+import type { Receipts } from "../receipts/receipt-log.ts";
 import type { Registry } from "prom-client";
 import type { BreachReportObject } from "../api/v1alpha1/objects.ts";
 import type { CurrentFederation } from "../federation/context.ts";
@@ -32,6 +33,7 @@ export interface GuardianSetup {
   readonly logger: Logger;
   readonly resyncMs: number;
   readonly now: () => number;
+  readonly receipts?: Receipts | undefined;
 }
 
 export function setupGuardian(o: GuardianSetup): {
@@ -48,6 +50,7 @@ export function setupGuardian(o: GuardianSetup): {
     registry: o.registry,
     logger: o.logger.child({ component: "guardian" }),
     now: o.now,
+    ...(o.receipts && { receipts: o.receipts }),
   });
   const transitions = new Topic<boolean>();
   const enforcer = new Controller({

@@ -26,7 +26,7 @@ import type { RegionEntry, ReconcileRecord } from "../replication/manifest-recor
 import type { ActivePause } from "../state/readers.ts";
 import type { AppliedVersion } from "../core/approval/policy.ts";
 import type { Verifier } from "../verification/verifier.ts";
-import { FINALIZER } from "./labels.ts";
+import { describeRef, FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
@@ -35,6 +35,8 @@ import { resumeTokens } from "./resume.ts";
 import { policyChange, policyStep, type AdoptedPolicy } from "../core/approval/federation-policy.ts";
 import { trace } from "../runtime/trace.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import type { Receipts } from "../receipts/receipt-log.ts";
+import { manifestReceipt } from "./receipts.ts";
 
 export interface ManifestControllerOptions {
   readonly read: ReadManifest;
@@ -60,6 +62,8 @@ export interface ManifestControllerOptions {
   readonly policy: PolicyView;
   /** Names each manifest's workloads for the admission policy's scale guard (admission/scale-guard.ts). */
   readonly scaleGuard?: { record(manifest: string, objects: readonly ObjectReference[]): Promise<void> };
+  /** This region's log of decisions; what a pass decided anew goes in as a receipt. */
+  readonly receipts?: Receipts;
 }
 
 /** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
@@ -191,6 +195,8 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       if (records && spec && "report" in outcome) trace(key, "outcome recorded in the state");
       await writeStatus(object, status);
       trace(key, "status written", { outcome: outcome.kind });
+      const receipt = options.receipts && manifestReceipt(previous, status, outcome);
+      if (receipt) options.receipts.record(receipt.kind, key, receipt.details);
       if (status.state === "Paused") options.paused.add(key);
       else options.paused.delete(key);
       logger.debug({ outcome: outcome.kind }, "reconciled");
@@ -216,6 +222,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       options.paused.delete(key);
       heldDeletions.delete(key);
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+      if (pruned.length > 0) {
+        options.receipts?.record("manifest.pruned", key, {
+          cause: "the ConsortiumManifest was deleted in this cluster",
+          digest: previous?.appliedDigest ?? null,
+          pruned: pruned.slice(0, 32).map(describeRef),
+          objectCount: pruned.length,
+        });
+      }
       if (pruned.length > 0)
         events.event(object, {
           type: "Normal",

@@ -83,6 +83,7 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       now: () => new Date(),
       policy: o.policy,
       ...(o.scaleGuard && { scaleGuard: o.scaleGuard }),
+      ...(o.receipts && { receipts: o.receipts }),
       ...(o.replication && { records: o.replication.records }),
       ...(o.guardian && { guardian: o.guardian.view }),
     }),

@@ -1,5 +1,5 @@
 // The operator's HTTP port: /metrics for Prometheus, /healthz and /readyz for
-// the kubelet, and the POST routes features add (the guardian's endpoints).
+// the kubelet, and the routes features add (the guardian's endpoints, the log).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 
@@ -13,6 +13,8 @@ interface ServerOptions {
   readonly ready: () => boolean;
   /** POST routes by path. */
   readonly post: ReadonlyMap<string, Route>;
+  /** GET routes by path prefix (the log's static resources). */
+  readonly get?: ReadonlyMap<string, Route>;
 }
 
 export async function serve(o: ServerOptions): Promise<{ port: number; close(): Promise<void> }> {
@@ -29,6 +31,13 @@ export async function serve(o: ServerOptions): Promise<{ port: number; close(): 
       route(req, res);
       return;
     }
+    if (req.method === "GET" && req.url !== undefined)
+      for (const [prefix, get] of o.get ?? []) {
+        if (req.url.startsWith(prefix)) {
+          get(req, res);
+          return;
+        }
+      }
     if (req.url === "/healthz") return void res.writeHead(200).end("ok\n");
     if (req.url === "/readyz") {
       const ready = o.ready();

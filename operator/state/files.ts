@@ -25,10 +25,10 @@ export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<v
 }
 
 /** Replaces `dir/name` with `bytes`: readers see the old file or the new one, never a mix. */
-export async function writeAtomic(dir: string, name: string, bytes: Uint8Array): Promise<void> {
+export async function writeAtomic(dir: string, name: string, bytes: Uint8Array, mode = 0o666): Promise<void> {
   const target = join(dir, name);
   const temp = target + TEMP_SUFFIX;
-  const handle = await open(temp, "w");
+  const handle = await open(temp, "w", mode);
   try {
     await writeAll(handle, bytes);
     await handle.sync();

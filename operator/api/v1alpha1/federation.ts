@@ -175,6 +175,16 @@ export const federationStatus = object({
   /** e.g. "beta ✓ gamma ✗", for the kubectl column. */
   peerSummary: optional(string({ maxLength: 256 })),
   document: optional(object({ bytes: integer({ minimum: 0 }), manifests: integer({ minimum: 0 }) })),
+  log: optional(
+    object({
+      origin: string({ maxLength: 256 }).describe("The log's origin line and key name."),
+      vkey: string({ maxLength: 512 }).describe(
+        "The log's verifier key (C2SP signed-note): what a witness or `dsc log verify` trusts.",
+      ),
+      size: integer({ minimum: 0 }).describe("Receipts in the log at its latest checkpoint."),
+      root: string({ maxLength: 64 }).describe("The latest checkpoint's root hash, base64."),
+    }).describe("This region's decision log, served as C2SP tlog-tiles under /log/ on the operator's port."),
+  ),
   policy: optional(
     object({
       tiers: tierPolicy.describe(
