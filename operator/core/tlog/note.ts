@@ -182,9 +182,10 @@ export interface Vkey {
 }
 
 export function parseVkey(text: string, field = "verifier key"): Vkey {
-  const parts = text.trim().split("+");
-  if (parts.length !== 3) throw new NoteError(`${field} must be <name>+<hex key ID>+<base64 key>`);
-  const [name = "", hex = "", b64 = ""] = parts;
+  // The key's base64 may itself hold "+": the name and the ID end at the first two.
+  const m = /^([^+]+)\+([^+]*)\+(.*)$/su.exec(text.trim());
+  if (!m) throw new NoteError(`${field} must be <name>+<hex key ID>+<base64 key>`);
+  const [, name = "", hex = "", b64 = ""] = m;
   checkKeyName(name, `${field}'s name`);
   if (!/^[0-9a-f]{8}$/u.test(hex)) throw new NoteError(`${field}'s key ID must be 8 lowercase hex digits`);
   const raw = decodeBase64(b64, `${field}'s key`);
