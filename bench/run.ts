@@ -16,6 +16,7 @@ import { REGIONS } from "../e2e/testbed/layout.ts";
 import { ms, ratioRow, summarize, summaryRow, SUMMARY_HEADER, table } from "./stats.ts";
 import { eventually } from "../e2e/testbed/eventually.ts";
 import { benchVerify, printVerify } from "./verify.ts";
+import { benchLog } from "./log.ts";
 import { allPeersConnected } from "./operators.ts";
 
 const started = performance.now();
@@ -89,37 +90,66 @@ console.log(
 );
 for (const region of REGIONS)
   await installFederation(testbed, region, { peers: directPeers(testbed, region) });
-const trio = await Promise.all(
-  REGIONS.map((region) =>
-    startOperator(
-      testbed,
-      region,
-      { DSC_RESYNC_SECONDS: "300", LOG_LEVEL: "warn", DSC_TRACE: TRACE_PATTERN },
-      { federated: true },
+const startTrio = (log: boolean) =>
+  Promise.all(
+    REGIONS.map((region) =>
+      startOperator(
+        testbed,
+        region,
+        { DSC_RESYNC_SECONDS: "300", LOG_LEVEL: "warn", DSC_TRACE: TRACE_PATTERN, DSC_LOG: String(log) },
+        { federated: true },
+      ),
     ),
-  ),
-);
+  );
+// Decision logging on and off, side by side: alternating blocks of rounds, so drift hits both.
+const logged = { operator: [] as number[], bare: [] as number[] };
+const unlogged = { operator: [] as number[], bare: [] as number[] };
+let trace: Awaited<ReturnType<typeof benchPropagation>>["trace"] = [];
+for (const log of [false, true, false, true]) {
+  const block = await startTrio(log);
+  try {
+    await allPeersConnected(block);
+    const p = await benchPropagation(
+      testbed,
+      Object.fromEntries(REGIONS.map((region, i) => [region, block[i]?.log ?? ""])),
+      100,
+    );
+    const into = log ? logged : unlogged;
+    into.operator.push(...p.operator);
+    into.bare.push(...p.bare);
+    if (log) trace = p.trace;
+  } finally {
+    await Promise.all(block.map((o) => o.stop()));
+  }
+}
+const trio = await startTrio(true);
 try {
   await allPeersConnected(trio);
-  const p = await benchPropagation(
-    testbed,
-    Object.fromEntries(REGIONS.map((region, i) => [region, trio[i]?.log ?? ""])),
-  );
-  const op = summarize(p.operator);
-  const bare = summarize(p.bare);
+  const op = summarize(logged.operator);
+  const bare = summarize(logged.bare);
+  const off = summarize(unlogged.operator);
+  const offBare = summarize(unlogged.bare);
   console.log(
     table([
       SUMMARY_HEADER,
       summaryRow("operators: verify in alpha, replicate, verify + apply in each", op),
       summaryRow("bare SSA to the three API servers at once", bare),
       ratioRow("ratio", op, bare),
+      summaryRow("the same operators with decision logging off (DSC_LOG=false)", off),
+      summaryRow("bare SSA, beside the logging-off rounds", offBare),
+      ratioRow("ratio logging on / off (goal: at most 1.05x)", op, off),
+      ratioRow(
+        "the same, each over its own bare rounds",
+        { ...op, p50: op.p50 / bare.p50, p99: op.p99 / bare.p99, mean: op.mean / bare.mean },
+        { ...off, p50: off.p50 / offBare.p50, p99: off.p99 / offBare.p99, mean: off.mean / offBare.mean },
+      ),
     ]),
   );
   console.log(`p99 ${ms(op.p99)} (goal: under 500 ms; Karmada publishes ~1 s)`);
   console.log(
     "\nWhere one manifest's time goes (trace-1, DSC_TRACE; ms since alpha's API server accepted it):",
   );
-  console.log(table([["ms", "region", "step"], ...p.trace.map((t) => [t.ms.toFixed(1), t.region, t.step])]));
+  console.log(table([["ms", "region", "step"], ...trace.map((t) => [t.ms.toFixed(1), t.region, t.step])]));
 
   console.log("\n== Breach accepted in gamma -> paused in alpha, beta and gamma (guardian pause) ==");
   for (const region of REGIONS)
@@ -159,6 +189,8 @@ try {
 const liveSeconds = await writeLiveManifests(testbed.kubeconfig.alpha, 10_000);
 console.error(`bench: 10,000 ConsortiumManifests written to alpha in ${liveSeconds.toFixed(1)} s`);
 await benchState(console.log, { kubeconfig: testbed.kubeconfig.alpha, manifests: 10_000 });
+console.log("\n== The decision log: receipts appended, and a log of 1,000,000 receipts ==");
+await benchLog(console.log);
 await down({ layout: benchLayout });
 rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
