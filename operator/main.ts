@@ -44,6 +44,8 @@ import { configureTrace } from "./runtime/trace.ts";
 import { loadLogKey } from "./receipts/key.ts";
 import { LOG_PREFIX, logRoute } from "./receipts/http.ts";
 import { logOrigin, ReceiptLog } from "./receipts/receipt-log.ts";
+import { setupWitnessing } from "./witness/setup.ts";
+import { ADD_CHECKPOINT_PATH, addCheckpointRoute } from "./witness/http.ts";
 
 export async function runOperator(config: OperatorConfig): Promise<{ stop(): Promise<void> }> {
   const log = pino({
@@ -104,7 +106,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         api,
       })
     : undefined;
-  const { replication, guardian, receipts } = federated ?? {};
+  const { replication, guardian, receipts, witnessing } = federated ?? {};
 
   const controllers = [
     federationController({
@@ -131,6 +133,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
           vkey: receipts.vkey,
           size: receipts.log.size,
           root: Buffer.from(receipts.log.checkpoint.root).toString("base64"),
+          ...witnessing?.status(),
         })),
     }),
     manifestController({
@@ -205,8 +208,22 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     post: new Map([
       [BREACH_PATH, guardianRoute],
       [ALERTMANAGER_PATH, guardianRoute],
+      ...(witnessing ? [[ADD_CHECKPOINT_PATH, addCheckpointRoute(witnessing.witness)] as const] : []),
     ]),
-    get: new Map(receipts ? [[LOG_PREFIX, logRoute(receipts.log, receipts.vkey)]] : []),
+    get: new Map(
+      receipts
+        ? [
+            [
+              LOG_PREFIX,
+              logRoute(
+                receipts.log,
+                receipts.vkey,
+                () => witnessing?.cosigning.checkpoint() ?? receipts.log.checkpoint.note,
+              ),
+            ],
+          ]
+        : [],
+    ),
   });
   log.info(
     { port: server.port },
@@ -255,16 +272,23 @@ async function federate(
   const opened = await StateStore.open(peers.stateDir);
   if (opened.tornBytes > 0)
     o.log.warn({ bytes: opened.tornBytes }, "cut a torn tail off the state log (a crash mid-write)");
-  // Every decision a receipt in this region's log, served as tlog-tiles under /log/.
-  const receipts = peers.log
+  // Every decision a receipt in this region's log, served as tlog-tiles under /log/, and
+  // witnessed by the peers whose log keys the Federation pins (witness/setup.ts, below).
+  const seed = peers.log ? await loadLogKey(peers.stateDir, peers.logKeyFile) : undefined;
+  // Set once witnessing is built below; the log's checkpoints reach it through this.
+  const late: { witnessing?: Awaited<ReturnType<typeof setupWitnessing>> | undefined } = {};
+  const receipts = seed
     ? await ReceiptLog.open({
         dir: join(peers.stateDir, "log"),
         region,
         origin: logOrigin(config.federationName, region),
-        seed: await loadLogKey(peers.stateDir, peers.logKeyFile),
+        seed,
         logger: o.log.child({ component: "log" }),
         registry: o.registry,
         now: Date.now,
+        published: () => {
+          late.witnessing?.cosigning.published();
+        },
       })
     : undefined;
   if (receipts) o.log.info({ vkey: receipts.vkey, size: receipts.log.size }, "decision log opened");
@@ -315,7 +339,27 @@ async function federate(
     now: Date.now,
     receipts,
   });
+  const witnessing =
+    receipts && seed
+      ? await setupWitnessing({
+          stateDir: peers.stateDir,
+          receipts,
+          seed,
+          channel: transport,
+          current: o.current,
+          splitView: (split, logOf) => {
+            guardian.guardian.raiseDiscrepancy(split, logOf).catch((error: unknown) => {
+              o.log.error({ err: errorMessage(error) }, "could not raise the pause for a split view");
+            });
+          },
+          registry: o.registry,
+          logger: o.log,
+          now: Date.now,
+        })
+      : undefined;
+  late.witnessing = witnessing;
   return {
+    witnessing,
     replication,
     guardian,
     receipts,

@@ -2,7 +2,8 @@
 // own process, its own identity (client certificate), a Federation and an RPC
 // Secret in dsc-system. Tests start and kill these processes themselves.
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -17,6 +18,8 @@ import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 import type { Testbed, TestbedChain } from "./testbed.ts";
 import type { FederationSpec } from "../../operator/api/v1alpha1/federation.ts";
 import { imageNodeFlags } from "./image.ts";
+import { ED25519, ed25519Key, formatVkey } from "../../operator/core/tlog/note.ts";
+import { logOrigin } from "../../operator/receipts/receipt-log.ts";
 
 const repo = resolve(import.meta.dirname, "../..");
 
@@ -114,11 +117,30 @@ export async function installFederation(
               region: peer,
               endpoint,
               certificateSha256: peerCertificate(testbed, peer as Region).fingerprint,
+              logKey: logKey(testbed, peer as Region).vkey,
             })),
           }
         : {}),
     },
   } as never);
+}
+
+/**
+ * A region's log key, made once per test bed beside its certificate: the
+ * operator reads the seed (DSC_LOG_KEY_FILE) and its peers pin the vkey.
+ */
+export function logKey(
+  testbed: Testbed,
+  region: Region,
+): { readonly file: string; readonly seed: Uint8Array; readonly vkey: string } {
+  const dir = join(testbed.layout.root, "peers");
+  const file = join(dir, `${region}.log-key`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+  }
+  const seed = new Uint8Array(Buffer.from(readFileSync(file, "utf8").trim(), "hex"));
+  return { file, seed, vkey: formatVkey(logOrigin(undefined, region), ED25519, ed25519Key(seed).publicKey) };
 }
 
 /** A region operator's peer identity: its TLS certificate, made once per test bed. */
@@ -239,6 +261,7 @@ export async function startOperator(
       DSC_PEER_ADVERTISE: listen,
       DSC_STATE_DIR: join(testbed.layout.regionDir(region), "federation-state"),
       DSC_HEARTBEAT_MS: "250",
+      DSC_LOG_KEY_FILE: logKey(testbed, region).file,
     });
   }
   const port = await freePort();

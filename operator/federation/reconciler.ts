@@ -378,7 +378,9 @@ export function federationReconciler(options: FederationControllerOptions): Reco
             ? "PausedOnChain"
             : first.source === "alertmanager"
               ? "AlertFiring"
-              : "BreachReported",
+              : first.source === "log"
+                ? "LogDiscrepancy"
+                : "BreachReported",
           `${String(pauses.length)} pause(s) in force; first by ${first.by}${first.dsp !== "-" ? ` (DSP ${first.dsp})` : ""} in ${first.region}: ${first.reason} (evidence ${first.evidence}, token ${first.token}). Only a critical-tier resume manifest lifts it.`,
         );
       else condition("Paused", "False", "NotPaused", "no guardian pause in force");

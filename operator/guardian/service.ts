@@ -21,6 +21,7 @@ import { Topic } from "../runtime/topic.ts";
 import type { PauseRecord } from "../state/model.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
 import type { Receipts } from "../receipts/receipt-log.ts";
+import type { SplitView } from "../core/tlog/witness.ts";
 
 interface GuardianOptions {
   readonly region: string;
@@ -268,6 +269,37 @@ export class Guardian {
     const before = this.#chain;
     this.#chain = state;
     if (before?.paused !== state?.paused || before?.id !== state?.id) this.chainChanged.publish();
+  }
+
+  /**
+   * A split view found by this region's witness: a log signed two
+   * checkpoints that cannot both be true. Critical, as the seeds' table says:
+   * the federation pauses, with the two signed checkpoints as evidence (in the
+   * receipt; the pause carries their hash). Once per evidence.
+   */
+  async raiseDiscrepancy(split: SplitView, logOf: string): Promise<void> {
+    const evidence = sha256([...split.checkpoints].sort().join("\n"));
+    if (this.pauses().some((p) => p.token === evidence) || this.lifted(evidence)) return;
+    this.#o.receipts?.record("discrepancy", split.origin, {
+      kind: split.kind,
+      size: split.size,
+      checkpoints: [...split.checkpoints],
+      evidence,
+    });
+    this.#reports.inc({ source: "log", result: "Accepted" });
+    await this.#raise({
+      token: evidence,
+      source: "log",
+      by: this.#o.region,
+      dsp: "-",
+      severity: "critical",
+      evidence,
+      reason:
+        `${split.kind}: ${logOf}'s log signed two checkpoints of size ${String(split.size)} with different roots`.slice(
+          0,
+          256,
+        ),
+    });
   }
 
   /** Whether this region has lifted this token itself. */

@@ -151,6 +151,7 @@ export class PeerConnection {
         return;
       case "sync":
       case "specs":
+      case "witness":
         this.#stats.bytesIn += frame.payload.length;
         this.#metrics.syncBytes.inc({ peer: this.peer, direction: "in" }, frame.payload.length);
         this.#events.message(this, frame.payload, frame.type);

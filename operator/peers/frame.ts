@@ -11,18 +11,23 @@ export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
 /** The length prefix: 4 bytes, so a frame (type byte and payload) is at most 2^32 - 1 bytes. */
 export const LENGTH_BYTES = 4;
 
-const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5 } as const;
+const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5, witness: 6 } as const;
 const TIMESTAMP_BYTES = 8;
 const MAX_REGION_BYTES = 32;
 
-/** The two streams a connection carries for the layer above: the document's sync, and specs. */
-export type Channel = "sync" | "specs";
+/**
+ * The streams a connection carries for the layer above: the document's sync,
+ * specs, and the logs' witnessing (C2SP tlog-witness requests and answers,
+ * witness/rpc.ts). A peer of an older release drops a type it does not know.
+ */
+export type Channel = "sync" | "specs" | "witness";
 
 export type Frame =
   | { readonly type: "hello"; readonly version: number; readonly region: string }
   | { readonly type: "sync"; readonly payload: Uint8Array }
   /** The spec exchange (replication/spec-messages.ts); as opaque here as a sync message. */
   | { readonly type: "specs"; readonly payload: Uint8Array }
+  | { readonly type: "witness"; readonly payload: Uint8Array }
   /** The sender's own clock reading; only the sender interprets it, when the PONG comes back. */
   | { readonly type: "ping"; readonly timestamp: number }
   | { readonly type: "pong"; readonly timestamp: number };
@@ -59,7 +64,8 @@ function encodeBody(frame: Frame): Uint8Array {
       return Uint8Array.of(TYPE.hello, frame.version, ...region);
     }
     case "sync":
-    case "specs": {
+    case "specs":
+    case "witness": {
       const body = new Uint8Array(1 + frame.payload.length);
       body[0] = TYPE[frame.type];
       body.set(frame.payload, 1);
@@ -93,8 +99,15 @@ function decodeBody(body: Uint8Array): Decoded {
     }
     case TYPE.sync:
     case TYPE.specs:
+    case TYPE.witness:
       // A copy: the listener may keep it, and a view would pin the whole socket chunk.
-      return { ok: true, frame: { type: type === TYPE.sync ? "sync" : "specs", payload: payload.slice() } };
+      return {
+        ok: true,
+        frame: {
+          type: type === TYPE.sync ? "sync" : type === TYPE.specs ? "specs" : "witness",
+          payload: payload.slice(),
+        },
+      };
     case TYPE.ping:
     case TYPE.pong: {
       if (payload.length !== TIMESTAMP_BYTES) return dropped(`bad ${type === TYPE.ping ? "PING" : "PONG"}`);

@@ -6,13 +6,14 @@ import type { TileLog } from "../tlog/tile-log.ts";
 
 export const LOG_PREFIX = "/log/";
 
-export function logRoute(log: TileLog, vkey: string) {
+/** `checkpoint` gives the latest checkpoint as served: with the peers' cosignatures of it, if any. */
+export function logRoute(log: TileLog, vkey: string, checkpoint: () => string = () => log.checkpoint.note) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "").slice(LOG_PREFIX.length).split("?")[0] ?? "";
     if (path === "checkpoint") {
       res
         .writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" })
-        .end(log.checkpoint.note);
+        .end(checkpoint());
       return;
     }
     if (path === "vkey") {

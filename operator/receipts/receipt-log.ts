@@ -35,19 +35,29 @@ interface ReceiptLogOptions {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly now: () => number;
+  /** Called after each checkpoint is durable (to have it witnessed). */
+  readonly published?: () => void;
 }
 
 export class ReceiptLog implements Receipts {
   readonly log: TileLog;
   /** The log's verifier key, `<origin>+<id>+<key>`: what a witness or `dsc log verify` trusts. */
   readonly vkey: string;
+  readonly publicKey: Uint8Array;
   readonly #o: ReceiptLogOptions;
   readonly #key: KeyObject;
   readonly #appended: Counter<"kind">;
   readonly #failed: Counter;
 
-  private constructor(o: ReceiptLogOptions, log: TileLog, key: KeyObject, vkey: string) {
+  private constructor(
+    o: ReceiptLogOptions,
+    log: TileLog,
+    key: KeyObject,
+    vkey: string,
+    publicKey: Uint8Array,
+  ) {
     this.#o = o;
+    this.publicKey = publicKey;
     this.log = log;
     this.#key = key;
     this.vkey = vkey;
@@ -79,8 +89,15 @@ export class ReceiptLog implements Receipts {
       origin: o.origin,
       signer: noteSigner(o.origin, o.seed),
       verifier: noteVerifier(o.origin, key.publicKey),
+      published: () => o.published?.(),
     });
-    return new ReceiptLog(o, log, key.privateKey, formatVkey(o.origin, ED25519, key.publicKey));
+    return new ReceiptLog(
+      o,
+      log,
+      key.privateKey,
+      formatVkey(o.origin, ED25519, key.publicKey),
+      key.publicKey,
+    );
   }
 
   record(kind: ReceiptKind, subject: string, details: Readonly<Record<string, Json>>): void {

@@ -38,7 +38,7 @@ export const MAX_HOLDING_MESSAGES = 256;
  */
 export const PEER_BYTE_BUDGET = { burstBytes: 64 * 1024 * 1024, bytesPerSecond: 1024 * 1024 } as const;
 
-export type PeerChannelName = "sync" | "specs";
+export type PeerChannelName = "sync" | "specs" | "witness";
 
 /** What peer sync needs of a transport: peers.PeerTransport is one. */
 interface PeerChannel {
@@ -108,6 +108,7 @@ export class PeerSync {
       this.#overBudget.delete(peer);
     });
     channel.onMessage((peer, bytes, name) => {
+      if (name === "witness") return; // the logs' witnessing has its own listener and limits
       if (!this.#withinBudget(peer, bytes.length)) return;
       if (name === "sync") this.#receive(peer, bytes);
       else

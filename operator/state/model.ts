@@ -122,7 +122,7 @@ export function checkToken(value: string, what: string): string {
 }
 
 /** Where a pause came from: an agent's signed report, an Alertmanager alert, or the chain. */
-const PAUSE_SOURCES = ["agent", "alertmanager", "chain"] as const;
+const PAUSE_SOURCES = ["agent", "alertmanager", "chain", "log"] as const;
 export type PauseSource = (typeof PAUSE_SOURCES)[number];
 
 /**

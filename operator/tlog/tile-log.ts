@@ -288,6 +288,12 @@ export class TileLog {
     return this.#compute((read) => consistencyProof(older, newer, read));
   }
 
+  /** The root of the tree at `size` (at most the checkpoint's). */
+  async rootAt(size: number): Promise<Hash> {
+    this.#covered(size);
+    return this.#treeHash(size);
+  }
+
   async #treeHash(size: number): Promise<Hash> {
     return this.#compute((read) => treeHash(size, read));
   }

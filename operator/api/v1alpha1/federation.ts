@@ -138,6 +138,15 @@ export const federationSpec = object({
           pattern: /^[0-9a-f]{64}$/,
           patternHelp: "the SHA-256 of the peer's certificate (DER), 64 lower-case hex digits",
         }).describe("The peer's identity: its TLS certificate, pinned. Any other certificate is refused."),
+        logKey: optional(
+          string({
+            pattern: /^dsc\.federation\.dev\/[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/,
+            maxLength: 512,
+            patternHelp: "the peer's log verifier key as its Federation status.log.vkey shows it",
+          }).describe(
+            "The peer's log key, pinned (C2SP vkey): this region witnesses the peer's log under it, and trusts the peer's cosignatures of this region's log under it. Without it, the two regions do not witness each other.",
+          ),
+        ),
       }),
       { maxItems: 16, mapKey: "region" },
     ).describe("The other regions' operators, which this one replicates the federation state with."),
@@ -183,6 +192,18 @@ export const federationStatus = object({
       ),
       size: integer({ minimum: 0 }).describe("Receipts in the log at its latest checkpoint."),
       root: string({ maxLength: 64 }).describe("The latest checkpoint's root hash, base64."),
+      cosignedBy: optional(
+        array(
+          object({ region: region(), size: integer({ minimum: 0 }), at: string({ format: "date-time" }) }),
+          { maxItems: 16 },
+        ).describe("Per peer, the size of this region's log it cosigned last, and when."),
+      ),
+      witnessed: optional(
+        array(
+          object({ region: region(), size: integer({ minimum: 0 }), at: string({ format: "date-time" }) }),
+          { maxItems: 16 },
+        ).describe("Per peer, the size of the peer's log this region cosigned last, and when."),
+      ),
     }).describe("This region's decision log, served as C2SP tlog-tiles under /log/ on the operator's port."),
   ),
   policy: optional(

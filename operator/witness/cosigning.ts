@@ -1,0 +1,175 @@
+// This region's log, witnessed by its peers: after each checkpoint, every
+// peer pinned with a log key is asked to cosign it (C2SP add-checkpoint, with
+// a consistency proof from the size it cosigned last). Cosignatures are
+// checked against the peer's key before they are kept, and the checkpoint is
+// served with them. One round at a time; a checkpoint made during a round is
+// witnessed by the next, so a busy log asks once per round trip, not per batch.
+import type { Logger } from "pino";
+import { Gauge, type Registry } from "prom-client";
+import { cosignatureTime } from "../core/tlog/checkpoint.ts";
+import {
+  formatNote,
+  parseNote,
+  parseSignatureLine,
+  type Signature,
+  type Verifier,
+} from "../core/tlog/note.ts";
+import { formatAddCheckpoint } from "../core/tlog/witness.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import type { SignedCheckpoint, TileLog } from "../tlog/tile-log.ts";
+import type { WitnessAnswerText } from "./witness.ts";
+
+export interface WitnessPeer {
+  readonly region: string;
+  /** The peer's cosignature key (its pinned log key, as a cosigner). */
+  readonly witness: Verifier;
+}
+
+interface CosigningOptions {
+  readonly log: TileLog;
+  readonly peers: () => readonly WitnessPeer[];
+  readonly request: (peer: string, body: string) => Promise<WitnessAnswerText>;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+interface Cosignature {
+  readonly size: number;
+  readonly signature: Signature;
+  /** The witness's own timestamp, ms. */
+  readonly at: number;
+}
+
+export class Cosigning {
+  readonly #o: CosigningOptions;
+  /** The size each peer cosigned last (as its 409 or 200 said). */
+  readonly #known = new Map<string, number>();
+  readonly #cosigned = new Map<string, Cosignature>();
+  #round: Promise<void> | undefined;
+  #again = false;
+
+  constructor(o: CosigningOptions) {
+    this.#o = o;
+    const cosigned = this.#cosigned;
+    new Gauge({
+      name: "dsc_log_cosigned_size",
+      help: "The size of this region's log each peer cosigned last",
+      labelNames: ["peer"],
+      registers: [o.registry],
+      collect() {
+        for (const [peer, c] of cosigned) this.set({ peer }, c.size);
+      },
+    });
+    new Gauge({
+      name: "dsc_log_witness_lag",
+      help: "Entries of this region's log that each peer has not cosigned yet",
+      labelNames: ["peer"],
+      registers: [o.registry],
+      collect() {
+        for (const p of o.peers())
+          this.set({ peer: p.region }, o.log.size - (cosigned.get(p.region)?.size ?? 0));
+      },
+    });
+  }
+
+  /** A new checkpoint: witness it now, or after the round in flight. */
+  published(): void {
+    if (this.#round) {
+      this.#again = true;
+      return;
+    }
+    this.#round = this.#run().finally(() => {
+      this.#round = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.published();
+      }
+    });
+  }
+
+  /** Resolves when no round is in flight. */
+  async settled(): Promise<void> {
+    while (this.#round) await this.#round;
+  }
+
+  async #run(): Promise<void> {
+    const checkpoint = this.#o.log.checkpoint;
+    await Promise.all(this.#o.peers().map((peer) => this.#witness(peer, checkpoint)));
+  }
+
+  async #witness(peer: WitnessPeer, checkpoint: SignedCheckpoint): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let old = this.#known.get(peer.region) ?? 0;
+      if (old > checkpoint.size) old = 0; // the peer holds more than this log: a 409 tells which
+      try {
+        const proof = old === 0 ? [] : await this.#o.log.consistencyProof(old, checkpoint.size);
+        const body = formatAddCheckpoint({ old, proof, checkpoint: parseNote(checkpoint.note) });
+        const answer = await this.#o.request(peer.region, body);
+        if (answer.status === 409) {
+          const size = Number(answer.body.trim());
+          if (!Number.isSafeInteger(size) || size < 0 || size > this.#o.log.size) {
+            this.#o.logger.warn(
+              { peer: peer.region, size: answer.body.trim() },
+              "a witness holds a size this log never had",
+            );
+            return;
+          }
+          this.#known.set(peer.region, size);
+          continue;
+        }
+        if (answer.status !== 200) {
+          this.#o.logger.warn(
+            { peer: peer.region, status: answer.status, message: answer.body.trim() },
+            "a witness refused this log's checkpoint",
+          );
+          return;
+        }
+        const text = parseNote(checkpoint.note).text;
+        const line = answer.body
+          .split("\n")
+          .filter((l) => l !== "")
+          .map((l) => parseSignatureLine(l))
+          .find(
+            (s) =>
+              s.name === peer.witness.name && s.id === peer.witness.id && peer.witness.verify(text, s.bytes),
+          );
+        if (!line) {
+          this.#o.logger.warn(
+            { peer: peer.region },
+            "a witness answered with no valid cosignature of its pinned key",
+          );
+          return;
+        }
+        this.#known.set(peer.region, checkpoint.size);
+        this.#cosigned.set(peer.region, {
+          size: checkpoint.size,
+          signature: line,
+          at: cosignatureTime(line.bytes) * 1000,
+        });
+        return;
+      } catch (error) {
+        this.#o.logger.debug(
+          { peer: peer.region, err: errorMessage(error) },
+          "witnessing failed; the next checkpoint tries again",
+        );
+        return;
+      }
+    }
+  }
+
+  /** The latest checkpoint with the cosignatures made of its size. */
+  checkpoint(): string {
+    const checkpoint = this.#o.log.checkpoint;
+    const note = parseNote(checkpoint.note);
+    const cosignatures = [...this.#cosigned.values()]
+      .filter((c) => c.size === checkpoint.size)
+      .map((c) => c.signature);
+    return formatNote({ text: note.text, signatures: [...note.signatures, ...cosignatures] });
+  }
+
+  /** Per peer, what it cosigned of this log last. */
+  status(): { readonly region: string; readonly size: number; readonly at: number }[] {
+    return [...this.#cosigned].map(([region, c]) => ({ region, size: c.size, at: c.at }));
+  }
+}

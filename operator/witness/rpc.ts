@@ -1,0 +1,133 @@
+// C2SP tlog-witness over the peers' mutual-TLS connections: the same
+// add-checkpoint request and answer bodies as the HTTP API, carried in
+// WITNESS frames with a request id, and gossip of cosigned checkpoints. What a
+// peer sends here is bounded in size and rate; what it cannot be is trusted:
+// the witness checks every checkpoint against the key pinned for its log.
+import type { Logger } from "pino";
+import { RateLimiter } from "../runtime/rate-limit.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import type { WitnessAnswerText } from "./witness.ts";
+
+const REQUEST = 1;
+const RESPONSE = 2;
+const GOSSIP = 3;
+const HEADER = 5;
+/** A checkpoint with 16 cosignatures and 63 proof lines is under 8 KiB. */
+const MAX_MESSAGE = 64 * 1024;
+
+export interface WitnessChannel {
+  send(peer: string, bytes: Uint8Array, channel: "witness"): boolean;
+  onMessage(listener: (peer: string, bytes: Uint8Array, channel: string) => void): unknown;
+}
+
+interface RpcOptions {
+  readonly channel: WitnessChannel;
+  /** Answers a peer's add-checkpoint (this region as a witness). */
+  readonly answer: (body: string) => Promise<WitnessAnswerText>;
+  /** A cosigned checkpoint a peer gossiped. */
+  readonly gossiped: (peer: string, note: string) => void;
+  readonly logger: Logger;
+  readonly timeoutMs?: number;
+}
+
+export class WitnessRpc {
+  readonly #o: RpcOptions;
+  readonly #pending = new Map<
+    number,
+    { resolve: (a: WitnessAnswerText) => void; reject: (e: Error) => void }
+  >();
+  #next = 1;
+  /** A log makes a checkpoint per batch; a peer asking more than this is not a log. */
+  readonly #limit = new RateLimiter({ perSecond: 50, burst: 200 });
+
+  constructor(o: RpcOptions) {
+    this.#o = o;
+    o.channel.onMessage((peer, bytes, channel) => {
+      if (channel !== "witness") return;
+      this.#receive(peer, bytes);
+    });
+  }
+
+  /** Asks `peer` to cosign; rejects if it is not connected or does not answer in time. */
+  request(peer: string, body: string): Promise<WitnessAnswerText> {
+    const id = this.#next++ % 2 ** 32;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`${peer} did not answer add-checkpoint in time`));
+      }, this.#o.timeoutMs ?? 5000);
+      this.#pending.set(id, {
+        resolve: (a) => {
+          clearTimeout(timer);
+          resolve(a);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      if (!this.#o.channel.send(peer, encode(REQUEST, id, body), "witness")) {
+        this.#pending.get(id)?.reject(new Error(`${peer} is not connected`));
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  gossip(peer: string, note: string): void {
+    this.#o.channel.send(peer, encode(GOSSIP, 0, note), "witness");
+  }
+
+  #receive(peer: string, bytes: Uint8Array): void {
+    if (bytes.length < HEADER || bytes.length > MAX_MESSAGE || !this.#limit.take(peer)) {
+      this.#o.logger.warn({ peer, bytes: bytes.length }, "witness message refused (size or rate)");
+      return;
+    }
+    const kind = bytes[0];
+    const id = new DataView(bytes.buffer, bytes.byteOffset + 1, 4).getUint32(0);
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(HEADER));
+    } catch {
+      this.#o.logger.warn({ peer }, "witness message refused (not UTF-8)");
+      return;
+    }
+    switch (kind) {
+      case REQUEST:
+        void this.#o.answer(text).then((a) => {
+          this.#o.channel.send(peer, encode(RESPONSE, id, `${String(a.status)}\n${a.body}`), "witness");
+        });
+        return;
+      case RESPONSE: {
+        const waiting = this.#pending.get(id);
+        if (!waiting) return;
+        this.#pending.delete(id);
+        const newline = text.indexOf("\n");
+        const status = Number(text.slice(0, newline));
+        if (newline < 0 || !Number.isInteger(status)) {
+          waiting.reject(new Error(`${peer} answered add-checkpoint with no status`));
+          return;
+        }
+        waiting.resolve({ status, contentType: "", body: text.slice(newline + 1) });
+        return;
+      }
+      case GOSSIP:
+        try {
+          this.#o.gossiped(peer, text);
+        } catch (error) {
+          this.#o.logger.warn({ peer, err: errorMessage(error) }, "gossiped checkpoint refused");
+        }
+        return;
+      default:
+        this.#o.logger.warn({ peer, kind }, "witness message of an unknown kind dropped");
+    }
+  }
+}
+
+function encode(kind: number, id: number, text: string): Uint8Array {
+  const body = new TextEncoder().encode(text);
+  const out = new Uint8Array(HEADER + body.length);
+  out[0] = kind;
+  new DataView(out.buffer).setUint32(1, id);
+  out.set(body, HEADER);
+  return out;
+}

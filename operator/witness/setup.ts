@@ -1,0 +1,128 @@
+// Builds this region's witnessing: a witness of the peers' logs, the client
+// that has this region's log cosigned by them, and the peer messages that
+// carry both. Keys come from the Federation's pins (peers[].logKey), read
+// anew at each use, so a change of pin takes effect at the next request.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { cosignatureVerifier } from "../core/tlog/checkpoint.ts";
+import { ED25519, noteSigner, noteVerifier, parseVkey, type Verifier } from "../core/tlog/note.ts";
+import type { SplitView } from "../core/tlog/witness.ts";
+import type { CurrentFederation } from "../federation/context.ts";
+import type { ReceiptLog } from "../receipts/receipt-log.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import { Cosigning, type WitnessPeer } from "./cosigning.ts";
+import { checkOwnCheckpoint } from "./own-log.ts";
+import { WitnessRpc, type WitnessChannel } from "./rpc.ts";
+import { Witness } from "./witness.ts";
+
+/** A log's witness signs as `<origin>/witness`, with the log's key as a cosigner (type 0x04). */
+export const witnessName = (origin: string): string => `${origin}/witness`;
+
+interface WitnessingOptions {
+  readonly stateDir: string;
+  readonly receipts: ReceiptLog;
+  readonly seed: Uint8Array;
+  readonly channel: WitnessChannel & { status(): readonly { region: string; connected: boolean }[] };
+  readonly current: CurrentFederation;
+  /** A split view found: the region whose log it is, and the evidence. */
+  readonly splitView: (split: SplitView, region: string) => void;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+interface Pinned {
+  readonly region: string;
+  readonly log: Verifier;
+  readonly witness: Verifier;
+}
+
+export async function setupWitnessing(o: WitnessingOptions) {
+  const log = o.logger.child({ component: "witness" });
+  const pinned = (): Pinned[] =>
+    (o.current.get()?.spec.peers ?? []).flatMap((p) => {
+      if (!p.logKey) return [];
+      try {
+        const vkey = parseVkey(p.logKey, `peers[${p.region}].logKey`);
+        if (vkey.type !== ED25519) return [];
+        return [
+          {
+            region: p.region,
+            log: noteVerifier(vkey.name, vkey.publicKey),
+            witness: cosignatureVerifier(witnessName(vkey.name), vkey.publicKey),
+          },
+        ];
+      } catch (error) {
+        log.warn({ peer: p.region, err: errorMessage(error) }, "a peer's pinned log key is unusable");
+        return [];
+      }
+    });
+  const regionOf = (origin: string): string => pinned().find((p) => p.log.name === origin)?.region ?? origin;
+  const origin = o.receipts.log.checkpoint.origin;
+  const own = { signer: noteSigner(origin, o.seed), verifier: noteVerifier(origin, o.receipts.publicKey) };
+  const connected = (): string[] =>
+    o.channel
+      .status()
+      .filter((p) => p.connected)
+      .map((p) => p.region);
+
+  // The witness gossips through the RPC built after it.
+  const late: { rpc?: WitnessRpc } = {};
+  const witness = await Witness.open({
+    stateDir: o.stateDir,
+    name: witnessName(origin),
+    seed: o.seed,
+    logs: () => new Map(pinned().map((p) => [p.log.name, p.log])),
+    splitView: (split) => {
+      o.splitView(split, regionOf(split.origin));
+    },
+    // What this region cosigned goes to every peer: a log showing another a different tree is caught.
+    cosigned: (note) => {
+      for (const peer of connected()) late.rpc?.gossip(peer, note);
+    },
+    registry: o.registry,
+    logger: log,
+    now: o.now,
+  });
+  const rpc = new WitnessRpc({
+    channel: o.channel,
+    answer: (body) => witness.addCheckpoint(body),
+    gossiped: (_peer, note) => {
+      witness.seen(note);
+      checkOwnCheckpoint(note, o.receipts.log, own).then(
+        (split) => {
+          if (split) o.splitView(split, "this region");
+        },
+        (error: unknown) => {
+          log.debug({ err: errorMessage(error) }, "gossiped checkpoint of this log refused");
+        },
+      );
+    },
+    logger: log,
+  });
+  late.rpc = rpc;
+  const cosigning = new Cosigning({
+    log: o.receipts.log,
+    peers: (): WitnessPeer[] => pinned().map((p) => ({ region: p.region, witness: p.witness })),
+    request: (peer, body) => rpc.request(peer, body),
+    registry: o.registry,
+    logger: log,
+    now: o.now,
+  });
+  return {
+    witness,
+    cosigning,
+    /** For the Federation's status.log. */
+    status: () => {
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return {
+        cosignedBy: cosigning.status().map((c) => ({ region: c.region, size: c.size, at: iso(c.at) })),
+        witnessed: [...witness.held()].map(([o2, h]) => ({
+          region: regionOf(o2),
+          size: h.size,
+          at: iso(h.at),
+        })),
+      };
+    },
+  };
+}

@@ -1,0 +1,193 @@
+// Three regions' logs witnessing each other in one process, over an in-memory
+// stand-in for the peer connections: cosignatures collected and checked, the
+// witnesses' state surviving a restart, a forged checkpoint of a real key
+// caught as a split view by the witness it is shown to and, gossiped, by the log.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { afterAll, describe, expect, it } from "vitest";
+import type { FederationContext } from "../federation/context.ts";
+import { CurrentFederation } from "../federation/context.ts";
+import { cosignatureVerifier, formatCheckpoint } from "../core/tlog/checkpoint.ts";
+import { EMPTY_ROOT } from "../core/tlog/merkle.ts";
+import {
+  ed25519Key,
+  formatNote,
+  noteSigner,
+  noteVerifier,
+  parseNote,
+  signNote,
+  verifyNote,
+} from "../core/tlog/note.ts";
+import { formatAddCheckpoint, type SplitView } from "../core/tlog/witness.ts";
+import { logOrigin, ReceiptLog } from "../receipts/receipt-log.ts";
+import { setupWitnessing, witnessName } from "./setup.ts";
+
+const REGIONS = ["alpha", "beta", "gamma"] as const;
+type Region = (typeof REGIONS)[number];
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Peer connections in memory: what one region sends, the other's listeners get, after a tick. */
+function network() {
+  const listeners = new Map<Region, ((peer: string, bytes: Uint8Array, channel: string) => void)[]>();
+  const down = new Set<Region>();
+  const channel = (self: Region) => ({
+    send: (peer: string, bytes: Uint8Array) => {
+      if (down.has(self) || down.has(peer as Region)) return false;
+      setImmediate(() => {
+        for (const l of listeners.get(peer as Region) ?? []) l(self, bytes, "witness");
+      });
+      return true;
+    },
+    onMessage: (l: (peer: string, bytes: Uint8Array, channel: string) => void) => {
+      listeners.set(self, [...(listeners.get(self) ?? []), l]);
+    },
+    status: () =>
+      REGIONS.filter((r) => r !== self).map((region) => ({
+        region,
+        connected: !down.has(region) && !down.has(self),
+      })),
+  });
+  return { channel, down };
+}
+
+const seeds = Object.fromEntries(REGIONS.map((r, i) => [r, new Uint8Array(32).fill(i + 1)])) as Record<
+  Region,
+  Uint8Array
+>;
+const vkeyOf = (r: Region) => {
+  const k = ed25519Key(seeds[r]);
+  return { origin: logOrigin("dsc", r), publicKey: k.publicKey };
+};
+
+async function region(self: Region, net: ReturnType<typeof network>, dir: string, splits: SplitView[]) {
+  const current = new CurrentFederation();
+  const { formatVkey, ED25519 } = await import("../core/tlog/note.ts");
+  current.set({
+    spec: {
+      peers: REGIONS.filter((r) => r !== self).map((r) => ({
+        region: r,
+        endpoint: "x:1",
+        certificateSha256: "0".repeat(64),
+        logKey: formatVkey(vkeyOf(r).origin, ED25519, vkeyOf(r).publicKey),
+      })),
+    },
+  } as unknown as FederationContext);
+  const late: { witnessing?: Awaited<ReturnType<typeof setupWitnessing>> } = {};
+  const receipts = await ReceiptLog.open({
+    dir: join(dir, "log"),
+    region: self,
+    origin: logOrigin("dsc", self),
+    seed: seeds[self],
+    logger: pino({ level: "silent" }),
+    registry: new Registry(),
+    now: Date.now,
+    published: () => late.witnessing?.cosigning.published(),
+  });
+  const witnessing = await setupWitnessing({
+    stateDir: dir,
+    receipts,
+    seed: seeds[self],
+    channel: net.channel(self),
+    current,
+    splitView: (split) => splits.push(split),
+    registry: new Registry(),
+    logger: pino({ level: "silent" }),
+    now: Date.now,
+  });
+  late.witnessing = witnessing;
+  return { receipts, witnessing };
+}
+
+const settle = async (regions: { witnessing: { cosigning: { settled(): Promise<void> } } }[]) => {
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(regions.map((r) => r.witnessing.cosigning.settled()));
+  }
+};
+
+describe("the regions witnessing each other's logs", () => {
+  it("has every checkpoint cosigned by both peers, and catches a forged one of a real key", async () => {
+    const net = network();
+    const splits: SplitView[] = [];
+    const dirOf = Object.fromEntries(
+      REGIONS.map((r) => [r, mkdtempSync(join(tmpdir(), `w-${r}-`))]),
+    ) as Record<Region, string>;
+    dirs.push(...Object.values(dirOf));
+    const all = await Promise.all(REGIONS.map((r) => region(r, net, dirOf[r], splits)));
+    const [alpha, beta, gamma] = all as [
+      Awaited<ReturnType<typeof region>>,
+      Awaited<ReturnType<typeof region>>,
+      Awaited<ReturnType<typeof region>>,
+    ];
+    for (let i = 0; i < 40; i++) alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
+    await alpha.receipts.flushed();
+    await settle(all);
+
+    // Alpha's checkpoint as served carries both peers' cosignatures, each under its pinned key.
+    const served = parseNote(alpha.witnessing.cosigning.checkpoint());
+    const witnesses = (["beta", "gamma"] as const).map((r) =>
+      cosignatureVerifier(witnessName(vkeyOf(r).origin), vkeyOf(r).publicKey),
+    );
+    expect(
+      verifyNote(served, witnesses)
+        .verified.map((v) => v.verifier.name)
+        .sort(),
+    ).toEqual(witnesses.map((w) => w.name).sort());
+    expect(
+      alpha.witnessing
+        .status()
+        .cosignedBy.map((c) => [c.region, c.size])
+        .sort(),
+    ).toEqual([
+      ["beta", 40],
+      ["gamma", 40],
+    ]);
+    expect(beta.witnessing.status().witnessed).toEqual(
+      expect.arrayContaining([expect.objectContaining({ region: "alpha", size: 40 })]),
+    );
+
+    // More receipts: witnessed again from 40 with a consistency proof.
+    for (let i = 40; i < 300; i++) alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
+    await alpha.receipts.flushed();
+    await settle(all);
+    expect(alpha.witnessing.status().cosignedBy.every((c) => c.size === 300)).toBe(true);
+    expect(splits).toEqual([]);
+
+    // Someone with alpha's real key forges a checkpoint of size 300 with another root and shows it to gamma.
+    const forged = signNote(
+      {
+        text: formatCheckpoint({ origin: vkeyOf("alpha").origin, size: 300, root: EMPTY_ROOT }),
+        signatures: [],
+      },
+      [noteSigner(vkeyOf("alpha").origin, seeds.alpha)],
+    );
+    const answer = await gamma.witnessing.witness.addCheckpoint(
+      formatAddCheckpoint({ old: 300, proof: [], checkpoint: forged }),
+    );
+    expect(answer.status).toBe(422);
+    expect(splits[0]).toMatchObject({ kind: "root_mismatch", size: 300, origin: vkeyOf("alpha").origin });
+    expect(splits[0]?.checkpoints[1]).toBe(formatNote(forged));
+    // Both checkpoints in the evidence verify under alpha's key: anyone can check the lie.
+    for (const c of splits[0]?.checkpoints ?? [])
+      verifyNote(parseNote(c), [noteVerifier(vkeyOf("alpha").origin, vkeyOf("alpha").publicKey)]);
+
+    // Gossiped to alpha itself, the forgery is found against alpha's own tree too.
+    splits.length = 0;
+    beta.witnessing.witness.seen(formatNote(forged)); // beta holds size 300 with the true root
+    await new Promise((r) => setTimeout(r, 20));
+    expect(splits.map((s) => s.size)).toEqual([300]);
+
+    // A witness's memory survives a restart: it answers 409 with the size it cosigned.
+    const again = await region("beta", network(), dirOf.beta, splits);
+    const stale = await again.witnessing.witness.addCheckpoint(
+      formatAddCheckpoint({ old: 0, proof: [], checkpoint: parseNote(alpha.receipts.log.checkpoint.note) }),
+    );
+    expect(stale).toMatchObject({ status: 409, body: "300\n" });
+  });
+});
