@@ -51,7 +51,7 @@ async function receiptsPerSecond(
     });
     let started = performance.now();
     for (let i = 0; i < count; i++)
-      log.record(RECEIPT_KINDS[i % 3] ?? "manifest.applied", `ns/m-${String(i)}`, details(i));
+      void log.record(RECEIPT_KINDS[i % 3] ?? "manifest.applied", `ns/m-${String(i)}`, details(i));
     await log.flushed();
     const receipts = count / ((performance.now() - started) / 1000);
     const entryBytes = Math.round((log.log.size > 0 ? (await log.log.entry(0))?.length : 0) ?? 0);
@@ -107,7 +107,7 @@ export async function benchLog(print: (line: string) => void, big = 1_000_000): 
       now: Date.now,
     });
     for (let i = 0; i < big; i++) {
-      log.record("manifest.applied", `ns/m-${String(i % 1000)}`, details(i));
+      void log.record("manifest.applied", `ns/m-${String(i % 1000)}`, details(i));
       if (i % 10_000 === 9_999) await log.flushed();
     }
     await log.flushed();

@@ -240,6 +240,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       await manager.stop();
       await Promise.all([federations.stop(), manifests.stop(), breachReports.stop()]);
       await replication?.close();
+      witnessing?.close();
       await receipts?.flushed();
       await events.flush();
       await server.close();

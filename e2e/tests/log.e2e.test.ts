@@ -9,13 +9,27 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openReceipt, type SignedReceipt } from "../../operator/core/receipt/receipt.ts";
 import { verifyConsistency } from "../../operator/core/tlog/merkle.ts";
-import { ed25519PublicKey, noteVerifier, parseVkey } from "../../operator/core/tlog/note.ts";
+import {
+  ed25519PublicKey,
+  formatNote,
+  noteSigner,
+  noteVerifier,
+  parseNote,
+  parseVkey,
+  signNote,
+  verifyNote,
+} from "../../operator/core/tlog/note.ts";
+import { cosignatureVerifier, formatCheckpoint } from "../../operator/core/tlog/checkpoint.ts";
+import { formatAddCheckpoint } from "../../operator/core/tlog/witness.ts";
+import { witnessName } from "../../operator/witness/setup.ts";
+import { resumeSpec } from "../testbed/guardian.ts";
 import { TileClient } from "../../operator/tlog/client.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
   directPeers,
+  logKey,
   startFederatedSuite,
   startOperator,
   submitApproved,
@@ -62,7 +76,7 @@ beforeAll(async () => {
   for (const [region, o] of await startFederatedSuite(testbed, {
     namespace: NS,
     stateName: STATE,
-    options: (region) => ({ peers: directPeers(testbed, region) }),
+    options: (region) => ({ peers: directPeers(testbed, region), guardian: { action: "Freeze" } }),
   }))
     operators.set(region, o);
 });
@@ -145,8 +159,11 @@ describe("the decision log", () => {
       kind: "manifest.refused",
       details: { reason: "InsufficientApprovals" },
     });
-    const status = await federationStatus(kc("beta"));
-    expect(status?.log?.size).toBeGreaterThan(0);
+    // The Federation's status shows the log (its size is refreshed every few seconds).
+    await until(
+      "beta's status shows its log",
+      async () => ((await federationStatus(kc("beta")))?.log?.size ?? 0) > 0,
+    );
   });
 
   it("reopens a region's log after kill -9 at its last checkpoint, consistent with every checkpoint it served", async () => {
@@ -237,5 +254,83 @@ describe("the decision log", () => {
     ) as { errors: string[]; checked: number };
     expect(out.errors).toEqual([]);
     expect(out.checked).toBe(3);
+  });
+
+  it("has each region's checkpoint cosigned by the other two, under the keys each pins", async () => {
+    for (const region of REGIONS) {
+      const others = REGIONS.filter((r) => r !== region);
+      const witnesses = others.map((r) => {
+        const vkey = parseVkey(logKey(testbed, r).vkey);
+        return cosignatureVerifier(witnessName(vkey.name), vkey.publicKey);
+      });
+      const cosigned = await until(`${region}'s checkpoint cosigned by ${others.join(" and ")}`, async () => {
+        const note = parseNote(await (await fetch(`${logUrl(region)}checkpoint`)).text());
+        const names = note.signatures.filter((s) => witnesses.some((w) => w.name === s.name)).length;
+        return names === 2 && note;
+      });
+      expect(verifyNote(cosigned, witnesses).verified).toHaveLength(2);
+      const status = await federationStatus(kc(region));
+      expect(status?.log?.cosignedBy?.map((c) => c.region).sort()).toEqual(others);
+      expect(status?.log?.witnessed?.map((c) => c.region).sort()).toEqual(others);
+    }
+  });
+
+  it("pauses the federation when a region's real key signs a second checkpoint of one size, with both as evidence", async () => {
+    // Whoever holds gamma's log key forges a checkpoint of the size beta cosigned, with another root.
+    const addCheckpoint = (region: Region, body: string) =>
+      fetch(`http://127.0.0.1:${String(operator(region).port)}/witness/add-checkpoint`, {
+        method: "POST",
+        body,
+      });
+    const gammaKey = logKey(testbed, "gamma");
+    const origin = parseVkey(gammaKey.vkey).name;
+    const forge = (size: number) =>
+      signNote(
+        { text: formatCheckpoint({ origin, size, root: new Uint8Array(32).fill(7) }), signatures: [] },
+        [noteSigner(origin, gammaKey.seed)],
+      );
+    const probe = await addCheckpoint(
+      "beta",
+      formatAddCheckpoint({ old: 0, proof: [], checkpoint: forge(1) }),
+    );
+    expect(probe.status).toBe(409);
+    const size = Number((await probe.text()).trim());
+    expect(size).toBeGreaterThan(0);
+    const forged = forge(size);
+    const refused = await addCheckpoint(
+      "beta",
+      formatAddCheckpoint({ old: size, proof: [], checkpoint: forged }),
+    );
+    expect(refused.status).toBe(422);
+
+    for (const region of REGIONS)
+      await until(
+        `${region} paused for the split view`,
+        async () => (await federationStatus(kc(region)))?.guardian?.paused === true,
+      );
+    const pause = (await federationStatus(kc("alpha")))?.guardian?.pauses[0];
+    expect(pause).toMatchObject({ source: "log", by: "beta" });
+    expect(pause?.reason).toContain("root_mismatch: gamma's log signed two checkpoints");
+    // The evidence, in beta's own log: both checkpoints, each verifiable under gamma's pinned key.
+    const beta = await until("beta's discrepancy receipt", async () => {
+      const log = await readLog("beta");
+      return log.receipts.find((r) => r.receipt.kind === "discrepancy");
+    });
+    const checkpoints = beta.receipt.details.checkpoints as string[];
+    expect(checkpoints).toContain(formatNote(forged));
+    const gammaVerifier = noteVerifier(origin, parseVkey(gammaKey.vkey).publicKey);
+    for (const c of checkpoints) verifyNote(parseNote(c), [gammaVerifier]);
+    expect(beta.receipt.details.evidence).toBe(pause?.evidence);
+
+    // Lifted only by a critical resume (3 DSPs and the Board), as any pause.
+    await submitApproved(testbed, "alpha", NS, "resume-split", resumeSpec([pause?.token ?? ""]), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    for (const region of REGIONS)
+      await until(
+        `${region} resumed`,
+        async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
+      );
   });
 });

@@ -310,7 +310,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
             { owners: consortium.owners },
             "Consortium Safe owners changed: every manifest is verified anew",
           );
-          options.receipts?.record("owners.changed", spec.consortiumSafe, {
+          void options.receipts?.record("owners.changed", spec.consortiumSafe, {
             block: block.toString(),
             consortium: [...consortium.owners],
             consortiumThreshold: consortium.threshold,

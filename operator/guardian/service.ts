@@ -138,13 +138,13 @@ export class Guardian {
     this.#reports.inc({ source, result: verdict.ok ? "Accepted" : verdict.reason });
     if (!verdict.ok) {
       this.#o.logger.warn({ reason: verdict.reason, source }, `breach report refused: ${verdict.message}`);
-      this.#o.receipts?.record("breach.refused", source, {
+      void this.#o.receipts?.record("breach.refused", source, {
         reason: verdict.reason,
         message: verdict.message.slice(0, 512),
       });
       return verdict;
     }
-    this.#o.receipts?.record("breach.accepted", verdict.hash, {
+    void this.#o.receipts?.record("breach.accepted", verdict.hash, {
       source,
       agent: verdict.signer,
       dsp: verdict.dsp,
@@ -280,7 +280,7 @@ export class Guardian {
   async raiseDiscrepancy(split: SplitView, logOf: string): Promise<void> {
     const evidence = sha256([...split.checkpoints].sort().join("\n"));
     if (this.pauses().some((p) => p.token === evidence) || this.lifted(evidence)) return;
-    this.#o.receipts?.record("discrepancy", split.origin, {
+    void this.#o.receipts?.record("discrepancy", split.origin, {
       kind: split.kind,
       size: split.size,
       checkpoints: [...split.checkpoints],
@@ -321,7 +321,7 @@ export class Guardian {
     if (lifting.length === 0) return [];
     const at = this.#o.now();
     await this.#o.ledger.lift(lifting, manifest, at);
-    for (const token of lifting) this.#o.receipts?.record("pause.lifted", token, { manifest });
+    for (const token of lifting) void this.#o.receipts?.record("pause.lifted", token, { manifest });
     this.lifts.publish();
     await this.#o.state.change((d) => d.resume({ tokens: lifting, manifest, region: this.#o.region, at }));
     return lifting;
@@ -330,7 +330,7 @@ export class Guardian {
   async #raise(p: Omit<PauseRecord, "region" | "at">): Promise<void> {
     const record = { ...p, region: this.#o.region, at: this.#o.now() };
     await this.#o.state.change((d) => d.pause(record));
-    this.#o.receipts?.record("pause.raised", p.token, {
+    void this.#o.receipts?.record("pause.raised", p.token, {
       source: p.source,
       by: p.by,
       dsp: p.dsp,

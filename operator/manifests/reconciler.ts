@@ -193,10 +193,12 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         status = { ...status, regions, regionSummary: summary };
       }
       if (records && spec && "report" in outcome) trace(key, "outcome recorded in the state");
+      // The receipt is durable before the status shows the decision: a crash between the two
+      // then repeats the receipt at the next pass, rather than losing it.
+      const receipt = options.receipts && manifestReceipt(previous, status, outcome);
+      if (receipt) await options.receipts.record(receipt.kind, key, receipt.details);
       await writeStatus(object, status);
       trace(key, "status written", { outcome: outcome.kind });
-      const receipt = options.receipts && manifestReceipt(previous, status, outcome);
-      if (receipt) options.receipts.record(receipt.kind, key, receipt.details);
       if (status.state === "Paused") options.paused.add(key);
       else options.paused.delete(key);
       logger.debug({ outcome: outcome.kind }, "reconciled");
@@ -223,7 +225,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       heldDeletions.delete(key);
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
       if (pruned.length > 0) {
-        options.receipts?.record("manifest.pruned", key, {
+        await options.receipts?.record("manifest.pruned", key, {
           cause: "the ConsortiumManifest was deleted in this cluster",
           digest: previous?.appliedDigest ?? null,
           pruned: pruned.slice(0, 32).map(describeRef),

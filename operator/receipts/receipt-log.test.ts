@@ -41,7 +41,9 @@ describe("the receipt log", () => {
     const registry = new Registry();
     const receipts = await openLog(dir, registry);
     for (let i = 0; i < 600; i++)
-      receipts.record(RECEIPT_KINDS[i % RECEIPT_KINDS.length] ?? "discrepancy", `ns/m-${String(i)}`, { i });
+      void receipts.record(RECEIPT_KINDS[i % RECEIPT_KINDS.length] ?? "discrepancy", `ns/m-${String(i)}`, {
+        i,
+      });
     await receipts.flushed();
     expect(receipts.log.size).toBe(600);
     expect(await registry.getSingleMetricAsString("dsc_log_size")).toContain("dsc_log_size 600");

@@ -19,7 +19,14 @@ import { MAX_ENTRY_BYTES, TileLog } from "../tlog/tile-log.ts";
 
 /** What a decision records; the rest (region, time, signature) the log adds. */
 export interface Receipts {
-  record(kind: ReceiptKind, subject: string, details: Readonly<Record<string, Json>>): void;
+  /**
+   * Appends a receipt. The promise settles once a durable checkpoint covers
+   * it, or once it failed (logged and counted): it never rejects, so a
+   * caller may wait for it before making the decision visible (a status
+   * written before its receipt is durable would, after a crash, never be
+   * recorded again), and a broken log still never stops a decision.
+   */
+  record(kind: ReceiptKind, subject: string, details: Readonly<Record<string, Json>>): Promise<void>;
 }
 
 /** A region's log origin (and key name): schema-less, one per federation and region. */
@@ -100,7 +107,7 @@ export class ReceiptLog implements Receipts {
     );
   }
 
-  record(kind: ReceiptKind, subject: string, details: Readonly<Record<string, Json>>): void {
+  record(kind: ReceiptKind, subject: string, details: Readonly<Record<string, Json>>): Promise<void> {
     const receipt: Receipt = {
       v: 1,
       region: this.#o.region,
@@ -125,9 +132,9 @@ export class ReceiptLog implements Receipts {
     } catch (error) {
       this.#failed.inc();
       this.#o.logger.error({ err: String(error), kind, subject }, "could not make a receipt");
-      return;
+      return Promise.resolve();
     }
-    this.log.append(entry).then(
+    return this.log.append(entry).then(
       () => {
         this.#appended.inc({ kind });
       },

@@ -88,6 +88,17 @@ export class Cosigning {
     });
   }
 
+  /**
+   * Witnessing again when a peer is behind: one that was down, or not yet
+   * connected when the last checkpoint was made, catches up without waiting
+   * for the log's next decision. Called on a timer.
+   */
+  tick(): void {
+    const size = this.#o.log.size;
+    if (size > 0 && this.#o.peers().some((p) => (this.#cosigned.get(p.region)?.size ?? 0) < size))
+      this.published();
+  }
+
   /** Resolves when no round is in flight. */
   async settled(): Promise<void> {
     while (this.#round) await this.#round;

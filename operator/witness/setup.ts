@@ -15,6 +15,9 @@ import { checkOwnCheckpoint } from "./own-log.ts";
 import { WitnessRpc, type WitnessChannel } from "./rpc.ts";
 import { Witness } from "./witness.ts";
 
+/** How often a log checks whether a peer has fallen behind in cosigning it. */
+const CATCH_UP_MS = 2000;
+
 /** A log's witness signs as `<origin>/witness`, with the log's key as a cosigner (type 0x04). */
 export const witnessName = (origin: string): string => `${origin}/witness`;
 
@@ -109,9 +112,17 @@ export async function setupWitnessing(o: WitnessingOptions) {
     logger: log,
     now: o.now,
   });
+  // A peer behind (down, or connected after the last checkpoint) is asked again.
+  const timer = setInterval(() => {
+    cosigning.tick();
+  }, CATCH_UP_MS);
+  timer.unref();
   return {
     witness,
     cosigning,
+    close: () => {
+      clearInterval(timer);
+    },
     /** For the Federation's status.log. */
     status: () => {
       const iso = (ms: number) => new Date(ms).toISOString();

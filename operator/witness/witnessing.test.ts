@@ -125,7 +125,7 @@ describe("the regions witnessing each other's logs", () => {
       Awaited<ReturnType<typeof region>>,
       Awaited<ReturnType<typeof region>>,
     ];
-    for (let i = 0; i < 40; i++) alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
+    for (let i = 0; i < 40; i++) void alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
     await alpha.receipts.flushed();
     await settle(all);
 
@@ -153,7 +153,8 @@ describe("the regions witnessing each other's logs", () => {
     );
 
     // More receipts: witnessed again from 40 with a consistency proof.
-    for (let i = 40; i < 300; i++) alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
+    for (let i = 40; i < 300; i++)
+      void alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
     await alpha.receipts.flushed();
     await settle(all);
     expect(alpha.witnessing.status().cosignedBy.every((c) => c.size === 300)).toBe(true);
