@@ -7,6 +7,7 @@
 //   dsc propose FILE --federation FED [--write]  the agent's proposal signature
 //   dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--operator-namespace NS]
 //   dsc breach  --federation FED --scope S --severity SEV --evidence E   an agent's signed breach report
+//   dsc log checkpoint | get | prove | verify   a region's decision log, from outside (log.ts)
 //   dsc status | approvals NAME [-n NS] | pause-history   read the cluster (cluster.ts);
 //                                                          also `kubectl dsc ...` (bin/kubectl-dsc)
 // Keys come from --key-file FILE or the DSC_KEY environment variable.
@@ -32,6 +33,7 @@ import { SafeService } from "../safe/service.ts";
 import { signAsBoardOwner, signAsDspOwner, signProposal } from "../signing/sign.ts";
 import { verifyManifest } from "../verification/verify.ts";
 import type { ClusterCommand } from "./cluster.ts";
+import { LOG_USAGE, logCommand } from "./log.ts";
 import {
   ClusterError,
   loadContext,
@@ -50,6 +52,9 @@ const USAGE = `usage:
   dsc breach  --federation (NAME --chain-id N --guardian-pause ADDRESS | FILE.yaml)
               --scope SCOPE --severity (warning | critical) --evidence (TEXT | 0xHASH) [--observed-at TIME] [--json]
 keys: --key-file FILE, or the DSC_KEY environment variable
+
+a region's decision log (read over HTTP, proven offline; no cluster access needed):
+${LOG_USAGE}
 
 reading the cluster (the current kubeconfig context; also as kubectl dsc ...):
   dsc status        [--federation NAME] [--json]      region, peers, chain, document, guardian pause
@@ -77,6 +82,11 @@ const OPTIONS = {
   kubeconfig: { type: "string" },
   context: { type: "string" },
   namespace: { type: "string", short: "n" },
+  url: { type: "string" },
+  vkey: { type: "string" },
+  witness: { type: "string", multiple: true },
+  quorum: { type: "string" },
+  output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -96,6 +106,7 @@ export async function run(argv: readonly string[], out: Out = console.log): Prom
     return command || flags.help ? 0 : 2;
   }
   if (command === "breach") return breach(flags, positionals.slice(1), out);
+  if (command === "log") return logCommand(positionals.slice(1), flags, out);
   if (isClusterCommand(command)) {
     // Loaded on demand: the Kubernetes client is not needed to sign or verify.
     const { clusterCommand } = await import("./cluster.ts");
