@@ -39,6 +39,9 @@ const REQUIRED_ALERTS = [
   "DscWorkqueueBacklog",
   "DscSyncRejected",
   "DscPeerRefused",
+  "DscLogDiscrepancy",
+  "DscLogWitnessLag",
+  "DscLogAppendFailing",
 ];
 const REQUIRED_METRICS = [
   "up",
@@ -61,6 +64,11 @@ const REQUIRED_METRICS = [
   "dsc_chain_errors_total",
   "dsc_guardian_paused",
   "dsc_breach_reports_total",
+  "dsc_log_size",
+  "dsc_log_receipts_total",
+  "dsc_log_witness_lag",
+  "dsc_witness_requests_total",
+  "dsc_log_discrepancies_total",
 ];
 
 describe("alert rules", () => {

@@ -51,6 +51,7 @@ export class ReceiptLog implements Receipts {
   /** The log's verifier key, `<origin>+<id>+<key>`: what a witness or `dsc log verify` trusts. */
   readonly vkey: string;
   readonly publicKey: Uint8Array;
+  readonly region: string;
   readonly #o: ReceiptLogOptions;
   readonly #key: KeyObject;
   readonly #appended: Counter<"kind">;
@@ -65,6 +66,7 @@ export class ReceiptLog implements Receipts {
   ) {
     this.#o = o;
     this.publicKey = publicKey;
+    this.region = o.region;
     this.log = log;
     this.#key = key;
     this.vkey = vkey;

@@ -3,7 +3,7 @@
 // carry both. Keys come from the Federation's pins (peers[].logKey), read
 // anew at each use, so a change of pin takes effect at the next request.
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import { Counter, type Registry } from "prom-client";
 import { cosignatureVerifier } from "../core/tlog/checkpoint.ts";
 import { ED25519, noteSigner, noteVerifier, parseVkey, type Verifier } from "../core/tlog/note.ts";
 import type { SplitView } from "../core/tlog/witness.ts";
@@ -42,6 +42,20 @@ interface Pinned {
 
 export async function setupWitnessing(o: WitnessingOptions) {
   const log = o.logger.child({ component: "witness" });
+  const discrepancies = new Counter({
+    name: "dsc_log_discrepancies_total",
+    help: "Split views found: a log's key signed two checkpoints that cannot both be true (kind, and whose log)",
+    labelNames: ["kind", "log"],
+    registers: [o.registry],
+  });
+  const splitView = (split: SplitView, region: string): void => {
+    discrepancies.inc({ kind: split.kind, log: region });
+    log.error(
+      { kind: split.kind, log: region, size: split.size },
+      "split view: a log signed two checkpoints that cannot both be true",
+    );
+    o.splitView(split, region);
+  };
   const pinned = (): Pinned[] =>
     (o.current.get()?.spec.peers ?? []).flatMap((p) => {
       if (!p.logKey) return [];
@@ -77,7 +91,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
     seed: o.seed,
     logs: () => new Map(pinned().map((p) => [p.log.name, p.log])),
     splitView: (split) => {
-      o.splitView(split, regionOf(split.origin));
+      splitView(split, regionOf(split.origin));
     },
     // What this region cosigned goes to every peer: a log showing another a different tree is caught.
     cosigned: (note) => {
@@ -94,7 +108,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
       witness.seen(note);
       checkOwnCheckpoint(note, o.receipts.log, own).then(
         (split) => {
-          if (split) o.splitView(split, "this region");
+          if (split) splitView(split, o.receipts.region);
         },
         (error: unknown) => {
           log.debug({ err: errorMessage(error) }, "gossiped checkpoint of this log refused");
@@ -113,7 +127,15 @@ export async function setupWitnessing(o: WitnessingOptions) {
     now: o.now,
   });
   // A peer behind (down, or connected after the last checkpoint) is asked again.
+  // Every log this region judges has its discrepancy series from the start, at 0, so that
+  // increase() and the alert see the first one.
+  const zero = (): void => {
+    for (const region of [o.receipts.region, ...pinned().map((p) => p.region)])
+      discrepancies.inc({ kind: "root_mismatch", log: region }, 0);
+  };
+  zero();
   const timer = setInterval(() => {
+    zero();
     cosigning.tick();
   }, CATCH_UP_MS);
   timer.unref();
