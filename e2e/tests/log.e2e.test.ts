@@ -4,6 +4,8 @@
 // log at its last checkpoint and goes on consistently; and Go's own tlog and
 // note code verifies a live region's checkpoint and proofs.
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +26,7 @@ import { formatAddCheckpoint } from "../../operator/core/tlog/witness.ts";
 import { witnessName } from "../../operator/witness/setup.ts";
 import { resumeSpec } from "../testbed/guardian.ts";
 import { TileClient } from "../../operator/tlog/client.ts";
+import { run } from "../../operator/cli/dsc.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
@@ -332,5 +335,35 @@ describe("the decision log", () => {
         `${region} resumed`,
         async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
       );
+  });
+
+  it("gives a proof bundle that `dsc log verify` checks with keys alone, and refuses once tampered", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dsc-proof-"));
+    try {
+      const status = await federationStatus(kc("alpha"));
+      const vkey = status?.log?.vkey ?? "";
+      const witnesses = (["beta", "gamma"] as const).flatMap((r) => ["--witness", logKey(testbed, r).vkey]);
+      const file = join(dir, "receipt.tlog-proof");
+      const dsc = async (...args: string[]) => {
+        const lines: string[] = [];
+        const code = await run(args, (l) => lines.push(l));
+        return { code, text: lines.join("\n") };
+      };
+      // The served checkpoint carries cosignatures once both peers witnessed its size.
+      const verified = await until("a proof cosigned by both peers", async () => {
+        if ((await dsc("log", "prove", "0", "--url", logUrl("alpha"), "--vkey", vkey, "-o", file)).code !== 0)
+          return false;
+        const out = await dsc("log", "verify", file, "--vkey", vkey, ...witnesses, "--quorum", "2");
+        return out.code === 0 && out;
+      });
+      expect(verified.text).toContain("cosigned by 2 of 2 witnesses");
+      // Out of the cluster: the operators are not needed to verify it.
+      const text = readFileSync(file, "utf8");
+      writeFileSync(file, text.replace(/^index 0$/m, "index 1"));
+      const tampered = await dsc("log", "verify", file, "--vkey", vkey, ...witnesses, "--quorum", "2");
+      expect(tampered.code).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
