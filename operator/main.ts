@@ -42,7 +42,7 @@ import { StateStore } from "./state/store.ts";
 import { Verifier } from "./verification/verifier.ts";
 import { configureTrace } from "./runtime/trace.ts";
 import { loadLogKey } from "./receipts/key.ts";
-import { LOG_PREFIX, logRoute } from "./receipts/http.ts";
+import { LOG_PREFIX, logRoute, MIRROR_PREFIX, mirrorRoute } from "./receipts/http.ts";
 import { logOrigin, ReceiptLog } from "./receipts/receipt-log.ts";
 import { setupWitnessing } from "./witness/setup.ts";
 import { ADD_CHECKPOINT_PATH, addCheckpointRoute } from "./witness/http.ts";
@@ -210,8 +210,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       [ALERTMANAGER_PATH, guardianRoute],
       ...(witnessing ? [[ADD_CHECKPOINT_PATH, addCheckpointRoute(witnessing.witness)] as const] : []),
     ]),
-    get: new Map(
-      receipts
+    get: new Map([
+      ...(receipts
         ? [
             [
               LOG_PREFIX,
@@ -220,10 +220,22 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
                 receipts.vkey,
                 () => witnessing?.cosigning.checkpoint() ?? receipts.log.checkpoint.note,
               ),
-            ],
+            ] as const,
           ]
-        : [],
-    ),
+        : []),
+      ...(witnessing
+        ? [
+            [
+              MIRROR_PREFIX,
+              mirrorRoute((region) => {
+                const log = witnessing.mirrors.get(region);
+                const vkey = witnessing.pinnedKey(region);
+                return log && vkey ? { log, vkey } : undefined;
+              }),
+            ] as const,
+          ]
+        : []),
+    ]),
   });
   log.info(
     { port: server.port },

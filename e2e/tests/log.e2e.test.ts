@@ -4,7 +4,7 @@
 // log at its last checkpoint and goes on consistently; and Go's own tlog and
 // note code verifies a live region's checkpoint and proofs.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
@@ -365,5 +365,75 @@ describe("the decision log", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("keeps a lost region's receipts readable and provable from a peer's mirror, and restores its log from it", async () => {
+    const gammaSize = (await readLog("gamma")).checkpoint.size;
+    await until("alpha's mirror of gamma caught up", async () => {
+      const status = await federationStatus(kc("alpha"));
+      return status?.log?.mirrored?.find((m) => m.region === "gamma")?.size === gammaSize;
+    });
+    await operator("gamma").stop();
+    const gammaLogDir = join(testbed.layout.regionDir("gamma"), STATE, "log");
+    rmSync(gammaLogDir, { recursive: true, force: true });
+
+    // Gamma is gone; its receipts are read from alpha, proven under gamma's own key.
+    const vkey = parseVkey(logKey(testbed, "gamma").vkey);
+    const client = new TileClient(
+      `http://127.0.0.1:${String(operator("alpha").port)}/mirror/gamma/`,
+      noteVerifier(vkey.name, vkey.publicKey),
+    );
+    const checkpoint = await client.checkpoint();
+    expect(checkpoint.size).toBe(gammaSize);
+    const receipts = (await client.entries(checkpoint, 0, checkpoint.size)).map((e) =>
+      openReceipt(e, ed25519PublicKey(vkey.publicKey)),
+    );
+    expect(receipts.some((r) => r.receipt.region === "gamma" && r.receipt.subject === `${NS}/burst-7`)).toBe(
+      true,
+    );
+
+    // Gamma's log restored from alpha's copy: it reopens at the same checkpoint and goes on, witnessed.
+    cpSync(join(testbed.layout.regionDir("alpha"), STATE, "mirrors", "gamma"), gammaLogDir, {
+      recursive: true,
+    });
+    operators.set(
+      "gamma",
+      await startOperator(
+        testbed,
+        "gamma",
+        { DSC_RESYNC_SECONDS: "2", DSC_STATE_DIR: join(testbed.layout.regionDir("gamma"), STATE) },
+        { federated: true },
+      ),
+    );
+    await submitApproved(
+      testbed,
+      "gamma",
+      NS,
+      "after-restore",
+      {
+        tier: "operational",
+        targets: ["gamma"],
+        nonce: 1,
+        expiresAt: expiresAt(),
+        objects: [
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "after-restore" }, data: { v: "1" } },
+        ],
+      },
+      { signers: ["gamma"] },
+    );
+    const restored = await until("gamma's restored log grows and is cosigned again", async () => {
+      const log = await readLog("gamma");
+      const status = await federationStatus(kc("gamma"));
+      const cosigned = status?.log?.cosignedBy?.filter((c) => c.size === log.checkpoint.size).length ?? 0;
+      return log.checkpoint.size > gammaSize && cosigned === 2 && log;
+    });
+    verifyConsistency(
+      gammaSize,
+      restored.checkpoint.size,
+      checkpoint.root,
+      restored.checkpoint.root,
+      await restored.client.consistencyProof(gammaSize, restored.checkpoint),
+    );
+    expect((await federationStatus(kc("alpha")))?.guardian?.paused).toBe(false);
   });
 });

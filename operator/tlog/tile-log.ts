@@ -64,7 +64,9 @@ interface Pending {
 export interface LogOptions {
   readonly files: LogFiles;
   readonly origin: string;
-  readonly signer: Signer;
+  /** Signs this log's checkpoints; absent for a mirror of another region's log, which adopts that log's. */
+  readonly signer?: Signer;
+  /** The log's key: every checkpoint on disk, and every one a mirror adopts, must verify under it. */
   readonly verifier: Verifier;
   /** Called after each checkpoint is durable (to witness or anchor it). */
   readonly published?: (checkpoint: SignedCheckpoint) => void;
@@ -86,6 +88,8 @@ export class TileLog {
   #edgeEntries: Uint8Array[];
   #pending: Pending[] = [];
   #writing: Promise<void> | undefined;
+  /** A mirror's adopts, one at a time. */
+  #adopting: Promise<unknown> = Promise.resolve();
   #failure: Error | undefined;
   readonly #recent = new Map<string, Uint8Array>();
 
@@ -106,7 +110,9 @@ export class TileLog {
   static async open(o: LogOptions): Promise<TileLog> {
     const text = await o.files.read(CHECKPOINT_PATH);
     if (text === undefined) {
-      const empty = signed(o, { origin: o.origin, size: 0, root: EMPTY_ROOT });
+      const empty = o.signer
+        ? signed(o.signer, { origin: o.origin, size: 0, root: EMPTY_ROOT })
+        : { origin: o.origin, size: 0, root: EMPTY_ROOT, note: "" };
       return new TileLog(o, empty, [], []);
     }
     let checkpoint: SignedCheckpoint;
@@ -183,7 +189,12 @@ export class TileLog {
         const batch = this.#pending.splice(0, MAX_BATCH);
         try {
           const first = this.#checkpoint.size;
-          await this.#integrate(batch.map((p) => p.entry));
+          const signer = this.#o.signer;
+          if (!signer) throw new Error("a mirror appends only what its log signed (adopt)");
+          await this.#integrate(
+            batch.map((p) => p.entry),
+            (c) => signed(signer, c),
+          );
           batch.forEach((p, i) => {
             p.done(first + i);
           });
@@ -199,7 +210,34 @@ export class TileLog {
     }
   }
 
-  async #integrate(entries: readonly Uint8Array[]): Promise<void> {
+  /**
+   * A mirror's step: the next entries of another region's log and that log's
+   * checkpoint over them. The tree is built here from the entries, so the
+   * checkpoint is adopted only if its root is what they hash to; else nothing
+   * changes and a LogCorruptedError says so.
+   */
+  async adopt(entries: readonly Uint8Array[], note: string): Promise<void> {
+    const parsed = parseNote(note);
+    verifyNote(parsed, [this.#o.verifier]);
+    const offered = parseCheckpoint(parsed.text);
+    if (offered.origin !== this.#o.origin || offered.size !== this.#checkpoint.size + entries.length)
+      throw new LogCorruptedError(
+        `the checkpoint is of ${offered.origin} at ${String(offered.size)}, not the ${String(entries.length)} entries after ${String(this.#checkpoint.size)}`,
+      );
+    const run = this.#adopting.then(() =>
+      this.#integrate(entries, (c) => {
+        if (!sameHash(c.root, offered.root))
+          throw new LogCorruptedError(
+            `entries ${String(this.#checkpoint.size)} to ${String(c.size)} do not hash to the checkpoint's root`,
+          );
+        return { ...offered, note: formatNote(parsed) };
+      }),
+    );
+    this.#adopting = run.catch(() => undefined);
+    await run;
+  }
+
+  async #integrate(entries: readonly Uint8Array[], seal: (c: Checkpoint) => SignedCheckpoint): Promise<void> {
     const edge = this.#edge.map((hashes) => [...hashes]);
     let bundle = [...this.#edgeEntries];
     let size = this.#checkpoint.size;
@@ -251,7 +289,14 @@ export class TileLog {
       this.#edgeSize = before.size;
       throw error;
     }
-    const next = signed(this.#o, { origin: this.#o.origin, size, root });
+    let next: SignedCheckpoint;
+    try {
+      next = seal({ origin: this.#o.origin, size, root });
+    } catch (error) {
+      this.#edge = before.edge;
+      this.#edgeSize = before.size;
+      throw error;
+    }
     await this.#o.files.write(CHECKPOINT_PATH, new TextEncoder().encode(next.note));
     this.#edgeEntries = bundle;
     this.#checkpoint = next;
@@ -366,8 +411,8 @@ async function removeStrayPartials(files: LogFiles, size: number): Promise<void>
   }
 }
 
-function signed(o: LogOptions, c: Checkpoint): SignedCheckpoint {
-  return { ...c, note: formatNote(signNote({ text: formatCheckpoint(c), signatures: [] }, [o.signer])) };
+function signed(signer: Signer, c: Checkpoint): SignedCheckpoint {
+  return { ...c, note: formatNote(signNote({ text: formatCheckpoint(c), signatures: [] }, [signer])) };
 }
 
 async function mustRead(files: LogFiles, path: string): Promise<Uint8Array> {

@@ -11,9 +11,15 @@ import type { WitnessAnswerText } from "./witness.ts";
 const REQUEST = 1;
 const RESPONSE = 2;
 const GOSSIP = 3;
+/** A mirror asks for one of the log's resources (a tile path, or "checkpoint"). */
+const FETCH = 4;
+/** The answer: one byte (1 found, 0 not), then the resource's bytes. */
+const FETCHED = 5;
 const HEADER = 5;
 /** A checkpoint with 16 cosignatures and 63 proof lines is under 8 KiB. */
 const MAX_MESSAGE = 64 * 1024;
+/** A full entry bundle of receipts (about 700 bytes each) is under 256 KiB; a receipt at most 64 KiB. */
+const MAX_FETCHED = 4 * 1024 * 1024;
 
 export interface WitnessChannel {
   send(peer: string, bytes: Uint8Array, channel: "witness"): boolean;
@@ -26,6 +32,8 @@ interface RpcOptions {
   readonly answer: (body: string) => Promise<WitnessAnswerText>;
   /** A cosigned checkpoint a peer gossiped. */
   readonly gossiped: (peer: string, note: string) => void;
+  /** One of this region's log resources, for a peer's mirror (undefined: not there). */
+  readonly read: (path: string) => Promise<Uint8Array | undefined>;
   readonly logger: Logger;
   readonly timeoutMs?: number;
 }
@@ -35,6 +43,10 @@ export class WitnessRpc {
   readonly #pending = new Map<
     number,
     { resolve: (a: WitnessAnswerText) => void; reject: (e: Error) => void }
+  >();
+  readonly #fetches = new Map<
+    number,
+    { resolve: (b: Uint8Array | undefined) => void; reject: (e: Error) => void }
   >();
   #next = 1;
   /** A log makes a checkpoint per batch; a peer asking more than this is not a log. */
@@ -73,17 +85,45 @@ export class WitnessRpc {
     });
   }
 
+  /** One of `peer`'s log resources; undefined if it has none at that path. */
+  fetch(peer: string, path: string): Promise<Uint8Array | undefined> {
+    const id = this.#next++ % 2 ** 32;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#fetches.delete(id);
+        reject(new Error(`${peer} did not answer a fetch of ${path} in time`));
+      }, this.#o.timeoutMs ?? 5000);
+      const settle =
+        <T>(f: (x: T) => void) =>
+        (x: T) => {
+          clearTimeout(timer);
+          this.#fetches.delete(id);
+          f(x);
+        };
+      this.#fetches.set(id, { resolve: settle(resolve), reject: settle(reject) });
+      if (!this.#o.channel.send(peer, encode(FETCH, id, path), "witness"))
+        this.#fetches.get(id)?.reject(new Error(`${peer} is not connected`));
+    });
+  }
+
   gossip(peer: string, note: string): void {
     this.#o.channel.send(peer, encode(GOSSIP, 0, note), "witness");
   }
 
   #receive(peer: string, bytes: Uint8Array): void {
-    if (bytes.length < HEADER || bytes.length > MAX_MESSAGE || !this.#limit.take(peer)) {
+    const max = bytes[0] === FETCHED ? MAX_FETCHED : MAX_MESSAGE;
+    if (bytes.length < HEADER || bytes.length > max || !this.#limit.take(peer)) {
       this.#o.logger.warn({ peer, bytes: bytes.length }, "witness message refused (size or rate)");
       return;
     }
     const kind = bytes[0];
     const id = new DataView(bytes.buffer, bytes.byteOffset + 1, 4).getUint32(0);
+    if (kind === FETCHED) {
+      const waiting = this.#fetches.get(id);
+      if (!waiting) return;
+      waiting.resolve(bytes[HEADER] === 1 ? bytes.slice(HEADER + 1) : undefined);
+      return;
+    }
     let text: string;
     try {
       text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(HEADER));
@@ -110,6 +150,18 @@ export class WitnessRpc {
         waiting.resolve({ status, contentType: "", body: text.slice(newline + 1) });
         return;
       }
+      case FETCH:
+        void this.#o.read(text).then(
+          (found) => {
+            const body = new Uint8Array(1 + (found?.length ?? 0));
+            body[0] = found ? 1 : 0;
+            if (found) body.set(found, 1);
+            if (body.length + HEADER <= MAX_FETCHED)
+              this.#o.channel.send(peer, encodeBytes(FETCHED, id, body), "witness");
+          },
+          () => undefined,
+        );
+        return;
       case GOSSIP:
         try {
           this.#o.gossiped(peer, text);
@@ -123,8 +175,10 @@ export class WitnessRpc {
   }
 }
 
-function encode(kind: number, id: number, text: string): Uint8Array {
-  const body = new TextEncoder().encode(text);
+const encode = (kind: number, id: number, text: string): Uint8Array =>
+  encodeBytes(kind, id, new TextEncoder().encode(text));
+
+function encodeBytes(kind: number, id: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER + body.length);
   out[0] = kind;
   new DataView(out.buffer).setUint32(1, id);

@@ -10,7 +10,9 @@ import type { SplitView } from "../core/tlog/witness.ts";
 import type { CurrentFederation } from "../federation/context.ts";
 import type { ReceiptLog } from "../receipts/receipt-log.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import { join } from "node:path";
 import { Cosigning, type WitnessPeer } from "./cosigning.ts";
+import { Mirrors } from "./mirrors.ts";
 import { checkOwnCheckpoint } from "./own-log.ts";
 import { WitnessRpc, type WitnessChannel } from "./rpc.ts";
 import { Witness } from "./witness.ts";
@@ -103,6 +105,10 @@ export async function setupWitnessing(o: WitnessingOptions) {
   });
   const rpc = new WitnessRpc({
     channel: o.channel,
+    read: (path) =>
+      path === "checkpoint"
+        ? Promise.resolve(new TextEncoder().encode(o.receipts.log.checkpoint.note))
+        : o.receipts.log.readTile(path),
     answer: (body) => witness.addCheckpoint(body),
     gossiped: (_peer, note) => {
       witness.seen(note);
@@ -127,6 +133,12 @@ export async function setupWitnessing(o: WitnessingOptions) {
     now: o.now,
   });
   // A peer behind (down, or connected after the last checkpoint) is asked again.
+  const mirrors = new Mirrors({
+    dir: join(o.stateDir, "mirrors"),
+    fetch: (peer, path) => rpc.fetch(peer, path),
+    registry: o.registry,
+    logger: log,
+  });
   // Every log this region judges has its discrepancy series from the start, at 0, so that
   // increase() and the alert see the first one.
   const zero = (): void => {
@@ -137,11 +149,16 @@ export async function setupWitnessing(o: WitnessingOptions) {
   const timer = setInterval(() => {
     zero();
     cosigning.tick();
+    for (const p of pinned()) mirrors.sync(p.region, p.log, witness.held().get(p.log.name));
   }, CATCH_UP_MS);
   timer.unref();
   return {
     witness,
     cosigning,
+    mirrors,
+    /** The vkey this region pins for `region`'s log, if any. */
+    pinnedKey: (region: string): string | undefined =>
+      o.current.get()?.spec.peers?.find((p) => p.region === region)?.logKey,
     close: () => {
       clearInterval(timer);
     },
@@ -155,6 +172,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
           size: h.size,
           at: iso(h.at),
         })),
+        mirrored: mirrors.status(),
       };
     },
   };

@@ -160,6 +160,22 @@ describe("the regions witnessing each other's logs", () => {
     expect(alpha.witnessing.status().cosignedBy.every((c) => c.size === 300)).toBe(true);
     expect(splits).toEqual([]);
 
+    // Beta and gamma keep proven copies of alpha's log, rebuilt from its entries.
+    const alphaLog = noteVerifier(vkeyOf("alpha").origin, vkeyOf("alpha").publicKey);
+    for (const r of [beta, gamma])
+      r.witnessing.mirrors.sync("alpha", alphaLog, r.witnessing.witness.held().get(alphaLog.name));
+    for (let i = 0; i < 50 && beta.witnessing.mirrors.get("alpha")?.size !== 300; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const mirror = beta.witnessing.mirrors.get("alpha");
+    expect(mirror?.size).toBe(300);
+    expect(Buffer.from(mirror?.checkpoint.root ?? [])).toEqual(
+      Buffer.from(alpha.receipts.log.checkpoint.root),
+    );
+    expect(await mirror?.entry(299)).toEqual(await alpha.receipts.log.entry(299));
+    // A mirror adopts no checkpoint its entries do not hash to.
+    await expect(mirror?.adopt([new Uint8Array([1])], alpha.receipts.log.checkpoint.note)).rejects.toThrow();
+    expect(mirror?.size).toBe(300);
+
     // Someone with alpha's real key forges a checkpoint of size 300 with another root and shows it to gamma.
     const forged = signNote(
       {

@@ -204,6 +204,11 @@ export const federationStatus = object({
           { maxItems: 16 },
         ).describe("Per peer, the size of the peer's log this region cosigned last, and when."),
       ),
+      mirrored: optional(
+        array(object({ region: region(), size: integer({ minimum: 0 }) }), { maxItems: 16 }).describe(
+          "Per peer, the entries of its log this region holds a proven copy of (served under /mirror/<region>/).",
+        ),
+      ),
     }).describe("This region's decision log, served as C2SP tlog-tiles under /log/ on the operator's port."),
   ),
   policy: optional(

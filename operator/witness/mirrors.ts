@@ -1,0 +1,94 @@
+// Copies of the peers' logs, kept by this region: after its witness cosigned
+// a peer's checkpoint, the entries up to it are fetched from the peer, the
+// tree is rebuilt here from them, and the checkpoint is adopted only if its
+// root is what they hash to. The copy is a tile log like the peer's own, on
+// disk beside the federation state and served under /mirror/<region>/, so
+// a lost region's receipts can still be read and proven, and its log restored.
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { Gauge, type Registry } from "prom-client";
+import { decodeBundle, TILE_WIDTH, tilePath } from "../core/tlog/tiles.ts";
+import type { Verifier } from "../core/tlog/note.ts";
+import type { Witnessed } from "../core/tlog/witness.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import { diskFiles } from "../tlog/durable.ts";
+import { TileLog } from "../tlog/tile-log.ts";
+
+interface MirrorsOptions {
+  readonly dir: string;
+  readonly fetch: (peer: string, path: string) => Promise<Uint8Array | undefined>;
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
+export class Mirrors {
+  readonly #o: MirrorsOptions;
+  readonly #logs = new Map<string, TileLog>();
+  readonly #busy = new Set<string>();
+
+  constructor(o: MirrorsOptions) {
+    this.#o = o;
+    const logs = this.#logs;
+    new Gauge({
+      name: "dsc_log_mirror_size",
+      help: "Entries of each peer's log this region holds a proven copy of",
+      labelNames: ["peer"],
+      registers: [o.registry],
+      collect() {
+        for (const [peer, log] of logs) this.set({ peer }, log.size);
+      },
+    });
+  }
+
+  /** The copy of `region`'s log, if this region keeps one. */
+  get(region: string): TileLog | undefined {
+    return this.#logs.get(region);
+  }
+
+  /** Brings the copy of `region`'s log up to what this region's witness cosigned of it. */
+  sync(region: string, log: Verifier, held: Witnessed | undefined): void {
+    if (!held || this.#busy.has(region)) return;
+    this.#busy.add(region);
+    this.#sync(region, log, held)
+      .catch((error: unknown) => {
+        this.#o.logger.warn(
+          { peer: region, err: errorMessage(error) },
+          "could not bring the mirror of a peer's log up to date",
+        );
+      })
+      .finally(() => this.#busy.delete(region));
+  }
+
+  async #sync(region: string, verifier: Verifier, held: Witnessed): Promise<void> {
+    let mirror = this.#logs.get(region);
+    if (!mirror) {
+      mirror = await TileLog.open({
+        files: diskFiles(join(this.#o.dir, region)),
+        origin: verifier.name,
+        verifier,
+      });
+      this.#logs.set(region, mirror);
+    }
+    const from = mirror.size;
+    const to = held.size;
+    if (to <= from) return;
+    const entries: Uint8Array[] = [];
+    for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
+      const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
+      const bytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
+      if (!bytes) throw new Error(`${region} has no entry bundle ${String(n)} of width ${String(width)}`);
+      const bundle = decodeBundle(bytes);
+      if (bundle.length !== width)
+        throw new Error(
+          `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width)}`,
+        );
+      entries.push(...bundle.slice(Math.max(0, from - n * TILE_WIDTH)).map((e) => e.slice()));
+    }
+    // The tree is rebuilt from the entries; the checkpoint is adopted only if it is theirs.
+    await mirror.adopt(entries, held.note);
+  }
+
+  status(): { readonly region: string; readonly size: number }[] {
+    return [...this.#logs].map(([region, log]) => ({ region, size: log.size }));
+  }
+}
