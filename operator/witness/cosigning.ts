@@ -5,7 +5,7 @@
 // served with them. One round at a time; a checkpoint made during a round is
 // witnessed by the next, so a busy log asks once per round trip, not per batch.
 import type { Logger } from "pino";
-import { Gauge, type Registry } from "prom-client";
+import { Gauge, Histogram, type Registry } from "prom-client";
 import { cosignatureTime } from "../core/tlog/checkpoint.ts";
 import {
   formatNote,
@@ -48,10 +48,19 @@ export class Cosigning {
   readonly #cosigned = new Map<string, Cosignature>();
   #round: Promise<void> | undefined;
   #again = false;
+  /** Checkpoints made and not yet covered by every peer's cosignature: size and when, oldest first. */
+  readonly #waiting: { readonly size: number; readonly at: number }[] = [];
+  readonly #cosignedBoth: Histogram;
 
   constructor(o: CosigningOptions) {
     this.#o = o;
     const cosigned = this.#cosigned;
+    this.#cosignedBoth = new Histogram({
+      name: "dsc_log_cosigned_seconds",
+      help: "From a checkpoint of this region's log being durable to every pinned peer having cosigned it (or a later one)",
+      buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers: [o.registry],
+    });
     new Gauge({
       name: "dsc_log_cosigned_size",
       help: "The size of this region's log each peer cosigned last",
@@ -75,6 +84,11 @@ export class Cosigning {
 
   /** A new checkpoint: witness it now, or after the round in flight. */
   published(): void {
+    if (this.#waiting.length < 10_000) this.#waiting.push({ size: this.#o.log.size, at: this.#o.now() });
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (this.#round) {
       this.#again = true;
       return;
@@ -83,7 +97,7 @@ export class Cosigning {
       this.#round = undefined;
       if (this.#again) {
         this.#again = false;
-        this.published();
+        this.#schedule();
       }
     });
   }
@@ -96,7 +110,7 @@ export class Cosigning {
   tick(): void {
     const size = this.#o.log.size;
     if (size > 0 && this.#o.peers().some((p) => (this.#cosigned.get(p.region)?.size ?? 0) < size))
-      this.published();
+      this.#schedule();
   }
 
   /** Resolves when no round is in flight. */
@@ -106,7 +120,13 @@ export class Cosigning {
 
   async #run(): Promise<void> {
     const checkpoint = this.#o.log.checkpoint;
-    await Promise.all(this.#o.peers().map((peer) => this.#witness(peer, checkpoint)));
+    const peers = this.#o.peers();
+    await Promise.all(peers.map((peer) => this.#witness(peer, checkpoint)));
+    // Each checkpoint is covered once every peer cosigned it or a later one.
+    const covered = Math.min(...peers.map((p) => this.#cosigned.get(p.region)?.size ?? 0));
+    const now = this.#o.now();
+    while (peers.length > 0 && (this.#waiting[0]?.size ?? Infinity) <= covered)
+      this.#cosignedBoth.observe((now - (this.#waiting.shift()?.at ?? now)) / 1000);
   }
 
   async #witness(peer: WitnessPeer, checkpoint: SignedCheckpoint): Promise<void> {
