@@ -17,6 +17,7 @@ import { ms, ratioRow, summarize, summaryRow, SUMMARY_HEADER, table } from "./st
 import { eventually } from "../e2e/testbed/eventually.ts";
 import { benchVerify, printVerify } from "./verify.ts";
 import { benchLog } from "./log.ts";
+import { benchAnchorGas } from "./anchor.ts";
 import { allPeersConnected } from "./operators.ts";
 
 const started = performance.now();
@@ -211,6 +212,11 @@ console.error(`bench: 10,000 ConsortiumManifests written to alpha in ${liveSecon
 await benchState(console.log, { kubeconfig: testbed.kubeconfig.alpha, manifests: 10_000 });
 console.log("\n== The decision log: receipts appended, and a log of 1,000,000 receipts ==");
 await benchLog(console.log);
+const gas = await benchAnchorGas(testbed.chain);
+const usual = gas.next.reduce((a, b) => a + b, 0n) / BigInt(gas.next.length);
+console.log(
+  `gas per anchor (contracts/LogAnchor.sol): ${usual.toString()} (the first of a log: ${gas.first.toString()}); at one anchor per 10 minutes, 144 a day: ${(usual * 144n).toLocaleString("en-US")} gas a day per region`,
+);
 await down({ layout: benchLayout });
 rmSync(root, { recursive: true, force: true });
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

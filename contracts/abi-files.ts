@@ -11,6 +11,7 @@ const ABI_MODULES: Record<
 > = {
   AgentRegistry: { file: "operator/chain/abi/agent-registry.ts", exportName: "agentRegistryAbi" },
   GuardianPause: { file: "operator/chain/abi/guardian-pause.ts", exportName: "guardianPauseAbi" },
+  LogAnchor: { file: "operator/chain/abi/log-anchor.ts", exportName: "logAnchorAbi" },
   // Never deployed: the operator sends its creation code in eth_call, so the bytecode ships too.
   ManifestLens: {
     file: "operator/chain/abi/manifest-lens.ts",

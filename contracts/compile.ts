@@ -9,7 +9,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Abi, Hex } from "viem";
 
-export const CONTRACT_NAMES = ["AgentRegistry", "GuardianPause", "ManifestLens"] as const;
+export const CONTRACT_NAMES = ["AgentRegistry", "GuardianPause", "ManifestLens", "LogAnchor"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface CompiledContract {

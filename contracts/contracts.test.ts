@@ -41,7 +41,8 @@ import { REGIONS } from "../e2e/testbed/layout.ts";
 import { stopProcess, type ProcessRecord, freePort } from "../e2e/testbed/process.ts";
 import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
-import { deployFederationContracts, type FederationContracts } from "./deploy.ts";
+import { deployFederationContracts, deployLogAnchor, type FederationContracts } from "./deploy.ts";
+import { logAnchorAbi } from "../operator/chain/abi/log-anchor.ts";
 
 // protocol-kit's declarations type its default export as CommonJS (the module
 // object), but Node loads its ESM build, whose default export is the class.
@@ -548,5 +549,172 @@ describe("GuardianPause", () => {
         }),
       ),
     ).toMatchObject({ errorName: "NotPaused" });
+  });
+});
+
+describe("LogAnchor", () => {
+  let anchor: Address;
+  const logId = (region: string): Hex => keccak256(stringToHex(`dsc.federation.dev/dsc/${region}`));
+  const key = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
+  const root = (text: string): Hex => keccak256(stringToHex(text));
+  const anchors = () => ({ address: anchor, abi: logAnchorAbi }) as const;
+  /** The Consortium Safe sending directly, as anvil lets an impersonated contract do. */
+  const consortium = () =>
+    createWalletClient({ chain: clientChain(), transport: transport(), account: chain.safes.consortium });
+  const alphaAnchorer = (): Hex => chain.keys.agents.alpha;
+
+  beforeAll(async () => {
+    anchor = await deployLogAnchor(rpcUrl, {
+      deployerKey: chain.keys.deployer,
+      owner: chain.safes.consortium,
+    });
+    await testClient().impersonateAccount({ address: chain.safes.consortium });
+    await testClient().setBalance({ address: chain.safes.consortium, value: parseEther("10") });
+  });
+
+  it("takes a registered region's anchors in order, and refuses a smaller size or another root at the same size", async () => {
+    const client = publicClient();
+    await mined(
+      consortium().writeContract({
+        ...anchors(),
+        functionName: "register",
+        args: [logId("alpha"), key(1), addressOf(alphaAnchorer())],
+      }),
+    );
+    const region = walletOf(alphaAnchorer());
+    const first = await mined(
+      region.writeContract({
+        ...anchors(),
+        functionName: "anchor",
+        args: [logId("alpha"), 10n, root("ten")],
+      }),
+    );
+    expect(
+      parseEventLogs({ abi: logAnchorAbi, logs: first.logs, eventName: "Anchored" }).map((e) => e.args),
+    ).toEqual([{ log: logId("alpha"), size: 10n, root: root("ten") }]);
+    const second = await mined(
+      region.writeContract({
+        ...anchors(),
+        functionName: "anchor",
+        args: [logId("alpha"), 25n, root("twenty-five")],
+      }),
+    );
+    console.log(
+      `LogAnchor: gas of one anchor ${String(second.gasUsed)} (the first of a log: ${String(first.gasUsed)})`,
+    );
+    expect(second.gasUsed).toBeLessThan(60_000n);
+    // The same checkpoint again changes nothing; a smaller one or another root at its size is refused.
+    await mined(
+      region.writeContract({
+        ...anchors(),
+        functionName: "anchor",
+        args: [logId("alpha"), 25n, root("twenty-five")],
+      }),
+    );
+    const simulate = (size: bigint, r: Hex, account: Address = addressOf(alphaAnchorer())) =>
+      revertOf(
+        client.simulateContract({
+          ...anchors(),
+          account,
+          functionName: "anchor",
+          args: [logId("alpha"), size, r],
+        }),
+      );
+    expect(await simulate(24n, root("x"))).toEqual({
+      errorName: "SmallerSize",
+      args: [logId("alpha"), 25n, 24n],
+    });
+    expect(await simulate(25n, root("forged"))).toEqual({
+      errorName: "RootMismatch",
+      args: [logId("alpha"), 25n],
+    });
+    const [k, anchorer, size, anchored, at] = await client.readContract({
+      ...anchors(),
+      functionName: "latest",
+      args: [logId("alpha")],
+    });
+    expect([k, anchorer, size, anchored]).toEqual([
+      key(1),
+      addressOf(alphaAnchorer()),
+      25n,
+      root("twenty-five"),
+    ]);
+    expect(at).toBeGreaterThan(0n);
+  });
+
+  it("takes anchors only from the account the Consortium Safe registered, and registrations only from the Safe", async () => {
+    const client = publicClient();
+    expect(
+      await revertOf(
+        client.simulateContract({
+          ...anchors(),
+          account: stranger,
+          functionName: "anchor",
+          args: [logId("beta"), 1n, root("b")],
+        }),
+      ),
+    ).toEqual({ errorName: "UnknownLog", args: [logId("beta")] });
+    await mined(
+      consortium().writeContract({
+        ...anchors(),
+        functionName: "register",
+        args: [logId("beta"), key(2), addressOf(chain.keys.agents.beta)],
+      }),
+    );
+    expect(
+      await revertOf(
+        client.simulateContract({
+          ...anchors(),
+          account: stranger,
+          functionName: "anchor",
+          args: [logId("beta"), 1n, root("b")],
+        }),
+      ),
+    ).toEqual({ errorName: "NotAnchorer", args: [logId("beta"), stranger] });
+    expect(
+      await revertOf(
+        client.simulateContract({
+          ...anchors(),
+          account: chain.safes.daoBoard,
+          functionName: "register",
+          args: [logId("beta"), key(3), stranger],
+        }),
+      ),
+    ).toMatchObject({ errorName: "OwnableUnauthorizedAccount" });
+    // A rotation keeps what was anchored: the new account cannot roll the log back.
+    await mined(
+      walletOf(chain.keys.agents.beta).writeContract({
+        ...anchors(),
+        functionName: "anchor",
+        args: [logId("beta"), 7n, root("seven")],
+      }),
+    );
+    await mined(
+      consortium().writeContract({
+        ...anchors(),
+        functionName: "register",
+        args: [logId("beta"), key(4), stranger],
+      }),
+    );
+    expect(
+      await revertOf(
+        client.simulateContract({
+          ...anchors(),
+          account: stranger,
+          functionName: "anchor",
+          args: [logId("beta"), 3n, root("three")],
+        }),
+      ),
+    ).toEqual({ errorName: "SmallerSize", args: [logId("beta"), 7n, 3n] });
+    expect(
+      await revertOf(
+        client.simulateContract({
+          ...anchors(),
+          account: chain.safes.consortium,
+          functionName: "renounceOwnership",
+          args: [],
+        }),
+      ),
+    ).toMatchObject({ errorName: "RenounceDisabled" });
   });
 });

@@ -18,6 +18,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
 import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
+import { logAnchorAbi } from "../operator/chain/abi/log-anchor.ts";
 import { compileContracts, type ContractName } from "./compile.ts";
 
 export interface DeployOptions {
@@ -100,7 +101,11 @@ async function waitForAll(
 
 /** The contracts deployed on chain (ManifestLens never is: it runs as creation code in eth_call). */
 type Deployed = Exclude<ContractName, "ManifestLens">;
-const ABIS: Record<Deployed, Abi> = { AgentRegistry: agentRegistryAbi, GuardianPause: guardianPauseAbi };
+const ABIS: Record<Deployed, Abi> = {
+  AgentRegistry: agentRegistryAbi,
+  GuardianPause: guardianPauseAbi,
+  LogAnchor: logAnchorAbi,
+};
 
 async function deploy(
   { publicClient, wallet }: Clients,
@@ -139,6 +144,11 @@ export function deployAgentRegistry(rpcUrl: string, options: DeployOptions): Pro
 
 export function deployGuardianPause(rpcUrl: string, options: DeployOptions): Promise<Address> {
   return deployOne("GuardianPause", rpcUrl, options);
+}
+
+/** The regions' log anchors; its owner should be the Consortium Safe. */
+export function deployLogAnchor(rpcUrl: string, options: DeployOptions): Promise<Address> {
+  return deployOne("LogAnchor", rpcUrl, options);
 }
 
 /**
