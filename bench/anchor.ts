@@ -17,15 +17,29 @@ export async function benchAnchorGas(chain: TestbedChain): Promise<{ first: bigi
   const wallet = createWalletClient({ chain: c, transport: http(chain.rpcUrl), account: deployer });
   const client = createPublicClient({ chain: c, transport: http(chain.rpcUrl), pollingInterval: 50 });
   const log = keccak256(stringToHex("dsc.federation.dev/bench/alpha"));
-  const send = async (functionName: "register" | "anchor", args: readonly unknown[]) => {
-    const hash = await wallet.writeContract({ address, abi: logAnchorAbi, functionName, args });
-    return client.waitForTransactionReceipt({ hash });
-  };
-  await send("register", [log, `0x${"11".repeat(32)}`, deployer.address]);
+  const mined = (hash: Hex) => client.waitForTransactionReceipt({ hash });
+  await mined(
+    await wallet.writeContract({
+      address,
+      abi: logAnchorAbi,
+      functionName: "register",
+      args: [log, `0x${"11".repeat(32)}`, deployer.address],
+    }),
+  );
   const root = (n: number): Hex => keccak256(stringToHex(`root ${String(n)}`));
-  const first = (await send("anchor", [log, 100n, root(100)])).gasUsed;
+  const anchor = async (size: number) =>
+    (
+      await mined(
+        await wallet.writeContract({
+          address,
+          abi: logAnchorAbi,
+          functionName: "anchor",
+          args: [log, BigInt(size), root(size)],
+        }),
+      )
+    ).gasUsed;
+  const first = await anchor(100);
   const next: bigint[] = [];
-  for (let i = 2; i <= 11; i++)
-    next.push((await send("anchor", [log, BigInt(100 * i), root(100 * i)])).gasUsed);
+  for (let i = 2; i <= 11; i++) next.push(await anchor(100 * i));
   return { first, next };
 }

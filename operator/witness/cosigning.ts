@@ -25,6 +25,9 @@ export interface WitnessPeer {
   readonly witness: Verifier;
 }
 
+/** The least time between two witnessing rounds of this log. */
+const ROUND_GAP_MS = 200;
+
 interface CosigningOptions {
   readonly log: TileLog;
   readonly peers: () => readonly WitnessPeer[];
@@ -48,6 +51,7 @@ export class Cosigning {
   readonly #cosigned = new Map<string, Cosignature>();
   #round: Promise<void> | undefined;
   #again = false;
+  #lastRound = 0;
   /** Checkpoints made and not yet covered by every peer's cosignature: size and when, oldest first. */
   readonly #waiting: { readonly size: number; readonly at: number }[] = [];
   readonly #cosignedBoth: Histogram;
@@ -93,7 +97,14 @@ export class Cosigning {
       this.#again = true;
       return;
     }
-    this.#round = this.#run().finally(() => {
+    // Rounds start at most every ROUND_GAP_MS: a busy log makes a checkpoint per batch, and its
+    // peers need not fsync a cosignature for each (each round covers every checkpoint before it).
+    const wait = Math.max(0, this.#lastRound + ROUND_GAP_MS - this.#o.now());
+    this.#round = new Promise((r) => setTimeout(r, wait)).then(() => {
+      this.#lastRound = this.#o.now();
+      return this.#run();
+    });
+    this.#round = this.#round.finally(() => {
       this.#round = undefined;
       if (this.#again) {
         this.#again = false;
