@@ -67,6 +67,18 @@ function witness(text: string): Verifier {
   throw new UsageError("--witness: not an Ed25519 cosigning key (type 4) or log key (type 1)");
 }
 
+/** The receipt at INDEX, read from the log and proven against its checkpoint. */
+async function oneReceipt(flags: LogFlags, arg: string | undefined) {
+  const i = index(arg);
+  const c = client(flags);
+  const checkpoint = await c.checkpoint();
+  if (i >= checkpoint.size)
+    throw new UsageError(`the log has ${String(checkpoint.size)} receipts; there is no ${String(i)}`);
+  const [entry] = await c.entries(checkpoint, i, i + 1);
+  if (!entry) throw new LogClientError(`the log did not serve receipt ${String(i)}`);
+  return { index: i, entry, client: c, checkpoint };
+}
+
 function describe(r: SignedReceipt, at: number): string {
   const d = r.receipt;
   return `receipt ${String(at)}  ${d.kind}  ${d.subject}  in ${d.region} at ${d.at}\ncid ${r.cid}\n${JSON.stringify(d.details, null, 2)}`;
@@ -88,28 +100,18 @@ export async function logCommand(args: readonly string[], flags: LogFlags, out: 
         return 0;
       }
       case "get": {
-        const i = index(arg);
-        const c = client(flags);
-        const checkpoint = await c.checkpoint();
-        if (i >= checkpoint.size)
-          throw new UsageError(`the log has ${String(checkpoint.size)} receipts; there is no ${String(i)}`);
-        const [entry] = await c.entries(checkpoint, i, i + 1);
-        const receipt = openReceipt(entry ?? new Uint8Array(), ed25519PublicKey(logKey(flags).publicKey));
+        const { index: i, entry } = await oneReceipt(flags, arg);
+        const receipt = openReceipt(entry, ed25519PublicKey(logKey(flags).publicKey));
         out(flags.json ? JSON.stringify({ index: i, ...receipt }, null, 2) : describe(receipt, i));
         return 0;
       }
       case "prove": {
-        const i = index(arg);
-        const c = client(flags);
-        const checkpoint = await c.checkpoint();
-        if (i >= checkpoint.size)
-          throw new UsageError(`the log has ${String(checkpoint.size)} receipts; there is no ${String(i)}`);
-        const [entry] = await c.entries(checkpoint, i, i + 1);
+        const { index: i, entry, client: c, checkpoint } = await oneReceipt(flags, arg);
         const proof = formatProof({
           index: i,
           proof: await c.inclusionProof(checkpoint, i),
           checkpoint: checkpoint.note,
-          ...(entry ? { extra: entry } : {}),
+          extra: entry,
         });
         if (flags.output) {
           writeFileSync(flags.output, proof);

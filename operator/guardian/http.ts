@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { ChainUnavailableError } from "../chain/reader.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { RateLimiter } from "../runtime/rate-limit.ts";
+import { BodyTooLargeError, readBody } from "../runtime/server.ts";
 import type { Guardian } from "./service.ts";
 
 export const BREACH_PATH = "/v1/breach-reports";
@@ -17,15 +18,15 @@ class BodyError extends Error {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new BodyError(`body larger than ${String(MAX_BODY)} bytes`);
-    chunks.push(chunk);
+  let body: Buffer;
+  try {
+    body = await readBody(req, MAX_BODY);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new BodyError(error.message);
+    throw error;
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(body.toString("utf8")) as unknown;
   } catch {
     throw new BodyError("body is not JSON");
   }

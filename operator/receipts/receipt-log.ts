@@ -120,16 +120,12 @@ export class ReceiptLog implements Receipts {
     };
     let entry: Uint8Array;
     try {
-      entry = receiptEntry(signReceipt(receipt, this.#key));
+      const signed = signReceipt(receipt, this.#key);
+      entry = receiptEntry(signed);
       if (entry.length > MAX_ENTRY_BYTES) {
         // A receipt's details are bounded by their makers; one that is not still leaves a trace.
-        const { cid } = signReceipt(receipt, this.#key);
-        entry = receiptEntry(
-          signReceipt(
-            { ...receipt, details: { truncated: true, fullCid: cid, bytes: entry.length } },
-            this.#key,
-          ),
-        );
+        const details = { truncated: true, fullCid: signed.cid, bytes: entry.length };
+        entry = receiptEntry(signReceipt({ ...receipt, details }, this.#key));
       }
     } catch (error) {
       this.#failed.inc();

@@ -108,7 +108,9 @@ export class PeerSync {
       this.#overBudget.delete(peer);
     });
     channel.onMessage((peer, bytes, name) => {
-      if (name === "witness") return; // the logs' witnessing has its own listener and limits
+      // Sync and specs are this class's; other channels (the logs' witnessing) have their own
+      // listeners and limits.
+      if (name !== "sync" && name !== "specs") return;
       if (!this.#withinBudget(peer, bytes.length)) return;
       if (name === "sync") this.#receive(peer, bytes);
       else

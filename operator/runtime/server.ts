@@ -5,6 +5,22 @@ import type { Registry } from "prom-client";
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
+export class BodyTooLargeError extends Error {
+  override name = "BodyTooLargeError";
+}
+
+/** A request's body, refused once it passes `max` bytes (nothing more is buffered). */
+export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new BodyTooLargeError(`body larger than ${String(max)} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 interface ServerOptions {
   readonly host: string;
   readonly port: number;

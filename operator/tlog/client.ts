@@ -8,14 +8,12 @@ import {
   HASH_SIZE,
   inclusionProof,
   leafHash,
-  nodesFor,
   verifyInclusion,
   type Hash,
-  type Node,
   type NodeReader,
 } from "../core/tlog/merkle.ts";
 import { parseNote, verifyNote, type Note, type Verifier } from "../core/tlog/note.ts";
-import { decodeBundle, nodeFromTile, TILE_WIDTH, tileOf, tilePath, tilesAt } from "../core/tlog/tiles.ts";
+import { decodeBundle, TILE_WIDTH, tilePath, tilesAt, withTiles } from "../core/tlog/tiles.ts";
 
 export class LogClientError extends Error {
   override name = "LogClientError";
@@ -59,29 +57,18 @@ export class TileClient {
     return { ...checkpoint, note };
   }
 
-  /** The tiles a computation over the tree of `size` needs, fetched, each checked for its width. */
-  async #reader(size: number, compute: (read: NodeReader) => unknown): Promise<NodeReader> {
-    const tiles = new Map<string, Uint8Array>();
-    const keyOf = (node: Node): { key: string; level: number; index: number } => {
-      const t = tileOf(node);
-      return { key: `${String(t.level)}/${String(t.index)}`, level: t.level, index: t.index };
-    };
-    await Promise.all(
-      nodesFor(compute).map(async (node) => {
-        const { key, level, index } = keyOf(node);
-        if (tiles.has(key)) return;
-        tiles.set(key, new Uint8Array());
-        const { full, partial } = tilesAt(level, size);
-        const width = index < full ? TILE_WIDTH : partial;
-        const bytes = await this.#get(tilePath({ level, index, width }));
-        if (bytes.length !== width * HASH_SIZE)
-          throw new LogClientError(
-            `tile ${String(level)}/${String(index)} holds ${String(bytes.length)} bytes, not ${String(width * HASH_SIZE)}`,
-          );
-        tiles.set(key, bytes);
-      }),
-    );
-    return (node) => nodeFromTile(node, tiles.get(keyOf(node).key) ?? new Uint8Array());
+  /** Runs a computation over the tree of `size` on the tiles it needs, each checked for its width. */
+  #compute<T>(size: number, compute: (read: NodeReader) => T): Promise<T> {
+    return withTiles(compute, async (level, index) => {
+      const { full, partial } = tilesAt(level, size);
+      const width = index < full ? TILE_WIDTH : partial;
+      const bytes = await this.#get(tilePath({ level, index, width }));
+      if (bytes.length !== width * HASH_SIZE)
+        throw new LogClientError(
+          `tile ${String(level)}/${String(index)} holds ${String(bytes.length)} bytes, not ${String(width * HASH_SIZE)}`,
+        );
+      return bytes;
+    });
   }
 
   /**
@@ -104,7 +91,7 @@ export class TileClient {
       for (let index = from; index < to; index++) out.push(inclusionProof(index, checkpoint.size, r));
       return out;
     };
-    const all = proofs(await this.#reader(checkpoint.size, proofs));
+    const all = await this.#compute(checkpoint.size, proofs);
     const out: Uint8Array[] = [];
     const { full, partial } = tilesAt(0, checkpoint.size);
     for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
@@ -129,12 +116,10 @@ export class TileClient {
   }
 
   async inclusionProof(checkpoint: Checkpoint, index: number): Promise<Hash[]> {
-    const compute = (r: NodeReader) => inclusionProof(index, checkpoint.size, r);
-    return compute(await this.#reader(checkpoint.size, compute));
+    return this.#compute(checkpoint.size, (r) => inclusionProof(index, checkpoint.size, r));
   }
 
   async consistencyProof(older: number, checkpoint: Checkpoint): Promise<Hash[]> {
-    const compute = (r: NodeReader) => consistencyProof(older, checkpoint.size, r);
-    return compute(await this.#reader(checkpoint.size, compute));
+    return this.#compute(checkpoint.size, (r) => consistencyProof(older, checkpoint.size, r));
   }
 }

@@ -16,11 +16,9 @@ import {
   HASH_SIZE,
   inclusionProof,
   leafHash,
-  nodesFor,
   sameHash,
   treeHash,
   type Hash,
-  type Node,
   type NodeReader,
 } from "../core/tlog/merkle.ts";
 import {
@@ -34,13 +32,12 @@ import {
 import {
   decodeBundle,
   encodeBundle,
-  nodeFromTile,
   parseTilePath,
   TILE_WIDTH,
-  tileOf,
   tilePath,
   tileRoot,
   tilesAt,
+  withTiles,
 } from "../core/tlog/tiles.ts";
 import type { LogFiles } from "./durable.ts";
 
@@ -355,28 +352,13 @@ export class TileLog {
   }
 
   /** Runs a pure tree computation with the tiles it needs read first. */
-  async #compute<T>(run: (read: NodeReader) => T): Promise<T> {
-    const tiles = new Map<string, Uint8Array>();
-    const keyOf = (node: Node): string => {
-      const t = tileOf(node);
-      return `${String(t.level)}/${String(t.index)}`;
-    };
-    await Promise.all(
-      nodesFor(run).map(async (node) => {
-        const key = keyOf(node);
-        if (tiles.has(key)) return;
-        tiles.set(key, new Uint8Array());
-        tiles.set(key, await this.#tileFor(node));
-      }),
+  #compute<T>(run: (read: NodeReader) => T): Promise<T> {
+    // A tile is the edge in memory while partial, else the full tile on disk.
+    return withTiles(run, async (level, index) =>
+      index >= tilesAt(level, this.#edgeSize).full
+        ? join(this.#edge[level] ?? [])
+        : this.#read(tilePath({ level, index, width: TILE_WIDTH })),
     );
-    return run((node) => nodeFromTile(node, tiles.get(keyOf(node)) ?? new Uint8Array()));
-  }
-
-  /** The tile a stored node is hashed from: the edge in memory if it is partial, else the full tile on disk. */
-  async #tileFor(node: Node): Promise<Uint8Array> {
-    const t = tileOf(node);
-    if (t.index >= tilesAt(t.level, this.#edgeSize).full) return join(this.#edge[t.level] ?? []);
-    return this.#read(tilePath({ level: t.level, index: t.index, width: TILE_WIDTH }));
   }
 
   async #read(path: string): Promise<Uint8Array> {

@@ -42,11 +42,11 @@ export class WitnessRpc {
   readonly #o: RpcOptions;
   readonly #pending = new Map<
     number,
-    { resolve: (a: WitnessAnswerText) => void; reject: (e: Error) => void }
+    { peer: string; resolve: (a: WitnessAnswerText) => void; reject: (e: Error) => void }
   >();
   readonly #fetches = new Map<
     number,
-    { resolve: (b: Uint8Array | undefined) => void; reject: (e: Error) => void }
+    { peer: string; resolve: (b: Uint8Array | undefined) => void; reject: (e: Error) => void }
   >();
   #next = 1;
   /** A log makes a checkpoint per batch; a peer asking more than this is not a log. */
@@ -69,6 +69,7 @@ export class WitnessRpc {
         reject(new Error(`${peer} did not answer add-checkpoint in time`));
       }, this.#o.timeoutMs ?? 5000);
       this.#pending.set(id, {
+        peer,
         resolve: (a) => {
           clearTimeout(timer);
           resolve(a);
@@ -100,7 +101,7 @@ export class WitnessRpc {
           this.#fetches.delete(id);
           f(x);
         };
-      this.#fetches.set(id, { resolve: settle(resolve), reject: settle(reject) });
+      this.#fetches.set(id, { peer, resolve: settle(resolve), reject: settle(reject) });
       if (!this.#o.channel.send(peer, encode(FETCH, id, path), "witness"))
         this.#fetches.get(id)?.reject(new Error(`${peer} is not connected`));
     });
@@ -111,7 +112,12 @@ export class WitnessRpc {
   }
 
   #receive(peer: string, bytes: Uint8Array): void {
-    const max = bytes[0] === FETCHED ? MAX_FETCHED : MAX_MESSAGE;
+    // Only an answer this region is waiting for may be large.
+    const awaited =
+      bytes[0] === FETCHED &&
+      bytes.length >= HEADER &&
+      this.#fetches.get(new DataView(bytes.buffer, bytes.byteOffset + 1, 4).getUint32(0))?.peer === peer;
+    const max = awaited ? MAX_FETCHED : MAX_MESSAGE;
     if (bytes.length < HEADER || bytes.length > max || !this.#limit.take(peer)) {
       this.#o.logger.warn({ peer, bytes: bytes.length }, "witness message refused (size or rate)");
       return;
@@ -120,7 +126,7 @@ export class WitnessRpc {
     const id = new DataView(bytes.buffer, bytes.byteOffset + 1, 4).getUint32(0);
     if (kind === FETCHED) {
       const waiting = this.#fetches.get(id);
-      if (!waiting) return;
+      if (waiting?.peer !== peer) return; // answers only what was asked of this peer
       waiting.resolve(bytes[HEADER] === 1 ? bytes.slice(HEADER + 1) : undefined);
       return;
     }
@@ -139,7 +145,7 @@ export class WitnessRpc {
         return;
       case RESPONSE: {
         const waiting = this.#pending.get(id);
-        if (!waiting) return;
+        if (waiting?.peer !== peer) return; // answers only what was asked of this peer
         this.#pending.delete(id);
         const newline = text.indexOf("\n");
         const status = Number(text.slice(0, newline));

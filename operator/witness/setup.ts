@@ -58,8 +58,18 @@ export async function setupWitnessing(o: WitnessingOptions) {
     );
     o.splitView(split, region);
   };
-  const pinned = (): Pinned[] =>
-    (o.current.get()?.spec.peers ?? []).flatMap((p) => {
+  // The pins are read from the Federation in force, and parsed once per Federation: the
+  // witness asks for them at every request.
+  let parsed: { readonly from: unknown; readonly pins: Pinned[] } | undefined;
+  const pinned = (): Pinned[] => {
+    const context = o.current.get();
+    if (parsed && parsed.from === context) return parsed.pins;
+    const pins = parsePins(context?.spec.peers ?? []);
+    parsed = { from: context, pins };
+    return pins;
+  };
+  const parsePins = (peers: readonly { region: string; logKey?: string | undefined }[]): Pinned[] =>
+    peers.flatMap((p) => {
       if (!p.logKey) return [];
       try {
         const vkey = parseVkey(p.logKey, `peers[${p.region}].logKey`);

@@ -244,3 +244,22 @@ export function memoryReader(leaves: readonly Hash[]): NodeReader {
   };
   return read;
 }
+
+/** Proof hashes as the C2SP text formats write them: one base64 hash a line. */
+export const formatHashLines = (hashes: readonly Hash[]): string =>
+  hashes.map((h) => `${Buffer.from(h).toString("base64")}\n`).join("");
+
+/** A proof is at most 63 hashes deep (a tree of 2^63 leaves); the C2SP formats say so too. */
+export const MAX_PROOF_HASHES = 63;
+
+/** Reads proof hash lines; a ProofError names the line that is not one 32-byte base64 hash. */
+export function parseHashLines(lines: readonly string[], what: string): Hash[] {
+  if (lines.length > MAX_PROOF_HASHES)
+    throw new ProofError(`${what}: over ${String(MAX_PROOF_HASHES)} hashes`);
+  return lines.map((line, i) => {
+    const bytes = Buffer.from(line, "base64");
+    if (bytes.length !== HASH_SIZE || bytes.toString("base64") !== line)
+      throw new ProofError(`${what}: line ${String(i + 1)} is not one 32-byte hash in standard base64`);
+    return new Uint8Array(bytes);
+  });
+}

@@ -3,7 +3,14 @@
 // verification against a policy of trusted keys (the log's key, and k of n
 // witnesses), with no access to the log.
 import { parseCheckpoint, type Checkpoint } from "./checkpoint.ts";
-import { HASH_SIZE, leafHash, ProofError, verifyInclusion, type Hash } from "./merkle.ts";
+import {
+  formatHashLines,
+  leafHash,
+  parseHashLines,
+  ProofError,
+  verifyInclusion,
+  type Hash,
+} from "./merkle.ts";
 import {
   decodeBase64,
   formatNote,
@@ -15,8 +22,6 @@ import {
 } from "./note.ts";
 
 const HEADER = "c2sp.org/tlog-proof@v1";
-/** A tree of 2^63 leaves is 63 hashes deep. */
-const MAX_PROOF_HASHES = 63;
 
 export interface TlogProof {
   readonly index: number;
@@ -31,36 +36,30 @@ export function formatProof(p: TlogProof): string {
     `${HEADER}\n`,
     p.extra ? `extra ${Buffer.from(p.extra).toString("base64")}\n` : "",
     `index ${String(p.index)}\n`,
-    ...p.proof.map((h) => `${Buffer.from(h).toString("base64")}\n`),
+    formatHashLines(p.proof),
     "\n",
     formatNote(p.checkpoint),
   ].join("");
 }
 
 export function parseProof(text: string): TlogProof {
-  const lines = text.split("\n");
-  let at = 0;
-  const next = (): string => lines[at++] ?? "";
-  if (next() !== HEADER) throw new NoteError(`a tlog proof starts with the line ${HEADER}`);
-  let line = next();
+  const blank = text.indexOf("\n\n");
+  if (blank < 0) throw new NoteError("the proof has no blank line before its checkpoint");
+  const lines = text.slice(0, blank).split("\n");
+  if (lines.shift() !== HEADER) throw new NoteError(`a tlog proof starts with the line ${HEADER}`);
   let extra: Uint8Array | undefined;
-  if (line.startsWith("extra ")) {
-    extra = decodeBase64(line.slice("extra ".length), "the proof's extra data");
-    line = next();
-  }
-  const index = /^index (0|[1-9][0-9]*)$/u.exec(line)?.[1];
+  if (lines[0]?.startsWith("extra "))
+    extra = decodeBase64(lines.shift()?.slice("extra ".length) ?? "", "the proof's extra data");
+  const index = /^index (0|[1-9][0-9]*)$/u.exec(lines.shift() ?? "")?.[1];
   if (index === undefined || !Number.isSafeInteger(Number(index)))
     throw new NoteError("the proof's index line must be `index <decimal>`");
-  const proof: Hash[] = [];
-  for (line = next(); line !== ""; line = next()) {
-    if (at > lines.length) throw new NoteError("the proof has no blank line before its checkpoint");
-    const h = decodeBase64(line, `proof hash ${String(proof.length + 1)}`);
-    if (h.length !== HASH_SIZE) throw new NoteError(`proof hash ${String(proof.length + 1)} is not 32 bytes`);
-    proof.push(h);
-    if (proof.length > MAX_PROOF_HASHES)
-      throw new NoteError(`the proof has over ${String(MAX_PROOF_HASHES)} hashes`);
+  let proof: Hash[];
+  try {
+    proof = parseHashLines(lines, "the inclusion proof");
+  } catch (error) {
+    throw new NoteError(error instanceof Error ? error.message : String(error));
   }
-  const checkpoint = parseNote(lines.slice(at).join("\n"));
+  const checkpoint = parseNote(text.slice(blank + 2));
   return { index: Number(index), proof, checkpoint, ...(extra ? { extra } : {}) };
 }
 

@@ -1,7 +1,7 @@
 // C2SP tlog-tiles: the Merkle tree served as tiles of 256 hashes and the
 // entries as bundles, at static paths. Pure: path names, which tile holds a
 // stored node, the node's hash from its tile, and the entry bundle encoding.
-import { HASH_SIZE, nodeHash, type Hash, type Node } from "./merkle.ts";
+import { HASH_SIZE, nodeHash, nodesFor, type Hash, type Node, type NodeReader } from "./merkle.ts";
 
 /** Hashes per full tile; tiles are subtrees of height 8. */
 export const TILE_WIDTH = 256;
@@ -121,4 +121,28 @@ export function decodeBundle(bytes: Uint8Array): Uint8Array[] {
   }
   if (entries.length > TILE_WIDTH) throw new TileError("the bundle holds more than 256 entries");
   return entries;
+}
+
+/**
+ * Runs a tree computation over tiles: the tiles its nodes lie in are named
+ * first (`nodesFor`), each fetched once, all at once; then the computation
+ * runs on them. The log reads its own tiles this way, a client a remote log's.
+ */
+export async function withTiles<T>(
+  compute: (read: NodeReader) => T,
+  fetchTile: (level: number, index: number) => Promise<Uint8Array>,
+): Promise<T> {
+  const tiles = new Map<string, Promise<Uint8Array>>();
+  const keyOf = (node: Node): string => {
+    const t = tileOf(node);
+    return `${String(t.level)}/${String(t.index)}`;
+  };
+  for (const node of nodesFor(compute)) {
+    const key = keyOf(node);
+    if (tiles.has(key)) continue;
+    const t = tileOf(node);
+    tiles.set(key, fetchTile(t.level, t.index));
+  }
+  const fetched = new Map(await Promise.all([...tiles].map(async ([k, p]) => [k, await p] as const)));
+  return compute((node) => nodeFromTile(node, fetched.get(keyOf(node)) ?? new Uint8Array()));
 }

@@ -7,19 +7,16 @@
 // signed by the log's key, are proof that the log showed a split view: the
 // answer carries them as evidence anyone can check.
 import { parseCheckpoint, type Checkpoint } from "./checkpoint.ts";
-import { EMPTY_ROOT, HASH_SIZE, ProofError, sameHash, verifyConsistency, type Hash } from "./merkle.ts";
 import {
-  decodeBase64,
-  formatNote,
-  NoteError,
-  parseNote,
-  verifyNote,
-  type Note,
-  type Verifier,
-} from "./note.ts";
-
-/** The most consistency proof lines a request may carry (the spec's limit). */
-const MAX_PROOF_LINES = 63;
+  EMPTY_ROOT,
+  formatHashLines,
+  parseHashLines,
+  ProofError,
+  sameHash,
+  verifyConsistency,
+  type Hash,
+} from "./merkle.ts";
+import { formatNote, parseNote, verifyNote, type Note, type Verifier } from "./note.ts";
 
 export interface AddCheckpoint {
   readonly old: number;
@@ -32,12 +29,7 @@ export class WitnessRequestError extends Error {
 }
 
 export function formatAddCheckpoint(r: AddCheckpoint): string {
-  return [
-    `old ${String(r.old)}\n`,
-    ...r.proof.map((h) => `${Buffer.from(h).toString("base64")}\n`),
-    "\n",
-    formatNote(r.checkpoint),
-  ].join("");
+  return [`old ${String(r.old)}\n`, formatHashLines(r.proof), "\n", formatNote(r.checkpoint)].join("");
 }
 
 /** Reads an add-checkpoint body; a WitnessRequestError (HTTP 400) says what is wrong. */
@@ -48,17 +40,10 @@ export function parseAddCheckpoint(body: string): AddCheckpoint {
   const old = /^old (0|[1-9][0-9]*)$/u.exec(lines[0] ?? "")?.[1];
   if (old === undefined || !Number.isSafeInteger(Number(old)))
     throw new WitnessRequestError("the first line must be `old <size>`");
-  const proofLines = lines.slice(1);
-  if (proofLines.length > MAX_PROOF_LINES)
-    throw new WitnessRequestError(`over ${String(MAX_PROOF_LINES)} consistency proof lines`);
   let proof: Hash[];
   let checkpoint: Note;
   try {
-    proof = proofLines.map((line, i) => {
-      const h = decodeBase64(line, `proof line ${String(i + 1)}`);
-      if (h.length !== HASH_SIZE) throw new NoteError(`proof line ${String(i + 1)} is not a 32-byte hash`);
-      return h;
-    });
+    proof = parseHashLines(lines.slice(1), "the consistency proof");
     checkpoint = parseNote(body.slice(blank + 2));
   } catch (error) {
     throw new WitnessRequestError(error instanceof Error ? error.message : String(error));
