@@ -272,9 +272,13 @@ describe("the decision log", () => {
         return names === 2 && note;
       });
       expect(verifyNote(cosigned, witnesses).verified).toHaveLength(2);
-      const status = await federationStatus(kc(region));
-      expect(status?.log?.cosignedBy?.map((c) => c.region).sort()).toEqual(others);
-      expect(status?.log?.witnessed?.map((c) => c.region).sort()).toEqual(others);
+      // The Federation's status catches up with the served checkpoint at its next refresh.
+      const status = await until(`${region}'s status shows both peers' cosignatures`, async () => {
+        const st = await federationStatus(kc(region));
+        return (st?.log?.cosignedBy?.length ?? 0) === 2 && (st?.log?.witnessed?.length ?? 0) === 2 && st;
+      });
+      expect(status.log?.cosignedBy?.map((c) => c.region).sort()).toEqual(others);
+      expect(status.log?.witnessed?.map((c) => c.region).sort()).toEqual(others);
     }
   });
 
