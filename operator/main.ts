@@ -360,9 +360,12 @@ async function federate(
           seed,
           channel: transport,
           current: o.current,
-          splitView: (split, logOf) => {
-            guardian.guardian.raiseDiscrepancy(split, logOf).catch((error: unknown) => {
-              o.log.error({ err: errorMessage(error) }, "could not raise the pause for a split view");
+          discrepancy: (found, logOf) => {
+            guardian.guardian.raiseDiscrepancy(found, logOf).catch((error: unknown) => {
+              o.log.error(
+                { err: errorMessage(error), kind: found.kind },
+                "could not raise the pause for a log discrepancy",
+              );
             });
           },
           registry: o.registry,

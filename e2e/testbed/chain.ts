@@ -75,6 +75,8 @@ export interface ChainInfo {
     readonly boardOwners: readonly Hex[];
     readonly agents: Record<Region, Hex>;
     readonly guardian: Hex;
+    /** The accounts that anchor each region's log (contracts/LogAnchor.sol). */
+    readonly anchorers: Record<Region, Hex>;
   };
 }
 
@@ -85,8 +87,9 @@ const KEY_INDEX = {
   boardOwners: [7, 8],
   agents: { alpha: 9, beta: 10, gamma: 11 },
   guardian: 12,
+  anchorers: { alpha: 13, beta: 14, gamma: 15 },
 } as const;
-const ACCOUNTS = 13;
+const ACCOUNTS = 16;
 
 function key(index: number): Hex {
   const hd = mnemonicToAccount(TEST_MNEMONIC, { addressIndex: index }).getHdKey();
@@ -230,6 +233,7 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
       boardOwners: KEY_INDEX.boardOwners.map(key),
       agents: byRegion((r) => key(KEY_INDEX.agents[r])),
       guardian: key(KEY_INDEX.guardian),
+      anchorers: byRegion((r) => key(KEY_INDEX.anchorers[r])),
     },
   };
 }

@@ -16,6 +16,7 @@ import { REGIONS, type Region } from "./layout.ts";
 import { freePort } from "./process.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 import type { Testbed, TestbedChain } from "./testbed.ts";
+import type { Address } from "viem";
 import type { FederationSpec } from "../../operator/api/v1alpha1/federation.ts";
 import { imageNodeFlags } from "./image.ts";
 import { ED25519, ed25519Key, formatVkey } from "../../operator/core/tlog/note.ts";
@@ -65,6 +66,8 @@ export async function installFederation(
       alertmanagerToken?: string;
       alerts?: { alertname: string; severities?: string[] }[];
     };
+    /** spec.log.anchor: the LogAnchor contract, and the region's anchoring key in a Secret. */
+    anchor?: { contract: Address; intervalSeconds: number };
   } = {},
 ): Promise<void> {
   const kc = adminConfig(testbed, region);
@@ -87,6 +90,13 @@ export async function installFederation(
       stringData: { key: chain.keys.guardian, alertmanager: guardian.alertmanagerToken ?? "" },
     } as never);
   }
+  if (options.anchor)
+    await applier.apply({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "log-anchor", namespace: "dsc-system" },
+      stringData: { key: chain.keys.anchorers[region] },
+    } as never);
   await applier.apply({
     apiVersion: "dsc.federation.dev/v1alpha1",
     kind: "Federation",
@@ -108,6 +118,17 @@ export async function installFederation(
                     },
                   }
                 : {}),
+            },
+          }
+        : {}),
+      ...(options.anchor
+        ? {
+            log: {
+              anchor: {
+                contract: options.anchor.contract,
+                anchorKeySecretRef: { name: "log-anchor", key: "key" },
+                intervalSeconds: options.anchor.intervalSeconds,
+              },
             },
           }
         : {}),

@@ -9,8 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPublicClient, createWalletClient, hexToBytes, http, type Address, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import { logAnchorAbi } from "../../operator/chain/abi/log-anchor.ts";
+import { anchorLogId, verifyAnchorInvalid, type AnchorInvalid } from "../../operator/core/tlog/anchor.ts";
+import { deployAnchors } from "../testbed/anchor.ts";
 import { openReceipt, type SignedReceipt } from "../../operator/core/receipt/receipt.ts";
-import { verifyConsistency } from "../../operator/core/tlog/merkle.ts";
+import { leafHash, memoryReader, treeHash, verifyConsistency } from "../../operator/core/tlog/merkle.ts";
 import {
   ed25519PublicKey,
   formatNote,
@@ -42,6 +48,7 @@ import { configMap, federationStatus } from "../testbed/read.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
 let testbed: Testbed;
+let anchors: Address;
 const operators = new Map<Region, OperatorProcess>();
 const RUN = Date.now().toString(36);
 const NS = `log-${RUN}`;
@@ -76,10 +83,15 @@ const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
 
 beforeAll(async () => {
   testbed = await current();
+  anchors = await deployAnchors(testbed);
   for (const [region, o] of await startFederatedSuite(testbed, {
     namespace: NS,
     stateName: STATE,
-    options: (region) => ({ peers: directPeers(testbed, region), guardian: { action: "Freeze" } }),
+    options: (region) => ({
+      peers: directPeers(testbed, region),
+      guardian: { action: "Freeze" },
+      anchor: { contract: anchors, intervalSeconds: 5 },
+    }),
   }))
     operators.set(region, o);
 });
@@ -331,6 +343,143 @@ describe("the decision log", () => {
 
     // Lifted only by a critical resume (3 DSPs and the Board), as any pause.
     await submitApproved(testbed, "alpha", NS, "resume-split", resumeSpec([pause?.token ?? ""]), {
+      signers: ["alpha", "beta", "gamma"],
+      boardSigners: 1,
+    });
+    for (const region of REGIONS)
+      await until(
+        `${region} resumed`,
+        async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
+      );
+  });
+
+  it("anchors each region's checkpoints on chain, and pauses the federation on an anchor its log contradicts", async () => {
+    const chain = createPublicClient({ transport: http(testbed.chain.rpcUrl) });
+    const originOf = (region: Region) => parseVkey(logKey(testbed, region).vkey).name;
+    const latest = async (region: Region) => {
+      const [, , size, root] = await chain.readContract({
+        address: anchors,
+        abi: logAnchorAbi,
+        functionName: "latest",
+        args: [anchorLogId(originOf(region))],
+      });
+      return { size: Number(size), root: hexToBytes(root) };
+    };
+    // Each region anchors its own log: the anchored root is its tree's at that size.
+    for (const region of REGIONS) {
+      const anchor = await until(`${region}'s log anchored`, async () => {
+        const a = await latest(region);
+        return a.size > 0 && a;
+      });
+      const log = await readLog(region);
+      // The log's served checkpoint extends the anchored root, and its entries hash to it.
+      verifyConsistency(
+        anchor.size,
+        log.checkpoint.size,
+        anchor.root,
+        log.checkpoint.root,
+        await log.client.consistencyProof(anchor.size, log.checkpoint),
+      );
+      const root = treeHash(anchor.size, memoryReader(log.entries.slice(0, anchor.size).map(leafHash)));
+      expect(Buffer.from(root)).toEqual(Buffer.from(anchor.root));
+    }
+    await until("alpha's status shows the three logs anchored", async () => {
+      const anchored = (await federationStatus(kc("alpha")))?.log?.anchored ?? [];
+      return anchored.length === 3 && anchored.every((a) => a.state === "Anchored" && a.size > 0);
+    });
+
+    // The contract refuses an anchor from another account, a smaller size, or another root at a size.
+    const alphaLog = anchorLogId(originOf("alpha"));
+    const simulate = (key: Hex, size: number, root: Hex) =>
+      chain.simulateContract({
+        address: anchors,
+        abi: logAnchorAbi,
+        functionName: "anchor",
+        account: privateKeyToAccount(key),
+        args: [alphaLog, BigInt(size), root],
+      });
+    const anchored = await latest("alpha");
+    const forgedRoot = `0x${"07".repeat(32)}` as const;
+    await expect(simulate(testbed.chain.keys.anchorers.beta, anchored.size + 1, forgedRoot)).rejects.toThrow(
+      /NotAnchorer/,
+    );
+    await expect(simulate(testbed.chain.keys.anchorers.alpha, anchored.size - 1, forgedRoot)).rejects.toThrow(
+      /SmallerSize/,
+    );
+    await expect(simulate(testbed.chain.keys.anchorers.alpha, anchored.size, forgedRoot)).rejects.toThrow(
+      /RootMismatch/,
+    );
+
+    // Whoever holds alpha's anchoring key anchors a root alpha's log will contradict, one entry ahead.
+    const wallet = createWalletClient({
+      chain: { ...foundry, id: testbed.chain.chainId },
+      transport: http(testbed.chain.rpcUrl),
+      account: privateKeyToAccount(testbed.chain.keys.anchorers.alpha),
+    });
+    const ahead = (await readLog("alpha")).checkpoint.size + 1;
+    await until("the forged anchor mined", async () => {
+      try {
+        const hash = await wallet.writeContract({
+          address: anchors,
+          abi: logAnchorAbi,
+          functionName: "anchor",
+          args: [alphaLog, BigInt(ahead), forgedRoot],
+        });
+        return (await chain.waitForTransactionReceipt({ hash })).status === "success";
+      } catch {
+        return false; // the operator sent from the same account at that moment: try again
+      }
+    });
+    // Alpha decides something: its log grows past the forged size, and every region finds the lie.
+    await submitApproved(
+      testbed,
+      "alpha",
+      NS,
+      "after-forged-anchor",
+      {
+        tier: "operational",
+        targets: ["alpha"],
+        nonce: 1,
+        expiresAt: expiresAt(),
+        objects: [
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "after-anchor" }, data: { v: "1" } },
+        ],
+      },
+      { signers: ["alpha"] },
+    );
+    for (const region of REGIONS)
+      await until(
+        `${region} paused for the invalid anchor`,
+        async () => (await federationStatus(kc(region)))?.guardian?.paused === true,
+      );
+    const pause = (await federationStatus(kc("beta")))?.guardian?.pauses[0];
+    expect(pause?.source).toBe("log");
+    expect(pause?.reason).toContain("anchor_invalid: the root anchored on chain for alpha's log");
+    // The evidence, in the log of a region that found it: anyone holding alpha's key can check it.
+    const found = await until("a discrepancy receipt of the anchor", async () => {
+      for (const region of REGIONS) {
+        const receipt = (await readLog(region)).receipts.find(
+          (r) => r.receipt.kind === "discrepancy" && r.receipt.details.kind === "anchor_invalid",
+        );
+        if (receipt) return receipt;
+      }
+      return undefined;
+    });
+    const evidence = found.receipt.details as unknown as AnchorInvalid;
+    expect(evidence).toMatchObject({
+      size: ahead,
+      anchored: Buffer.from(hexToBytes(forgedRoot)).toString("base64"),
+    });
+    const alphaKey = parseVkey(logKey(testbed, "alpha").vkey);
+    verifyAnchorInvalid(evidence, noteVerifier(alphaKey.name, alphaKey.publicKey));
+    expect(found.receipt.details.evidence).toBe(pause?.evidence);
+    await until("alpha's status shows its anchor invalid", async () =>
+      (await federationStatus(kc("beta")))?.log?.anchored?.some(
+        (a) => a.region === "alpha" && a.state === "Invalid",
+      ),
+    );
+
+    await submitApproved(testbed, "alpha", NS, "resume-anchor", resumeSpec([pause?.token ?? ""]), {
       signers: ["alpha", "beta", "gamma"],
       boardSigners: 1,
     });

@@ -15,6 +15,7 @@ import {
 } from "viem";
 import { agentRegistryAbi } from "./abi/agent-registry.ts";
 import { guardianPauseAbi } from "./abi/guardian-pause.ts";
+import { logAnchorAbi } from "./abi/log-anchor.ts";
 import { checkOutcome, describeSafeRevert, safeAbi } from "./safe-abi.ts";
 import { ChainUnavailableError, shortError, type Agent, type CheckResult, type SafeState } from "./model.ts";
 import { ManifestLens, type LensAnswer, type LensQuery } from "./lens.ts";
@@ -312,6 +313,63 @@ export class ChainReader {
     });
   }
 
+  /** A log's registration and latest anchor on the LogAnchor contract (all zero for an unknown log). */
+  logAnchor(contract: Address, log: Hex, block: bigint): Promise<ChainAnchor> {
+    return this.cached(block, `anchor:${contract}:${log}`, async () => {
+      try {
+        const [key, anchorer, size, root, at] = await this.timed("logAnchor", () =>
+          this.client.readContract({
+            address: contract,
+            abi: logAnchorAbi,
+            functionName: "latest",
+            args: [log],
+            blockNumber: block,
+          }),
+        );
+        return { key, anchorer: getAddress(anchorer), size: Number(size), root, at: Number(at) };
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read the log anchor ${contract}: ${shortError(error)}`);
+      }
+    });
+  }
+
+  /** The anchors made on the LogAnchor contract for `logs` in blocks `from` to `to` (inclusive), in order. */
+  async anchorEvents(
+    contract: Address,
+    logs: readonly Hex[],
+    from: bigint,
+    to: bigint,
+  ): Promise<AnchorEvent[]> {
+    const events: AnchorEvent[] = [];
+    // Providers cap the blocks one eth_getLogs may span.
+    for (let start = from; start <= to; start += ANCHOR_EVENT_SPAN) {
+      const end = start + ANCHOR_EVENT_SPAN - 1n < to ? start + ANCHOR_EVENT_SPAN - 1n : to;
+      try {
+        const found = await this.timed("anchorEvents", () =>
+          this.client.getContractEvents({
+            address: contract,
+            abi: logAnchorAbi,
+            eventName: "Anchored",
+            args: { log: [...logs] },
+            fromBlock: start,
+            toBlock: end,
+            strict: true,
+          }),
+        );
+        for (const e of found)
+          events.push({
+            log: e.args.log,
+            size: Number(e.args.size),
+            root: e.args.root,
+            block: e.blockNumber,
+          });
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read the anchors on ${contract}: ${shortError(error)}`);
+      }
+    }
+    return events;
+  }
+
   /** The live agent of `dsp`, or undefined when it has none. */
   dspAgent(registry: Address, dsp: Address, block: bigint): Promise<Address | undefined> {
     return this.cached(block, `dspAgent:${registry}:${dsp}`, async () => {
@@ -351,6 +409,29 @@ export class ChainReader {
       }
     });
   }
+}
+
+/** Blocks one eth_getLogs of anchors spans at most. */
+const ANCHOR_EVENT_SPAN = 5_000n;
+
+/** One anchor as the contract's Anchored event tells it. */
+export interface AnchorEvent {
+  readonly log: Hex;
+  readonly size: number;
+  readonly root: Hex;
+  readonly block: bigint;
+}
+
+/** A log's registration and latest anchor on chain. */
+export interface ChainAnchor {
+  /** The log's Ed25519 public key as the Consortium Safe registered it. */
+  readonly key: Hex;
+  /** The account that anchors for the log; the zero address for a log never registered. */
+  readonly anchorer: Address;
+  readonly size: number;
+  readonly root: Hex;
+  /** Unix seconds of the block that anchored it; 0 before the first anchor. */
+  readonly at: number;
 }
 
 /** The GuardianPause contract's state at a block. */

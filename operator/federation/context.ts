@@ -3,6 +3,7 @@
 // implies. The manifest controller verifies against whatever is current.
 import type { FederationSpec } from "../api/v1alpha1/federation.ts";
 import type { ChainReader } from "../chain/reader.ts";
+import type { AnchorWriter } from "../chain/writers.ts";
 import type { Hex } from "viem";
 import type { SafeService } from "../safe/service.ts";
 import { Topic } from "../runtime/topic.ts";
@@ -17,6 +18,8 @@ export interface FederationContext {
   readonly alertmanagerToken?: string;
   /** Records a pause on chain with the guardian key (spec.guardian.guardianKeySecretRef); the new pause id. */
   readonly recordPause?: (evidence: Hex) => Promise<bigint>;
+  /** Anchors this region's log on chain with its anchoring key (spec.log.anchor.anchorKeySecretRef). */
+  readonly anchorLog?: AnchorWriter;
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 } from "../api/v1alpha1/federation.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
-import { guardianWriter } from "../chain/guardian-writer.ts";
+import { anchorWriter, guardianWriter } from "../chain/writers.ts";
 import type { FederationObject } from "../api/v1alpha1/objects.ts";
 import { ChainReader, ChainUnavailableError, type ChainPause } from "../chain/reader.ts";
 import type { ActivePause } from "../state/readers.ts";
@@ -183,6 +183,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     let rpcUrl: string;
     let guardianKey: string | undefined;
     let alertmanagerToken: string | undefined;
+    let anchorKey: string | undefined;
     try {
       rpcUrl = await readSecret(spec.chain.rpcUrlSecretRef, "spec.chain.rpcUrlSecretRef");
       if (guardian?.guardianKeySecretRef) {
@@ -190,6 +191,14 @@ export function federationReconciler(options: FederationControllerOptions): Reco
         if (!/^0x[0-9a-fA-F]{64}$/.test(guardianKey))
           throw new SecretError(
             "spec.guardian.guardianKeySecretRef: the Secret must hold 0x and 64 hex digits",
+          );
+      }
+      const anchoring = spec.log?.anchor;
+      if (anchoring?.anchorKeySecretRef) {
+        anchorKey = await readSecret(anchoring.anchorKeySecretRef, "spec.log.anchor.anchorKeySecretRef");
+        if (!/^0x[0-9a-fA-F]{64}$/.test(anchorKey))
+          throw new SecretError(
+            "spec.log.anchor.anchorKeySecretRef: the Secret must hold 0x and 64 hex digits",
           );
       }
       if (guardian?.alertmanager)
@@ -229,6 +238,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       rpcUrl,
       guardianKey,
       alertmanagerToken,
+      anchorKey,
     ]);
     if (current?.fingerprint !== fingerprint) {
       const chain = new ChainReader({
@@ -257,6 +267,16 @@ export function federationReconciler(options: FederationControllerOptions): Reco
                   contract: getAddress(guardian.pauseContract),
                   key: guardianKey as Hex,
                 }),
+              }
+            : {}),
+          ...(spec.log?.anchor && anchorKey
+            ? {
+                anchorLog: anchorWriter({
+                  rpcUrl,
+                  chainId: spec.chain.chainId,
+                  contract: getAddress(spec.log.anchor.contract),
+                  key: anchorKey as Hex,
+                }).anchor,
               }
             : {}),
         },
@@ -336,7 +356,22 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     const replication = options.replicationStatus?.();
     if (replication) status = { ...status, ...replication };
     const logNow = options.logStatus?.();
-    if (logNow) status = { ...status, log: logNow };
+    if (logNow) {
+      status = { ...status, log: logNow };
+      // Warnings of the logs (the seeds' timestamp_drift, schema_incompatible, sample_missing):
+      // a condition while any is recent, and an Event for each new one.
+      const seen = new Set((federation.status?.log?.warnings ?? []).map((w) => `${w.kind}/${w.region}`));
+      for (const w of logNow.warnings ?? [])
+        if (!seen.has(`${w.kind}/${w.region}`))
+          options.events.event(federation, {
+            type: w.kind === "sample_missing" ? "Normal" : "Warning",
+            reason: LOG_WARNING_REASONS[w.kind],
+            note: w.message,
+          });
+      const warning = logNow.warnings?.find((w) => w.kind !== "sample_missing");
+      if (warning) condition("LogConsistent", "False", LOG_WARNING_REASONS[warning.kind], warning.message);
+      else condition("LogConsistent", "True", "Consistent", "no log warning in the last 10 minutes");
+    }
     const pause = options.guardian;
     if (pause && guardian) {
       const pauses = pause.pauses();
@@ -392,6 +427,12 @@ export function federationReconciler(options: FederationControllerOptions): Reco
 }
 
 const SECRET_REREAD_MS = 5_000;
+
+const LOG_WARNING_REASONS = {
+  timestamp_drift: "TimestampDrift",
+  schema_incompatible: "SchemaIncompatible",
+  sample_missing: "SampleMissing",
+} as const;
 
 class SecretError extends Error {
   override name = "SecretError";

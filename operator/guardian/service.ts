@@ -21,7 +21,7 @@ import { Topic } from "../runtime/topic.ts";
 import type { PauseRecord } from "../state/model.ts";
 import { verifyBreachReport, type BreachVerdict } from "./verify-report.ts";
 import type { Receipts } from "../receipts/receipt-log.ts";
-import type { SplitView } from "../core/tlog/witness.ts";
+import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
 
 interface GuardianOptions {
   readonly region: string;
@@ -272,18 +272,24 @@ export class Guardian {
   }
 
   /**
-   * A split view found by this region's witness: a log signed two
-   * checkpoints that cannot both be true. Critical, as the seeds' table says:
-   * the federation pauses, with the two signed checkpoints as evidence (in the
-   * receipt; the pause carries their hash). Once per evidence.
+   * A critical discrepancy of a log, as the seeds' table says: a split view
+   * found by this region's witness (a log signed two checkpoints that cannot
+   * both be true), or an anchor on chain that the log contradicts. The
+   * federation pauses, with the evidence in the receipt (anyone holding the
+   * log's key can check it); the pause carries its hash. Once per evidence:
+   * the hash is of what was found, not of who found it or when, so every
+   * region that finds it raises the same pause.
    */
-  async raiseDiscrepancy(split: SplitView, logOf: string): Promise<void> {
-    const evidence = sha256([...split.checkpoints].sort().join("\n"));
+  async raiseDiscrepancy(found: LogDiscrepancy, logOf: string): Promise<void> {
+    const evidence =
+      found.kind === "root_mismatch"
+        ? sha256([...found.checkpoints].sort().join("\n"))
+        : sha256(["anchor_invalid", found.origin, String(found.size), found.anchored].join("\n"));
     if (this.pauses().some((p) => p.token === evidence) || this.lifted(evidence)) return;
-    void this.#o.receipts?.record("discrepancy", split.origin, {
-      kind: split.kind,
-      size: split.size,
-      checkpoints: [...split.checkpoints],
+    void this.#o.receipts?.record("discrepancy", found.origin, {
+      ...(found.kind === "root_mismatch"
+        ? { kind: found.kind, size: found.size, checkpoints: [...found.checkpoints] }
+        : { ...found }),
       evidence,
     });
     this.#reports.inc({ source: "log", result: "Accepted" });
@@ -294,11 +300,10 @@ export class Guardian {
       dsp: "-",
       severity: "critical",
       evidence,
-      reason:
-        `${split.kind}: ${logOf}'s log signed two checkpoints of size ${String(split.size)} with different roots`.slice(
-          0,
-          256,
-        ),
+      reason: (found.kind === "root_mismatch"
+        ? `root_mismatch: ${logOf}'s log signed two checkpoints of size ${String(found.size)} with different roots`
+        : `anchor_invalid: the root anchored on chain for ${logOf}'s log at size ${String(found.size)} is not a checkpoint of the log`
+      ).slice(0, 256),
     });
   }
 

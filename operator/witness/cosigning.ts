@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { Gauge, Histogram, type Registry } from "prom-client";
 import { cosignatureTime } from "../core/tlog/checkpoint.ts";
+import { MAX_DRIFT_MS, type Notice } from "./warnings.ts";
 import {
   formatNote,
   parseNote,
@@ -35,6 +36,8 @@ interface CosigningOptions {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
+  /** A witness's clock over MAX_DRIFT_MS from this region's. */
+  readonly notice?: Notice;
 }
 
 interface Cosignature {
@@ -183,12 +186,16 @@ export class Cosigning {
           );
           return;
         }
+        const at = cosignatureTime(line.bytes) * 1000;
+        const drift = at - this.#o.now();
+        if (Math.abs(drift) > MAX_DRIFT_MS)
+          this.#o.notice?.(
+            "timestamp_drift",
+            peer.region,
+            `${peer.region}'s witness dated its cosignature ${String(Math.round(drift / 1000))} s from this region's clock (tolerance ${String(MAX_DRIFT_MS / 1000)} s)`,
+          );
         this.#known.set(peer.region, checkpoint.size);
-        this.#cosigned.set(peer.region, {
-          size: checkpoint.size,
-          signature: line,
-          at: cosignatureTime(line.bytes) * 1000,
-        });
+        this.#cosigned.set(peer.region, { size: checkpoint.size, signature: line, at });
         return;
       } catch (error) {
         this.#o.logger.debug(

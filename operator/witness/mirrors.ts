@@ -13,12 +13,17 @@ import type { Witnessed } from "../core/tlog/witness.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { diskFiles } from "../tlog/durable.ts";
 import { TileLog } from "../tlog/tile-log.ts";
+import { RECEIPT_VERSION, receiptHeader } from "../core/receipt/receipt.ts";
+import { MAX_DRIFT_MS, type Notice } from "./warnings.ts";
 
 interface MirrorsOptions {
   readonly dir: string;
   readonly fetch: (peer: string, path: string) => Promise<Uint8Array | undefined>;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** A peer that cannot serve what its checkpoint covers, or whose receipts this region cannot read. */
+  readonly notice?: Notice;
+  readonly now?: () => number;
 }
 
 export class Mirrors {
@@ -76,7 +81,11 @@ export class Mirrors {
     for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
       const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
       const bytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
-      if (!bytes) throw new Error(`${region} has no entry bundle ${String(n)} of width ${String(width)}`);
+      if (!bytes) {
+        const message = `${region} cannot serve entry bundle ${String(n)} (width ${String(width)}) that its checkpoint of size ${String(to)} covers`;
+        this.#o.notice?.("sample_missing", region, message);
+        throw new Error(message);
+      }
       const bundle = decodeBundle(bytes);
       if (bundle.length !== width)
         throw new Error(
@@ -86,6 +95,34 @@ export class Mirrors {
     }
     // The tree is rebuilt from the entries; the checkpoint is adopted only if it is theirs.
     await mirror.adopt(entries, held.note);
+    this.#inspect(region, from, entries);
+  }
+
+  /** Notices, once per batch each, a receipt of a version this region cannot read, or dated ahead of its clock. */
+  #inspect(region: string, from: number, entries: readonly Uint8Array[]): void {
+    const now = (this.#o.now ?? Date.now)();
+    let schema = false;
+    let drift = false;
+    for (const [i, entry] of entries.entries()) {
+      const header = receiptHeader(entry);
+      if (!schema && header?.v !== RECEIPT_VERSION) {
+        schema = true;
+        this.#o.notice?.(
+          "schema_incompatible",
+          region,
+          `entry ${String(from + i)} of ${region}'s log is ${header ? `receipt version ${JSON.stringify(header.v)}` : "not a receipt"}; this operator reads version ${String(RECEIPT_VERSION)}`,
+        );
+      }
+      const at = typeof header?.at === "string" ? Date.parse(header.at) : Number.NaN;
+      if (!drift && at - now > MAX_DRIFT_MS) {
+        drift = true;
+        this.#o.notice?.(
+          "timestamp_drift",
+          region,
+          `entry ${String(from + i)} of ${region}'s log is dated ${String(Math.round((at - now) / 1000))} s ahead of this region's clock`,
+        );
+      }
+    }
   }
 
   status(): { readonly region: string; readonly size: number }[] {

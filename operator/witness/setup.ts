@@ -11,6 +11,9 @@ import type { CurrentFederation } from "../federation/context.ts";
 import type { ReceiptLog } from "../receipts/receipt-log.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { join } from "node:path";
+import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
+import { Anchoring } from "./anchoring.ts";
+import { WARNING_KINDS, Warnings } from "./warnings.ts";
 import { Cosigning, type WitnessPeer } from "./cosigning.ts";
 import { Mirrors } from "./mirrors.ts";
 import { checkOwnCheckpoint } from "./own-log.ts";
@@ -29,8 +32,8 @@ interface WitnessingOptions {
   readonly seed: Uint8Array;
   readonly channel: WitnessChannel & { status(): readonly { region: string; connected: boolean }[] };
   readonly current: CurrentFederation;
-  /** A split view found: the region whose log it is, and the evidence. */
-  readonly splitView: (split: SplitView, region: string) => void;
+  /** A critical discrepancy found (a split view, an invalid anchor): the evidence, and whose log it is. */
+  readonly discrepancy: (found: LogDiscrepancy, region: string) => void;
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
@@ -46,7 +49,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
   const log = o.logger.child({ component: "witness" });
   const discrepancies = new Counter({
     name: "dsc_log_discrepancies_total",
-    help: "Split views found: a log's key signed two checkpoints that cannot both be true (kind, and whose log)",
+    help: "Discrepancies found in the logs this region knows (kind: root_mismatch, anchor_invalid, timestamp_drift, schema_incompatible, sample_missing; log: whose log)",
     labelNames: ["kind", "log"],
     registers: [o.registry],
   });
@@ -56,7 +59,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
       { kind: split.kind, log: region, size: split.size },
       "split view: a log signed two checkpoints that cannot both be true",
     );
-    o.splitView(split, region);
+    o.discrepancy(split, region);
   };
   // The pins are read from the Federation in force, and parsed once per Federation: the
   // witness asks for them at every request.
@@ -86,6 +89,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
         return [];
       }
     });
+  const warnings = new Warnings({ counter: discrepancies, receipts: o.receipts, logger: log, now: o.now });
   const regionOf = (origin: string): string => pinned().find((p) => p.log.name === origin)?.region ?? origin;
   const origin = o.receipts.log.checkpoint.origin;
   const own = { signer: noteSigner(origin, o.seed), verifier: noteVerifier(origin, o.receipts.publicKey) };
@@ -141,6 +145,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
     registry: o.registry,
     logger: log,
     now: o.now,
+    notice: warnings.notice,
   });
   // A peer behind (down, or connected after the last checkpoint) is asked again.
   const mirrors = new Mirrors({
@@ -148,13 +153,31 @@ export async function setupWitnessing(o: WitnessingOptions) {
     fetch: (peer, path) => rpc.fetch(peer, path),
     registry: o.registry,
     logger: log,
+    notice: warnings.notice,
+    now: o.now,
   });
   // Every log this region judges has its discrepancy series from the start, at 0, so that
   // increase() and the alert see the first one.
   const zero = (): void => {
     for (const region of [o.receipts.region, ...pinned().map((p) => p.region)])
-      discrepancies.inc({ kind: "root_mismatch", log: region }, 0);
+      for (const kind of ["root_mismatch", "anchor_invalid", ...WARNING_KINDS])
+        discrepancies.inc({ kind, log: region }, 0);
   };
+  const anchoring = new Anchoring({
+    current: o.current,
+    own: { region: o.receipts.region, log: o.receipts.log },
+    peers: () => pinned().map((p) => ({ region: p.region, origin: p.log.name })),
+    mirror: (region) => mirrors.get(region),
+    held: (name) => witness.held().get(name),
+    invalid: (evidence, region) => {
+      discrepancies.inc({ kind: evidence.kind, log: region });
+      o.discrepancy(evidence, region);
+    },
+    registry: o.registry,
+    logger: log,
+    now: o.now,
+  });
+  anchoring.start();
   zero();
   const timer = setInterval(() => {
     zero();
@@ -169,8 +192,10 @@ export async function setupWitnessing(o: WitnessingOptions) {
     /** The vkey this region pins for `region`'s log, if any. */
     pinnedKey: (region: string): string | undefined =>
       o.current.get()?.spec.peers?.find((p) => p.region === region)?.logKey,
+    anchoring,
     close: () => {
       clearInterval(timer);
+      anchoring.stop();
     },
     /** For the Federation's status.log. */
     status: () => {
@@ -183,6 +208,19 @@ export async function setupWitnessing(o: WitnessingOptions) {
           at: iso(h.at),
         })),
         mirrored: mirrors.status(),
+        ...(warnings.recent().length > 0
+          ? { warnings: warnings.recent().map((w) => ({ ...w, at: iso(w.at) })) }
+          : {}),
+        ...(anchoring.status().length > 0
+          ? {
+              anchored: anchoring.status().map((a) => ({
+                region: a.region,
+                size: a.size,
+                ...(a.at !== undefined ? { at: iso(a.at * 1000) } : {}),
+                state: a.state,
+              })),
+            }
+          : {}),
       };
     },
   };

@@ -22,6 +22,7 @@ import {
   verifyNote,
 } from "../core/tlog/note.ts";
 import { formatAddCheckpoint, type SplitView } from "../core/tlog/witness.ts";
+import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
 import { logOrigin, ReceiptLog } from "../receipts/receipt-log.ts";
 import { setupWitnessing, witnessName } from "./setup.ts";
 
@@ -65,7 +66,7 @@ const vkeyOf = (r: Region) => {
   return { origin: logOrigin("dsc", r), publicKey: k.publicKey };
 };
 
-async function region(self: Region, net: ReturnType<typeof network>, dir: string, splits: SplitView[]) {
+async function region(self: Region, net: ReturnType<typeof network>, dir: string, splits: LogDiscrepancy[]) {
   const current = new CurrentFederation();
   const { formatVkey, ED25519 } = await import("../core/tlog/note.ts");
   current.set({
@@ -95,7 +96,7 @@ async function region(self: Region, net: ReturnType<typeof network>, dir: string
     seed: seeds[self],
     channel: net.channel(self),
     current,
-    splitView: (split) => splits.push(split),
+    discrepancy: (found) => splits.push(found),
     registry: new Registry(),
     logger: pino({ level: "silent" }),
     now: Date.now,
@@ -114,7 +115,7 @@ const settle = async (regions: { witnessing: { cosigning: { settled(): Promise<v
 describe("the regions witnessing each other's logs", () => {
   it("has every checkpoint cosigned by both peers, and catches a forged one of a real key", async () => {
     const net = network();
-    const splits: SplitView[] = [];
+    const splits: LogDiscrepancy[] = [];
     const dirOf = Object.fromEntries(
       REGIONS.map((r) => [r, mkdtempSync(join(tmpdir(), `w-${r}-`))]),
     ) as Record<Region, string>;
@@ -189,9 +190,10 @@ describe("the regions witnessing each other's logs", () => {
     );
     expect(answer.status).toBe(422);
     expect(splits[0]).toMatchObject({ kind: "root_mismatch", size: 300, origin: vkeyOf("alpha").origin });
-    expect(splits[0]?.checkpoints[1]).toBe(formatNote(forged));
+    const split = splits[0] as SplitView;
+    expect(split.checkpoints[1]).toBe(formatNote(forged));
     // Both checkpoints in the evidence verify under alpha's key: anyone can check the lie.
-    for (const c of splits[0]?.checkpoints ?? [])
+    for (const c of split.checkpoints)
       verifyNote(parseNote(c), [noteVerifier(vkeyOf("alpha").origin, vkeyOf("alpha").publicKey)]);
 
     // Gossiped to alpha itself, the forgery is found against alpha's own tree too.

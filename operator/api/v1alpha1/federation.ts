@@ -125,6 +125,29 @@ export const federationSpec = object({
       ),
     }).describe("The guardian pause: who may raise it and what it does here."),
   ),
+  log: optional(
+    object({
+      anchor: optional(
+        object({
+          contract: address().describe(
+            "The LogAnchor contract, owned by the Consortium Safe, where each region's log key and anchoring account are registered.",
+          ),
+          anchorKeySecretRef: optional(
+            secretKeyRef().describe(
+              "Secret holding the key (0x + 64 hex) of the account the Consortium Safe registered to anchor this region's log. Without it, this region checks the anchors of every log it knows and anchors none.",
+            ),
+          ),
+          intervalSeconds: optional(
+            integer({ minimum: 5, maximum: 86_400 })
+              .describe(
+                "How often this region anchors its latest checkpoint (when the log grew), and checks every known log's anchor against the log.",
+              )
+              .withDefault(600),
+          ),
+        }),
+      ),
+    }).describe("This region's decision log: where it is anchored on chain."),
+  ),
   peers: optional(
     array(
       object({
@@ -207,6 +230,32 @@ export const federationStatus = object({
       mirrored: optional(
         array(object({ region: region(), size: integer({ minimum: 0 }) }), { maxItems: 16 }).describe(
           "Per peer, the entries of its log this region holds a proven copy of (served under /mirror/<region>/).",
+        ),
+      ),
+      anchored: optional(
+        array(
+          object({
+            region: region(),
+            size: integer({ minimum: 0 }),
+            at: optional(string({ format: "date-time" })),
+            state: literal("Anchored", "Unregistered", "Invalid", "Pending"),
+          }),
+          { maxItems: 17 },
+        ).describe(
+          "Per log (this region's and each peer's), its latest anchor on chain and what this region found it to be: Anchored (a checkpoint of the log), Invalid (the log contradicts it), Pending (beyond what this region holds of the log) or Unregistered.",
+        ),
+      ),
+      warnings: optional(
+        array(
+          object({
+            kind: literal("timestamp_drift", "schema_incompatible", "sample_missing"),
+            region: region(),
+            message: string({ maxLength: 512 }),
+            at: string({ format: "date-time" }),
+          }),
+          { maxItems: 16 },
+        ).describe(
+          "Log discrepancies that warn but do not pause, seen in the last 10 minutes (the latest per kind and log).",
         ),
       ),
     }).describe("This region's decision log, served as C2SP tlog-tiles under /log/ on the operator's port."),

@@ -77,6 +77,23 @@ export class ReceiptError extends Error {
   override name = "ReceiptError";
 }
 
+/**
+ * The version and time a log entry claims, read without its key: how a region
+ * reading another region's log notices a receipt it cannot read or a clock far
+ * from its own. Undefined for an entry that is not a receipt at all.
+ */
+export function receiptHeader(entry: Uint8Array): { readonly v: unknown; readonly at: unknown } | undefined {
+  try {
+    const s = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(entry)) as {
+      receipt?: { v?: unknown; at?: unknown } | null;
+    } | null;
+    if (!s || typeof s !== "object" || !s.receipt || typeof s.receipt !== "object") return undefined;
+    return { v: s.receipt.v, at: s.receipt.at };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads a log entry back, checking that its CID is its receipt's and the signature is `key`'s. */
 export function openReceipt(entry: Uint8Array, key: KeyObject): SignedReceipt {
   let parsed: unknown;
