@@ -42,6 +42,9 @@ const REQUIRED_ALERTS = [
   "DscLogDiscrepancy",
   "DscLogWitnessLag",
   "DscLogAppendFailing",
+  "DscLogWarning",
+  "DscLogSampleMissing",
+  "DscLogAnchorOverdue",
 ];
 const REQUIRED_METRICS = [
   "up",
@@ -68,6 +71,8 @@ const REQUIRED_METRICS = [
   "dsc_log_receipts_total",
   "dsc_log_witness_lag",
   "dsc_witness_requests_total",
+  "dsc_log_anchor_size",
+  "dsc_log_anchor_lag_seconds",
   "dsc_log_discrepancies_total",
 ];
 
@@ -80,7 +85,7 @@ describe("alert rules", () => {
     expect(new Set(names).size).toBe(names.length);
     for (const rule of rules) {
       expect(rule.alert, "CamelCase, Dsc prefix").toMatch(/^Dsc(?:[A-Z][a-z0-9]+)+$/);
-      expect(["warning", "critical"], `${rule.alert}: severity`).toContain(rule.labels?.severity);
+      expect(["info", "warning", "critical"], `${rule.alert}: severity`).toContain(rule.labels?.severity);
       expect(rule.annotations?.summary, `${rule.alert}: summary`).toMatch(/\S/);
       expect(rule.annotations?.description, `${rule.alert}: description`).toMatch(/\S/);
       expect(rule.annotations?.runbook_url).toBe(`${RUNBOOK_BASE}${rule.alert.toLowerCase()}`);

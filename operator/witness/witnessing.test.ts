@@ -66,7 +66,14 @@ const vkeyOf = (r: Region) => {
   return { origin: logOrigin("dsc", r), publicKey: k.publicKey };
 };
 
-async function region(self: Region, net: ReturnType<typeof network>, dir: string, splits: LogDiscrepancy[]) {
+async function region(
+  self: Region,
+  net: ReturnType<typeof network>,
+  dir: string,
+  splits: LogDiscrepancy[],
+  clockAheadMs = 0,
+) {
+  const now = () => Date.now() + clockAheadMs;
   const current = new CurrentFederation();
   const { formatVkey, ED25519 } = await import("../core/tlog/note.ts");
   current.set({
@@ -87,7 +94,7 @@ async function region(self: Region, net: ReturnType<typeof network>, dir: string
     seed: seeds[self],
     logger: pino({ level: "silent" }),
     registry: new Registry(),
-    now: Date.now,
+    now,
     published: () => late.witnessing?.cosigning.published(),
   });
   const witnessing = await setupWitnessing({
@@ -99,7 +106,7 @@ async function region(self: Region, net: ReturnType<typeof network>, dir: string
     discrepancy: (found) => splits.push(found),
     registry: new Registry(),
     logger: pino({ level: "silent" }),
-    now: Date.now,
+    now,
   });
   late.witnessing = witnessing;
   return { receipts, witnessing };
@@ -113,6 +120,39 @@ const settle = async (regions: { witnessing: { cosigning: { settled(): Promise<v
 };
 
 describe("the regions witnessing each other's logs", () => {
+  it("warns of a witness whose clock runs over 5 minutes from this region's (timestamp_drift), and pauses nothing", async () => {
+    const net = network();
+    const splits: LogDiscrepancy[] = [];
+    const dirOf = Object.fromEntries(
+      REGIONS.map((r) => [r, mkdtempSync(join(tmpdir(), `w-${r}-`))]),
+    ) as Record<Region, string>;
+    dirs.push(...Object.values(dirOf));
+    // Gamma's clock runs 10 minutes ahead: its cosignatures say so.
+    const all = await Promise.all(
+      REGIONS.map((r) => region(r, net, dirOf[r], splits, r === "gamma" ? 600_000 : 0)),
+    );
+    const alpha = all[0] as Awaited<ReturnType<typeof region>>;
+    for (let i = 0; i < 5; i++) void alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
+    await alpha.receipts.flushed();
+    await settle(all);
+    const warnings = alpha.witnessing.status().warnings ?? [];
+    expect(warnings.map((w) => [w.kind, w.region])).toEqual([["timestamp_drift", "gamma"]]);
+    expect(warnings[0]?.message).toMatch(
+      /gamma's witness dated its cosignature 60\d s from this region's clock/u,
+    );
+    // The warning is itself a receipt in alpha's log; nothing pauses.
+    await alpha.receipts.flushed();
+    expect(JSON.parse(new TextDecoder().decode(await alpha.receipts.log.entry(5)))).toMatchObject({
+      receipt: {
+        kind: "discrepancy",
+        subject: "gamma",
+        details: { kind: "timestamp_drift", severity: "warning" },
+      },
+    });
+    expect(splits).toEqual([]);
+    for (const r of all) r.witnessing.close();
+  });
+
   it("has every checkpoint cosigned by both peers, and catches a forged one of a real key", async () => {
     const net = network();
     const splits: LogDiscrepancy[] = [];

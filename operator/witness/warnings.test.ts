@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { Counter, Registry } from "prom-client";
+import { afterAll, describe, expect, it } from "vitest";
+import { ed25519Key, noteSigner, noteVerifier } from "../core/tlog/note.ts";
+import type { Receipts } from "../receipts/receipt-log.ts";
+import { diskFiles } from "../tlog/durable.ts";
+import { TileLog } from "../tlog/tile-log.ts";
+import { Mirrors } from "./mirrors.ts";
+import { Warnings, type WarningKind } from "./warnings.ts";
+
+const ORIGIN = "dsc.federation.dev/dsc/beta";
+const key = ed25519Key(new Uint8Array(32).fill(5));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "warnings-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const silent = pino({ level: "silent" });
+
+function warnings(now: { t: number }) {
+  const registry = new Registry();
+  const counter = new Counter({
+    name: "d",
+    help: "d",
+    labelNames: ["kind", "log"],
+    registers: [registry],
+  });
+  const recorded: { subject: string; details: unknown }[] = [];
+  const receipts: Receipts = {
+    record: (_kind, subject, details) => {
+      recorded.push({ subject, details });
+      return Promise.resolve();
+    },
+  } as Receipts;
+  const w = new Warnings({ counter, receipts, logger: silent, now: () => now.t });
+  const count = async (kind: WarningKind, log: string) =>
+    (await counter.get()).values.find((v) => v.labels.kind === kind && v.labels.log === log)?.value ?? 0;
+  return { w, recorded, count };
+}
+
+/** A peer's log holding `entries`, and what this region's witness holds of it. */
+async function peerLog(entries: readonly string[]) {
+  const log = await TileLog.open({
+    files: diskFiles(tmp()),
+    origin: ORIGIN,
+    signer: noteSigner(ORIGIN, key.seed),
+    verifier: noteVerifier(ORIGIN, key.publicKey),
+  });
+  for (const e of entries) void log.append(new TextEncoder().encode(e));
+  await log.flushed();
+  const c = log.checkpoint;
+  return { log, held: { size: c.size, root: c.root, note: c.note } };
+}
+
+const receipt = (v: unknown, at: string) => JSON.stringify({ cid: "x", receipt: { v, at }, signature: "s" });
+
+describe("log warnings (timestamp_drift, schema_incompatible, sample_missing)", () => {
+  it("counts each, and records a receipt per kind and log at most once in 10 minutes", async () => {
+    const now = { t: 1_000_000 };
+    const { w, recorded, count } = warnings(now);
+    for (let i = 0; i < 50; i++) w.notice("timestamp_drift", "beta", `drift ${String(i)}`);
+    w.notice("schema_incompatible", "beta", "v2");
+    expect(await count("timestamp_drift", "beta")).toBe(50);
+    expect(recorded.map((r) => r.details)).toEqual([
+      { kind: "timestamp_drift", severity: "warning", message: "drift 0" },
+      { kind: "schema_incompatible", severity: "warning", message: "v2" },
+    ]);
+    // The status shows the latest of each.
+    expect(w.recent().map((r) => r.message)).toEqual(["drift 49", "v2"]);
+    now.t += 11 * 60_000;
+    expect(w.recent()).toEqual([]);
+    w.notice("timestamp_drift", "beta", "again");
+    expect(recorded).toHaveLength(3);
+    w.notice("sample_missing", "gamma", "gone");
+    expect(recorded[3]?.details).toMatchObject({ severity: "info" });
+  });
+
+  it("are noticed by the mirror: receipts it cannot read or dated ahead, once per batch, and bundles a peer cannot serve", async () => {
+    const now = Date.parse("2026-12-06T12:00:00Z");
+    const { log, held } = await peerLog([
+      receipt(1, "2026-12-06T11:59:00Z"),
+      receipt(2, "2026-12-06T11:59:00Z"),
+      "not json",
+      receipt(1, "2026-12-06T12:30:00Z"),
+      receipt(1, "2026-12-06T12:40:00Z"),
+    ]);
+    const noticed: string[] = [];
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      fetch: (_peer, path) => log.readTile(path),
+      registry: new Registry(),
+      logger: silent,
+      notice: (kind, region, message) => noticed.push(`${kind} ${region}: ${message}`),
+      now: () => now,
+    });
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), held);
+    await expect.poll(() => mirrors.get("beta")?.size).toBe(5);
+    expect(noticed).toEqual([
+      "schema_incompatible beta: entry 1 of beta's log is receipt version 2; this operator reads version 1",
+      "timestamp_drift beta: entry 3 of beta's log is dated 1800 s ahead of this region's clock",
+    ]);
+
+    // A peer whose checkpoint covers entries it cannot serve.
+    noticed.length = 0;
+    const empty = new Mirrors({
+      dir: tmp(),
+      fetch: () => Promise.resolve(undefined),
+      registry: new Registry(),
+      logger: silent,
+      notice: (kind, region, message) => noticed.push(`${kind} ${region}: ${message}`),
+    });
+    empty.sync("beta", noteVerifier(ORIGIN, key.publicKey), held);
+    await expect
+      .poll(() => noticed)
+      .toEqual([
+        "sample_missing beta: beta cannot serve entry bundle 0 (width 5) that its checkpoint of size 5 covers",
+      ]);
+    expect(empty.get("beta")?.size).toBe(0);
+  });
+});
