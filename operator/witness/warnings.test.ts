@@ -38,7 +38,7 @@ function warnings(now: { t: number }) {
       recorded.push({ subject, details });
       return Promise.resolve();
     },
-  } as Receipts;
+  };
   const w = new Warnings({ counter, receipts, logger: silent, now: () => now.t });
   const count = async (kind: WarningKind, log: string) =>
     (await counter.get()).values.find((v) => v.labels.kind === kind && v.labels.log === log)?.value ?? 0;
