@@ -44,6 +44,7 @@ import { configureTrace } from "./runtime/trace.ts";
 import { loadLogKey } from "./receipts/key.ts";
 import { LOG_PREFIX, logRoute, MIRROR_PREFIX, mirrorRoute } from "./receipts/http.ts";
 import { logOrigin, ReceiptLog } from "./receipts/receipt-log.ts";
+import { throttled } from "./receipts/throttled.ts";
 import { setupWitnessing } from "./witness/setup.ts";
 import { ADD_CHECKPOINT_PATH, addCheckpointRoute } from "./witness/http.ts";
 
@@ -305,6 +306,7 @@ async function federate(
       })
     : undefined;
   if (receipts) o.log.info({ vkey: receipts.vkey, size: receipts.log.size }, "decision log opened");
+  const recordRefusal = receipts && throttled(receipts, 10 * 60_000, Date.now);
   const transport = new PeerTransport({
     region,
     listen: { host: peers.listenHost, port: peers.listenPort },
@@ -313,6 +315,8 @@ async function federate(
     heartbeatMs: peers.heartbeatMs,
     logger: o.log.child({ component: "peers" }),
     registry: o.registry,
+    // A refused connection is recorded, once per reason in 10 minutes: anyone can knock.
+    refused: (reason) => recordRefusal?.(reason, "peer.refused", "connection", { reason }),
   });
   const replication = setupReplication({
     region,
@@ -332,6 +336,7 @@ async function federate(
     registry: o.registry,
     logger: o.log.child({ component: "replication" }),
     now: Date.now,
+    receipts,
   });
   o.current.onChange((context) => {
     replication.federationChanged(context);

@@ -10,11 +10,15 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generatePeerCertificate } from "../support/certificates.ts";
+import { openReceipt } from "../../operator/core/receipt/receipt.ts";
+import { ed25519PublicKey, noteVerifier, parseVkey } from "../../operator/core/tlog/note.ts";
+import { TileClient } from "../../operator/tlog/client.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
   installFederation,
+  logKey,
   peersThrough,
   startOperator,
   startPeerLinks,
@@ -354,6 +358,24 @@ describe("one federation state across alpha, beta and gamma", () => {
         : undefined;
     });
     expect(refusedAfter.unknown_certificate).toBe(refusedBefore.unknown_certificate + 1);
+    // Each refusal is a receipt in gamma's log too: once per reason in 10 minutes, so knocking cannot fill it.
+    const vkey = parseVkey(logKey(testbed, "gamma").vkey);
+    const client = new TileClient(
+      `http://127.0.0.1:${String(operators.get("gamma")?.port)}/log/`,
+      noteVerifier(vkey.name, vkey.publicKey),
+    );
+    const refusedReceipts = await until("gamma's receipts of the refusals", async () => {
+      const checkpoint = await client.checkpoint();
+      const found = (await client.entries(checkpoint, 0, checkpoint.size))
+        .map((e) => openReceipt(e, ed25519PublicKey(vkey.publicKey)).receipt)
+        .filter((r) => r.kind === "peer.refused" && r.subject === "connection")
+        .map((r) => r.details.reason);
+      return found.includes("unknown_certificate") && found.includes("tls_handshake") && found;
+    });
+    // Fewer receipts than refusals: the two garbage connections above made at most one.
+    expect(refusedReceipts.filter((r) => r === "tls_handshake").length).toBeLessThan(
+      refusedAfter.tls_handshake,
+    );
     await submit("alpha", "after-intruders", ["alpha", "beta", "gamma"]);
     for (const region of REGIONS) await appliedIn(region, "after-intruders");
     const status = await federationStatus("gamma");

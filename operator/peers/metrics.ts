@@ -10,6 +10,8 @@ export interface PeerMetrics {
   readonly syncBytes: Counter<"peer" | "direction">;
   readonly refused: Counter<"reason">;
   readonly malformed: Counter<"peer">;
+  /** Told of every refusal besides the count (to record it). */
+  readonly onRefused?: ((reason: RefusalReason) => void) | undefined;
 }
 
 export function peerMetrics(registry: Registry): PeerMetrics {
@@ -52,6 +54,7 @@ export function peerMetrics(registry: Registry): PeerMetrics {
 
 export function countRefusal(metrics: PeerMetrics, reason: RefusalReason): void {
   metrics.refused.inc({ reason });
+  metrics.onRefused?.(reason);
 }
 
 /** Drops a peer's gauges, so a region that left the federation does not linger as "disconnected". */

@@ -42,6 +42,8 @@ export interface PeerTransportOptions {
   readonly maxFrameBytes?: number;
   /** Backoff between dial attempts while a peer is down. Default 100 ms doubling to 2 s. */
   readonly reconnect?: ReconnectPolicy;
+  /** Told of every connection refused, besides dsc_peer_refused_total. */
+  readonly refused?: (reason: RefusalReason) => void;
 }
 
 interface PeerStatus {
@@ -110,7 +112,7 @@ export class PeerTransport {
     this.#maxFrameBytes = maxFrameBytes;
     this.#reconnect = options.reconnect ?? DEFAULT_RECONNECT;
     this.#logger = options.logger;
-    this.#metrics = peerMetrics(options.registry);
+    this.#metrics = { ...peerMetrics(options.registry), onRefused: options.refused };
     this.setPeers(options.peers);
   }
 

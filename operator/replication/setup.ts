@@ -2,6 +2,8 @@
 // sync over the mTLS transport, the spec exchange, the manifest records the
 // manifest controller writes through, and the mirror controller. Only a region
 // with a peer identity replicates.
+import type { Receipts } from "../receipts/receipt-log.ts";
+import { throttled } from "../receipts/throttled.ts";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
@@ -41,6 +43,8 @@ interface ReplicationOptions {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
+  /** This region's log: a refused peer message is recorded in it (throttled). */
+  readonly receipts?: Receipts | undefined;
 }
 
 export interface Replication {
@@ -60,6 +64,9 @@ export interface Replication {
   status(): Pick<FederationStatus, "peers" | "peerSummary" | "document">;
   close(): Promise<void>;
 }
+
+/** A peer's refused messages of one kind are recorded at most once in this window. */
+const REFUSED_RECEIPT_WINDOW_MS = 10 * 60_000;
 
 export function setupReplication(o: ReplicationOptions): Replication {
   const { opened, transport, logger } = o;
@@ -99,11 +106,14 @@ export function setupReplication(o: ReplicationOptions): Replication {
     specsMissing: () => exchange.missing,
     pending: () => transport.status().map((p) => [p.region, sync.pending(p.region)] as const),
   });
+  // A refused message is a decision too: recorded, once per peer and kind of message in 10 minutes.
+  const record = o.receipts && throttled(o.receipts, REFUSED_RECEIPT_WINDOW_MS, o.now);
   const refuse =
     (what: string) =>
     (peer: string, reason: string): void => {
       refused.inc();
       logger.warn({ peer, reason }, `dropped a ${what}`);
+      record?.(`${peer}\n${what}`, "peer.refused", peer, { message: what, reason: reason.slice(0, 1024) });
     };
   const exchange: SpecExchange = new SpecExchange({
     specs: opened.specs,

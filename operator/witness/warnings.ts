@@ -10,6 +10,7 @@
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import type { Receipts } from "../receipts/receipt-log.ts";
+import { throttled, type ThrottledRecord } from "../receipts/throttled.ts";
 
 export const WARNING_KINDS = ["timestamp_drift", "schema_incompatible", "sample_missing"] as const;
 export type WarningKind = (typeof WARNING_KINDS)[number];
@@ -39,11 +40,11 @@ interface WarningsOptions {
 export class Warnings {
   readonly #o: WarningsOptions;
   readonly #latest = new Map<string, LogWarning>();
-  /** When each kind and log was last recorded as a receipt. */
-  readonly #recorded = new Map<string, number>();
+  readonly #record: ThrottledRecord;
 
   constructor(o: WarningsOptions) {
     this.#o = o;
+    this.#record = throttled(o.receipts, WARNING_WINDOW_MS, o.now);
   }
 
   readonly notice: Notice = (kind, region, message) => {
@@ -51,13 +52,10 @@ export class Warnings {
     const key = `${kind}\n${region}`;
     this.#o.counter.inc({ kind, log: region });
     this.#latest.set(key, { kind, region, message: message.slice(0, 512), at: now });
-    const recorded = this.#recorded.get(key);
-    if (recorded !== undefined && now - recorded < WARNING_WINDOW_MS) return;
-    this.#recorded.set(key, now);
     const severity = kind === "sample_missing" ? "info" : "warning";
+    if (!this.#record(key, "discrepancy", region, { kind, severity, message: message.slice(0, 512) })) return;
     if (severity === "info") this.#o.logger.info({ kind, log: region }, message);
     else this.#o.logger.warn({ kind, log: region }, message);
-    void this.#o.receipts.record("discrepancy", region, { kind, severity, message: message.slice(0, 512) });
   };
 
   /** The latest warning per kind and log, of the last 10 minutes. */
