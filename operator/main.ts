@@ -46,7 +46,7 @@ import { LOG_PREFIX, logRoute, MIRROR_PREFIX, mirrorRoute } from "./receipts/htt
 import { logOrigin, ReceiptLog } from "./receipts/receipt-log.ts";
 import { throttled } from "./receipts/throttled.ts";
 import { setupWitnessing } from "./witness/setup.ts";
-import { ADD_CHECKPOINT_PATH, addCheckpointRoute } from "./witness/http.ts";
+import { ADD_CHECKPOINT_PATH, addCheckpointRoute, TRUST_PREFIX, trustRoute } from "./witness/http.ts";
 
 export async function runOperator(config: OperatorConfig): Promise<{ stop(): Promise<void> }> {
   const log = pino({
@@ -234,6 +234,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
                 return log && vkey ? { log, vkey } : undefined;
               }),
             ] as const,
+            [TRUST_PREFIX, trustRoute((name) => witnessing.trusted.cosigned(name))] as const,
           ]
         : []),
     ]),

@@ -369,7 +369,16 @@ export function federationReconciler(options: FederationControllerOptions): Reco
             note: w.message,
           });
       const warning = logNow.warnings?.find((w) => w.kind !== "sample_missing");
-      if (warning) condition("LogConsistent", "False", LOG_WARNING_REASONS[warning.kind], warning.message);
+      const forked = logNow.trusted?.find((t) => t.state === "Inconsistent");
+      if (forked)
+        condition(
+          "LogConsistent",
+          "False",
+          "TrustedLogInconsistent",
+          `the log of ${forked.name}, which spec.trust lists at ${forked.level}, is inconsistent: ${forked.message ?? ""}`,
+        );
+      else if (warning)
+        condition("LogConsistent", "False", LOG_WARNING_REASONS[warning.kind], warning.message);
       else condition("LogConsistent", "True", "Consistent", "no log warning in the last 10 minutes");
     }
     const pause = options.guardian;

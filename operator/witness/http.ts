@@ -29,3 +29,22 @@ export function addCheckpointRoute(witness: Witness) {
     );
   };
 }
+
+export const TRUST_PREFIX = "/trust/";
+
+/**
+ * GET /trust/<name>/checkpoint: the latest checkpoint of another federation's
+ * log that this region attests (spec.trust, level attest), with this region's
+ * witness cosignature after the log's own signature, for that federation to
+ * collect and serve with its checkpoint.
+ */
+export function trustRoute(cosigned: (name: string) => string | undefined) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const [name = "", rest = ""] = (req.url ?? "").slice(TRUST_PREFIX.length).split("?")[0]?.split("/") ?? [];
+    const note = rest === "checkpoint" ? cosigned(name) : undefined;
+    if (note === undefined) return void res.writeHead(404).end(`no attested checkpoint of ${name} here\n`);
+    res
+      .writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" })
+      .end(note);
+  };
+}

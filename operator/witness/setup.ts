@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
 import { Anchoring } from "./anchoring.ts";
 import { WARNING_KINDS, Warnings } from "./warnings.ts";
+import { TRUSTED_POLL_MS, TrustedLogs, type TrustedDiscrepancy } from "./trusted.ts";
 import { Cosigning, type WitnessPeer } from "./cosigning.ts";
 import { Mirrors } from "./mirrors.ts";
 import { checkOwnCheckpoint } from "./own-log.ts";
@@ -99,15 +100,42 @@ export async function setupWitnessing(o: WitnessingOptions) {
       .filter((p) => p.connected)
       .map((p) => p.region);
 
-  // The witness gossips through the RPC built after it.
-  const late: { rpc?: WitnessRpc } = {};
+  // The witness gossips through the RPC built after it, and cosigns the logs of other
+  // federations that the trusted logs (built after it) attest.
+  const late: { rpc?: WitnessRpc; trusted?: TrustedLogs } = {};
+  const attested = (): Verifier[] =>
+    (late.trusted?.attested() ?? []).flatMap((l) => {
+      try {
+        const vkey = parseVkey(l.vkey);
+        return vkey.type === ED25519 ? [noteVerifier(vkey.name, vkey.publicKey)] : [];
+      } catch {
+        return [];
+      }
+    });
+  const trustedDiscrepancy = (found: TrustedDiscrepancy): void => {
+    discrepancies.inc({ kind: "root_mismatch", log: `trust/${found.name}` });
+    void o.receipts.record("discrepancy", found.origin, {
+      ...found.evidence,
+      trusted: found.name,
+      message: found.message.slice(0, 512),
+    });
+  };
   const witness = await Witness.open({
     stateDir: o.stateDir,
     name: witnessName(origin),
     seed: o.seed,
-    logs: () => new Map(pinned().map((p) => [p.log.name, p.log])),
+    logs: () => new Map([...attested(), ...pinned().map((p) => p.log)].map((v) => [v.name, v])),
     splitView: (split) => {
-      splitView(split, regionOf(split.origin));
+      // Another federation's log forked: alerted and recorded, but it pauses nothing here.
+      const other = late.trusted?.attested().find((l) => parseVkey(l.vkey).name === split.origin);
+      if (other && !pinned().some((p) => p.log.name === split.origin))
+        trustedDiscrepancy({
+          name: other.name,
+          origin: split.origin,
+          message: `two checkpoints of size ${String(split.size)} with different roots`,
+          evidence: { kind: split.kind, checkpoints: [...split.checkpoints] },
+        });
+      else splitView(split, regionOf(split.origin));
     },
     // What this region cosigned goes to every peer: a log showing another a different tree is caught.
     cosigned: (note) => {
@@ -178,6 +206,18 @@ export async function setupWitnessing(o: WitnessingOptions) {
     now: o.now,
   });
   anchoring.start();
+  const trusted = await TrustedLogs.open({
+    stateDir: o.stateDir,
+    current: o.current,
+    witness,
+    discrepancy: trustedDiscrepancy,
+    registry: o.registry,
+    logger: log,
+    now: o.now,
+  });
+  late.trusted = trusted;
+  const trustedTimer = setInterval(() => void trusted.tick(), TRUSTED_POLL_MS);
+  trustedTimer.unref();
   zero();
   const timer = setInterval(() => {
     zero();
@@ -193,8 +233,10 @@ export async function setupWitnessing(o: WitnessingOptions) {
     pinnedKey: (region: string): string | undefined =>
       o.current.get()?.spec.peers?.find((p) => p.region === region)?.logKey,
     anchoring,
+    trusted,
     close: () => {
       clearInterval(timer);
+      clearInterval(trustedTimer);
       anchoring.stop();
     },
     /** For the Federation's status.log. */
@@ -208,6 +250,14 @@ export async function setupWitnessing(o: WitnessingOptions) {
           at: iso(h.at),
         })),
         mirrored: mirrors.status(),
+        ...(trusted.status().length > 0
+          ? {
+              trusted: trusted.status().map(({ at, ...t }) => ({
+                ...t,
+                ...(at !== undefined ? { at: iso(at) } : {}),
+              })),
+            }
+          : {}),
         ...(warnings.recent().length > 0
           ? { warnings: warnings.recent().map((w) => ({ ...w, at: iso(w.at) })) }
           : {}),

@@ -148,6 +148,33 @@ export const federationSpec = object({
       ),
     }).describe("This region's decision log: where it is anchored on chain."),
   ),
+  trust: optional(
+    array(
+      object({
+        name: string({
+          pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+          patternHelp: "a DNS label naming the watched log, e.g. partner-eu",
+        }),
+        url: string({
+          pattern: /^https?:\/\/\S+$/,
+          maxLength: 2048,
+          patternHelp:
+            "the http(s) URL under which the log serves C2SP tlog-tiles, e.g. https://log.partner.example/log/",
+        }),
+        vkey: string({
+          pattern: /^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/,
+          maxLength: 512,
+          patternHelp: "the log's C2SP verifier key, <name>+<id>+<base64 key>",
+        }),
+        level: literal("observe", "verify", "attest").describe(
+          "observe: read its checkpoint; verify: also prove each new checkpoint consistent with the last one seen, and alert on a fork or a rewrite; attest: also cosign each consistent checkpoint with this region's witness.",
+        ),
+      }),
+      { maxItems: 16, mapKey: "name" },
+    ).describe(
+      "Other federations' logs this region watches (the seeds' trust levels 1 to 3). What they show never pauses this federation.",
+    ),
+  ),
   peers: optional(
     array(
       object({
@@ -244,6 +271,20 @@ export const federationStatus = object({
         ).describe(
           "Per log (this region's and each peer's), its latest anchor on chain and what this region found it to be: Anchored (a checkpoint of the log), Invalid (the log contradicts it), Pending (beyond what this region holds of the log) or Unregistered.",
         ),
+      ),
+      trusted: optional(
+        array(
+          object({
+            name: string({ maxLength: 63 }),
+            level: literal("observe", "verify", "attest"),
+            state: literal("Pending", "Consistent", "Unreachable", "Inconsistent"),
+            size: optional(integer({ minimum: 0 })),
+            at: optional(string({ format: "date-time" })),
+            cosigned: optional(integer({ minimum: 0 })),
+            message: optional(string({ maxLength: 512 })),
+          }),
+          { maxItems: 16 },
+        ).describe("The other federations' logs spec.trust lists, as this region last read them."),
       ),
       warnings: optional(
         array(
