@@ -8,7 +8,13 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Applier } from "../../operator/runtime/apply.ts";
+import { logRoute } from "../../operator/receipts/http.ts";
+import { diskFiles } from "../../operator/tlog/durable.ts";
+import { TileLog } from "../../operator/tlog/tile-log.ts";
 import { createPublicClient, createWalletClient, hexToBytes, http, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
@@ -18,7 +24,10 @@ import { deployAnchors } from "../testbed/anchor.ts";
 import { openReceipt, type SignedReceipt } from "../../operator/core/receipt/receipt.ts";
 import { leafHash, memoryReader, treeHash, verifyConsistency } from "../../operator/core/tlog/merkle.ts";
 import {
+  ED25519,
+  ed25519Key,
   ed25519PublicKey,
+  formatVkey,
   formatNote,
   noteSigner,
   noteVerifier,
@@ -488,6 +497,95 @@ describe("the decision log", () => {
         `${region} resumed`,
         async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
       );
+  });
+
+  it("watches another federation's log at the attest level: cosigns it as it grows, catches its fork, pauses nothing", async () => {
+    // The other federation's log: a tlog-tiles log of its own, served over HTTP on loopback.
+    const dir = mkdtempSync(join(tmpdir(), "partner-log-"));
+    const origin = "partner.example/log";
+    const seed = new Uint8Array(32).fill(11);
+    const partnerVerifier = noteVerifier(origin, ed25519Key(seed).publicKey);
+    const open = (sub: string) =>
+      TileLog.open({
+        files: diskFiles(join(dir, sub)),
+        origin,
+        signer: noteSigner(origin, seed),
+        verifier: partnerVerifier,
+      });
+    const grow = async (log: TileLog, n: number, tag: string) => {
+      for (let i = 0; i < n; i++) void log.append(new TextEncoder().encode(`${tag} ${String(log.size + i)}`));
+      await log.flushed();
+    };
+    const served = { log: await open("a") };
+    await grow(served.log, 5, "partner receipt");
+    const vkey = formatVkey(origin, ED25519, ed25519Key(seed).publicKey);
+    const server = createServer((req, res) => {
+      logRoute(served.log, vkey)(req, res);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/log/`;
+    try {
+      // Alpha's DSP lists it in spec.trust.
+      await new Applier(kc("alpha"), { fieldManager: "dsp-admin" }).apply({
+        apiVersion: "dsc.federation.dev/v1alpha1",
+        kind: "Federation",
+        metadata: { name: "dsc" },
+        spec: { trust: [{ name: "partner", url, vkey, level: "attest" }] },
+      } as never);
+      const watched = async (
+        want: (
+          t: NonNullable<NonNullable<Awaited<ReturnType<typeof federationStatus>>>["log"]>["trusted"],
+        ) => boolean,
+      ) =>
+        until(
+          "alpha's status of the partner log",
+          async () => {
+            const trusted = (await federationStatus(kc("alpha")))?.log?.trusted;
+            return want(trusted) && trusted;
+          },
+          45_000,
+        );
+      await watched((t) => t?.[0]?.state === "Consistent" && t[0].cosigned === 5);
+      await grow(served.log, 300, "partner receipt");
+      await watched((t) => t?.[0]?.cosigned === 305);
+      // The partner collects alpha's cosignature: its log's signature and alpha's witness, both verify.
+      const res = await fetch(`http://127.0.0.1:${String(operator("alpha").port)}/trust/partner/checkpoint`);
+      expect(res.status).toBe(200);
+      const alphaKey = parseVkey(logKey(testbed, "alpha").vkey);
+      const verified = verifyNote(parseNote(await res.text()), [
+        partnerVerifier,
+        cosignatureVerifier(witnessName(alphaKey.name), alphaKey.publicKey),
+      ]);
+      expect(verified.verified).toHaveLength(2);
+
+      // The same key serves another history: caught, recorded, alerted; alpha does not pause for it.
+      served.log = await open("fork");
+      await grow(served.log, 320, "forged receipt");
+      const forked = await watched((t) => t?.[0]?.state === "Inconsistent");
+      expect(forked[0]?.message).toMatch(/does not extend the one of size 305/);
+      const status = await federationStatus(kc("alpha"));
+      expect(status?.conditions?.find((c) => c.type === "LogConsistent")).toMatchObject({
+        status: "False",
+        reason: "TrustedLogInconsistent",
+      });
+      expect(status?.guardian?.paused).toBe(false);
+      const receipt = await until("alpha's receipt of the fork", async () =>
+        (await readLog("alpha")).receipts.find(
+          (r) => r.receipt.kind === "discrepancy" && r.receipt.details.trusted === "partner",
+        ),
+      );
+      for (const c of receipt.receipt.details.checkpoints as string[])
+        verifyNote(parseNote(c), [partnerVerifier]);
+    } finally {
+      await new Applier(kc("alpha"), { fieldManager: "dsp-admin" }).apply({
+        apiVersion: "dsc.federation.dev/v1alpha1",
+        kind: "Federation",
+        metadata: { name: "dsc" },
+        spec: {},
+      } as never);
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("gives a proof bundle that `dsc log verify` checks with keys alone, and refuses once tampered", async () => {

@@ -244,11 +244,11 @@ export async function setupWitnessing(o: WitnessingOptions) {
       const iso = (ms: number) => new Date(ms).toISOString();
       return {
         cosignedBy: cosigning.status().map((c) => ({ region: c.region, size: c.size, at: iso(c.at) })),
-        witnessed: [...witness.held()].map(([o2, h]) => ({
-          region: regionOf(o2),
-          size: h.size,
-          at: iso(h.at),
-        })),
+        // The peers' logs only: another federation's log it attests shows under `trusted`.
+        witnessed: pinned().flatMap((p) => {
+          const h = witness.held().get(p.log.name);
+          return h ? [{ region: p.region, size: h.size, at: iso(h.at) }] : [];
+        }),
         mirrored: mirrors.status(),
         ...(trusted.status().length > 0
           ? {
