@@ -11,6 +11,8 @@ import { fsyncDir, TEMP_SUFFIX, writeAll } from "../state/files.ts";
 export interface LogFiles {
   /** Writes `root/path` durably, replacing any file there. */
   write(path: string, bytes: Uint8Array): Promise<void>;
+  /** Appends to `root/path` (made if missing) and makes the bytes durable (one fdatasync). */
+  append(path: string, bytes: Uint8Array): Promise<void>;
   /** The bytes of `root/path`, or undefined if there is none. */
   read(path: string): Promise<Uint8Array | undefined>;
   /** The names in `root/dir` (none if it does not exist). */
@@ -42,6 +44,21 @@ export function diskFiles(root: string): LogFiles {
           if (d === made || dirname(d) === d) break;
         }
       }
+    },
+    async append(path, bytes) {
+      const target = join(root, path);
+      const made = await mkdir(dirname(target), { recursive: true });
+      const handle = await open(target, "a");
+      let created;
+      try {
+        created = (await handle.stat()).size === 0;
+        await writeAll(handle, bytes);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      // A new file's name is durable only once its directory is.
+      if (created || made !== undefined) await fsyncDir(dirname(target));
     },
     async list(dir) {
       try {

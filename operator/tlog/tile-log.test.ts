@@ -31,6 +31,18 @@ function memoryFiles(store = new Map<string, Uint8Array>(), crashAt = Number.POS
       if (++writes >= crashAt) throw new Error("crashed");
       store.set(path, new Uint8Array(bytes));
     },
+    // A crash mid-append leaves part of the bytes: a torn tail.
+    append: async (path, bytes) => {
+      await Promise.resolve();
+      const before = store.get(path) ?? new Uint8Array();
+      const crashed = ++writes >= crashAt;
+      const kept = crashed ? bytes.subarray(0, Math.floor(bytes.length / 2)) : bytes;
+      const joined = new Uint8Array(before.length + kept.length);
+      joined.set(before);
+      joined.set(kept, before.length);
+      store.set(path, joined);
+      if (crashed) throw new Error("crashed");
+    },
     read: (path) => Promise.resolve(store.get(path)),
     list: (dir) =>
       Promise.resolve(
@@ -99,6 +111,48 @@ describe("the tile log", () => {
     await again.append(entry(66_000));
     hashes.push(leafHash(entry(66_000)));
     expect(Buffer.from(again.checkpoint.root)).toEqual(Buffer.from(treeHash(66_001, memoryReader(hashes))));
+  });
+
+  it("makes a batch within a tile durable with one append to its journal, and reopens from it", async () => {
+    const { files, store } = memoryFiles();
+    const ops = { write: 0, append: 0 };
+    const counted: LogFiles = {
+      ...files,
+      write: (path, bytes) => {
+        ops.write++;
+        return files.write(path, bytes);
+      },
+      append: (path, bytes) => {
+        ops.append++;
+        return files.append(path, bytes);
+      },
+    };
+    const log = await open(counted);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => log.append(entry(i)))); // fills tile 0
+    const filled = { ...ops };
+    for (let i = 300; i < 310; i++) await log.append(entry(i));
+    expect({ write: ops.write - filled.write, append: ops.append - filled.append }).toEqual({
+      write: 0,
+      append: 10,
+    });
+    // Partial tiles are served from memory, as the tree has them; nothing partial was written since.
+    const hashes = Array.from({ length: 310 }, (_, i) => leafHash(entry(i)));
+    expect(await log.readTile("tile/0/001.p/54")).toEqual(
+      new Uint8Array(Buffer.concat(hashes.slice(256, 310).map((h) => Buffer.from(h)))),
+    );
+    expect(await log.readTile("tile/0/001.p/44")).toEqual(
+      (await log.readTile("tile/0/001.p/54"))?.slice(0, 44 * 32),
+    );
+    expect([...store.keys()].filter((k) => k.includes(".p/54"))).toEqual([]);
+    expect(await log.entry(305)).toEqual(entry(305));
+
+    // Reopened: the checkpoint file is the one of size 300, the journal carries it to 310.
+    const again = await open(files);
+    expect(again.checkpoint.note).toBe(log.checkpoint.note);
+    expect(await again.entry(309)).toEqual(entry(309));
+    await again.append(entry(310));
+    hashes.push(leafHash(entry(310)));
+    expect(Buffer.from(again.checkpoint.root)).toEqual(Buffer.from(treeHash(311, memoryReader(hashes))));
   });
 
   it("signs checkpoints with its key, in the C2SP format", async () => {

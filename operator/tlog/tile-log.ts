@@ -1,14 +1,18 @@
 // One region's append-only log, stored as C2SP tlog-tiles: full tiles and
-// entry bundles on disk, the partial ones of the latest checkpoint beside
-// them, and the signed checkpoint last. Memory holds the right edge only
-// (at most 255 hashes per level and 255 entries), and a few tiles read lately.
+// entry bundles on disk; the level-0 tile and bundle being filled in a
+// journal (journal.ts); the partial tiles are served from memory, as prefixes
+// of the edge or of the full tile they became. Memory holds the right edge
+// only (at most 255 hashes per level and 255 entries), and a few tiles read
+// lately.
 //
-// Appends are batched: each batch writes its tiles, fsyncs them, and only then
-// signs and writes the checkpoint that covers them. A crash at any line leaves
-// the last checkpoint written and every tile it covers; the log reopens at
-// exactly that checkpoint, so what it signs next extends it. What was appended
-// but not yet covered by a checkpoint is lost, and its caller was never told
-// it was logged.
+// Appends are batched. A batch within one level-0 tile appends its entries
+// and its signed checkpoint to the journal: one fdatasync. A batch that fills
+// a tile writes the full tiles, the partial ones and the checkpoint file, each
+// fsynced, tiles first, then starts a new journal at that checkpoint. A crash
+// at any line leaves the last checkpoint made durable and every entry it
+// covers; the log reopens at exactly that checkpoint, so what it signs next
+// extends it. What was appended but not yet covered by a checkpoint is lost,
+// and its caller was never told it was logged.
 import { formatCheckpoint, parseCheckpoint, type Checkpoint } from "../core/tlog/checkpoint.ts";
 import {
   consistencyProof,
@@ -40,8 +44,10 @@ import {
   withTiles,
 } from "../core/tlog/tiles.ts";
 import type { LogFiles } from "./durable.ts";
+import { formatJournal, journalBatch, journalStart, readJournal, type Journal } from "./journal.ts";
 
 export const CHECKPOINT_PATH = "checkpoint";
+const JOURNAL_PATH = "journal";
 /** The largest entry a bundle can hold (its length is a uint16). */
 export const MAX_ENTRY_BYTES = 0xffff;
 /** Entries per batch at most: one tile's worth keeps a batch's writes small. */
@@ -91,61 +97,74 @@ export class TileLog {
   #adopting: Promise<unknown> = Promise.resolve();
   #failure: Error | undefined;
   readonly #recent = new Map<string, Uint8Array>();
+  /** The size the journal on disk starts at; undefined when there is none to append to. */
+  #journal: number | undefined;
 
   private constructor(
     o: LogOptions,
     checkpoint: SignedCheckpoint,
     edge: Hash[][],
     edgeEntries: Uint8Array[],
+    journal: number | undefined,
   ) {
     this.#o = o;
     this.#checkpoint = checkpoint;
     this.#edge = edge;
     this.#edgeSize = checkpoint.size;
     this.#edgeEntries = edgeEntries;
+    this.#journal = journal;
   }
 
   /** Opens the log at its last checkpoint (a new log is empty), checking the tiles against it. */
   static async open(o: LogOptions): Promise<TileLog> {
     const text = await o.files.read(CHECKPOINT_PATH);
-    if (text === undefined) {
-      const empty = o.signer
+    const empty = (): SignedCheckpoint =>
+      o.signer
         ? signed(o.signer, { origin: o.origin, size: 0, root: EMPTY_ROOT })
         : { origin: o.origin, size: 0, root: EMPTY_ROOT, note: "" };
-      return new TileLog(o, empty, [], []);
+    // The checkpoint file: the one made when the last tile filled (or by an older release, at every batch).
+    const base = text === undefined ? empty() : verified(o, new TextDecoder().decode(text), CHECKPOINT_PATH);
+    // The journal, if it starts there: the batches since, each with its checkpoint.
+    let journal: Journal | undefined;
+    const bytes = await o.files.read(JOURNAL_PATH);
+    if (bytes) {
+      try {
+        journal = readJournal(bytes);
+      } catch (error) {
+        throw new LogCorruptedError(`the log's ${JOURNAL_PATH} is damaged: ${String(error)}`);
+      }
+      if (journal.start !== base.size) journal = undefined; // left from before the last tile filled
     }
-    let checkpoint: SignedCheckpoint;
-    try {
-      const note = parseNote(new TextDecoder().decode(text));
-      verifyNote(note, [o.verifier]);
-      checkpoint = { ...parseCheckpoint(note.text), note: formatNote(note) };
-    } catch (error) {
-      throw new LogCorruptedError(
-        `the log's ${CHECKPOINT_PATH} is not a checkpoint signed by this log's key: ${String(error)}`,
-      );
+    let checkpoint = base;
+    const added = journal?.entries ?? [];
+    if (journal?.checkpoint) {
+      checkpoint = verified(o, journal.checkpoint.note, JOURNAL_PATH);
+      if (checkpoint.size !== base.size + journal.checkpoint.entries)
+        throw new LogCorruptedError(
+          `the checkpoint in the log's ${JOURNAL_PATH} is of size ${String(checkpoint.size)}, not of the ${String(journal.checkpoint.entries)} entries after ${String(base.size)} before it`,
+        );
     }
-    if (checkpoint.origin !== o.origin)
-      throw new LogCorruptedError(
-        `the log on disk is "${checkpoint.origin}", not "${o.origin}": is the origin or the directory wrong?`,
-      );
+    // The partial tiles on disk are those of the checkpoint file; the journal extends level 0.
     const edge: Hash[][] = [];
-    for (
-      let level = 0;
-      tilesAt(level, checkpoint.size).full + tilesAt(level, checkpoint.size).partial > 0;
-      level++
-    ) {
-      const { full, partial } = tilesAt(level, checkpoint.size);
+    for (let level = 0; tilesAt(level, base.size).full + tilesAt(level, base.size).partial > 0; level++) {
+      const { full, partial } = tilesAt(level, base.size);
       edge.push(
         partial === 0 ? [] : split(await mustRead(o.files, tilePath({ level, index: full, width: partial }))),
       );
     }
-    const { full, partial } = tilesAt(0, checkpoint.size);
-    const edgeEntries =
-      partial === 0
+    const { full, partial } = tilesAt(0, base.size);
+    const edgeEntries = [
+      ...(partial === 0
         ? []
-        : decodeBundle(await mustRead(o.files, tilePath({ level: 0, index: full, width: partial }, true)));
-    await removeStrayPartials(o.files, checkpoint.size);
-    const log = new TileLog(o, checkpoint, edge, edgeEntries);
+        : decodeBundle(await mustRead(o.files, tilePath({ level: 0, index: full, width: partial }, true)))),
+      ...added,
+    ];
+    if (added.length > 0) edge.splice(0, 1, [...(edge.at(0) ?? []), ...added.map((e) => leafHash(e))]);
+    await removeStrayPartials(o.files, base.size);
+    // Entries a crash left uncommitted, or a torn record: cut off, so appends follow the checkpoint.
+    if (journal?.tail)
+      await o.files.write(JOURNAL_PATH, formatJournal(base.size, added, journal.checkpoint?.note));
+    const log = new TileLog(o, checkpoint, edge, edgeEntries, journal ? base.size : undefined);
     const root = await log.#treeHash(checkpoint.size);
     if (!sameHash(root, checkpoint.root))
       throw new LogCorruptedError(
@@ -264,43 +283,54 @@ export class TileLog {
         }
       }
     }
-    for (const [level, hashes] of edge.entries()) {
-      if (hashes.length === 0) continue;
-      writes.push([
-        tilePath({ level, index: tilesAt(level, size).full, width: hashes.length }),
-        join(hashes),
-      ]);
+    const before = this.#checkpoint.size;
+    const filled = tilesAt(0, size).full > tilesAt(0, before).full;
+    if (filled) {
+      // A tile filled: every tile on disk, the partial ones too, then the checkpoint file.
+      for (const [level, hashes] of edge.entries()) {
+        if (hashes.length === 0) continue;
+        writes.push([
+          tilePath({ level, index: tilesAt(level, size).full, width: hashes.length }),
+          join(hashes),
+        ]);
+      }
+      if (bundle.length > 0)
+        writes.push([
+          tilePath({ level: 0, index: tilesAt(0, size).full, width: bundle.length }, true),
+          encodeBundle(bundle),
+        ]);
+      await Promise.all(writes.map(([path, bytes]) => this.#o.files.write(path, bytes)));
+      for (const [path, bytes] of writes) this.#remember(path, bytes);
     }
-    if (bundle.length > 0)
-      writes.push([
-        tilePath({ level: 0, index: tilesAt(0, size).full, width: bundle.length }, true),
-        encodeBundle(bundle),
-      ]);
-    // Tiles first, all durable; the checkpoint that covers them last.
-    await Promise.all(writes.map(([path, bytes]) => this.#o.files.write(path, bytes)));
-    for (const [path, bytes] of writes) this.#remember(path, bytes);
-    const before = { edge: this.#edge, size: this.#edgeSize };
+    const was = { edge: this.#edge, size: this.#edgeSize, entries: this.#edgeEntries };
     this.#edge = edge;
     this.#edgeSize = size;
-    let root: Hash;
-    try {
-      root = await this.#treeHash(size);
-    } catch (error) {
-      this.#edge = before.edge;
-      this.#edgeSize = before.size;
-      throw error;
-    }
+    this.#edgeEntries = bundle;
     let next: SignedCheckpoint;
     try {
-      next = seal({ origin: this.#o.origin, size, root });
+      next = seal({ origin: this.#o.origin, size, root: await this.#treeHash(size) });
     } catch (error) {
-      this.#edge = before.edge;
-      this.#edgeSize = before.size;
+      this.#edge = was.edge;
+      this.#edgeSize = was.size;
+      this.#edgeEntries = was.entries;
       throw error;
     }
-    await this.#o.files.write(CHECKPOINT_PATH, new TextEncoder().encode(next.note));
-    this.#edgeEntries = bundle;
-    this.#checkpoint = next;
+    const note = new TextEncoder().encode(next.note);
+    if (filled) {
+      await this.#o.files.write(CHECKPOINT_PATH, note);
+      this.#checkpoint = next;
+      // The next batches go to a journal that starts here; until it exists, the file is the checkpoint.
+      this.#journal = undefined;
+      await this.#o.files.write(JOURNAL_PATH, journalStart(size));
+      this.#journal = size;
+    } else if (this.#journal === undefined) {
+      await this.#o.files.write(JOURNAL_PATH, formatJournal(before, entries, next.note));
+      this.#journal = before;
+      this.#checkpoint = next;
+    } else {
+      await this.#o.files.append(JOURNAL_PATH, journalBatch(entries, next.note));
+      this.#checkpoint = next;
+    }
   }
 
   /** A tile or bundle as served, if the checkpoint covers it; undefined otherwise. */
@@ -311,16 +341,25 @@ export class TileLog {
     const { full, partial } = tilesAt(tile.level, this.#checkpoint.size);
     const covered = tile.index < full || (tile.index === full && tile.width <= partial);
     if (!covered) return undefined;
-    return this.#recent.get(path) ?? this.#o.files.read(path);
+    if (tile.index < full) return this.#recent.get(path) ?? this.#o.files.read(path);
+    // A partial tile of the checkpoint: a prefix of the edge, or of the full tile it has become.
+    if (tile.index < tilesAt(tile.level, this.#edgeSize).full) {
+      const whole = await this.#read(tilePath({ ...tile, width: TILE_WIDTH }, parsed.entries));
+      return parsed.entries
+        ? encodeBundle(decodeBundle(whole).slice(0, tile.width))
+        : whole.slice(0, tile.width * HASH_SIZE);
+    }
+    return parsed.entries
+      ? encodeBundle(this.#edgeEntries.slice(0, tile.width))
+      : join((this.#edge[tile.level] ?? []).slice(0, tile.width));
   }
 
   /** The entry at `index`, if the checkpoint covers it. */
   async entry(index: number): Promise<Uint8Array | undefined> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.#checkpoint.size) return undefined;
     const n = Math.floor(index / TILE_WIDTH);
-    const { full, partial } = tilesAt(0, this.#checkpoint.size);
-    const width = n < full ? TILE_WIDTH : partial;
-    const bundle = decodeBundle(await mustRead(this.#o.files, tilePath({ level: 0, index: n, width }, true)));
+    if (n >= tilesAt(0, this.#edgeSize).full) return this.#edgeEntries[index % TILE_WIDTH];
+    const bundle = decodeBundle(await this.#read(tilePath({ level: 0, index: n, width: TILE_WIDTH }, true)));
     return bundle[index % TILE_WIDTH];
   }
 
@@ -395,6 +434,25 @@ async function removeStrayPartials(files: LogFiles, size: number): Promise<void>
       }
     }
   }
+}
+
+/** A checkpoint note read from the log's files, signed by its key and of its origin. */
+function verified(o: LogOptions, text: string, file: string): SignedCheckpoint {
+  let checkpoint: SignedCheckpoint;
+  try {
+    const note = parseNote(text);
+    verifyNote(note, [o.verifier]);
+    checkpoint = { ...parseCheckpoint(note.text), note: formatNote(note) };
+  } catch (error) {
+    throw new LogCorruptedError(
+      `the log's ${file} is not a checkpoint signed by this log's key: ${String(error)}`,
+    );
+  }
+  if (checkpoint.origin !== o.origin)
+    throw new LogCorruptedError(
+      `the log on disk is "${checkpoint.origin}", not "${o.origin}": is the origin or the directory wrong?`,
+    );
+  return checkpoint;
 }
 
 function signed(signer: Signer, c: Checkpoint): SignedCheckpoint {
