@@ -26,6 +26,7 @@ import type { RegionEntry, ReconcileRecord } from "../replication/manifest-recor
 import type { ActivePause } from "../state/readers.ts";
 import type { AppliedVersion } from "../core/approval/policy.ts";
 import type { Verifier } from "../verification/verifier.ts";
+import type { VerificationReport } from "../verification/verify.ts";
 import { describeRef, FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
@@ -64,6 +65,14 @@ export interface ManifestControllerOptions {
   readonly scaleGuard?: { record(manifest: string, objects: readonly ObjectReference[]): Promise<void> };
   /** This region's log of decisions; what a pass decided anew goes in as a receipt. */
   readonly receipts?: Receipts;
+  /**
+   * Whether this pass was asked for by other regions' progress only (and takes that mark):
+   * such a pass refreshes the per-region summary from what the last apply verified, without
+   * verifying again, as long as nothing it depended on changed (`epoch`).
+   */
+  readonly progressOnly?: (key: string) => boolean;
+  /** Changes whenever what every manifest was verified against does: the federation, the policy, a pause. */
+  readonly epoch?: () => number;
 }
 
 /** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
@@ -144,7 +153,10 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   // It refreshes status and leaves the dry-run and apply to the due resync,
   // which still puts drift back. Empty after a restart, so the first pass
   // always applies.
-  const applied = new Map<string, AppliedMemo>();
+  const applied = new Map<
+    string,
+    AppliedMemo & { readonly report: VerificationReport; readonly epoch: number }
+  >();
   // The scale policy is a guard beside the apply, not part of it: a failed write is logged and
   // made again by the next pass's record (the guard remembers it failed), never a failed apply.
   const guardScale = async (key: string, objects: readonly ObjectReference[], log: Logger) => {
@@ -265,6 +277,27 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       events.event(object, { type: "Warning", reason: "InvalidSpec", note: rule });
       return {};
     }
+
+    // Another region's progress, and nothing else, since this version was verified and applied
+    // here: its status shows the regions anew from the same verification.
+    const memo = applied.get(key);
+    const since = now.getTime() - (memo?.at ?? 0);
+    if (
+      options.progressOnly?.(key) &&
+      memo?.generation === generation &&
+      memo.epoch === options.epoch?.() &&
+      since < options.resyncMs &&
+      (options.guardian?.pauses().length ?? 0) === 0
+    ) {
+      await finish(
+        { kind: "applied", report: memo.report, objects: memo.objects, pruned: memo.pruned },
+        log,
+        spec,
+      );
+      trace(key, "progress refreshed");
+      return { requeueAfter: options.resyncMs - since };
+    }
+    const verifiedIn = options.epoch?.() ?? 0;
 
     const federation = options.federation();
     if (!federation) {
@@ -444,7 +477,15 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       await finish({ kind: "applied", report, objects, pruned }, logger, spec);
       await guardScale(key, objects, logger);
-      applied.set(key, { digest: report.hashes.digest, generation, at: now.getTime(), objects, pruned });
+      applied.set(key, {
+        digest: report.hashes.digest,
+        generation,
+        at: now.getTime(),
+        objects,
+        pruned,
+        report,
+        epoch: verifiedIn,
+      });
       if (previous?.appliedDigest !== report.hashes.digest) {
         events.event(object, {
           type: "Normal",

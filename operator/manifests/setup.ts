@@ -68,6 +68,10 @@ const PROGRESS_DELAY_MS = 200;
 export function manifestController(o: ManifestControllerSetup): Controller {
   // Keys whose last pass left them Paused (the cache has no status): what a resume re-reconciles.
   const paused = new Set<string>();
+  // Keys queued for other regions' progress alone, and a count of the changes that make every
+  // manifest verified anew: together they let a progress pass skip the verification.
+  const progressOnly = new Set<string>();
+  let epoch = 0;
   const controller = new Controller({
     name: "consortiummanifest",
     reconcile: manifestReconciler({
@@ -86,6 +90,8 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       ...(o.receipts && { receipts: o.receipts }),
       ...(o.replication && { records: o.replication.records }),
       ...(o.guardian && { guardian: o.guardian.view }),
+      progressOnly: (key) => progressOnly.delete(key),
+      epoch: () => epoch,
     }),
     logger: o.logger,
     registry: o.registry,
@@ -95,21 +101,29 @@ export function manifestController(o: ManifestControllerSetup): Controller {
     // A new federation, new owners on chain, or a new policy: every manifest is verified anew.
     .watchChannel((enqueue) =>
       o.current.onChange(() => {
+        epoch++;
         for (const m of o.manifests.list()) enqueue(objectKey(m));
       }),
     )
     .watchChannel((enqueue) =>
       o.policy.changed.subscribe(() => {
+        epoch++;
         for (const m of o.manifests.list()) enqueue(objectKey(m));
       }),
     );
   const replication = o.replication;
   if (replication) {
-    controller.watchChannel((enqueue) => replication.changed.subscribe(enqueue));
+    controller.watchChannel((enqueue) =>
+      replication.changed.subscribe((id) => {
+        progressOnly.delete(id); // a new version or approval: verified anew
+        enqueue(id);
+      }),
+    );
     // Other regions' progress only refreshes the status's per-region summary: it waits a moment,
     // so that the outcomes of several regions arriving together cost one status write, not one each.
     controller.watchChannel(() =>
       replication.progress.subscribe((id) => {
+        progressOnly.add(id);
         controller.enqueueAfter(id, PROGRESS_DELAY_MS);
       }),
     );
@@ -121,12 +135,14 @@ export function manifestController(o: ManifestControllerSetup): Controller {
     controller
       .watchChannel((enqueue) =>
         guardian.transitions.subscribe((isPaused) => {
+          epoch++;
           if (!isPaused) for (const key of paused) enqueue(key);
         }),
       )
       // A resume held for the chain (unread, or not yet unpaused by the Board) goes on once it changes.
       .watchChannel((enqueue) =>
         guardian.chainChanged.subscribe(() => {
+          epoch++;
           for (const key of paused) enqueue(key);
         }),
       );
