@@ -44,7 +44,7 @@ import { configureTrace } from "./runtime/trace.ts";
 import { loadLogKey } from "./receipts/key.ts";
 import { LOG_PREFIX, logRoute, MIRROR_PREFIX, mirrorRoute } from "./receipts/http.ts";
 import { logOrigin, ReceiptLog } from "./receipts/receipt-log.ts";
-import { throttled } from "./receipts/throttled.ts";
+import { RECEIPT_WINDOW_MS, throttled } from "./receipts/throttled.ts";
 import { setupWitnessing } from "./witness/setup.ts";
 import { ADD_CHECKPOINT_PATH, addCheckpointRoute, TRUST_PREFIX, trustRoute } from "./witness/http.ts";
 
@@ -307,7 +307,7 @@ async function federate(
       })
     : undefined;
   if (receipts) o.log.info({ vkey: receipts.vkey, size: receipts.log.size }, "decision log opened");
-  const recordRefusal = receipts && throttled(receipts, 10 * 60_000, Date.now);
+  const recordRefusal = receipts && throttled(receipts, RECEIPT_WINDOW_MS, Date.now);
   const transport = new PeerTransport({
     region,
     listen: { host: peers.listenHost, port: peers.listenPort },

@@ -45,6 +45,7 @@ const REQUIRED_ALERTS = [
   "DscLogWarning",
   "DscLogSampleMissing",
   "DscLogAnchorOverdue",
+  "DscTrustedLogInconsistent",
 ];
 const REQUIRED_METRICS = [
   "up",

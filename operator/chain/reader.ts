@@ -326,7 +326,7 @@ export class ChainReader {
             blockNumber: block,
           }),
         );
-        return { key, anchorer: getAddress(anchorer), size: Number(size), root, at: Number(at) };
+        return { key, anchorer: getAddress(anchorer), size: anchoredSize(size), root, at: Number(at) };
       } catch (error) {
         throw new ChainUnavailableError(`cannot read the log anchor ${contract}: ${shortError(error)}`);
       }
@@ -359,7 +359,7 @@ export class ChainReader {
         for (const e of found)
           events.push({
             log: e.args.log,
-            size: Number(e.args.size),
+            size: anchoredSize(e.args.size),
             root: e.args.root,
             block: e.blockNumber,
           });
@@ -410,6 +410,14 @@ export class ChainReader {
     });
   }
 }
+
+/**
+ * An anchored size as a number: a uint64 past what a log can hold (2^53) is kept at
+ * Number.MAX_SAFE_INTEGER, beyond any checkpoint, so it is never mistaken for a size a log
+ * reached and still fits a Kubernetes integer in status.
+ */
+const anchoredSize = (size: bigint): number =>
+  size > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(size);
 
 /** Blocks one eth_getLogs of anchors spans at most. */
 const ANCHOR_EVENT_SPAN = 5_000n;

@@ -186,6 +186,8 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       logger: Logger = log,
       spec?: ConsortiumManifestSpec,
     ): Promise<void> => {
+      // Only an apply (or its refresh) leaves a memo a progress pass may show again.
+      if (outcome.kind !== "applied") applied.delete(key);
       let status = manifestStatus(previous, generation, outcome, now);
       const records = options.records;
       if (records && spec && "report" in outcome) {

@@ -68,9 +68,11 @@ const PROGRESS_DELAY_MS = 200;
 export function manifestController(o: ManifestControllerSetup): Controller {
   // Keys whose last pass left them Paused (the cache has no status): what a resume re-reconciles.
   const paused = new Set<string>();
-  // Keys queued for other regions' progress alone, and a count of the changes that make every
+  // Keys queued for other regions' progress, keys a new version or approval needs verified
+  // anew (a progress mark never overrides one), and a count of the changes that make every
   // manifest verified anew: together they let a progress pass skip the verification.
   const progressOnly = new Set<string>();
+  const needsFull = new Set<string>();
   let epoch = 0;
   const controller = new Controller({
     name: "consortiummanifest",
@@ -90,7 +92,10 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       ...(o.receipts && { receipts: o.receipts }),
       ...(o.replication && { records: o.replication.records }),
       ...(o.guardian && { guardian: o.guardian.view }),
-      progressOnly: (key) => progressOnly.delete(key),
+      progressOnly: (key) => {
+        const progress = progressOnly.delete(key);
+        return !needsFull.delete(key) && progress;
+      },
       epoch: () => epoch,
     }),
     logger: o.logger,
@@ -115,7 +120,7 @@ export function manifestController(o: ManifestControllerSetup): Controller {
   if (replication) {
     controller.watchChannel((enqueue) =>
       replication.changed.subscribe((id) => {
-        progressOnly.delete(id); // a new version or approval: verified anew
+        needsFull.add(id); // a new version or approval: verified anew
         enqueue(id);
       }),
     );

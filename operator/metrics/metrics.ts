@@ -42,6 +42,8 @@ export const CHAIN_READ_METHODS = [
   "approvedHashes",
   "eth_getCode",
   "guardianPause",
+  "logAnchor",
+  "anchorEvents",
   "agentOf",
   "dspAgent",
 ] as const;

@@ -5,6 +5,9 @@
 import type { Json, ReceiptKind } from "../core/receipt/receipt.ts";
 import type { Receipts } from "./receipt-log.ts";
 
+/** The window the operator's throttled receipts use: once per kind and key in 10 minutes. */
+export const RECEIPT_WINDOW_MS = 10 * 60_000;
+
 /** Keys remembered at most; past it, the expired ones are forgotten. */
 const MAX_KEYS = 1024;
 

@@ -3,7 +3,7 @@
 // manifest controller writes through, and the mirror controller. Only a region
 // with a peer identity replicates.
 import type { Receipts } from "../receipts/receipt-log.ts";
-import { throttled } from "../receipts/throttled.ts";
+import { RECEIPT_WINDOW_MS, throttled } from "../receipts/throttled.ts";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
@@ -65,9 +65,6 @@ export interface Replication {
   close(): Promise<void>;
 }
 
-/** A peer's refused messages of one kind are recorded at most once in this window. */
-const REFUSED_RECEIPT_WINDOW_MS = 10 * 60_000;
-
 export function setupReplication(o: ReplicationOptions): Replication {
   const { opened, transport, logger } = o;
   const replica = new Replica({ store: opened.store, doc: opened.doc, now: o.now, logger });
@@ -107,7 +104,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     pending: () => transport.status().map((p) => [p.region, sync.pending(p.region)] as const),
   });
   // A refused message is a decision too: recorded, once per peer and kind of message in 10 minutes.
-  const record = o.receipts && throttled(o.receipts, REFUSED_RECEIPT_WINDOW_MS, o.now);
+  const record = o.receipts && throttled(o.receipts, RECEIPT_WINDOW_MS, o.now);
   const refuse =
     (what: string) =>
     (peer: string, reason: string): void => {

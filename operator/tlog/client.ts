@@ -8,6 +8,7 @@ import {
   HASH_SIZE,
   inclusionProof,
   leafHash,
+  treeHash,
   verifyInclusion,
   type Hash,
   type NodeReader,
@@ -117,6 +118,11 @@ export class TileClient {
 
   async inclusionProof(checkpoint: Checkpoint, index: number): Promise<Hash[]> {
     return this.#compute(checkpoint.size, (r) => inclusionProof(index, checkpoint.size, r));
+  }
+
+  /** The tree's roots at `sizes` (each at most the checkpoint's), from the checkpoint's tiles. */
+  async roots(sizes: readonly number[], checkpoint: Checkpoint): Promise<Hash[]> {
+    return this.#compute(checkpoint.size, (r) => sizes.map((size) => treeHash(size, r)));
   }
 
   async consistencyProof(older: number, checkpoint: Checkpoint): Promise<Hash[]> {

@@ -147,6 +147,13 @@ describe("the tile log", () => {
     expect(await log.entry(305)).toEqual(entry(305));
 
     // Reopened: the checkpoint file is the one of size 300, the journal carries it to 310.
+    // A journal from beyond the checkpoint file (files lost or rolled back) is refused, not trusted.
+    const checkpointFile = store.get("checkpoint") as Uint8Array;
+    const older = await open(memoryFiles().files);
+    await older.append(entry(0));
+    store.set("checkpoint", new TextEncoder().encode(older.checkpoint.note));
+    await expect(open(files)).rejects.toThrow(/starts at size 300, beyond its checkpoint \(1\)/u);
+    store.set("checkpoint", checkpointFile);
     const again = await open(files);
     expect(again.checkpoint.note).toBe(log.checkpoint.note);
     expect(await again.entry(309)).toEqual(entry(309));

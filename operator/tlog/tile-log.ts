@@ -133,7 +133,13 @@ export class TileLog {
       } catch (error) {
         throw new LogCorruptedError(`the log's ${JOURNAL_PATH} is damaged: ${String(error)}`);
       }
-      if (journal.start !== base.size) journal = undefined; // left from before the last tile filled
+      // A journal from before the last tile filled is done with; one from beyond the checkpoint
+      // file means files were lost or rolled back, and reopening there could fork the log.
+      if (journal.start > base.size)
+        throw new LogCorruptedError(
+          `the log's ${JOURNAL_PATH} starts at size ${String(journal.start)}, beyond its ${CHECKPOINT_PATH} (${String(base.size)}): files are missing or older than the journal`,
+        );
+      if (journal.start < base.size) journal = undefined;
     }
     let checkpoint = base;
     const added = journal?.entries ?? [];
@@ -359,7 +365,9 @@ export class TileLog {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.#checkpoint.size) return undefined;
     const n = Math.floor(index / TILE_WIDTH);
     if (n >= tilesAt(0, this.#edgeSize).full) return this.#edgeEntries[index % TILE_WIDTH];
-    const bundle = decodeBundle(await this.#read(tilePath({ level: 0, index: n, width: TILE_WIDTH }, true)));
+    // Bundles are read, not kept: at up to 16 MiB each, the few recent tiles must stay hashes.
+    const path = tilePath({ level: 0, index: n, width: TILE_WIDTH }, true);
+    const bundle = decodeBundle(this.#recent.get(path) ?? (await mustRead(this.#o.files, path)));
     return bundle[index % TILE_WIDTH];
   }
 

@@ -7,6 +7,7 @@
 // evidence (a checkpoint the log signed and a consistency proof) goes to the
 // guardian, which pauses the federation. An anchor beyond what this region
 // holds of a log is checked again once it holds that much.
+import { join } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { getAddress, zeroAddress, type Hex } from "viem";
@@ -17,6 +18,7 @@ import type { Witnessed } from "../core/tlog/witness.ts";
 import type { ChainAnchor } from "../chain/reader.ts";
 import type { CurrentFederation } from "../federation/context.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import { readIfExists, writeAtomic } from "../state/files.ts";
 import type { TileLog } from "../tlog/tile-log.ts";
 
 /** Checked at least this often, whatever the anchoring interval. */
@@ -42,6 +44,8 @@ export interface AnchorStatus {
 }
 
 interface AnchoringOptions {
+  /** Where the last block read and the anchors still to check are kept across restarts. */
+  readonly stateDir: string;
   readonly current: CurrentFederation;
   readonly own: { readonly region: string; readonly log: TileLog };
   /** The peers whose logs this region knows, by the origin of their pinned key. */
@@ -51,13 +55,16 @@ interface AnchoringOptions {
   /** The checkpoint of a log this region's witness cosigned last. */
   readonly held: (origin: string) => Witnessed | undefined;
   readonly invalid: (evidence: AnchorInvalid, region: string) => void;
+  /** This region's own log is anchored beyond its checkpoint. */
+  readonly beyond: (anchored: number, size: number) => void;
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
 }
 
-const hex = (bytes: Uint8Array): Hex => `0x${Buffer.from(bytes).toString("hex")}`;
-const bytes = (h: Hex): Uint8Array => new Uint8Array(Buffer.from(h.slice(2), "hex"));
+const FILE = "anchors.json";
+const hex = (b: Uint8Array): Hex => `0x${Buffer.from(b).toString("hex")}`;
+const bytes32 = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.slice(2), "hex"));
 
 export class Anchoring {
   readonly #o: AnchoringOptions;
@@ -72,6 +79,8 @@ export class Anchoring {
   /** Logs with an anchor found invalid. */
   readonly #invalid = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  /** What anchors.json holds. */
+  #saved: string | undefined;
   #running = false;
   readonly #lag: Gauge;
   readonly #interval: Gauge;
@@ -107,6 +116,38 @@ export class Anchoring {
       registers: [o.registry],
     });
     for (const outcome of ["ok", "error"]) this.#anchors.inc({ outcome }, 0);
+  }
+
+  /** Reads where the last run stopped: anchors made while the operator was down are checked too. */
+  async load(): Promise<void> {
+    const bytes = await readIfExists(join(this.#o.stateDir, FILE));
+    if (!bytes) return;
+    const saved = JSON.parse(bytes.toString("utf8")) as {
+      contract?: Hex;
+      block?: string;
+      unchecked?: { region: string; origin: string; size: number; root: string }[];
+    };
+    if (saved.contract && saved.block)
+      this.#scanned = { contract: saved.contract, block: BigInt(saved.block) };
+    for (const u of saved.unchecked ?? [])
+      this.#unchecked.set(`${u.origin}\n${String(u.size)}\n${u.root}`, {
+        region: u.region,
+        origin: u.origin,
+        size: u.size,
+        root: bytes32(u.root),
+      });
+  }
+
+  async #save(): Promise<void> {
+    const scanned = this.#scanned;
+    const text = JSON.stringify({
+      schema: 1,
+      ...(scanned && { contract: scanned.contract, block: scanned.block.toString() }),
+      unchecked: [...this.#unchecked.values()].map((u) => ({ ...u, root: hex(u.root) })),
+    });
+    if (text === this.#saved) return;
+    await writeAtomic(this.#o.stateDir, FILE, new TextEncoder().encode(text));
+    this.#saved = text;
   }
 
   /** Starts the ticks; the period follows the Federation's interval. */
@@ -187,7 +228,7 @@ export class Anchoring {
         region: log.region,
         origin: log.origin,
         size: a.size,
-        root: bytes(a.root),
+        root: bytes32(a.root),
       });
     }
     // Bounded: a registered anchorer could anchor far beyond what any region holds.
@@ -227,7 +268,17 @@ export class Anchoring {
             this.#o.logger.warn({ err: errorMessage(error) }, "could not anchor this region's log");
           }
         }
-        this.#trackLag(checkpoint.size > anchor.size);
+        // Behind its anchor is lag too: the region cannot anchor again until its log passes it.
+        this.#trackLag(checkpoint.size !== anchor.size);
+        // Beyond this log: only its own anchoring key made it, and the log never signed that size
+        // (a stolen key, or a log rolled back to an older copy). No evidence others can check, so
+        // no pause; counted as anchor_invalid, shown Invalid, and the lag alert fires.
+        if (anchor.size > checkpoint.size) {
+          if (!this.#invalid.has(region)) {
+            this.#invalid.add(region);
+            this.#o.beyond(anchor.size, checkpoint.size);
+          }
+        }
       }
       if (anchor.anchorer === zeroAddress) {
         status.push({ region, size: 0, state: "Unregistered" });
@@ -241,6 +292,7 @@ export class Anchoring {
       status.push({ region, size: anchor.size, ...(anchor.at > 0 ? { at: anchor.at } : {}), state });
     }
     this.#status = status;
+    await this.#save();
   }
 
   #trackLag(behind: boolean): void {

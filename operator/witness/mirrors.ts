@@ -94,7 +94,15 @@ export class Mirrors {
       entries.push(...bundle.slice(Math.max(0, from - n * TILE_WIDTH)).map((e) => e.slice()));
     }
     // The tree is rebuilt from the entries; the checkpoint is adopted only if it is theirs.
-    await mirror.adopt(entries, held.note);
+    try {
+      await mirror.adopt(entries, held.note);
+    } catch (error) {
+      // The copy reopens from disk at its last durable checkpoint at the next sync: a failed
+      // write must leave nothing half-applied in memory. (A peer that is down only fails the
+      // fetches above, and its copy stays served.)
+      this.#logs.delete(region);
+      throw error;
+    }
     this.#inspect(region, from, entries);
   }
 

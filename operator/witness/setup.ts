@@ -15,6 +15,7 @@ import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
 import { Anchoring } from "./anchoring.ts";
 import { WARNING_KINDS, Warnings } from "./warnings.ts";
 import { TRUSTED_POLL_MS, TrustedLogs, type TrustedDiscrepancy } from "./trusted.ts";
+import { RECEIPT_WINDOW_MS, throttled } from "../receipts/throttled.ts";
 import { Cosigning, type WitnessPeer } from "./cosigning.ts";
 import { Mirrors } from "./mirrors.ts";
 import { checkOwnCheckpoint } from "./own-log.ts";
@@ -103,19 +104,26 @@ export async function setupWitnessing(o: WitnessingOptions) {
   // The witness gossips through the RPC built after it, and cosigns the logs of other
   // federations that the trusted logs (built after it) attest.
   const late: { rpc?: WitnessRpc; trusted?: TrustedLogs } = {};
-  const attested = (): Verifier[] =>
+  const attested = (): { readonly name: string; readonly verifier: Verifier }[] =>
     (late.trusted?.attested() ?? []).flatMap((l) => {
       try {
         const vkey = parseVkey(l.vkey);
-        return vkey.type === ED25519 ? [noteVerifier(vkey.name, vkey.publicKey)] : [];
+        return vkey.type === ED25519
+          ? [{ name: l.name, verifier: noteVerifier(vkey.name, vkey.publicKey) }]
+          : [];
       } catch {
-        return [];
+        return []; // an unusable key attests nothing, and breaks nothing else
       }
     });
+  // Another federation holds its own key and can fork its log at will: recorded once per log in
+  // the window, and the log is no longer cosigned (trusted.ts marks it Inconsistent).
+  const recordTrusted = throttled(o.receipts, RECEIPT_WINDOW_MS, o.now);
   const trustedDiscrepancy = (found: TrustedDiscrepancy): void => {
-    discrepancies.inc({ kind: "root_mismatch", log: `trust/${found.name}` });
-    void o.receipts.record("discrepancy", found.origin, {
+    discrepancies.inc({ kind: "trusted_inconsistent", log: `trust/${found.name}` });
+    late.trusted?.inconsistent(found.name, found.message);
+    recordTrusted(found.name, "discrepancy", found.origin, {
       ...found.evidence,
+      kind: "trusted_inconsistent",
       trusted: found.name,
       message: found.message.slice(0, 512),
     });
@@ -124,10 +132,11 @@ export async function setupWitnessing(o: WitnessingOptions) {
     stateDir: o.stateDir,
     name: witnessName(origin),
     seed: o.seed,
-    logs: () => new Map([...attested(), ...pinned().map((p) => p.log)].map((v) => [v.name, v])),
+    logs: () =>
+      new Map([...attested().map((a) => a.verifier), ...pinned().map((p) => p.log)].map((v) => [v.name, v])),
     splitView: (split) => {
       // Another federation's log forked: alerted and recorded, but it pauses nothing here.
-      const other = late.trusted?.attested().find((l) => parseVkey(l.vkey).name === split.origin);
+      const other = attested().find((a) => a.verifier.name === split.origin);
       if (other && !pinned().some((p) => p.log.name === split.origin))
         trustedDiscrepancy({
           name: other.name,
@@ -192,6 +201,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
         discrepancies.inc({ kind, log: region }, 0);
   };
   const anchoring = new Anchoring({
+    stateDir: o.stateDir,
     current: o.current,
     own: { region: o.receipts.region, log: o.receipts.log },
     peers: () => pinned().map((p) => ({ region: p.region, origin: p.log.name })),
@@ -201,10 +211,24 @@ export async function setupWitnessing(o: WitnessingOptions) {
       discrepancies.inc({ kind: evidence.kind, log: region });
       o.discrepancy(evidence, region);
     },
+    beyond: (anchored, size) => {
+      discrepancies.inc({ kind: "anchor_invalid", log: o.receipts.region });
+      log.error(
+        { anchored, size },
+        "anchor_invalid: this region's log is anchored beyond its own checkpoint (its anchoring key was used elsewhere, or the log was rolled back)",
+      );
+      void o.receipts.record("discrepancy", o.receipts.log.checkpoint.origin, {
+        kind: "anchor_invalid",
+        anchored,
+        size,
+        message: "anchored beyond this log's checkpoint",
+      });
+    },
     registry: o.registry,
     logger: log,
     now: o.now,
   });
+  await anchoring.load();
   anchoring.start();
   const trusted = await TrustedLogs.open({
     stateDir: o.stateDir,

@@ -153,6 +153,40 @@ describe("other federations' logs, watched at trust levels observe, verify and a
     expect(byName(again.trusted)["partner-verify"]).toMatchObject({ state: "Inconsistent" });
   });
 
+  it("takes an older checkpoint served again for a cache, and tiles that do not hash to the checkpoint for a bad server: no fork", async () => {
+    const partner = await partnerLog(300);
+    const served: { log: TileLog; tamper?: boolean } = { log: partner.log };
+    const server = createServer((req, res) => {
+      if (served.tamper && req.url?.includes("/tile/1/000.p/1")) {
+        res.writeHead(200).end(new Uint8Array(32).fill(1)); // the root of tile 0/000, forged
+        return;
+      }
+      logRoute(served.log, vkey)(req, res);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const address = server.address();
+    if (!address || typeof address === "string") throw new Error("no port");
+    const url = `http://127.0.0.1:${String(address.port)}/log/`;
+    const { trusted, found } = await watcher(url, tmp(), ["verify"]);
+    await trusted.tick();
+    // An older checkpoint of the same log (a cache in front of it): stale, not a fork.
+    const cached = await partnerLog(100);
+    served.log = cached.log;
+    await trusted.tick();
+    expect(byName(trusted)["partner-verify"]).toMatchObject({ state: "Consistent" });
+    // Tiles that do not hash to the new checkpoint prove nothing about the log.
+    served.log = partner.log;
+    await partner.append(20);
+    served.tamper = true;
+    await trusted.tick();
+    expect(byName(trusted)["partner-verify"]).toMatchObject({ state: "Unreachable" });
+    served.tamper = false;
+    await trusted.tick();
+    expect(byName(trusted)["partner-verify"]).toMatchObject({ state: "Consistent", size: 320 });
+    expect(found).toEqual([]);
+  });
+
   it("says a log is unreachable, or its checkpoint not signed by the key listed, without trusting it", async () => {
     const { trusted } = await watcher("http://127.0.0.1:9/log/", tmp(), ["verify"]);
     await trusted.tick();

@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import type { Json } from "../core/receipt/receipt.ts";
 import { parseCheckpoint } from "../core/tlog/checkpoint.ts";
-import { ProofError, sameHash, verifyConsistency } from "../core/tlog/merkle.ts";
+import { sameHash, type Hash } from "../core/tlog/merkle.ts";
 import { formatNote, noteVerifier, parseNote, parseVkey } from "../core/tlog/note.ts";
 import { formatAddCheckpoint } from "../core/tlog/witness.ts";
 import type { CurrentFederation } from "../federation/context.ts";
@@ -37,6 +37,8 @@ export interface TrustedLog {
 export interface TrustedStatus {
   readonly name: string;
   readonly level: TrustLevel;
+  /** The vkey this state is of. */
+  readonly key: string;
   readonly state: TrustedState;
   readonly size?: number;
   /** When this region last read the log's checkpoint (ms). */
@@ -110,17 +112,46 @@ export class TrustedLogs {
   }
 
   /** The logs `spec.trust` lists at `attest`, whose checkpoints this region's witness cosigns. */
+  /** The logs listed at `attest`, except those found inconsistent: a forked log is cosigned no more. */
   attested(): TrustedLog[] {
-    return this.#listed().filter((l) => l.level === "attest");
+    return this.#listed().filter(
+      (l) => l.level === "attest" && this.#status.get(l.name)?.state !== "Inconsistent",
+    );
+  }
+
+  /** A fork of a watched log found elsewhere (by this region's witness): it stays Inconsistent here. */
+  inconsistent(name: string, message: string): void {
+    const log = this.#listed().find((l) => l.name === name);
+    const previous = this.#status.get(name);
+    if (log)
+      this.#status.set(name, {
+        ...previous,
+        name,
+        level: log.level,
+        key: log.vkey,
+        state: "Inconsistent",
+        message: message.slice(0, 256),
+      });
   }
 
   #listed(): TrustedLog[] {
-    return (this.#o.current.get()?.spec.trust ?? []);
+    return this.#o.current.get()?.spec.trust ?? [];
   }
 
-  status(): TrustedStatus[] {
+  /** What status shows of each listed log (which key it is of stays here). */
+  status(): Omit<TrustedStatus, "key">[] {
     const names = new Set(this.#listed().map((l) => l.name));
-    return [...this.#status.values()].filter((s) => names.has(s.name));
+    return [...this.#status.values()]
+      .filter((s) => names.has(s.name))
+      .map((s) => ({
+        name: s.name,
+        level: s.level,
+        state: s.state,
+        ...(s.size !== undefined && { size: s.size }),
+        ...(s.at !== undefined && { at: s.at }),
+        ...(s.cosigned !== undefined && { cosigned: s.cosigned }),
+        ...(s.message !== undefined && { message: s.message }),
+      }));
   }
 
   /** An attested log's checkpoint with this region's cosignature, as served under /trust/<name>/. */
@@ -145,11 +176,12 @@ export class TrustedLogs {
 
   async #watch(log: TrustedLog): Promise<void> {
     const previous = this.#status.get(log.name);
-    const set = (s: Omit<TrustedStatus, "name" | "level">) => {
-      this.#status.set(log.name, { name: log.name, level: log.level, ...s });
+    const set = (s: Omit<TrustedStatus, "name" | "level" | "key">) => {
+      this.#status.set(log.name, { name: log.name, level: log.level, key: log.vkey, ...s });
     };
     // Once inconsistent, it stays so here until the listing changes (a new key or level).
-    if (previous?.state === "Inconsistent" && previous.level === log.level) return;
+    if (previous?.state === "Inconsistent" && previous.level === log.level && previous.key === log.vkey)
+      return;
     let vkey;
     try {
       vkey = parseVkey(log.vkey, `trust[${log.name}].vkey`);
@@ -171,7 +203,9 @@ export class TrustedLogs {
       set({ state: "Consistent", size: checkpoint.size, at: now });
       return;
     }
-    const seen = this.#seen.get(log.name);
+    // What was seen is kept per key: a log listed under a new key starts anew, not as a fork.
+    const seenKey = `${log.name} ${log.vkey}`;
+    const seen = this.#seen.get(seenKey);
     let conflict;
     try {
       conflict = await this.#conflict(client, seen, checkpoint, note);
@@ -195,7 +229,8 @@ export class TrustedLogs {
       this.#o.discrepancy({ name: log.name, origin: checkpoint.origin, ...conflict });
       return;
     }
-    this.#seen.set(log.name, { size: checkpoint.size, note });
+    // An older checkpoint served again (a cache) is no fork, and what was seen stays.
+    if (!seen || checkpoint.size >= seen.size) this.#seen.set(seenKey, { size: checkpoint.size, note });
     let cosigned = previous?.cosigned;
     if (log.level === "attest")
       cosigned =
@@ -220,27 +255,22 @@ export class TrustedLogs {
   ): Promise<{ message: string; evidence: { [k: string]: Json } } | undefined> {
     if (!seen) return undefined;
     const old = parseCheckpoint(parseNote(seen.note).text);
-    const evidence = { kind: "root_mismatch", checkpoints: [seen.note, note] };
-    if (checkpoint.size < old.size)
-      return {
-        message: `the log shrank from ${String(old.size)} to ${String(checkpoint.size)} entries`,
-        evidence,
-      };
+    const evidence = { checkpoints: [seen.note, note] };
+    if (checkpoint.size < old.size) return undefined; // an older checkpoint: stale, not a fork
     if (checkpoint.size === old.size)
       return sameHash(checkpoint.root, old.root)
         ? undefined
         : { message: `two checkpoints of size ${String(old.size)} with different roots`, evidence };
-    try {
-      const proof = await client.consistencyProof(old.size, checkpoint);
-      verifyConsistency(old.size, checkpoint.size, old.root, checkpoint.root, proof);
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof ProofError)) throw error;
-      return {
-        message: `the checkpoint of size ${String(checkpoint.size)} does not extend the one of size ${String(old.size)} seen before: ${error.message}`,
-        evidence,
-      };
-    }
+    // The served tiles must first be the new checkpoint's tree (bad tiles prove nothing but a bad
+    // server); then that tree's root at the old size either is the old root, or the log forked.
+    const [newRoot, oldRoot] = (await client.roots([checkpoint.size, old.size], checkpoint)) as [Hash, Hash];
+    if (!sameHash(newRoot, checkpoint.root))
+      throw new Error(`the log's tiles do not hash to its checkpoint of size ${String(checkpoint.size)}`);
+    if (sameHash(oldRoot, old.root)) return undefined;
+    return {
+      message: `the checkpoint of size ${String(checkpoint.size)} does not extend the one of size ${String(old.size)} seen before: its tree has another root at that size`,
+      evidence: { ...evidence, rootAtOldSize: Buffer.from(oldRoot).toString("base64") },
+    };
   }
 
   /** Has this region's witness cosign the checkpoint; the size cosigned, or undefined. */

@@ -10,15 +10,15 @@
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import type { Receipts } from "../receipts/receipt-log.ts";
-import { throttled, type ThrottledRecord } from "../receipts/throttled.ts";
+import { RECEIPT_WINDOW_MS, throttled, type ThrottledRecord } from "../receipts/throttled.ts";
 
 export const WARNING_KINDS = ["timestamp_drift", "schema_incompatible", "sample_missing"] as const;
 export type WarningKind = (typeof WARNING_KINDS)[number];
 
 /** The seeds' tolerance for a peer's clock. */
 export const MAX_DRIFT_MS = 5 * 60_000;
-/** A warning shows in status, and is recorded again, after this long. */
-const WARNING_WINDOW_MS = 10 * 60_000;
+/** A warning shows in status this long, and is recorded again after it. */
+const WARNING_WINDOW_MS = RECEIPT_WINDOW_MS;
 
 export interface LogWarning {
   readonly kind: WarningKind;
