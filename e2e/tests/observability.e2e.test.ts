@@ -21,7 +21,9 @@ import {
   type KubeConfig,
 } from "@kubernetes/client-node";
 import { generatePrivateKey } from "viem/accounts";
+import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deployAnchors } from "../testbed/anchor.ts";
 import { generatePeerCertificate } from "../support/certificates.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import {
@@ -78,8 +80,11 @@ const until = <T>(
     logs: () => [...logs.keys(), ...(prometheus ? [prometheus.log] : [])],
   });
 
+// The suite's own LogAnchor, so that the anchor panels and alerts have series to show.
+let anchors: Address | undefined;
 const federationOptions = (region: Region, rpcUrl?: string) => ({
   peers: directPeers(testbed, region),
+  ...(anchors ? { anchor: { contract: anchors, intervalSeconds: 5 } } : {}),
   // Freeze: a pause touches no workload, so other suites' objects on the shared test bed stay as they are.
   guardian: { action: "Freeze" as const, recordOnChain: true, alertmanagerToken: ALERT_TOKEN },
   ...(rpcUrl ? { rpcUrl } : {}),
@@ -222,6 +227,7 @@ describe.skipIf(!prometheusBinary)(
       testbed = await current();
       rpcUrls.push(testbed.chain.rpcUrl);
       await unpauseChain(testbed.chain); // a clean start whatever ran before
+      anchors = await deployAnchors(testbed);
       for (const region of REGIONS) {
         await installFederation(testbed, region, federationOptions(region));
         await admin(region).apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });

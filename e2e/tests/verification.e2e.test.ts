@@ -13,7 +13,14 @@ import {
   type Address,
   type Hex,
 } from "viem";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_VERSION } from "../../operator/api/v1alpha1/fields.ts";
 import { agentRegistryAbi } from "../../operator/chain/abi/agent-registry.ts";
 import { ChainReader, ChainUnavailableError } from "../../operator/chain/reader.ts";
 import type { AppliedVersion } from "../../operator/core/approval/policy.ts";
@@ -151,6 +158,62 @@ const withSignatures = (
 ): Manifest => ({
   ...m,
   spec: { ...m.spec, signatures },
+});
+
+describe("dsc verify, run as a signer runs it", () => {
+  it("reads the files and the chain itself: exit 0 at the tier, 1 below it, each approval shown", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dsc-verify-"));
+    try {
+      const m = await manifest({ tier: "upgrade" });
+      const fed = join(dir, "federation.yaml");
+      writeFileSync(
+        fed,
+        stringify({
+          apiVersion: API_VERSION,
+          kind: "Federation",
+          metadata: { name: FEDERATION },
+          spec: federation,
+        }),
+      );
+      const file = (signatures: { safe: "consortium" | "board"; data: Hex }[]) => {
+        const path = join(dir, `${String(signatures.length)}.yaml`);
+        writeFileSync(
+          path,
+          stringify({
+            apiVersion: API_VERSION,
+            kind: "ConsortiumManifest",
+            metadata: { name: m.name, namespace: m.namespace },
+            spec: { ...m.spec, signatures },
+          }),
+        );
+        return path;
+      };
+      const dsc = async (path: string) => {
+        try {
+          const { stdout } = await promisify(execFile)(join(import.meta.dirname, "../../bin/dsc"), [
+            "verify",
+            path,
+            "--federation",
+            fed,
+            "--rpc",
+            rpcUrl,
+          ]);
+          return { code: 0, stdout };
+        } catch (error) {
+          const e = error as { code: number; stdout: string };
+          return { code: e.code, stdout: e.stdout };
+        }
+      };
+      const one = await dsc(file([await dsp(m, "alpha")]));
+      expect(one.code).toBe(1);
+      expect(one.stdout).toContain("1 of 2 DSP approvals for tier upgrade");
+      const two = await dsc(file([await dsp(m, "alpha"), await dsp(m, "beta")]));
+      expect(two.code).toBe(0);
+      expect(two.stdout.match(/^\s+counts /gmu)).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("each tier, at the edge of its threshold", () => {

@@ -8,6 +8,7 @@
 //   dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--operator-namespace NS]
 //   dsc breach  --federation FED --scope S --severity SEV --evidence E   an agent's signed breach report
 //   dsc log checkpoint | get | prove | verify   a region's decision log, from outside (log.ts)
+//   dsc version [--json]                         this release
 //   dsc status | approvals NAME [-n NS] | pause-history   read the cluster (cluster.ts);
 //                                                          also `kubectl dsc ...` (bin/kubectl-dsc)
 // Keys come from --key-file FILE or the DSC_KEY environment variable.
@@ -32,6 +33,7 @@ import { SafeApiKit } from "../safe/sdk.ts";
 import { SafeService } from "../safe/service.ts";
 import { signAsBoardOwner, signAsDspOwner, signProposal } from "../signing/sign.ts";
 import { verifyManifest } from "../verification/verify.ts";
+import { VERSION } from "../version.ts";
 import type { ClusterCommand } from "./cluster.ts";
 import { LOG_USAGE, logCommand } from "./log.ts";
 import {
@@ -51,6 +53,7 @@ const USAGE = `usage:
   dsc verify  FILE --federation FED --rpc URL [--safe-service URL] [--operator-namespace NS] [--json]
   dsc breach  --federation (NAME --chain-id N --guardian-pause ADDRESS | FILE.yaml)
               --scope SCOPE --severity (warning | critical) --evidence (TEXT | 0xHASH) [--observed-at TIME] [--json]
+  dsc version [--json]
 keys: --key-file FILE, or the DSC_KEY environment variable
 
 a region's decision log (read over HTTP, proven offline; no cluster access needed):
@@ -104,6 +107,14 @@ export async function run(argv: readonly string[], out: Out = console.log): Prom
   if (flags.help || !command) {
     out(USAGE);
     return command || flags.help ? 0 : 2;
+  }
+  if (command === "version") {
+    out(
+      flags.json
+        ? JSON.stringify({ version: VERSION, node: process.version })
+        : `dsc ${VERSION} (Node.js ${process.version})`,
+    );
+    return 0;
   }
   if (command === "breach") return breach(flags, positionals.slice(1), out);
   if (command === "log") return logCommand(positionals.slice(1), flags, out);

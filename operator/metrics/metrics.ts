@@ -5,6 +5,7 @@
 // combination: a series that first appears at 1 has no earlier sample, so
 // rate() and increase() miss that first event, and dashboards show "No data"
 // instead of 0 on a healthy operator.
+import { VERSION } from "../version.ts";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { TIERS } from "../api/v1alpha1/fields.ts";
 import type { DecisionReason } from "../core/approval/policy.ts";
@@ -85,5 +86,13 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
   for (const tier of TIERS)
     for (const result of VERIFICATION_RESULTS) metrics.verifications.inc({ tier, result }, 0);
   for (const method of CHAIN_READ_METHODS) metrics.chainErrors.inc({ method }, 0);
+  // Which release runs where, in the manner of kube-state-metrics' *_build_info: a rolling
+  // upgrade shows as two versions side by side.
+  new Gauge({
+    name: "dsc_build_info",
+    help: "The operator's release (version) and Node.js (node_version); always 1.",
+    labelNames: ["version", "node_version"],
+    registers: [registry],
+  }).set({ version: VERSION, node_version: process.version }, 1);
   return metrics;
 }
