@@ -246,9 +246,9 @@ export class TileLog {
     const parsed = parseNote(note);
     verifyNote(parsed, [this.#o.verifier]);
     const offered = parseCheckpoint(parsed.text);
-    if (offered.origin !== this.#o.origin || offered.size !== this.#checkpoint.size + entries.length)
+    if (offered.origin !== this.#o.origin || offered.size !== this.#edgeSize + entries.length)
       throw new LogCorruptedError(
-        `the checkpoint is of ${offered.origin} at ${String(offered.size)}, not the ${String(entries.length)} entries after ${String(this.#checkpoint.size)}`,
+        `the checkpoint is of ${offered.origin} at ${String(offered.size)}, not the ${String(entries.length)} entries after ${String(this.#edgeSize)}`,
       );
     const run = this.#adopting.then(() =>
       this.#integrate(entries, (c) => {
@@ -263,10 +263,35 @@ export class TileLog {
     await run;
   }
 
-  async #integrate(entries: readonly Uint8Array[], seal: (c: Checkpoint) => SignedCheckpoint): Promise<void> {
+  /**
+   * A mirror's step toward a checkpoint far ahead: entries that end at a level-0 tile
+   * boundary, written as full tiles and bundles beyond the checkpoint. Nothing serves or
+   * trusts them until `adopt` signs off a checkpoint whose root they hash to; if it never
+   * does, the log reopens at its checkpoint and they are written over. Memory holds the
+   * right edge, not the gap.
+   */
+  async stage(entries: readonly Uint8Array[]): Promise<void> {
+    if (this.#o.signer) throw new Error("a log that signs its own checkpoints does not stage entries");
+    if ((this.#edgeSize + entries.length) % TILE_WIDTH !== 0)
+      throw new RangeError(
+        `staged entries end at a tile boundary, not at ${String(this.#edgeSize + entries.length)}`,
+      );
+    const run = this.#adopting.then(async () => {
+      const next = this.#grow(entries);
+      await Promise.all(next.writes.map(([path, bytes]) => this.#o.files.write(path, bytes)));
+      this.#edge = next.edge;
+      this.#edgeSize = next.size;
+      this.#edgeEntries = next.bundle;
+    });
+    this.#adopting = run.catch(() => undefined);
+    await run;
+  }
+
+  /** The edge after `entries`, and the full tiles and bundles they fill. */
+  #grow(entries: readonly Uint8Array[]) {
     const edge = this.#edge.map((hashes) => [...hashes]);
     let bundle = [...this.#edgeEntries];
-    let size = this.#checkpoint.size;
+    let size = this.#edgeSize;
     const writes: [string, Uint8Array][] = [];
     for (const entry of entries) {
       bundle.push(entry);
@@ -289,6 +314,11 @@ export class TileLog {
         }
       }
     }
+    return { edge, bundle, size, writes };
+  }
+
+  async #integrate(entries: readonly Uint8Array[], seal: (c: Checkpoint) => SignedCheckpoint): Promise<void> {
+    const { edge, bundle, size, writes } = this.#grow(entries);
     const before = this.#checkpoint.size;
     const filled = tilesAt(0, size).full > tilesAt(0, before).full;
     if (filled) {

@@ -26,6 +26,9 @@ interface MirrorsOptions {
   readonly now?: () => number;
 }
 
+/** Entries a mirror holds in memory at most while it catches up (16 full bundles). */
+const STAGE_ENTRIES = 16 * TILE_WIDTH;
+
 export class Mirrors {
   readonly #o: MirrorsOptions;
   readonly #logs = new Map<string, TileLog>();
@@ -77,33 +80,44 @@ export class Mirrors {
     const from = mirror.size;
     const to = held.size;
     if (to <= from) return;
-    const entries: Uint8Array[] = [];
-    for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
-      const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
-      const bytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
-      if (!bytes) {
-        const message = `${region} cannot serve entry bundle ${String(n)} (width ${String(width)}) that its checkpoint of size ${String(to)} covers`;
-        this.#o.notice?.("sample_missing", region, message);
-        throw new Error(message);
-      }
-      const bundle = decodeBundle(bytes);
-      if (bundle.length !== width)
-        throw new Error(
-          `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width)}`,
-        );
-      entries.push(...bundle.slice(Math.max(0, from - n * TILE_WIDTH)).map((e) => e.slice()));
-    }
-    // The tree is rebuilt from the entries; the checkpoint is adopted only if it is theirs.
+    let entries: Uint8Array[] = [];
+    let inspected = from;
+    // A copy whose memory ran ahead of its checkpoint (entries staged, or an adopt that failed
+    // half-way) reopens from disk, at its last durable checkpoint, at the next sync. A peer that
+    // is down only fails a fetch, and a copy with nothing staged stays served.
+    let ahead = false;
     try {
+      for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
+        const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
+        const bytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
+        if (!bytes) {
+          const message = `${region} cannot serve entry bundle ${String(n)} (width ${String(width)}) that its checkpoint of size ${String(to)} covers`;
+          this.#o.notice?.("sample_missing", region, message);
+          throw new Error(message);
+        }
+        const bundle = decodeBundle(bytes);
+        if (bundle.length !== width)
+          throw new Error(
+            `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width)}`,
+          );
+        entries.push(...bundle.slice(Math.max(0, from - n * TILE_WIDTH)).map((e) => e.slice()));
+        // A peer far ahead is copied a few tiles at a time, so memory holds those, not the gap.
+        if (entries.length >= STAGE_ENTRIES && (n + 1) * TILE_WIDTH < to) {
+          ahead = true;
+          await mirror.stage(entries);
+          this.#inspect(region, inspected, entries);
+          inspected += entries.length;
+          entries = [];
+        }
+      }
+      // The tree is rebuilt from the entries; the checkpoint is adopted only if it is theirs.
+      ahead = true;
       await mirror.adopt(entries, held.note);
     } catch (error) {
-      // The copy reopens from disk at its last durable checkpoint at the next sync: a failed
-      // write must leave nothing half-applied in memory. (A peer that is down only fails the
-      // fetches above, and its copy stays served.)
-      this.#logs.delete(region);
+      if (ahead) this.#logs.delete(region);
       throw error;
     }
-    this.#inspect(region, from, entries);
+    this.#inspect(region, inspected, entries);
   }
 
   /** Notices, once per batch each, a receipt of a version this region cannot read, or dated ahead of its clock. */

@@ -125,3 +125,49 @@ describe("log warnings (timestamp_drift, schema_incompatible, sample_missing)", 
     expect(empty.get("beta")?.size).toBe(0);
   });
 });
+
+describe("a mirror catching up with a peer far ahead", () => {
+  it("copies a peer far ahead a few tiles at a time, and a copy that ends in a forged root reopens unharmed", async () => {
+    const honest = await peerLog(
+      Array.from({ length: 5000 }, (_, i) =>
+        receipt(1, `2026-12-06T11:00:${String(i % 60).padStart(2, "0")}Z`),
+      ),
+    );
+    // The same key, another history from entry 10 on, served against the honest checkpoint.
+    const forged = await peerLog(
+      Array.from({ length: 5000 }, (_, i) =>
+        receipt(1, i < 10 ? `2026-12-06T11:00:${String(i % 60).padStart(2, "0")}Z` : "2026-12-06T11:30:00Z"),
+      ),
+    );
+    const dir = tmp();
+    let serving = forged.log;
+    const fetched: string[] = [];
+    const mirrors = () =>
+      new Mirrors({
+        dir,
+        fetch: (_peer, path) => {
+          fetched.push(path);
+          return serving.readTile(path);
+        },
+        registry: new Registry(),
+        logger: silent,
+        now: () => Date.parse("2026-12-06T12:00:00Z"),
+      });
+    const first = mirrors();
+    first.sync("beta", noteVerifier(ORIGIN, key.publicKey), honest.held);
+    await expect.poll(() => fetched.length).toBe(20);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(first.get("beta")).toBeUndefined(); // dropped: it reopens from disk at the next sync
+
+    serving = honest.log;
+    first.sync("beta", noteVerifier(ORIGIN, key.publicKey), honest.held);
+    await expect.poll(() => first.get("beta")?.size).toBe(5000);
+    expect(Buffer.from(first.get("beta")?.checkpoint.root ?? [])).toEqual(Buffer.from(honest.held.root));
+    // Reopened from disk by another process: the same log, entry for entry.
+    const again = mirrors();
+    again.sync("beta", noteVerifier(ORIGIN, key.publicKey), honest.held);
+    await expect.poll(() => again.get("beta")?.size).toBe(5000);
+    expect(await again.get("beta")?.entry(4321)).toEqual(await honest.log.entry(4321));
+    expect(await again.get("beta")?.entry(5)).toEqual(await honest.log.entry(5));
+  });
+});
