@@ -67,6 +67,31 @@ const federation = (paused: boolean): FederationView => ({
     ],
     peerSummary: "beta ✓ gamma ✗",
     document: { bytes: 13_456, manifests: 5 },
+    log: {
+      origin: "dsc.federation.dev/dsc/alpha",
+      vkey: "dsc.federation.dev/dsc/alpha+12345678+AAAA",
+      size: 42,
+      root: "AAAA",
+      cosignedBy: [
+        { region: "beta", size: 42, at: "2026-05-01T10:04:59Z" },
+        { region: "gamma", size: 40, at: "2026-05-01T10:02:00Z" },
+      ],
+      witnessed: [{ region: "beta", size: 17, at: "2026-05-01T10:04:59Z" }],
+      mirrored: [{ region: "beta", size: 17 }],
+      anchored: [
+        { region: "alpha", size: 40, at: "2026-05-01T10:00:00Z", state: "Anchored" },
+        { region: "beta", size: 0, state: "Unregistered" },
+      ],
+      trusted: [{ name: "partner", level: "verify", state: "Consistent", size: 900 }],
+      warnings: [
+        {
+          kind: "timestamp_drift",
+          region: "gamma",
+          message: "gamma's witness dated its cosignature 400 s from this region's clock",
+          at: "2026-05-01T10:04:00Z",
+        },
+      ],
+    },
     policy: {
       tiers: {
         critical: { dspApprovals: 3, boardApprovals: 2 },
@@ -127,6 +152,13 @@ describe("dsc status", () => {
       "Policy      critical 3+2 Board, upgrade 2, operational 1 DSP approvals (stricter here than the federation: critical)",
       "  floors: critical: RBAC; upgrade: workloads; operational: ConfigMap",
       "  policy from: manifest dsc/policy nonce 2; raised floors: apps/Deployment≥critical",
+      "Log         42 receipts, dsc.federation.dev/dsc/alpha",
+      "  cosigned by   beta at 42 (1.0 s ago), gamma at 40 (3 min ago)",
+      "  witnessing    beta at 17",
+      "  mirrors       beta 17",
+      "  anchored      alpha Anchored at 40 (5 min ago), beta Unregistered",
+      "  watching      partner (verify): Consistent at 900",
+      "  timestamp_drift  gamma: gamma's witness dated its cosignature 400 s from this region's clock",
       "Guardian    PAUSED (ScaleToZero), 1 pause in force; chain paused (pause #2)",
       `  ${TOKEN}`,
       "    source    agent, critical",

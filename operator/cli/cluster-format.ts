@@ -143,8 +143,32 @@ export function formatStatus(federation: FederationView, now: number): string[] 
     if (status.policy.source) lines.push(`  policy from: ${status.policy.source}`);
   }
 
+  lines.push(...logLines(status.log, now));
   lines.push(...guardianLines(spec, status, now));
   lines.push(...conditionLines(status.conditions));
+  return lines;
+}
+
+/** The region's decision log: its size, who cosigned it, its anchors, what it watches. */
+function logLines(log: FederationStatus["log"], now: number): string[] {
+  if (!log) return [];
+  const lines = [row("Log", `${plural(log.size, "receipt")}, ${log.origin}`)];
+  const cosigned = (log.cosignedBy ?? []).map((c) => `${c.region} at ${String(c.size)} (${ago(c.at, now)})`);
+  lines.push(`  cosigned by   ${cosigned.length > 0 ? cosigned.join(", ") : "no peer yet"}`);
+  const witnessed = (log.witnessed ?? []).map((w) => `${w.region} at ${String(w.size)}`);
+  if (witnessed.length > 0) lines.push(`  witnessing    ${witnessed.join(", ")}`);
+  const mirrored = (log.mirrored ?? []).map((m) => `${m.region} ${String(m.size)}`);
+  if (mirrored.length > 0) lines.push(`  mirrors       ${mirrored.join(", ")}`);
+  const anchored = (log.anchored ?? []).map(
+    (a) =>
+      `${a.region} ${a.state}${a.size > 0 ? ` at ${String(a.size)}` : ""}${a.at ? ` (${ago(a.at, now)})` : ""}`,
+  );
+  if (anchored.length > 0) lines.push(`  anchored      ${anchored.join(", ")}`);
+  for (const t of log.trusted ?? [])
+    lines.push(
+      `  watching      ${t.name} (${t.level}): ${t.state}${t.size !== undefined ? ` at ${String(t.size)}` : ""}${t.message ? `: ${t.message}` : ""}`,
+    );
+  for (const w of log.warnings ?? []) lines.push(`  ${w.kind}  ${w.region}: ${w.message}`);
   return lines;
 }
 
