@@ -23,6 +23,7 @@ import { Narrator, seconds, timingTable } from "./print.ts";
 import { unpauseChain } from "../testbed/guardian.ts";
 import { federationStatus } from "../testbed/read.ts";
 import { runStory } from "./story.ts";
+import { deployAnchors } from "../testbed/anchor.ts";
 
 const USAGE = `usage: npm run demo [-- --once]
 
@@ -130,11 +131,14 @@ async function prepare(): Promise<Testbed> {
 
   if (await unpauseChain(testbed.chain)) say.done("the Board lifted a pause an earlier run left on chain");
 
+  // Each region's log, registered by a Consortium Safe transaction on a LogAnchor of this run's own.
+  const anchors = await deployAnchors(testbed);
   const t1 = performance.now();
   for (const region of REGIONS) {
     await installFederation(testbed, region, {
       peers: directPeers(testbed, region),
       guardian: { action: "ScaleToZero", recordOnChain: true },
+      anchor: { contract: anchors, intervalSeconds: 5 },
     });
   }
   await new Applier(adminConfig(testbed, "alpha"), { fieldManager: "dsp-admin" }).apply({
@@ -142,7 +146,7 @@ async function prepare(): Promise<Testbed> {
     kind: "Namespace",
     metadata: { name: NS },
   });
-  say.done("a Federation in each region: peers pinned by certificate, guardian ScaleToZero");
+  say.done("a Federation in each region: peers and log keys pinned, guardian ScaleToZero, logs anchored");
 
   await Promise.all(REGIONS.map((r) => startRegionOperator(testbed, r)));
   await eventually(

@@ -312,4 +312,28 @@ export async function runStory(ctx: StoryContext): Promise<void> {
   // (what pause-history shows) comes with its reconcile of it.
   const resumeRegions = await regionsOf("resume-1", "alpha ✓ beta ✓ gamma ✓");
   say.done(`kubectl get consortiummanifests: resume-1 ${resumeRegions}`);
+
+  // ---- 8. every decision, in a log the others witness and the chain anchors ----
+
+  say.chapter(8, "Every decision is a receipt: witnessed by the others, anchored on chain");
+  t0 = performance.now();
+  const logs = await Promise.all(
+    REGIONS.map((region) =>
+      until(`${region}'s log cosigned by both peers and anchored`, async () => {
+        const log = (await federation(region))?.log;
+        const cosigned = (log?.cosignedBy ?? []).filter((c) => c.size > 0).length === 2;
+        const own = log?.anchored?.find((a) => a.region === region);
+        return cosigned && own?.state === "Anchored" && own.size > 0 && { log, anchoredAt: own.size };
+      }),
+    ),
+  );
+  say.done(
+    `receipts in each region's own log: ${REGIONS.map((r, i) => `${r} ${String(logs[i]?.log?.size ?? 0)}`).join(", ")}`,
+    { label: "logs cosigned and anchored", ms: since(t0) },
+  );
+  say.note("each log's checkpoint is cosigned by the two other regions (C2SP tlog-witness)");
+  say.done(
+    `anchored on chain (LogAnchor, registered by the Consortium Safe): ${REGIONS.map((r, i) => `${r} at ${String(logs[i]?.anchoredAt ?? 0)}`).join(", ")}`,
+  );
+  say.note("every region checks every anchor against the log: one it contradicts pauses the federation");
 }

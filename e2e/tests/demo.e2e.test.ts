@@ -86,6 +86,8 @@ describe("npm run demo -- --once", () => {
       /✓ the DAO Board Safe unpauses on chain/,
       /✓ resumed: alpha [\d.]+ s, beta [\d.]+ s, gamma [\d.]+ s after the resume manifest/,
       /✓ web back to 3 replicas in alpha, beta, gamma/,
+      /✓ receipts in each region's own log: alpha \d+, beta \d+, gamma \d+/,
+      /✓ anchored on chain \(LogAnchor, registered by the Consortium Safe\): alpha at \d+, beta at \d+, gamma at \d+/,
       /Timings \(whole demo /,
       /resume → replicas restored +[\d.]+ s/,
       /^Stopped the operators\.$/m,

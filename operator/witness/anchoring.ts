@@ -23,6 +23,8 @@ import type { TileLog } from "../tlog/tile-log.ts";
 
 /** Checked at least this often, whatever the anchoring interval. */
 const MAX_CHECK_MS = 30_000;
+/** How soon to look again while no Federation asks for anchoring. */
+const UNCONFIGURED_MS = 2_000;
 /** Anchors waiting for this region to hold their log that far; older ones are dropped first. */
 const MAX_UNCHECKED = 1024;
 
@@ -153,13 +155,13 @@ export class Anchoring {
   /** Starts the ticks; the period follows the Federation's interval. */
   start(): void {
     const schedule = (): void => {
-      const seconds = this.#o.current.get()?.spec.log?.anchor?.intervalSeconds ?? 600;
-      this.#timer = setTimeout(
-        () => {
-          void this.tick().finally(schedule);
-        },
-        Math.min(seconds * 1000, MAX_CHECK_MS),
-      );
+      // Until a Federation with spec.log.anchor is read, look again soon: the first anchor of a
+      // region that starts should not wait for a whole interval.
+      const anchor = this.#o.current.get()?.spec.log?.anchor;
+      const ms = anchor ? Math.min((anchor.intervalSeconds ?? 600) * 1000, MAX_CHECK_MS) : UNCONFIGURED_MS;
+      this.#timer = setTimeout(() => {
+        void this.tick().finally(schedule);
+      }, ms);
       this.#timer.unref();
     };
     schedule();
