@@ -562,6 +562,16 @@ describe("LogAnchor", () => {
   const consortium = () =>
     createWalletClient({ chain: clientChain(), transport: transport(), account: chain.safes.consortium });
   const alphaAnchorer = (): Hex => chain.keys.agents.alpha;
+  /** What anchoring `size`, `r` for `region`'s log from `account` would revert with. */
+  const simulateAnchor = (account: Address, region: string, size: bigint, r: Hex) =>
+    revertOf(
+      publicClient().simulateContract({
+        ...anchors(),
+        account,
+        functionName: "anchor",
+        args: [logId(region), size, r],
+      }),
+    );
 
   beforeAll(async () => {
     anchor = await deployLogAnchor(rpcUrl, {
@@ -611,15 +621,7 @@ describe("LogAnchor", () => {
         args: [logId("alpha"), 25n, root("twenty-five")],
       }),
     );
-    const simulate = (size: bigint, r: Hex, account: Address = addressOf(alphaAnchorer())) =>
-      revertOf(
-        client.simulateContract({
-          ...anchors(),
-          account,
-          functionName: "anchor",
-          args: [logId("alpha"), size, r],
-        }),
-      );
+    const simulate = (size: bigint, r: Hex) => simulateAnchor(addressOf(alphaAnchorer()), "alpha", size, r);
     expect(await simulate(24n, root("x"))).toEqual({
       errorName: "SmallerSize",
       args: [logId("alpha"), 25n, 24n],
@@ -644,16 +646,10 @@ describe("LogAnchor", () => {
 
   it("takes anchors only from the account the Consortium Safe registered, and registrations only from the Safe", async () => {
     const client = publicClient();
-    expect(
-      await revertOf(
-        client.simulateContract({
-          ...anchors(),
-          account: stranger,
-          functionName: "anchor",
-          args: [logId("beta"), 1n, root("b")],
-        }),
-      ),
-    ).toEqual({ errorName: "UnknownLog", args: [logId("beta")] });
+    expect(await simulateAnchor(stranger, "beta", 1n, root("b"))).toEqual({
+      errorName: "UnknownLog",
+      args: [logId("beta")],
+    });
     await mined(
       consortium().writeContract({
         ...anchors(),
@@ -661,16 +657,10 @@ describe("LogAnchor", () => {
         args: [logId("beta"), key(2), addressOf(chain.keys.agents.beta)],
       }),
     );
-    expect(
-      await revertOf(
-        client.simulateContract({
-          ...anchors(),
-          account: stranger,
-          functionName: "anchor",
-          args: [logId("beta"), 1n, root("b")],
-        }),
-      ),
-    ).toEqual({ errorName: "NotAnchorer", args: [logId("beta"), stranger] });
+    expect(await simulateAnchor(stranger, "beta", 1n, root("b"))).toEqual({
+      errorName: "NotAnchorer",
+      args: [logId("beta"), stranger],
+    });
     expect(
       await revertOf(
         client.simulateContract({
@@ -696,16 +686,10 @@ describe("LogAnchor", () => {
         args: [logId("beta"), key(4), stranger],
       }),
     );
-    expect(
-      await revertOf(
-        client.simulateContract({
-          ...anchors(),
-          account: stranger,
-          functionName: "anchor",
-          args: [logId("beta"), 3n, root("three")],
-        }),
-      ),
-    ).toEqual({ errorName: "SmallerSize", args: [logId("beta"), 7n, 3n] });
+    expect(await simulateAnchor(stranger, "beta", 3n, root("three"))).toEqual({
+      errorName: "SmallerSize",
+      args: [logId("beta"), 7n, 3n],
+    });
     expect(
       await revertOf(
         client.simulateContract({

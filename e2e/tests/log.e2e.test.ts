@@ -90,6 +90,19 @@ async function readLog(region: Region) {
 
 const expiresAt = () => new Date(Date.now() + 3_600_000).toISOString();
 
+/** Lifts a pause as any pause is lifted: a critical resume (3 DSPs and the Board), then waits for all three. */
+async function resumeEverywhere(name: string, token: string): Promise<void> {
+  await submitApproved(testbed, "alpha", NS, name, resumeSpec([token]), {
+    signers: ["alpha", "beta", "gamma"],
+    boardSigners: 1,
+  });
+  for (const region of REGIONS)
+    await until(
+      `${region} resumed`,
+      async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
+    );
+}
+
 beforeAll(async () => {
   testbed = await current();
   anchors = await deployAnchors(testbed);
@@ -351,15 +364,7 @@ describe("the decision log", () => {
     expect(beta.receipt.details.evidence).toBe(pause?.evidence);
 
     // Lifted only by a critical resume (3 DSPs and the Board), as any pause.
-    await submitApproved(testbed, "alpha", NS, "resume-split", resumeSpec([pause?.token ?? ""]), {
-      signers: ["alpha", "beta", "gamma"],
-      boardSigners: 1,
-    });
-    for (const region of REGIONS)
-      await until(
-        `${region} resumed`,
-        async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
-      );
+    await resumeEverywhere("resume-split", pause?.token ?? "");
   });
 
   it("anchors each region's checkpoints on chain, and pauses the federation on an anchor its log contradicts", async () => {
@@ -488,15 +493,7 @@ describe("the decision log", () => {
       ),
     );
 
-    await submitApproved(testbed, "alpha", NS, "resume-anchor", resumeSpec([pause?.token ?? ""]), {
-      signers: ["alpha", "beta", "gamma"],
-      boardSigners: 1,
-    });
-    for (const region of REGIONS)
-      await until(
-        `${region} resumed`,
-        async () => (await federationStatus(kc(region)))?.guardian?.paused === false,
-      );
+    await resumeEverywhere("resume-anchor", pause?.token ?? "");
   });
 
   it("watches another federation's log at the attest level: cosigns it as it grows, catches its fork, pauses nothing", async () => {

@@ -119,18 +119,23 @@ const settle = async (regions: { witnessing: { cosigning: { settled(): Promise<v
   }
 };
 
+/** Three regions on one in-memory network, each in a directory of its own; `ahead` sets a region's clock. */
+async function threeRegions(ahead: Partial<Record<Region, number>> = {}) {
+  const net = network();
+  const splits: LogDiscrepancy[] = [];
+  const dirOf = Object.fromEntries(REGIONS.map((r) => [r, mkdtempSync(join(tmpdir(), `w-${r}-`))])) as Record<
+    Region,
+    string
+  >;
+  dirs.push(...Object.values(dirOf));
+  const all = await Promise.all(REGIONS.map((r) => region(r, net, dirOf[r], splits, ahead[r] ?? 0)));
+  return { all, splits, dirOf };
+}
+
 describe("the regions witnessing each other's logs", () => {
   it("warns of a witness whose clock runs over 5 minutes from this region's (timestamp_drift), and pauses nothing", async () => {
-    const net = network();
-    const splits: LogDiscrepancy[] = [];
-    const dirOf = Object.fromEntries(
-      REGIONS.map((r) => [r, mkdtempSync(join(tmpdir(), `w-${r}-`))]),
-    ) as Record<Region, string>;
-    dirs.push(...Object.values(dirOf));
     // Gamma's clock runs 10 minutes ahead: its cosignatures say so.
-    const all = await Promise.all(
-      REGIONS.map((r) => region(r, net, dirOf[r], splits, r === "gamma" ? 600_000 : 0)),
-    );
+    const { all, splits } = await threeRegions({ gamma: 600_000 });
     const alpha = all[0] as Awaited<ReturnType<typeof region>>;
     for (let i = 0; i < 5; i++) void alpha.receipts.record("manifest.verified", `ns/m-${String(i)}`, { i });
     await alpha.receipts.flushed();
@@ -154,13 +159,7 @@ describe("the regions witnessing each other's logs", () => {
   });
 
   it("has every checkpoint cosigned by both peers, and catches a forged one of a real key", async () => {
-    const net = network();
-    const splits: LogDiscrepancy[] = [];
-    const dirOf = Object.fromEntries(
-      REGIONS.map((r) => [r, mkdtempSync(join(tmpdir(), `w-${r}-`))]),
-    ) as Record<Region, string>;
-    dirs.push(...Object.values(dirOf));
-    const all = await Promise.all(REGIONS.map((r) => region(r, net, dirOf[r], splits)));
+    const { all, splits, dirOf } = await threeRegions();
     const [alpha, beta, gamma] = all as [
       Awaited<ReturnType<typeof region>>,
       Awaited<ReturnType<typeof region>>,
