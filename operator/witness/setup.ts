@@ -104,17 +104,30 @@ export async function setupWitnessing(o: WitnessingOptions) {
   // The witness gossips through the RPC built after it, and cosigns the logs of other
   // federations that the trusted logs (built after it) attest.
   const late: { rpc?: WitnessRpc; trusted?: TrustedLogs } = {};
-  const attested = (): { readonly name: string; readonly verifier: Verifier }[] =>
-    (late.trusted?.attested() ?? []).flatMap((l) => {
-      try {
-        const vkey = parseVkey(l.vkey);
-        return vkey.type === ED25519
-          ? [{ name: l.name, verifier: noteVerifier(vkey.name, vkey.publicKey) }]
-          : [];
-      } catch {
-        return []; // an unusable key attests nothing, and breaks nothing else
-      }
-    });
+  // The witness asks at every request: the keys are parsed again only when the list changes.
+  let attestedKeys: { readonly of: string; readonly list: { name: string; verifier: Verifier }[] } = {
+    of: "[]",
+    list: [],
+  };
+  const attested = (): readonly { readonly name: string; readonly verifier: Verifier }[] => {
+    const logs = late.trusted?.attested() ?? [];
+    const of = JSON.stringify(logs.map((l) => [l.name, l.vkey]));
+    if (of !== attestedKeys.of)
+      attestedKeys = {
+        of,
+        list: logs.flatMap((l) => {
+          try {
+            const vkey = parseVkey(l.vkey);
+            return vkey.type === ED25519
+              ? [{ name: l.name, verifier: noteVerifier(vkey.name, vkey.publicKey) }]
+              : [];
+          } catch {
+            return []; // an unusable key attests nothing, and breaks nothing else
+          }
+        }),
+      };
+    return attestedKeys.list;
+  };
   // Another federation holds its own key and can fork its log at will: recorded once per log in
   // the window, and the log is no longer cosigned (trusted.ts marks it Inconsistent).
   const recordTrusted = throttled(o.receipts, RECEIPT_WINDOW_MS, o.now);
@@ -266,6 +279,9 @@ export async function setupWitnessing(o: WitnessingOptions) {
     /** For the Federation's status.log. */
     status: () => {
       const iso = (ms: number) => new Date(ms).toISOString();
+      const watched = trusted.status();
+      const recent = warnings.recent();
+      const anchors = anchoring.status();
       return {
         cosignedBy: cosigning.status().map((c) => ({ region: c.region, size: c.size, at: iso(c.at) })),
         // The peers' logs only: another federation's log it attests shows under `trusted`.
@@ -274,20 +290,18 @@ export async function setupWitnessing(o: WitnessingOptions) {
           return h ? [{ region: p.region, size: h.size, at: iso(h.at) }] : [];
         }),
         mirrored: mirrors.status(),
-        ...(trusted.status().length > 0
+        ...(watched.length > 0
           ? {
-              trusted: trusted.status().map(({ at, ...t }) => ({
+              trusted: watched.map(({ at, ...t }) => ({
                 ...t,
                 ...(at !== undefined ? { at: iso(at) } : {}),
               })),
             }
           : {}),
-        ...(warnings.recent().length > 0
-          ? { warnings: warnings.recent().map((w) => ({ ...w, at: iso(w.at) })) }
-          : {}),
-        ...(anchoring.status().length > 0
+        ...(recent.length > 0 ? { warnings: recent.map((w) => ({ ...w, at: iso(w.at) })) } : {}),
+        ...(anchors.length > 0
           ? {
-              anchored: anchoring.status().map((a) => ({
+              anchored: anchors.map((a) => ({
                 region: a.region,
                 size: a.size,
                 ...(a.at !== undefined ? { at: iso(a.at * 1000) } : {}),
