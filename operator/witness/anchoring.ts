@@ -19,13 +19,14 @@ import type { ChainAnchor } from "../chain/reader.ts";
 import type { CurrentFederation } from "../federation/context.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { readIfExists, writeAtomic } from "../state/files.ts";
+import { readLedgerFile } from "../state/ledger-file.ts";
 import type { TileLog } from "../tlog/tile-log.ts";
 
 /** Checked at least this often, whatever the anchoring interval. */
 const MAX_CHECK_MS = 30_000;
 /** How soon to look again while no Federation asks for anchoring. */
 const UNCONFIGURED_MS = 2_000;
-/** Anchors waiting for this region to hold their log that far; older ones are dropped first. */
+/** Anchors of one log waiting for this region to hold it that far; its older ones are dropped first. */
 const MAX_UNCHECKED = 1024;
 
 interface Unchecked {
@@ -124,7 +125,12 @@ export class Anchoring {
   async load(): Promise<void> {
     const bytes = await readIfExists(join(this.#o.stateDir, FILE));
     if (!bytes) return;
-    const saved = JSON.parse(bytes.toString("utf8")) as {
+    const saved = readLedgerFile(
+      bytes.toString("utf8"),
+      join(this.#o.stateDir, FILE),
+      1,
+      "remove it to check anchors from the latest of each log on (anchors made meanwhile go unchecked)",
+    ).fields as {
       contract?: Hex;
       block?: string;
       unchecked?: { region: string; origin: string; size: number; root: string }[];
@@ -233,9 +239,12 @@ export class Anchoring {
         root: bytes32(a.root),
       });
     }
-    // Bounded: a registered anchorer could anchor far beyond what any region holds.
-    for (const key of [...this.#unchecked.keys()].slice(0, Math.max(0, this.#unchecked.size - MAX_UNCHECKED)))
-      this.#unchecked.delete(key);
+    // Bounded per log: one registered anchorer anchoring far beyond what any region holds must
+    // not push another log's pending anchor out.
+    for (const { region } of logs) {
+      const keys = [...this.#unchecked].filter(([, a]) => a.region === region).map(([key]) => key);
+      for (const key of keys.slice(0, Math.max(0, keys.length - MAX_UNCHECKED))) this.#unchecked.delete(key);
+    }
     const states = new Map<string, AnchorState>();
     for (const [key, a] of this.#unchecked) {
       const state = await this.#check(a);

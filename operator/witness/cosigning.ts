@@ -91,7 +91,9 @@ export class Cosigning {
 
   /** A new checkpoint: witness it now, or after the round in flight. */
   published(): void {
-    if (this.#waiting.length < 10_000) this.#waiting.push({ size: this.#o.log.size, at: this.#o.now() });
+    // Waiting for cosignatures only when there is a peer to give them.
+    if (this.#waiting.length < 10_000 && this.#o.peers().length > 0)
+      this.#waiting.push({ size: this.#o.log.size, at: this.#o.now() });
     this.#schedule();
   }
 

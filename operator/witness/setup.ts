@@ -71,6 +71,11 @@ export async function setupWitnessing(o: WitnessingOptions) {
     if (parsed && parsed.from === context) return parsed.pins;
     const pins = parsePins(context?.spec.peers ?? []);
     parsed = { from: context, pins };
+    // Every log this region judges has its discrepancy series from the start, at 0, so that
+    // increase() and the alerts see the first one.
+    for (const region of [o.receipts.region, ...pins.map((p) => p.region)])
+      for (const kind of ["root_mismatch", "anchor_invalid", ...WARNING_KINDS])
+        discrepancies.inc({ kind, log: region }, 0);
     return pins;
   };
   const parsePins = (peers: readonly { region: string; logKey?: string | undefined }[]): Pinned[] =>
@@ -206,13 +211,6 @@ export async function setupWitnessing(o: WitnessingOptions) {
     notice: warnings.notice,
     now: o.now,
   });
-  // Every log this region judges has its discrepancy series from the start, at 0, so that
-  // increase() and the alert see the first one.
-  const zero = (): void => {
-    for (const region of [o.receipts.region, ...pinned().map((p) => p.region)])
-      for (const kind of ["root_mismatch", "anchor_invalid", ...WARNING_KINDS])
-        discrepancies.inc({ kind, log: region }, 0);
-  };
   const anchoring = new Anchoring({
     stateDir: o.stateDir,
     current: o.current,
@@ -255,9 +253,8 @@ export async function setupWitnessing(o: WitnessingOptions) {
   late.trusted = trusted;
   const trustedTimer = setInterval(() => void trusted.tick(), TRUSTED_POLL_MS);
   trustedTimer.unref();
-  zero();
+  pinned();
   const timer = setInterval(() => {
-    zero();
     cosigning.tick();
     for (const p of pinned()) mirrors.sync(p.region, p.log, witness.held().get(p.log.name));
   }, CATCH_UP_MS);

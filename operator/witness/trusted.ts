@@ -20,6 +20,7 @@ import { formatAddCheckpoint } from "../core/tlog/witness.ts";
 import type { CurrentFederation } from "../federation/context.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { readIfExists, writeAtomic } from "../state/files.ts";
+import { readLedgerFile } from "../state/ledger-file.ts";
 import { TileClient } from "../tlog/client.ts";
 import type { Witness } from "./witness.ts";
 
@@ -83,6 +84,8 @@ export class TrustedLogs {
   /** The latest checkpoint of each attested log, with this region's cosignature. */
   readonly #cosigned = new Map<string, string>();
   #running = false;
+  /** Counts what was seen anew: a tick that changed it keeps trusted.json. */
+  #changes = 0;
 
   private constructor(o: TrustedOptions, seen: Map<string, Seen>) {
     this.#o = o;
@@ -105,8 +108,13 @@ export class TrustedLogs {
     const bytes = await readIfExists(join(o.stateDir, FILE));
     const seen = new Map<string, Seen>();
     if (bytes) {
-      const parsed = JSON.parse(bytes.toString("utf8")) as { logs?: Record<string, Seen> };
-      for (const [name, s] of Object.entries(parsed.logs ?? {})) seen.set(name, s);
+      const { fields } = readLedgerFile(
+        bytes.toString("utf8"),
+        join(o.stateDir, FILE),
+        1,
+        "remove it only if the watched logs are known good: what was seen of them is the baseline a fork is judged against",
+      );
+      for (const [name, s] of Object.entries((fields.logs ?? {}) as Record<string, Seen>)) seen.set(name, s);
     }
     return new TrustedLogs(o, seen);
   }
@@ -164,9 +172,9 @@ export class TrustedLogs {
     if (this.#running) return;
     this.#running = true;
     try {
-      const before = JSON.stringify([...this.#seen]);
+      const before = this.#changes;
       for (const log of this.#listed()) await this.#watch(log);
-      if (JSON.stringify([...this.#seen]) !== before) await this.#persist();
+      if (this.#changes !== before) await this.#persist();
     } catch (error) {
       this.#o.logger.warn({ err: errorMessage(error) }, "could not keep the watched logs' state");
     } finally {
@@ -230,7 +238,10 @@ export class TrustedLogs {
       return;
     }
     // An older checkpoint served again (a cache) is no fork, and what was seen stays.
-    if (!seen || checkpoint.size >= seen.size) this.#seen.set(seenKey, { size: checkpoint.size, note });
+    if (!seen || (checkpoint.size >= seen.size && seen.note !== note)) {
+      this.#seen.set(seenKey, { size: checkpoint.size, note });
+      this.#changes++;
+    }
     let cosigned = previous?.cosigned;
     if (log.level === "attest")
       cosigned =
