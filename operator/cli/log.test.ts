@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cosigner } from "../core/tlog/checkpoint.ts";
+import { cosigner, witnessName } from "../core/tlog/checkpoint.ts";
 import {
   COSIGNATURE_V1,
   ED25519,
@@ -19,7 +19,6 @@ import {
 import { LOG_PREFIX, logRoute } from "../receipts/http.ts";
 import { logOrigin, ReceiptLog } from "../receipts/receipt-log.ts";
 import { serve } from "../runtime/server.ts";
-import { witnessName } from "../witness/setup.ts";
 import { run } from "./dsc.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "dsc-log-"));

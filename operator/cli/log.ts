@@ -6,7 +6,7 @@
 // witnesses'.
 import { readFileSync, writeFileSync } from "node:fs";
 import { openReceipt, type SignedReceipt } from "../core/receipt/receipt.ts";
-import { cosignatureVerifier } from "../core/tlog/checkpoint.ts";
+import { cosignatureVerifier, witnessName } from "../core/tlog/checkpoint.ts";
 import {
   COSIGNATURE_V1,
   ED25519,
@@ -20,7 +20,6 @@ import {
 import { formatProof, parseProof, verifyProof } from "../core/tlog/proof.ts";
 import { ProofError } from "../core/tlog/merkle.ts";
 import { LogClientError, TileClient } from "../tlog/client.ts";
-import { witnessName } from "../witness/setup.ts";
 import { UsageError } from "./context.ts";
 
 export const LOG_USAGE = `  dsc log checkpoint --url URL --vkey VKEY                  the log's latest checkpoint, verified, and who cosigned it

@@ -99,6 +99,8 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     });
   };
 
+  // The log warnings (kind/region) the last pass saw and announced with an Event.
+  let announced = new Set<string>();
   const reconcile: Reconciler = async (key, { log }) => {
     const object = select(options.federations.list(), options.federationName);
     if (object.kind === "none" || object.kind === "ambiguous") {
@@ -186,21 +188,18 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     let anchorKey: string | undefined;
     try {
       rpcUrl = await readSecret(spec.chain.rpcUrlSecretRef, "spec.chain.rpcUrlSecretRef");
-      if (guardian?.guardianKeySecretRef) {
-        guardianKey = await readSecret(guardian.guardianKeySecretRef, "spec.guardian.guardianKeySecretRef");
-        if (!/^0x[0-9a-fA-F]{64}$/.test(guardianKey))
-          throw new SecretError(
-            "spec.guardian.guardianKeySecretRef: the Secret must hold 0x and 64 hex digits",
-          );
-      }
+      // A private key the operator signs chain writes with: 0x and 64 hex digits, or nothing is built.
+      const readKey = async (ref: Parameters<typeof readSecret>[0], field: string): Promise<string> => {
+        const key = await readSecret(ref, field);
+        if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+          throw new SecretError(`${field}: the Secret must hold 0x and 64 hex digits`);
+        return key;
+      };
+      if (guardian?.guardianKeySecretRef)
+        guardianKey = await readKey(guardian.guardianKeySecretRef, "spec.guardian.guardianKeySecretRef");
       const anchoring = spec.log?.anchor;
-      if (anchoring?.anchorKeySecretRef) {
-        anchorKey = await readSecret(anchoring.anchorKeySecretRef, "spec.log.anchor.anchorKeySecretRef");
-        if (!/^0x[0-9a-fA-F]{64}$/.test(anchorKey))
-          throw new SecretError(
-            "spec.log.anchor.anchorKeySecretRef: the Secret must hold 0x and 64 hex digits",
-          );
-      }
+      if (anchoring?.anchorKeySecretRef)
+        anchorKey = await readKey(anchoring.anchorKeySecretRef, "spec.log.anchor.anchorKeySecretRef");
       if (guardian?.alertmanager)
         alertmanagerToken = await readSecret(
           guardian.alertmanager.tokenSecretRef,
@@ -360,14 +359,17 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       status = { ...status, log: logNow };
       // Warnings of the logs (the seeds' timestamp_drift, schema_incompatible, sample_missing):
       // a condition while any is recent, and an Event for each new one.
-      const seen = new Set((federation.status?.log?.warnings ?? []).map((w) => `${w.kind}/${w.region}`));
+      // What was announced is this process's memory, not the object's status: whoever can write
+      // the status can neither silence an Event nor have one repeated.
+      const recent = new Set((logNow.warnings ?? []).map((w) => `${w.kind}/${w.region}`));
       for (const w of logNow.warnings ?? [])
-        if (!seen.has(`${w.kind}/${w.region}`))
+        if (!announced.has(`${w.kind}/${w.region}`))
           options.events.event(federation, {
             type: w.kind === "sample_missing" ? "Normal" : "Warning",
             reason: LOG_WARNING_REASONS[w.kind],
             note: w.message,
           });
+      announced = recent;
       const warning = logNow.warnings?.find((w) => w.kind !== "sample_missing");
       const forked = logNow.trusted?.find((t) => t.state === "Inconsistent");
       if (forked)

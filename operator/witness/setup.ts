@@ -4,7 +4,7 @@
 // anew at each use, so a change of pin takes effect at the next request.
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
-import { cosignatureVerifier } from "../core/tlog/checkpoint.ts";
+import { cosignatureVerifier, witnessName } from "../core/tlog/checkpoint.ts";
 import { ED25519, noteSigner, noteVerifier, parseVkey, type Verifier } from "../core/tlog/note.ts";
 import type { SplitView } from "../core/tlog/witness.ts";
 import type { CurrentFederation } from "../federation/context.ts";
@@ -24,9 +24,6 @@ import { Witness } from "./witness.ts";
 
 /** How often a log checks whether a peer has fallen behind in cosigning it. */
 const CATCH_UP_MS = 2000;
-
-/** A log's witness signs as `<origin>/witness`, with the log's key as a cosigner (type 0x04). */
-export const witnessName = (origin: string): string => `${origin}/witness`;
 
 interface WitnessingOptions {
   readonly stateDir: string;

@@ -10,7 +10,7 @@ import { Registry } from "prom-client";
 import { afterAll, describe, expect, it } from "vitest";
 import type { FederationContext } from "../federation/context.ts";
 import { CurrentFederation } from "../federation/context.ts";
-import { cosignatureVerifier, formatCheckpoint } from "../core/tlog/checkpoint.ts";
+import { cosignatureVerifier, formatCheckpoint, witnessName } from "../core/tlog/checkpoint.ts";
 import { EMPTY_ROOT } from "../core/tlog/merkle.ts";
 import {
   ed25519Key,
@@ -24,7 +24,7 @@ import {
 import { formatAddCheckpoint, type SplitView } from "../core/tlog/witness.ts";
 import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
 import { logOrigin, ReceiptLog } from "../receipts/receipt-log.ts";
-import { setupWitnessing, witnessName } from "./setup.ts";
+import { setupWitnessing } from "./setup.ts";
 
 const REGIONS = ["alpha", "beta", "gamma"] as const;
 type Region = (typeof REGIONS)[number];

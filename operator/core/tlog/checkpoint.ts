@@ -52,6 +52,9 @@ const MAX_TIMESTAMP = 2n ** 63n - 1n;
 export const cosignedMessage = (checkpointText: string, time: number): Uint8Array =>
   utf8.encode(`cosignature/v1\ntime ${String(time)}\n${checkpointText}`);
 
+/** A log's witness signs as `<origin>/witness`, with the log's key as a cosigner (type 0x04). */
+export const witnessName = (origin: string): string => `${origin}/witness`;
+
 /** A witness's signer of cosignature/v1 (type 0x04): its bytes are the timestamp, then the signature. */
 export function cosigner(name: string, seed: Uint8Array, now: () => number = () => Date.now()): Signer {
   checkKeyName(name);
