@@ -333,6 +333,27 @@ export class ChainReader {
     });
   }
 
+  /** Who owns the LogAnchor contract: only the Consortium Safe's registrations count. */
+  logAnchorOwner(contract: Address, block: bigint): Promise<Address> {
+    return this.cached(block, `anchorOwner:${contract}`, async () => {
+      try {
+        const owner = await this.timed("logAnchor", () =>
+          this.client.readContract({
+            address: contract,
+            abi: logAnchorAbi,
+            functionName: "owner",
+            blockNumber: block,
+          }),
+        );
+        return getAddress(owner);
+      } catch (error) {
+        throw new ChainUnavailableError(
+          `cannot read the owner of the log anchor ${contract}: ${shortError(error)}`,
+        );
+      }
+    });
+  }
+
   /** The anchors made on the LogAnchor contract for `logs` in blocks `from` to `to` (inclusive), in order. */
   async anchorEvents(
     contract: Address,

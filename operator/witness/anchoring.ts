@@ -82,6 +82,8 @@ export class Anchoring {
   /** Logs with an anchor found invalid. */
   readonly #invalid = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  /** The configured contract is not the Consortium Safe's (warned once). */
+  #misowned = false;
   /** What anchors.json holds. */
   #saved: string | undefined;
   #running = false;
@@ -207,6 +209,21 @@ export class Anchoring {
     const interval = (config.intervalSeconds ?? 600) * 1000;
     this.#interval.set(ctx.anchorLog ? interval / 1000 : 0);
     const block = await ctx.chain.pinBlock(ctx.spec.chain.confirmations ?? DEFAULT_CONFIRMATIONS);
+    // A contract the Consortium Safe does not own registers whatever its owner likes: nothing
+    // anchored there is a log's anchor, so nothing there is judged, and nothing is anchored.
+    const owner = await ctx.chain.logAnchorOwner(contract, block);
+    if (owner !== getAddress(ctx.spec.consortiumSafe)) {
+      if (this.#status.length > 0 || !this.#misowned)
+        this.#o.logger.warn(
+          { contract, owner },
+          "spec.log.anchor.contract is not owned by the Consortium Safe: its anchors are ignored",
+        );
+      this.#misowned = true;
+      this.#status = [];
+      this.#interval.set(0);
+      return;
+    }
+    this.#misowned = false;
     const own = this.#o.own;
     const logs = [{ region: own.region, origin: own.log.checkpoint.origin }, ...this.#o.peers()].map((l) => ({
       ...l,
