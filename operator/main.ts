@@ -281,7 +281,10 @@ async function federate(
 ) {
   const region = config.region;
   if (!region) throw new Error("DSC_REGION must name this region when DSC_PEER_CERT is set");
-  const [cert, key] = await Promise.all([readFile(peers.certFile, "utf8"), readFile(peers.keyFile, "utf8")]);
+  const [cert, key] = await Promise.all([
+    readSetting("DSC_PEER_CERT", peers.certFile),
+    readSetting("DSC_PEER_KEY", peers.keyFile),
+  ]);
   const ownFingerprint = fingerprint(cert);
   await mkdir(peers.stateDir, { recursive: true });
   const opened = await StateStore.open(peers.stateDir);
@@ -424,9 +427,26 @@ async function installAdmissionPolicy(
   }
 }
 
+/** A file a setting names, or an error that names the setting, the file and what went wrong. */
+async function readSetting(setting: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : errorMessage(error);
+    throw new Error(`${setting}=${file}: ${why}`, { cause: error });
+  }
+}
+
 if (import.meta.main) {
-  const config = loadConfig(process.env, hostname());
-  const operator = await runOperator(config);
+  // A configuration the operator cannot start with ends in one line that names what is
+  // missing (for kubectl logs and a CrashLoopBackOff's last state), not a stack trace.
+  const start = async () => runOperator(loadConfig(process.env, hostname()));
+  const operator = await start().catch((error: unknown) => {
+    process.stderr.write(`dsc-operator: cannot start: ${errorMessage(error)}\n`);
+    process.exit(1);
+  });
   const stop = (): void => {
     operator.stop().then(
       () => process.exit(0),

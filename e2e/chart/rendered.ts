@@ -53,7 +53,11 @@ export interface StatefulSet extends K8sObject {
         readonly serviceAccountName: string;
         readonly securityContext: Record<string, unknown>;
         readonly containers: Container[];
-        readonly volumes: { name: string; secret?: { secretName: string }; emptyDir?: unknown }[];
+        readonly volumes: {
+          name: string;
+          secret?: { secretName: string; defaultMode?: number };
+          emptyDir?: { sizeLimit?: string } | null;
+        }[];
       };
     };
     readonly volumeClaimTemplates?: { metadata: { name: string } }[];

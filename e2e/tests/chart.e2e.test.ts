@@ -6,10 +6,15 @@
 // with the chart's ServiceAccount token instead of the test bed's masters
 // identity, wins the Lease, installs its admission policy, reads its Secret
 // and applies an approved manifest a DSP admin submitted; the examples and
-// every kustomization in manifests/ pass server-side dry-run.
+// every kustomization in manifests/ pass server-side dry-run. Then the image
+// itself (built from the Dockerfile by e2e/image/build.sh) runs as the chart's
+// pod would, under its securityContext, with the ServiceAccount's token where
+// a pod finds it: it takes over the Lease and applies a manifest.
+import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +28,10 @@ import {
   tokenKubeconfig,
   type Access,
 } from "../chart/cluster.ts";
-import { parseObjects } from "../chart/rendered.ts";
+import { find, parseObjects, type StatefulSet } from "../chart/rendered.ts";
+import { containerArgs, containerLogs, docker, dockerAvailable, imageUser } from "../image/pod.ts";
+import { inCi } from "../observability/files.ts";
+import { freePort } from "../testbed/process.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { federationStatus, manifestStatus } from "../testbed/read.ts";
@@ -39,6 +47,8 @@ const APPS = `chart-apps-${suffix}`;
 const FEDERATION = `chart-${suffix}`;
 const DSP_ADMIN = `dsp-admin-${suffix}`;
 const SA_USER = `system:serviceaccount:${NS}:dsc-operator`;
+/** The operator image, built from the Dockerfile by e2e/image/build.sh. */
+const IMAGE = "dsc-operator:e2e";
 const SA_GROUPS = ["system:serviceaccounts", `system:serviceaccounts:${NS}`, "system:authenticated"];
 
 let testbed: Testbed;
@@ -48,6 +58,8 @@ let tmp: string;
 let rendered = "";
 let restrictedRbac = "";
 let operator: OperatorProcess | undefined;
+let peerTls: Record<string, string> = {};
+let container: string | undefined;
 const createdNamespaces: string[] = [];
 
 const apply = (file: string, ...flags: string[]): Promise<string> =>
@@ -93,6 +105,7 @@ beforeAll(async () => {
     `--from-literal=url=${testbed.chain.rpcUrl}`,
   ]);
   const peer = generatePeerCertificate(join(tmp, "peer"), REGION);
+  peerTls = { "tls.crt": readFileSync(peer.certFile, "utf8"), "tls.key": readFileSync(peer.keyFile, "utf8") };
   const { chain } = testbed;
   const values = {
     region: REGION,
@@ -144,6 +157,7 @@ afterAll(async () => {
     '{"metadata":{"finalizers":null}}',
   ]);
   await operator?.stop();
+  if (container) await docker(["rm", "--force", container]).catch(() => undefined);
   // The policy names this run's ServiceAccount; the next operator installs its own.
   await quietly([
     "delete",
@@ -474,7 +488,140 @@ describe("the operator with the chart's ServiceAccount", () => {
     // Withdrawn by a cluster admin: the operator prunes what it applied, with its own delete right.
     await kubectl(["delete", "consortiummanifest", "web", "-n", APPS, "--timeout=60s"]);
     expect(await kubectl(["get", "configmap", "web", "-n", APPS, "--ignore-not-found"])).toBe("");
+    // The Lease is released on a clean stop: the image below takes it over as the second replica.
+    await operator.stop();
+    operator = undefined;
   }, 180_000);
+
+  it("runs the image as the chart's pod: non-root, read-only, its ENTRYPOINT, in-cluster credentials; leads and applies", async () => {
+    if (!(await dockerAvailable())) {
+      const why = "no Docker daemon answers (apt-get install docker.io, then start dockerd)";
+      if (inCi()) throw new Error(`${why}. CI=true: this test must run here.`);
+      console.warn(`SKIPPED the image test: ${why}`);
+      return;
+    }
+    const { stdout: built } = await promisify(execFile)("bash", [join(REPO, "e2e/image/build.sh"), IMAGE], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(built.trim()).toBe(IMAGE);
+    // What runAsNonRoot checks: a numeric user that is not root.
+    expect(await imageUser(IMAGE)).toBe("1000:1000");
+    // A configuration it cannot run with: one line naming what is missing, under the same confinement.
+    const bare = await docker(["run", "--rm", "--read-only", "--user", "1000:1000", IMAGE]).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: unknown) => error as { code: number; stderr: string },
+    );
+    expect(bare.code).toBe(1);
+    expect(bare.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^dsc-operator: cannot start: not in a cluster and no kubeconfig/),
+    ]);
+
+    const statefulSet = find(parseObjects(readFileSync(rendered, "utf8")), "StatefulSet") as StatefulSet;
+    const server = new URL(kc.getCurrentCluster()?.server ?? "");
+    const cluster = kc.getCurrentCluster();
+    const caPem = cluster?.caData
+      ? Buffer.from(cluster.caData, "base64").toString("utf8")
+      : readFileSync(cluster?.caFile ?? "", "utf8");
+    const [httpPort, peerPort] = [await freePort(), await freePort()];
+    const name = `dsc-operator-1-${suffix}`;
+    container = name;
+    const args = containerArgs(statefulSet, {
+      image: IMAGE,
+      name,
+      namespace: NS,
+      apiServer: { host: server.hostname, port: Number(server.port), caPem },
+      token: (await kubectl(["create", "token", "dsc-operator", "-n", NS, "--duration=1h"])).trim(),
+      secrets: { "peer-tls": peerTls },
+      // The host's network stands in for the pod's: free ports on loopback for its two listeners.
+      env: {
+        DSC_HTTP_HOST: "127.0.0.1",
+        DSC_HTTP_PORT: String(httpPort),
+        DSC_PEER_LISTEN: `127.0.0.1:${String(peerPort)}`,
+      },
+      workDir: join(tmp, "pod"),
+    });
+    await docker(args);
+    const logs = (): string[] => [containerLogs(name)];
+    const url = `http://127.0.0.1:${String(httpPort)}`;
+    const ok = async (path: string) => (await fetch(`${url}${path}`).catch(() => undefined))?.ok === true;
+    await eventually("the container's /healthz", () => ok("/healthz"), { logs });
+    // Ready only while leading: the host-process operator above released the Lease.
+    await eventually("the container's /readyz (leading)", () => ok("/readyz"), { logs, timeoutMs: 60_000 });
+    const holder = await kubectl([
+      "get",
+      "lease",
+      "dsc-operator",
+      "-n",
+      NS,
+      "-o",
+      "jsonpath={.spec.holderIdentity}",
+    ]);
+    expect(holder).toBe(name);
+
+    // As confined as the chart asks: uid 1000, and nothing written outside its volumes.
+    const inspect = JSON.parse((await docker(["inspect", name])).stdout) as {
+      HostConfig: { ReadonlyRootfs: boolean; CapDrop: string[]; SecurityOpt: string[] };
+    }[];
+    expect(inspect[0]?.HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+    });
+    expect((await docker(["exec", name, "id", "-u"])).stdout.trim()).toBe("1000");
+    await expect(docker(["exec", name, "touch", "/app/dist/x"])).rejects.toThrow(/Read-only file system/);
+    // What the image leaves out: the CLI's packages.
+    const modules = (await docker(["exec", name, "ls", "/app/node_modules", "/app/node_modules/@automerge"]))
+      .stdout;
+    expect(modules).toContain("automerge");
+    expect(modules).not.toMatch(/@kubernetes|@safe-global/);
+
+    const approved = await approvedSpec(
+      testbed.chain,
+      { namespace: APPS, name: "from-image" },
+      {
+        tier: "operational",
+        targets: [REGION],
+        nonce: 1,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        objects: [
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "from-image", namespace: APPS },
+            data: { v: "1" },
+          },
+        ],
+      },
+      { proposer: REGION, signers: [REGION], federation: FEDERATION },
+    );
+    const manifestFile = join(tmp, "from-image.yaml");
+    writeFileSync(
+      manifestFile,
+      stringify({
+        apiVersion: "dsc.federation.dev/v1alpha1",
+        kind: "ConsortiumManifest",
+        metadata: { name: "from-image", namespace: APPS },
+        spec: approved.spec,
+      }),
+    );
+    await kubectl([`--as=${DSP_ADMIN}`, "create", "-f", manifestFile]);
+    await eventually(
+      "the manifest applied by the operator in the container",
+      async () => (await manifestStatus(kc, APPS, "from-image"))?.state === "Applied",
+      { logs, timeoutMs: 60_000 },
+    );
+    expect(await kubectl(["get", "configmap", "from-image", "-n", APPS, "-o", "jsonpath={.data.v}"])).toBe(
+      "1",
+    );
+    // The federation state went to its volume: the root filesystem stayed read-only.
+    expect((await docker(["exec", name, "ls", "/var/lib/dsc"])).stdout).toMatch(/\S/);
+
+    // A clean stop within the grace period, as a kubelet's SIGTERM.
+    const { stdout: exit } = await docker(["stop", "--time", "30", name]).then(() =>
+      docker(["inspect", "-f", "{{.State.ExitCode}}", name]),
+    );
+    expect(exit.trim()).toBe("0");
+  }, 900_000);
 });
 
 describe("manifests/", () => {

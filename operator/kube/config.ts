@@ -128,9 +128,14 @@ export function loadInCluster(
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port)
-    throw new KubeConfigError("not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT unset");
+    throw new KubeConfigError(
+      "not in a cluster and no kubeconfig: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset (in a pod, Kubernetes sets them); elsewhere set KUBECONFIG",
+    );
   const tokenFile = join(dir, "token");
-  if (!existsSync(tokenFile)) throw new KubeConfigError(`no service account token at ${tokenFile}`);
+  if (!existsSync(tokenFile))
+    throw new KubeConfigError(
+      `no service account token at ${tokenFile}: mount one (automountServiceAccountToken: true, as the chart does) or set KUBECONFIG`,
+    );
   const namespaceFile = join(dir, "namespace");
   const namespace = existsSync(namespaceFile) ? readFileSync(namespaceFile, "utf8").trim() : "";
   // An IPv6 address needs brackets in a URL.
