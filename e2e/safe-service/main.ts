@@ -1,11 +1,13 @@
-// node e2e/safe-service/main.ts --rpc URL --chain-id N [--host H] [--port P]
+// node e2e/safe-service/main.ts --rpc URL --chain-id N [--host H] [--port P] [--api-key KEY]
 // Prints "listening URL" (URL is api-kit's txServiceUrl) once it accepts
 // requests; closes cleanly on SIGTERM or SIGINT.
 import { parseArgs } from "node:util";
 import { startSafeServiceDouble } from "./server.ts";
 
 function usage(problem: string): never {
-  console.error(`${problem}\nusage: main.ts --rpc URL --chain-id N [--host 127.0.0.1] [--port 0]`);
+  console.error(
+    `${problem}\nusage: main.ts --rpc URL --chain-id N [--host 127.0.0.1] [--port 0] [--api-key KEY]`,
+  );
   process.exit(2);
 }
 
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     "chain-id": { type: "string" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string" },
+    "api-key": { type: "string" },
   },
 });
 if (values.rpc === undefined) usage("--rpc is required");
@@ -30,6 +33,7 @@ const service = await startSafeServiceDouble({
   chainId: integer(values["chain-id"], "chain-id"),
   host: values.host,
   port: integer(values.port, "port", 0),
+  ...(values["api-key"] !== undefined ? { apiKey: values["api-key"] } : {}),
 });
 console.log(`listening ${service.url}`);
 

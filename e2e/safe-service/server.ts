@@ -20,6 +20,12 @@ export interface SafeServiceOptions {
   readonly chainId: number;
   readonly host?: string;
   readonly port?: number;
+  /**
+   * The API key every request must carry, as the hosted service asks since it
+   * took keys (Authorization: Bearer KEY, as api-kit sends it); none: open, as
+   * a service a DSP runs itself may be.
+   */
+  readonly apiKey?: string;
 }
 
 export interface SafeServiceDouble {
@@ -53,10 +59,25 @@ function routes(chain: ChainReader, rpcUrl: string): Router {
   return router;
 }
 
-async function handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Refuses a request without the API key, in Django REST framework's words, before any route runs. */
+function authorize(req: IncomingMessage, apiKey: string | undefined): void {
+  if (apiKey === undefined) return;
+  const header = req.headers.authorization;
+  if (header === undefined) throw new ServiceError(401, "Authentication credentials were not provided.");
+  const match = /^Bearer (\S+)$/.exec(header);
+  if (!match || match[1] !== apiKey) throw new ServiceError(401, "Invalid API key.");
+}
+
+async function handle(
+  router: Router,
+  apiKey: string | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
   const method = req.method ?? "GET";
   try {
+    authorize(req, apiKey);
     if (!url.pathname.startsWith(`${API_ROOT}/`))
       throw new ServiceError(404, `No route for ${method} ${url.pathname}`);
     const match = router.match(method, url.pathname.slice(API_ROOT.length));
@@ -75,12 +96,12 @@ async function handle(router: Router, req: IncomingMessage, res: ServerResponse)
 
 /** Starts the double; fails if the RPC endpoint does not serve `chainId`. */
 export async function startSafeServiceDouble(options: SafeServiceOptions): Promise<SafeServiceDouble> {
-  const { rpcUrl, chainId, host = "127.0.0.1", port = 0 } = options;
+  const { rpcUrl, chainId, host = "127.0.0.1", port = 0, apiKey } = options;
   const chain = new ChainReader(rpcUrl, chainId);
   await chain.checkChainId();
   const router = routes(chain, rpcUrl);
   const server = createServer((req, res) => {
-    void handle(router, req, res);
+    void handle(router, apiKey, req, res);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

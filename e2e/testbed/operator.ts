@@ -81,6 +81,13 @@ export async function installFederation(
     metadata: { name: "chain-rpc", namespace: "dsc-system" },
     stringData: { url: options.rpcUrl ?? chain.rpcUrl },
   } as never);
+  if (options.safeServiceUrl)
+    await applier.apply({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "safe-service", namespace: "dsc-system" },
+      stringData: { apiKey: testbed.safeServiceApiKey },
+    } as never);
   const guardian = options.guardian;
   if (guardian) {
     await applier.apply({
@@ -103,7 +110,14 @@ export async function installFederation(
     metadata: { name: options.name ?? "dsc" },
     spec: {
       ...federationSpec(chain, region),
-      ...(options.safeServiceUrl ? { safeTransactionService: { url: options.safeServiceUrl } } : {}),
+      ...(options.safeServiceUrl
+        ? {
+            safeTransactionService: {
+              url: options.safeServiceUrl,
+              apiKeySecretRef: { name: "safe-service", key: "apiKey" },
+            },
+          }
+        : {}),
       ...(guardian
         ? {
             guardian: {

@@ -39,10 +39,15 @@ export interface TestbedChain extends ChainInfo {
   readonly federation: { readonly agentRegistry: Address; readonly guardianPause: Address };
 }
 
+/** The API key the test bed's Safe Transaction Service double asks for, as the hosted service does. */
+export const SAFE_SERVICE_API_KEY = "dsc-testbed-safe-service-key";
+
 export interface Testbed {
   readonly layout: Layout;
   readonly chain: TestbedChain;
   readonly safeServiceUrl: string;
+  /** Sent as `Authorization: Bearer`; the double refuses a request without it. */
+  readonly safeServiceApiKey: string;
   readonly kubeconfig: Record<Region, string>;
   readonly bin: string;
 }
@@ -78,6 +83,7 @@ function describe(l: Layout, bin: string): Testbed {
     layout: l,
     chain,
     safeServiceUrl: `http://127.0.0.1:${String(l.ports.safeService)}/api`,
+    safeServiceApiKey: SAFE_SERVICE_API_KEY,
     kubeconfig: Object.fromEntries(REGIONS.map((r) => [r, l.kubeconfig(r)])) as Record<Region, string>,
     bin,
   };
@@ -149,12 +155,15 @@ export async function up(
           String(chain.chainId),
           "--port",
           String(l.ports.safeService),
+          "--api-key",
+          SAFE_SERVICE_API_KEY,
         ],
         join(l.root, "safe-service.log"),
       );
       record(service);
       const url = `http://127.0.0.1:${String(l.ports.safeService)}`;
-      await waitUntil(service, "serving", async () => (await fetch(`${url}/api/v1/about/`)).ok);
+      const authorized = { headers: { Authorization: `Bearer ${SAFE_SERVICE_API_KEY}` } };
+      await waitUntil(service, "serving", async () => (await fetch(`${url}/api/v1/about/`, authorized)).ok);
       mark("safe-service");
     })();
     const regionsReady = Promise.all(

@@ -349,7 +349,11 @@ describe("a ConsortiumManifest in alpha", () => {
         testbed.safeServiceUrl,
       ],
       {
-        env: { ...process.env, DSC_KEY: testbed.chain.keys.dspOwners.gamma[0] },
+        env: {
+          ...process.env,
+          DSC_KEY: testbed.chain.keys.dspOwners.gamma[0],
+          DSC_SAFE_API_KEY: testbed.safeServiceApiKey,
+        },
       },
     );
     const applied = await until("applied from the service's approval", async () => {

@@ -145,7 +145,11 @@ describe("the Safe Transaction Service double with the real api-kit", () => {
   it("accepts a message signed by two DSP Safes (nested contract signatures) and reads it back", async () => {
     const { chain } = testbed;
     const networks = contractNetworks(chain);
-    const apiKit = new SafeApiKit({ chainId: BigInt(chain.chainId), txServiceUrl: testbed.safeServiceUrl });
+    const apiKit = new SafeApiKit({
+      chainId: BigInt(chain.chainId),
+      txServiceUrl: testbed.safeServiceUrl,
+      apiKey: testbed.safeServiceApiKey,
+    });
     const text = `approve manifest ${Date.now().toString(36)}`;
 
     // Each DSP Safe signs the Consortium Safe's message through one of its own

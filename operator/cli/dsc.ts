@@ -11,7 +11,8 @@
 //   dsc version [--json]                         this release
 //   dsc status | approvals NAME [-n NS] | pause-history   read the cluster (cluster.ts);
 //                                                          also `kubectl dsc ...` (bin/kubectl-dsc)
-// Keys come from --key-file FILE or the DSC_KEY environment variable.
+// Keys come from --key-file FILE or the DSC_KEY environment variable; the
+// hosted Safe Transaction Service's API key from DSC_SAFE_API_KEY.
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { getAddress, isAddress, keccak256, toBytes, type Address } from "viem";
@@ -55,6 +56,8 @@ const USAGE = `usage:
               --scope SCOPE --severity (warning | critical) --evidence (TEXT | 0xHASH) [--observed-at TIME] [--json]
   dsc version [--json]
 keys: --key-file FILE, or the DSC_KEY environment variable
+the hosted Safe Transaction Service (https://api.safe.global/tx-service/<chain>/api) asks for an
+API key (https://developer.safe.global): set DSC_SAFE_API_KEY; a service of your own may need none
 
 a region's decision log (read over HTTP, proven offline; no cluster access needed):
 ${LOG_USAGE}
@@ -204,6 +207,14 @@ async function sign(ctx: ManifestContext, flags: Flags, out: Out): Promise<numbe
   return 0;
 }
 
+/** DSC_SAFE_API_KEY, for the hosted Safe Transaction Service; unset or blank is none. */
+const serviceApiKey = (): string | undefined => process.env.DSC_SAFE_API_KEY?.trim() || undefined;
+
+const safeService = (url: string, chainId: number): SafeService => {
+  const apiKey = serviceApiKey();
+  return new SafeService(url, chainId, apiKey !== undefined ? { apiKey } : {});
+};
+
 /** Posts one signature: the first creates the Safe message, later ones confirm it. */
 async function postToService(
   ctx: ManifestContext,
@@ -211,12 +222,17 @@ async function postToService(
   entry: { safe: "consortium" | "board"; data: string },
   out: Out,
 ): Promise<void> {
-  const kit = new SafeApiKit({ chainId: BigInt(ctx.federation.chain.chainId), txServiceUrl: url });
+  const apiKey = serviceApiKey();
+  const kit = new SafeApiKit({
+    chainId: BigInt(ctx.federation.chain.chainId),
+    txServiceUrl: url,
+    ...(apiKey !== undefined ? { apiKey } : {}),
+  });
   const safe: Address = getAddress(
     entry.safe === "consortium" ? ctx.federation.consortiumSafe : ctx.federation.daoBoardSafe,
   );
   const hash = entry.safe === "consortium" ? ctx.hashes.consortiumMessageHash : ctx.hashes.boardMessageHash;
-  const existing = await new SafeService(url, ctx.federation.chain.chainId).confirmations(hash);
+  const existing = await safeService(url, ctx.federation.chain.chainId).confirmations(hash);
   if (existing.ok && existing.confirmations.length > 0) {
     await kit.addMessageSignature(hash, entry.data);
   } else {
@@ -247,7 +263,7 @@ async function verify(ctx: ManifestContext, flags: Flags, out: Out): Promise<num
   const report = await verifyManifest(
     {
       chain,
-      service: serviceUrl ? new SafeService(serviceUrl, ctx.federation.chain.chainId) : undefined,
+      service: serviceUrl ? safeService(serviceUrl, ctx.federation.chain.chainId) : undefined,
       federationName: ctx.federationName,
       federation: ctx.federation,
       // What is in the operator's namespace takes the critical tier: judge as the region would.

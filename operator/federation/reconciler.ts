@@ -186,6 +186,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     let guardianKey: string | undefined;
     let alertmanagerToken: string | undefined;
     let anchorKey: string | undefined;
+    let serviceApiKey: string | undefined;
     try {
       rpcUrl = await readSecret(spec.chain.rpcUrlSecretRef, "spec.chain.rpcUrlSecretRef");
       // A private key the operator signs chain writes with: 0x and 64 hex digits, or nothing is built.
@@ -200,6 +201,17 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       const anchoring = spec.log?.anchor;
       if (anchoring?.anchorKeySecretRef)
         anchorKey = await readKey(anchoring.anchorKeySecretRef, "spec.log.anchor.anchorKeySecretRef");
+      const service = spec.safeTransactionService;
+      if (service?.apiKeySecretRef) {
+        serviceApiKey = await readSecret(
+          service.apiKeySecretRef,
+          "spec.safeTransactionService.apiKeySecretRef",
+        );
+        if (!serviceApiKey)
+          throw new SecretError(
+            `spec.safeTransactionService.apiKeySecretRef: Secret ${options.namespace}/${service.apiKeySecretRef.name} key ${service.apiKeySecretRef.key} is empty or whitespace; put the service's API key there, or remove the reference`,
+          );
+      }
       if (guardian?.alertmanager)
         alertmanagerToken = await readSecret(
           guardian.alertmanager.tokenSecretRef,
@@ -238,6 +250,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       guardianKey,
       alertmanagerToken,
       anchorKey,
+      serviceApiKey,
     ]);
     if (current?.fingerprint !== fingerprint) {
       const chain = new ChainReader({
@@ -256,7 +269,11 @@ export function federationReconciler(options: FederationControllerOptions): Reco
           name: federation.metadata.name,
           spec,
           chain,
-          service: serviceUrl ? new SafeService(serviceUrl, spec.chain.chainId) : undefined,
+          service: serviceUrl
+            ? new SafeService(serviceUrl, spec.chain.chainId, {
+                ...(serviceApiKey !== undefined ? { apiKey: serviceApiKey } : {}),
+              })
+            : undefined,
           ...(alertmanagerToken !== undefined ? { alertmanagerToken } : {}),
           ...(guardian && guardianKey
             ? {

@@ -26,6 +26,7 @@ import { SafeApiKit } from "./sdk.ts";
 import { SafeService, type ServiceResult } from "./service.ts";
 
 const HASH: Hex = `0x${"ab".repeat(32)}`;
+const API_KEY = "dsc-unit-test-key";
 const OWNER: Address = "0x1234567890AbcdEF1234567890aBcdef12345678";
 const SIGNATURE: Hex = `0x${"11".repeat(64)}1b`;
 
@@ -113,6 +114,30 @@ describe("SafeService against a scripted server", () => {
     expect(ours?.headers.accept).toBe(kit?.headers.accept);
     expect(ours?.headers["content-type"]).toBe(kit?.headers["content-type"]);
     expect(ours?.headers.authorization).toBeUndefined();
+  });
+
+  it("sends an API key as api-kit sends it, and a blank one not at all", async () => {
+    server.script(json(200, message([])));
+    const apiKey = "eyJhbGciOiJIUzI1NiJ9.key.sig";
+    await new SafeApiKit({ chainId: BigInt(CHAIN_ID), txServiceUrl: server.base, apiKey }).getMessage(HASH);
+    await new SafeService(server.base, CHAIN_ID, { apiKey }).confirmations(HASH);
+    await new SafeService(server.base, CHAIN_ID, { apiKey: " \n" }).confirmations(HASH);
+    const [kit, ours, blank] = server.seen;
+    expect(kit?.headers.authorization).toBe(`Bearer ${apiKey}`);
+    expect(ours?.headers.authorization).toBe(kit?.headers.authorization);
+    expect(blank?.headers.authorization).toBeUndefined();
+  });
+
+  it("asks the hosted service nothing without an API key, and says where one goes", async () => {
+    const hosted = "https://api.safe.global/tx-service/eth/api";
+    // api-kit refuses the same configuration.
+    expect(() => new SafeApiKit({ chainId: 1n, txServiceUrl: hosted })).toThrow(/apiKey is mandatory/);
+    expect(errorOf(await new SafeService(hosted, 1).confirmations(HASH))).toBe(
+      "the Safe Transaction Service at api.safe.global asks for an API key (from https://developer.safe.global): the Federation's spec.safeTransactionService.apiKeySecretRef, or DSC_SAFE_API_KEY for dsc",
+    );
+    expect(errorOf(await new SafeService(hosted, 1, { apiKey: "" }).confirmations(HASH))).toMatch(
+      /asks for an API key/,
+    );
   });
 
   it("returns the owner and signature of each confirmation of a found message", async () => {
@@ -301,9 +326,10 @@ describe("SafeService and api-kit reading the Safe Transaction Service double", 
     anvil = startAnvil(dir, port);
     await waitForAnvil(anvil, rpcUrl);
     info = await deployFederation(rpcUrl);
-    double = await startSafeServiceDouble({ rpcUrl, chainId: CHAIN_ID });
-    kit = new SafeApiKit({ chainId: BigInt(CHAIN_ID), txServiceUrl: double.url });
-    service = new SafeService(double.url, CHAIN_ID);
+    // As the hosted service: every request carries the API key.
+    double = await startSafeServiceDouble({ rpcUrl, chainId: CHAIN_ID, apiKey: API_KEY });
+    kit = new SafeApiKit({ chainId: BigInt(CHAIN_ID), txServiceUrl: double.url, apiKey: API_KEY });
+    service = new SafeService(double.url, CHAIN_ID, { apiKey: API_KEY });
   }, 60_000);
 
   afterAll(async () => {
@@ -352,6 +378,28 @@ describe("SafeService and api-kit reading the Safe Transaction Service double", 
     const expected = await kitConfirmations(hash);
     expect(expected.map((c) => c.owner)).toEqual([info.safes.dsp.alpha, info.safes.dsp.beta]);
     expect(await service.confirmations(hash)).toEqual({ ok: true, confirmations: expected });
+  });
+
+  it("is refused without the API key, or with another, as api-kit is", async () => {
+    if (!double) throw new Error("no double");
+    const hash: Hex = `0x${"cd".repeat(32)}`;
+    for (const apiKey of [undefined, "someone-else's"]) {
+      const options = apiKey === undefined ? {} : { apiKey };
+      const refused = await new SafeApiKit({
+        chainId: BigInt(CHAIN_ID),
+        txServiceUrl: double.url,
+        ...options,
+      })
+        .getMessage(hash)
+        .catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(HttpError);
+      expect((refused as HttpError).statusCode).toBe(401);
+      const detail =
+        apiKey === undefined ? "Authentication credentials were not provided." : "Invalid API key.";
+      expect(errorOf(await new SafeService(double.url, CHAIN_ID, options).confirmations(hash))).toBe(
+        `Safe Transaction Service unavailable: GET ${double.url}/v1/messages/${hash}/ answered HTTP 401: ${detail}`,
+      );
+    }
   });
 
   it("agrees with api-kit that an unknown message has no confirmations", async () => {

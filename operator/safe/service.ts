@@ -24,6 +24,8 @@ export interface SafeServiceOptions {
   readonly timeoutMs?: number;
   /** Larger bodies are refused; 4 MiB unless set. */
   readonly maxBodyBytes?: number;
+  /** The API key the hosted service asks for, sent as api-kit sends it (Authorization: Bearer). */
+  readonly apiKey?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -32,8 +34,10 @@ const SAFE_MESSAGE_HASH = /^0x[0-9a-fA-F]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})+$/;
 const MAX_DETAIL_CHARS = 200;
-/** What api-kit sends with every request; no Authorization: neither operator nor CLI has an API key. */
+/** What api-kit sends with every request; Authorization only with an API key. */
 const HEADERS = { Accept: "application/json", "Content-Type": "application/json" } as const;
+/** The hosted services, for which api-kit refuses to start without an API key. */
+const HOSTED = /(^|\.)(api\.safe\.global|api\.5afe\.dev)$/;
 
 /** A response the service gave but that cannot be used; `message` says what was wrong. */
 class Refusal extends Error {}
@@ -47,6 +51,7 @@ export class SafeService {
   readonly #unusable: string | undefined;
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;
+  readonly #headers: Readonly<Record<string, string>>;
 
   /**
    * `url` is what api-kit takes as `txServiceUrl` (e.g. https://host/api), used as
@@ -54,7 +59,9 @@ export class SafeService {
    */
   constructor(url: string, _chainId: number, options: SafeServiceOptions = {}) {
     this.#url = url;
-    this.#unusable = unusableUrl(url);
+    const apiKey = options.apiKey?.trim() || undefined;
+    this.#unusable = unusableUrl(url, apiKey);
+    this.#headers = apiKey ? { ...HEADERS, Authorization: `Bearer ${apiKey}` } : HEADERS;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   }
@@ -70,7 +77,7 @@ export class SafeService {
     try {
       const response = await fetch(url, {
         method: "GET",
-        headers: HEADERS,
+        headers: this.#headers,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       if (response.status === 404) {
@@ -144,7 +151,7 @@ function shown(value: unknown): string {
  * refuses a URL with user:password in it, and its error repeats the URL: it is
  * refused here, without repeating it.
  */
-function unusableUrl(url: string): string | undefined {
+function unusableUrl(url: string, apiKey: string | undefined): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -156,6 +163,9 @@ function unusableUrl(url: string): string | undefined {
   }
   if (parsed.username !== "" || parsed.password !== "") {
     return `Safe Transaction Service URL for ${parsed.host} carries credentials, which fetch refuses`;
+  }
+  if (HOSTED.test(parsed.hostname) && apiKey === undefined) {
+    return `the Safe Transaction Service at ${parsed.hostname} asks for an API key (from https://developer.safe.global): the Federation's spec.safeTransactionService.apiKeySecretRef, or DSC_SAFE_API_KEY for dsc`;
   }
   return undefined;
 }

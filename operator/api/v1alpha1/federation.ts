@@ -75,7 +75,14 @@ export const federationSpec = object({
   agentRegistry: address().describe("The soulbound agent registry (ERC-5192) that says who may propose."),
   safeTransactionService: optional(
     object({
-      url: string({ pattern: /^https?:\/\/\S+$/, patternHelp: "an http(s) URL" }),
+      url: string({ pattern: /^https?:\/\/\S+$/, patternHelp: "an http(s) URL" }).describe(
+        "What Safe's api-kit takes as txServiceUrl: the hosted service's, e.g. https://api.safe.global/tx-service/eth/api, or your own's, e.g. https://safe-service.example/api.",
+      ),
+      apiKeySecretRef: optional(
+        secretKeyRef().describe(
+          "Secret holding the API key the hosted service asks for (from https://developer.safe.global), sent as api-kit sends it (Authorization: Bearer). Required for api.safe.global; a service of your own may need none.",
+        ),
+      ),
     }).describe("Optional transport for approvals; every signature it returns is re-verified on chain."),
   ),
   tiers: optional(
