@@ -8,6 +8,7 @@
 // cannot read exactly is refused, which leaves the caller with no service
 // approvals (fail closed), never with guessed ones.
 import type { Address, Hex } from "viem";
+import { BodyTooLarge, readBounded } from "../runtime/bounded-body.ts";
 import { errorMessage } from "../runtime/errors.ts";
 
 interface ServiceConfirmation {
@@ -99,30 +100,16 @@ export class SafeService {
 
   /** The body as UTF-8 text, refused once it exceeds the bound (before reading it if it says so). */
   async #text(response: Response): Promise<string> {
-    const limit = this.#maxBodyBytes;
-    const tooLarge = (): Refusal =>
-      new Refusal(`Safe Transaction Service answered a body over ${String(limit)} bytes`);
-    const declared = Number(response.headers.get("content-length") ?? Number.NaN);
-    if (declared > limit) {
-      await response.body?.cancel();
-      throw tooLarge();
-    }
-    if (!response.body) return "";
-    const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw tooLarge();
-      }
-      chunks.push(value);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBounded(response, this.#maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLarge)
+        throw new Refusal(`Safe Transaction Service answered a body over ${String(error.limit)} bytes`);
+      throw error;
     }
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     } catch {
       throw new Refusal("Safe Transaction Service answered a body that is not UTF-8");
     }

@@ -3,6 +3,7 @@
 // computes proofs from the tiles itself. It trusts nothing it fetched until it
 // hashes to a checkpoint it verified: a tile that does not is refused.
 import { parseCheckpoint, type Checkpoint } from "../core/tlog/checkpoint.ts";
+import { BodyTooLarge, readBounded } from "../runtime/bounded-body.ts";
 import {
   consistencyProof,
   HASH_SIZE,
@@ -22,6 +23,8 @@ export class LogClientError extends Error {
 
 /** The most bytes a tile or bundle response may have (a full bundle of 64 KiB entries is 16 MiB). */
 const MAX_RESPONSE = 17 * 1024 * 1024;
+/** A checkpoint note: an origin, a size, a root and a few signatures. */
+const MAX_CHECKPOINT = 64 * 1024;
 
 export interface VerifiedCheckpoint extends Checkpoint {
   readonly note: Note;
@@ -39,18 +42,23 @@ export class TileClient {
     this.#fetch = fetcher;
   }
 
-  async #get(path: string): Promise<Uint8Array> {
+  async #get(path: string, limit = MAX_RESPONSE): Promise<Uint8Array> {
     const res = await this.#fetch(this.#base + path, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new LogClientError(`GET ${path}: HTTP ${String(res.status)}`);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (bytes.length > MAX_RESPONSE)
-      throw new LogClientError(`GET ${path}: over ${String(MAX_RESPONSE)} bytes`);
-    return bytes;
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new LogClientError(`GET ${path}: HTTP ${String(res.status)}`);
+    }
+    try {
+      return await readBounded(res, limit);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) throw new LogClientError(`GET ${path}: over ${String(limit)} bytes`);
+      throw error;
+    }
   }
 
   /** The log's latest checkpoint, signed by its key (or an error saying why not). */
   async checkpoint(): Promise<VerifiedCheckpoint> {
-    const note = parseNote(new TextDecoder().decode(await this.#get("checkpoint")));
+    const note = parseNote(new TextDecoder().decode(await this.#get("checkpoint", MAX_CHECKPOINT)));
     verifyNote(note, [this.#verifier]);
     const checkpoint = parseCheckpoint(note.text);
     if (checkpoint.origin !== this.#verifier.name)
