@@ -106,6 +106,7 @@ export function valuesSchema(): Json {
     port: port(),
     advertise: str({ pattern: "^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$" }),
     heartbeatMs: int(50, 60_000),
+    mirrorMaxMB: int(1, 1_048_576),
     tls: obj(
       {
         secretName: str({ pattern: "^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 253 }),

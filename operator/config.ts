@@ -35,6 +35,8 @@ export interface PeerSettings {
   readonly log: boolean;
   /** A file holding the log key's seed (64 hex digits), e.g. from a Secret; else one is made in stateDir. */
   readonly logKeyFile: string | undefined;
+  /** The disk this region gives its copy of each peer's log, at most (DSC_LOG_MIRROR_MAX_MB). */
+  readonly mirrorMaxBytes: number;
 }
 
 class ConfigError extends Error {
@@ -102,5 +104,6 @@ function peerSettings(env: NodeJS.ProcessEnv): PeerSettings | undefined {
     heartbeatMs: number(env, "DSC_HEARTBEAT_MS", 1000, 50, 60_000),
     log: flag(env, "DSC_LOG", true),
     logKeyFile: env.DSC_LOG_KEY_FILE || undefined,
+    mirrorMaxBytes: number(env, "DSC_LOG_MIRROR_MAX_MB", 256, 1, 1_048_576) * 1024 * 1024,
   };
 }

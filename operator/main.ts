@@ -365,6 +365,7 @@ async function federate(
     receipts && seed
       ? await setupWitnessing({
           stateDir: peers.stateDir,
+          mirrorMaxBytes: peers.mirrorMaxBytes,
           receipts,
           seed,
           channel: transport,

@@ -460,6 +460,7 @@ const LOG_WARNING_REASONS = {
   timestamp_drift: "TimestampDrift",
   schema_incompatible: "SchemaIncompatible",
   sample_missing: "SampleMissing",
+  mirror_full: "MirrorFull",
 } as const;
 
 class SecretError extends Error {

@@ -142,6 +142,7 @@ describe("a mirror catching up with a peer far ahead", () => {
     const dir = tmp();
     let serving = forged.log;
     const fetched: string[] = [];
+    let clock = Date.parse("2026-12-06T12:00:00Z");
     const mirrors = () =>
       new Mirrors({
         dir,
@@ -151,7 +152,7 @@ describe("a mirror catching up with a peer far ahead", () => {
         },
         registry: new Registry(),
         logger: silent,
-        now: () => Date.parse("2026-12-06T12:00:00Z"),
+        now: () => clock,
       });
     const first = mirrors();
     first.sync("beta", noteVerifier(ORIGIN, key.publicKey), honest.held);
@@ -160,6 +161,7 @@ describe("a mirror catching up with a peer far ahead", () => {
     expect(first.get("beta")).toBeUndefined(); // dropped: it reopens from disk at the next sync
 
     serving = honest.log;
+    clock += 2_000; // the wait after a failed sync
     first.sync("beta", noteVerifier(ORIGIN, key.publicKey), honest.held);
     await expect.poll(() => first.get("beta")?.size).toBe(5000);
     expect(Buffer.from(first.get("beta")?.checkpoint.root ?? [])).toEqual(Buffer.from(honest.held.root));
@@ -169,5 +171,93 @@ describe("a mirror catching up with a peer far ahead", () => {
     await expect.poll(() => again.get("beta")?.size).toBe(5000);
     expect(await again.get("beta")?.entry(4321)).toEqual(await honest.log.entry(4321));
     expect(await again.get("beta")?.entry(5)).toEqual(await honest.log.entry(5));
+  });
+});
+
+describe("what a peer can make a mirror do", () => {
+  it("keeps a copy within its disk budget: a log over it stays at what was copied, with a mirror_full warning, and is not fetched again", async () => {
+    const first = await peerLog(
+      Array.from({ length: 10 }, (_, i) => receipt(1, `2026-12-06T11:00:0${String(i)}Z`)),
+    );
+    const noticed: string[] = [];
+    let fetches = 0;
+    let serving = first.log;
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      maxBytes: 64 * 1024,
+      fetch: (_peer, path) => {
+        fetches++;
+        return serving.readTile(path);
+      },
+      registry: new Registry(),
+      logger: silent,
+      now: () => Date.parse("2026-12-06T12:00:00Z"),
+      notice: (kind, region, message) => noticed.push(`${kind} ${region}: ${message}`),
+    });
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), first.held);
+    await expect.poll(() => mirrors.get("beta")?.size).toBe(10);
+
+    // The peer's log grows by 400 KiB, far over the 64 KiB budget.
+    const big = "x".repeat(4096);
+    const grown = await peerLog([
+      ...Array.from({ length: 10 }, (_, i) => receipt(1, `2026-12-06T11:00:0${String(i)}Z`)),
+      ...Array.from({ length: 100 }, () => big),
+    ]);
+    serving = grown.log;
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), grown.held);
+    await expect.poll(() => noticed.length).toBe(1);
+    expect(noticed[0]).toMatch(
+      /^mirror_full beta: beta's log of 110 entries does not fit the 65536 bytes this region keeps for its copy \(DSC_LOG_MIRROR_MAX_MB\): the copy stays at 10 entries$/,
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    const after = fetches;
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), grown.held);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fetches).toBe(after);
+    // What was copied stays served.
+    expect(await mirrors.get("beta")?.entry(9)).toEqual(await first.log.entry(9));
+  });
+
+  it("waits after a failed sync, longer after each failure in a row, and not after a success", async () => {
+    const { log, held } = await peerLog([receipt(1, "2026-12-06T11:00:00Z")]);
+    let clock = Date.parse("2026-12-06T12:00:00Z");
+    const start = clock;
+    let fetches = 0;
+    let failures = 0;
+    let up = false;
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      fetch: (_peer, path) => {
+        fetches++;
+        return up ? log.readTile(path) : Promise.resolve(undefined);
+      },
+      registry: new Registry(),
+      // Each failed sync logs one warning, after its wait is set.
+      logger: pino(
+        { level: "warn" },
+        {
+          write: () => {
+            failures++;
+          },
+        },
+      ),
+      now: () => clock,
+    });
+    const sync = (at: number): void => {
+      clock = start + at;
+      mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), held);
+    };
+    sync(0);
+    await expect.poll(() => failures).toBe(1);
+    sync(1_999); // within the wait: nothing is asked
+    expect(fetches).toBe(1);
+    sync(2_000);
+    await expect.poll(() => failures).toBe(2); // failed again: now 4 s
+    sync(5_999);
+    expect(fetches).toBe(2);
+    up = true;
+    sync(6_000);
+    await expect.poll(() => mirrors.get("beta")?.size).toBe(1);
+    expect(fetches).toBe(3);
   });
 });

@@ -4,6 +4,10 @@
 // root is what they hash to. The copy is a tile log like the peer's own, on
 // disk beside the federation state and served under /mirror/<region>/, so
 // a lost region's receipts can still be read and proven, and its log restored.
+// What a peer can make this region keep is bounded: a copy stops at its disk
+// budget (a mirror_full warning), and a sync that failed waits, longer after
+// each failure, before it is tried again.
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
@@ -24,15 +28,41 @@ interface MirrorsOptions {
   /** A peer that cannot serve what its checkpoint covers, or whose receipts this region cannot read. */
   readonly notice?: Notice;
   readonly now?: () => number;
+  /** The disk a copy may take (its bundles, tiles and checkpoint); 256 MiB unless set. */
+  readonly maxBytes?: number;
 }
 
 /** Entries a mirror holds in memory at most while it catches up (16 full bundles). */
 const STAGE_ENTRIES = 16 * TILE_WIDTH;
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/** After a failed sync: 2 s, doubled per failure, at most 5 minutes. */
+const RETRY_MS = 2_000;
+const MAX_RETRY_MS = 5 * 60_000;
+/** The hashes a tile log writes per entry beside it, at most (a level-0 hash plus the levels above). */
+const TILE_BYTES_PER_ENTRY = 2 * 32;
+
+async function diskBytes(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory()
+      ? await diskBytes(path)
+      : ((await stat(path).catch(() => undefined))?.size ?? 0);
+  }
+  return total;
+}
 
 export class Mirrors {
   readonly #o: MirrorsOptions;
   readonly #logs = new Map<string, TileLog>();
   readonly #busy = new Set<string>();
+  /** Bytes each copy takes on disk, measured when it is opened and counted as it grows. */
+  readonly #bytes = new Map<string, number>();
+  /** When a copy whose last sync failed may be tried again, and how many failed in a row. */
+  readonly #retry = new Map<string, { readonly at: number; readonly failures: number }>();
+  /** The size a copy stopped at for its budget: it is not fetched again until this process restarts. */
+  readonly #full = new Map<string, number>();
 
   constructor(o: MirrorsOptions) {
     this.#o = o;
@@ -55,16 +85,29 @@ export class Mirrors {
 
   /** Brings the copy of `region`'s log up to what this region's witness cosigned of it. */
   sync(region: string, log: Verifier, held: Witnessed | undefined): void {
-    if (!held || this.#busy.has(region)) return;
+    if (!held || this.#busy.has(region) || this.#full.has(region)) return;
+    const now = this.#now();
+    const retry = this.#retry.get(region);
+    if (retry && now < retry.at) return;
     this.#busy.add(region);
     this.#sync(region, log, held)
-      .catch((error: unknown) => {
-        this.#o.logger.warn(
-          { peer: region, err: errorMessage(error) },
-          "could not bring the mirror of a peer's log up to date",
-        );
-      })
+      .then(
+        () => this.#retry.delete(region),
+        (error: unknown) => {
+          const failures = (retry?.failures ?? 0) + 1;
+          const wait = Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.min(failures - 1, 20));
+          this.#retry.set(region, { at: this.#now() + wait, failures });
+          this.#o.logger.warn(
+            { peer: region, err: errorMessage(error), retryInMs: wait },
+            "could not bring the mirror of a peer's log up to date",
+          );
+        },
+      )
       .finally(() => this.#busy.delete(region));
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
   }
 
   async #sync(region: string, verifier: Verifier, held: Witnessed): Promise<void> {
@@ -76,10 +119,13 @@ export class Mirrors {
         verifier,
       });
       this.#logs.set(region, mirror);
+      this.#bytes.set(region, await diskBytes(join(this.#o.dir, region)));
     }
     const from = mirror.size;
     const to = held.size;
     if (to <= from) return;
+    const budget = this.#o.maxBytes ?? DEFAULT_MAX_BYTES;
+    let bytes = this.#bytes.get(region) ?? 0;
     let entries: Uint8Array[] = [];
     let inspected = from;
     // A copy whose memory ran ahead of its checkpoint (entries staged, or an adopt that failed
@@ -89,13 +135,20 @@ export class Mirrors {
     try {
       for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
         const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
-        const bytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
-        if (!bytes) {
+        const bundleBytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
+        if (!bundleBytes) {
           const message = `${region} cannot serve entry bundle ${String(n)} (width ${String(width)}) that its checkpoint of size ${String(to)} covers`;
           this.#o.notice?.("sample_missing", region, message);
           throw new Error(message);
         }
-        const bundle = decodeBundle(bytes);
+        bytes += bundleBytes.length + width * TILE_BYTES_PER_ENTRY;
+        if (bytes > budget) {
+          this.#full.set(region, from);
+          const message = `${region}'s log of ${String(to)} entries does not fit the ${String(budget)} bytes this region keeps for its copy (DSC_LOG_MIRROR_MAX_MB): the copy stays at ${String(from)} entries`;
+          this.#o.notice?.("mirror_full", region, message);
+          throw new Error(message);
+        }
+        const bundle = decodeBundle(bundleBytes);
         if (bundle.length !== width)
           throw new Error(
             `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width)}`,
@@ -113,6 +166,7 @@ export class Mirrors {
       // The tree is rebuilt from the entries; the checkpoint is adopted only if it is theirs.
       ahead = true;
       await mirror.adopt(entries, held.note);
+      this.#bytes.set(region, bytes);
     } catch (error) {
       if (ahead) this.#logs.delete(region);
       throw error;

@@ -27,6 +27,8 @@ const CATCH_UP_MS = 2000;
 
 interface WitnessingOptions {
   readonly stateDir: string;
+  /** The disk the copy of each peer's log may take. */
+  readonly mirrorMaxBytes?: number;
   readonly receipts: ReceiptLog;
   readonly seed: Uint8Array;
   readonly channel: WitnessChannel & { status(): readonly { region: string; connected: boolean }[] };
@@ -202,6 +204,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
   // A peer behind (down, or connected after the last checkpoint) is asked again.
   const mirrors = new Mirrors({
     dir: join(o.stateDir, "mirrors"),
+    ...(o.mirrorMaxBytes !== undefined ? { maxBytes: o.mirrorMaxBytes } : {}),
     fetch: (peer, path) => rpc.fetch(peer, path),
     registry: o.registry,
     logger: log,

@@ -3,7 +3,8 @@
 // it, over 5 minutes from this region's) and `schema_incompatible` (a
 // receipt in a peer's log of a version this region cannot read) are
 // warnings; `sample_missing` (a receipt a peer's checkpoint covers that the
-// peer cannot serve) is informational. Each is counted, logged, shown in the
+// peer cannot serve) is informational; `mirror_full` (a peer's log over the
+// disk this region keeps for its copy) is a warning. Each is counted, logged, shown in the
 // Federation's status (a condition, an Event) and recorded as a receipt, at
 // most once per kind and log every 10 minutes, so a peer cannot flood this
 // region's log with them.
@@ -12,7 +13,12 @@ import type { Counter } from "prom-client";
 import type { Receipts } from "../receipts/receipt-log.ts";
 import { RECEIPT_WINDOW_MS, throttled, type ThrottledRecord } from "../receipts/throttled.ts";
 
-export const WARNING_KINDS = ["timestamp_drift", "schema_incompatible", "sample_missing"] as const;
+export const WARNING_KINDS = [
+  "timestamp_drift",
+  "schema_incompatible",
+  "sample_missing",
+  "mirror_full",
+] as const;
 export type WarningKind = (typeof WARNING_KINDS)[number];
 
 /** The seeds' tolerance for a peer's clock. */

@@ -296,7 +296,7 @@ export const federationStatus = object({
       warnings: optional(
         array(
           object({
-            kind: literal("timestamp_drift", "schema_incompatible", "sample_missing"),
+            kind: literal("timestamp_drift", "schema_incompatible", "sample_missing", "mirror_full"),
             region: region(),
             message: string({ maxLength: 512 }),
             at: string({ format: "date-time" }),
