@@ -11,7 +11,9 @@ import { serve } from "../runtime/server.ts";
 import { LogClientError, TileClient } from "../tlog/client.ts";
 import { LOG_PREFIX, logRoute } from "./http.ts";
 import { loadLogKey } from "./key.ts";
-import { logOrigin, ReceiptLog } from "./receipt-log.ts";
+import { TILE_WIDTH } from "../core/tlog/tiles.ts";
+import { MAX_FETCHED } from "../witness/rpc.ts";
+import { logOrigin, MAX_RECEIPT_BYTES, ReceiptLog } from "./receipt-log.ts";
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -108,6 +110,20 @@ describe("the receipt log", () => {
     const again = await openLog(dir);
     expect(again.vkey).toBe(receipts.vkey);
     expect(again.log.size).toBe(600);
+  });
+
+  it("logs a receipt over MAX_RECEIPT_BYTES by its CID and size, so a full bundle of the largest fits one mirror fetch", async () => {
+    const receipts = await openLog(tmp());
+    await receipts.record("manifest.verified", "ns/big", { reasons: "x".repeat(40_000) });
+    await receipts.flushed();
+    const entry = (await receipts.log.entry(0)) ?? new Uint8Array();
+    expect(entry.length).toBeLessThanOrEqual(MAX_RECEIPT_BYTES);
+    const { receipt } = openReceipt(entry, ed25519PublicKey(receipts.publicKey));
+    expect(receipt.details).toMatchObject({ truncated: true, bytes: expect.any(Number) as number });
+    const fullCid = receipt.details.fullCid;
+    expect(typeof fullCid === "string" && CID.parse(fullCid).toString()).toBe(fullCid);
+    // A bundle: 256 entries, each with a 2-byte length; a FETCHED answer adds 1 byte and a 5-byte header.
+    expect(TILE_WIDTH * (2 + MAX_RECEIPT_BYTES) + 1 + 5).toBeLessThanOrEqual(MAX_FETCHED);
   });
 
   it("refuses a log key file that is not one seed, naming the fix", async () => {

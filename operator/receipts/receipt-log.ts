@@ -15,7 +15,7 @@ import {
 } from "../core/receipt/receipt.ts";
 import { ED25519, ed25519Key, formatVkey, noteSigner, noteVerifier } from "../core/tlog/note.ts";
 import { diskFiles } from "../tlog/durable.ts";
-import { MAX_ENTRY_BYTES, TileLog } from "../tlog/tile-log.ts";
+import { TileLog } from "../tlog/tile-log.ts";
 
 /** What a decision records; the rest (region, time, signature) the log adds. */
 export interface Receipts {
@@ -30,6 +30,14 @@ export interface Receipts {
 }
 
 /** A region's log origin (and key name): schema-less, one per federation and region. */
+/**
+ * A receipt's most bytes as a log entry. The log takes up to 64 KiB an entry, but then a
+ * full bundle (256 entries) would be 16 MiB, over what a peer's mirror takes in one answer
+ * (witness/rpc.ts, 4 MiB): an honest log could not be mirrored. A receipt over this is
+ * logged with its details replaced by their CID and size.
+ */
+export const MAX_RECEIPT_BYTES = 16_000;
+
 export const logOrigin = (federation: string | undefined, region: string): string =>
   `dsc.federation.dev/${federation ?? "federation"}/${region}`;
 
@@ -122,7 +130,7 @@ export class ReceiptLog implements Receipts {
     try {
       const signed = signReceipt(receipt, this.#key);
       entry = receiptEntry(signed);
-      if (entry.length > MAX_ENTRY_BYTES) {
+      if (entry.length > MAX_RECEIPT_BYTES) {
         // A receipt's details are bounded by their makers; one that is not still leaves a trace.
         const details = { truncated: true, fullCid: signed.cid, bytes: entry.length };
         entry = receiptEntry(signReceipt({ ...receipt, details }, this.#key));

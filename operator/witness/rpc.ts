@@ -18,8 +18,8 @@ const FETCHED = 5;
 const HEADER = 5;
 /** A checkpoint with 16 cosignatures and 63 proof lines is under 8 KiB. */
 const MAX_MESSAGE = 64 * 1024;
-/** A full entry bundle of receipts (about 700 bytes each) is under 256 KiB; a receipt at most 64 KiB. */
-const MAX_FETCHED = 4 * 1024 * 1024;
+/** A full entry bundle of receipts (about 700 bytes each) is under 256 KiB; of the largest (MAX_RECEIPT_BYTES), 4 MiB. */
+export const MAX_FETCHED = 4 * 1024 * 1024;
 
 export interface WitnessChannel {
   send(peer: string, bytes: Uint8Array, channel: "witness"): boolean;
