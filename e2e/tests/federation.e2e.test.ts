@@ -115,6 +115,28 @@ async function submit(region: Region, name: string, targets: Region[], nonce = 1
   await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply(manifestObject(NS, name, spec));
 }
 
+/** Submits, in `region`, a newer version that withdraws the manifest, approved by `signers`' DSPs. */
+async function withdraw(
+  region: Region,
+  name: string,
+  version: { nonce: number; tier: "operational" | "upgrade"; signers: Region[] },
+): Promise<void> {
+  const { spec } = await approvedSpec(
+    testbed.chain,
+    { namespace: NS, name },
+    {
+      action: "withdraw",
+      tier: version.tier,
+      targets: [...REGIONS],
+      nonce: version.nonce,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      objects: [],
+    },
+    { proposer: region, signers: version.signers },
+  );
+  await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply(manifestObject(NS, name, spec));
+}
+
 const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
 const manifestStatus = (region: Region, name: string) => readManifestStatus(kc(region), NS, name);
 const federationStatus = (region: Region) => readFederationStatus(kc(region));
@@ -177,6 +199,42 @@ describe("one federation state across alpha, beta and gamma", () => {
     for (const peer of ["alpha", "gamma"]) {
       expect(metrics).toMatch(new RegExp(`^dsc_peer_connected\\{peer="${peer}"\\} 1$`, "m"));
       expect(metrics).toMatch(new RegExp(`^dsc_peer_changes_pending\\{peer="${peer}"\\} \\d+$`, "m"));
+    }
+  });
+
+  it("withdraws a manifest everywhere with a newer version at its tier, never at a lower one, and no restart brings it back", async () => {
+    await submit("alpha", "withdrawn", [...REGIONS]);
+    await Promise.all(REGIONS.map((region) => appliedIn(region, "withdrawn")));
+
+    // One DSP alone, at the operational tier: below the upgrade-tier version it would replace.
+    await withdraw("beta", "withdrawn", { nonce: 2, tier: "operational", signers: ["beta"] });
+    const refused = await until("the lower-tier withdraw refused in beta", async () => {
+      const status = await manifestStatus("beta", "withdrawn");
+      return status?.state === "Refused" && status;
+    });
+    expect(JSON.stringify(refused.conditions)).toMatch(/tier operational is below tier upgrade/);
+    for (const region of REGIONS) expect((await configMap(region, "withdrawn"))?.data?.v).toBe("1");
+
+    // At its tier, by two DSPs: pruned in every region, and shown as withdrawn.
+    await withdraw("beta", "withdrawn", { nonce: 3, tier: "upgrade", signers: ["alpha", "beta"] });
+    const gone = (region: Region) =>
+      until(`withdrawn in ${region}`, async () => {
+        const status = await manifestStatus(region, "withdrawn");
+        return status?.state === "Withdrawn" && (await configMap(region, "withdrawn")) === undefined;
+      });
+    await Promise.all(REGIONS.map(gone));
+    await until(
+      "every region's withdrawal seen from alpha",
+      async () => (await manifestStatus("alpha", "withdrawn"))?.regionSummary === "alpha ✓ beta ✓ gamma ✓",
+    );
+
+    // gamma's operator killed -9 and started again, and two resyncs later: nothing comes back.
+    await operators.get("gamma")?.kill();
+    await startRegionOperator("gamma");
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    for (const region of REGIONS) {
+      expect(await configMap(region, "withdrawn")).toBeUndefined();
+      expect((await manifestStatus(region, "withdrawn"))?.state).toBe("Withdrawn");
     }
   });
 

@@ -192,8 +192,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       const records = options.records;
       if (records && spec && "report" in outcome) {
         // This region's outcome goes into the federation state before it shows in status.
+        // A withdrawal in effect is recorded as applied (its version is what holds here): the
+        // federation state's region states stay those every release since the first reads.
         const state: RegionState =
-          outcome.kind === "not-targeted" ? "NotTargeted" : (status.state ?? "Pending");
+          outcome.kind === "not-targeted"
+            ? "NotTargeted"
+            : status.state === "Withdrawn"
+              ? "Applied"
+              : (status.state ?? "Pending");
         await records.recordReconcile(key, spec, {
           state,
           digest: outcome.report.hashes.digest,
@@ -273,7 +279,10 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const change = policyChange(spec);
     const rule =
       (lift && "error" in lift ? lift.error : undefined) ??
-      (change && "error" in change ? change.error : undefined);
+      (change && "error" in change ? change.error : undefined) ??
+      (spec.action === "withdraw" && spec.objects.length > 0
+        ? "spec.objects: a withdraw holds no objects: it prunes what the versions before it applied"
+        : undefined);
     if (rule) {
       await finish({ kind: "invalid", message: rule });
       events.event(object, { type: "Warning", reason: "InvalidSpec", note: rule });

@@ -55,4 +55,36 @@ describe("a manifest's status", () => {
     const status = manifestStatus(undefined, 1, { kind: "refused", report: report(2, 3) }, new Date(0));
     expect(status.approvals).toHaveLength(5);
   });
+
+  it("shows a withdrawal in effect as Withdrawn, naming what it pruned, and a plain version as Applied", () => {
+    const verified = (action: "apply" | "withdraw"): VerificationReport => {
+      const r = report(2, 0);
+      return {
+        ...r,
+        manifest: { ...r.manifest, action },
+        decision: { verified: true, reason: "Verified", message: "approved", summary: "2/2 DSPs" },
+      } as VerificationReport;
+    };
+    const pruned = [{ apiVersion: "v1", kind: "ConfigMap", namespace: "apps", name: "web" }];
+    const withdrawn = manifestStatus(
+      undefined,
+      2,
+      { kind: "applied", report: verified("withdraw"), objects: [], pruned },
+      new Date(0),
+    );
+    expect(withdrawn.state).toBe("Withdrawn");
+    expect(withdrawn.conditions?.find((c) => c.type === "Applied")).toMatchObject({
+      status: "True",
+      reason: "Withdrawn",
+      message: expect.stringMatching(/^withdrawn: pruned .*web/) as string,
+    });
+    expect(() => parse(consortiumManifestStatus, withdrawn, "status")).not.toThrow();
+    const applied = manifestStatus(
+      undefined,
+      1,
+      { kind: "applied", report: verified("apply"), objects: pruned, pruned: [] },
+      new Date(0),
+    );
+    expect(applied.state).toBe("Applied");
+  });
 });

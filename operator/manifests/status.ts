@@ -61,6 +61,15 @@ function appliedCondition(outcome: Outcome, previous: ConsortiumManifestStatus |
       : "nothing applied";
   switch (outcome.kind) {
     case "applied":
+      if (outcome.report.manifest.action === "withdraw")
+        return {
+          status: "True",
+          reason: "Withdrawn",
+          message:
+            outcome.pruned.length > 0
+              ? `withdrawn: pruned ${outcome.pruned.map(describeRef).join(", ")}`
+              : "withdrawn: nothing of it is left in this region",
+        };
       return {
         status: "True",
         reason: "Applied",
@@ -95,7 +104,7 @@ function stateOf(
 ): NonNullable<ConsortiumManifestStatus["state"]> {
   switch (outcome.kind) {
     case "applied":
-      return "Applied";
+      return outcome.report.manifest.action === "withdraw" ? "Withdrawn" : "Applied";
     case "not-targeted":
       return "Verified";
     case "paused":
@@ -132,7 +141,12 @@ export function manifestStatus(
       ? {
           status: "True",
           reason: "Ready",
-          message: outcome.kind === "applied" ? "approved and applied" : "approved; not for this region",
+          message:
+            outcome.kind !== "applied"
+              ? "approved; not for this region"
+              : outcome.report.manifest.action === "withdraw"
+                ? "approved and withdrawn"
+                : "approved and applied",
         }
       : {
           status: "False",

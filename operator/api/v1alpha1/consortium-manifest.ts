@@ -13,7 +13,7 @@ import {
 } from "../schema.ts";
 import { address, bytes32, condition, hexBytes, region, tier } from "./fields.ts";
 
-const MANIFEST_ACTIONS = ["apply", "resume", "policy"] as const;
+const MANIFEST_ACTIONS = ["apply", "resume", "policy", "withdraw"] as const;
 export type ManifestAction = (typeof MANIFEST_ACTIONS)[number];
 
 /** Which Safe's message a signature signs: the Consortium's or the DAO Board's. */
@@ -27,7 +27,7 @@ export const consortiumManifestSpec = object({
   action: optional(
     literal(...MANIFEST_ACTIONS)
       .describe(
-        "apply (the default) applies objects; resume lifts a guardian pause; policy changes the federation's tier policy (both critical only).",
+        "apply (the default) applies objects; resume lifts a guardian pause; policy changes the federation's tier policy (both critical only); withdraw, a newer version with no objects at the tier of the one it replaces or higher, prunes what the manifest applied in every region.",
       )
       .withDefault("apply"),
   ),
@@ -62,8 +62,13 @@ export const consortiumManifestSpec = object({
     ".tier",
   )
   .rule(
-    "self.action == 'resume' || size(self.objects) > 0",
+    "self.action == 'resume' || self.action == 'withdraw' || size(self.objects) > 0",
     "an apply needs at least one object",
+    ".objects",
+  )
+  .rule(
+    "self.action != 'withdraw' || size(self.objects) == 0",
+    "a withdraw holds no objects: it prunes what the versions before it applied",
     ".objects",
   );
 
@@ -83,7 +88,15 @@ const objectReference = object({
   name: string(),
 });
 
-export const MANIFEST_STATES = ["Pending", "Verified", "Applied", "Refused", "Expired", "Paused"] as const;
+export const MANIFEST_STATES = [
+  "Pending",
+  "Verified",
+  "Applied",
+  "Withdrawn",
+  "Refused",
+  "Expired",
+  "Paused",
+] as const;
 
 export const consortiumManifestStatus = object({
   observedGeneration: optional(integer({ minimum: 0 })),
