@@ -19,6 +19,7 @@ import { foundry } from "viem/chains";
 import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
 import { logAnchorAbi } from "../operator/chain/abi/log-anchor.ts";
+import { errorMessage } from "../operator/runtime/errors.ts";
 import { compileContracts, type ContractName } from "./compile.ts";
 
 export interface DeployOptions {
@@ -62,6 +63,22 @@ async function connect(rpcUrl: string, deployerKey: Hex): Promise<Clients> {
 /** anvil's chain id: a local development chain that mines on demand. */
 const ANVIL_CHAIN_ID = 31337;
 
+const RECEIPT_TIMEOUT_MS = 90_000;
+
+/** What the node says of a transaction whose receipt did not come: for the error, so a stuck start can be told apart. */
+async function whyUnmined(publicClient: PublicClient, hash: Hex): Promise<string> {
+  try {
+    const tx = await publicClient.getTransaction({ hash });
+    const [latest, pending] = await Promise.all([
+      publicClient.getTransactionCount({ address: tx.from, blockTag: "latest" }),
+      publicClient.getTransactionCount({ address: tx.from, blockTag: "pending" }),
+    ]);
+    return `transaction ${hash} (nonce ${String(tx.nonce)} of ${tx.from}) is known but not mined; the account's nonce is ${String(latest)} mined, ${String(pending)} pending`;
+  } catch (error) {
+    return `transaction ${hash} is not known to the node (${errorMessage(error)})`;
+  }
+}
+
 /**
  * The receipts of `hashes`. anvil can leave a ready transaction unmined when
  * several arrive at once, out of nonce order (foundry-rs/foundry#10122): its
@@ -72,7 +89,17 @@ export async function waitForReceipts(
   publicClient: PublicClient,
   hashes: readonly Hex[],
 ): Promise<TransactionReceipt[]> {
-  const all = Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })));
+  const all = Promise.all(
+    hashes.map((hash) =>
+      publicClient
+        .waitForTransactionReceipt({ hash, timeout: RECEIPT_TIMEOUT_MS })
+        .catch(async (error: unknown) => {
+          throw new Error(`${await whyUnmined(publicClient, hash)} (${errorMessage(error)})`, {
+            cause: error,
+          });
+        }),
+    ),
+  );
   if ((await publicClient.getChainId()) !== ANVIL_CHAIN_ID) return all;
   let done = false;
   const nudge = setInterval(() => {

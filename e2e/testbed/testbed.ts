@@ -124,62 +124,72 @@ export async function up(
     );
   }
 
-  rmSync(l.root, { recursive: true, force: true });
-  const state: State = { startedAt: new Date().toISOString(), processes: [], ready: false };
+  // A start that fails is tried once more from nothing: a chain transaction anvil never mined
+  // under load was seen once to fail a whole CI run.
+  let state: State = { startedAt: new Date().toISOString(), processes: [], ready: false };
   const record = (p: ProcessRecord): void => {
     state.processes.push(p);
     writeJsonAtomic(stateFile(l), state);
   };
-
-  try {
-    const rpcUrl = `http://127.0.0.1:${String(l.ports.anvil)}`;
-    const chainReady = (async () => {
-      const anvil = startAnvil(l.root, l.ports.anvil);
-      record(anvil);
-      await waitForAnvil(anvil, rpcUrl);
-      const safes = await deployFederation(rpcUrl);
-      // One after the other: both send from the deployer account, and nonces must not race.
-      const federation = await deployFederationContracts(rpcUrl, federationSetup(safes));
-      await enableBoardModule(safes);
-      const chain: TestbedChain = { ...safes, federation };
-      writeJsonAtomic(chainFile(l), chain);
-      mark("chain");
-      const service = startDetached(
-        "safe-service",
-        [
-          process.execPath,
-          join(repo, "e2e/safe-service/main.ts"),
-          "--rpc",
-          rpcUrl,
-          "--chain-id",
-          String(chain.chainId),
-          "--port",
-          String(l.ports.safeService),
-          "--api-key",
-          SAFE_SERVICE_API_KEY,
-        ],
-        join(l.root, "safe-service.log"),
+  for (let attempt = 1; ; attempt++) {
+    rmSync(l.root, { recursive: true, force: true });
+    state = { startedAt: new Date().toISOString(), processes: [], ready: false };
+    let started: Promise<unknown>[] = [];
+    try {
+      const rpcUrl = `http://127.0.0.1:${String(l.ports.anvil)}`;
+      const chainReady = (async () => {
+        const anvil = startAnvil(l.root, l.ports.anvil);
+        record(anvil);
+        await waitForAnvil(anvil, rpcUrl);
+        const safes = await deployFederation(rpcUrl);
+        // One after the other: both send from the deployer account, and nonces must not race.
+        const federation = await deployFederationContracts(rpcUrl, federationSetup(safes));
+        await enableBoardModule(safes);
+        const chain: TestbedChain = { ...safes, federation };
+        writeJsonAtomic(chainFile(l), chain);
+        mark("chain");
+        const service = startDetached(
+          "safe-service",
+          [
+            process.execPath,
+            join(repo, "e2e/safe-service/main.ts"),
+            "--rpc",
+            rpcUrl,
+            "--chain-id",
+            String(chain.chainId),
+            "--port",
+            String(l.ports.safeService),
+            "--api-key",
+            SAFE_SERVICE_API_KEY,
+          ],
+          join(l.root, "safe-service.log"),
+        );
+        record(service);
+        const url = `http://127.0.0.1:${String(l.ports.safeService)}`;
+        const authorized = { headers: { Authorization: `Bearer ${SAFE_SERVICE_API_KEY}` } };
+        await waitUntil(service, "serving", async () => (await fetch(`${url}/api/v1/about/`, authorized)).ok);
+        mark("safe-service");
+      })();
+      const regionsReady = Promise.all(
+        REGIONS.map(async (region) => {
+          const plan: RegionPlan = { region, dir: l.regionDir(region), ports: l.ports.regions[region], bin };
+          const { pki, processes } = await startRegion(plan, record);
+          mark(`${region}-apiserver`);
+          await waitForWorkloadReady(plan, pki, processes);
+          mark(`${region}-ready`);
+        }),
       );
-      record(service);
-      const url = `http://127.0.0.1:${String(l.ports.safeService)}`;
-      const authorized = { headers: { Authorization: `Bearer ${SAFE_SERVICE_API_KEY}` } };
-      await waitUntil(service, "serving", async () => (await fetch(`${url}/api/v1/about/`, authorized)).ok);
-      mark("safe-service");
-    })();
-    const regionsReady = Promise.all(
-      REGIONS.map(async (region) => {
-        const plan: RegionPlan = { region, dir: l.regionDir(region), ports: l.ports.regions[region], bin };
-        const { pki, processes } = await startRegion(plan, record);
-        mark(`${region}-apiserver`);
-        await waitForWorkloadReady(plan, pki, processes);
-        mark(`${region}-ready`);
-      }),
-    );
-    await Promise.all([chainReady, regionsReady]);
-  } catch (err) {
-    log("start failed: stopping everything this attempt started");
-    await down({ layout: l, keepFiles: true });
-    throw err;
+      started = [chainReady, regionsReady];
+      await Promise.all(started);
+      break;
+    } catch (err) {
+      log("start failed: stopping everything this attempt started");
+      // What is still starting records its processes first, so that down stops them too.
+      await Promise.allSettled(started);
+      await down({ layout: l, keepFiles: true });
+      if (attempt >= 2) throw err;
+      log(`starting again (${err instanceof Error ? err.message.split("\n", 1)[0] : String(err)})`);
+    }
   }
   mark("total");
   state.ready = true;
