@@ -218,6 +218,62 @@ describe("what a peer can make a mirror do", () => {
     expect(await mirrors.get("beta")?.entry(9)).toEqual(await first.log.entry(9));
   });
 
+  it("counts only what an honest log adds: one receipt per sync, 150 times, stays well within a budget it fits", async () => {
+    const peer = await TileLog.open({
+      files: diskFiles(tmp()),
+      origin: ORIGIN,
+      signer: noteSigner(ORIGIN, key.seed),
+      verifier: noteVerifier(ORIGIN, key.publicKey),
+    });
+    const noticed: string[] = [];
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      // 150 receipts of about 110 bytes take about 26 KB with their hashes (counting each
+      // partial bundle whole at every sync would come to about 1.9 MB).
+      maxBytes: 64 * 1024,
+      fetch: (_peer, path) => peer.readTile(path),
+      registry: new Registry(),
+      logger: silent,
+      notice: (kind, region, message) => noticed.push(`${kind} ${region}: ${message}`),
+      now: () => Date.parse("2026-12-06T12:00:00Z"),
+    });
+    for (let i = 1; i <= 150; i++) {
+      void peer.append(new TextEncoder().encode(receipt(1, "2026-12-06T11:00:00Z")));
+      await peer.flushed();
+      const c = peer.checkpoint;
+      mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), { size: c.size, root: c.root, note: c.note });
+      await expect.poll(() => mirrors.get("beta")?.size, { interval: 2 }).toBe(i);
+    }
+    expect(noticed).toEqual([]);
+  }, 30_000);
+
+  it("keeps serving a copy that reached its budget while catching up from far behind", async () => {
+    const far = await peerLog(
+      Array.from({ length: 5000 }, (_, i) =>
+        receipt(1, `2026-12-06T11:00:${String(i % 60).padStart(2, "0")}Z`),
+      ),
+    );
+    const noticed: string[] = [];
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      // Over 4,096 staged entries (about 560 KB with their hashes), under 5,000.
+      maxBytes: 640 * 1024,
+      fetch: (_peer, path) => far.log.readTile(path),
+      registry: new Registry(),
+      logger: silent,
+      notice: (kind, region, message) => noticed.push(`${kind} ${region}: ${message}`),
+      now: () => Date.parse("2026-12-06T12:00:00Z"),
+    });
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), far.held);
+    await expect.poll(() => noticed.some((n) => n.startsWith("mirror_full beta"))).toBe(true);
+    await expect.poll(() => mirrors.get("beta")?.size).toBe(0);
+    expect(mirrors.status()).toEqual([{ region: "beta", size: 0 }]);
+    // Said again while it stays stopped, so the alert lasts.
+    const before = noticed.length;
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), far.held);
+    expect(noticed.length).toBe(before + 1);
+  });
+
   it("waits after a failed sync, longer after each failure in a row, and not after a success", async () => {
     const { log, held } = await peerLog([receipt(1, "2026-12-06T11:00:00Z")]);
     let clock = Date.parse("2026-12-06T12:00:00Z");

@@ -40,6 +40,8 @@ const RETRY_MS = 2_000;
 const MAX_RETRY_MS = 5 * 60_000;
 /** The hashes a tile log writes per entry beside it, at most (a level-0 hash plus the levels above). */
 const TILE_BYTES_PER_ENTRY = 2 * 32;
+/** An entry's length prefix in its bundle. */
+const ENTRY_PREFIX_BYTES = 2;
 
 async function diskBytes(dir: string): Promise<number> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -61,8 +63,8 @@ export class Mirrors {
   readonly #bytes = new Map<string, number>();
   /** When a copy whose last sync failed may be tried again, and how many failed in a row. */
   readonly #retry = new Map<string, { readonly at: number; readonly failures: number }>();
-  /** The size a copy stopped at for its budget: it is not fetched again until this process restarts. */
-  readonly #full = new Map<string, number>();
+  /** Why a copy stopped at its budget: it is not fetched again until this process restarts. */
+  readonly #full = new Map<string, string>();
 
   constructor(o: MirrorsOptions) {
     this.#o = o;
@@ -85,7 +87,14 @@ export class Mirrors {
 
   /** Brings the copy of `region`'s log up to what this region's witness cosigned of it. */
   sync(region: string, log: Verifier, held: Witnessed | undefined): void {
-    if (!held || this.#busy.has(region) || this.#full.has(region)) return;
+    if (!held || this.#busy.has(region)) return;
+    const full = this.#full.get(region);
+    if (full !== undefined) {
+      // Said again at every sync (counted; recorded at most once in 10 minutes), so the
+      // warning and its alert last as long as the copy stays stopped.
+      this.#o.notice?.("mirror_full", region, full);
+      return;
+    }
     const now = this.#now();
     const retry = this.#retry.get(region);
     if (retry && now < retry.at) return;
@@ -110,17 +119,20 @@ export class Mirrors {
     return (this.#o.now ?? Date.now)();
   }
 
+  /** The copy as it is on disk, at its last durable checkpoint, and the bytes it takes there. */
+  async #open(region: string, verifier: Verifier): Promise<TileLog> {
+    const mirror = await TileLog.open({
+      files: diskFiles(join(this.#o.dir, region)),
+      origin: verifier.name,
+      verifier,
+    });
+    this.#logs.set(region, mirror);
+    this.#bytes.set(region, await diskBytes(join(this.#o.dir, region)));
+    return mirror;
+  }
+
   async #sync(region: string, verifier: Verifier, held: Witnessed): Promise<void> {
-    let mirror = this.#logs.get(region);
-    if (!mirror) {
-      mirror = await TileLog.open({
-        files: diskFiles(join(this.#o.dir, region)),
-        origin: verifier.name,
-        verifier,
-      });
-      this.#logs.set(region, mirror);
-      this.#bytes.set(region, await diskBytes(join(this.#o.dir, region)));
-    }
+    const mirror = this.#logs.get(region) ?? (await this.#open(region, verifier));
     const from = mirror.size;
     const to = held.size;
     if (to <= from) return;
@@ -141,19 +153,21 @@ export class Mirrors {
           this.#o.notice?.("sample_missing", region, message);
           throw new Error(message);
         }
-        bytes += bundleBytes.length + width * TILE_BYTES_PER_ENTRY;
-        if (bytes > budget) {
-          this.#full.set(region, from);
-          const message = `${region}'s log of ${String(to)} entries does not fit the ${String(budget)} bytes this region keeps for its copy (DSC_LOG_MIRROR_MAX_MB): the copy stays at ${String(from)} entries`;
-          this.#o.notice?.("mirror_full", region, message);
-          throw new Error(message);
-        }
         const bundle = decodeBundle(bundleBytes);
         if (bundle.length !== width)
           throw new Error(
             `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width)}`,
           );
-        entries.push(...bundle.slice(Math.max(0, from - n * TILE_WIDTH)).map((e) => e.slice()));
+        // Only the entries new to the copy take new disk (a partial bundle is fetched whole again).
+        const fresh = bundle.slice(Math.max(0, from - n * TILE_WIDTH));
+        for (const entry of fresh) bytes += ENTRY_PREFIX_BYTES + entry.length + TILE_BYTES_PER_ENTRY;
+        if (bytes > budget) {
+          const message = `${region}'s log of ${String(to)} entries does not fit the ${String(budget)} bytes this region keeps for its copy (DSC_LOG_MIRROR_MAX_MB): the copy stays at ${String(from)} entries`;
+          this.#full.set(region, message);
+          this.#o.notice?.("mirror_full", region, message);
+          throw new Error(message);
+        }
+        entries.push(...fresh.map((e) => e.slice()));
         // A peer far ahead is copied a few tiles at a time, so memory holds those, not the gap.
         if (entries.length >= STAGE_ENTRIES && (n + 1) * TILE_WIDTH < to) {
           ahead = true;
@@ -168,7 +182,11 @@ export class Mirrors {
       await mirror.adopt(entries, held.note);
       this.#bytes.set(region, bytes);
     } catch (error) {
-      if (ahead) this.#logs.delete(region);
+      if (ahead) {
+        this.#logs.delete(region);
+        // A copy stopped at its budget is not synced again: it is reopened now, so it stays served.
+        if (this.#full.has(region)) await this.#open(region, verifier).catch(() => undefined);
+      }
       throw error;
     }
     this.#inspect(region, inspected, entries);
