@@ -1,7 +1,7 @@
 // The operator process started with a configuration it cannot run with: it
 // ends at once, non-zero, with one line on stderr that names what is missing
 // (what `kubectl logs` and a CrashLoopBackOff's last state show), never a
-// stack trace. The image runs the same start (e2e/tests/image.e2e.test.ts).
+// stack trace. The image runs the same start (e2e/tests/chart.e2e.test.ts).
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -30,6 +30,7 @@ import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import {
   configMap as readConfigMap,
+  consortiumManifest as readManifest,
   federationStatus as readFederationStatus,
   manifestStatus as readManifestStatus,
 } from "../testbed/read.ts";
@@ -235,6 +236,30 @@ describe("one federation state across alpha, beta and gamma", () => {
     for (const region of REGIONS) {
       expect(await configMap(region, "withdrawn")).toBeUndefined();
       expect((await manifestStatus(region, "withdrawn"))?.state).toBe("Withdrawn");
+    }
+  });
+
+  it("keeps a manifest where it was applied when a region that never applied it withdraws it at a lower tier", async () => {
+    await submit("alpha", "kept", ["alpha", "beta"]);
+    await Promise.all([appliedIn("alpha", "kept"), appliedIn("beta", "kept")]);
+    // gamma never applied it, so its own tier record is empty: gamma's DSP alone verifies an
+    // operational withdraw there, and it enters the federation state.
+    await until(
+      "the manifest mirrored into gamma",
+      async () => (await manifestStatus("gamma", "kept")) !== undefined,
+    );
+    await withdraw("gamma", "kept", { nonce: 2, tier: "operational", signers: ["gamma"] });
+    await until(
+      "gamma took its own withdraw",
+      async () => (await manifestStatus("gamma", "kept"))?.state === "Withdrawn",
+    );
+    // alpha and beta judge it against the upgrade-tier version they applied: not mirrored over it.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    for (const region of ["alpha", "beta"] as const) {
+      const cr = await readManifest(kc(region), NS, "kept");
+      expect((cr as { spec?: { nonce?: number } } | undefined)?.spec?.nonce, region).toBe(1);
+      expect((await configMap(region, "kept"))?.data?.v, region).toBe("1");
+      expect((await manifestStatus(region, "kept"))?.state, region).toBe("Applied");
     }
   });
 

@@ -21,7 +21,7 @@ import { ChainReader, ChainUnavailableError, type ChainPause } from "../chain/re
 import type { ActivePause } from "../state/readers.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
-import { SafeService } from "../safe/service.ts";
+import { API_KEY, SafeService } from "../safe/service.ts";
 import type { Applier } from "../runtime/apply.ts";
 import { setCondition, type Condition } from "../runtime/conditions.ts";
 import type { EventRecorder } from "../runtime/events.ts";
@@ -207,9 +207,14 @@ export function federationReconciler(options: FederationControllerOptions): Reco
           service.apiKeySecretRef,
           "spec.safeTransactionService.apiKeySecretRef",
         );
+        const where = `spec.safeTransactionService.apiKeySecretRef: Secret ${options.namespace}/${service.apiKeySecretRef.name} key ${service.apiKeySecretRef.key}`;
         if (!serviceApiKey)
           throw new SecretError(
-            `spec.safeTransactionService.apiKeySecretRef: Secret ${options.namespace}/${service.apiKeySecretRef.name} key ${service.apiKeySecretRef.key} is empty or whitespace; put the service's API key there, or remove the reference`,
+            `${where} is empty or whitespace; put the service's API key there, or remove the reference`,
+          );
+        if (!API_KEY.test(serviceApiKey))
+          throw new SecretError(
+            `${where} holds characters an HTTP header cannot carry (a line break or space inside the key?); it is not shown`,
           );
       }
       if (guardian?.alertmanager)

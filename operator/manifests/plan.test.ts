@@ -65,6 +65,11 @@ describe("plan", () => {
     expect(held).toMatchObject({ kind: "hold", inPlace: false });
     expect(held.kind === "hold" && held.message).toContain("token t1");
     expect(plan(base({ pause, previous: applied }))).toMatchObject({ kind: "hold", inPlace: true });
+    // A withdrawal in effect is in place too: a pause writes nothing for it.
+    expect(plan(base({ pause, previous: { ...applied, state: "Withdrawn" } }))).toMatchObject({
+      kind: "hold",
+      inPlace: true,
+    });
   });
 
   it("refreshes status only when this process applied the same digest and generation within a resync", () => {

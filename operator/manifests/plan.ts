@@ -112,7 +112,7 @@ export function plan(input: PlanInput): Plan {
     // status on a pause keeps a pause as fast with 10,000 manifests as with ten.
     const previous = input.previous;
     const inPlace =
-      previous?.state === "Applied" &&
+      (previous?.state === "Applied" || previous?.state === "Withdrawn") &&
       previous.appliedDigest === input.digest &&
       previous.observedGeneration === input.generation;
     return { kind: "hold", inPlace, message: pausedMessage(first, "applied") };

@@ -68,6 +68,21 @@ describe("manifest receipts", () => {
     });
   });
 
+  it("records what a withdrawal pruned, once", () => {
+    const applied = step(undefined, { kind: "applied", report: report(true), objects: [ref], pruned: [] });
+    const base = report(true, digest(2));
+    const withdraw = { ...base, manifest: { ...base.manifest, action: "withdraw" } } as VerificationReport;
+    const withdrawn = step(applied.next, { kind: "applied", report: withdraw, objects: [], pruned: [ref] });
+    expect(withdrawn.next.state).toBe("Withdrawn");
+    expect(withdrawn.receipt).toMatchObject({
+      kind: "manifest.pruned",
+      details: { action: "withdraw", pruned: ["ConfigMap/ns/a"], prunedCount: 1, digest: digest(2) },
+    });
+    expect(
+      step(withdrawn.next, { kind: "applied", report: withdraw, objects: [], pruned: [] }).receipt,
+    ).toBeUndefined();
+  });
+
   it("records nothing where nothing was decided: no chain, no federation, an apply that failed", () => {
     for (const outcome of [
       { kind: "chain-unavailable", message: "rpc down" },

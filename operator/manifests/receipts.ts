@@ -59,6 +59,21 @@ export function manifestReceipt(
         pruned: outcome.pruned.slice(0, MAX_REFS).map(describeRef),
       },
     };
+  // A withdrawal in effect: what it pruned here, as a local delete's receipt says it.
+  if (
+    outcome.kind === "applied" &&
+    report.manifest.action === "withdraw" &&
+    previous?.appliedDigest !== report.hashes.digest
+  )
+    return {
+      kind: "manifest.pruned",
+      details: {
+        ...base,
+        action: "withdraw",
+        pruned: outcome.pruned.slice(0, MAX_REFS).map(describeRef),
+        prunedCount: outcome.pruned.length,
+      },
+    };
   if (outcome.kind === "superseded")
     return { kind: "manifest.refused", details: { ...base, message: outcome.message } };
   return {

@@ -54,6 +54,13 @@ function verifiedCondition(outcome: Outcome): Cond {
   }
 }
 
+/** Objects named in a condition at most: up to 256 references would pass its 32,768 characters. */
+const MAX_CONDITION_REFS = 20;
+
+const refList = (refs: readonly Parameters<typeof describeRef>[0][]): string =>
+  refs.slice(0, MAX_CONDITION_REFS).map(describeRef).join(", ") +
+  (refs.length > MAX_CONDITION_REFS ? ` and ${String(refs.length - MAX_CONDITION_REFS)} more` : "");
+
 function appliedCondition(outcome: Outcome, previous: ConsortiumManifestStatus | undefined): Cond {
   const kept =
     previous?.appliedDigest !== undefined
@@ -67,15 +74,15 @@ function appliedCondition(outcome: Outcome, previous: ConsortiumManifestStatus |
           reason: "Withdrawn",
           message:
             outcome.pruned.length > 0
-              ? `withdrawn: pruned ${outcome.pruned.map(describeRef).join(", ")}`
-              : "withdrawn: nothing of it is left in this region",
+              ? `withdrawn: pruned ${refList(outcome.pruned)}`
+              : "withdrawn: nothing it applied is left in this region",
         };
       return {
         status: "True",
         reason: "Applied",
         message:
-          `applied ${outcome.objects.map(describeRef).join(", ")}` +
-          (outcome.pruned.length > 0 ? `; pruned ${outcome.pruned.map(describeRef).join(", ")}` : ""),
+          `applied ${refList(outcome.objects)}` +
+          (outcome.pruned.length > 0 ? `; pruned ${refList(outcome.pruned)}` : ""),
       };
     case "not-targeted":
       return {

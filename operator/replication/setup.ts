@@ -152,7 +152,11 @@ export function setupReplication(o: ReplicationOptions): Replication {
     const context = o.federation();
     if (!context) return false;
     try {
-      const report = await o.verifier.verify(context, { namespace, name, spec, applied: undefined });
+      // Judged against what this region applied, as the manifest controller judges it: a version
+      // of a lower tier than the applied one, or a reused applied nonce, is not mirrored over it
+      // (one DSP's lower-tier version would otherwise replace the manifest, unapplied, here).
+      const applied = await records.applied(`${namespace}/${name}`);
+      const report = await o.verifier.verify(context, { namespace, name, spec, applied });
       return report.decision.verified;
     } catch {
       return false; // the chain cannot be read: nothing is mirrored on trust

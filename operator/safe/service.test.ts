@@ -126,6 +126,15 @@ describe("SafeService against a scripted server", () => {
     expect(kit?.headers.authorization).toBe(`Bearer ${apiKey}`);
     expect(ours?.headers.authorization).toBe(kit?.headers.authorization);
     expect(blank?.headers.authorization).toBeUndefined();
+    // A key a header cannot carry is refused without asking, and without repeating it.
+    const before = server.seen.length;
+    const broken = errorOf(
+      await new SafeService(server.base, CHAIN_ID, { apiKey: "secret\npart" }).confirmations(HASH),
+    );
+    expect(broken).toBe(
+      "the Safe Transaction Service API key holds characters an HTTP header cannot carry (it is not shown)",
+    );
+    expect(server.seen.length).toBe(before);
   });
 
   it("asks the hosted service nothing without an API key, and says where one goes", async () => {

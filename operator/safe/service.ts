@@ -37,6 +37,8 @@ const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})+$/;
 const MAX_DETAIL_CHARS = 200;
 /** What api-kit sends with every request; Authorization only with an API key. */
 const HEADERS = { Accept: "application/json", "Content-Type": "application/json" } as const;
+/** What an API key may hold: visible ASCII, as an HTTP header carries it (fetch's error would repeat it). */
+export const API_KEY = /^[\x21-\x7e]+$/;
 /** The hosted services, for which api-kit refuses to start without an API key. */
 const HOSTED = /(^|\.)(api\.safe\.global|api\.5afe\.dev)$/;
 
@@ -150,6 +152,9 @@ function unusableUrl(url: string, apiKey: string | undefined): string | undefine
   }
   if (parsed.username !== "" || parsed.password !== "") {
     return `Safe Transaction Service URL for ${parsed.host} carries credentials, which fetch refuses`;
+  }
+  if (apiKey !== undefined && !API_KEY.test(apiKey)) {
+    return "the Safe Transaction Service API key holds characters an HTTP header cannot carry (it is not shown)";
   }
   if (HOSTED.test(parsed.hostname) && apiKey === undefined) {
     return `the Safe Transaction Service at ${parsed.hostname} asks for an API key (from https://developer.safe.global): the Federation's spec.safeTransactionService.apiKeySecretRef, or DSC_SAFE_API_KEY for dsc`;
