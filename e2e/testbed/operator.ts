@@ -277,6 +277,8 @@ export interface OperatorProcess {
 export interface StartOptions {
   /** Run with a peer identity and federation state (replication with the other regions). */
   readonly federated?: boolean;
+  /** A tree holding another release's `operator/` (release.ts); this checkout's by default. */
+  readonly source?: string;
 }
 
 export async function startOperator(
@@ -302,23 +304,27 @@ export async function startOperator(
   const port = await freePort();
   const log = join(testbed.layout.regionDir(region), `operator-${String(Date.now())}.log`);
   const fd = openSync(log, "a");
-  const child = spawn(process.execPath, [...imageNodeFlags(), join(repo, "operator/main.ts")], {
-    env: {
-      ...process.env,
-      KUBECONFIG: join(testbed.layout.regionDir(region), "dsc-operator.kubeconfig"),
-      DSC_NAMESPACE: "dsc-system",
-      DSC_REGION: region,
-      DSC_HTTP_HOST: "127.0.0.1",
-      DSC_HTTP_PORT: String(port),
-      DSC_LEADER_ELECTION: "false",
-      DSC_RESYNC_SECONDS: "1",
-      DSC_CHAIN_POLL_SECONDS: "0.5",
-      LOG_LEVEL: "debug",
-      ...peerEnv,
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [...imageNodeFlags(), join(options.source ?? repo, "operator/main.ts")],
+    {
+      env: {
+        ...process.env,
+        KUBECONFIG: join(testbed.layout.regionDir(region), "dsc-operator.kubeconfig"),
+        DSC_NAMESPACE: "dsc-system",
+        DSC_REGION: region,
+        DSC_HTTP_HOST: "127.0.0.1",
+        DSC_HTTP_PORT: String(port),
+        DSC_LEADER_ELECTION: "false",
+        DSC_RESYNC_SECONDS: "1",
+        DSC_CHAIN_POLL_SECONDS: "0.5",
+        LOG_LEVEL: "debug",
+        ...peerEnv,
+        ...env,
+      },
+      stdio: ["ignore", fd, fd],
     },
-    stdio: ["ignore", fd, fd],
-  });
+  );
   const exited = new Promise<void>((r) =>
     child.once("exit", () => {
       r();
