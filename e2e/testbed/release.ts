@@ -26,7 +26,7 @@ export async function releaseTree(commit: string = PREVIOUS_RELEASE): Promise<st
     process.env.DSC_TESTBED_CACHE ??
     join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "dsc-testbed");
   const dir = join(cache, "releases", commit);
-  if (existsSync(join(dir, ".complete"))) return dir;
+  if (existsSync(join(dir, ".complete"))) return linkModules(dir);
   try {
     await run("git", ["-C", repo, "cat-file", "-e", `${commit}^{commit}`]);
   } catch {
@@ -54,11 +54,7 @@ export async function releaseTree(commit: string = PREVIOUS_RELEASE): Promise<st
   ]);
   await run("tar", ["-xf", archive, "-C", tmp]);
   rmSync(archive);
-  const sameLock =
-    readFileSync(join(tmp, "package-lock.json"), "utf8") ===
-    readFileSync(join(repo, "package-lock.json"), "utf8");
-  if (sameLock) symlinkSync(join(repo, "node_modules"), join(tmp, "node_modules"));
-  else
+  if (!sameLock(tmp))
     await run("npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund"], {
       cwd: tmp,
       maxBuffer: 64 * 1024 * 1024,
@@ -67,5 +63,18 @@ export async function releaseTree(commit: string = PREVIOUS_RELEASE): Promise<st
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(cache, "releases"), { recursive: true });
   renameSync(tmp, dir);
+  return linkModules(dir);
+}
+
+const sameLock = (dir: string): boolean =>
+  readFileSync(join(dir, "package-lock.json"), "utf8") ===
+  readFileSync(join(repo, "package-lock.json"), "utf8");
+
+/** With the same lock file, the release runs on this checkout's node_modules, linked anew each time (checkouts move). */
+function linkModules(dir: string): string {
+  if (!sameLock(dir)) return dir; // its own, from its own npm ci
+  const link = join(dir, "node_modules");
+  rmSync(link, { recursive: true, force: true });
+  symlinkSync(join(repo, "node_modules"), link);
   return dir;
 }
