@@ -369,6 +369,8 @@ export async function startFederatedSuite(
     readonly namespace: string;
     readonly stateName: string;
     readonly options: (region: Region) => Parameters<typeof installFederation>[2];
+    /** Another release's tree to run (release.ts); this checkout's by default. */
+    readonly source?: string;
   },
 ): Promise<Map<Region, OperatorProcess>> {
   const operators = new Map<Region, OperatorProcess>();
@@ -382,14 +384,45 @@ export async function startFederatedSuite(
   }
   await Promise.all(
     REGIONS.map(async (region) => {
-      const env = {
-        DSC_RESYNC_SECONDS: "2",
-        DSC_STATE_DIR: join(testbed.layout.regionDir(region), o.stateName),
-      };
-      operators.set(region, await startOperator(testbed, region, env, { federated: true }));
+      operators.set(region, await startSuiteOperator(testbed, region, o.stateName, o.source));
     }),
   );
   return operators;
+}
+
+/** A region's federated operator with a suite's own state (`stateName`) and a 2 s resync. */
+export const startSuiteOperator = (
+  testbed: Testbed,
+  region: Region,
+  stateName: string,
+  source?: string,
+): Promise<OperatorProcess> =>
+  startOperator(
+    testbed,
+    region,
+    { DSC_RESYNC_SECONDS: "2", DSC_STATE_DIR: join(testbed.layout.regionDir(region), stateName) },
+    { federated: true, ...(source !== undefined ? { source } : {}) },
+  );
+
+/** Stops a suite's operators and peer links, deletes its namespace, and puts each Federation back as installed. */
+export async function stopFederatedSuite(
+  testbed: Testbed,
+  o: {
+    readonly operators: ReadonlyMap<Region, OperatorProcess>;
+    readonly links: ReadonlyMap<string, TcpProxy>;
+    readonly namespace: string;
+  },
+): Promise<void> {
+  await Promise.all([...o.operators.values()].map((p) => p.stop()));
+  await Promise.all([...o.links.values()].map((l) => l.close()));
+  for (const region of REGIONS) {
+    const kc = adminConfig(testbed, region);
+    await kc
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name: o.namespace })
+      .catch(() => undefined);
+    await installFederation(testbed, region);
+  }
 }
 
 /** A DSP's admin in `region` applies `spec` in `namespace`, proposed by that region's agent and approved as `options` say. */

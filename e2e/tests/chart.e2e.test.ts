@@ -172,6 +172,44 @@ afterAll(async () => {
   for (const ns of createdNamespaces) await quietly(["delete", "namespace", ns, "--wait=false"]);
 }, 120_000);
 
+/** Who holds the operator's Lease in the release namespace. */
+const leaseHolder = (): Promise<string> =>
+  kubectl(["get", "lease", "dsc-operator", "-n", NS, "-o", "jsonpath={.spec.holderIdentity}"]);
+
+/** A DSP admin submits a ConfigMap manifest its own DSP approved (operational), and it is applied. */
+async function submitAsDspAdmin(name: string, by: string, logs: () => readonly string[]): Promise<void> {
+  const approved = await approvedSpec(
+    testbed.chain,
+    { namespace: APPS, name },
+    {
+      tier: "operational",
+      targets: [REGION],
+      nonce: 1,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      objects: [
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: APPS }, data: { v: "1" } },
+      ],
+    },
+    { proposer: REGION, signers: [REGION], federation: FEDERATION },
+  );
+  const manifestFile = join(tmp, `${name}.yaml`);
+  writeFileSync(
+    manifestFile,
+    stringify({
+      apiVersion: "dsc.federation.dev/v1alpha1",
+      kind: "ConsortiumManifest",
+      metadata: { name, namespace: APPS },
+      spec: approved.spec,
+    }),
+  );
+  await kubectl([`--as=${DSP_ADMIN}`, "create", "-f", manifestFile]);
+  await eventually(
+    `the manifest applied by ${by}`,
+    async () => (await manifestStatus(kc, APPS, name))?.state === "Applied",
+    { logs, timeoutMs: 60_000 },
+  );
+}
+
 describe("the rendered chart on a real API server", () => {
   it("passes server-side dry-run, then applies for real", async () => {
     const dry = await dryRun(rendered);
@@ -396,15 +434,7 @@ describe("the operator with the chart's ServiceAccount", () => {
       DSC_IDENTITY: identity,
     });
     const logs = () => [operator?.log ?? ""];
-    const holder = await kubectl([
-      "get",
-      "lease",
-      "dsc-operator",
-      "-n",
-      NS,
-      "-o",
-      "jsonpath={.spec.holderIdentity}",
-    ]);
+    const holder = await leaseHolder();
     expect(holder).toBe(identity);
 
     const policy = await eventually(
@@ -427,43 +457,7 @@ describe("the operator with the chart's ServiceAccount", () => {
     );
 
     // A DSP admin submits an approved manifest (impersonated: the admin kubeconfig may impersonate).
-    const approved = await approvedSpec(
-      testbed.chain,
-      { namespace: APPS, name: "web" },
-      {
-        tier: "operational",
-        targets: [REGION],
-        nonce: 1,
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        objects: [
-          {
-            apiVersion: "v1",
-            kind: "ConfigMap",
-            metadata: { name: "web", namespace: APPS },
-            data: { v: "1" },
-          },
-        ],
-      },
-      { proposer: REGION, signers: [REGION], federation: FEDERATION },
-    );
-    const manifestFile = join(tmp, "web.yaml");
-    writeFileSync(
-      manifestFile,
-      stringify({
-        apiVersion: "dsc.federation.dev/v1alpha1",
-        kind: "ConsortiumManifest",
-        metadata: { name: "web", namespace: APPS },
-        spec: approved.spec,
-      }),
-    );
-    await kubectl([`--as=${DSP_ADMIN}`, "create", "-f", manifestFile]);
-    await eventually(
-      "the manifest applied by the operator",
-      async () => {
-        return (await manifestStatus(kc, APPS, "web"))?.state === "Applied";
-      },
-      { logs, timeoutMs: 60_000 },
-    );
+    await submitAsDspAdmin("web", "the operator", logs);
     const labels = await kubectl([
       "get",
       "configmap",
@@ -547,15 +541,7 @@ describe("the operator with the chart's ServiceAccount", () => {
     await eventually("the container's /healthz", () => ok("/healthz"), { logs });
     // Ready only while leading: the host-process operator above released the Lease.
     await eventually("the container's /readyz (leading)", () => ok("/readyz"), { logs, timeoutMs: 60_000 });
-    const holder = await kubectl([
-      "get",
-      "lease",
-      "dsc-operator",
-      "-n",
-      NS,
-      "-o",
-      "jsonpath={.spec.holderIdentity}",
-    ]);
+    const holder = await leaseHolder();
     expect(holder).toBe(name);
 
     // As confined as the chart asks: uid 1000, and nothing written outside its volumes.
@@ -575,41 +561,7 @@ describe("the operator with the chart's ServiceAccount", () => {
     expect(modules).toContain("automerge");
     expect(modules).not.toMatch(/@kubernetes|@safe-global/);
 
-    const approved = await approvedSpec(
-      testbed.chain,
-      { namespace: APPS, name: "from-image" },
-      {
-        tier: "operational",
-        targets: [REGION],
-        nonce: 1,
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        objects: [
-          {
-            apiVersion: "v1",
-            kind: "ConfigMap",
-            metadata: { name: "from-image", namespace: APPS },
-            data: { v: "1" },
-          },
-        ],
-      },
-      { proposer: REGION, signers: [REGION], federation: FEDERATION },
-    );
-    const manifestFile = join(tmp, "from-image.yaml");
-    writeFileSync(
-      manifestFile,
-      stringify({
-        apiVersion: "dsc.federation.dev/v1alpha1",
-        kind: "ConsortiumManifest",
-        metadata: { name: "from-image", namespace: APPS },
-        spec: approved.spec,
-      }),
-    );
-    await kubectl([`--as=${DSP_ADMIN}`, "create", "-f", manifestFile]);
-    await eventually(
-      "the manifest applied by the operator in the container",
-      async () => (await manifestStatus(kc, APPS, "from-image"))?.state === "Applied",
-      { logs, timeoutMs: 60_000 },
-    );
+    await submitAsDspAdmin("from-image", "the operator in the container", logs);
     expect(await kubectl(["get", "configmap", "from-image", "-n", APPS, "-o", "jsonpath={.data.v}"])).toBe(
       "1",
     );

@@ -32,6 +32,7 @@ import {
   peersThrough,
   startFederatedSuite,
   startOperator,
+  stopFederatedSuite,
   submitApproved,
   startPeerLinks,
   type OperatorProcess,
@@ -104,12 +105,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await restoreFederation("alpha").catch(() => undefined);
-  await Promise.all([...operators.values()].map((o) => o.stop()));
-  await Promise.all([...links.values()].map((l) => l.close()));
-  for (const region of REGIONS) {
-    await kubectl(testbed, region, ["delete", "namespace", NS, "--wait=false"]).catch(() => undefined);
-    await installFederation(testbed, region);
-  }
+  await stopFederatedSuite(testbed, { operators, links, namespace: NS });
 }, 120_000);
 
 describe("one hostile member", () => {

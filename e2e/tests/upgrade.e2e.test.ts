@@ -14,10 +14,11 @@ import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
-  installFederation,
   peersThrough,
-  startOperator,
+  startFederatedSuite,
   startPeerLinks,
+  startSuiteOperator,
+  stopFederatedSuite,
   submitApproved,
   type OperatorProcess,
 } from "../testbed/operator.ts";
@@ -29,7 +30,7 @@ import {
 } from "../testbed/read.ts";
 import { PREVIOUS_RELEASE, releaseTree } from "../testbed/release.ts";
 import type { TcpProxy } from "../testbed/tcp-proxy.ts";
-import { current, kubectl, type Testbed } from "../testbed/testbed.ts";
+import { current, type Testbed } from "../testbed/testbed.ts";
 
 let testbed: Testbed;
 let previous = "";
@@ -37,6 +38,8 @@ const operators = new Map<Region, OperatorProcess>();
 let links = new Map<string, TcpProxy>();
 const RUN = Date.now().toString(36);
 const NS = `upgrade-${RUN}`;
+/** The suite's own federation state in each region: a pause must not leak into other suites. */
+const STATE = `upgrade-state-${RUN}`;
 const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
 const options = (region: Region) => ({
   peers: peersThrough(testbed, links, region),
@@ -49,21 +52,10 @@ const until = <T>(
 ): Promise<T> =>
   eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
 
-/** The region's operator, from the previous release's sources or this checkout's, on the suite's own state. */
-async function start(region: Region, source: string | undefined): Promise<void> {
-  const env = {
-    DSC_RESYNC_SECONDS: "2",
-    DSC_STATE_DIR: join(testbed.layout.regionDir(region), `upgrade-state-${RUN}`),
-  };
-  operators.set(
-    region,
-    await startOperator(testbed, region, env, { federated: true, ...(source ? { source } : {}) }),
-  );
-}
-
+/** The region's operator of the previous release stops; this checkout's starts on the same state. */
 async function upgrade(region: Region): Promise<void> {
   await operators.get(region)?.stop();
-  await start(region, undefined);
+  operators.set(region, await startSuiteOperator(testbed, region, STATE));
 }
 
 const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
@@ -99,24 +91,17 @@ beforeAll(async () => {
   previous = await releaseTree(PREVIOUS_RELEASE);
   links = await startPeerLinks(testbed);
   await unpauseChain(testbed.chain);
-  for (const region of REGIONS) {
-    await installFederation(testbed, region, options(region));
-    await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply({
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: NS },
-    });
-  }
-  await Promise.all(REGIONS.map((region) => start(region, previous)));
+  for (const [region, operator] of await startFederatedSuite(testbed, {
+    namespace: NS,
+    stateName: STATE,
+    options,
+    source: previous,
+  }))
+    operators.set(region, operator);
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.all([...operators.values()].map((o) => o.stop()));
-  await Promise.all([...links.values()].map((l) => l.close()));
-  for (const region of REGIONS) {
-    await kubectl(testbed, region, ["delete", "namespace", NS, "--wait=false"]).catch(() => undefined);
-    await installFederation(testbed, region);
-  }
+  await stopFederatedSuite(testbed, { operators, links, namespace: NS });
 }, 120_000);
 
 describe(`a rolling upgrade from the previous release (${PREVIOUS_RELEASE.slice(0, 7)})`, () => {
