@@ -5,7 +5,16 @@
 // not. A region "upgrades" by stopping the operator started from there and
 // starting this checkout's on the same state directory.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -54,11 +63,6 @@ export async function releaseTree(commit: string = PREVIOUS_RELEASE): Promise<st
   ]);
   await run("tar", ["-xf", archive, "-C", tmp]);
   rmSync(archive);
-  if (!sameLock(tmp))
-    await run("npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund"], {
-      cwd: tmp,
-      maxBuffer: 64 * 1024 * 1024,
-    });
   writeFileSync(join(tmp, ".complete"), `${commit}\n`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(cache, "releases"), { recursive: true });
@@ -70,11 +74,23 @@ const sameLock = (dir: string): boolean =>
   readFileSync(join(dir, "package-lock.json"), "utf8") ===
   readFileSync(join(repo, "package-lock.json"), "utf8");
 
-/** With the same lock file, the release runs on this checkout's node_modules, linked anew each time (checkouts move). */
-function linkModules(dir: string): string {
-  if (!sameLock(dir)) return dir; // its own, from its own npm ci
-  const link = join(dir, "node_modules");
-  rmSync(link, { recursive: true, force: true });
-  symlinkSync(join(repo, "node_modules"), link);
+/**
+ * With the same lock file, the release runs on this checkout's node_modules, linked anew each
+ * time (checkouts move); with another, on its own from `npm ci`, made again if what is there
+ * is a link or nothing (the lock file of this checkout changed since the cache was made).
+ */
+async function linkModules(dir: string): Promise<string> {
+  const modules = join(dir, "node_modules");
+  const linked = lstatSync(modules, { throwIfNoEntry: false });
+  if (sameLock(dir)) {
+    rmSync(modules, { recursive: true, force: true }); // a link is removed, not what it points to
+    symlinkSync(join(repo, "node_modules"), modules);
+  } else if (!linked || linked.isSymbolicLink()) {
+    rmSync(modules, { recursive: true, force: true });
+    await run("npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund"], {
+      cwd: dir,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  }
   return dir;
 }

@@ -3,7 +3,7 @@
 // .testbed/state.json as it starts, so `down` can stop it from any shell, and
 // a failed `up` leaves nothing behind.
 import { execFile } from "node:child_process";
-import { rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { Address } from "viem";
@@ -188,7 +188,14 @@ export async function up(
       await Promise.allSettled(started);
       await down({ layout: l, keepFiles: true });
       if (attempt >= 2) throw err;
-      log(`starting again (${err instanceof Error ? err.message.split("\n", 1)[0] : String(err)})`);
+      // The failed attempt's files (anvil.log, the API servers' logs) are the evidence: kept aside.
+      const failed = `${l.root}.failed`;
+      rmSync(failed, { recursive: true, force: true });
+      renameSync(l.root, failed);
+      // Something of the first attempt still holding a port: its own error says why.
+      if ((await findBusyPorts(l)).length > 0) throw err;
+      const why = err instanceof Error ? err.message.split("\n", 1)[0] : String(err);
+      log(`starting again (${why ?? ""}; the first attempt's files are in ${failed})`);
     }
   }
   mark("total");

@@ -14,6 +14,7 @@ import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
+  logKey,
   peersThrough,
   startFederatedSuite,
   startPeerLinks,
@@ -29,6 +30,9 @@ import {
   manifestStatus as readManifestStatus,
 } from "../testbed/read.ts";
 import { PREVIOUS_RELEASE, releaseTree } from "../testbed/release.ts";
+import { openReceipt } from "../../operator/core/receipt/receipt.ts";
+import { ed25519PublicKey, noteVerifier, parseVkey } from "../../operator/core/tlog/note.ts";
+import { TileClient } from "../../operator/tlog/client.ts";
 import type { TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
@@ -52,10 +56,32 @@ const until = <T>(
 ): Promise<T> =>
   eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
 
-/** The region's operator of the previous release stops; this checkout's starts on the same state. */
+/** Changes a region's operator refused from its peers (a process's counter starts at 0). */
+const rejected = async (region: Region): Promise<number> =>
+  Number(
+    /^dsc_sync_rejected_messages_total (\d+)/m.exec((await operators.get(region)?.metrics()) ?? "")?.[1] ??
+      "-1",
+  );
+
+/** The region's operator of the previous release stops (having refused nothing); this checkout's starts on the same state. */
 async function upgrade(region: Region): Promise<void> {
+  for (const r of REGIONS)
+    expect(await rejected(r), `changes ${r} refused before ${region}'s upgrade`).toBe(0);
   await operators.get(region)?.stop();
   operators.set(region, await startSuiteOperator(testbed, region, STATE));
+}
+
+/** The manifest.applied receipts for `name` in a region's own decision log, read and proven over HTTP. */
+async function appliedReceipts(region: Region, name: string): Promise<number> {
+  const vkey = parseVkey(logKey(testbed, region).vkey);
+  const client = new TileClient(
+    `http://127.0.0.1:${String(operators.get(region)?.port)}/log/`,
+    noteVerifier(vkey.name, vkey.publicKey),
+  );
+  const checkpoint = await client.checkpoint();
+  return (await client.entries(checkpoint, 0, checkpoint.size))
+    .map((e) => openReceipt(e, ed25519PublicKey(vkey.publicKey)).receipt)
+    .filter((r) => r.kind === "manifest.applied" && r.subject === `${NS}/${name}`).length;
 }
 
 const configMap = (region: Region, name: string) => readConfigMap(kc(region), NS, name);
@@ -149,8 +175,10 @@ describe(`a rolling upgrade from the previous release (${PREVIOUS_RELEASE.slice(
 
     for (const region of REGIONS)
       expect(operators.get(region)?.child.spawnargs.join(" ")).not.toContain(previous);
-    // The first manifest was never written again in any region, through three restarts on a new release.
+    // The first manifest was never written again in any region, through three restarts on a new
+    // release, and each region's log, kept across its upgrade, decided its apply once.
     expect(await written()).toEqual(beforeVersions);
+    for (const region of REGIONS) expect(await appliedReceipts(region, "before"), region).toBe(1);
     for (const region of REGIONS) {
       for (const name of ["before", "after-alpha", "after-beta", "after-gamma"])
         expect((await readManifestStatus(kc(region), NS, name))?.state, `${name} in ${region}`).toBe(

@@ -24,7 +24,7 @@ import type { EventRecorder } from "../runtime/events.ts";
 import { parseKey } from "../runtime/keys.ts";
 import type { RegionEntry, ReconcileRecord } from "../replication/manifest-records.ts";
 import type { ActivePause } from "../state/readers.ts";
-import type { AppliedVersion } from "../core/approval/policy.ts";
+import { appliedInStatus, type AppliedVersion } from "../core/approval/policy.ts";
 import type { Verifier } from "../verification/verifier.ts";
 import type { VerificationReport } from "../verification/verify.ts";
 import { describeRef, FINALIZER } from "./labels.ts";
@@ -327,7 +327,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         namespace,
         name,
         spec,
-        applied: inStatus(previous) ?? (await options.records?.applied(key)),
+        applied: appliedInStatus(previous) ?? (await options.records?.applied(key)),
       });
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
@@ -513,10 +513,4 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       throw error;
     }
   };
-}
-
-/** The version status says is applied. */
-function inStatus(status: ConsortiumManifestStatus | undefined): AppliedVersion | undefined {
-  if (status?.appliedNonce === undefined || status.appliedDigest === undefined) return undefined;
-  return { nonce: status.appliedNonce, digest: status.appliedDigest, tier: status.appliedTier };
 }

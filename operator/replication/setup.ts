@@ -9,6 +9,7 @@ import type { Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationStatus } from "../api/v1alpha1/federation.ts";
 import type { ReadManifest } from "../api/v1alpha1/objects.ts";
+import { appliedInStatus } from "../core/approval/policy.ts";
 import { bindManifest, federationBinding } from "../core/manifest/digest.ts";
 import type { FederationContext } from "../federation/context.ts";
 import type { PeerTransport } from "../peers/transport.ts";
@@ -152,10 +153,12 @@ export function setupReplication(o: ReplicationOptions): Replication {
     const context = o.federation();
     if (!context) return false;
     try {
-      // Judged against what this region applied, as the manifest controller judges it: a version
-      // of a lower tier than the applied one, or a reused applied nonce, is not mirrored over it
-      // (one DSP's lower-tier version would otherwise replace the manifest, unapplied, here).
-      const applied = await records.applied(`${namespace}/${name}`);
+      // Judged against what this region applied, as the manifest controller judges it (the
+      // manifest's status first; the federation state's record only when there is no status): a
+      // version of a lower tier than the applied one, or a reused applied nonce, is not mirrored
+      // over it (one DSP's lower-tier version would otherwise replace the manifest, unapplied).
+      const local = await o.read(namespace, name);
+      const applied = appliedInStatus(local?.status) ?? (await records.applied(`${namespace}/${name}`));
       const report = await o.verifier.verify(context, { namespace, name, spec, applied });
       return report.decision.verified;
     } catch {

@@ -63,6 +63,14 @@ export interface AppliedVersion {
   readonly tier: Tier | undefined;
 }
 
+/** The version a manifest's status says is applied in this region, if it says one. */
+export function appliedInStatus(
+  status: { appliedNonce?: number; appliedDigest?: string; appliedTier?: Tier } | undefined,
+): AppliedVersion | undefined {
+  if (status?.appliedNonce === undefined || status.appliedDigest === undefined) return undefined;
+  return { nonce: status.appliedNonce, digest: status.appliedDigest, tier: status.appliedTier };
+}
+
 /**
  * The policy a region decides by: the federation's, made stricter (never
  * looser) by the region's own Federation spec, tier by tier. A region's admin
