@@ -100,6 +100,23 @@ export class ChainReader {
     }
   }
 
+  /** One read at `block`, memoised and timed; any failure is a ChainUnavailableError naming `what`. */
+  private read<T>(
+    block: bigint,
+    key: string,
+    method: string,
+    what: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    return this.cached(block, key, async () => {
+      try {
+        return await this.timed(method, call);
+      } catch (error) {
+        throw new ChainUnavailableError(`cannot read ${what}: ${shortError(error)}`);
+      }
+    });
+  }
+
   /** Memoises `load` per block; a failed read is not cached. */
   private cached<T>(block: bigint, key: string, load: () => Promise<T>): Promise<T> {
     if (block !== this.cacheBlock) {
@@ -256,102 +273,85 @@ export class ChainReader {
   }
 
   approvedHash(safe: Address, owner: Address, hash: Hex, block: bigint): Promise<boolean> {
-    return this.cached(block, `approved:${safe}:${owner}:${hash}`, async () => {
-      try {
-        const value = await this.timed("approvedHashes", () =>
-          this.client.readContract({
-            address: safe,
-            abi: safeAbi,
-            functionName: "approvedHashes",
-            args: [owner, hash],
-            blockNumber: block,
-          }),
-        );
+    return this.read(
+      block,
+      `approved:${safe}:${owner}:${hash}`,
+      "approvedHashes",
+      `approved hashes of ${safe}`,
+      async () => {
+        const value = await this.client.readContract({
+          address: safe,
+          abi: safeAbi,
+          functionName: "approvedHashes",
+          args: [owner, hash],
+          blockNumber: block,
+        });
         return value !== 0n;
-      } catch (error) {
-        throw new ChainUnavailableError(`cannot read approved hashes of ${safe}: ${shortError(error)}`);
-      }
-    });
+      },
+    );
   }
 
   isContract(address: Address, block: bigint): Promise<boolean> {
-    return this.cached(block, `code:${address}`, async () => {
-      try {
-        const code = await this.timed("eth_getCode", () =>
-          this.client.getCode({ address, blockNumber: block }),
-        );
-        return code !== undefined && code !== "0x";
-      } catch (error) {
-        throw new ChainUnavailableError(`cannot read code at ${address}: ${shortError(error)}`);
-      }
+    return this.read(block, `code:${address}`, "eth_getCode", `code at ${address}`, async () => {
+      const code = await this.client.getCode({ address, blockNumber: block });
+      return code !== undefined && code !== "0x";
     });
   }
 
   guardianPause(contract: Address, block: bigint): Promise<ChainPause> {
-    return this.cached(block, `pause:${contract}`, async () => {
-      try {
-        const [paused, [guardian, evidence, at, id]] = await this.timed("guardianPause", () =>
-          Promise.all([
-            this.client.readContract({
-              address: contract,
-              abi: guardianPauseAbi,
-              functionName: "paused",
-              blockNumber: block,
-            }),
-            this.client.readContract({
-              address: contract,
-              abi: guardianPauseAbi,
-              functionName: "lastPause",
-              blockNumber: block,
-            }),
-          ]),
-        );
+    return this.read(
+      block,
+      `pause:${contract}`,
+      "guardianPause",
+      `the guardian pause ${contract}`,
+      async () => {
+        const read = { address: contract, abi: guardianPauseAbi, blockNumber: block } as const;
+        const [paused, [guardian, evidence, at, id]] = await Promise.all([
+          this.client.readContract({ ...read, functionName: "paused" }),
+          this.client.readContract({ ...read, functionName: "lastPause" }),
+        ]);
         return { paused, id, guardian: getAddress(guardian), evidence, at: Number(at) };
-      } catch (error) {
-        throw new ChainUnavailableError(`cannot read the guardian pause ${contract}: ${shortError(error)}`);
-      }
-    });
+      },
+    );
   }
 
   /** A log's registration and latest anchor on the LogAnchor contract (all zero for an unknown log). */
   logAnchor(contract: Address, log: Hex, block: bigint): Promise<ChainAnchor> {
-    return this.cached(block, `anchor:${contract}:${log}`, async () => {
-      try {
-        const [key, anchorer, size, root, at] = await this.timed("logAnchor", () =>
-          this.client.readContract({
-            address: contract,
-            abi: logAnchorAbi,
-            functionName: "latest",
-            args: [log],
-            blockNumber: block,
-          }),
-        );
+    return this.read(
+      block,
+      `anchor:${contract}:${log}`,
+      "logAnchor",
+      `the log anchor ${contract}`,
+      async () => {
+        const [key, anchorer, size, root, at] = await this.client.readContract({
+          address: contract,
+          abi: logAnchorAbi,
+          functionName: "latest",
+          args: [log],
+          blockNumber: block,
+        });
         return { key, anchorer: getAddress(anchorer), size: anchoredSize(size), root, at: Number(at) };
-      } catch (error) {
-        throw new ChainUnavailableError(`cannot read the log anchor ${contract}: ${shortError(error)}`);
-      }
-    });
+      },
+    );
   }
 
   /** Who owns the LogAnchor contract: only the Consortium Safe's registrations count. */
   logAnchorOwner(contract: Address, block: bigint): Promise<Address> {
-    return this.cached(block, `anchorOwner:${contract}`, async () => {
-      try {
-        const owner = await this.timed("logAnchor", () =>
-          this.client.readContract({
+    return this.read(
+      block,
+      `anchorOwner:${contract}`,
+      "logAnchor",
+      `the owner of the log anchor ${contract}`,
+      async () =>
+        getAddress(
+          await this.client.readContract({
             address: contract,
             abi: logAnchorAbi,
             functionName: "owner",
             blockNumber: block,
           }),
-        );
-        return getAddress(owner);
-      } catch (error) {
-        throw new ChainUnavailableError(
-          `cannot read the owner of the log anchor ${contract}: ${shortError(error)}`,
-        );
-      }
-    });
+        ),
+    );
   }
 
   /** The anchors made on the LogAnchor contract for `logs` in blocks `from` to `to` (inclusive), in order. */
@@ -393,42 +393,42 @@ export class ChainReader {
 
   /** The live agent of `dsp`, or undefined when it has none. */
   dspAgent(registry: Address, dsp: Address, block: bigint): Promise<Address | undefined> {
-    return this.cached(block, `dspAgent:${registry}:${dsp}`, async () => {
-      try {
-        const agent = await this.timed("dspAgent", () =>
-          this.client.readContract({
-            address: registry,
-            abi: agentRegistryAbi,
-            functionName: "dspAgent",
-            args: [dsp],
-            blockNumber: block,
-          }),
-        );
+    return this.read(
+      block,
+      `dspAgent:${registry}:${dsp}`,
+      "dspAgent",
+      `the agent registry ${registry}`,
+      async () => {
+        const agent = await this.client.readContract({
+          address: registry,
+          abi: agentRegistryAbi,
+          functionName: "dspAgent",
+          args: [dsp],
+          blockNumber: block,
+        });
         return agent === zeroAddress ? undefined : getAddress(agent);
-      } catch (error) {
-        throw new ChainUnavailableError(`cannot read the agent registry ${registry}: ${shortError(error)}`);
-      }
-    });
+      },
+    );
   }
 
   /** The agent token held by `agent`, or undefined if it holds none (never minted or revoked). */
   agentOf(registry: Address, agent: Address, block: bigint): Promise<Agent | undefined> {
-    return this.cached(block, `agent:${registry}:${agent}`, async () => {
-      try {
-        const [tokenId, dsp] = await this.timed("agentOf", () =>
-          this.client.readContract({
-            address: registry,
-            abi: agentRegistryAbi,
-            functionName: "agentOf",
-            args: [agent],
-            blockNumber: block,
-          }),
-        );
+    return this.read(
+      block,
+      `agent:${registry}:${agent}`,
+      "agentOf",
+      `the agent registry ${registry}`,
+      async () => {
+        const [tokenId, dsp] = await this.client.readContract({
+          address: registry,
+          abi: agentRegistryAbi,
+          functionName: "agentOf",
+          args: [agent],
+          blockNumber: block,
+        });
         return tokenId === 0n ? undefined : { tokenId, dsp: getAddress(dsp) };
-      } catch (error) {
-        throw new ChainUnavailableError(`cannot read the agent registry ${registry}: ${shortError(error)}`);
-      }
-    });
+      },
+    );
   }
 }
 
