@@ -10,7 +10,13 @@ import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import { adminConfig, type OperatorProcess } from "../testbed/operator.ts";
-import { chainPause, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
+import {
+  breachReportObject,
+  chainPause,
+  resumeSpec,
+  signedReport,
+  unpauseChain,
+} from "../testbed/guardian.ts";
 import {
   breachReportStatus,
   deployment as readDeployment,
@@ -220,20 +226,15 @@ export async function runStory(ctx: StoryContext): Promise<void> {
   // ---- 5. a breach ----
 
   say.chapter(5, "An agent flags a breach in gamma");
-  const { report, signature } = await signedReport(
+  const signed = await signedReport(
     testbed.chain,
     testbed.chain.keys.agents.gamma,
     "settlement invariant broken",
     { evidence: `demo ${ns}: total supply moved without a settlement` },
   );
   t0 = performance.now();
-  await admin("gamma").apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "BreachReport",
-    metadata: { name: "breach-1", namespace: ns },
-    spec: { ...report, signature },
-  } as never);
-  say.done(`DSP-3's agent files a signed BreachReport: "${report.scope}"`);
+  await admin("gamma").apply(breachReportObject(ns, "breach-1", signed));
+  say.done(`DSP-3's agent files a signed BreachReport: "${signed.report.scope}"`);
   const judged = await until("the report judged", async () => {
     const status = await breachReportStatus(kc("gamma"), ns, "breach-1");
     return status?.state ? status : undefined;

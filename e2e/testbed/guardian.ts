@@ -48,6 +48,15 @@ export async function signedReport(
   };
 }
 
+/** A BreachReport holding a signed report, as an agent's DSP admin applies it. */
+export const breachReportObject = (namespace: string, name: string, r: SignedReport) =>
+  ({
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "BreachReport",
+    metadata: { name, namespace },
+    spec: { ...r.report, signature: r.signature },
+  }) as never;
+
 /** The GuardianPause contract: paused or not, and the latest pause's id and evidence. */
 export async function chainPause(
   chain: TestbedChain,

@@ -37,6 +37,7 @@ import {
   type OperatorProcess,
 } from "../testbed/operator.ts";
 import {
+  breachReportObject,
   chainPause,
   resumeSpec,
   signedReport,
@@ -145,12 +146,7 @@ const agentReport = (agentKey: Hex, scope: string, signer?: Hex): Promise<Signed
   });
 
 async function fileReport(region: Region, name: string, r: SignedReport) {
-  await admin(region).apply({
-    apiVersion: "dsc.federation.dev/v1alpha1",
-    kind: "BreachReport",
-    metadata: { name, namespace: NS },
-    spec: { ...r.report, signature: r.signature },
-  } as never);
+  await admin(region).apply(breachReportObject(NS, name, r));
   return until(`BreachReport ${name} judged in ${region}`, async () => {
     const status = await breachReportStatus(kc(region), NS, name);
     return status?.state ? status : undefined;

@@ -23,7 +23,7 @@ import { Applier } from "../../operator/runtime/apply.ts";
 import { createState, freshActor, type FederationDoc } from "../../operator/state/document.ts";
 import { manifestIds } from "../../operator/state/readers.ts";
 import { eventually } from "../testbed/eventually.ts";
-import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
+import { breachReportObject, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
@@ -138,12 +138,7 @@ describe("one hostile member", () => {
     const report = await signedReport(testbed.chain, testbed.chain.keys.agents.gamma, "hostile suite", {
       evidence: `hostile ${RUN}`,
     });
-    await admin("gamma").apply({
-      apiVersion: "dsc.federation.dev/v1alpha1",
-      kind: "BreachReport",
-      metadata: { name: "breach", namespace: NS },
-      spec: { ...report.report, signature: report.signature },
-    } as never);
+    await admin("gamma").apply(breachReportObject(NS, "breach", report));
     const judged = await until("report judged in gamma", async () => {
       const s = await breachReportStatus(kc("gamma"), NS, "breach");
       return s?.state ? s : undefined;

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { eventually } from "../testbed/eventually.ts";
-import { resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
+import { breachReportObject, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
@@ -149,12 +149,9 @@ describe(`a rolling upgrade from the previous release (${PREVIOUS_RELEASE.slice(
     const report = await signedReport(testbed.chain, testbed.chain.keys.agents.beta, "upgrade suite", {
       evidence: `upgrade ${RUN}`,
     });
-    await new Applier(kc("beta"), { fieldManager: "dsp-admin" }).apply({
-      apiVersion: "dsc.federation.dev/v1alpha1",
-      kind: "BreachReport",
-      metadata: { name: "breach", namespace: NS },
-      spec: { ...report.report, signature: report.signature },
-    } as never);
+    await new Applier(kc("beta"), { fieldManager: "dsp-admin" }).apply(
+      breachReportObject(NS, "breach", report),
+    );
     const judged = await until("the report accepted in beta", async () => {
       const s = await breachReportStatus(kc("beta"), NS, "breach");
       return s?.state === "Accepted" && s;
