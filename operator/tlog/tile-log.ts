@@ -243,9 +243,7 @@ export class TileLog {
    * changes and a LogCorruptedError says so.
    */
   async adopt(entries: readonly Uint8Array[], note: string): Promise<void> {
-    const parsed = parseNote(note);
-    verifyNote(parsed, [this.#o.verifier]);
-    const offered = parseCheckpoint(parsed.text);
+    const offered = signedCheckpoint(this.#o, note);
     if (offered.origin !== this.#o.origin || offered.size !== this.#edgeSize + entries.length)
       throw new LogCorruptedError(
         `the checkpoint is of ${offered.origin} at ${String(offered.size)}, not the ${String(entries.length)} entries after ${String(this.#edgeSize)}`,
@@ -256,7 +254,7 @@ export class TileLog {
           throw new LogCorruptedError(
             `entries ${String(this.#checkpoint.size)} to ${String(c.size)} do not hash to the checkpoint's root`,
           );
-        return { ...offered, note: formatNote(parsed) };
+        return offered;
       }),
     );
     this.#adopting = run.catch(() => undefined);
@@ -474,13 +472,18 @@ async function removeStrayPartials(files: LogFiles, size: number): Promise<void>
   }
 }
 
+/** A checkpoint note signed by this log's key, parsed; throws what the parse or the signature check found. */
+function signedCheckpoint(o: LogOptions, text: string): SignedCheckpoint {
+  const note = parseNote(text);
+  verifyNote(note, [o.verifier]);
+  return { ...parseCheckpoint(note.text), note: formatNote(note) };
+}
+
 /** A checkpoint note read from the log's files, signed by its key and of its origin. */
 function verified(o: LogOptions, text: string, file: string): SignedCheckpoint {
   let checkpoint: SignedCheckpoint;
   try {
-    const note = parseNote(text);
-    verifyNote(note, [o.verifier]);
-    checkpoint = { ...parseCheckpoint(note.text), note: formatNote(note) };
+    checkpoint = signedCheckpoint(o, text);
   } catch (error) {
     throw new LogCorruptedError(
       `the log's ${file} is not a checkpoint signed by this log's key: ${String(error)}`,
