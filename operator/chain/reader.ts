@@ -102,9 +102,9 @@ export class ChainReader {
 
   /** One read at `block`, memoised and timed; any failure is a ChainUnavailableError naming `what`. */
   private read<T>(
+    method: string,
     block: bigint,
     key: string,
-    method: string,
     what: string,
     call: () => Promise<T>,
   ): Promise<T> {
@@ -274,9 +274,9 @@ export class ChainReader {
 
   approvedHash(safe: Address, owner: Address, hash: Hex, block: bigint): Promise<boolean> {
     return this.read(
+      "approvedHashes",
       block,
       `approved:${safe}:${owner}:${hash}`,
-      "approvedHashes",
       `approved hashes of ${safe}`,
       async () => {
         const value = await this.client.readContract({
@@ -292,7 +292,7 @@ export class ChainReader {
   }
 
   isContract(address: Address, block: bigint): Promise<boolean> {
-    return this.read(block, `code:${address}`, "eth_getCode", `code at ${address}`, async () => {
+    return this.read("eth_getCode", block, `code:${address}`, `code at ${address}`, async () => {
       const code = await this.client.getCode({ address, blockNumber: block });
       return code !== undefined && code !== "0x";
     });
@@ -300,9 +300,9 @@ export class ChainReader {
 
   guardianPause(contract: Address, block: bigint): Promise<ChainPause> {
     return this.read(
+      "guardianPause",
       block,
       `pause:${contract}`,
-      "guardianPause",
       `the guardian pause ${contract}`,
       async () => {
         const read = { address: contract, abi: guardianPauseAbi, blockNumber: block } as const;
@@ -318,9 +318,9 @@ export class ChainReader {
   /** A log's registration and latest anchor on the LogAnchor contract (all zero for an unknown log). */
   logAnchor(contract: Address, log: Hex, block: bigint): Promise<ChainAnchor> {
     return this.read(
+      "logAnchor",
       block,
       `anchor:${contract}:${log}`,
-      "logAnchor",
       `the log anchor ${contract}`,
       async () => {
         const [key, anchorer, size, root, at] = await this.client.readContract({
@@ -338,9 +338,9 @@ export class ChainReader {
   /** Who owns the LogAnchor contract: only the Consortium Safe's registrations count. */
   logAnchorOwner(contract: Address, block: bigint): Promise<Address> {
     return this.read(
+      "logAnchor",
       block,
       `anchorOwner:${contract}`,
-      "logAnchor",
       `the owner of the log anchor ${contract}`,
       async () =>
         getAddress(
@@ -394,9 +394,9 @@ export class ChainReader {
   /** The live agent of `dsp`, or undefined when it has none. */
   dspAgent(registry: Address, dsp: Address, block: bigint): Promise<Address | undefined> {
     return this.read(
+      "dspAgent",
       block,
       `dspAgent:${registry}:${dsp}`,
-      "dspAgent",
       `the agent registry ${registry}`,
       async () => {
         const agent = await this.client.readContract({
@@ -414,9 +414,9 @@ export class ChainReader {
   /** The agent token held by `agent`, or undefined if it holds none (never minted or revoked). */
   agentOf(registry: Address, agent: Address, block: bigint): Promise<Agent | undefined> {
     return this.read(
+      "agentOf",
       block,
       `agent:${registry}:${agent}`,
-      "agentOf",
       `the agent registry ${registry}`,
       async () => {
         const [tokenId, dsp] = await this.client.readContract({
