@@ -40,6 +40,12 @@ export type Buckets<V> = Record<string, Record<string, V>>;
 
 export interface FederationDoc {
   schema: number;
+  /**
+   * Which history this is (epoch.ts): a rebase starts a new document, with
+   * only the live records, when the history has grown. Absent in epoch 0,
+   * whose genesis predates it.
+   */
+  epoch?: number;
   /** bucket(id) -> "<id> <nonce> <digest> <region>" -> submittedAt (ms). */
   versions: Buckets<number>;
   /** bucket(digest) -> "<digest> <safe> <signature hex>" -> true. */
@@ -114,10 +120,12 @@ export const resumedKey = (token: string, manifest: string, region: string): str
 /**
  * The first change, identical on every replica (fixed actor, no timestamp), so
  * replicas that never met share the bucket maps instead of conflicting on them.
+ * Each epoch has its own: regions that rebase apart still share it.
  */
-function genesisBytes(): Uint8Array {
+function genesisBytes(epoch: number): Uint8Array {
   const doc = A.change(A.init<FederationDoc>({ actor: "00" }), { time: undefined }, (d) => {
     d.schema = SCHEMA;
+    if (epoch > 0) d.epoch = epoch;
     for (const name of BUCKETED) {
       d[name] = {};
       for (const b of BUCKETS) d[name][b] = {};
@@ -129,10 +137,18 @@ function genesisBytes(): Uint8Array {
   return A.save(doc);
 }
 
-const GENESIS = genesisBytes();
+const GENESIS = genesisBytes(0);
+let latest: { epoch: number; bytes: Uint8Array } = { epoch: 0, bytes: GENESIS };
 
-/** A new replica's starting bytes, for `loadState` when nothing is stored yet. */
-export const genesis = (): Uint8Array => GENESIS;
+/** A new replica's starting bytes, for `loadState` when nothing is stored yet; or an epoch's. */
+export function genesis(epoch = 0): Uint8Array {
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch ${String(epoch)}`);
+  if (latest.epoch !== epoch) latest = { epoch, bytes: genesisBytes(epoch) };
+  return latest.bytes;
+}
+
+/** The document's epoch: 0 for one that was never rebased. */
+export const epochOf = (doc: StateDoc): number => doc.epoch ?? 0;
 
 /**
  * A random actor id, to be taken at every process start. Reusing an actor
@@ -149,6 +165,9 @@ export function loadState(bytes: Uint8Array, actor: string): StateDoc {
   const doc = A.load<FederationDoc>(bytes, { actor });
   if (doc.schema !== SCHEMA) {
     throw new Error(`federation state has schema ${String(doc.schema)}, this operator reads ${SCHEMA}`);
+  }
+  if (doc.epoch !== undefined && !(Number.isSafeInteger(doc.epoch) && doc.epoch > 0)) {
+    throw new Error(`federation state has epoch ${JSON.stringify(doc.epoch)}, not a positive integer`);
   }
   return doc;
 }

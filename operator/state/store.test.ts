@@ -1,15 +1,16 @@
 import { spawn } from "node:child_process";
-import { appendFile, copyFile, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as A from "@automerge/automerge";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createState, freshActor, type StateDoc } from "./document.ts";
+import { createState, epochOf, freshActor, loadState, type StateDoc } from "./document.ts";
+import { rebased } from "./rebase.ts";
 import { submission } from "../../e2e/support/state-fixtures.ts";
 import { submit } from "../../e2e/support/transitions.ts";
 import { manifestIds } from "./readers.ts";
-import { StateStore } from "./store.ts";
+import { PREVIOUS, StateStore } from "./store.ts";
 import { SyncSessions } from "./sync.ts";
 
 let dir: string;
@@ -19,6 +20,8 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+const nothing = { versions: new Set<string>(), approvals: new Set<string>(), applied: new Set<string>() };
 
 const ids = (n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => `ns/m-${String(from + i).padStart(5, "0")}`);
@@ -110,6 +113,39 @@ describe("state store", () => {
     });
   });
 
+  it("rebases to a new epoch, keeping the old one whole to roll back to", async () => {
+    const { store, doc } = await StateStore.open(dir);
+    const d = await appendEach(store, doc, ids(3));
+    await store.saveSyncState("beta", Uint8Array.of(1));
+    const next = submit(rebased(d, 1, freshActor(), nothing), submission("ns/after", 1));
+    expect(await store.append(next)).toBe(true);
+    expect(store.sizes().logBytes).toBe(0);
+    await expect(store.append(d)).rejects.toThrow(/epoch 1; 0 is older/);
+    await store.close();
+
+    const again = await reopen();
+    expect(epochOf(again.doc)).toBe(1);
+    expect(manifestIds(again.doc)).toEqual([...ids(3), "ns/after"].sort());
+    expect(again.syncStates.size).toBe(0);
+    const previous = loadState(await readFile(join(dir, PREVIOUS)), freshActor());
+    expect([epochOf(previous), manifestIds(previous)]).toEqual([0, ids(3)]);
+  });
+
+  it("finishes a rebase that a crash left after its commit point, and ignores one before it", async () => {
+    const { store, doc } = await StateStore.open(dir);
+    const d = await appendEach(store, doc, ids(2));
+    await store.saveSyncState("beta", Uint8Array.of(1));
+    await store.close();
+    // Before the commit point: a temp file of the next snapshot.
+    await writeFile(join(dir, "state.next.tmp"), A.save(rebased(d, 1, freshActor(), nothing)));
+    expect(epochOf((await reopen()).doc)).toBe(0);
+    // After it: state.next whole, the log and the sync states not yet touched.
+    await writeFile(join(dir, "state.next"), A.save(rebased(d, 1, freshActor(), nothing)));
+    const again = await reopen();
+    expect([epochOf(again.doc), manifestIds(again.doc), again.syncStates.size]).toEqual([1, ids(2), 0]);
+    expect(await readdir(dir)).not.toContain("state.next");
+  });
+
   it("lets a restarted region sync with a peer that holds changes it never stored", async () => {
     const actor = freshActor();
     const first = await StateStore.open(dir, { actor });
@@ -153,12 +189,17 @@ describe("state store under kill -9", () => {
     import { submit } from ${JSON.stringify(url("../../e2e/support/transitions.ts"))};
     import { manifestIds } from ${JSON.stringify(url("readers.ts"))};
     import { submission } from ${JSON.stringify(url("../../e2e/support/state-fixtures.ts"))};
+    import { rebased } from ${JSON.stringify(url("rebase.ts"))};
+    import { epochOf, freshActor } from ${JSON.stringify(url("document.ts"))};
     const { store, doc } = await StateStore.open(process.argv[1], { compactAfterBytes: 16384 });
+    const rebaseEvery = Number(process.argv[2]);
+    const none = { versions: new Set(), approvals: new Set(), applied: new Set() };
     let d = doc;
     const start = manifestIds(d).length;
     process.stdout.write("ready\\n");
     for (let i = start; i < start + 100000; i++) {
       d = submit(d, submission("kill/m-" + String(i).padStart(6, "0"), 1));
+      if (rebaseEvery > 0 && i % rebaseEvery === 0) d = rebased(d, epochOf(d) + 1, freshActor(), none);
       await store.append(d);
       if (i % 7 === 0) await store.saveSyncState("beta", Buffer.alloc(4096, i % 251));
       process.stdout.write(i + "\\n");
@@ -166,9 +207,9 @@ describe("state store under kill -9", () => {
   `;
 
   /** Runs the child until a random moment after it is ready, kills it, returns the last acknowledged index. */
-  function runAndKill(delayMs: number): Promise<number> {
+  function runAndKill(delayMs: number, rebaseEvery = 0): Promise<number> {
     return new Promise((resolve, reject) => {
-      const proc = spawn(process.execPath, ["--input-type=module", "-e", child, dir], {
+      const proc = spawn(process.execPath, ["--input-type=module", "-e", child, dir, String(rebaseEvery)], {
         stdio: ["ignore", "pipe", "inherit"],
       });
       let out = "";
@@ -194,25 +235,45 @@ describe("state store under kill -9", () => {
     });
   }
 
-  it("loses no acknowledged change and never corrupts the store, over 20 kills", async () => {
-    let acknowledged = -1;
-    let torn = 0;
-    for (let round = 0; round < 20; round++) {
-      acknowledged = Math.max(acknowledged, await runAndKill(20 + Math.floor(Math.random() * 200)));
-      const { doc, store, syncStates, tornBytes } = await StateStore.open(dir);
-      await store.close();
-      torn += tornBytes > 0 ? 1 : 0;
-      const names = manifestIds(doc);
-      // Every acknowledged change is there, and what is there is whole: m-0 .. m-(n-1), no gaps.
-      expect(names.length).toBeGreaterThan(acknowledged);
-      expect(names).toEqual(names.map((_, i) => `kill/m-${String(i).padStart(6, "0")}`));
-      const sync = syncStates.get("beta");
-      if (sync !== undefined) {
-        expect(sync.length).toBe(4096);
-        expect(new Set(sync).size).toBe(1);
+  it.each([
+    ["", 20, 0],
+    [", rebasing to a new epoch every 10 changes,", 12, 10],
+  ])(
+    "loses no acknowledged change and never corrupts the store%s over %i kills",
+    async (_, kills, rebaseEvery) => {
+      let acknowledged = -1;
+      let torn = 0;
+      let epoch = 0;
+      for (let round = 0; round < kills; round++) {
+        acknowledged = Math.max(
+          acknowledged,
+          // A rebase takes ~100-200 ms (a new genesis, two fsynced files), so those runs last longer.
+          await runAndKill(
+            (rebaseEvery > 0 ? 100 : 20) + Math.floor(Math.random() * (rebaseEvery > 0 ? 1500 : 200)),
+            rebaseEvery,
+          ),
+        );
+        const { doc, store, syncStates, tornBytes } = await StateStore.open(dir);
+        await store.close();
+        expect(epochOf(doc)).toBeGreaterThanOrEqual(epoch);
+        epoch = epochOf(doc);
+        torn += tornBytes > 0 ? 1 : 0;
+        const names = manifestIds(doc);
+        // Every acknowledged change is there, and what is there is whole: m-0 .. m-(n-1), no gaps.
+        expect(names.length).toBeGreaterThan(acknowledged);
+        expect(names).toEqual(names.map((_, i) => `kill/m-${String(i).padStart(6, "0")}`));
+        const sync = syncStates.get("beta");
+        if (sync !== undefined) {
+          expect(sync.length).toBe(4096);
+          expect(new Set(sync).size).toBe(1);
+        }
       }
-    }
-    expect(acknowledged).toBeGreaterThan(20);
-    console.log(`kill -9: ${acknowledged + 1} changes acknowledged over 20 kills, ${torn} torn tails cut`);
-  }, 120_000);
+      expect(acknowledged).toBeGreaterThan(20);
+      if (rebaseEvery > 0) expect(epoch).toBeGreaterThan(1);
+      console.log(
+        `kill -9: ${acknowledged + 1} changes acknowledged over ${kills} kills, ${torn} torn tails cut, epoch ${epoch}`,
+      );
+    },
+    120_000,
+  );
 });

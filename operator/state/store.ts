@@ -17,16 +17,27 @@
 // crc32) and cuts off. Compaction writes the new snapshot atomically (temp
 // file, fsync, rename, fsync of the directory) before emptying the log, so a
 // crash between the two only replays changes the snapshot already holds.
-import { readdir, open, type FileHandle } from "node:fs/promises";
+//
+// A rebase (a document of a later epoch, rebase.ts) is written so that a crash
+// at any line leaves one epoch or the other, whole: first the old epoch,
+// compacted and copied to `state.previous` (the copy to roll back to), then
+// the new snapshot to `state.next` (the commit point), then the log emptied,
+// the sync states dropped (they name the old epoch's heads), and `state.next`
+// renamed over the snapshot. `open` finishes a rebase it finds half done.
+import { readdir, readFile, open, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
-import { freshActor, genesis, loadState, type StateDoc } from "./document.ts";
+import { epochOf, freshActor, genesis, loadState, type StateDoc } from "./document.ts";
 import { fsyncDir, readIfExists, removeFile, TEMP_SUFFIX, writeAll, writeAtomic } from "./files.ts";
 import { checkRegion } from "./model.ts";
 import { frame, unframe } from "./framing.ts";
 import { SpecStore } from "./spec-store.ts";
 
 const SNAPSHOT = "state.snapshot";
+/** A rebase's new snapshot, from the moment it is decided until it replaces SNAPSHOT. */
+const NEXT = "state.next";
+/** The epoch before the last rebase, whole: what a rollback restores. */
+export const PREVIOUS = "state.previous";
 const LOG = "state.log";
 const SYNC_PREFIX = "sync-";
 const SYNC_SUFFIX = ".state";
@@ -55,6 +66,7 @@ export class StateStore {
   readonly #log: FileHandle;
   readonly #compactAfter: number;
   #heads: A.Heads;
+  #epoch: number;
   #logBytes: number;
   #snapshotBytes: number;
   /** Appends, compactions and closing run one at a time, in call order. */
@@ -63,21 +75,26 @@ export class StateStore {
   private constructor(
     dir: string,
     log: FileHandle,
-    heads: A.Heads,
+    doc: StateDoc,
     sizes: [number, number],
     compactAfter: number,
   ) {
     this.#dir = dir;
     this.#log = log;
-    this.#heads = heads;
+    this.#heads = A.getHeads(doc);
+    this.#epoch = epochOf(doc);
     [this.#snapshotBytes, this.#logBytes] = sizes;
     this.#compactAfter = compactAfter;
   }
 
   static async open(dir: string, options: StoreOptions = {}): Promise<OpenedState> {
     const actor = options.actor ?? freshActor();
-    const names = await readdir(dir);
+    let names = await readdir(dir);
     await Promise.all(names.filter((n) => n.endsWith(TEMP_SUFFIX)).map((n) => removeFile(join(dir, n))));
+    if (names.includes(NEXT)) {
+      await finishRebase(dir, names);
+      names = await readdir(dir);
+    }
 
     const snapshot = await readIfExists(join(dir, SNAPSHOT));
     const logExisted = names.includes(LOG);
@@ -102,7 +119,7 @@ export class StateStore {
     const store = new StateStore(
       dir,
       log,
-      A.getHeads(doc),
+      doc,
       [snapshot?.length ?? 0, validBytes],
       options.compactAfterBytes ?? 4 * 1024 * 1024,
     );
@@ -117,6 +134,10 @@ export class StateStore {
    */
   append(doc: StateDoc): Promise<boolean> {
     return this.#serial(async () => {
+      if (epochOf(doc) !== this.#epoch) {
+        await this.#rebase(doc);
+        return true;
+      }
       const changes = A.saveSince(doc, this.#heads);
       if (changes.length === 0) return false;
       const record = frame(changes);
@@ -150,6 +171,29 @@ export class StateStore {
     this.#heads = A.getHeads(doc);
   }
 
+  /**
+   * Replaces the stored epoch with `doc`'s (append does it when handed a
+   * document of another epoch). The old epoch, with everything appended to
+   * it, is kept whole in `state.previous`.
+   */
+  async #rebase(doc: StateDoc): Promise<void> {
+    if (epochOf(doc) < this.#epoch) {
+      throw new Error(
+        `the stored state is at epoch ${String(this.#epoch)}; ${String(epochOf(doc))} is older`,
+      );
+    }
+    const snapshot = await readIfExists(join(this.#dir, SNAPSHOT));
+    const { records } = unframe(await readFile(join(this.#dir, LOG)));
+    await writeAtomic(this.#dir, PREVIOUS, Buffer.concat([snapshot ?? genesis(this.#epoch), ...records]));
+    const bytes = A.save(doc);
+    await writeAtomic(this.#dir, NEXT, bytes);
+    await finishRebase(this.#dir, await readdir(this.#dir), this.#log);
+    this.#snapshotBytes = bytes.length;
+    this.#logBytes = 0;
+    this.#heads = A.getHeads(doc);
+    this.#epoch = epochOf(doc);
+  }
+
   async saveSyncState(peer: string, state: Uint8Array): Promise<void> {
     const name = SYNC_PREFIX + checkRegion(peer) + SYNC_SUFFIX;
     await this.#serial(() => writeAtomic(this.#dir, name, state));
@@ -169,6 +213,29 @@ export class StateStore {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** After `state.next` was written: the log emptied, the sync states gone, the snapshot replaced. */
+async function finishRebase(dir: string, names: readonly string[], log?: FileHandle): Promise<void> {
+  if (log) {
+    await log.truncate(0);
+    await log.sync();
+  } else {
+    const handle = await open(join(dir, LOG), "a+");
+    try {
+      await handle.truncate(0);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(SYNC_PREFIX) && n.endsWith(SYNC_SUFFIX))
+      .map((n) => removeFile(join(dir, n))),
+  );
+  await rename(join(dir, NEXT), join(dir, SNAPSHOT));
+  await fsyncDir(dir);
 }
 
 async function readLog(log: FileHandle): Promise<ReturnType<typeof unframe> & { size: number }> {
