@@ -107,6 +107,7 @@ export function valuesSchema(): Json {
     advertise: str({ pattern: "^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$" }),
     heartbeatMs: int(50, 60_000),
     mirrorMaxMB: int(1, 1_048_576),
+    stateRebaseMB: int(1, 65_536),
     tls: obj(
       {
         secretName: str({ pattern: "^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 253 }),

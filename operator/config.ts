@@ -1,5 +1,6 @@
 // The operator's configuration, from its environment. Every mistake names the
 // variable and what it should hold; nothing starts half-configured.
+import { DEFAULT_REBASE_POLICY, type RebasePolicy } from "./replication/rebaser.ts";
 
 export interface OperatorConfig {
   readonly kubeconfig: string | undefined;
@@ -37,6 +38,11 @@ export interface PeerSettings {
   readonly logKeyFile: string | undefined;
   /** The disk this region gives its copy of each peer's log, at most (DSC_LOG_MIRROR_MAX_MB). */
   readonly mirrorMaxBytes: number;
+  /**
+   * When the federation state is rebased to drop its history (replication/rebaser.ts):
+   * past DSC_STATE_REBASE_MB and 4x the last carry, at most once per DSC_STATE_REBASE_INTERVAL_S.
+   */
+  readonly rebase: RebasePolicy;
 }
 
 class ConfigError extends Error {
@@ -105,5 +111,14 @@ function peerSettings(env: NodeJS.ProcessEnv): PeerSettings | undefined {
     log: flag(env, "DSC_LOG", true),
     logKeyFile: env.DSC_LOG_KEY_FILE || undefined,
     mirrorMaxBytes: number(env, "DSC_LOG_MIRROR_MAX_MB", 256, 1, 1_048_576) * 1024 * 1024,
+    rebase: {
+      minBytes:
+        number(env, "DSC_STATE_REBASE_MB", DEFAULT_REBASE_POLICY.minBytes / 1024 / 1024, 0.01, 65_536) *
+        1024 *
+        1024,
+      minIntervalMs:
+        number(env, "DSC_STATE_REBASE_INTERVAL_S", DEFAULT_REBASE_POLICY.minIntervalMs / 1000, 0, 86_400) *
+        1000,
+    },
   };
 }

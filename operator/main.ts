@@ -341,6 +341,7 @@ async function federate(
     logger: o.log.child({ component: "replication" }),
     now: Date.now,
     receipts,
+    rebase: peers.rebase,
   });
   o.current.onChange((context) => {
     replication.federationChanged(context);

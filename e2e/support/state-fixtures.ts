@@ -30,6 +30,7 @@ export function specJson(id: string, nonce: number, bytes = 1024): string {
     tier: "upgrade",
     targets: ["alpha", "beta", "gamma"],
     nonce,
+    expiresAt: "2099-01-01T00:00:00Z",
     objects: [
       {
         apiVersion: "apps/v1",

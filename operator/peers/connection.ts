@@ -152,6 +152,7 @@ export class PeerConnection {
       case "sync":
       case "specs":
       case "witness":
+      case "epoch":
         this.#stats.bytesIn += frame.payload.length;
         this.#metrics.syncBytes.inc({ peer: this.peer, direction: "in" }, frame.payload.length);
         this.#events.message(this, frame.payload, frame.type);

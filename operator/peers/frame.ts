@@ -11,16 +11,18 @@ export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
 /** The length prefix: 4 bytes, so a frame (type byte and payload) is at most 2^32 - 1 bytes. */
 export const LENGTH_BYTES = 4;
 
-const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5, witness: 6 } as const;
+const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5, witness: 6, epoch: 7 } as const;
 const TIMESTAMP_BYTES = 8;
 const MAX_REGION_BYTES = 32;
 
 /**
  * The streams a connection carries for the layer above: the document's sync,
  * specs, and the logs' witnessing (C2SP tlog-witness requests and answers,
- * witness/rpc.ts). A peer of an older release drops a type it does not know.
+ * witness/rpc.ts), and the epoch of the document each side syncs (a
+ * rebase starts a new one: state/rebase.ts). A peer of an older release drops
+ * a type it does not know.
  */
-export type Channel = "sync" | "specs" | "witness";
+export type Channel = "sync" | "specs" | "witness" | "epoch";
 
 export type Frame =
   | { readonly type: "hello"; readonly version: number; readonly region: string }
@@ -28,6 +30,7 @@ export type Frame =
   /** The spec exchange (replication/spec-messages.ts); as opaque here as a sync message. */
   | { readonly type: "specs"; readonly payload: Uint8Array }
   | { readonly type: "witness"; readonly payload: Uint8Array }
+  | { readonly type: "epoch"; readonly payload: Uint8Array }
   /** The sender's own clock reading; only the sender interprets it, when the PONG comes back. */
   | { readonly type: "ping"; readonly timestamp: number }
   | { readonly type: "pong"; readonly timestamp: number };
@@ -65,7 +68,8 @@ function encodeBody(frame: Frame): Uint8Array {
     }
     case "sync":
     case "specs":
-    case "witness": {
+    case "witness":
+    case "epoch": {
       const body = new Uint8Array(1 + frame.payload.length);
       body[0] = TYPE[frame.type];
       body.set(frame.payload, 1);
@@ -100,14 +104,9 @@ function decodeBody(body: Uint8Array): Decoded {
     case TYPE.sync:
     case TYPE.specs:
     case TYPE.witness:
+    case TYPE.epoch:
       // A copy: the listener may keep it, and a view would pin the whole socket chunk.
-      return {
-        ok: true,
-        frame: {
-          type: type === TYPE.sync ? "sync" : type === TYPE.specs ? "specs" : "witness",
-          payload: payload.slice(),
-        },
-      };
+      return { ok: true, frame: { type: CHANNELS[type], payload: payload.slice() } };
     case TYPE.ping:
     case TYPE.pong: {
       if (payload.length !== TIMESTAMP_BYTES) return dropped(`bad ${type === TYPE.ping ? "PING" : "PONG"}`);
@@ -119,6 +118,13 @@ function decodeBody(body: Uint8Array): Decoded {
       return dropped(`unknown frame type ${type}`);
   }
 }
+
+const CHANNELS = {
+  [TYPE.sync]: "sync",
+  [TYPE.specs]: "specs",
+  [TYPE.witness]: "witness",
+  [TYPE.epoch]: "epoch",
+} as const satisfies Record<number, Channel>;
 
 function dropped(reason: string): Decoded {
   return { ok: false, fatal: false, reason };

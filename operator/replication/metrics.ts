@@ -1,8 +1,10 @@
 // The replication's metrics, read when scraped: counting manifests or pending
 // changes is a pass over the document, not worth doing at every write.
 import { Counter, Gauge, type Registry } from "prom-client";
+import type { RebaseOutcome } from "./rebaser.ts";
 
 interface ReplicationGauges {
+  readonly epoch: () => number;
   readonly documentBytes: () => number;
   readonly manifests: () => number;
   readonly specsMissing: () => number;
@@ -10,8 +12,11 @@ interface ReplicationGauges {
   readonly pending: () => readonly (readonly [peer: string, changes: number])[];
 }
 
-/** Registers the gauges; returns the counter of refused peer messages. */
-export function replicationMetrics(registry: Registry, read: ReplicationGauges): Counter {
+/** Registers the gauges; returns the counter of refused peer messages, and what counts a rebase. */
+export function replicationMetrics(
+  registry: Registry,
+  read: ReplicationGauges,
+): { refused: Counter; rebased: (outcome: RebaseOutcome) => void } {
   const gauge = (name: string, help: string, value: () => number): void => {
     new Gauge({
       name,
@@ -23,6 +28,23 @@ export function replicationMetrics(registry: Registry, read: ReplicationGauges):
     });
   };
   gauge("dsc_document_bytes", "Size of the federation state document (saved).", read.documentBytes);
+  gauge(
+    "dsc_state_epoch",
+    "The epoch of the federation state this region syncs (a rebase starts the next).",
+    read.epoch,
+  );
+  const rebases = new Counter({
+    name: "dsc_state_rebases_total",
+    help: "Rebases of the federation state: grown (this region's document outgrew its last carry) or peer (a peer was in a later epoch).",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  const collected = new Counter({
+    name: "dsc_state_collected_total",
+    help: "Records no region needs any more, left out by a rebase: superseded versions, and the specs they named.",
+    labelNames: ["what"],
+    registers: [registry],
+  });
   gauge("dsc_document_manifests", "Manifests in the federation state.", read.manifests);
   gauge(
     "dsc_specs_missing",
@@ -39,9 +61,17 @@ export function replicationMetrics(registry: Registry, read: ReplicationGauges):
       for (const [peer, changes] of read.pending()) this.set({ peer }, changes);
     },
   });
-  return new Counter({
+  const refused = new Counter({
     name: "dsc_sync_rejected_messages_total",
     help: "Sync messages that could not be applied, and spec messages that were malformed or did not match their digest; dropped.",
     registers: [registry],
   });
+  return {
+    refused,
+    rebased(outcome) {
+      rebases.inc({ reason: outcome.reason });
+      collected.inc({ what: "versions" }, outcome.versionsCollected);
+      collected.inc({ what: "specs" }, outcome.specsCollected);
+    },
+  };
 }

@@ -59,8 +59,8 @@ async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: numbe
     logger,
     ...(budget && { budget }),
     channel: {
-      send: (peer, bytes) => {
-        sent.get(peer)?.push(bytes);
+      send: (peer, bytes, channel = "sync") => {
+        if (channel === "sync") sent.get(peer)?.push(bytes);
         return true;
       },
       disconnect: (peer) => {

@@ -3,9 +3,16 @@
 // SPECS channel carries the spec exchange (spec-exchange.ts). Sync state per
 // peer is saved at most once a second, off the path of changes: it only
 // spares a restart from resending what a peer already has.
+//
+// Each side says on connect, and after each rebase, which epoch of the
+// document it syncs (the EPOCH channel: 4 bytes, big-endian). Sync runs only
+// between peers in one epoch: a peer behind is told ours and follows (it
+// carries what it holds into our epoch: state/rebase.ts); a peer ahead is
+// reported to `onPeerEpoch`, which decides whether this region follows. A
+// peer of the release before epochs says nothing and is taken to be at 0.
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
-import type { StateDoc } from "../state/document.ts";
+import { epochOf, type StateDoc } from "../state/document.ts";
 import { SyncMessageError, SyncSessions } from "../state/sync.ts";
 import { boundsViolation, layoutViolation } from "../state/validate.ts";
 import { errorMessage } from "../runtime/errors.ts";
@@ -38,7 +45,7 @@ export const MAX_HOLDING_MESSAGES = 256;
  */
 export const PEER_BYTE_BUDGET = { burstBytes: 64 * 1024 * 1024, bytesPerSecond: 1024 * 1024 } as const;
 
-export type PeerChannelName = "sync" | "specs" | "witness";
+export type PeerChannelName = "sync" | "specs" | "witness" | "epoch";
 
 /** What peer sync needs of a transport: peers.PeerTransport is one. */
 interface PeerChannel {
@@ -64,6 +71,19 @@ interface PeerSyncOptions {
   readonly logger: Logger;
   /** Defaults to PEER_BYTE_BUDGET. */
   readonly budget?: { readonly burstBytes: number; readonly bytesPerSecond: number };
+  /** A peer said it syncs a later epoch than this region's. */
+  readonly onPeerEpoch?: (peer: string, epoch: number) => void;
+}
+
+/** The EPOCH message: the epoch as 4 big-endian bytes. */
+export function encodeEpoch(epoch: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, epoch);
+  return bytes;
+}
+
+function decodeEpoch(bytes: Uint8Array): number | undefined {
+  return bytes.length === 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0) : undefined;
 }
 
 export class PeerSync {
@@ -87,6 +107,10 @@ export class PeerSync {
   readonly #budget: RateLimiter;
   /** Peers whose messages are being dropped for their byte budget: counted once per episode. */
   readonly #overBudget = new Set<string>();
+  /** The epoch this region syncs: its document's, once durable. */
+  #epoch: number;
+  /** The epoch each peer last said it syncs, kept across reconnects. */
+  readonly #peerEpochs = new Map<string, number>();
 
   constructor(options: PeerSyncOptions) {
     this.#o = options;
@@ -99,7 +123,9 @@ export class PeerSync {
     });
     this.#sessions = new SyncSessions(options.syncStates);
     const { channel, exchange, replica } = options;
+    this.#epoch = epochOf(replica.doc);
     channel.onConnect((peer) => {
+      channel.send(peer, encodeEpoch(this.#epoch), "epoch");
       this.#send(peer);
       exchange.connected(peer);
     });
@@ -110,9 +136,10 @@ export class PeerSync {
     channel.onMessage((peer, bytes, name) => {
       // Sync and specs are this class's; other channels (the logs' witnessing) have their own
       // listeners and limits.
-      if (name !== "sync" && name !== "specs") return;
+      if (name !== "sync" && name !== "specs" && name !== "epoch") return;
       if (!this.#withinBudget(peer, bytes.length)) return;
-      if (name === "sync") this.#receive(peer, bytes);
+      if (name === "epoch") this.#peerEpoch(peer, bytes);
+      else if (name === "sync") this.#receive(peer, bytes);
       else
         exchange.receive(peer, bytes).catch((error: unknown) => {
           options.logger.warn({ peer, err: errorMessage(error) }, "spec exchange failed");
@@ -121,6 +148,46 @@ export class PeerSync {
     replica.onDurable(() => {
       for (const peer of this.peers()) this.#send(peer);
     });
+    replica.onRebased((epoch) => {
+      this.#rebased(epoch);
+    });
+  }
+
+  /** The epoch each peer last said it syncs; a peer not listed has said nothing since this process started. */
+  peerEpochs(): ReadonlyMap<string, number> {
+    return this.#peerEpochs;
+  }
+
+  /** Whether this region and `peer` sync one epoch now. */
+  #inStep(peer: string): boolean {
+    return (this.#peerEpochs.get(peer) ?? 0) === this.#epoch && epochOf(this.#o.replica.doc) === this.#epoch;
+  }
+
+  #peerEpoch(peer: string, bytes: Uint8Array): void {
+    const epoch = decodeEpoch(bytes);
+    if (epoch === undefined) {
+      this.#o.refused(peer, `an epoch message of ${String(bytes.length)} bytes, not 4`);
+      return;
+    }
+    const before = this.#peerEpochs.get(peer);
+    this.#peerEpochs.set(peer, epoch);
+    if (epoch === this.#epoch) {
+      // Both sides start the session over in the new epoch: what either knew was of the old one.
+      if (before !== epoch) this.#sessions.forget(peer);
+      this.#send(peer);
+    } else if (epoch > this.#epoch) this.#o.onPeerEpoch?.(peer, epoch);
+  }
+
+  /** After this region's rebase is durable: every session starts over, and every peer hears the epoch. */
+  #rebased(epoch: number): void {
+    this.#epoch = epoch;
+    this.#holding.clear();
+    this.#syncDirty.clear();
+    for (const peer of this.#sessions.peers()) this.#sessions.forget(peer);
+    for (const peer of this.peers()) {
+      this.#o.channel.send(peer, encodeEpoch(epoch), "epoch");
+      this.#send(peer);
+    }
   }
 
   /** Connected peers. */
@@ -143,6 +210,7 @@ export class PeerSync {
   }
 
   #send(peer: string): void {
+    if (!this.#inStep(peer)) return;
     for (let i = 0; i < MESSAGES_PER_TURN; i++) {
       const message = this.#sessions.generate(this.#o.replica.doc, peer);
       if (!message) return;
@@ -168,6 +236,8 @@ export class PeerSync {
   }
 
   #receive(peer: string, bytes: Uint8Array): void {
+    // Another epoch's message: the two sides meet again once the one behind follows.
+    if (!this.#inStep(peer)) return;
     const until = this.#quarantine.get(peer);
     if (until !== undefined) {
       if (this.#o.now() < until) return;

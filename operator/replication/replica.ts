@@ -6,7 +6,7 @@
 // mirror and the manifest controller off `onAdopted`; they are not known here.
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
-import type { StateDoc } from "../state/document.ts";
+import { epochOf, type StateDoc } from "../state/document.ts";
 import { allVersions, resumeHints } from "../state/readers.ts";
 import { readVersion } from "../state/document.ts";
 import type { FederationState } from "../state/federation-state.ts";
@@ -46,6 +46,7 @@ export class Replica implements FederationState {
   readonly #changed = new Topic();
   readonly #durable = new Topic<DurableChange>();
   readonly #adopted = new Topic<Touched>();
+  readonly #rebased = new Topic<number>();
   /**
    * digest -> manifest ids, for the change that adds approvals to a version
    * sent earlier (approvals are kept by digest). Built from the document the
@@ -80,6 +81,31 @@ export class Replica implements FederationState {
     await this.#persist();
     this.#durable.publish({ fromPeer: false });
     this.#changed.publish();
+  }
+
+  /**
+   * Replaces the document with `build`'s rebase of it (state/rebase.ts),
+   * at once, so no change is made to the old epoch after its carry was
+   * taken; persisted by the next write, which keeps the old epoch in
+   * `state.previous`. Peers hear of it once it is durable (onRebased).
+   * `build` returning the document unchanged rebases nothing.
+   */
+  async rebase(build: (doc: StateDoc) => StateDoc): Promise<void> {
+    const before = this.#doc;
+    const next = build(before);
+    if (next === before) return;
+    if (!(epochOf(next) > epochOf(before))) throw new Error("a rebase must start a later epoch");
+    this.#doc = next;
+    this.#digestIds = undefined;
+    this.#changed.publish();
+    await this.#persist();
+    this.#rebased.publish(epochOf(next));
+    this.#durable.publish({ fromPeer: false });
+  }
+
+  /** Called with the new epoch once a rebase is durable. */
+  onRebased(listener: (epoch: number) => void): () => void {
+    return this.#rebased.subscribe(listener);
   }
 
   /**

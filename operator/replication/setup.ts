@@ -26,6 +26,8 @@ import { ManifestRecords, specJson } from "./manifest-records.ts";
 import { replicationMetrics } from "./metrics.ts";
 import { mirrorReconciler } from "./mirror.ts";
 import { PeerSync } from "./peer-sync.ts";
+import { DEFAULT_REBASE_POLICY, Rebaser, type RebasePolicy } from "./rebaser.ts";
+import { epochOf } from "../state/document.ts";
 import { Replica } from "./replica.ts";
 import { SpecExchange } from "./spec-exchange.ts";
 
@@ -46,6 +48,8 @@ interface ReplicationOptions {
   readonly now: () => number;
   /** This region's log: a refused peer message is recorded in it (throttled). */
   readonly receipts?: Receipts | undefined;
+  /** When the state is rebased; DEFAULT_REBASE_POLICY if not said. */
+  readonly rebase?: RebasePolicy;
 }
 
 export interface Replication {
@@ -63,6 +67,7 @@ export interface Replication {
   federationChanged(context: FederationContext | undefined): void;
   /** Peers and the document, for the Federation's status. */
   status(): Pick<FederationStatus, "peers" | "peerSummary" | "document">;
+  readonly rebaser: Rebaser;
   close(): Promise<void>;
 }
 
@@ -98,7 +103,8 @@ export function setupReplication(o: ReplicationOptions): Replication {
 
   const manifestsChanged = new Topic<string>();
   const progressChanged = new Topic<string>();
-  const refused = replicationMetrics(o.registry, {
+  const { refused, rebased } = replicationMetrics(o.registry, {
+    epoch: () => epochOf(replica.doc),
     documentBytes: () => replica.documentBytes(),
     manifests: () => manifestIds(replica.doc).length,
     specsMissing: () => exchange.missing,
@@ -132,6 +138,22 @@ export function setupReplication(o: ReplicationOptions): Replication {
     refused: refuse("sync message that could not be applied"),
     now: o.now,
     logger,
+    onPeerEpoch: () => {
+      rebaser.follow();
+    },
+  });
+  const rebaser: Rebaser = new Rebaser({
+    replica,
+    specs: opened.specs,
+    peers: () => transport.status().map((p) => p.region),
+    peerEpochs: () => sync.peerEpochs(),
+    policy: o.rebase ?? DEFAULT_REBASE_POLICY,
+    now: o.now,
+    logger,
+    rebased,
+  });
+  replica.onDurable(() => {
+    rebaser.check();
   });
   replica.onAdopted(({ ids, progress }) => {
     for (const id of ids) manifestsChanged.publish(id);
@@ -220,10 +242,17 @@ export function setupReplication(o: ReplicationOptions): Replication {
       return {
         peers,
         peerSummary: peers.map((p) => `${p.region} ${p.connected ? "✓" : "✗"}`).join(" "),
-        document: { bytes: replica.documentBytes(), manifests: manifestIds(replica.doc).length },
+        document: {
+          bytes: replica.documentBytes(),
+          manifests: manifestIds(replica.doc).length,
+          epoch: epochOf(replica.doc),
+        },
       };
     },
+    rebaser,
     async close() {
+      rebaser.close();
+      await rebaser.settled();
       exchange.close();
       await sync.close();
       await replica.close();

@@ -16,6 +16,29 @@ afterEach(async () => {
 });
 
 describe("spec store", () => {
+  it("reads a spec's targets and expiry, and keeps only the specs it is told to", async () => {
+    const store = await SpecStore.open(dir);
+    const [a, b, c] = ["a", "b", "c"].map(digestOf) as [string, string, string];
+    await store.put(a, specJson("ns/a", 1));
+    await store.put(b, specJson("ns/b", 1));
+    await store.put(c, "{}");
+    expect(await store.facts(a)).toEqual({
+      targets: ["alpha", "beta", "gamma"],
+      expiresAt: Date.parse("2099-01-01T00:00:00Z"),
+    });
+    expect(await store.facts(c)).toBeUndefined();
+    expect(await store.facts(digestOf("none"))).toBeUndefined();
+
+    expect(await store.retain(new Set([a]))).toBe(2);
+    expect([store.has(a), store.has(b), store.has(c), await store.get(b)]).toEqual([
+      true,
+      false,
+      false,
+      undefined,
+    ]);
+    expect((await SpecStore.open(dir)).size).toBe(1);
+  });
+
   it("keeps a spec by digest across a reopen, and has none for an unknown digest", async () => {
     const json = specJson("ns/a", 1);
     const digest = digestOf("a");

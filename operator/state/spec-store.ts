@@ -13,7 +13,8 @@
 // its name.
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { removeFile, TEMP_SUFFIX, writeAtomic } from "./files.ts";
+import type { VersionFacts } from "./collect.ts";
+import { fsyncDir, removeFile, TEMP_SUFFIX, writeAtomic } from "./files.ts";
 import { checkDigest } from "./model.ts";
 
 const SUFFIX = ".json";
@@ -28,6 +29,8 @@ export class SpecStore {
   /** Specs being written: readable at once, on disk once their write lands. */
   readonly #writing = new Map<string, { readonly json: string; readonly written: Promise<void> }>();
   readonly #recent = new Map<string, string>();
+  /** What collection reads of each spec, kept once read: tens of bytes a digest. */
+  readonly #facts = new Map<string, VersionFacts | null>();
 
   private constructor(dir: string, digests: Set<string>) {
     this.#dir = dir;
@@ -93,6 +96,38 @@ export class SpecStore {
     return written;
   }
 
+  /**
+   * A spec's targets and expiry, for collect.ts; undefined without the spec,
+   * or with one that does not say them (then nothing of it is collected).
+   */
+  async facts(digest: string): Promise<VersionFacts | undefined> {
+    const d = digest.toLowerCase();
+    let facts = this.#facts.get(d);
+    if (facts === undefined) {
+      const json = await this.get(d);
+      if (json === undefined) return undefined;
+      facts = factsOf(json);
+      if (this.#digests.has(d)) this.#facts.set(d, facts);
+    }
+    return facts ?? undefined;
+  }
+
+  /**
+   * Removes every spec whose digest is not in `keep` and not being written;
+   * returns how many went. After a rebase: the document names what is kept.
+   */
+  async retain(keep: ReadonlySet<string>): Promise<number> {
+    const gone = [...this.#digests].filter((d) => !keep.has(d) && !this.#writing.has(d));
+    for (const d of gone) {
+      this.#digests.delete(d);
+      this.#recent.delete(d);
+      this.#facts.delete(d);
+    }
+    await Promise.all(gone.map((d) => removeFile(join(this.#dir, d + SUFFIX))));
+    if (gone.length > 0) await fsyncDir(this.#dir);
+    return gone.length;
+  }
+
   /** Resolves once every write in flight has landed or failed (before the directory goes). */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.#writing.values()].map((w) => w.written));
@@ -105,5 +140,16 @@ export class SpecStore {
       if (this.#recent.size <= RECENT) break;
       this.#recent.delete(oldest);
     }
+  }
+}
+
+function factsOf(json: string): VersionFacts | null {
+  try {
+    const spec = JSON.parse(json) as { targets?: unknown; expiresAt?: unknown };
+    const expiresAt = typeof spec.expiresAt === "string" ? Date.parse(spec.expiresAt) : NaN;
+    const targets = Array.isArray(spec.targets) ? spec.targets.filter((t) => typeof t === "string") : [];
+    return Number.isFinite(expiresAt) && targets.length > 0 ? { targets, expiresAt } : null;
+  } catch {
+    return null;
   }
 }

@@ -240,7 +240,17 @@ export const federationStatus = object({
   ),
   /** e.g. "beta ✓ gamma ✗", for the kubectl column. */
   peerSummary: optional(string({ maxLength: 256 })),
-  document: optional(object({ bytes: integer({ minimum: 0 }), manifests: integer({ minimum: 0 }) })),
+  document: optional(
+    object({
+      bytes: integer({ minimum: 0 }),
+      manifests: integer({ minimum: 0 }),
+      epoch: optional(
+        integer({ minimum: 0 }).describe(
+          "Which history of the federation state this region syncs: a rebase, once the document has grown, starts the next.",
+        ),
+      ),
+    }),
+  ),
   log: optional(
     object({
       origin: string({ maxLength: 256 }).describe("The log's origin line and key name."),
