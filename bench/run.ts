@@ -11,6 +11,7 @@ import { benchPause } from "./pause.ts";
 import { benchPropagation, TRACE_PATTERN } from "./propagation.ts";
 import { writeLiveManifests } from "./live-cache.ts";
 import { benchState } from "./state.ts";
+import { benchSoak } from "./soak.ts";
 import { directPeers } from "../e2e/testbed/operator.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import { ms, ratioRow, summarize, summaryRow, SUMMARY_HEADER, table } from "./stats.ts";
@@ -219,4 +220,6 @@ console.log(
 );
 await down({ layout: benchLayout });
 rmSync(root, { recursive: true, force: true });
+// In process, with the test bed down: nothing else competes for the two cores.
+await benchSoak(Number(process.env.DSC_BENCH_SOAK_UPDATES ?? 100_000));
 console.log(`\nbench done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -111,7 +111,7 @@ describe("the tile log", () => {
     await again.append(entry(66_000));
     hashes.push(leafHash(entry(66_000)));
     expect(Buffer.from(again.checkpoint.root)).toEqual(Buffer.from(treeHash(66_001, memoryReader(hashes))));
-  });
+  }, 30_000);
 
   it("makes a batch within a tile durable with one append to its journal, and reopens from it", async () => {
     const { files, store } = memoryFiles();
