@@ -105,7 +105,25 @@ async function pass(f: MemoryFederation, first: number): Promise<void> {
   await f.settle();
 }
 
-export async function soak(updates: number, policy: RebasePolicy, every = EVERY): Promise<SoakRow[]> {
+const HEADER = ["updates", "epoch", "document", "specs", "spec store", "load", "RSS after load", "elapsed"];
+const cells = (r: SoakRow): string[] => [
+  String(r.updates),
+  String(r.epoch),
+  mb(r.documentBytes),
+  String(r.specs),
+  mb(r.specBytes),
+  `${r.loadSeconds.toFixed(2)} s`,
+  mb(r.rssBytes),
+  `${r.seconds.toFixed(0)} s`,
+];
+
+/** Runs `updates`, printing a row every `every` as it is measured. */
+export async function soak(
+  updates: number,
+  policy: RebasePolicy,
+  print: (line: string) => void,
+  every = EVERY,
+): Promise<SoakRow[]> {
   const f = await MemoryFederation.start(REGIONS, policy);
   const rows: SoakRow[] = [];
   const started = performance.now();
@@ -115,7 +133,7 @@ export async function soak(updates: number, policy: RebasePolicy, every = EVERY)
       if ((k + PASS) % every !== 0) continue;
       const alpha = f.get("alpha");
       const specs = await dirBytes(join(alpha.dir, "specs"));
-      rows.push({
+      const row = {
         updates: k + PASS,
         epoch: epochOf(alpha.replica.doc),
         documentBytes: alpha.replica.documentBytes(),
@@ -123,7 +141,9 @@ export async function soak(updates: number, policy: RebasePolicy, every = EVERY)
         specBytes: specs.bytes,
         ...(await loadInChild(alpha.dir)),
         seconds: (performance.now() - started) / 1000,
-      });
+      };
+      rows.push(row);
+      print(cells(row).join(" | "));
     }
   } finally {
     await f.close();
@@ -135,44 +155,25 @@ export async function benchSoak(updates = 100_000, controlUpdates = 20_000): Pro
   console.log(
     `\n== Soak: ${String(updates)} updates to ${String(MANIFESTS)} manifests over three regions (rebase past ${mb(DEFAULT_REBASE_POLICY.minBytes)} and 4x the last carry, at most once a minute) ==`,
   );
-  const rows = await soak(updates, DEFAULT_REBASE_POLICY);
-  const control = await soak(controlUpdates, { minBytes: Infinity, minIntervalMs: 0 });
+  console.log(`alpha, every ${String(EVERY)} updates: ${HEADER.join(" | ")}`);
+  const rows = await soak(updates, DEFAULT_REBASE_POLICY, console.log);
+  console.log(`the same without rebasing, for ${String(controlUpdates)} updates:`);
+  const control = await soak(controlUpdates, { minBytes: Infinity, minIntervalMs: 0 }, console.log);
+  console.log(`\n${table([HEADER, ...rows.map(cells)])}`);
+  for (const c of control) {
+    const r = rows.find((x) => x.updates === c.updates);
+    if (!r) continue;
+    console.log(
+      `at ${String(c.updates)} updates, without / with rebasing: document ${(c.documentBytes / r.documentBytes).toFixed(2)}x, spec store ${(c.specBytes / r.specBytes).toFixed(2)}x, load ${(c.loadSeconds / r.loadSeconds).toFixed(2)}x, RSS ${(c.rssBytes / r.rssBytes).toFixed(2)}x`,
+    );
+  }
+  // Flat, for a saw-tooth: the peaks of the second half no higher than those of the first.
+  const half = Math.floor(rows.length / 2);
+  const peaks = (pick: (r: SoakRow) => number, show: (n: number) => string): string =>
+    `${show(Math.max(...rows.slice(0, half).map(pick)))} / ${show(Math.max(...rows.slice(half).map(pick)))}`;
+  const secs = (n: number): string => `${n.toFixed(2)} s`;
   console.log(
-    table([
-      [
-        "updates",
-        "epoch",
-        "document",
-        "specs",
-        "spec store",
-        "load",
-        "RSS after load",
-        "without rebase: document",
-        "load",
-        "RSS",
-      ],
-      ...rows.map((r) => {
-        const c = control.find((x) => x.updates === r.updates);
-        return [
-          String(r.updates),
-          String(r.epoch),
-          mb(r.documentBytes),
-          String(r.specs),
-          mb(r.specBytes),
-          `${r.loadSeconds.toFixed(2)} s`,
-          mb(r.rssBytes),
-          c ? mb(c.documentBytes) : "-",
-          c ? `${c.loadSeconds.toFixed(2)} s` : "-",
-          c ? mb(c.rssBytes) : "-",
-        ];
-      }),
-    ]),
-  );
-  const tail = rows.slice(Math.floor(rows.length / 2));
-  const peak = (pick: (r: SoakRow) => number): number => Math.max(...tail.map(pick));
-  const low = (pick: (r: SoakRow) => number): number => Math.min(...tail.map(pick));
-  console.log(
-    `second half, max/min: document ${(peak((r) => r.documentBytes) / low((r) => r.documentBytes)).toFixed(2)}x, spec store ${(peak((r) => r.specBytes) / low((r) => r.specBytes)).toFixed(2)}x, load ${(peak((r) => r.loadSeconds) / low((r) => r.loadSeconds)).toFixed(2)}x, RSS ${(peak((r) => r.rssBytes) / low((r) => r.rssBytes)).toFixed(2)}x; ${String(updates)} updates in ${rows.at(-1)?.seconds.toFixed(0) ?? "?"} s`,
+    `highest in the first half / the second: document ${peaks((r) => r.documentBytes, mb)}, spec store ${peaks((r) => r.specBytes, mb)}, load ${peaks((r) => r.loadSeconds, secs)}, RSS ${peaks((r) => r.rssBytes, mb)}; ${String(updates)} updates in ${rows.at(-1)?.seconds.toFixed(0) ?? "?"} s`,
   );
 }
 

@@ -117,7 +117,7 @@ function peerSettings(env: NodeJS.ProcessEnv): PeerSettings | undefined {
         1024 *
         1024,
       minIntervalMs:
-        number(env, "DSC_STATE_REBASE_INTERVAL_S", DEFAULT_REBASE_POLICY.minIntervalMs / 1000, 0, 86_400) *
+        number(env, "DSC_STATE_REBASE_INTERVAL_S", DEFAULT_REBASE_POLICY.minIntervalMs / 1000, 1, 86_400) *
         1000,
     },
   };

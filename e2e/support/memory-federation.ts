@@ -99,6 +99,7 @@ export class MemoryFederation {
       replica,
       exchange,
       syncStates: opened.syncStates,
+      peerEpochs: opened.peerEpochs,
       refused: (peer, reason) => refusals.push(`${peer}: ${reason}`),
       now: this.#now,
       logger,

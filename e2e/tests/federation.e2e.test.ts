@@ -42,10 +42,17 @@ let links = new Map<string, TcpProxy>();
 const NS = `fed-${Date.now().toString(36)}`;
 const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
 
+/**
+ * Every region rebases its federation state whenever the document passes 4x its last carry
+ * (the genesis is under 1 KB): the whole suite runs across epochs, each region following the
+ * others, through withdrawals, a lost region, a partition and kill -9.
+ */
+const REBASE = { DSC_STATE_REBASE_MB: "0.02", DSC_STATE_REBASE_INTERVAL_S: "1" };
+
 async function startRegionOperator(region: Region): Promise<void> {
   operators.set(
     region,
-    await startOperator(testbed, region, { DSC_RESYNC_SECONDS: "2" }, { federated: true }),
+    await startOperator(testbed, region, { DSC_RESYNC_SECONDS: "2", ...REBASE }, { federated: true }),
   );
 }
 
@@ -469,5 +476,28 @@ describe("one federation state across alpha, beta and gamma", () => {
     for (const region of REGIONS) await appliedIn(region, "after-intruders");
     const status = await federationStatus("gamma");
     expect(status?.peers?.every((p) => p.connected)).toBe(true);
+  });
+
+  it("has rebased its state across the suite, every region following into one epoch", async () => {
+    await submit("gamma", "after-rebases", ["alpha", "beta", "gamma"]);
+    for (const region of REGIONS) await appliedIn(region, "after-rebases");
+    const epochs = await until("one epoch everywhere", async () => {
+      const all = await Promise.all(
+        REGIONS.map(async (r) => (await federationStatus(r))?.document?.epoch ?? 0),
+      );
+      return all.every((e) => e === all[0]) && all;
+    });
+    expect(epochs[0]).toBeGreaterThan(0);
+    const rebases = (text: string | undefined): number =>
+      [...(text ?? "").matchAll(/^dsc_state_rebases_total\{reason="(?:grown|peer)"\} (\d+)$/gm)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    // Operators restarted in the suite count from their restart; at least one rebase somewhere since.
+    const counted = await Promise.all(REGIONS.map(async (r) => rebases(await operators.get(r)?.metrics())));
+    expect(counted.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    for (const region of REGIONS) {
+      expect(await operators.get(region)?.metrics()).toMatch(/^dsc_sync_rejected_messages_total 0$/m);
+    }
   });
 });

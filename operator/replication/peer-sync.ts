@@ -65,6 +65,8 @@ interface PeerSyncOptions {
   readonly exchange: SpecExchange;
   /** Sync states saved by an earlier run, by peer. */
   readonly syncStates: ReadonlyMap<string, Uint8Array>;
+  /** The epochs peers said they sync, as an earlier run saved them. */
+  readonly peerEpochs?: ReadonlyMap<string, number>;
   /** A message that could not be applied, or that broke the document's layout: dropped and counted. */
   readonly refused: (peer: string, reason: string) => void;
   readonly now: () => number;
@@ -109,8 +111,11 @@ export class PeerSync {
   readonly #overBudget = new Set<string>();
   /** The epoch this region syncs: its document's, once durable. */
   #epoch: number;
-  /** The epoch each peer last said it syncs, kept across reconnects. */
-  readonly #peerEpochs = new Map<string, number>();
+  /** The epoch each peer last said it syncs, kept across reconnects and (on disk) restarts. */
+  readonly #peerEpochs: Map<string, number>;
+  #epochsTimer: NodeJS.Timeout | undefined;
+  /** The epoch each peer's session belongs to; the sessions restored from disk are of the stored one. */
+  readonly #sessionEpochs = new Map<string, number>();
 
   constructor(options: PeerSyncOptions) {
     this.#o = options;
@@ -124,6 +129,8 @@ export class PeerSync {
     this.#sessions = new SyncSessions(options.syncStates);
     const { channel, exchange, replica } = options;
     this.#epoch = epochOf(replica.doc);
+    this.#peerEpochs = new Map(options.peerEpochs);
+    for (const peer of options.syncStates.keys()) this.#sessionEpochs.set(peer, this.#epoch);
     channel.onConnect((peer) => {
       channel.send(peer, encodeEpoch(this.#epoch), "epoch");
       this.#send(peer);
@@ -153,7 +160,7 @@ export class PeerSync {
     });
   }
 
-  /** The epoch each peer last said it syncs; a peer not listed has said nothing since this process started. */
+  /** The epoch each peer last said it syncs; a peer not listed has never said (it is of the release before epochs). */
   peerEpochs(): ReadonlyMap<string, number> {
     return this.#peerEpochs;
   }
@@ -169,11 +176,20 @@ export class PeerSync {
       this.#o.refused(peer, `an epoch message of ${String(bytes.length)} bytes, not 4`);
       return;
     }
-    const before = this.#peerEpochs.get(peer);
-    this.#peerEpochs.set(peer, epoch);
+    if (this.#peerEpochs.get(peer) !== epoch) {
+      this.#peerEpochs.set(peer, epoch);
+      // Saved at most once a second, however often a peer says it.
+      this.#epochsTimer ??= setTimeout(() => {
+        this.#epochsTimer = undefined;
+        void this.#savePeerEpochs();
+      }, SYNC_STATE_SAVE_MS);
+    }
     if (epoch === this.#epoch) {
-      // Both sides start the session over in the new epoch: what either knew was of the old one.
-      if (before !== epoch) this.#sessions.forget(peer);
+      // A session of another epoch starts over: what it knew was of the other document.
+      if (this.#sessionEpochs.get(peer) !== epoch) {
+        this.#sessions.forget(peer);
+        this.#sessionEpochs.set(peer, epoch);
+      }
       this.#send(peer);
     } else if (epoch > this.#epoch) this.#o.onPeerEpoch?.(peer, epoch);
   }
@@ -184,6 +200,7 @@ export class PeerSync {
     this.#holding.clear();
     this.#syncDirty.clear();
     for (const peer of this.#sessions.peers()) this.#sessions.forget(peer);
+    this.#sessionEpochs.clear();
     for (const peer of this.peers()) {
       this.#o.channel.send(peer, encodeEpoch(epoch), "epoch");
       this.#send(peer);
@@ -207,6 +224,20 @@ export class PeerSync {
     clearTimeout(this.#syncTimer);
     this.#syncTimer = undefined;
     await this.#saveSyncStates();
+    if (this.#epochsTimer) {
+      clearTimeout(this.#epochsTimer);
+      this.#epochsTimer = undefined;
+      await this.#savePeerEpochs();
+    }
+  }
+
+  #savePeerEpochs(): Promise<void> {
+    const epochs = new Map(this.#peerEpochs);
+    return this.#o.replica
+      .afterWrites((store) => store.savePeerEpochs(epochs))
+      .catch((error: unknown) => {
+        this.#o.logger.warn({ err: errorMessage(error) }, "could not save the epochs the peers sync");
+      });
   }
 
   #send(peer: string): void {

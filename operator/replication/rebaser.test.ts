@@ -18,9 +18,16 @@ afterEach(async () => {
 });
 
 /** `from` submits `id` at `nonce` (its spec goes to every region's store), and the given regions apply it. */
-async function update(f: MemoryFederation, from: string, id: string, nonce: number, appliedIn = REGIONS) {
+async function update(
+  f: MemoryFederation,
+  from: string,
+  id: string,
+  nonce: number,
+  appliedIn = REGIONS,
+  targets = REGIONS,
+) {
   const s = submission(id, nonce, from, nonce);
-  const json = specJson(id, nonce, 300);
+  const json = JSON.stringify({ ...(JSON.parse(specJson(id, nonce, 300)) as object), targets });
   for (const r of f.regions.values()) await r.specs.put(s.digest, json);
   await f.get(from).replica.change((d) => d.submit(s).approve(s.digest, approvalsFor(nonce)));
   await f.settle();
@@ -104,6 +111,29 @@ describe("a region of the release before epochs", () => {
     expect([alpha.rebases, f.get("beta").rebases]).toEqual([[], []]);
     expect(view(gamma)).toEqual(view(alpha));
     expect(view(alpha).epoch).toBe(0);
+    // Nor does a peer's word move a region away from it.
+    f.get("beta").send("alpha", encodeEpoch(1), "epoch");
+    await f.settle();
+    expect([view(alpha).epoch, alpha.rebases]).toEqual([0, []]);
+  }, 60_000);
+});
+
+describe("a region several epochs behind", () => {
+  it("follows its one reachable peer there, an epoch at a time, and syncs", async () => {
+    const f = (federation = await MemoryFederation.start(REGIONS, { minBytes: 20_000, minIntervalMs: 0 }));
+    await update(f, "alpha", "ops/api", 1);
+    f.disconnect("alpha", "beta");
+    f.disconnect("alpha", "gamma");
+    // beta and gamma go on with a manifest of their own, and rebase as it grows.
+    for (let nonce = 1; epochOf(f.get("beta").replica.doc) < 3; nonce++)
+      await update(f, "beta", "ops/pair", nonce, ["beta", "gamma"], ["beta", "gamma"]);
+    const epoch = epochOf(f.get("beta").replica.doc);
+    f.connect("alpha", "beta");
+    await f.settle();
+    const alpha = f.get("alpha");
+    expect(view(alpha)).toEqual(view(f.get("beta")));
+    expect(epochOf(alpha.replica.doc)).toBe(epoch);
+    expect(alpha.rebases.map((o) => o.epoch)).toEqual(Array.from({ length: epoch }, (_, i) => i + 1));
   }, 60_000);
 });
 

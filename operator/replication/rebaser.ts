@@ -31,7 +31,7 @@ export interface RebasePolicy {
 /** What the document may grow to over the last carry before a rebase: live records are a quarter of it. */
 export const GROWTH_FACTOR = 4;
 
-export const DEFAULT_REBASE_POLICY: RebasePolicy = { minBytes: 32 * 1024 * 1024, minIntervalMs: 60_000 };
+export const DEFAULT_REBASE_POLICY: RebasePolicy = { minBytes: 4 * 1024 * 1024, minIntervalMs: 60_000 };
 
 export interface RebaseOutcome {
   readonly epoch: number;
@@ -45,6 +45,11 @@ export interface RebaseOutcome {
 interface RebaserOptions {
   readonly replica: Replica;
   readonly specs: SpecStore;
+  /**
+   * The digest this region runs for a manifest id, from its own manifest's
+   * status (which no peer can write): never collected, whatever the records say.
+   */
+  readonly running?: (id: string) => Promise<string | undefined>;
   /** Every configured peer, and the epoch each has said it syncs (none: not heard since start). */
   readonly peers: () => readonly string[];
   readonly peerEpochs: () => ReadonlyMap<string, number>;
@@ -72,22 +77,28 @@ export class Rebaser {
   readonly #o: RebaserOptions;
   #running: Promise<void> | undefined;
   #last = Number.NEGATIVE_INFINITY;
+  /** What the last rebase carried; unknown after a start, so the first rebase comes at minBytes. */
   #carried = 0;
   /** The highest epoch a peer announced that this region has not followed yet. */
   #wanted = 0;
   #retry: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(options: RebaserOptions) {
     this.#o = options;
-    this.#carried = options.replica.documentBytes();
+  }
+
+  /** Whether every configured peer has said it speaks epochs: a rebase would cut off one that has not. */
+  #allSpeakEpochs(): boolean {
+    const peerEpochs = this.#o.peerEpochs();
+    return this.#o.peers().every((p) => peerEpochs.has(p));
   }
 
   /** After a write: starts a rebase of this region's own if the document has grown enough. */
   check(): void {
     const bytes = this.#o.replica.documentBytes();
     if (bytes <= Math.max(this.#o.policy.minBytes, GROWTH_FACTOR * this.#carried)) return;
-    const peerEpochs = this.#o.peerEpochs();
-    if (!this.#o.peers().every((p) => peerEpochs.has(p))) return;
+    if (!this.#allSpeakEpochs()) return;
     const epoch = epochOf(this.#o.replica.doc) + 1;
     if (epoch > MAX_EPOCH) return;
     this.#start(epoch, "grown");
@@ -95,8 +106,16 @@ export class Rebaser {
 
   /** A peer said it syncs a later epoch: follow when the interval allows. */
   follow(): void {
+    if (!this.#allSpeakEpochs()) return;
     this.#wanted = Math.max(this.#wanted, followTarget(epochOf(this.#o.replica.doc), this.#o.peerEpochs()));
     this.#start(this.#wanted, "peer");
+  }
+
+  /** After a rebase ends, done or failed: the next step, if a peer is still ahead or the state grew. */
+  #next(): void {
+    if (followTarget(epochOf(this.#o.replica.doc), this.#o.peerEpochs()) > epochOf(this.#o.replica.doc))
+      this.follow();
+    else this.check();
   }
 
   /** Waits for a rebase in flight. */
@@ -105,6 +124,7 @@ export class Rebaser {
   }
 
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#retry);
     this.#retry = undefined;
   }
@@ -115,8 +135,7 @@ export class Rebaser {
     if (wait > 0) {
       this.#retry ??= setTimeout(() => {
         this.#retry = undefined;
-        if (this.#wanted > epochOf(this.#o.replica.doc)) this.#start(this.#wanted, "peer");
-        else this.check();
+        if (!this.#closed) this.#next();
       }, wait);
       return;
     }
@@ -127,6 +146,10 @@ export class Rebaser {
       })
       .finally(() => {
         this.#running = undefined;
+        if (!this.#closed)
+          setImmediate(() => {
+            this.#next();
+          });
       });
   }
 
@@ -139,10 +162,20 @@ export class Rebaser {
       const f = await specs.facts(digest);
       if (f) facts.set(digest, f);
     }
+    // What this region runs, for every manifest that has a version to collect.
+    const running = new Set<string>();
+    if (this.#o.running) {
+      const candidates = collectable(replica.doc, (d) => facts.get(d), this.#o.now()).versions;
+      const ids = new Set([...candidates].map((key) => key.slice(0, key.indexOf(" "))));
+      for (const id of ids) {
+        const digest = await this.#o.running(id);
+        if (digest) running.add(digest.toLowerCase());
+      }
+    }
     let versionsCollected = 0;
     await replica.rebase((doc) => {
       if (epochOf(doc) >= epoch) return doc;
-      const drop = collectable(doc, (d) => facts.get(d), this.#o.now());
+      const drop = collectable(doc, (d) => facts.get(d), this.#o.now(), running);
       versionsCollected = drop.versions.size;
       return rebased(doc, epoch, freshActor(), drop, this.#o.now());
     });

@@ -98,7 +98,20 @@ export class Replica implements FederationState {
     this.#doc = next;
     this.#digestIds = undefined;
     this.#changed.publish();
-    await this.#persist();
+    // Until the new epoch is durable the region syncs with no one (peer-sync.ts), so a failed
+    // write is tried again until it lands, as a peer's change is.
+    for (;;) {
+      try {
+        await this.#persist();
+        break;
+      } catch (error) {
+        this.#logger.error(
+          { err: errorMessage(error), retryMs: RETRY_WRITE_MS },
+          "could not persist the rebased federation state; trying again",
+        );
+        await new Promise((resolve) => setTimeout(resolve, RETRY_WRITE_MS));
+      }
+    }
     this.#rebased.publish(epochOf(next));
     this.#durable.publish({ fromPeer: false });
   }

@@ -135,6 +135,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     channel: transport,
     exchange,
     syncStates: opened.syncStates,
+    peerEpochs: opened.peerEpochs,
     refused: refuse("sync message that could not be applied"),
     now: o.now,
     logger,
@@ -145,6 +146,11 @@ export function setupReplication(o: ReplicationOptions): Replication {
   const rebaser: Rebaser = new Rebaser({
     replica,
     specs: opened.specs,
+    // A manifest that cannot be read fails the rebase, to be tried again: never collect blind.
+    running: async (id) => {
+      const [namespace = "", name = ""] = id.split("/");
+      return (await o.read(namespace, name))?.status?.appliedDigest;
+    },
     peers: () => transport.status().map((p) => p.region),
     peerEpochs: () => sync.peerEpochs(),
     policy: o.rebase ?? DEFAULT_REBASE_POLICY,

@@ -10,6 +10,12 @@
 // an outcome for a newer version, or its approvals have expired so it can
 // never be applied. A version whose spec this region does not hold is kept:
 // its targets are unknown. Approvals go with the last version of their digest.
+//
+// Outcome records are only as honest as the region that wrote them, and a
+// peer can write one in another region's name: so a newer outcome counts only
+// if it names a version the document holds, whose spec this region holds too,
+// and a version this region runs itself (`pinned`, read from its own
+// manifests, which no peer can write) is never collected.
 import { allBuckets, readApplied, readVersion, words, type StateDoc } from "./document.ts";
 import type { AppliedState } from "./model.ts";
 
@@ -59,19 +65,28 @@ export function collectable(
   doc: StateDoc,
   facts: (digest: string) => VersionFacts | undefined,
   now: number,
+  pinned: ReadonlySet<string> = new Set(),
 ): Collectable {
   const { byId, unused } = namedRecords(doc);
+  const held = new Set<string>();
+  for (const b of allBuckets()) {
+    for (const key of Object.keys(doc.versions[b] ?? {})) {
+      const v = readVersion(key, 0);
+      if (facts(v.digest)) held.add(words(v.id, v.nonce, v.digest));
+    }
+  }
   const versions = new Set<string>();
   const kept = new Set<string>();
   for (const b of allBuckets()) {
     for (const key of Object.keys(doc.versions[b] ?? {})) {
       const v = readVersion(key, 0);
       const records = byId.get(v.id) ?? [];
-      const named = records.some((a) => a.nonce === v.nonce && a.digest === v.digest);
+      const named = pinned.has(v.digest) || records.some((a) => a.nonce === v.nonce && a.digest === v.digest);
       const f = named ? undefined : facts(v.digest);
+      const newer = (a: AppliedState): boolean =>
+        a.nonce > v.nonce && held.has(words(v.id, a.nonce, a.digest));
       const superseded =
-        f !== undefined &&
-        f.targets.every((region) => records.some((a) => a.region === region && a.nonce > v.nonce));
+        f !== undefined && f.targets.every((region) => records.some((a) => a.region === region && newer(a)));
       const expired = f !== undefined && f.expiresAt < now;
       if (superseded || expired) versions.add(key);
       else kept.add(v.digest);

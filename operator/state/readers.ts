@@ -1,5 +1,6 @@
 // Reading the federation document as plain values. Every reader is a pure
 // function of the document; none of them writes.
+import * as A from "@automerge/automerge";
 import {
   allBuckets,
   bucketOf,
@@ -113,15 +114,17 @@ export function appliedIn(doc: StateDoc, id: string, region: string): AppliedSta
   return appliedByRegion(doc, id).find((a) => a.region === region);
 }
 
+/** The members whose records are whole (a peer's change may leave one without a field). */
 export function members(doc: StateDoc): Member[] {
+  const text = (field: unknown): string | undefined =>
+    field instanceof A.ImmutableString ? field.val : undefined;
   return Object.entries(doc.members)
-    .map(([region, m]) => ({
-      region,
-      dsp: m.dsp.val,
-      safe: m.safe.val,
-      endpoint: m.endpoint.val,
-      fingerprint: m.fingerprint.val,
-    }))
+    .flatMap(([region, m]) => {
+      const [dsp, safe, endpoint, fingerprint] = [m.dsp, m.safe, m.endpoint, m.fingerprint].map(text);
+      return dsp === undefined || safe === undefined || endpoint === undefined || fingerprint === undefined
+        ? []
+        : [{ region, dsp, safe, endpoint, fingerprint }];
+    })
     .sort((a, b) => byText(a.region, b.region));
 }
 

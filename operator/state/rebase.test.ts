@@ -108,6 +108,32 @@ describe("collecting superseded records", () => {
     expect(referencedDigests(next)).toEqual(new Set([submission("ops/api", 1).digest]));
   });
 
+  it("keeps a version in use whatever outcomes a peer writes in other regions' names", () => {
+    let doc = createState(freshActor());
+    doc = update(doc, "ops/api", 7, allApplied);
+    // A peer claims every region applied a nonce 8 nobody submitted.
+    const forged = submission("ops/api", 8);
+    doc = batch(doc, (d) => {
+      for (const region of REGIONS) d.recordApplied(applied(forged, region, "Applied", 99_000));
+    });
+    expect(versions(rebase(doc), "ops/api").map((v) => v.nonce)).toEqual([7]);
+    // And with version 8 submitted too: what this region runs (its own manifest's status) stays.
+    doc = batch(doc, (d) => d.submit(forged));
+    const seven = submission("ops/api", 7).digest;
+    const next = rebased(doc, 1, freshActor(), collectable(doc, known, NOW, new Set([seven])));
+    expect(versions(next, "ops/api").map((v) => v.nonce)).toEqual([8, 7]);
+    expect(versions(rebase(doc), "ops/api").map((v) => v.nonce)).toEqual([8]);
+  });
+
+  it("carries whole members only: a peer's incomplete member record does not stop a rebase", () => {
+    let doc = createState(freshActor());
+    doc = A.change(doc, (d) => {
+      (d.members as Record<string, unknown>).beta = {};
+    });
+    const next = rebase(doc);
+    expect(Object.keys(next.members)).toEqual([]);
+  });
+
   it("only moves to a later epoch", () => {
     const doc = rebase(createState(freshActor()));
     const none = collectable(doc, known, NOW);

@@ -13,6 +13,7 @@
 // another collected is collected again at the next rebase.
 import * as A from "@automerge/automerge";
 import type { Collectable } from "./collect.ts";
+import { members } from "./readers.ts";
 import { allBuckets, epochOf, genesis, loadState, type FederationDoc, type StateDoc } from "./document.ts";
 
 /** Copies the entries of a bucketed map that `keep` admits. */
@@ -49,12 +50,13 @@ export function rebased(
       carryBuckets(doc.versions, d.versions, (key) => !drop.versions.has(key));
       carryBuckets(doc.approvals, d.approvals, (key) => !drop.approvals.has(key.slice(0, key.indexOf(" "))));
       carryBuckets(doc.applied, d.applied, (key) => !drop.applied.has(key));
-      for (const [region, m] of Object.entries(doc.members)) {
-        d.members[region] = {
-          dsp: new A.ImmutableString(m.dsp.val),
-          safe: new A.ImmutableString(m.safe.val),
-          endpoint: new A.ImmutableString(m.endpoint.val),
-          fingerprint: new A.ImmutableString(m.fingerprint.val),
+      // A member record a peer left incomplete is not carried: members are replaced whole.
+      for (const m of members(doc)) {
+        d.members[m.region] = {
+          dsp: new A.ImmutableString(m.dsp),
+          safe: new A.ImmutableString(m.safe),
+          endpoint: new A.ImmutableString(m.endpoint),
+          fingerprint: new A.ImmutableString(m.fingerprint),
         };
       }
       Object.assign(d.pauses, doc.pauses);

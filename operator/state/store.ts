@@ -39,6 +39,8 @@ const NEXT = "state.next";
 /** The epoch before the last rebase, whole: what a rollback restores. */
 export const PREVIOUS = "state.previous";
 const LOG = "state.log";
+/** The epoch each peer last said it syncs (peer-sync.ts): which peers speak epochs outlives a restart. */
+const PEER_EPOCHS = "peer-epochs.json";
 const SYNC_PREFIX = "sync-";
 const SYNC_SUFFIX = ".state";
 const SPECS = "specs";
@@ -59,6 +61,8 @@ export interface OpenedState {
   readonly specs: SpecStore;
   /** Bytes of a torn log tail that were cut off (0 after a clean stop). */
   readonly tornBytes: number;
+  /** The epoch each peer last said it syncs, as `savePeerEpochs` left it. */
+  readonly peerEpochs: Map<string, number>;
 }
 
 export class StateStore {
@@ -124,7 +128,8 @@ export class StateStore {
       options.compactAfterBytes ?? 4 * 1024 * 1024,
     );
     const specs = await SpecStore.open(join(dir, SPECS));
-    return { store, doc, syncStates, specs, tornBytes: size - validBytes };
+    const peerEpochs = readPeerEpochs(await readIfExists(join(dir, PEER_EPOCHS)));
+    return { store, doc, syncStates, specs, tornBytes: size - validBytes, peerEpochs };
   }
 
   /**
@@ -182,9 +187,13 @@ export class StateStore {
         `the stored state is at epoch ${String(this.#epoch)}; ${String(epochOf(doc))} is older`,
       );
     }
-    const snapshot = await readIfExists(join(this.#dir, SNAPSHOT));
-    const { records } = unframe(await readFile(join(this.#dir, LOG)));
-    await writeAtomic(this.#dir, PREVIOUS, Buffer.concat([snapshot ?? genesis(this.#epoch), ...records]));
+    // A rebase whose commit point was written but not finished (its write failed) keeps the
+    // copy it made of the epoch before; the log it would copy now is already emptied.
+    if ((await readIfExists(join(this.#dir, NEXT))) === undefined) {
+      const snapshot = await readIfExists(join(this.#dir, SNAPSHOT));
+      const { records } = unframe(await readFile(join(this.#dir, LOG)));
+      await writeAtomic(this.#dir, PREVIOUS, Buffer.concat([snapshot ?? genesis(this.#epoch), ...records]));
+    }
     const bytes = A.save(doc);
     await writeAtomic(this.#dir, NEXT, bytes);
     await finishRebase(this.#dir, await readdir(this.#dir), this.#log);
@@ -197,6 +206,11 @@ export class StateStore {
   async saveSyncState(peer: string, state: Uint8Array): Promise<void> {
     const name = SYNC_PREFIX + checkRegion(peer) + SYNC_SUFFIX;
     await this.#serial(() => writeAtomic(this.#dir, name, state));
+  }
+
+  async savePeerEpochs(epochs: ReadonlyMap<string, number>): Promise<void> {
+    const json = JSON.stringify(Object.fromEntries([...epochs].map(([p, e]) => [checkRegion(p), e])));
+    await this.#serial(() => writeAtomic(this.#dir, PEER_EPOCHS, Buffer.from(json)));
   }
 
   /** Sizes on disk, for metrics ("document size"). */
@@ -213,6 +227,20 @@ export class StateStore {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** What `savePeerEpochs` wrote; anything unreadable is as if nothing was (every peer heard anew). */
+function readPeerEpochs(bytes: Buffer | undefined): Map<string, number> {
+  const epochs = new Map<string, number>();
+  try {
+    const parsed: unknown = bytes && JSON.parse(bytes.toString("utf8"));
+    if (typeof parsed !== "object" || parsed === null) return epochs;
+    for (const [peer, epoch] of Object.entries(parsed))
+      if (typeof epoch === "number" && Number.isSafeInteger(epoch) && epoch >= 0) epochs.set(peer, epoch);
+  } catch {
+    // a torn or foreign file: start from nothing
+  }
+  return epochs;
 }
 
 /** After `state.next` was written: the log emptied, the sync states gone, the snapshot replaced. */
