@@ -38,7 +38,7 @@ import { Manager } from "./runtime/manager.ts";
 import { serve, type Route } from "./runtime/server.ts";
 import { ledgerSeed, PauseLedger } from "./state/pause-ledger.ts";
 import { PolicyLedger } from "./state/policy-ledger.ts";
-import { StateStore } from "./state/store.ts";
+import { PREVIOUS, StateStore } from "./state/store.ts";
 import { Verifier } from "./verification/verifier.ts";
 import { configureTrace } from "./runtime/trace.ts";
 import { loadLogKey } from "./receipts/key.ts";
@@ -290,6 +290,11 @@ async function federate(
   const opened = await StateStore.open(peers.stateDir);
   if (opened.tornBytes > 0)
     o.log.warn({ bytes: opened.tornBytes }, "cut a torn tail off the state log (a crash mid-write)");
+  if (opened.migrated)
+    o.log.info(
+      { ...opened.migrated, previous: join(peers.stateDir, PREVIOUS) },
+      "migrated the federation state from an older schema (the old one is kept whole)",
+    );
   // Every decision a receipt in this region's log, served as tlog-tiles under /log/, and
   // witnessed by the peers whose log keys the Federation pins (witness/setup.ts, below).
   const seed = peers.log ? await loadLogKey(peers.stateDir, peers.logKeyFile) : undefined;

@@ -67,7 +67,7 @@ export interface FederationDoc {
 
 export type StateDoc = A.Doc<FederationDoc>;
 
-const SCHEMA = 3;
+export const SCHEMA = 3;
 const BUCKETED = ["versions", "approvals", "applied"] as const;
 const BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -162,7 +162,11 @@ export const createState = (actor: string): StateDoc => loadState(GENESIS, actor
 
 /** `bytes`: a saved document, optionally followed by saved changes (a log); one load is the fast path. */
 export function loadState(bytes: Uint8Array, actor: string): StateDoc {
-  const doc = A.load<FederationDoc>(bytes, { actor });
+  return checkedState(A.load<FederationDoc>(bytes, { actor }));
+}
+
+/** A loaded document, if it is of this schema and a sound epoch; otherwise an error saying which. */
+export function checkedState(doc: StateDoc): StateDoc {
   if (doc.schema !== SCHEMA) {
     throw new Error(`federation state has schema ${String(doc.schema)}, this operator reads ${SCHEMA}`);
   }

@@ -27,7 +27,8 @@
 import { readdir, readFile, open, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
-import { epochOf, freshActor, genesis, loadState, type StateDoc } from "./document.ts";
+import { checkedState, epochOf, freshActor, genesis, type FederationDoc, type StateDoc } from "./document.ts";
+import { legacyGenesis, migrate } from "./migrate.ts";
 import { fsyncDir, readIfExists, removeFile, TEMP_SUFFIX, writeAll, writeAtomic } from "./files.ts";
 import { checkRegion } from "./model.ts";
 import { frame, unframe } from "./framing.ts";
@@ -63,6 +64,8 @@ export interface OpenedState {
   readonly tornBytes: number;
   /** The epoch each peer last said it syncs, as `savePeerEpochs` left it. */
   readonly peerEpochs: Map<string, number>;
+  /** Set when the state on disk was of an older schema, migrated at this open. */
+  readonly migrated?: { readonly from: number; readonly dropped: number };
 }
 
 export class StateStore {
@@ -106,12 +109,23 @@ export class StateStore {
     const { records, validBytes, size } = await readLog(log);
     // One load of snapshot and log together: applying the log afterwards
     // (loadIncremental) is slower and, for a large log, much hungrier.
-    const doc = loadState(Buffer.concat([snapshot ?? genesis(), ...records]), actor);
+    const { bytes, loaded } = loadAny(snapshot, records, actor);
     if (validBytes < size) {
       await log.truncate(validBytes);
       await log.sync();
     }
     if (!logExisted) await fsyncDir(dir);
+    const specs = await SpecStore.open(join(dir, SPECS));
+    // An older schema is migrated as a rebase is written: the old state whole in state.previous,
+    // then the commit point; its specs go to the spec store first (a repeat after a crash is a no-op).
+    const migration = migrate(loaded, actor);
+    if (migration) {
+      for (const [digest, json] of migration.specs) await specs.put(digest, json);
+      await writeAtomic(dir, PREVIOUS, bytes);
+      await writeAtomic(dir, NEXT, A.save(migration.doc));
+      await finishRebase(dir, names, log);
+    }
+    const doc = migration?.doc ?? checkedState(loaded);
 
     const syncStates = new Map<string, Uint8Array>();
     for (const name of names) {
@@ -124,12 +138,19 @@ export class StateStore {
       dir,
       log,
       doc,
-      [snapshot?.length ?? 0, validBytes],
+      migration ? [A.save(migration.doc).length, 0] : [snapshot?.length ?? 0, validBytes],
       options.compactAfterBytes ?? 4 * 1024 * 1024,
     );
-    const specs = await SpecStore.open(join(dir, SPECS));
     const peerEpochs = readPeerEpochs(await readIfExists(join(dir, PEER_EPOCHS)));
-    return { store, doc, syncStates, specs, tornBytes: size - validBytes, peerEpochs };
+    return {
+      store,
+      doc,
+      syncStates,
+      specs,
+      tornBytes: size - validBytes,
+      peerEpochs,
+      ...(migration && { migrated: { from: migration.from, dropped: migration.dropped } }),
+    };
   }
 
   /**
@@ -227,6 +248,31 @@ export class StateStore {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * Snapshot and log loaded as one; a log with no snapshot is loaded on the genesis its changes
+ * depend on: this schema's, or an older one's (migrate.ts).
+ */
+function loadAny(
+  snapshot: Buffer | undefined,
+  records: readonly Uint8Array[],
+  actor: string,
+): { bytes: Buffer; loaded: A.Doc<FederationDoc> } {
+  const bases = snapshot ? [snapshot] : [genesis(), legacyGenesis(2), legacyGenesis(1)];
+  let failure: unknown;
+  for (const base of bases) {
+    const bytes = Buffer.concat([base, ...records]);
+    try {
+      const loaded = A.load<FederationDoc>(bytes, { actor });
+      // Changes whose genesis is another are not applied but held back, missing it.
+      if (A.getMissingDeps(loaded, []).length === 0) return { bytes, loaded };
+      failure ??= new Error("the state log's changes depend on a document this operator does not know");
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  throw failure;
 }
 
 /** What `savePeerEpochs` wrote; anything unreadable is as if nothing was (every peer heard anew). */
