@@ -153,7 +153,7 @@ export async function soak(
 
 export async function benchSoak(updates = 100_000, controlUpdates = 20_000): Promise<void> {
   console.log(
-    `\n== Soak: ${String(updates)} updates to ${String(MANIFESTS)} manifests over three regions (rebase past ${mb(DEFAULT_REBASE_POLICY.minBytes)} and 4x the last carry, at most once a minute) ==`,
+    `\n== Soak: ${String(updates)} updates to ${String(MANIFESTS)} manifests over three regions (rebase past ${mb(DEFAULT_REBASE_POLICY.minBytes)} and twice its size after the last, at most once a minute) ==`,
   );
   console.log(`alpha, every ${String(EVERY)} updates: ${HEADER.join(" | ")}`);
   const rows = await soak(updates, DEFAULT_REBASE_POLICY, console.log);

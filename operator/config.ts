@@ -40,7 +40,7 @@ export interface PeerSettings {
   readonly mirrorMaxBytes: number;
   /**
    * When the federation state is rebased to drop its history (replication/rebaser.ts):
-   * past DSC_STATE_REBASE_MB and 4x the last carry, at most once per DSC_STATE_REBASE_INTERVAL_S.
+   * past DSC_STATE_REBASE_MB and twice its size after the last, at most once per DSC_STATE_REBASE_INTERVAL_S.
    */
   readonly rebase: RebasePolicy;
 }

@@ -124,6 +124,7 @@ export class MemoryFederation {
       },
     });
     const rebaser: Rebaser = new Rebaser({
+      self: name,
       replica,
       specs: opened.specs,
       peers: () => peers,

@@ -47,7 +47,7 @@ const kc = (region: Region): KubeConfig => adminConfig(testbed, region);
  * (the genesis is under 1 KB): the whole suite runs across epochs, each region following the
  * others, through withdrawals, a lost region, a partition and kill -9.
  */
-const REBASE = { DSC_STATE_REBASE_MB: "0.02", DSC_STATE_REBASE_INTERVAL_S: "1" };
+const REBASE = { DSC_STATE_REBASE_MB: "0.02", DSC_STATE_REBASE_INTERVAL_S: "5" };
 
 async function startRegionOperator(region: Region): Promise<void> {
   operators.set(

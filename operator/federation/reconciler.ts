@@ -375,7 +375,25 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       log.warn({ err: error.message }, "chain unavailable");
     }
     const replication = options.replicationStatus?.();
-    if (replication) status = { ...status, ...replication };
+    if (replication) {
+      status = { ...status, ...replication };
+      // A peer refused for its protocol versions stays refused until one side upgrades: a condition.
+      const incompatible = (replication.peers ?? []).filter((p) => p.incompatible !== undefined);
+      if (incompatible.length > 0)
+        condition(
+          "PeersCompatible",
+          "False",
+          "ProtocolVersion",
+          incompatible.map((p) => p.incompatible ?? "").join("; "),
+        );
+      else
+        condition(
+          "PeersCompatible",
+          "True",
+          "Compatible",
+          "every peer that connected speaks a version in common",
+        );
+    }
     const logNow = options.logStatus?.();
     if (logNow) {
       status = { ...status, log: logNow };

@@ -1,18 +1,15 @@
 // The protocol on one TLS connection whose certificate already names the
-// peer: both sides send HELLO at once, and the connection is open when the
-// peer's HELLO confirms the region its certificate says. Afterwards SYNC and
-// SPECS frames are handed up, PINGs answered, PONGs turned into a round-trip time.
+// peer: both sides send HELLO (the lowest protocol version each speaks) and
+// VERSIONS (the range) at once, and the connection is open when the peer's
+// HELLO confirms the region its certificate says and both have a version in
+// common: the highest. A peer of the release before VERSIONS sends its first
+// PING instead, and speaks the version its HELLO said. Afterwards SYNC, SPECS,
+// WITNESS and EPOCH frames are handed up, PINGs answered, PONGs turned into a
+// round-trip time.
 import { performance } from "node:perf_hooks";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
-import {
-  FrameDecoder,
-  PROTOCOL_VERSION,
-  encodeFrame,
-  type Channel,
-  type Decoded,
-  type Frame,
-} from "./frame.ts";
+import { FrameDecoder, PROTOCOL, encodeFrame, type Channel, type Decoded, type Frame } from "./frame.ts";
 import { roundTripMs } from "./health.ts";
 import { countRefusal, type PeerMetrics } from "./metrics.ts";
 
@@ -24,6 +21,10 @@ export interface PeerStats {
   /** Sync and spec payload bytes, as in dsc_sync_bytes_total. */
   bytesIn: number;
   bytesOut: number;
+  /** The protocol version spoken on the open connection, or the last one. */
+  protocol: number | null;
+  /** Why the peer was last refused for its protocol versions (naming both sides'); null once one opens. */
+  incompatible: string | null;
 }
 
 interface ConnectionEvents {
@@ -57,7 +58,10 @@ export class PeerConnection {
   readonly #logger: Logger;
   readonly #events: ConnectionEvents;
   readonly #decoder: FrameDecoder;
-  #state: "hello" | "open" | "closed" = "hello";
+  #state: "hello" | "versions" | "open" | "closed" = "hello";
+  /** The lowest version the peer's HELLO said it speaks. */
+  #peerMin = 0;
+  #protocol = 0;
   /** Monotonic; starts at creation, so a peer that never says HELLO falls silent too. */
   #lastHeardAt = performance.now();
 
@@ -82,7 +86,13 @@ export class PeerConnection {
     this.#socket.on("close", () => {
       this.close("connection closed");
     });
-    this.#write({ type: "hello", version: PROTOCOL_VERSION, region: options.self });
+    this.#write({ type: "hello", version: PROTOCOL.min, region: options.self });
+    this.#write({ type: "versions", min: PROTOCOL.min, max: PROTOCOL.max });
+  }
+
+  /** The protocol version both sides speak (set once open). */
+  get protocol(): number {
+    return this.#protocol;
   }
 
   get isOpen(): boolean {
@@ -143,11 +153,19 @@ export class PeerConnection {
       this.#hello(frame);
       return;
     }
+    if (this.#state === "versions") {
+      // The peer's range; or, from a peer that sends none, its first other frame, in its HELLO's version.
+      const peerMax = frame.type === "versions" ? frame.max : this.#peerMin;
+      if (!this.#agree(frame.type === "versions" ? frame.min : this.#peerMin, peerMax)) return;
+      this.#open(Math.min(PROTOCOL.max, peerMax));
+      if (frame.type === "versions") return;
+    }
     this.#heard();
     switch (frame.type) {
       case "hello":
+      case "versions":
         this.#metrics.malformed.inc({ peer: this.peer });
-        this.#logger.warn("second HELLO from peer dropped");
+        this.#logger.warn(`second ${frame.type.toUpperCase()} from peer dropped`);
         return;
       case "sync":
       case "specs":
@@ -187,12 +205,28 @@ export class PeerConnection {
       this.close("wrong region in HELLO");
       return;
     }
-    if (frame.version !== PROTOCOL_VERSION) {
-      countRefusal(this.#metrics, "version_mismatch");
-      this.#logger.warn({ version: frame.version }, "peer refused: unsupported protocol version");
-      this.close("protocol version mismatch");
-      return;
-    }
+    if (!this.#agree(frame.version, frame.version)) return;
+    this.#peerMin = frame.version;
+    this.#state = "versions";
+    this.#heard();
+  }
+
+  /** Whether the peer's range meets this release's; if not, it is refused, naming both. */
+  #agree(min: number, max: number): boolean {
+    if (max >= PROTOCOL.min && min <= PROTOCOL.max) return true;
+    const side = min > PROTOCOL.max ? "too new" : "too old";
+    const reason = `protocol ${side}: ${this.peer} speaks ${range(min, max)}, this region ${range(PROTOCOL.min, PROTOCOL.max)}`;
+    countRefusal(this.#metrics, "version_mismatch");
+    this.#stats.incompatible = reason;
+    this.#logger.warn({ reason }, "peer refused: no protocol version in common");
+    this.close(reason);
+    return false;
+  }
+
+  #open(protocol: number): void {
+    this.#protocol = protocol;
+    this.#stats.protocol = protocol;
+    this.#stats.incompatible = null;
     this.#state = "open";
     this.#heard();
     this.#events.opened(this);
@@ -206,3 +240,6 @@ export class PeerConnection {
     this.#metrics.lastHeardSeconds.set({ peer: this.peer }, now / 1000);
   }
 }
+
+const range = (min: number, max: number): string =>
+  min === max ? `version ${String(min)}` : `versions ${String(min)} to ${String(max)}`;

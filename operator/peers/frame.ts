@@ -5,13 +5,19 @@
 // longer be split into frames, and the connection has to go.
 import { REGION_NAME } from "../api/v1alpha1/fields.ts";
 
+// The protocol versions this release speaks, and what each added:
 // 2: SPECS frames (manifest specs travel beside the document, not in it).
-export const PROTOCOL_VERSION = 2;
+// 3: VERSIONS after HELLO (the range a side speaks), and EPOCH frames (the
+//    document's epoch, state/rebase.ts).
+// HELLO carries the lowest version the sender speaks; the release before 3
+// sent exactly 2 and nothing more, so that is what a peer without VERSIONS
+// speaks. Both sides then speak the highest version both understand.
+export const PROTOCOL = { min: 2, max: 3 } as const;
 export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
 /** The length prefix: 4 bytes, so a frame (type byte and payload) is at most 2^32 - 1 bytes. */
 export const LENGTH_BYTES = 4;
 
-const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5, witness: 6, epoch: 7 } as const;
+const TYPE = { hello: 1, sync: 2, ping: 3, pong: 4, specs: 5, witness: 6, epoch: 7, versions: 8 } as const;
 const TIMESTAMP_BYTES = 8;
 const MAX_REGION_BYTES = 32;
 
@@ -26,6 +32,8 @@ export type Channel = "sync" | "specs" | "witness" | "epoch";
 
 export type Frame =
   | { readonly type: "hello"; readonly version: number; readonly region: string }
+  /** The range of protocol versions the sender speaks (from 3, right after HELLO). */
+  | { readonly type: "versions"; readonly min: number; readonly max: number }
   | { readonly type: "sync"; readonly payload: Uint8Array }
   /** The spec exchange (replication/spec-messages.ts); as opaque here as a sync message. */
   | { readonly type: "specs"; readonly payload: Uint8Array }
@@ -75,6 +83,11 @@ function encodeBody(frame: Frame): Uint8Array {
       body.set(frame.payload, 1);
       return body;
     }
+    case "versions": {
+      for (const v of [frame.min, frame.max])
+        if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`invalid protocol version ${v}`);
+      return Uint8Array.of(TYPE.versions, frame.min, frame.max);
+    }
     case "ping":
     case "pong": {
       const body = new Uint8Array(1 + TIMESTAMP_BYTES);
@@ -107,6 +120,12 @@ function decodeBody(body: Uint8Array): Decoded {
     case TYPE.epoch:
       // A copy: the listener may keep it, and a view would pin the whole socket chunk.
       return { ok: true, frame: { type: CHANNELS[type], payload: payload.slice() } };
+    case TYPE.versions: {
+      const [min, max] = payload;
+      if (payload.length !== 2 || min === undefined || max === undefined || min > max)
+        return dropped("bad VERSIONS");
+      return { ok: true, frame: { type: "versions", min, max } };
+    }
     case TYPE.ping:
     case TYPE.pong: {
       if (payload.length !== TIMESTAMP_BYTES) return dropped(`bad ${type === TYPE.ping ? "PING" : "PONG"}`);

@@ -5,6 +5,7 @@ import type { RefusalReason } from "./identity.ts";
 
 export interface PeerMetrics {
   readonly connected: Gauge<"peer">;
+  readonly protocol: Gauge<"peer">;
   readonly rttSeconds: Gauge<"peer">;
   readonly lastHeardSeconds: Gauge<"peer">;
   readonly syncBytes: Counter<"peer" | "direction">;
@@ -20,6 +21,12 @@ export function peerMetrics(registry: Registry): PeerMetrics {
       registry,
       "dsc_peer_connected",
       "1 while the peer's connection is up (HELLO exchanged).",
+      ["peer"],
+    ),
+    protocol: gauge(
+      registry,
+      "dsc_peer_protocol",
+      "The protocol version spoken with the peer: the highest both speak.",
       ["peer"],
     ),
     rttSeconds: gauge(registry, "dsc_peer_rtt_seconds", "Last heartbeat round-trip time to the peer.", [
@@ -59,7 +66,7 @@ export function countRefusal(metrics: PeerMetrics, reason: RefusalReason): void 
 
 /** Drops a peer's gauges, so a region that left the federation does not linger as "disconnected". */
 export function forgetPeer(metrics: PeerMetrics, peer: string): void {
-  for (const gauge of [metrics.connected, metrics.rttSeconds, metrics.lastHeardSeconds])
+  for (const gauge of [metrics.connected, metrics.protocol, metrics.rttSeconds, metrics.lastHeardSeconds])
     gauge.remove({ peer });
 }
 

@@ -2,7 +2,7 @@
 // not pinned, certificates that lie about their region, garbage, oversized
 // frames. Each time the process goes on and the honest peers keep talking.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "./frame.ts";
+import { encodeFrame, FrameDecoder, PROTOCOL } from "./frame.ts";
 import {
   certificates,
   connected,
@@ -70,7 +70,7 @@ function speakAs(client: RawClient, region: string): void {
   });
 }
 
-const hello = (region: string) => encodeFrame({ type: "hello", version: PROTOCOL_VERSION, region });
+const hello = (region: string) => encodeFrame({ type: "hello", version: PROTOCOL.min, region });
 const sync = (text: string) => encodeFrame({ type: "sync", payload: Buffer.from(text) });
 
 /** The honest peers still reach each other, and nobody dropped a connection. */
@@ -135,6 +135,33 @@ describe("refused connections", { timeout: 30_000 }, () => {
       await unaffected(alpha, beta, gamma);
     },
   );
+
+  it("refuses a peer with no protocol version in common, naming both, and speaks 2 with the release before 3", async () => {
+    const [alpha, , gamma] = await federation();
+    expect([alpha.transport.protocol("gamma"), gamma.transport.protocol("beta")]).toEqual([
+      PROTOCOL.max,
+      PROTOCOL.max,
+    ]);
+    const tooNew = track(await rawTls(gamma.transport.port, certs.beta));
+    tooNew.socket.write(
+      Buffer.concat([encodeFrame({ type: "hello", version: 9, region: "beta" }), sync("from the future")]),
+    );
+    await within("the server to close the connection", tooNew.closed);
+    expect(await counted(gamma, "dsc_peer_refused_total", { reason: "version_mismatch" })).toBe(1);
+    expect(gamma.transport.status().find((p) => p.region === "beta")?.incompatible).toBe(
+      "protocol too new: beta speaks version 9, this region versions 2 to 3",
+    );
+    expect(gamma.messages.map((m) => m.text)).not.toContain("from the future");
+    // The release before 3: HELLO 2 and no VERSIONS; its first PING opens the connection at 2.
+    const old = track(await rawTls(gamma.transport.port, certs.beta));
+    speakAs(old, "beta");
+    old.socket.write(sync("from the release before"));
+    await waitFor("gamma to take the old release's message", () =>
+      gamma.messages.some((m) => m.text === "from the release before"),
+    );
+    expect(gamma.transport.protocol("beta")).toBe(2);
+    expect(gamma.transport.status().find((p) => p.region === "beta")?.incompatible).toBeNull();
+  });
 
   it("refuses a pinned region dialling the side that dials it: one connection per pair", async () => {
     const [alpha, beta, gamma] = await federation();
@@ -226,7 +253,7 @@ describe("garbage and malformed frames", { timeout: 30_000 }, () => {
       await waitFor("gamma's HELLO", () => raw.received.length > 0);
       expect(frames.push(Buffer.concat(raw.received))[0]).toEqual({
         ok: true,
-        frame: { type: "hello", version: PROTOCOL_VERSION, region: "gamma" },
+        frame: { type: "hello", version: PROTOCOL.min, region: "gamma" },
       });
     });
 

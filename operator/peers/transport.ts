@@ -56,6 +56,10 @@ interface PeerStatus {
   /** Sync payload bytes since this transport was created. */
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** The protocol version spoken on the connection, or the last one. */
+  readonly protocol: number | null;
+  /** Why the peer was last refused for its protocol versions; null once it connected. */
+  readonly incompatible: string | null;
 }
 
 interface PeerState {
@@ -204,6 +208,11 @@ export class PeerTransport {
   }
 
   /** Each listener gets every message, with its channel; returns a function that removes the listener. */
+  /** The protocol version spoken with `region`, while connected. */
+  protocol(region: string): number | undefined {
+    return this.#peers.get(region)?.open?.protocol;
+  }
+
   /** Closes the connection to `region`, if open; the dialling side dials again after its backoff. */
   disconnect(region: string, reason: string): void {
     this.#peers.get(region)?.open?.close(reason);
@@ -269,7 +278,14 @@ export class PeerTransport {
       if (this.#peers.has(region)) continue;
       const state: PeerState = {
         pinned,
-        stats: { lastHeardMs: null, rttMs: null, bytesIn: 0, bytesOut: 0 },
+        stats: {
+          lastHeardMs: null,
+          rttMs: null,
+          bytesIn: 0,
+          bytesOut: 0,
+          protocol: null,
+          incompatible: null,
+        },
         open: undefined,
         dialing: undefined,
         redial: undefined,
@@ -377,7 +393,8 @@ export class PeerTransport {
     // The dialling side dials only when it has no connection, so the newest is the one it uses.
     previous?.close("replaced by a newer connection");
     this.#metrics.connected.set({ peer: connection.peer }, 1);
-    this.#logger.info({ peer: connection.peer }, "peer connected");
+    this.#metrics.protocol.set({ peer: connection.peer }, connection.protocol);
+    this.#logger.info({ peer: connection.peer, protocol: connection.protocol }, "peer connected");
     emit(this.#connectListeners, this.#logger, connection.peer);
   }
 

@@ -54,6 +54,8 @@ interface PeerChannel {
   /** Closes the connection: both sides forget what was in flight, as Automerge's protocol needs. */
   disconnect(peer: string, reason: string): void;
   status(): readonly { readonly region: string; readonly connected: boolean }[];
+  /** The protocol version spoken with a connected peer (peers.PeerTransport); 3 and up carry EPOCH. */
+  protocol?(peer: string): number | undefined;
   onConnect(listener: (peer: string) => void): void;
   onDisconnect(listener: (peer: string) => void): void;
   onMessage(listener: (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void): void;
@@ -76,6 +78,9 @@ interface PeerSyncOptions {
   /** A peer said it syncs a later epoch than this region's. */
   readonly onPeerEpoch?: (peer: string, epoch: number) => void;
 }
+
+/** The first protocol version with EPOCH frames (peers/frame.ts). */
+const EPOCH_PROTOCOL = 3;
 
 /** The EPOCH message: the epoch as 4 big-endian bytes. */
 export function encodeEpoch(epoch: number): Uint8Array {
@@ -132,7 +137,7 @@ export class PeerSync {
     this.#peerEpochs = new Map(options.peerEpochs);
     for (const peer of options.syncStates.keys()) this.#sessionEpochs.set(peer, this.#epoch);
     channel.onConnect((peer) => {
-      channel.send(peer, encodeEpoch(this.#epoch), "epoch");
+      this.#announce(peer);
       this.#send(peer);
       exchange.connected(peer);
     });
@@ -202,9 +207,15 @@ export class PeerSync {
     for (const peer of this.#sessions.peers()) this.#sessions.forget(peer);
     this.#sessionEpochs.clear();
     for (const peer of this.peers()) {
-      this.#o.channel.send(peer, encodeEpoch(epoch), "epoch");
+      this.#announce(peer);
       this.#send(peer);
     }
+  }
+
+  /** Tells `peer` this region's epoch, if it speaks epochs (a peer of the release before drops the frame). */
+  #announce(peer: string): void {
+    if ((this.#o.channel.protocol?.(peer) ?? EPOCH_PROTOCOL) >= EPOCH_PROTOCOL)
+      this.#o.channel.send(peer, encodeEpoch(this.#epoch), "epoch");
   }
 
   /** Connected peers. */

@@ -22,14 +22,20 @@ import { errorMessage } from "../runtime/errors.ts";
 import type { Replica } from "./replica.ts";
 
 export interface RebasePolicy {
-  /** Rebase once the stored document exceeds this and 4x what the last rebase carried. */
+  /** Rebase once the stored document exceeds this and GROWTH_FACTOR x its size just after the last rebase. */
   readonly minBytes: number;
   /** At most one rebase (own or followed) in this long. */
   readonly minIntervalMs: number;
 }
 
-/** What the document may grow to over the last carry before a rebase: live records are a quarter of it. */
-export const GROWTH_FACTOR = 4;
+/**
+ * How far the document may grow past its size just after a rebase, before the next. That size
+ * is the largest seen in the interval after the rebase, not this region's own carry: every
+ * region that follows carries what it holds, and the carries arrive as changes (larger than
+ * the document they make), so a threshold on the own carry alone would start the next epoch
+ * as soon as the others' carries arrived, and so on for ever (measured: a rebase a second).
+ */
+export const GROWTH_FACTOR = 2;
 
 export const DEFAULT_REBASE_POLICY: RebasePolicy = { minBytes: 4 * 1024 * 1024, minIntervalMs: 60_000 };
 
@@ -43,6 +49,8 @@ export interface RebaseOutcome {
 }
 
 interface RebaserOptions {
+  /** This region's name. */
+  readonly self: string;
   readonly replica: Replica;
   readonly specs: SpecStore;
   /**
@@ -77,8 +85,8 @@ export class Rebaser {
   readonly #o: RebaserOptions;
   #running: Promise<void> | undefined;
   #last = Number.NEGATIVE_INFINITY;
-  /** What the last rebase carried; unknown after a start, so the first rebase comes at minBytes. */
-  #carried = 0;
+  /** The document's size just after the last rebase (see GROWTH_FACTOR); 0 after a start. */
+  #baseline = 0;
   /** The highest epoch a peer announced that this region has not followed yet. */
   #wanted = 0;
   #retry: NodeJS.Timeout | undefined;
@@ -97,7 +105,11 @@ export class Rebaser {
   /** After a write: starts a rebase of this region's own if the document has grown enough. */
   check(): void {
     const bytes = this.#o.replica.documentBytes();
-    if (bytes <= Math.max(this.#o.policy.minBytes, GROWTH_FACTOR * this.#carried)) return;
+    if (this.#o.now() - this.#last < this.#o.policy.minIntervalMs) {
+      this.#baseline = Math.max(this.#baseline, bytes);
+      return;
+    }
+    if (bytes <= Math.max(this.#o.policy.minBytes, GROWTH_FACTOR * this.#baseline)) return;
     if (!this.#allSpeakEpochs()) return;
     const epoch = epochOf(this.#o.replica.doc) + 1;
     if (epoch > MAX_EPOCH) return;
@@ -162,10 +174,17 @@ export class Rebaser {
       const f = await specs.facts(digest);
       if (f) facts.set(digest, f);
     }
+    const regions = [this.#o.self, ...this.#o.peers()];
     // What this region runs, for every manifest that has a version to collect.
     const running = new Set<string>();
     if (this.#o.running) {
-      const candidates = collectable(replica.doc, (d) => facts.get(d), this.#o.now()).versions;
+      const candidates = collectable(
+        replica.doc,
+        (d) => facts.get(d),
+        this.#o.now(),
+        new Set(),
+        regions,
+      ).versions;
       const ids = new Set([...candidates].map((key) => key.slice(0, key.indexOf(" "))));
       for (const id of ids) {
         const digest = await this.#o.running(id);
@@ -173,21 +192,27 @@ export class Rebaser {
       }
     }
     let versionsCollected = 0;
+    let named = new Set<string>();
     await replica.rebase((doc) => {
       if (epochOf(doc) >= epoch) return doc;
-      const drop = collectable(doc, (d) => facts.get(d), this.#o.now(), running);
+      named = referencedDigests(doc);
+      const drop = collectable(doc, (d) => facts.get(d), this.#o.now(), running, regions);
       versionsCollected = drop.versions.size;
       return rebased(doc, epoch, freshActor(), drop, this.#o.now());
     });
-    const specsCollected = await specs.retain(referencedDigests(replica.doc));
-    this.#carried = replica.documentBytes();
+    // A spec goes once neither the epoch left nor the one begun names it. The epoch left, whole:
+    // what another region carried into it is named there until every region moves on, and a
+    // region that needs such a spec meanwhile must find it somewhere.
+    for (const digest of referencedDigests(replica.doc)) named.add(digest);
+    const specsCollected = await specs.retain(named);
+    this.#baseline = replica.documentBytes();
     const outcome = {
       epoch,
       reason,
       versionsCollected,
       specsCollected,
       bytesBefore,
-      bytesAfter: this.#carried,
+      bytesAfter: this.#baseline,
     };
     this.#o.logger.info(outcome, "federation state rebased to a new epoch");
     this.#o.rebased?.(outcome);

@@ -28,6 +28,7 @@ import { mirrorReconciler } from "./mirror.ts";
 import { PeerSync } from "./peer-sync.ts";
 import { DEFAULT_REBASE_POLICY, Rebaser, type RebasePolicy } from "./rebaser.ts";
 import { epochOf } from "../state/document.ts";
+import { referencedDigests } from "../state/rebase.ts";
 import { Replica } from "./replica.ts";
 import { SpecExchange } from "./spec-exchange.ts";
 
@@ -144,6 +145,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     },
   });
   const rebaser: Rebaser = new Rebaser({
+    self: o.region,
     replica,
     specs: opened.specs,
     // A manifest that cannot be read fails the rebase, to be tried again: never collect blind.
@@ -160,6 +162,9 @@ export function setupReplication(o: ReplicationOptions): Replication {
   });
   replica.onDurable(() => {
     rebaser.check();
+  });
+  replica.onRebased(() => {
+    exchange.forgetUnless(referencedDigests(replica.doc));
   });
   replica.onAdopted(({ ids, progress }) => {
     for (const id of ids) manifestsChanged.publish(id);
@@ -244,6 +249,8 @@ export function setupReplication(o: ReplicationOptions): Replication {
         ...(p.lastHeardMs === null ? {} : { lastHeard: metaTime(new Date(p.lastHeardMs)) }),
         ...(p.rttMs === null ? {} : { rttMilliseconds: Math.round(p.rttMs) }),
         changesPending: sync.pending(p.region),
+        ...(p.protocol === null ? {} : { protocol: p.protocol }),
+        ...(p.incompatible === null ? {} : { incompatible: p.incompatible.slice(0, 512) }),
       }));
       return {
         peers,

@@ -76,6 +76,14 @@ export class SpecExchange {
     });
   }
 
+  /**
+   * After a rebase: stops asking for specs of versions the document no longer names (they were
+   * collected; the peers may have removed their specs too).
+   */
+  forgetUnless(named: ReadonlySet<string>): void {
+    for (const digest of [...this.#missing.keys()]) if (!named.has(digest)) this.#missing.delete(digest);
+  }
+
   /** Sends a spec this region just submitted to every peer, before they ask. */
   offer(digest: string, json: string): void {
     const bytes = encodeSpecMessage({ kind: "spec", digest: digest.toLowerCase(), json });
@@ -175,6 +183,10 @@ export class SpecExchange {
   }
 
   #askEveryone(): void {
+    this.#o.logger.debug(
+      { missing: [...this.#missing].slice(0, 20).map(([digest, id]) => `${id} ${digest}`) },
+      "asking the peers for specs",
+    );
     for (const peer of this.#o.peers()) this.#ask(peer);
   }
 

@@ -8,8 +8,9 @@
 // outcome nor as the highest it applied: replay protection lives in those
 // records, which stay) and either every region its spec targets has recorded
 // an outcome for a newer version, or its approvals have expired so it can
-// never be applied. A version whose spec this region does not hold is kept:
-// its targets are unknown. Approvals go with the last version of their digest.
+// never be applied. A version whose spec no region holds any more (its targets
+// unknown) is collected only once every region of the federation has moved
+// past it. Approvals go with the last version of their digest.
 //
 // Outcome records are only as honest as the region that wrote them, and a
 // peer can write one in another region's name: so a newer outcome counts only
@@ -66,6 +67,8 @@ export function collectable(
   facts: (digest: string) => VersionFacts | undefined,
   now: number,
   pinned: ReadonlySet<string> = new Set(),
+  /** Every region of the federation: the targets of a version whose spec is not held. */
+  regions: readonly string[] = [],
 ): Collectable {
   const { byId, unused } = namedRecords(doc);
   const held = new Set<string>();
@@ -82,12 +85,15 @@ export function collectable(
       const v = readVersion(key, 0);
       const records = byId.get(v.id) ?? [];
       const named = pinned.has(v.digest) || records.some((a) => a.nonce === v.nonce && a.digest === v.digest);
-      const f = named ? undefined : facts(v.digest);
+      const f = facts(v.digest);
+      const targets = f?.targets ?? (regions.length > 0 ? regions : undefined);
       const newer = (a: AppliedState): boolean =>
         a.nonce > v.nonce && held.has(words(v.id, a.nonce, a.digest));
       const superseded =
-        f !== undefined && f.targets.every((region) => records.some((a) => a.region === region && newer(a)));
-      const expired = f !== undefined && f.expiresAt < now;
+        !named &&
+        targets !== undefined &&
+        targets.every((region) => records.some((a) => a.region === region && newer(a)));
+      const expired = !named && f !== undefined && f.expiresAt < now;
       if (superseded || expired) versions.add(key);
       else kept.add(v.digest);
     }

@@ -78,6 +78,17 @@ describe("collecting superseded records", () => {
 
     expect(versions(next, "ops/api").map((v) => v.nonce)).toEqual([3, 2, 1]);
     expect(versions(next, "ops/cron").map((v) => v.nonce)).toEqual([2, 1]);
+    // Without its spec anywhere, a version goes once every region of the federation moved past it.
+    const lacking = (digest: string) => (digest === cronOne ? undefined : everywhere);
+    const all = rebased(doc, 1, freshActor(), collectable(doc, lacking, NOW, new Set(), REGIONS));
+    expect(versions(all, "ops/cron").map((v) => v.nonce)).toEqual([2]);
+    const four = rebased(
+      doc,
+      1,
+      freshActor(),
+      collectable(doc, lacking, NOW, new Set(), [...REGIONS, "delta"]),
+    );
+    expect(versions(four, "ops/cron").map((v) => v.nonce)).toEqual([2, 1]);
   });
 
   it("drops an expired version nobody runs, even the newest", () => {

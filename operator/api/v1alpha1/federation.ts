@@ -234,6 +234,16 @@ export const federationStatus = object({
         lastHeard: optional(string({ format: "date-time" })),
         rttMilliseconds: optional(integer({ minimum: 0 })),
         changesPending: optional(integer({ minimum: 0 })),
+        protocol: optional(
+          integer({ minimum: 0 }).describe(
+            "The protocol version spoken with the peer: the highest both speak.",
+          ),
+        ),
+        incompatible: optional(
+          string({ maxLength: 512 }).describe(
+            "Why the peer was last refused for its protocol versions, naming both sides' (until it connects).",
+          ),
+        ),
       }),
       { maxItems: 16 },
     ),
