@@ -47,6 +47,8 @@ export class MemoryFederation {
   readonly #links = new Set<string>();
   /** Regions whose EPOCH messages are never delivered: stand-ins for the release before epochs. */
   readonly silent = new Set<string>();
+  /** EPOCH frames sent to each region. */
+  readonly epochFrames = new Map<string, number>();
   #inFlight = 0;
 
   private constructor(names: readonly string[], policy: RebasePolicy, now: () => number) {
@@ -112,6 +114,8 @@ export class MemoryFederation {
           this.disconnect(name, peer);
         },
         status: () => peers.map((region) => ({ region, connected: this.#linked(name, region) })),
+        // The release before epochs speaks protocol 2 with everyone.
+        protocol: (peer) => (this.silent.has(peer) || this.silent.has(name) ? 2 : 3),
         onConnect: (listener) => {
           wire.onConnect = listener;
         },
@@ -213,6 +217,7 @@ export class MemoryFederation {
   #deliver(from: string, to: string, bytes: Uint8Array, channel: PeerChannelName): boolean {
     if (!this.#linked(from, to)) return false;
     if (channel === "epoch" && this.silent.has(from)) return true;
+    if (channel === "epoch") this.epochFrames.set(to, (this.epochFrames.get(to) ?? 0) + 1);
     this.#inFlight++;
     setImmediate(() => {
       this.#inFlight--;

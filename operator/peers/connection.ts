@@ -158,7 +158,8 @@ export class PeerConnection {
       const peerMax = frame.type === "versions" ? frame.max : this.#peerMin;
       if (!this.#agree(frame.type === "versions" ? frame.min : this.#peerMin, peerMax)) return;
       this.#open(Math.min(PROTOCOL.max, peerMax));
-      if (frame.type === "versions") return;
+      // Opening may have closed it (a peer no longer pinned): nothing more is handed up.
+      if (frame.type === "versions" || (this.#state as string) !== "open") return;
     }
     this.#heard();
     switch (frame.type) {

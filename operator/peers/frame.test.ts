@@ -13,6 +13,13 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant("sync" as const), payload: fc.uint8Array({ maxLength: 600 }) }),
   fc.record({ type: fc.constant("specs" as const), payload: fc.uint8Array({ maxLength: 600 }) }),
   fc.record({
+    type: fc.constantFrom("witness" as const, "epoch" as const),
+    payload: fc.uint8Array({ maxLength: 600 }),
+  }),
+  fc
+    .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }))
+    .map(([a, b]) => ({ type: "versions" as const, min: Math.min(a, b), max: Math.max(a, b) })),
+  fc.record({
     type: fc.constantFrom("ping" as const, "pong" as const),
     timestamp: fc.double({ noNaN: true, noDefaultInfinity: true }),
   }),
@@ -122,6 +129,20 @@ describe("frame codec", () => {
     const [decoded] = new FrameDecoder().push(chunk);
     chunk.fill(0);
     expect(decoded).toEqual({ ok: true, frame: { type: "sync", payload: Uint8Array.of(1, 2, 3) } });
+  });
+
+  it("reads a VERSIONS range, ignores what a later release adds after it, and drops a range upside down", () => {
+    const body = (...bytes: number[]) => {
+      const out = new Uint8Array(4 + bytes.length);
+      new DataView(out.buffer).setUint32(0, bytes.length);
+      out.set(bytes, 4);
+      return out;
+    };
+    const decoder = new FrameDecoder(MAX);
+    const [longer, upsideDown, short] = decoder.push(concat([body(8, 2, 5, 9), body(8, 5, 2), body(8, 2)]));
+    expect(longer).toEqual({ ok: true, frame: { type: "versions", min: 2, max: 5 } });
+    expect(upsideDown).toEqual({ ok: false, fatal: false, reason: "bad VERSIONS" });
+    expect(short).toEqual({ ok: false, fatal: false, reason: "bad VERSIONS" });
   });
 
   it("refuses to encode what no peer would accept", () => {

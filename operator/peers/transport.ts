@@ -237,6 +237,8 @@ export class PeerTransport {
         region: state.pinned.region,
         connected: state.open !== undefined,
         ...state.stats,
+        // A refused extra connection says nothing while one with a version in common is open.
+        incompatible: state.open ? null : state.stats.incompatible,
       }))
       .sort((a, b) => (a.region < b.region ? -1 : a.region > b.region ? 1 : 0));
   }

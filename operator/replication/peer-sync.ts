@@ -183,11 +183,7 @@ export class PeerSync {
     }
     if (this.#peerEpochs.get(peer) !== epoch) {
       this.#peerEpochs.set(peer, epoch);
-      // Saved at most once a second, however often a peer says it.
-      this.#epochsTimer ??= setTimeout(() => {
-        this.#epochsTimer = undefined;
-        void this.#savePeerEpochs();
-      }, SYNC_STATE_SAVE_MS);
+      this.#epochsChanged();
     }
     if (epoch === this.#epoch) {
       // A session of another epoch starts over: what it knew was of the other document.
@@ -212,10 +208,22 @@ export class PeerSync {
     }
   }
 
-  /** Tells `peer` this region's epoch, if it speaks epochs (a peer of the release before drops the frame). */
+  /**
+   * Tells `peer` this region's epoch, if it speaks epochs. One that connects at an older
+   * protocol (rolled back to the release before) no longer counts as speaking them.
+   */
   #announce(peer: string): void {
-    if ((this.#o.channel.protocol?.(peer) ?? EPOCH_PROTOCOL) >= EPOCH_PROTOCOL)
+    if ((this.#o.channel.protocol?.(peer) ?? EPOCH_PROTOCOL) >= EPOCH_PROTOCOL) {
       this.#o.channel.send(peer, encodeEpoch(this.#epoch), "epoch");
+    } else if (this.#peerEpochs.delete(peer)) this.#epochsChanged();
+  }
+
+  #epochsChanged(): void {
+    // Saved at most once a second, however often a peer says it.
+    this.#epochsTimer ??= setTimeout(() => {
+      this.#epochsTimer = undefined;
+      void this.#savePeerEpochs();
+    }, SYNC_STATE_SAVE_MS);
   }
 
   /** Connected peers. */

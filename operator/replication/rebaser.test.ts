@@ -116,6 +116,9 @@ describe("a region of the release before epochs", () => {
     expect([alpha.rebases, f.get("beta").rebases]).toEqual([[], []]);
     expect(view(gamma)).toEqual(view(alpha));
     expect(view(alpha).epoch).toBe(0);
+    // It was never sent an EPOCH frame (it speaks protocol 2).
+    expect(f.epochFrames.get("gamma")).toBeUndefined();
+    expect(f.epochFrames.get("alpha")).toBeGreaterThan(0);
     // Nor does a peer's word move a region away from it.
     f.get("beta").send("alpha", encodeEpoch(1), "epoch");
     await f.settle();
