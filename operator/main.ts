@@ -281,10 +281,9 @@ async function federate(
 ) {
   const region = config.region;
   if (!region) throw new Error("DSC_REGION must name this region when DSC_PEER_CERT is set");
-  const [cert, key] = await Promise.all([
-    readSetting("DSC_PEER_CERT", peers.certFile),
-    readSetting("DSC_PEER_KEY", peers.keyFile),
-  ]);
+  // One after the other: with both missing, the one named is always the certificate.
+  const cert = await readSetting("DSC_PEER_CERT", peers.certFile);
+  const key = await readSetting("DSC_PEER_KEY", peers.keyFile);
   const ownFingerprint = fingerprint(cert);
   await mkdir(peers.stateDir, { recursive: true });
   const opened = await StateStore.open(peers.stateDir);
