@@ -5,7 +5,6 @@
 // process takes to load alpha's state (time, RSS); the same workload without
 // rebasing runs beside it for the first updates, to show what is being bounded.
 // `node bench/soak.ts [updates]` runs it alone; bench/run.ts calls `benchSoak`.
-import { spawn } from "node:child_process";
 import { cp, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { MemoryFederation } from "../e2e/support/memory-federation.ts";
 import { approvalsFor, specJson, submission } from "../e2e/support/state-fixtures.ts";
 import { DEFAULT_REBASE_POLICY, type RebasePolicy } from "../operator/replication/rebaser.ts";
 import { epochOf } from "../operator/state/document.ts";
+import { runChild } from "./state.ts";
 import { table } from "./stats.ts";
 
 const REGIONS = ["alpha", "beta", "gamma"];
@@ -58,19 +58,7 @@ async function loadInChild(dir: string): Promise<{ loadSeconds: number; rssBytes
     process.stdout.write(JSON.stringify({ loadSeconds, rssBytes }));
   `;
   try {
-    return await new Promise((resolve, reject) => {
-      const proc = spawn(process.execPath, ["--input-type=module", "-e", script], {
-        cwd: repo,
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      let out = "";
-      proc.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
-      proc.on("error", reject);
-      proc.on("exit", (code) => {
-        if (code === 0) resolve(JSON.parse(out) as { loadSeconds: number; rssBytes: number });
-        else reject(new Error(`soak load child exited with ${String(code)}`));
-      });
-    });
+    return await runChild<{ loadSeconds: number; rssBytes: number }>(script);
   } finally {
     await rm(copy, { recursive: true, force: true });
   }
@@ -176,6 +164,7 @@ export async function benchSoak(updates = 100_000, controlUpdates = 20_000): Pro
     );
   }
   // Flat, for a saw-tooth: the peaks of the second half no higher than those of the first.
+  if (rows.length < 2) return;
   const half = Math.floor(rows.length / 2);
   const peaks = (pick: (r: SoakRow) => number, show: (n: number) => string): string =>
     `${show(Math.max(...rows.slice(0, half).map(pick)))} / ${show(Math.max(...rows.slice(half).map(pick)))}`;

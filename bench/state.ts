@@ -265,7 +265,8 @@ interface ChildReport {
   specs: number;
 }
 
-function runLoadChild(script: string, flags: readonly string[] = []): Promise<ChildReport> {
+/** Runs `script` in a fresh Node process and returns the JSON it printed. */
+export function runChild<T>(script: string, flags: readonly string[] = []): Promise<T> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [...flags, "--input-type=module", "-e", script], {
       cwd: repo,
@@ -275,7 +276,7 @@ function runLoadChild(script: string, flags: readonly string[] = []): Promise<Ch
     proc.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
     proc.on("error", reject);
     proc.on("exit", (code) => {
-      if (code === 0) resolve(JSON.parse(out) as ChildReport);
+      if (code === 0) resolve(JSON.parse(out) as T);
       else reject(new Error(`load child exited with ${String(code)}`));
     });
   });
@@ -314,7 +315,7 @@ export async function benchLoad(manifests = 10_000, live?: LiveCluster): Promise
     const runs: LoadRun[] = [];
     for (const loader of live ? [...LOADERS, liveLoader(live)] : LOADERS) {
       const reports: ChildReport[] = [];
-      for (let i = 0; i < 3; i++) reports.push(await runLoadChild(loader.script(dir), loader.flags));
+      for (let i = 0; i < 3; i++) reports.push(await runChild<ChildReport>(loader.script(dir), loader.flags));
       if (reports.some((r) => r.count !== manifests || r.specs !== manifests))
         throw new Error(`a child did not load ${String(manifests)} manifests and their specs`);
       if (live && reports.some((r) => r.cached !== undefined && r.cached < live.manifests))

@@ -17,6 +17,18 @@ import { StateStore } from "../../operator/state/store.ts";
 
 const logger = pino({ level: "silent" });
 
+/** A spec exchange that asks no one and stores nothing it is sent: for tests of the document alone. */
+export const inertSpecExchange = (specs: SpecStore): SpecExchange =>
+  new SpecExchange({
+    specs,
+    send: () => true,
+    peers: () => [],
+    matches: () => undefined,
+    arrived: () => undefined,
+    refused: () => undefined,
+    logger,
+  });
+
 type Listener = (peer: string, bytes: Uint8Array, channel: PeerChannelName) => void;
 
 export interface MemoryRegion {
@@ -85,15 +97,7 @@ export class MemoryFederation {
     const peers = this.#names.filter((n) => n !== name);
     const replica = new Replica({ store: opened.store, doc: opened.doc, now: this.#now, logger });
     const refusals: string[] = [];
-    const exchange = new SpecExchange({
-      specs: opened.specs,
-      send: () => true,
-      peers: () => [],
-      matches: () => undefined,
-      arrived: () => undefined,
-      refused: () => undefined,
-      logger,
-    });
+    const exchange = inertSpecExchange(opened.specs);
     const send = (peer: string, bytes: Uint8Array, channel: PeerChannelName): boolean =>
       this.#deliver(name, peer, bytes, channel);
     const rebases: RebaseOutcome[] = [];

@@ -16,7 +16,7 @@ import { StateStore } from "../state/store.ts";
 import { batch } from "../state/transitions.ts";
 import { MAX_HOLDING_MESSAGES, PeerSync, QUARANTINE_MS, type PeerChannelName } from "./peer-sync.ts";
 import { Replica } from "./replica.ts";
-import { SpecExchange } from "./spec-exchange.ts";
+import { inertSpecExchange } from "../../e2e/support/memory-federation.ts";
 
 const logger = pino({ level: "silent" });
 const closers: (() => Promise<void>)[] = [];
@@ -38,15 +38,7 @@ async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: numbe
   const disconnects: string[] = [];
   const refusals: string[] = [];
   const refusedPeers: string[] = [];
-  const exchange = new SpecExchange({
-    specs: opened.specs,
-    send: () => true,
-    peers: () => [],
-    matches: () => undefined,
-    arrived: () => undefined,
-    refused: () => undefined,
-    logger,
-  });
+  const exchange = inertSpecExchange(opened.specs);
   const sync = new PeerSync({
     replica,
     exchange,

@@ -119,10 +119,11 @@ export class StateStore {
     // An older schema is migrated as a rebase is written: the old state whole in state.previous,
     // then the commit point; its specs go to the spec store first (a repeat after a crash is a no-op).
     const migration = migrate(loaded, actor);
-    if (migration) {
+    const migratedBytes = migration && A.save(migration.doc);
+    if (migration && migratedBytes) {
       for (const [digest, json] of migration.specs) await specs.put(digest, json);
       await writeAtomic(dir, PREVIOUS, bytes);
-      await writeAtomic(dir, NEXT, A.save(migration.doc));
+      await writeAtomic(dir, NEXT, migratedBytes);
       await finishRebase(dir, names, log);
     }
     const doc = migration?.doc ?? checkedState(loaded);
@@ -138,7 +139,7 @@ export class StateStore {
       dir,
       log,
       doc,
-      migration ? [A.save(migration.doc).length, 0] : [snapshot?.length ?? 0, validBytes],
+      migratedBytes ? [migratedBytes.length, 0] : [snapshot?.length ?? 0, validBytes],
       options.compactAfterBytes ?? 4 * 1024 * 1024,
     );
     const peerEpochs = readPeerEpochs(await readIfExists(join(dir, PEER_EPOCHS)));
