@@ -171,6 +171,36 @@ describe("spec exchange", () => {
     expect(beta.refused).toHaveLength(1); // mallory holds no spec for it, so only alpha answered
   });
 
+  it("checks a spec the state held before the upgrade as a peer's: stored if it matches, else dropped and asked for", async () => {
+    const good = specJson("ns/a", 1);
+    const json = specJson("ns/b", 1);
+    const alpha = await region("alpha");
+    await alpha.specs.put(digestOf(json), json);
+    const beta = await region("beta");
+    await beta.specs.putUnchecked(digestOf(good), good);
+    // An older state held whatever a peer wrote under a digest: here, a spec of its own.
+    await beta.specs.putUnchecked(digestOf(json), '{"objects":"evil"}');
+    expect(beta.specs.has(digestOf(good))).toBe(false); // unchecked: no reader sees it
+    expect(await beta.specs.get(digestOf(good))).toBeUndefined();
+
+    beta.exchange.need(version(good));
+    await stored(beta, 1);
+    expect(await beta.specs.get(digestOf(good))).toBe(good);
+    expect(queue).toEqual([]); // nobody was asked
+    expect(beta.specs.holdsUnchecked(digestOf(good))).toBe(false);
+
+    beta.exchange.need(version(json, "ns/b"));
+    await stored(beta, 2);
+    expect(await beta.specs.get(digestOf(json))).toBe(json); // alpha's, after the forged one was dropped
+    expect(beta.specs.holdsUnchecked(digestOf(json))).toBe(false);
+    expect(beta.refused).toEqual([]); // the old state is not a peer to refuse
+
+    // Both survive a restart as they are now: checked, or gone.
+    const reopened = await SpecStore.open(join(dir, "beta"));
+    expect(reopened.has(digestOf(good)) && reopened.has(digestOf(json))).toBe(true);
+    expect(reopened.holdsUnchecked(digestOf(json))).toBe(false);
+  });
+
   it("holds a bounded number of offers: beyond it the oldest go, and are asked for", async () => {
     const alpha = await region("alpha");
     const beta = await region("beta");

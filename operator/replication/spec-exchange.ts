@@ -7,7 +7,9 @@
 // The region that submits a version offers its spec to every peer at once,
 // ahead of the sync message that names it, so a manifest's first trip costs no
 // extra round trip. An offer is only held (a bounded few), unchecked, until
-// the version that names it arrives; then it is checked like any answer.
+// the version that names it arrives; then it is checked like any answer. So
+// is a spec an older state held in itself (the store's unchecked ones): it is
+// the first answer tried, before the peers are asked.
 import type { Logger } from "pino";
 import { errorMessage } from "../runtime/errors.ts";
 import { trace } from "../runtime/trace.ts";
@@ -20,6 +22,8 @@ export const ASK_AGAIN_MS = 2000;
 /** Offers held until the version naming them arrives; beyond these the oldest go (and are asked for). */
 export const MAX_OFFERS = 256;
 const MAX_OFFER_BYTES = 8 * 1024 * 1024;
+/** Who sent a spec the older state held: named in the log, never refused as a peer. */
+const MIGRATED = "the state before the upgrade";
 
 interface SpecExchangeOptions {
   readonly specs: SpecStore;
@@ -70,6 +74,12 @@ export class SpecExchange {
       this.#storeLogged(offer.peer, version.digest, offer.json);
       return;
     }
+    if (this.#o.specs.holdsUnchecked(version.digest)) {
+      this.#fromMigration(version.digest).catch((error: unknown) => {
+        this.#o.logger.warn({ digest: version.digest, err: errorMessage(error) }, "spec not stored");
+      });
+      return;
+    }
     this.#askSoon ??= setImmediate(() => {
       this.#askSoon = undefined;
       this.#askEveryone();
@@ -118,6 +128,27 @@ export class SpecExchange {
       if (json === undefined) continue;
       if (!this.#o.send(peer, encodeSpecMessage({ kind: "spec", digest, json }))) return;
     }
+  }
+
+  /** The older state's copy: stored if it matches its digest, dropped if not (then the peers are asked). */
+  async #fromMigration(digest: string): Promise<void> {
+    const json = await this.#o.specs.unchecked(digest);
+    const id = this.#missing.get(digest);
+    if (json !== undefined && id !== undefined) {
+      const matches = this.#o.matches(id, digest, json);
+      if (matches === true) {
+        await this.#store(MIGRATED, digest, json);
+        return;
+      }
+      if (matches === false) {
+        this.#o.logger.warn(
+          { digest, id },
+          "a spec the state held before the upgrade does not match its digest: dropped",
+        );
+        await this.#o.specs.dropUnchecked(digest);
+      }
+    }
+    this.#askEveryone();
   }
 
   #storeLogged(peer: string, digest: string, json: string): void {

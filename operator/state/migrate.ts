@@ -23,6 +23,8 @@ import {
 } from "./document.ts";
 import { layoutViolation } from "./validate.ts";
 
+const DIGEST = /^0x[0-9a-f]{64}$/;
+
 /** The schemas this release migrates from. */
 export const MIGRATES_FROM: readonly number[] = [1, 2];
 
@@ -134,7 +136,11 @@ export function migrate(loaded: A.Doc<object>, actor: string): Migrated | undefi
       const at = key.indexOf(" ");
       const digest = key.slice(0, at).toLowerCase();
       const json = key.slice(at + 1);
-      if (at < 0 || conflicted.has(digest)) continue;
+      if (at < 0 || !DIGEST.test(digest)) {
+        dropped++;
+        continue;
+      }
+      if (conflicted.has(digest)) continue;
       if (specs.has(digest) && specs.get(digest) !== json) {
         specs.delete(digest);
         conflicted.add(digest);

@@ -11,13 +11,22 @@
 // before `put` (the exchange in replication/spec-exchange.ts). A crash leaves at most
 // a temp file, removed at open: every file here was fsynced before it got
 // its name.
+//
+// Specs an older state held in itself (migrate.ts) were never checked: any
+// peer could have written them. They wait in `unchecked/`, invisible to
+// readers, until the exchange checks one as it checks a peer's answer.
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { VersionFacts } from "./collect.ts";
 import { fsyncDir, removeFile, TEMP_SUFFIX, writeAtomic } from "./files.ts";
+import { checkFormat, directory, type StoreFormat } from "./format.ts";
 import { checkDigest } from "./model.ts";
 
 const SUFFIX = ".json";
+const UNCHECKED = "unchecked";
+
+/** One file per spec, named by its digest, holding its canonical JSON: format 1. */
+export const SPEC_FORMAT: StoreFormat = { store: "dsc-specs", version: 1 };
 
 /** Specs read lately, kept in memory: the mirror reads the same few on every pass. */
 const RECENT = 128;
@@ -31,18 +40,21 @@ export class SpecStore {
   readonly #recent = new Map<string, string>();
   /** What collection reads of each spec, kept once read: tens of bytes a digest. */
   readonly #facts = new Map<string, VersionFacts | null>();
+  /** Digests of specs migrated from an older state, not yet checked against their digest. */
+  readonly #unchecked: Set<string>;
 
-  private constructor(dir: string, digests: Set<string>) {
+  private constructor(dir: string, digests: Set<string>, unchecked: Set<string>) {
     this.#dir = dir;
     this.#digests = digests;
+    this.#unchecked = unchecked;
   }
 
   static async open(dir: string): Promise<SpecStore> {
     await mkdir(dir, { recursive: true });
-    const names = await readdir(dir);
-    await Promise.all(names.filter((n) => n.endsWith(TEMP_SUFFIX)).map((n) => removeFile(join(dir, n))));
-    const digests = names.filter((n) => n.endsWith(SUFFIX)).map((n) => n.slice(0, -SUFFIX.length));
-    return new SpecStore(dir, new Set(digests));
+    await checkFormat(directory(dir), SPEC_FORMAT, dir);
+    const digests = await specFiles(dir);
+    const unchecked = await specFiles(join(dir, UNCHECKED));
+    return new SpecStore(dir, digests, new Set([...unchecked].filter((d) => !digests.has(d))));
   }
 
   has(digest: string): boolean {
@@ -82,10 +94,11 @@ export class SpecStore {
     const inFlight = this.#writing.get(d);
     if (inFlight) return inFlight.written;
     const written = writeAtomic(this.#dir, d + SUFFIX, Buffer.from(json, "utf8")).then(
-      () => {
+      async () => {
         this.#digests.add(d);
         this.#writing.delete(d);
         this.#remember(d, json);
+        if (this.#unchecked.has(d)) await this.dropUnchecked(d);
       },
       (error: unknown) => {
         this.#writing.delete(d);
@@ -94,6 +107,33 @@ export class SpecStore {
     );
     this.#writing.set(d, { json, written });
     return written;
+  }
+
+  /** Keeps a spec an older state held, unchecked: no reader sees it until `put` after a check. */
+  async putUnchecked(digest: string, json: string): Promise<void> {
+    const d = checkDigest(digest);
+    if (this.#digests.has(d) || this.#unchecked.has(d)) return;
+    await mkdir(join(this.#dir, UNCHECKED), { recursive: true });
+    await writeAtomic(join(this.#dir, UNCHECKED), d + SUFFIX, Buffer.from(json, "utf8"));
+    this.#unchecked.add(d);
+  }
+
+  /** The unchecked spec kept for a digest, if any (to check it, then `put` or `dropUnchecked`). */
+  async unchecked(digest: string): Promise<string | undefined> {
+    const d = digest.toLowerCase();
+    if (!this.#unchecked.has(d)) return undefined;
+    return await readFile(join(this.#dir, UNCHECKED, d + SUFFIX), "utf8");
+  }
+
+  holdsUnchecked(digest: string): boolean {
+    return this.#unchecked.has(digest.toLowerCase());
+  }
+
+  async dropUnchecked(digest: string): Promise<void> {
+    const d = digest.toLowerCase();
+    if (!this.#unchecked.delete(d)) return;
+    await removeFile(join(this.#dir, UNCHECKED, d + SUFFIX));
+    await fsyncDir(join(this.#dir, UNCHECKED));
   }
 
   /**
@@ -125,6 +165,7 @@ export class SpecStore {
     }
     await Promise.all(gone.map((d) => removeFile(join(this.#dir, d + SUFFIX))));
     if (gone.length > 0) await fsyncDir(this.#dir);
+    for (const d of [...this.#unchecked]) if (!keep.has(d)) await this.dropUnchecked(d);
     return gone.length;
   }
 
@@ -152,4 +193,17 @@ function factsOf(json: string): VersionFacts | null {
   } catch {
     return null;
   }
+}
+
+/** The digests whose spec a directory holds; a temp file a crash left there is removed. */
+async function specFiles(dir: string): Promise<Set<string>> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return new Set();
+    throw error;
+  }
+  await Promise.all(names.filter((n) => n.endsWith(TEMP_SUFFIX)).map((n) => removeFile(join(dir, n))));
+  return new Set(names.filter((n) => n.endsWith(SUFFIX)).map((n) => n.slice(0, -SUFFIX.length)));
 }

@@ -33,6 +33,7 @@ import { fsyncDir, readIfExists, removeFile, TEMP_SUFFIX, writeAll, writeAtomic 
 import { checkRegion } from "./model.ts";
 import { frame, unframe } from "./framing.ts";
 import { SpecStore } from "./spec-store.ts";
+import { checkFormat, directory, type StoreFormat } from "./format.ts";
 
 const SNAPSHOT = "state.snapshot";
 /** A rebase's new snapshot, from the moment it is decided until it replaces SNAPSHOT. */
@@ -45,6 +46,11 @@ const PEER_EPOCHS = "peer-epochs.json";
 const SYNC_PREFIX = "sync-";
 const SYNC_SUFFIX = ".state";
 const SPECS = "specs";
+/**
+ * The directory's layout (snapshot, log framing, sync states, epochs): format 1. What the document
+ * holds has its own version, its schema (document.ts), migrated record by record (migrate.ts).
+ */
+export const STATE_FORMAT: StoreFormat = { store: "dsc-state", version: 1 };
 
 interface StoreOptions {
   /** Defaults to a fresh one, as every process start should take (see freshActor). */
@@ -96,6 +102,8 @@ export class StateStore {
 
   static async open(dir: string, options: StoreOptions = {}): Promise<OpenedState> {
     const actor = options.actor ?? freshActor();
+    // Before anything here is touched: a newer release's directory is refused as it is.
+    await checkFormat(directory(dir), STATE_FORMAT, dir);
     let names = await readdir(dir);
     await Promise.all(names.filter((n) => n.endsWith(TEMP_SUFFIX)).map((n) => removeFile(join(dir, n))));
     if (names.includes(NEXT)) {
@@ -121,7 +129,8 @@ export class StateStore {
     const migration = migrate(loaded, actor);
     const migratedBytes = migration && A.save(migration.doc);
     if (migration && migratedBytes) {
-      for (const [digest, json] of migration.specs) await specs.put(digest, json);
+      // Unchecked: any peer could have written them. The exchange checks each as it checks a peer's.
+      for (const [digest, json] of migration.specs) await specs.putUnchecked(digest, json);
       await writeAtomic(dir, PREVIOUS, bytes);
       await writeAtomic(dir, NEXT, migratedBytes);
       await finishRebase(dir, names, log);

@@ -43,11 +43,14 @@ import {
   tilesAt,
   withTiles,
 } from "../core/tlog/tiles.ts";
+import { checkFormat, type FormatFiles, type StoreFormat } from "../state/format.ts";
 import type { LogFiles } from "./durable.ts";
 import { formatJournal, journalBatch, journalStart, readJournal, type Journal } from "./journal.ts";
 
 export const CHECKPOINT_PATH = "checkpoint";
 const JOURNAL_PATH = "journal";
+/** The files a log keeps beside the tiles (the journal) are this release's: format 1. */
+export const LOG_FORMAT: StoreFormat = { store: "dsc-log", version: 1 };
 /** The largest entry a bundle can hold (its length is a uint16). */
 export const MAX_ENTRY_BYTES = 0xffff;
 /** Entries per batch at most: one tile's worth keeps a batch's writes small. */
@@ -117,6 +120,11 @@ export class TileLog {
 
   /** Opens the log at its last checkpoint (a new log is empty), checking the tiles against it. */
   static async open(o: LogOptions): Promise<TileLog> {
+    await checkFormat(
+      formatFiles(o.files),
+      LOG_FORMAT,
+      `${o.signer ? "the log" : "the mirror of the log"} ${o.origin}`,
+    );
     const text = await o.files.read(CHECKPOINT_PATH);
     const empty = (): SignedCheckpoint =>
       o.signer
@@ -520,4 +528,14 @@ function join(hashes: readonly Hash[]): Uint8Array {
     out.set(h, i * HASH_SIZE);
   });
   return out;
+}
+
+/** A log holds something once it has a checkpoint or a journal. */
+function formatFiles(files: LogFiles): FormatFiles {
+  return {
+    read: (name) => files.read(name),
+    write: (name, bytes) => files.write(name, bytes),
+    isEmpty: async () =>
+      (await files.read(CHECKPOINT_PATH)) === undefined && (await files.read(JOURNAL_PATH)) === undefined,
+  };
 }
