@@ -9,6 +9,7 @@ import {
   http,
   keccak256,
   zeroAddress,
+  zeroHash,
   type Address,
   type Hex,
   type PublicClient,
@@ -305,11 +306,22 @@ export class ChainReader {
       `pause:${contract}`,
       `the guardian pause ${contract}`,
       async () => {
-        const read = { address: contract, abi: guardianPauseAbi, blockNumber: block } as const;
-        const [paused, [guardian, evidence, at, id]] = await Promise.all([
-          this.client.readContract({ ...read, functionName: "paused" }),
-          this.client.readContract({ ...read, functionName: "lastPause" }),
-        ]);
+        // Both values in one eth_call (a deployless multicall), so from one state: two calls at
+        // one block number can be answered from two states (a node answering for its head while
+        // it mines the next block, as anvil does; a reorg; a load balancer) and tear.
+        const [paused, [guardian, evidence, at, id]] = await this.client.multicall({
+          contracts: [
+            { address: contract, abi: guardianPauseAbi, functionName: "paused" },
+            { address: contract, abi: guardianPauseAbi, functionName: "lastPause" },
+          ],
+          blockNumber: block,
+          allowFailure: false,
+          deployless: true,
+        });
+        // The contract is never paused without a pause on record: a read that says so is torn,
+        // not a pause (it would raise a phantom "chain-0" that no resume names). Read again.
+        if (paused && (id === 0n || guardian === zeroAddress || evidence === zeroHash))
+          throw new Error(`paused without a pause on record (latest pause ${id.toString()})`);
         return { paused, id, guardian: getAddress(guardian), evidence, at: Number(at) };
       },
     );
