@@ -19,7 +19,7 @@ import { errorMessage } from "../runtime/errors.ts";
 import { metaTime } from "../runtime/time.ts";
 import { Topic } from "../runtime/topic.ts";
 import type { Member } from "../state/model.ts";
-import { manifestIds } from "../state/readers.ts";
+import { allVersions, manifestIds } from "../state/readers.ts";
 import type { OpenedState } from "../state/store.ts";
 import type { Verifier } from "../verification/verifier.ts";
 import { ManifestRecords, specJson } from "./manifest-records.ts";
@@ -218,6 +218,32 @@ export function setupReplication(o: ReplicationOptions): Replication {
     return manifestsChanged.subscribe(enqueue);
   });
 
+  // Specs an older state held, checked once the federation tells their digests (then never again).
+  let migratedChecked = opened.specs.uncheckedDigests().length === 0;
+  let checking = false;
+  const checkMigrated = (): void => {
+    if (migratedChecked || checking) return;
+    checking = true;
+    const named = new Map(allVersions(replica.doc).map((v) => [v.digest, v.id]));
+    exchange
+      .checkMigrated((digest) => named.get(digest))
+      .then(
+        (done) => {
+          migratedChecked = done;
+          if (done) logger.info("checked the specs the state held before the upgrade");
+        },
+        (error: unknown) => {
+          logger.warn(
+            { err: errorMessage(error) },
+            "could not check the specs the state held before the upgrade",
+          );
+        },
+      )
+      .finally(() => {
+        checking = false;
+      });
+  };
+
   return {
     replica,
     records,
@@ -226,6 +252,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
     progressChanged,
     federationChanged(context) {
       if (!context) return;
+      checkMigrated();
       transport.setPeers(
         (context.spec.peers ?? []).map((p) => ({
           region: p.region,

@@ -33,7 +33,10 @@ const regions = new Map<string, Region>();
 let queue: { from: string; to: string; bytes: Uint8Array }[] = [];
 let connected = new Set<string>();
 
-async function region(name: string, matches?: () => boolean | undefined): Promise<Region> {
+async function region(
+  name: string,
+  matches?: (id: string, digest: string, json: string) => boolean | undefined,
+): Promise<Region> {
   const specs = await SpecStore.open(join(dir, name));
   const arrived: string[] = [];
   const refused: string[] = [];
@@ -171,34 +174,40 @@ describe("spec exchange", () => {
     expect(beta.refused).toHaveLength(1); // mallory holds no spec for it, so only alpha answered
   });
 
-  it("checks a spec the state held before the upgrade as a peer's: stored if it matches, else dropped and asked for", async () => {
+  it("checks the specs the state held before the upgrade as a peer's: stored if they match, else dropped", async () => {
     const good = specJson("ns/a", 1);
     const json = specJson("ns/b", 1);
-    const alpha = await region("alpha");
-    await alpha.specs.put(digestOf(json), json);
-    const beta = await region("beta");
+    const orphan = specJson("ns/c", 1);
+    let known = false; // whether the federation, and so each digest, is known yet
+    const beta = await region("beta", (_id, digest, text) => (known ? digest === digestOf(text) : undefined));
     await beta.specs.putUnchecked(digestOf(good), good);
     // An older state held whatever a peer wrote under a digest: here, a spec of its own.
     await beta.specs.putUnchecked(digestOf(json), '{"objects":"evil"}');
+    await beta.specs.putUnchecked(digestOf(orphan), orphan); // no version names it any more
     expect(beta.specs.has(digestOf(good))).toBe(false); // unchecked: no reader sees it
     expect(await beta.specs.get(digestOf(good))).toBeUndefined();
+    const ids = new Map([
+      [digestOf(good), "ns/a"],
+      [digestOf(json), "ns/b"],
+    ]);
 
-    beta.exchange.need(version(good));
-    await stored(beta, 1);
+    expect(await beta.exchange.checkMigrated((d) => ids.get(d))).toBe(false); // not decided yet
+    expect(beta.specs.uncheckedDigests()).toHaveLength(3);
+
+    known = true;
+    expect(await beta.exchange.checkMigrated((d) => ids.get(d))).toBe(true);
     expect(await beta.specs.get(digestOf(good))).toBe(good);
-    expect(queue).toEqual([]); // nobody was asked
-    expect(beta.specs.holdsUnchecked(digestOf(good))).toBe(false);
-
-    beta.exchange.need(version(json, "ns/b"));
-    await stored(beta, 2);
-    expect(await beta.specs.get(digestOf(json))).toBe(json); // alpha's, after the forged one was dropped
-    expect(beta.specs.holdsUnchecked(digestOf(json))).toBe(false);
+    expect(beta.arrived).toEqual(["ns/a"]);
+    expect(beta.specs.has(digestOf(json)) || beta.specs.has(digestOf(orphan))).toBe(false);
+    expect(beta.specs.uncheckedDigests()).toEqual([]);
     expect(beta.refused).toEqual([]); // the old state is not a peer to refuse
+    expect(queue).toEqual([]); // nobody was asked
 
     // Both survive a restart as they are now: checked, or gone.
+    await beta.specs.settled();
     const reopened = await SpecStore.open(join(dir, "beta"));
-    expect(reopened.has(digestOf(good)) && reopened.has(digestOf(json))).toBe(true);
-    expect(reopened.holdsUnchecked(digestOf(json))).toBe(false);
+    expect(reopened.has(digestOf(good))).toBe(true);
+    expect(reopened.uncheckedDigests()).toEqual([]);
   });
 
   it("holds a bounded number of offers: beyond it the oldest go, and are asked for", async () => {

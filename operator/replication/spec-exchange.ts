@@ -8,8 +8,8 @@
 // ahead of the sync message that names it, so a manifest's first trip costs no
 // extra round trip. An offer is only held (a bounded few), unchecked, until
 // the version that names it arrives; then it is checked like any answer. So
-// is a spec an older state held in itself (the store's unchecked ones): it is
-// the first answer tried, before the peers are asked.
+// is each spec an older state held in itself (the store's unchecked ones),
+// all at once when the federation is first known (`checkMigrated`).
 import type { Logger } from "pino";
 import { errorMessage } from "../runtime/errors.ts";
 import { trace } from "../runtime/trace.ts";
@@ -74,12 +74,6 @@ export class SpecExchange {
       this.#storeLogged(offer.peer, version.digest, offer.json);
       return;
     }
-    if (this.#o.specs.holdsUnchecked(version.digest)) {
-      this.#fromMigration(version.digest).catch((error: unknown) => {
-        this.#o.logger.warn({ digest: version.digest, err: errorMessage(error) }, "spec not stored");
-      });
-      return;
-    }
     this.#askSoon ??= setImmediate(() => {
       this.#askSoon = undefined;
       this.#askEveryone();
@@ -130,25 +124,38 @@ export class SpecExchange {
     }
   }
 
-  /** The older state's copy: stored if it matches its digest, dropped if not (then the peers are asked). */
-  async #fromMigration(digest: string): Promise<void> {
-    const json = await this.#o.specs.unchecked(digest);
-    const id = this.#missing.get(digest);
-    if (json !== undefined && id !== undefined) {
-      const matches = this.#o.matches(id, digest, json);
-      if (matches === true) {
+  /**
+   * Checks every spec an older state held (migrate.ts) as a peer's answer is checked: stored if
+   * it matches its digest, dropped if it does not or no version names it. Returns false if the
+   * digests cannot be told yet (no federation): call again later.
+   */
+  async checkMigrated(idOf: (digest: string) => string | undefined): Promise<boolean> {
+    const drop: string[] = [];
+    try {
+      for (const digest of this.#o.specs.uncheckedDigests()) {
+        const id = idOf(digest);
+        const json = id === undefined ? undefined : await this.#o.specs.unchecked(digest);
+        if (id === undefined || json === undefined) {
+          drop.push(digest); // no version names it any more
+          continue;
+        }
+        const matches = this.#o.matches(id, digest, json);
+        if (matches === undefined) return false;
+        if (!matches) {
+          this.#o.logger.warn(
+            { digest, id },
+            "a spec the state held before the upgrade does not match its digest: dropped",
+          );
+          drop.push(digest);
+          continue;
+        }
+        this.#missing.set(digest, id);
         await this.#store(MIGRATED, digest, json);
-        return;
       }
-      if (matches === false) {
-        this.#o.logger.warn(
-          { digest, id },
-          "a spec the state held before the upgrade does not match its digest: dropped",
-        );
-        await this.#o.specs.dropUnchecked(digest);
-      }
+      return true;
+    } finally {
+      await this.#o.specs.dropUnchecked(drop);
     }
-    this.#askEveryone();
   }
 
   #storeLogged(peer: string, digest: string, json: string): void {

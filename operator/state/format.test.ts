@@ -26,7 +26,8 @@ const format = (version: number, steps?: StoreFormat["steps"]): StoreFormat => (
 });
 
 describe("a store's format marker", () => {
-  it("marks a new store with this release's format", async () => {
+  it("marks a new store with this release's format (a fresh volume's lost+found is not content)", async () => {
+    await mkdir(join(dir, "lost+found"));
     expect(await checkFormat(directory(dir), format(3), dir)).toBe(3);
     expect(await marker()).toEqual({ store: "dsc-test", format: 3 });
   });

@@ -38,7 +38,8 @@ export function directory(dir: string): FormatFiles {
     write: (name, bytes) => writeAtomic(dir, name, bytes),
     async isEmpty() {
       try {
-        return (await readdir(dir)).every((n) => n.endsWith(TEMP_SUFFIX));
+        // A fresh volume's lost+found is not a store's content.
+        return (await readdir(dir)).every((n) => n.endsWith(TEMP_SUFFIX) || n === "lost+found");
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return true;
         throw error;

@@ -29,12 +29,17 @@ describe("migrating a schema 2 document", () => {
       (d.versions as Old[string])[bucketOf("ops/elsewhere")] = { [`${id} 2 ${good} alpha`]: 1000 }; // wrong bucket
       (d.specs as Old[string])[bucketOf(good)] = { [`${good} {"a":1}`]: true };
       (d.specs as Old[string])[bucketOf(twice)] = { [`${twice} {"a":1}`]: true, [`${twice} {"a":2}`]: true };
+      // Not a digest: it would have made every start fail, as the spec store refuses the name.
+      (d.specs as Old[string])[bucketOf(good)] = {
+        ...(d.specs as Old[string])[bucketOf(good)],
+        [`../../evil {"a":1}`]: true,
+      };
     });
     const migrated = migrate(doc, freshActor());
     if (!migrated) throw new Error("not migrated");
     expect(migrated.from).toBe(2);
     expect(manifestIds(migrated.doc)).toEqual(["ops/api"]);
-    expect(migrated.dropped).toBe(2);
+    expect(migrated.dropped).toBe(3);
     expect([...migrated.specs]).toEqual([[good, '{"a":1}']]);
   });
 

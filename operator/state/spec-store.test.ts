@@ -39,6 +39,24 @@ describe("spec store", () => {
     expect((await SpecStore.open(dir)).size).toBe(1);
   });
 
+  it("keeps an older state's specs unchecked and unread, drops them with the rest, and tidies a crash's leftover", async () => {
+    const store = await SpecStore.open(dir);
+    const [a, b, c] = ["a", "b", "c"].map(digestOf) as [string, string, string];
+    for (const d of [a, b, c]) await store.putUnchecked(d, specJson(`ns/${d}`, 1));
+    expect([store.has(a), await store.get(a), store.size]).toEqual([false, undefined, 0]);
+    expect(await store.retain(new Set([a, b]))).toBe(1); // c: collected unchecked
+    expect(store.uncheckedDigests().sort()).toEqual([a, b].sort());
+
+    await store.put(a, specJson(`ns/${a}`, 1)); // checked: readable, no longer unchecked
+    expect([store.has(a), store.holdsUnchecked(a)]).toEqual([true, false]);
+    // A crash between storing a checked spec and dropping its unchecked copy leaves both.
+    await writeFile(join(dir, "unchecked", `${b}.json`), "{}");
+    await writeFile(join(dir, `${b}.json`), "{}");
+    const reopened = await SpecStore.open(dir);
+    expect(reopened.uncheckedDigests()).toEqual([]);
+    expect(await readdir(join(dir, "unchecked"))).toEqual([]);
+  });
+
   it("keeps a spec by digest across a reopen, and has none for an unknown digest", async () => {
     const json = specJson("ns/a", 1);
     const digest = digestOf("a");

@@ -54,6 +54,9 @@ export class SpecStore {
     await checkFormat(directory(dir), SPEC_FORMAT, dir);
     const digests = await specFiles(dir);
     const unchecked = await specFiles(join(dir, UNCHECKED));
+    // Checked since (a crash came between storing it and dropping the unchecked copy).
+    const done = [...unchecked].filter((d) => digests.has(d));
+    await Promise.all(done.map((d) => removeFile(join(dir, UNCHECKED, d + SUFFIX))));
     return new SpecStore(dir, digests, new Set([...unchecked].filter((d) => !digests.has(d))));
   }
 
@@ -98,7 +101,8 @@ export class SpecStore {
         this.#digests.add(d);
         this.#writing.delete(d);
         this.#remember(d, json);
-        if (this.#unchecked.has(d)) await this.dropUnchecked(d);
+        // Left behind if this fails, and removed at the next open.
+        if (this.#unchecked.has(d)) await this.dropUnchecked([d]).catch(() => undefined);
       },
       (error: unknown) => {
         this.#writing.delete(d);
@@ -113,7 +117,8 @@ export class SpecStore {
   async putUnchecked(digest: string, json: string): Promise<void> {
     const d = checkDigest(digest);
     if (this.#digests.has(d) || this.#unchecked.has(d)) return;
-    await mkdir(join(this.#dir, UNCHECKED), { recursive: true });
+    // A new directory's name is durable once its parent is.
+    if (await mkdir(join(this.#dir, UNCHECKED), { recursive: true })) await fsyncDir(this.#dir);
     await writeAtomic(join(this.#dir, UNCHECKED), d + SUFFIX, Buffer.from(json, "utf8"));
     this.#unchecked.add(d);
   }
@@ -129,11 +134,16 @@ export class SpecStore {
     return this.#unchecked.has(digest.toLowerCase());
   }
 
-  async dropUnchecked(digest: string): Promise<void> {
-    const d = digest.toLowerCase();
-    if (!this.#unchecked.delete(d)) return;
-    await removeFile(join(this.#dir, UNCHECKED, d + SUFFIX));
-    await fsyncDir(join(this.#dir, UNCHECKED));
+  uncheckedDigests(): string[] {
+    return [...this.#unchecked];
+  }
+
+  /** Removes unchecked specs (one directory fsync for all); returns how many went. */
+  async dropUnchecked(digests: Iterable<string>): Promise<number> {
+    const gone = [...digests].map((d) => d.toLowerCase()).filter((d) => this.#unchecked.delete(d));
+    await Promise.all(gone.map((d) => removeFile(join(this.#dir, UNCHECKED, d + SUFFIX))));
+    if (gone.length > 0) await fsyncDir(join(this.#dir, UNCHECKED));
+    return gone.length;
   }
 
   /**
@@ -165,8 +175,7 @@ export class SpecStore {
     }
     await Promise.all(gone.map((d) => removeFile(join(this.#dir, d + SUFFIX))));
     if (gone.length > 0) await fsyncDir(this.#dir);
-    for (const d of [...this.#unchecked]) if (!keep.has(d)) await this.dropUnchecked(d);
-    return gone.length;
+    return gone.length + (await this.dropUnchecked([...this.#unchecked].filter((d) => !keep.has(d))));
   }
 
   /** Resolves once every write in flight has landed or failed (before the directory goes). */
