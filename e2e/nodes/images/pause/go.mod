@@ -1,0 +1,3 @@
+module dsc.test/nodes/pause
+
+go 1.24.0
