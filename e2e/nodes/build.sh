@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds what a real node of the test bed needs, into a cache outside the
 # repository keyed by its inputs (as e2e/testbed/go/build.sh does), and prints
-# that directory: the kubelet (the test bed's Kubernetes release, from the Go
-# module proxy), kube-router (its NetworkPolicy firewall only), and the two
+# that directory: the kubelet and kube-proxy (the test bed's Kubernetes release,
+# from the Go module proxy), kube-router (its NetworkPolicy firewall only), and the two
 # images no registry can give us here, as `docker save` archives: the pod
 # sandbox (a static Go pause) and a workload image of Debian's static busybox.
 # Installs the Debian packages it needs. Needs root, Go and Docker.
@@ -21,7 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cache=${DSC_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsc-testbed}
-key=$( (go version; echo "$kube_router"; cat "$here/build.sh" "$here"/go/kubelet/go.* "$here"/go/kubelet/*.go "$here"/images/pause/*; sha256sum /bin/busybox) | sha256sum | cut -c1-16)
+key=$( (go version; echo "$kube_router"; cat "$here/build.sh" "$here"/go/node/go.* "$here"/go/node/*.go "$here"/images/pause/*; sha256sum /bin/busybox) | sha256sum | cut -c1-16)
 out="$cache/nodes-$key"
 if [ -f "$out/busybox.tar" ]; then echo "$out"; exit 0; fi
 mkdir -p "$cache"
@@ -33,14 +33,16 @@ trap 'rm -rf "$tmp"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 start=$SECONDS
 
-kube_version=$(cd "$here/go/kubelet" && go list -m -f "{{.Version}}" k8s.io/kubernetes); kube_version=${kube_version#v}
+kube_version=$(cd "$here/go/node" && go list -m -f "{{.Version}}" k8s.io/kubernetes); kube_version=${kube_version#v}
 major=${kube_version%%.*}; minor=${kube_version#*.}; minor=${minor%%.*}
 ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitVersion=v$kube_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 done
-echo "building the kubelet v$kube_version (a few minutes on a cold Go cache)..." >&2
-(cd "$here/go/kubelet" && go build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$tmp/kubelet" .)
+echo "building the kubelet and kube-proxy v$kube_version (a few minutes on a cold Go cache)..." >&2
+(cd "$here/go/node" && go build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$tmp/node" .)
+ln -s node "$tmp/kubelet"
+ln -s node "$tmp/kube-proxy"
 echo "building kube-router $kube_router..." >&2
 GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$kube_router"
 

@@ -5,6 +5,9 @@
 #
 #   e2e/nodes/node.sh up <region>     start it (or leave it running), wait for Ready
 #   e2e/nodes/node.sh down <region>   stop it and remove what it made on this host
+#   e2e/nodes/node.sh restart <region>  as a machine's reboot: every process and container
+#                                       killed, then started again on the same disk
+#   e2e/nodes/node.sh load <region> <image>   a Docker image into the node's containerd
 #
 # Each region's node lives in its own network namespace, dsc-<region>, joined
 # to the host by a veth pair (node 10.250.N.1, host 10.250.N.254; pods in
@@ -13,7 +16,9 @@
 # (/dsc-<region>) and containerd (own root, state and socket). The node
 # reaches its API server, which listens on 127.0.0.1 only, through a socat
 # relay on the host side of the veth. The kubelet signs in with the region's
-# admin certificate: the test bed's API servers authorize with RBAC alone.
+# admin certificate: the test bed's API servers authorize with RBAC alone. The
+# node is tainted dsc.test/node=real:NoSchedule, so only pods that ask for it
+# (a toleration and the nodeSelector dsc.test/node=real) run there.
 #
 # Facts about this machine the layout answers (checked by hand first): the
 # kernel has no dummy links and the kubelet refuses a 127/8 node address, so
@@ -24,12 +29,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-action=${1:?usage: node.sh up|down <region>}
-region=${2:?usage: node.sh up|down <region>}
+action=${1:?usage: node.sh up|down|load <region> [image]}
+region=${2:?usage: node.sh up|down|load <region> [image]}
 case "$region" in alpha) n=1 ;; beta) n=2 ;; gamma) n=3 ;; *) echo "unknown region $region" >&2; exit 2 ;; esac
 testbed=${DSC_TESTBED_DIR:-$repo/.testbed}
 base=${DSC_TESTBED_PORT:-26000}
 api_port=$((base + 10 * (n - 1) + 2))
+# What pods reach on the host side of the veth, relayed to the test bed's loopback ports:
+# the API server (for the kubelet, and for pods through the kubernetes Service), the chain
+# and the Safe Transaction Service double.
+relayed=("$api_port" $((base + 40)) $((base + 41)))
 dir="$testbed/$region/node"
 netns=dsc-$region
 node_ip=10.250.$n.1
@@ -85,8 +94,13 @@ up() {
     in_ns ip route add default via "$host_ip"
     ip route add "$pod_cidr" via "$node_ip"
   fi
-  running api-relay ||
-    launch api-relay socat "TCP-LISTEN:$api_port,bind=$host_ip,fork,reuseaddr" "TCP:127.0.0.1:$api_port"
+  for port in "${relayed[@]}"; do
+    running "relay-$port" ||
+      launch "relay-$port" socat "TCP-LISTEN:$port,bind=$host_ip,fork,reuseaddr" "TCP:127.0.0.1:$port"
+  done
+  # Between the regions' nodes (one region's pods to another's node ports): Docker's FORWARD
+  # policy is DROP.
+  iptables -C FORWARD -i 'h-+' -o 'h-+' -j ACCEPT 2>/dev/null || iptables -I FORWARD -i 'h-+' -o 'h-+' -j ACCEPT
 
   # The kubelet's cgroups under the region's own root, in every (v1) hierarchy.
   for h in /sys/fs/cgroup/*/; do
@@ -169,7 +183,8 @@ EOF
     --config="$dir/kubelet/config.yaml" --kubeconfig="$dir/kubelet.kubeconfig" \
     --root-dir="$dir/kubelet/root" --cert-dir="$dir/kubelet/pki" \
     --hostname-override="$node_name" --node-ip="$node_ip" \
-    --node-labels="topology.kubernetes.io/region=$region,dsc.test/node=real" --v=1
+    --node-labels="topology.kubernetes.io/region=$region,dsc.test/node=real" \
+    --register-with-taints="dsc.test/node=real:NoSchedule" --v=1
   local kubectl
   kubectl="$(bash "$repo/e2e/testbed/go/build.sh")/kubectl"
   wait_for "node $node_name" 90 sh -c "'$kubectl' --kubeconfig '$testbed/$region/kubeconfig' get node $node_name \
@@ -181,11 +196,19 @@ EOF
     --enable-cni=false --enable-ibgp=false --enable-overlay=false --enable-pod-egress=false \
     --metrics-port=0 --iptables-sync-period=30s --service-cluster-ip-range=10.96.0.0/16 --v=1
   wait_for "kube-router" 30 in_ns curl -sf http://127.0.0.1:20244/healthz
+  # Services: the kubernetes Service leads to the API server's advertised address, this
+  # node's host side (e2e/testbed/kube.ts), relayed above.
+  running kube-proxy || launch kube-proxy nsenter --net="/run/netns/$netns" "$bin/kube-proxy" \
+    --kubeconfig="$dir/kubelet.kubeconfig" --hostname-override="$node_name" --proxy-mode=iptables \
+    --cluster-cidr="$pod_cidr" --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 \
+    --conntrack-tcp-timeout-close-wait=0 --metrics-bind-address=127.0.0.1:10249 --v=1
+  wait_for "kube-proxy" 30 in_ns curl -sf http://127.0.0.1:10256/healthz
   echo "$node_name is Ready ($node_ip, pods $pod_cidr)" >&2
 }
 
-down() {
-  [ -d "$dir" ] || return 0
+# Every process of the node, and its containers, killed; its files stay.
+halt() {
+  stop kube-proxy
   stop kube-router
   stop kubelet
   stop containerd
@@ -195,7 +218,7 @@ down() {
     [ -d "$h" ] || continue
     find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done
   done
-  stop api-relay
+  for port in "${relayed[@]}"; do stop "relay-$port"; done
   sleep 1
   # Mounts under the node's directory (overlay root filesystems, tokens, shm), deepest first.
   grep -o " $dir/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -207,6 +230,19 @@ down() {
     umount "$pin" 2>/dev/null || true
     rm -f "$pin"
   done
+}
+
+restart() {
+  halt
+  up
+}
+
+down() {
+  [ -d "$dir" ] || return 0
+  halt
+  # The Node object too: the scheduler would go on placing the other suites' pods on it.
+  "$(bash "$repo/e2e/testbed/go/build.sh")/kubectl" --kubeconfig "$testbed/$region/kubeconfig" \
+    delete node "$node_name" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   for h in /sys/fs/cgroup/*/dsc-"$region"; do
     if [ -d "$h" ]; then find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
   done
@@ -215,8 +251,15 @@ down() {
     ip link del "h-$region" 2>/dev/null || true
     ip route del "$pod_cidr" 2>/dev/null || true
   fi
+  ip link show | grep -q ' h-' || iptables -D FORWARD -i 'h-+' -o 'h-+' -j ACCEPT 2>/dev/null || true
   rm -rf "$dir"
   echo "$node_name is gone" >&2
 }
 
-"$action"
+load() {
+  local image=${3:?usage: node.sh load <region> <image>}
+  docker save "$image" | ctr --address "$socket" -n k8s.io images import - >/dev/null
+  echo "$image is on $node_name" >&2
+}
+
+"$action" "$@"

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { regionPki, type ClientName, type RegionPki } from "./pki.ts";
 import { startDetached, waitUntil, type ProcessRecord } from "./process.ts";
-import type { RegionPorts } from "./layout.ts";
+import { REGIONS, type Region, type RegionPorts } from "./layout.ts";
 
 export interface RegionPlan {
-  readonly region: string;
+  readonly region: Region;
   readonly dir: string;
   readonly ports: RegionPorts;
   readonly bin: string;
@@ -114,6 +114,10 @@ function fakeNode(region: string): object {
  * Starts the region's processes in dependency order and returns them as they
  * start, so a caller can record pids before waiting (and stop them on failure).
  */
+/** The host side of a region's real node's veth (e2e/nodes/node.sh): 10.250.N.254, N from 1. */
+export const nodeHostAddress = (region: Region): string =>
+  `10.250.${String(REGIONS.indexOf(region) + 1)}.254`;
+
 export async function startRegion(
   plan: RegionPlan,
   started: (record: ProcessRecord) => void,
@@ -160,7 +164,10 @@ export async function startRegion(
     `--etcd-servers=http://127.0.0.1:${String(ports.etcdClient)}`,
     `--secure-port=${String(ports.apiserver)}`,
     "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
+    // The kubernetes Service's endpoint: where a real node's pods reach this API server, the
+    // host side of that node's veth, relayed to 127.0.0.1 (e2e/nodes/node.sh). Nothing else
+    // reads it; the KWOK nodes' pods never connect.
+    `--advertise-address=${nodeHostAddress(region)}`,
     `--cert-dir=${join(dir, "apiserver-certs")}`,
     `--tls-cert-file=${pki.serverCert}`,
     `--tls-private-key-file=${pki.serverKey}`,

@@ -39,7 +39,10 @@ const ACTION: Record<Region, "ScaleToZero" | "DenyAll"> = {
   beta: "ScaleToZero",
   gamma: "DenyAll",
 };
-const ON_THE_REAL_NODE = { nodeSelector: { "dsc.test/node": "real" } };
+const ON_THE_REAL_NODE = {
+  nodeSelector: { "dsc.test/node": "real" },
+  tolerations: [{ key: "dsc.test/node", value: "real", effect: "NoSchedule" }],
+};
 
 const nodeScript = join(import.meta.dirname, "../nodes/node.sh");
 const node = (action: "up" | "down", region: Region) =>
