@@ -1,5 +1,6 @@
 // The operator's configuration, from its environment. Every mistake names the
 // variable and what it should hold; nothing starts half-configured.
+import { randomBytes } from "node:crypto";
 import { DEFAULT_REBASE_POLICY, type RebasePolicy } from "./replication/rebaser.ts";
 
 export interface OperatorConfig {
@@ -8,6 +9,12 @@ export interface OperatorConfig {
   readonly namespace: string;
   readonly federationName: string | undefined;
   readonly region: string | undefined;
+  /**
+   * Who this process is in the leader Lease: DSC_IDENTITY (the pod's name) and a suffix of its
+   * own. A pod deleted by force comes back under its name while the old process may still run;
+   * with the name alone the new one would resume the old one's lease at once, and two would
+   * lead. (client-go's leader election adds a UUID for the same reason.)
+   */
   readonly identity: string;
   readonly resyncMs: number;
   readonly chainPollMs: number;
@@ -75,7 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, host: string): OperatorConfig
     namespace: env.DSC_NAMESPACE || "dsc-system",
     federationName: env.DSC_FEDERATION || undefined,
     region: env.DSC_REGION || undefined,
-    identity: env.DSC_IDENTITY || `${host}-${String(process.pid)}`,
+    identity: `${env.DSC_IDENTITY || `${host}-${String(process.pid)}`}_${randomBytes(4).toString("hex")}`,
     resyncMs: number(env, "DSC_RESYNC_SECONDS", 30, 0.1, 86_400) * 1000,
     chainPollMs: number(env, "DSC_CHAIN_POLL_SECONDS", 5, 0.1, 3_600) * 1000,
     workers: number(env, "DSC_WORKERS", 2, 1, 64),
