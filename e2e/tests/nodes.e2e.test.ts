@@ -85,6 +85,9 @@ const kubectl = (region: Region, args: readonly string[]) => testbedKubectl(test
 beforeAll(async () => {
   testbed = await current();
   await unpauseChain(testbed.chain); // a clean start whatever ran before
+  // The image from the Dockerfile, as CI builds it (seconds when it is current), so that
+  // `npm run nodes` needs nothing built beforehand.
+  await run("bash", [join(import.meta.dirname, "../image/build.sh"), IMAGE], { maxBuffer: 16 * 1024 * 1024 });
   for (const region of REGIONS) {
     await node("up", region);
     await node("load", region, IMAGE);
