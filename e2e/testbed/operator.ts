@@ -1,6 +1,8 @@
 // Runs the operator against a test-bed region the way a cluster would: its
 // own process, its own identity (client certificate), a Federation and an RPC
 // Secret in dsc-system. Tests start and kill these processes themselves.
+import { OWNERSHIP_POLICY_NAME, POLICY_NAME } from "../../operator/admission/policy.ts";
+import { SCALE_POLICY_NAME } from "../../operator/admission/scale-guard.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -182,6 +184,19 @@ export function logKey(
 export function peerCertificate(testbed: Testbed, region: Region): PeerCertificate {
   return generatePeerCertificate(join(testbed.layout.root, "peers"), region);
 }
+
+/**
+ * kubectl arguments that delete the operator's admission policies and their bindings: they name
+ * one operator's identity, so a suite that ran another (the chart's) removes them for the next.
+ */
+export const DELETE_ADMISSION_POLICIES = [
+  "delete",
+  "validatingadmissionpolicybinding,validatingadmissionpolicy",
+  POLICY_NAME,
+  OWNERSHIP_POLICY_NAME,
+  SCALE_POLICY_NAME,
+  "--ignore-not-found",
+] as const;
 
 /** Each other region's federation endpoint, dialled directly. */
 export const directPeers = (testbed: Testbed, region: Region): Partial<Record<Region, string>> =>

@@ -35,7 +35,12 @@ import { freePort } from "../testbed/process.ts";
 import { approvedSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { federationStatus, manifestStatus } from "../testbed/read.ts";
-import { adminConfig, startOperator, type OperatorProcess } from "../testbed/operator.ts";
+import {
+  adminConfig,
+  DELETE_ADMISSION_POLICIES,
+  startOperator,
+  type OperatorProcess,
+} from "../testbed/operator.ts";
 import { current, type Testbed } from "../testbed/testbed.ts";
 
 const REGION = "beta";
@@ -159,14 +164,7 @@ afterAll(async () => {
   await operator?.stop();
   if (container) await docker(["rm", "--force", container]).catch(() => undefined);
   // The policy names this run's ServiceAccount; the next operator installs its own.
-  await quietly([
-    "delete",
-    "validatingadmissionpolicybinding,validatingadmissionpolicy",
-    "dsc-managed-objects",
-    "dsc-manifest-ownership",
-    "dsc-managed-scale",
-    "--ignore-not-found",
-  ]);
+  await quietly(DELETE_ADMISSION_POLICIES);
   for (const file of [rendered, restrictedRbac].filter(Boolean))
     await quietly(["delete", "-f", file, "--ignore-not-found", "--wait=false"]);
   for (const ns of createdNamespaces) await quietly(["delete", "namespace", ns, "--wait=false"]);

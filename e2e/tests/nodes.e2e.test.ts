@@ -30,6 +30,7 @@ import { breachReportObject, resumeSpec, signedReport, unpauseChain } from "../t
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
+  DELETE_ADMISSION_POLICIES,
   federationSpec,
   installCrds,
   installFederation,
@@ -114,14 +115,7 @@ afterAll(async () => {
       .deleteNamespace({ name: NS })
       .catch(() => undefined);
     // The admission policies name this release's ServiceAccount; the next operator writes its own.
-    await kubectl(region, [
-      "delete",
-      "validatingadmissionpolicybinding,validatingadmissionpolicy",
-      "dsc-managed-objects",
-      "dsc-manifest-ownership",
-      "dsc-managed-scale",
-      "--ignore-not-found",
-    ]).catch(() => undefined);
+    await kubectl(region, DELETE_ADMISSION_POLICIES).catch(() => undefined);
     await installFederation(testbed, region);
   }
   if (process.env.DSC_NODES_KEEP !== "1") for (const region of REGIONS) await node("down", region);
