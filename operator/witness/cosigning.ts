@@ -12,9 +12,11 @@ import {
   formatNote,
   parseNote,
   parseSignatureLine,
+  type Note,
   type Signature,
   type Verifier,
 } from "../core/tlog/note.ts";
+import type { Hash } from "../core/tlog/merkle.ts";
 import { formatAddCheckpoint } from "../core/tlog/witness.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { SignedCheckpoint, TileLog } from "../tlog/tile-log.ts";
@@ -38,6 +40,14 @@ interface CosigningOptions {
   readonly now: () => number;
   /** A witness's clock over MAX_DRIFT_MS from this region's. */
   readonly notice?: Notice;
+}
+
+/** What one witnessing round sends every peer. */
+interface Round {
+  readonly checkpoint: SignedCheckpoint;
+  readonly note: Note;
+  /** Consistency proofs by the size a peer holds, computed once per round. */
+  readonly proofs: Map<number, Promise<Hash[]>>;
 }
 
 interface Cosignature {
@@ -137,7 +147,9 @@ export class Cosigning {
   async #run(): Promise<void> {
     const checkpoint = this.#o.log.checkpoint;
     const peers = this.#o.peers();
-    await Promise.all(peers.map((peer) => this.#witness(peer, checkpoint)));
+    // One parse and one proof per round serve every peer that cosigned the same size last.
+    const round: Round = { checkpoint, note: parseNote(checkpoint.note), proofs: new Map() };
+    await Promise.all(peers.map((peer) => this.#witness(peer, round)));
     // Each checkpoint is covered once every peer cosigned it or a later one.
     const covered = Math.min(...peers.map((p) => this.#cosigned.get(p.region)?.size ?? 0));
     const now = this.#o.now();
@@ -145,13 +157,18 @@ export class Cosigning {
       this.#cosignedBoth.observe((now - (this.#waiting.shift()?.at ?? now)) / 1000);
   }
 
-  async #witness(peer: WitnessPeer, checkpoint: SignedCheckpoint): Promise<void> {
+  async #witness(peer: WitnessPeer, round: Round): Promise<void> {
+    const { checkpoint, note } = round;
     for (let attempt = 0; attempt < 2; attempt++) {
       let old = this.#known.get(peer.region) ?? 0;
       if (old > checkpoint.size) old = 0; // the peer holds more than this log: a 409 tells which
       try {
-        const proof = old === 0 ? [] : await this.#o.log.consistencyProof(old, checkpoint.size);
-        const body = formatAddCheckpoint({ old, proof, checkpoint: parseNote(checkpoint.note) });
+        let proof = round.proofs.get(old);
+        if (!proof) {
+          proof = old === 0 ? Promise.resolve([]) : this.#o.log.consistencyProof(old, checkpoint.size);
+          round.proofs.set(old, proof);
+        }
+        const body = formatAddCheckpoint({ old, proof: await proof, checkpoint: note });
         const answer = await this.#o.request(peer.region, body);
         if (answer.status === 409) {
           const size = Number(answer.body.trim());
@@ -172,7 +189,7 @@ export class Cosigning {
           );
           return;
         }
-        const text = parseNote(checkpoint.note).text;
+        const text = note.text;
         const line = answer.body
           .split("\n")
           .filter((l) => l !== "")

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import { cosigner, parseCheckpoint } from "../core/tlog/checkpoint.ts";
-import { formatSignatureLine, parseNote, verifyNote, type Verifier } from "../core/tlog/note.ts";
+import { formatSignatureLine, parseNote, verifyNote, type Signer, type Verifier } from "../core/tlog/note.ts";
 import {
   compareCheckpoints,
   judgeAddCheckpoint,
@@ -54,10 +54,14 @@ export class Witness {
   readonly #held: Map<string, Held>;
   readonly #requests: Counter<"status">;
   #queue: Promise<unknown> = Promise.resolve();
+  /** The key is derived once; each cosignature is dated with the time its checkpoint was held. */
+  readonly #signer: Signer;
+  #signedAt = 0;
 
   private constructor(o: WitnessOptions, held: Map<string, Held>) {
     this.#o = o;
     this.#held = held;
+    this.#signer = cosigner(o.name, o.seed, () => this.#signedAt);
     this.#requests = new Counter({
       name: "dsc_witness_requests_total",
       help: "add-checkpoint requests this region answered as a witness, by HTTP status",
@@ -128,19 +132,21 @@ export class Witness {
     const at = this.#o.now();
     this.#held.set(answer.checkpoint.origin, { ...answer.next, at });
     await this.#save();
-    const signer = cosigner(this.#o.name, this.#o.seed, () => at);
+    this.#signedAt = at; // requests run one at a time: no other cosignature is made in between
     const line = formatSignatureLine({
-      name: signer.name,
-      id: signer.id,
-      bytes: signer.sign(request.checkpoint.text),
+      name: this.#signer.name,
+      id: this.#signer.id,
+      bytes: this.#signer.sign(request.checkpoint.text),
     });
     this.#o.cosigned?.(`${answer.next.note}${line}`);
     return { status: 200, contentType: "text/plain; charset=utf-8", body: line };
   }
 
   /**
-   * A checkpoint another witness cosigned (gossip): checked against the log's
-   * pinned key, then against what is held here for the same size.
+   * A checkpoint another witness cosigned (gossip): compared with what is
+   * held here for the same size, and, when it differs, checked against the
+   * log's pinned key before it counts. Gossip that agrees (nearly all of
+   * it) costs no signature check: it could prove nothing either way.
    */
   seen(note: string): void {
     try {
@@ -148,10 +154,11 @@ export class Witness {
       const checkpoint = parseCheckpoint(parsed.text);
       const verifier = this.#o.logs().get(checkpoint.origin);
       if (!verifier) return;
-      verifyNote(parsed, [verifier]);
       const held = this.#held.get(checkpoint.origin);
       const split = held && compareCheckpoints(held, checkpoint, note);
-      if (split) this.#o.splitView(split);
+      if (!split) return;
+      verifyNote(parsed, [verifier]);
+      this.#o.splitView(split);
     } catch (error) {
       this.#o.logger.debug({ err: errorMessage(error) }, "gossiped checkpoint refused");
     }

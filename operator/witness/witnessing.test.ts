@@ -25,6 +25,7 @@ import { formatAddCheckpoint, type SplitView } from "../core/tlog/witness.ts";
 import type { LogDiscrepancy } from "../core/tlog/anchor.ts";
 import { logOrigin, ReceiptLog } from "../receipts/receipt-log.ts";
 import { setupWitnessing } from "./setup.ts";
+import { checkOwnCheckpoint } from "./own-log.ts";
 
 const REGIONS = ["alpha", "beta", "gamma"] as const;
 type Region = (typeof REGIONS)[number];
@@ -240,6 +241,53 @@ describe("the regions witnessing each other's logs", () => {
     beta.witnessing.witness.seen(formatNote(forged)); // beta holds size 300 with the true root
     await new Promise((r) => setTimeout(r, 20));
     expect(splits.map((s) => s.size)).toEqual([300]);
+
+    // Gossip is checked against the pinned key only when it differs from what is held: the same
+    // lie signed with any other key proves nothing, and counts for nothing, in a peer or in alpha.
+    splits.length = 0;
+    const unsigned = signNote(
+      {
+        text: formatCheckpoint({ origin: vkeyOf("alpha").origin, size: 300, root: EMPTY_ROOT }),
+        signatures: [],
+      },
+      [noteSigner(vkeyOf("alpha").origin, seeds.gamma)],
+    );
+    beta.witnessing.witness.seen(formatNote(unsigned));
+    const ownKeys = {
+      signer: noteSigner(vkeyOf("alpha").origin, seeds.alpha),
+      verifier: alphaLog,
+    };
+    await expect(checkOwnCheckpoint(formatNote(unsigned), alpha.receipts.log, ownKeys)).rejects.toThrow();
+    const beyond = signNote(
+      {
+        text: formatCheckpoint({ origin: vkeyOf("alpha").origin, size: 301, root: EMPTY_ROOT }),
+        signatures: [],
+      },
+      [noteSigner(vkeyOf("alpha").origin, seeds.gamma)],
+    );
+    await expect(checkOwnCheckpoint(formatNote(beyond), alpha.receipts.log, ownKeys)).rejects.toThrow();
+    expect(splits).toEqual([]);
+    // Alpha's own checkpoints, the latest and an older one, are its tree: nothing to report.
+    expect(await checkOwnCheckpoint(alpha.receipts.log.checkpoint.note, alpha.receipts.log, ownKeys)).toBe(
+      undefined,
+    );
+    const older = signNote(
+      {
+        text: formatCheckpoint({
+          origin: vkeyOf("alpha").origin,
+          size: 40,
+          root: await alpha.receipts.log.rootAt(40),
+        }),
+        signatures: [],
+      },
+      [noteSigner(vkeyOf("alpha").origin, seeds.alpha)],
+    );
+    expect(await checkOwnCheckpoint(formatNote(older), alpha.receipts.log, ownKeys)).toBe(undefined);
+    // The real key's lie, directly: evidence with alpha's true checkpoint of that size beside it.
+    expect(await checkOwnCheckpoint(formatNote(forged), alpha.receipts.log, ownKeys)).toMatchObject({
+      kind: "root_mismatch",
+      size: 300,
+    });
 
     // A witness's memory survives a restart: it answers 409 with the size it cosigned.
     const again = await region("beta", network(), dirOf.beta, splits);
