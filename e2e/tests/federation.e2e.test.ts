@@ -25,7 +25,7 @@ import {
   type OperatorProcess,
 } from "../testbed/operator.ts";
 import type { TcpProxy } from "../testbed/tcp-proxy.ts";
-import { current, killComponent, restartComponent, type Testbed } from "../testbed/testbed.ts";
+import { current, killComponent, kubectl, restartComponent, type Testbed } from "../testbed/testbed.ts";
 import { approvedSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import {
@@ -180,6 +180,23 @@ describe("one federation state across alpha, beta and gamma", () => {
     expect(notHere.conditions?.find((c) => c.type === "Applied")?.reason).toBe("NotTargeted");
     expect(await configMap("alpha", "gamma-only")).toBeUndefined();
     expect(await configMap("beta", "gamma-only")).toBeUndefined();
+    // The mirror writes the finalizer with the manifest; both the mirror and the manifest
+    // controller own it, and a deletion in gamma still prunes and releases it.
+    const mirrored = await readManifest(kc("gamma"), NS, "gamma-only");
+    expect(mirrored?.metadata?.finalizers).toContain("dsc.federation.dev/prune");
+    const managed = (mirrored?.metadata as { managedFields?: { manager?: string; fieldsV1?: unknown }[] })
+      .managedFields;
+    const owners = (managed ?? [])
+      .filter((f) => JSON.stringify(f.fieldsV1 ?? {}).includes("dsc.federation.dev/prune"))
+      .map((f) => f.manager);
+    expect(owners).toContain("dsc-replication");
+    await kubectl(testbed, "gamma", ["-n", NS, "delete", "consortiummanifest", "gamma-only", "--wait=false"]);
+    await until("gamma-only pruned and gone in gamma", async () =>
+      (await configMap("gamma", "gamma-only")) === undefined &&
+      (await readManifest(kc("gamma"), NS, "gamma-only")) === undefined
+        ? true
+        : undefined,
+    );
     // The mirror and the pause enforcer run on the runtime's work queue, with its metrics.
     const metrics = (await operators.get("beta")?.metrics()) ?? "";
     expect(metrics).toMatch(

@@ -132,19 +132,37 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     });
   };
 
-  const setFinalizer = async (object: ConsortiumManifestObject, present: boolean): Promise<void> => {
-    const has = object.metadata?.finalizers?.includes(FINALIZER) ?? false;
-    if (has === present) return;
-    // Applying without the field releases our entry; other managers' finalizers are untouched.
+  const addFinalizer = async (object: ConsortiumManifestObject): Promise<void> => {
+    if (object.metadata?.finalizers?.includes(FINALIZER)) return;
     await applier.apply({
       apiVersion: API_VERSION,
       kind: "ConsortiumManifest",
       metadata: {
         name: object.metadata?.name ?? "",
         namespace: object.metadata?.namespace ?? "",
-        ...(present ? { finalizers: [FINALIZER] } : {}),
+        finalizers: [FINALIZER],
       },
     });
+  };
+  // A JSON patch, not an apply: the mirror's write (replication/mirror.ts) may own the entry too,
+  // and an apply without it would release only this manager's share. The test makes it remove
+  // exactly the entry read; a list changed since fails, and the next pass reads it again.
+  const removeFinalizer = async (object: ConsortiumManifestObject): Promise<void> => {
+    const at = object.metadata?.finalizers?.indexOf(FINALIZER) ?? -1;
+    if (at < 0) return;
+    const path = `/metadata/finalizers/${String(at)}`;
+    await api.patchRaw(
+      {
+        apiVersion: API_VERSION,
+        kind: "ConsortiumManifest",
+        metadata: { name: object.metadata?.name ?? "", namespace: object.metadata?.namespace ?? "" },
+      },
+      "application/json-patch+json",
+      [
+        { op: "test", path, value: FINALIZER },
+        { op: "remove", path },
+      ],
+    );
   };
 
   // The last full apply of each manifest in this process. A pass that finds
@@ -260,7 +278,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         });
       metrics.appliedObjects.remove({ namespace, manifest: name });
       await guardScale(key, [], log);
-      await setFinalizer(object, false);
+      await removeFinalizer(object);
       return {};
     }
 
@@ -480,7 +498,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
           applied: previous?.appliedObjects ?? [],
           adopt: spec.tier === "critical",
         },
-        () => setFinalizer(object, true),
+        () => addFinalizer(object),
       );
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       trace(key, "objects applied");

@@ -16,6 +16,7 @@ import { approvals as approvalsOf, versions } from "../state/readers.ts";
 import type { SpecStore } from "../state/spec-store.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
 import { trace } from "../runtime/trace.ts";
+import { FINALIZER } from "../manifests/labels.ts";
 
 const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
 const MIRRORED_NAMESPACE_LABEL = "dsc.federation.dev/mirrored";
@@ -72,10 +73,17 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
         });
         namespaces.add(namespace);
       }
+      // The manifest controller's finalizer comes with this write, so that its first pass has one
+      // write fewer before the objects go out; it removes the finalizer whoever owns the entry.
       await options.applier.apply({
         apiVersion: API_VERSION,
         kind: "ConsortiumManifest",
-        metadata: { name, namespace, annotations: { [ORIGIN_ANNOTATION]: version.region } },
+        metadata: {
+          name,
+          namespace,
+          annotations: { [ORIGIN_ANNOTATION]: version.region },
+          finalizers: [FINALIZER],
+        },
         spec,
       });
       trace(id, "mirror wrote the manifest");
