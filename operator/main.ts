@@ -26,6 +26,7 @@ import { KubeClient } from "./kube/client.ts";
 import { loadDefault, loadKubeconfigFiles } from "./kube/config.ts";
 import { ObjectApi } from "./kube/objects-api.ts";
 import { manifestController, manifestReader } from "./manifests/setup.ts";
+import { RecentWrites } from "./manifests/recent-writes.ts";
 import { operatorMetrics } from "./metrics/metrics.ts";
 import { fingerprint } from "./peers/identity.ts";
 import { PeerTransport } from "./peers/transport.ts";
@@ -65,7 +66,12 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = operatorMetrics(registry);
-  const applier = new Applier(kc);
+  // What this process writes of a ConsortiumManifest, a reconcile need not read back.
+  const recent = new RecentWrites();
+  const remember = (o: unknown): void => {
+    recent.remember(o);
+  };
+  const applier = new Applier(kc, { written: remember });
   const api = ObjectApi.forConfig(kc);
   const events = new EventRecorder({ logger: log, reportingInstance: config.identity, kubeConfig: kc });
   const informer = <T extends FederationObject | ConsortiumManifestObject | BreachReportObject>(
@@ -92,7 +98,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const scaleGuard = config.installAdmissionPolicy
     ? new ScaleGuard(new Applier(kc, { fieldManager: SCALE_GUARD_FIELD_MANAGER }), api)
     : undefined;
-  const read = manifestReader(manifests, api);
+  const read = manifestReader(manifests, api, recent);
 
   // Replication and the guardian pause, when this operator has a peer identity.
   const federated = config.peers
@@ -102,7 +108,10 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         current,
         verifier,
         read,
-        mirrorApplier: new Applier(kc, { fieldManager: "dsc-replication" }),
+        mirrorApplier: new Applier(kc, {
+          fieldManager: "dsc-replication",
+          written: remember,
+        }),
         guardianApplier: new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER }),
         api,
       })

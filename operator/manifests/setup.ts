@@ -19,11 +19,25 @@ import {
   type PolicyView,
 } from "./reconciler.ts";
 import type { AdoptedPolicy } from "../core/approval/federation-policy.ts";
+import type { RecentWrites } from "./recent-writes.ts";
 
-/** Reads a manifest whole when the metadata cache holds it; not in the cache means not created yet, or deleted. */
-export function manifestReader(cache: Informer<ConsortiumManifestObject>, api: ObjectApi): ReadManifest {
+/**
+ * Reads a manifest whole when the metadata cache holds it; not in the cache means not created
+ * yet, or deleted. The version the cache shows, if this process wrote it last, needs no GET.
+ */
+export function manifestReader(
+  cache: Informer<ConsortiumManifestObject>,
+  api: ObjectApi,
+  recent?: RecentWrites,
+): ReadManifest {
   return async (namespace, name) => {
-    if (!cache.get(namespace, name)) return undefined;
+    const meta = cache.get(namespace, name);
+    if (!meta) {
+      recent?.forget(namespace, name);
+      return undefined;
+    }
+    const written = recent?.get(namespace, name, meta.metadata?.resourceVersion);
+    if (written) return written;
     try {
       return await api.readRaw<ConsortiumManifestObject>({
         apiVersion: API_VERSION,

@@ -35,10 +35,16 @@ export function applyBody(object: ObjectHeader): Record<string, unknown> {
 export class Applier {
   readonly fieldManager: string;
   readonly #api: ObjectApi;
+  readonly #written: ((object: unknown) => void) | undefined;
 
-  constructor(kc: KubeAccess, options: { readonly fieldManager?: string } = {}) {
+  /** `written` sees each object as stored after a write (not a dry run). */
+  constructor(
+    kc: KubeAccess,
+    options: { readonly fieldManager?: string; readonly written?: (object: unknown) => void } = {},
+  ) {
     this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
     this.#api = ObjectApi.forConfig(kc);
+    this.#written = options.written;
   }
 
   /**
@@ -46,7 +52,10 @@ export class Applier {
    * operator owns) and returns the object as stored. Creates it if absent.
    */
   apply<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
-    return this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options));
+    return this.#seen(
+      this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options)),
+      options,
+    );
   }
 
   /**
@@ -55,7 +64,16 @@ export class Applier {
    * but its identity is ignored there.
    */
   applyStatus<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
-    return this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options), "/status");
+    return this.#seen(
+      this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options), "/status"),
+      options,
+    );
+  }
+
+  async #seen<T>(write: Promise<T>, options: ApplyOptions): Promise<T> {
+    const stored = await write;
+    if (options.dryRun !== true) this.#written?.(stored);
+    return stored;
   }
 
   #query(options: ApplyOptions): Record<string, string> {

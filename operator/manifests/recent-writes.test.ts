@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { RecentWrites } from "./recent-writes.ts";
+
+const manifest = (name: string, resourceVersion: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: "dsc.federation.dev/v1alpha1",
+  kind: "ConsortiumManifest",
+  metadata: { name, namespace: "apps", resourceVersion },
+  spec: { nonce: 1 },
+  ...extra,
+});
+
+describe("the manifests this process wrote last", () => {
+  it("answers only for the exact version written, and with a copy", () => {
+    const recent = new RecentWrites();
+    recent.remember(manifest("web", "41"));
+    expect(recent.get("apps", "web", "41")?.metadata?.resourceVersion).toBe("41");
+    // Another version (a newer write by anyone, or an older one the informer still shows) is read from the server.
+    expect(recent.get("apps", "web", "42")).toBeUndefined();
+    expect(recent.get("apps", "web", "40")).toBeUndefined();
+    expect(recent.get("apps", "web", undefined)).toBeUndefined();
+    expect(recent.get("other", "web", "41")).toBeUndefined();
+    // A reader that changes what it got changes nothing kept.
+    const first = recent.get("apps", "web", "41") as { spec: { nonce: number } };
+    first.spec.nonce = 99;
+    expect((recent.get("apps", "web", "41") as { spec: { nonce: number } }).spec.nonce).toBe(1);
+    // The last write wins.
+    recent.remember(manifest("web", "45"));
+    expect(recent.get("apps", "web", "41")).toBeUndefined();
+    expect(recent.get("apps", "web", "45")).toBeDefined();
+  });
+
+  it("keeps manifests only: the appliers also write the objects manifests hold", () => {
+    const recent = new RecentWrites();
+    recent.remember({ ...manifest("web", "7"), kind: "ConfigMap" });
+    recent.remember({ kind: "ConsortiumManifest", metadata: { name: "web", namespace: "apps" } });
+    recent.remember(undefined);
+    recent.remember("not an object");
+    expect(recent.get("apps", "web", "7")).toBeUndefined();
+  });
+
+  it("stays bounded: the oldest writes go first, and a large manifest is not kept", () => {
+    const recent = new RecentWrites(3);
+    for (let i = 0; i < 5; i++) recent.remember(manifest(`m-${String(i)}`, String(i)));
+    expect([0, 1, 2, 3, 4].map((i) => recent.get("apps", `m-${String(i)}`, String(i)) !== undefined)).toEqual(
+      [false, false, true, true, true],
+    );
+    // Written again, an entry is the newest.
+    recent.remember(manifest("m-2", "20"));
+    recent.remember(manifest("m-5", "5"));
+    expect(recent.get("apps", "m-2", "20")).toBeDefined();
+    expect(recent.get("apps", "m-3", "3")).toBeUndefined();
+    // Over 256 KiB: read from the server; an older version kept of it is dropped too.
+    recent.remember(manifest("m-5", "6", { spec: { blob: "x".repeat(300 * 1024) } }));
+    expect(recent.get("apps", "m-5", "6")).toBeUndefined();
+    expect(recent.get("apps", "m-5", "5")).toBeUndefined();
+  });
+
+  it("forgets a deleted manifest", () => {
+    const recent = new RecentWrites();
+    recent.remember(manifest("web", "9"));
+    recent.forget("apps", "web");
+    expect(recent.get("apps", "web", "9")).toBeUndefined();
+  });
+});
