@@ -180,8 +180,8 @@ describe("one federation state across alpha, beta and gamma", () => {
     expect(notHere.conditions?.find((c) => c.type === "Applied")?.reason).toBe("NotTargeted");
     expect(await configMap("alpha", "gamma-only")).toBeUndefined();
     expect(await configMap("beta", "gamma-only")).toBeUndefined();
-    // The mirror writes the finalizer with the manifest; both the mirror and the manifest
-    // controller own it, and a deletion in gamma still prunes and releases it.
+    // The mirror writes the finalizer with the manifest, under its own field manager; the manifest
+    // controller still removes it on a deletion in gamma, and prunes.
     const mirrored = await readManifest(kc("gamma"), NS, "gamma-only");
     expect(mirrored?.metadata?.finalizers).toContain("dsc.federation.dev/prune");
     const managed = (mirrored?.metadata as { managedFields?: { manager?: string; fieldsV1?: unknown }[] })

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
+import type { ConsortiumManifestObject } from "../api/v1alpha1/objects.ts";
+import type { ObjectApi } from "../kube/objects-api.ts";
+import type { Informer } from "../runtime/informer.ts";
 import { RecentWrites } from "./recent-writes.ts";
+import { manifestReader } from "./setup.ts";
 
 const manifest = (name: string, resourceVersion: string, extra: Record<string, unknown> = {}) => ({
   apiVersion: "dsc.federation.dev/v1alpha1",
@@ -32,6 +36,8 @@ describe("the manifests this process wrote last", () => {
   it("keeps manifests only: the appliers also write the objects manifests hold", () => {
     const recent = new RecentWrites();
     recent.remember({ ...manifest("web", "7"), kind: "ConfigMap" });
+    // An approved manifest's object of the same kind in another group is not ours.
+    recent.remember({ ...manifest("web", "7"), apiVersion: "example.com/v1" });
     recent.remember({ kind: "ConsortiumManifest", metadata: { name: "web", namespace: "apps" } });
     recent.remember(undefined);
     recent.remember("not an object");
@@ -60,5 +66,40 @@ describe("the manifests this process wrote last", () => {
     recent.remember(manifest("web", "9"));
     recent.forget("apps", "web");
     expect(recent.get("apps", "web", "9")).toBeUndefined();
+  });
+});
+
+describe("reading a manifest whole", () => {
+  it("takes the version the informer shows from this process's last write, and GETs any other", async () => {
+    const shown = new Map<string, string>([["web", "41"]]);
+    const cache = {
+      get: (_namespace: string, name: string) => {
+        const resourceVersion = shown.get(name);
+        return resourceVersion ? { metadata: { name, resourceVersion } } : undefined;
+      },
+    } as unknown as Informer<ConsortiumManifestObject>;
+    const gets: string[] = [];
+    const api = {
+      readRaw: (header: { metadata: { name: string } }) => {
+        gets.push(header.metadata.name);
+        return Promise.resolve(manifest(header.metadata.name, shown.get(header.metadata.name) ?? ""));
+      },
+    } as unknown as ObjectApi;
+    const recent = new RecentWrites();
+    const read = manifestReader(cache, api, recent);
+    recent.remember(manifest("web", "41"));
+    expect((await read("apps", "web"))?.metadata?.resourceVersion).toBe("41");
+    expect(gets).toEqual([]);
+    // Someone else wrote since: the informer shows another version, read from the server.
+    shown.set("web", "42");
+    expect((await read("apps", "web"))?.metadata?.resourceVersion).toBe("42");
+    expect(gets).toEqual(["web"]);
+    // Gone from the cache: nothing, and nothing kept for the name.
+    recent.remember(manifest("web", "43"));
+    shown.delete("web");
+    expect(await read("apps", "web")).toBeUndefined();
+    shown.set("web", "43");
+    await read("apps", "web");
+    expect(gets).toEqual(["web", "web"]);
   });
 });

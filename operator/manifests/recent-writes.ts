@@ -7,17 +7,18 @@
 // Bounded to the most recent writes, so memory does not grow with the number
 // of manifests.
 import type { ConsortiumManifestObject } from "../api/v1alpha1/objects.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
 
 const KIND = "ConsortiumManifest";
-/** A manifest larger than this is read from the server each time: the memory kept stays small. */
-const MAX_BYTES = 256 * 1024;
+/** A manifest whose JSON is longer than this is read from the server each time. */
+const MAX_CHARS = 256 * 1024;
 
 export class RecentWrites {
   readonly #max: number;
   /** Each kept as its JSON text: compact, and parsed anew for every reader. */
   readonly #objects = new Map<string, { readonly resourceVersion: string; readonly json: string }>();
 
-  /** At most `max` manifests, each at most 256 KiB: 16 MiB at the very most by default. */
+  /** At most `max` manifests of at most 256 Ki characters each: 32 MiB at the very most by default. */
   constructor(max = 64) {
     this.#max = max;
   }
@@ -26,11 +27,12 @@ export class RecentWrites {
   remember(object: unknown): void {
     const o = object as ConsortiumManifestObject | undefined;
     const { name, namespace, resourceVersion } = o?.metadata ?? {};
-    if (o?.kind !== KIND || !name || !namespace || !resourceVersion) return;
+    // The appliers also write the objects approved manifests hold, which may be of any group.
+    if (o?.apiVersion !== API_VERSION || o.kind !== KIND || !name || !namespace || !resourceVersion) return;
     const key = `${namespace}/${name}`;
     this.#objects.delete(key); // re-inserted last: the map's order is the order of writes
     const json = JSON.stringify(o);
-    if (json.length > MAX_BYTES) return;
+    if (json.length > MAX_CHARS) return;
     this.#objects.set(key, { resourceVersion, json });
     for (const oldest of this.#objects.keys()) {
       if (this.#objects.size <= this.#max) break;

@@ -145,8 +145,9 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     });
   };
   // A JSON patch, not an apply: the mirror's write (replication/mirror.ts) may own the entry too,
-  // and an apply without it would release only this manager's share. The test makes it remove
-  // exactly the entry read; a list changed since fails, and the next pass reads it again.
+  // and an apply without it would release only this manager's share. The tests make it remove
+  // exactly the entry read, of the object read (not one recreated since under the same name); a
+  // list changed since fails, and the next pass reads it again.
   const removeFinalizer = async (object: ConsortiumManifestObject): Promise<void> => {
     const at = object.metadata?.finalizers?.indexOf(FINALIZER) ?? -1;
     if (at < 0) return;
@@ -159,6 +160,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       },
       "application/json-patch+json",
       [
+        { op: "test", path: "/metadata/uid", value: object.metadata?.uid ?? "" },
         { op: "test", path, value: FINALIZER },
         { op: "remove", path },
       ],

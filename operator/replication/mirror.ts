@@ -51,6 +51,9 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
     const all = versions(options.state.doc, id);
     if (all.length === 0) return {};
     const local = await options.read(namespace, name);
+    // A manifest being deleted here is left to its deletion: no finalizer may be added to it
+    // any more, and the version it would get goes with it. The next change of the id writes anew.
+    if (local?.metadata?.deletionTimestamp) return {};
     const localDigest = local?.spec
       ? options.digestOf(namespace, name, local.spec as ConsortiumManifestSpec)
       : undefined;

@@ -154,7 +154,14 @@ export class Cosigning {
     const checkpoint = this.#o.log.checkpoint;
     const peers = this.#o.peers();
     // One parse and one proof per round serve every peer that cosigned the same size last.
-    const round: Round = { checkpoint, note: parseNote(checkpoint.note), proofs: new Map() };
+    let note: Note;
+    try {
+      note = parseNote(checkpoint.note);
+    } catch (error) {
+      this.#o.logger.error({ err: errorMessage(error) }, "this log's own checkpoint does not parse");
+      return;
+    }
+    const round: Round = { checkpoint, note, proofs: new Map() };
     await Promise.all(peers.map((peer) => this.#witness(peer, round)));
     // Each checkpoint is covered once every peer cosigned it or a later one.
     const covered = Math.min(...peers.map((p) => this.#cosigned.get(p.region)?.size ?? 0));

@@ -283,6 +283,24 @@ describe("the regions witnessing each other's logs", () => {
       [noteSigner(vkeyOf("alpha").origin, seeds.alpha)],
     );
     expect(await checkOwnCheckpoint(formatNote(older), alpha.receipts.log, ownKeys)).toBe(undefined);
+    // Only the latest checkpoint's own text skips the signature check; at any other size the
+    // note must verify first, before a tree hash is read from tiles.
+    const unsignedTrue = (size: number, root: Uint8Array) =>
+      formatNote(
+        signNote({ text: formatCheckpoint({ origin: vkeyOf("alpha").origin, size, root }), signatures: [] }, [
+          noteSigner(vkeyOf("alpha").origin, seeds.gamma),
+        ]),
+      );
+    expect(
+      await checkOwnCheckpoint(
+        unsignedTrue(300, alpha.receipts.log.checkpoint.root),
+        alpha.receipts.log,
+        ownKeys,
+      ),
+    ).toBe(undefined);
+    await expect(
+      checkOwnCheckpoint(unsignedTrue(40, await alpha.receipts.log.rootAt(40)), alpha.receipts.log, ownKeys),
+    ).rejects.toThrow();
     // The real key's lie, directly: evidence with alpha's true checkpoint of that size beside it.
     expect(await checkOwnCheckpoint(formatNote(forged), alpha.receipts.log, ownKeys)).toMatchObject({
       kind: "root_mismatch",
