@@ -4,7 +4,7 @@
 // "Applied" is when a watch in each region sees the object.
 import { readFileSync } from "node:fs";
 import { allSeen, bareWrite, configMapWatchers, regionClients } from "./watch.ts";
-import { approvedSpec, manifestObject } from "../e2e/testbed/approve.ts";
+import { approvedSpec, configMapSpec, manifestObject } from "../e2e/testbed/approve.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
 
@@ -40,18 +40,11 @@ export async function benchPropagation(
   await new Promise((r) => setTimeout(r, 500));
   const result = { operator: [] as number[], bare: [] as number[] };
   const submit = async (name: string): Promise<{ accepted: number; all: number }> => {
+    const id = { namespace: ns, name };
     const { spec } = await approvedSpec(
       chain,
-      { namespace: ns, name },
-      {
-        tier: "upgrade",
-        targets: [...REGIONS],
-        nonce: 1,
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        objects: [
-          { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns }, data: { v: "1" } },
-        ],
-      },
+      id,
+      configMapSpec(id, { tier: "upgrade", targets: [...REGIONS], data: { v: "1" } }),
       { signers: ["alpha", "beta"] },
     );
     await appliers.alpha.apply(manifestObject(ns, name, spec));

@@ -82,3 +82,32 @@ export function manifestObject(
 ): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: unknown } {
   return { apiVersion: API_VERSION, kind: "ConsortiumManifest", metadata: { name, namespace }, spec };
 }
+
+/**
+ * An unsigned version holding one ConfigMap of the same name and namespace as its manifest,
+ * expiring in an hour (see approvedSpec): the manifest most suites and benches submit.
+ */
+export function configMapSpec(
+  id: { readonly namespace: string; readonly name: string },
+  version: {
+    readonly tier: ConsortiumManifestSpec["tier"];
+    readonly targets: ConsortiumManifestSpec["targets"];
+    readonly data: Record<string, string>;
+    readonly nonce?: number;
+  },
+): Omit<ConsortiumManifestSpec, "proposal" | "signatures"> {
+  return {
+    tier: version.tier,
+    targets: version.targets,
+    nonce: version.nonce ?? 1,
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    objects: [
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: id.name, namespace: id.namespace },
+        data: version.data,
+      },
+    ],
+  };
+}

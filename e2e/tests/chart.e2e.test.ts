@@ -32,7 +32,7 @@ import { find, parseObjects, type StatefulSet } from "../chart/rendered.ts";
 import { containerArgs, containerLogs, docker, dockerAvailable, imageUser } from "../image/pod.ts";
 import { inCi } from "../observability/files.ts";
 import { freePort } from "../testbed/process.ts";
-import { approvedSpec } from "../testbed/approve.ts";
+import { approvedSpec, configMapSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { federationStatus, manifestStatus } from "../testbed/read.ts";
 import {
@@ -176,18 +176,11 @@ const leaseHolder = (): Promise<string> =>
 
 /** A DSP admin submits a ConfigMap manifest its own DSP approved (operational), and it is applied. */
 async function submitAsDspAdmin(name: string, by: string, logs: () => readonly string[]): Promise<void> {
+  const id = { namespace: APPS, name };
   const approved = await approvedSpec(
     testbed.chain,
-    { namespace: APPS, name },
-    {
-      tier: "operational",
-      targets: [REGION],
-      nonce: 1,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      objects: [
-        { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: APPS }, data: { v: "1" } },
-      ],
-    },
+    id,
+    configMapSpec(id, { tier: "operational", targets: [REGION], data: { v: "1" } }),
     { proposer: REGION, signers: [REGION], federation: FEDERATION },
   );
   const manifestFile = join(tmp, `${name}.yaml`);

@@ -26,7 +26,7 @@ import {
 } from "../testbed/operator.ts";
 import type { TcpProxy } from "../testbed/tcp-proxy.ts";
 import { current, killComponent, kubectl, restartComponent, type Testbed } from "../testbed/testbed.ts";
-import { approvedSpec, manifestObject } from "../testbed/approve.ts";
+import { approvedSpec, configMapSpec, manifestObject } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import {
   configMap as readConfigMap,
@@ -106,18 +106,11 @@ function refusals(metrics: string | undefined): Record<"unknown_certificate" | "
 
 /** Submits, in `region`, a manifest approved by alpha's and beta's DSPs (upgrade tier). */
 async function submit(region: Region, name: string, targets: Region[], nonce = 1, data = "1"): Promise<void> {
+  const id = { namespace: NS, name };
   const { spec } = await approvedSpec(
     testbed.chain,
-    { namespace: NS, name },
-    {
-      tier: "upgrade",
-      targets,
-      nonce,
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      objects: [
-        { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data: { v: data } },
-      ],
-    },
+    id,
+    configMapSpec(id, { tier: "upgrade", targets, nonce, data: { v: data } }),
     { proposer: region, signers: ["alpha", "beta"] },
   );
   await new Applier(kc(region), { fieldManager: "dsp-admin" }).apply(manifestObject(NS, name, spec));

@@ -22,6 +22,7 @@ import { PeerTransport } from "../../operator/peers/transport.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { createState, freshActor, type FederationDoc } from "../../operator/state/document.ts";
 import { manifestIds } from "../../operator/state/readers.ts";
+import { configMapSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { breachReportObject, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
@@ -116,20 +117,10 @@ describe("one hostile member", () => {
     await submit(
       "alpha",
       "keep",
-      {
-        tier: "upgrade",
-        targets: [...REGIONS],
-        nonce: 1,
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        objects: [
-          {
-            apiVersion: "v1",
-            kind: "ConfigMap",
-            metadata: { name: "keep", namespace: NS },
-            data: { a: "1" },
-          },
-        ],
-      },
+      configMapSpec(
+        { namespace: NS, name: "keep" },
+        { tier: "upgrade", targets: [...REGIONS], data: { a: "1" } },
+      ),
       { signers: ["alpha", "beta"] },
     );
     for (const region of REGIONS) await until(`keep in ${region}`, () => configMap(region, "keep"));

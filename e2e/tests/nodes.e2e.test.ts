@@ -25,6 +25,7 @@ import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHART, helm } from "../../charts/helm.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
+import { configMapSpec } from "../testbed/approve.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { breachReportObject, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
@@ -123,7 +124,7 @@ afterAll(async () => {
 
 /** The chart in a region, as a DSP installs it, with the state volumes a provisioner would make. */
 async function install(region: Region): Promise<void> {
-  const applier = new Applier(kc(region), { fieldManager: "dsp-admin" });
+  const applier = admin(region);
   await installCrds(testbed, region);
   // What a run that was stopped midway left of its release outside its namespace.
   await kubectl(region, [
@@ -430,20 +431,10 @@ describe("the chart's operator on real nodes", { timeout: 600_000 }, () => {
       "alpha",
       APPS,
       "while-gamma-down",
-      {
-        tier: "operational",
-        targets: [...REGIONS],
-        nonce: 1,
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        objects: [
-          {
-            apiVersion: "v1",
-            kind: "ConfigMap",
-            metadata: { name: "while-gamma-down", namespace: APPS },
-            data: { run: RUN },
-          },
-        ],
-      },
+      configMapSpec(
+        { namespace: APPS, name: "while-gamma-down" },
+        { tier: "operational", targets: [...REGIONS], data: { run: RUN } },
+      ),
       { signers: ["alpha"] },
     );
     await restarted;
