@@ -486,6 +486,15 @@ export interface ChainPause {
   readonly at: number;
 }
 
+/** The token of the pause a guardian raised on chain directly, as the federation state holds it. */
+export const chainPauseToken = (id: bigint): string => `chain-${id.toString()}`;
+
+/** The GuardianPause id a token names, if it is a chain pause's token. */
+export function chainPauseIdOf(token: string): bigint | undefined {
+  const id = /^chain-([1-9][0-9]*)$/.exec(token)?.[1];
+  return id === undefined ? undefined : BigInt(id);
+}
+
 /**
  * A signature no key made (ECDSA with r = s = 0 recovers no address), over a
  * hash nobody approved: every Safe that judges signatures refuses it.

@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import { getAddress, type Hex } from "viem";
-import type { ChainPause } from "../chain/reader.ts";
+import { chainPauseToken, type ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { FederationState } from "../state/federation-state.ts";
@@ -246,7 +246,7 @@ export class Guardian {
     }
     this.#setChain(state);
     if (!state.paused) return;
-    const token = `chain-${state.id.toString()}`;
+    const token = chainPauseToken(state.id);
     // This chain pause is handled (recorded, or lifted here).
     if (recordedPauseToken(this.#o.state.doc, token) || this.#o.ledger.isLifted(token)) return;
     // A pause this federation raised and recorded carries its token as evidence. Only one in

@@ -113,6 +113,18 @@ describe("plan", () => {
       expect(held.kind === "resume-held" && held.message).toContain("unpause(7)");
     });
 
+    it("waits for a chain pause this region took from a peer until its own read of the chain has seen it", () => {
+      // The pause came through the federation state; this region's last read predates it.
+      const before = { paused: false, id: 2n, guardian: "0x0" as const, evidence: "0x00" as const, at: 0 };
+      const pause = { pauses: [pauseOf("chain-3")], chain: before, chainRequired: true, lifted: () => false };
+      const held = plan(base({ resume: ["chain-3"], pause }));
+      expect(held.kind).toBe("resume-held");
+      expect(held.kind === "resume-held" && held.message).toContain("pause 3");
+      // Once it read pause 3 on chain, and its unpause, the resume goes ahead.
+      const unpaused = { ...before, id: 3n };
+      expect(plan(base({ resume: ["chain-3"], pause: { ...pause, chain: unpaused } })).kind).toBe("resume");
+    });
+
     it("waits while the GuardianPause contract has not been read: unknown is still paused", () => {
       const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: true, lifted: () => false };
       const held = plan(base({ resume: ["t1"], pause }));

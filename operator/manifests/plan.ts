@@ -5,7 +5,7 @@
 // plan(), then acts and records. Nothing here does I/O, so every branch is
 // tested directly (plan.test.ts), including with random input.
 import type { ConsortiumManifestStatus, ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
-import type { ChainPause } from "../chain/reader.ts";
+import { chainPauseIdOf, type ChainPause } from "../chain/reader.ts";
 import type { PolicyStep } from "../core/approval/federation-policy.ts";
 import type { ActivePause } from "../state/readers.ts";
 
@@ -95,6 +95,17 @@ export function plan(input: PlanInput): Plan {
         kind: "resume-held",
         message:
           "the GuardianPause contract has not been read (yet, or the last read failed): a resume waits until this region reads the Board's unpause on chain",
+      };
+    // A chain pause can reach this region through a peer before its own read of the chain sees
+    // it: a read older than the pause it would lift says nothing of that pause's unpause.
+    const newest = tokens.reduce<bigint>((max, t) => {
+      const id = chainPauseIdOf(t);
+      return id !== undefined && id > max ? id : max;
+    }, 0n);
+    if (pause.chain && pause.chain.id < newest)
+      return {
+        kind: "resume-held",
+        message: `this region has not yet read pause ${newest.toString()} on the GuardianPause contract: a resume waits until it reads the pause and the Board's unpause on chain`,
       };
     if (pause.chain?.paused) {
       const id = pause.chain.id.toString();
