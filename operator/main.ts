@@ -68,10 +68,10 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const metrics = operatorMetrics(registry);
   // What this process writes of a ConsortiumManifest, a reconcile need not read back.
   const recent = new RecentWrites();
-  const remember = (o: unknown): void => {
-    recent.remember(o);
+  const writing = (sent: unknown, stored: Promise<unknown>): void => {
+    recent.track(sent, stored);
   };
-  const applier = new Applier(kc, { written: remember });
+  const applier = new Applier(kc, { writing });
   const api = ObjectApi.forConfig(kc);
   const events = new EventRecorder({ logger: log, reportingInstance: config.identity, kubeConfig: kc });
   const informer = <T extends FederationObject | ConsortiumManifestObject | BreachReportObject>(
@@ -110,7 +110,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         read,
         mirrorApplier: new Applier(kc, {
           fieldManager: "dsc-replication",
-          written: remember,
+          writing,
         }),
         guardianApplier: new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER }),
         api,

@@ -30,6 +30,7 @@ import type { Reconciler } from "../runtime/controller.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { metaTime } from "../runtime/time.ts";
 import type { CurrentFederation, FederationContext } from "./context.ts";
+import { settledText, VOLATILE_REFRESH_MS } from "./volatile.ts";
 
 /** What the Federation controller asks of the guardian pause (guardian/service.ts). */
 export interface PauseWatch {
@@ -67,9 +68,6 @@ export interface FederationControllerOptions {
   readonly logStatus?: (() => FederationStatus["log"]) | undefined;
 }
 
-/** Volatile fields (block, read time, heard time, RTT, bytes) are refreshed at most this often. */
-const VOLATILE_REFRESH_MS = 5000;
-
 interface Current {
   readonly fingerprint: string;
   readonly context: FederationContext;
@@ -88,7 +86,8 @@ export function federationReconciler(options: FederationControllerOptions): Reco
 
   const writeStatus = async (object: FederationObject, status: FederationStatus): Promise<void> => {
     const now = options.now().getTime();
-    const stable = JSON.stringify(withoutVolatile(object.status)) === JSON.stringify(withoutVolatile(status));
+    // Compared with the status as the cluster holds it: a status changed by anyone else is put back.
+    const stable = settledText(object.status) === settledText(status);
     if (stable && now - lastWrite < VOLATILE_REFRESH_MS) return;
     lastWrite = now;
     await options.applier.applyStatus({
@@ -499,16 +498,4 @@ function select(all: readonly FederationObject[], name: string | undefined): Sel
   if (candidates.length > 1)
     return { kind: "ambiguous", names: candidates.map((f) => f.metadata?.name ?? "") };
   return { kind: "one", federation: candidates[0] as FederationObject };
-}
-
-/** Status without the fields that change at every read, to write only on real change. */
-function withoutVolatile(status: FederationStatus | undefined): unknown {
-  if (!status) return undefined;
-  return {
-    ...status,
-    chain: status.chain && { ...status.chain, block: undefined, readAt: undefined },
-    peers: status.peers?.map((p) => ({ ...p, lastHeard: undefined, rttMilliseconds: undefined })),
-    document: status.document && { ...status.document, bytes: undefined },
-    log: status.log && { ...status.log, size: undefined, root: undefined },
-  };
 }

@@ -102,4 +102,56 @@ describe("reading a manifest whole", () => {
     await read("apps", "web");
     expect(gets).toEqual(["web", "web"]);
   });
+
+  it("waits for a write of its own in flight instead of reading the server, and reads it when the write fails", async () => {
+    const shown = new Map<string, string>();
+    const cache = {
+      get: (_namespace: string, name: string) => {
+        const resourceVersion = shown.get(name);
+        return resourceVersion ? { metadata: { name, resourceVersion } } : undefined;
+      },
+    } as unknown as Informer<ConsortiumManifestObject>;
+    const gets: string[] = [];
+    const api = {
+      readRaw: (header: { metadata: { name: string } }) => {
+        gets.push(header.metadata.name);
+        return Promise.resolve(manifest(header.metadata.name, shown.get(header.metadata.name) ?? ""));
+      },
+    } as unknown as ObjectApi;
+    const recent = new RecentWrites();
+    const read = manifestReader(cache, api, recent);
+    const answer = (): {
+      promise: Promise<unknown>;
+      resolve: (o: unknown) => void;
+      reject: (e: Error) => void;
+    } => {
+      let resolve!: (o: unknown) => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej)));
+      return { promise, resolve, reject };
+    };
+    // The watch shows the write (version 7) before its answer is back.
+    const first = answer();
+    recent.track(manifest("web", ""), first.promise);
+    shown.set("web", "7");
+    const reading = read("apps", "web");
+    first.resolve(manifest("web", "7"));
+    expect((await reading)?.metadata?.resourceVersion).toBe("7");
+    expect(gets).toEqual([]);
+    // A write that fails leaves the reader to the server.
+    const second = answer();
+    recent.track(manifest("web", ""), second.promise);
+    shown.set("web", "8");
+    const again = read("apps", "web");
+    second.reject(new Error("409 conflict"));
+    expect((await again)?.metadata?.resourceVersion).toBe("8");
+    expect(gets).toEqual(["web"]);
+    // Only manifests are tracked; and a write that never answers is waited for a bounded time.
+    recent.track({ ...manifest("web", ""), kind: "ConfigMap" }, new Promise(() => undefined));
+    await recent.settled("apps", "web", 5);
+    recent.track(manifest("hung", ""), new Promise(() => undefined));
+    const started = performance.now();
+    await recent.settled("apps", "hung", 20);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
 });

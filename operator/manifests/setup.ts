@@ -36,7 +36,13 @@ export function manifestReader(
       recent?.forget(namespace, name);
       return undefined;
     }
-    const written = recent?.get(namespace, name, meta.metadata?.resourceVersion);
+    const version = meta.metadata?.resourceVersion;
+    let written = recent?.get(namespace, name, version);
+    if (!written && recent) {
+      // The informer may show a write of this process whose answer is on its way.
+      await recent.settled(namespace, name);
+      written = recent.get(namespace, name, version);
+    }
     if (written) return written;
     try {
       return await api.readRaw<ConsortiumManifestObject>({

@@ -21,6 +21,9 @@ export interface ApplyOptions {
   readonly dryRun?: boolean;
 }
 
+/** Told of each write as it starts: the object sent, and the promise of the object as stored. */
+export type WriteObserver = (sent: ObjectHeader, stored: Promise<unknown>) => void;
+
 /** The apply body: the caller's object without managedFields, which the API server refuses in an apply. */
 export function applyBody(object: ObjectHeader): Record<string, unknown> {
   const body: Record<string, unknown> = { ...object };
@@ -35,16 +38,16 @@ export function applyBody(object: ObjectHeader): Record<string, unknown> {
 export class Applier {
   readonly fieldManager: string;
   readonly #api: ObjectApi;
-  readonly #written: ((object: unknown) => void) | undefined;
+  readonly #writing: WriteObserver | undefined;
 
-  /** `written` sees each object as stored after a write (not a dry run). */
+  /** `writing` sees each write (not a dry run) as it starts: what was sent, and the object as it will be stored. */
   constructor(
     kc: KubeAccess,
-    options: { readonly fieldManager?: string; readonly written?: (object: unknown) => void } = {},
+    options: { readonly fieldManager?: string; readonly writing?: WriteObserver } = {},
   ) {
     this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
     this.#api = ObjectApi.forConfig(kc);
-    this.#written = options.written;
+    this.#writing = options.writing;
   }
 
   /**
@@ -53,6 +56,7 @@ export class Applier {
    */
   apply<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
     return this.#seen(
+      object,
       this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options)),
       options,
     );
@@ -65,15 +69,15 @@ export class Applier {
    */
   applyStatus<T extends ObjectHeader>(object: T, options: ApplyOptions = {}): Promise<T> {
     return this.#seen(
+      object,
       this.#api.patchRaw(object, APPLY_PATCH, applyBody(object), this.#query(options), "/status"),
       options,
     );
   }
 
-  async #seen<T>(write: Promise<T>, options: ApplyOptions): Promise<T> {
-    const stored = await write;
-    if (options.dryRun !== true) this.#written?.(stored);
-    return stored;
+  #seen<T>(object: ObjectHeader, write: Promise<T>, options: ApplyOptions): Promise<T> {
+    if (options.dryRun !== true) this.#writing?.(object, write);
+    return write;
   }
 
   #query(options: ApplyOptions): Record<string, string> {
