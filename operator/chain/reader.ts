@@ -31,6 +31,12 @@ interface ChainReaderOptions {
   readonly observe?: (method: string, seconds: number, ok: boolean) => void;
   /** Called for each HTTP request sent to the node (a JSON-RPC batch is one). */
   readonly onRequest?: () => void;
+  /**
+   * Read the head in the background every `everyMs` while pinBlock is asked
+   * with a maximum age, until `forMs` after the last ask: a verification then
+   * finds the head read, instead of waiting a round trip for it.
+   */
+  readonly freshHead?: { readonly everyMs: number; readonly forMs: number };
 }
 
 export class ChainReader {
@@ -50,9 +56,11 @@ export class ChainReader {
    * hot path. Bounded: a handful of Safes in a federation.
    */
   readonly #judgement = new Map<string, Pick<SafeState, "version" | "refusesForgery">>();
+  readonly #fresh: ChainReaderOptions["freshHead"];
 
   constructor(options: ChainReaderOptions) {
     this.chainId = options.chainId;
+    this.#fresh = options.freshHead;
     this.client = createPublicClient({
       transport: http(options.rpcUrl, {
         timeout: options.timeoutMs ?? 5000,
@@ -139,28 +147,67 @@ export class ChainReader {
    * head read less than `maxAgeMs` ago is served again: a path that verifies
    * the same version several times in a burst (the mirror, then the manifest
    * controller, then the echoes of other regions' progress) reads the chain
-   * once. A failed read is not kept.
+   * once. A failed read is not kept. With `freshHead`, the head is also read
+   * in the background while verifications come, so that one finds it read.
    */
   async pinBlock(confirmations = 0, maxAgeMs = 0): Promise<bigint> {
     const now = performance.now();
-    let last = this.#lastHead;
-    if (!last || (last.done && now - last.at >= maxAgeMs)) {
-      const read = { at: now, done: false, head: this.#readHead() };
-      read.head.then(
-        () => {
-          read.done = true;
-        },
-        () => {
-          if (this.#lastHead === read) this.#lastHead = undefined;
-        },
-      );
-      this.#lastHead = last = read;
-    }
-    const block = (await last.head) - BigInt(confirmations);
+    if (maxAgeMs > 0) this.#keepFresh(now);
+    const settled = this.#settledHead;
+    const head =
+      settled && now - settled.at < maxAgeMs
+        ? settled.value
+        : await (this.#lastHead && !(this.#lastHead.done && now - this.#lastHead.at >= maxAgeMs)
+            ? this.#lastHead.head
+            : this.#startHeadRead(now));
+    const block = head - BigInt(confirmations);
     return block < 0n ? 0n : block;
   }
 
+  /** The last read of the head started, done or in flight. */
   #lastHead: { readonly at: number; done: boolean; readonly head: Promise<bigint> } | undefined;
+  /** The last read of the head that succeeded, and when it started. */
+  #settledHead: { readonly at: number; readonly value: bigint } | undefined;
+  #freshUntil = 0;
+  #freshTimer: NodeJS.Timeout | undefined;
+
+  #startHeadRead(now: number): Promise<bigint> {
+    const read = { at: now, done: false, head: this.#readHead() };
+    read.head.then(
+      (value) => {
+        read.done = true;
+        if (!this.#settledHead || this.#settledHead.at < read.at) this.#settledHead = { at: read.at, value };
+      },
+      () => {
+        if (this.#lastHead === read) this.#lastHead = undefined;
+      },
+    );
+    this.#lastHead = read;
+    return read.head;
+  }
+
+  /**
+   * While verifications keep coming (until `freshHead.forMs` after the last),
+   * reads the head every `freshHead.everyMs` in the background. A failed read
+   * changes nothing: the head kept ages out, and the next verification reads
+   * the chain itself (and fails closed if it cannot).
+   */
+  #keepFresh(now: number): void {
+    const fresh = this.#fresh;
+    if (!fresh) return;
+    this.#freshUntil = now + fresh.forMs;
+    if (this.#freshTimer) return;
+    const tick = (): void => {
+      const at = performance.now();
+      if (at >= this.#freshUntil) {
+        this.#freshTimer = undefined;
+        return;
+      }
+      if (!this.#lastHead || this.#lastHead.done) this.#startHeadRead(at).catch(() => undefined);
+      this.#freshTimer = setTimeout(tick, fresh.everyMs).unref();
+    };
+    this.#freshTimer = setTimeout(tick, fresh.everyMs).unref();
+  }
 
   async #readHead(): Promise<bigint> {
     try {

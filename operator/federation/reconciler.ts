@@ -31,6 +31,7 @@ import { errorMessage } from "../runtime/errors.ts";
 import { metaTime } from "../runtime/time.ts";
 import type { CurrentFederation, FederationContext } from "./context.ts";
 import { settledText, VOLATILE_REFRESH_MS } from "./volatile.ts";
+import { FRESH_HEAD } from "../verification/verify.ts";
 
 /** What the Federation controller asks of the guardian pause (guardian/service.ts). */
 export interface PauseWatch {
@@ -260,6 +261,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       const chain = new ChainReader({
         rpcUrl,
         chainId: spec.chain.chainId,
+        freshHead: FRESH_HEAD,
         observe: (method, seconds, ok) => {
           options.metrics.chainReadSeconds.observe({ method, outcome: ok ? "ok" : "error" }, seconds);
           if (!ok) options.metrics.chainErrors.inc({ method });
