@@ -21,6 +21,18 @@ import { benchLog } from "./log.ts";
 import { benchAnchorGas } from "./anchor.ts";
 import { allPeersConnected } from "./operators.ts";
 
+// `npm run bench -- --until pause` stops after the path sections (verification, apply,
+// propagation, pause): the figures of issue 13 and the logging overhead, in about 12 minutes.
+const STOPS = ["pause"] as const;
+const untilAt = process.argv.indexOf("--until");
+const until = untilAt >= 0 ? process.argv[untilAt + 1] : undefined;
+if (untilAt >= 0 && !STOPS.some((s) => s === until)) {
+  console.error(
+    `bench: --until ${until ?? "(nothing)"}: no such stop; the stops are ${STOPS.join(", ")} (or no --until, for every section)`,
+  );
+  process.exit(2);
+}
+
 const started = performance.now();
 // A test bed of the bench's own: figures must not depend on what earlier runs left behind.
 const root = mkdtempSync(join(tmpdir(), "dsc-bench-"));
@@ -203,6 +215,14 @@ try {
   );
 } finally {
   await Promise.all(trio.map((o) => o.stop()));
+}
+if (until === "pause") {
+  await down({ layout: benchLayout });
+  rmSync(root, { recursive: true, force: true });
+  console.log(
+    `\nbench stopped after the pause section (--until pause) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  process.exit(0);
 }
 
 // The federation state on its own (in process): convergence, size, load time and memory; and a
