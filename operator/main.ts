@@ -27,6 +27,7 @@ import { loadDefault, loadKubeconfigFiles } from "./kube/config.ts";
 import { ObjectApi } from "./kube/objects-api.ts";
 import { manifestController, manifestReader } from "./manifests/setup.ts";
 import { RecentWrites } from "./manifests/recent-writes.ts";
+import { LiveReads } from "./manifests/objects.ts";
 import { operatorMetrics } from "./metrics/metrics.ts";
 import { fingerprint } from "./peers/identity.ts";
 import { PeerTransport } from "./peers/transport.ts";
@@ -99,6 +100,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     ? new ScaleGuard(new Applier(kc, { fieldManager: SCALE_GUARD_FIELD_MANAGER }), api)
     : undefined;
   const read = manifestReader(manifests, api, recent);
+  // What the takeover check of an apply reads, started by the mirror beside its write.
+  const liveReads = new LiveReads(api);
 
   // Replication and the guardian pause, when this operator has a peer identity.
   const federated = config.peers
@@ -114,6 +117,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
         }),
         guardianApplier: new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER }),
         api,
+        liveReads,
       })
     : undefined;
   const { replication, guardian, receipts, witnessing } = federated ?? {};
@@ -153,6 +157,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       verifier,
       api,
       applier,
+      liveReads,
       events,
       metrics,
       resyncMs: config.resyncMs,
@@ -286,6 +291,7 @@ async function federate(
     readonly mirrorApplier: Applier;
     readonly guardianApplier: Applier;
     readonly api: ObjectApi;
+    readonly liveReads: LiveReads;
   },
 ) {
   const region = config.region;
@@ -355,6 +361,11 @@ async function federate(
     now: Date.now,
     receipts,
     rebase: peers.rebase,
+    // Only an apply this region will make checks for a takeover: targeted here, not critical.
+    verifiedVersion: (namespace, name, spec) => {
+      if (spec.tier !== "critical" && spec.targets.includes(region))
+        o.liveReads.prefetch({ namespace, name }, spec.objects);
+    },
   });
   o.current.onChange((context) => {
     replication.federationChanged(context);

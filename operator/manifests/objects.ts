@@ -50,15 +50,96 @@ interface ApplyInput {
   readonly adopt: boolean;
 }
 
+/** What the takeover check reads of a live object; undefined when there is none. */
+type LiveObject =
+  { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } } | undefined;
+
+const liveKey = (ref: ObjectReference): string =>
+  `${ref.apiVersion} ${ref.kind} ${ref.namespace ?? ""} ${ref.name}`;
+
+async function readLive(api: ObjectApi, ref: ObjectReference): Promise<LiveObject> {
+  try {
+    return await api.readRaw<NonNullable<LiveObject>>({
+      apiVersion: ref.apiVersion,
+      kind: ref.kind,
+      metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+    });
+  } catch (error) {
+    if (httpStatus(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Reads of live objects started ahead of an apply: the mirror starts those
+ * the takeover check will make while it writes a manifest it verified, so
+ * that the apply which follows need not wait a round trip for them. A read
+ * is used once, and only while younger than `maxAgeMs` (the check is no more
+ * atomic than a read followed by a write ever was); anything else is read
+ * afresh. At most `max` reads are held; a read never used is dropped.
+ */
+export class LiveReads {
+  readonly #api: ObjectApi;
+  readonly #now: () => number;
+  readonly #maxAgeMs: number;
+  readonly #max: number;
+  readonly #reads = new Map<string, { readonly at: number; readonly read: Promise<LiveObject> }>();
+
+  constructor(api: ObjectApi, options: { now?: () => number; maxAgeMs?: number; max?: number } = {}) {
+    this.#api = api;
+    this.#now = options.now ?? (() => performance.now());
+    this.#maxAgeMs = options.maxAgeMs ?? 1_000;
+    this.#max = options.max ?? 256;
+  }
+
+  /** Starts the reads applying `objects` for `manifest` would make. Best effort: a failure is left to the check. */
+  prefetch(
+    manifest: { readonly namespace: string; readonly name: string },
+    objects: readonly Record<string, unknown>[],
+  ): void {
+    void Promise.all(
+      objects.map(async (object) => {
+        const namespaced = await this.#api.isNamespaced(String(object.apiVersion), String(object.kind));
+        const ref = referenceOf(decorate(object, manifest, "0x", 0, namespaced));
+        const read = readLive(this.#api, ref);
+        read.catch(() => undefined); // handled by whoever takes it, or by nobody
+        const key = liveKey(ref);
+        this.#reads.delete(key);
+        this.#reads.set(key, { at: this.#now(), read });
+        for (const oldest of this.#reads.keys()) {
+          if (this.#reads.size <= this.#max) break;
+          this.#reads.delete(oldest);
+        }
+      }),
+    ).catch(() => undefined);
+  }
+
+  /** The read of `ref` started ahead, once; undefined if there is none young enough. */
+  take(ref: ObjectReference): Promise<LiveObject> | undefined {
+    const key = liveKey(ref);
+    const held = this.#reads.get(key);
+    if (!held) return undefined;
+    this.#reads.delete(key);
+    return this.#now() - held.at < this.#maxAgeMs ? held.read : undefined;
+  }
+
+  /** Reads held, for tests and bounds. */
+  get size(): number {
+    return this.#reads.size;
+  }
+}
+
 /**
  * Refuses, before anything is written, to take over an existing object this
  * manifest does not manage. Only objects new to the manifest are read: a
- * resync of what it applied costs nothing more.
+ * resync of what it applied costs nothing more. A read started ahead
+ * (LiveReads) is used if it succeeded; one that failed is made again.
  */
 async function checkAdoption(
   api: ObjectApi,
   input: ApplyInput,
   decorated: readonly Record<string, unknown>[],
+  reads: LiveReads | undefined,
 ): Promise<void> {
   if (input.adopt) return;
   const id = `${input.manifest.namespace}/${input.manifest.name}`;
@@ -66,17 +147,14 @@ async function checkAdoption(
   await Promise.all(
     fresh.map(async (object) => {
       const ref = referenceOf(object);
-      let live: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+      let live: LiveObject;
       try {
-        live = await api.readRaw({
-          apiVersion: ref.apiVersion,
-          kind: ref.kind,
-          metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
-        });
+        const ahead = reads?.take(ref);
+        live = await (ahead ? ahead.catch(() => readLive(api, ref)) : readLive(api, ref));
       } catch (error) {
-        if (httpStatus(error) === 404) return;
         throw new ApplyError(`reading ${describeRef(ref)}: ${apiMessage(error)}`);
       }
+      if (!live) return;
       const owner = live.metadata?.annotations?.[MANIFEST_ANNOTATION];
       const ours = live.metadata?.labels?.[MANAGED_LABEL] === "true" && owner === id;
       if (!ours)
@@ -103,6 +181,7 @@ export async function applyObjects(
   applier: Applier,
   input: ApplyInput,
   beforeApply: () => Promise<void> = () => Promise.resolve(),
+  reads?: LiveReads,
 ): Promise<ObjectReference[]> {
   const decorated = await Promise.all(
     input.objects.map(async (object, i) => {
@@ -130,7 +209,7 @@ export async function applyObjects(
     rest.length > 1 ? Promise.all(rest.map((o) => applyOne(o, true))) : Promise.resolve();
   // The takeover check reads, the finalizer touches only the ConsortiumManifest and the dry runs
   // change nothing: none need wait for another, and no object is written before all three are done.
-  const adoption = checkAdoption(api, input, decorated);
+  const adoption = checkAdoption(api, input, decorated, reads);
   if (foundation.length === 0) {
     await Promise.all([adoption, beforeApply(), dryRun()]);
   } else {

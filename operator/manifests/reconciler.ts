@@ -29,7 +29,7 @@ import type { Verifier } from "../verification/verifier.ts";
 import type { VerificationReport } from "../verification/verify.ts";
 import { describeRef, FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
-import { applyObjects, ApplyError, pruneObjects } from "./objects.ts";
+import { applyObjects, ApplyError, pruneObjects, type LiveReads } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
 import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
@@ -50,6 +50,8 @@ export interface ManifestControllerOptions {
   readonly verifier: Verifier;
   readonly api: ObjectApi;
   readonly applier: Applier;
+  /** Reads of live objects started ahead (by the mirror): the takeover check uses them once. */
+  readonly liveReads?: LiveReads;
   readonly events: EventRecorder;
   readonly metrics: OperatorMetrics;
   /** Re-verify and re-apply this often: picks up approvals from the chain and the service, and puts drift back. */
@@ -501,6 +503,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
           adopt: spec.tier === "critical",
         },
         () => addFinalizer(object),
+        options.liveReads,
       );
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       trace(key, "objects applied");

@@ -103,6 +103,7 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       verifier: o.verifier,
       api: o.api,
       applier: o.applier,
+      ...(o.liveReads && { liveReads: o.liveReads }),
       events: o.events,
       metrics: o.metrics,
       resyncMs: o.resyncMs,

@@ -34,7 +34,7 @@ const spec = (nonce: number): ConsortiumManifestSpec => ({
   ],
 });
 
-async function mirrorOf(doc: StateDoc, local: number) {
+async function mirrorOf(doc: StateDoc, local: number, told: string[] = [], verifies = true) {
   const specs = await SpecStore.open(await mkdtemp(join(tmpdir(), "dsc-mirror-")));
   for (const n of [1, 2]) await specs.put(digestOfNonce(n), specJson(spec(n)));
   const written: ConsortiumManifestSpec[] = [];
@@ -53,7 +53,11 @@ async function mirrorOf(doc: StateDoc, local: number) {
         return Promise.resolve(o);
       },
     } as unknown as Applier,
-    verified: () => Promise.resolve(true),
+    verified: () => Promise.resolve(verifies),
+    verifiedVersion: (namespace, name, s) => {
+      // Told before the write, so the apply's reads start beside it.
+      told.push(`${namespace}/${name} ${String(s.nonce)} after ${String(written.length)} writes`);
+    },
     digestOf: (_ns, _name, s) => digestOfNonce(s.nonce),
     ready: () => true,
   });
@@ -77,5 +81,18 @@ describe("the mirror, with a version record a peer forged", () => {
     doc = submit(doc, 2, digestOfNonce(2));
     doc = submit(doc, 999_999, digestOfNonce(1), "gamma");
     expect(await mirrorOf(doc, 2)).toEqual([]);
+  });
+});
+
+describe("the mirror, as a version it verified is written", () => {
+  it("tells of it before the write, and of nothing it did not verify", async () => {
+    let doc = submit(createState(freshActor()), 1, digestOfNonce(1));
+    doc = submit(doc, 2, digestOfNonce(2));
+    const told: string[] = [];
+    expect((await mirrorOf(doc, 1, told)).map((s) => s.nonce)).toEqual([2]);
+    expect(told).toEqual(["ns/web 2 after 0 writes"]);
+    const none: string[] = [];
+    expect(await mirrorOf(doc, 1, none, false)).toEqual([]);
+    expect(none).toEqual([]);
   });
 });

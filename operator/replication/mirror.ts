@@ -39,6 +39,11 @@ interface MirrorOptions {
   readonly digestOf: (namespace: string, name: string, spec: ConsortiumManifestSpec) => string | undefined;
   /** Whether this region can verify yet (it has a Federation); a new one queues every id again. */
   readonly ready: () => boolean;
+  /**
+   * Told of a version this region verified, as its manifest is written: the
+   * reads its apply will make can start now, beside the write (objects.ts, LiveReads).
+   */
+  readonly verifiedVersion?: (namespace: string, name: string, spec: ConsortiumManifestSpec) => void;
 }
 
 export function mirrorReconciler(options: MirrorOptions): Reconciler {
@@ -67,6 +72,7 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
       if (version.digest === localDigest) return {}; // already holds the best version it can verify
       if (!(await options.verified(namespace, name, spec))) continue;
       trace(id, "mirror verified");
+      options.verifiedVersion?.(namespace, name, spec);
       // An approved manifest may live in a namespace this cluster does not have yet.
       if (!namespaces.has(namespace)) {
         await options.applier.apply({

@@ -51,6 +51,8 @@ interface ReplicationOptions {
   readonly receipts?: Receipts | undefined;
   /** When the state is rebased; DEFAULT_REBASE_POLICY if not said. */
   readonly rebase?: RebasePolicy;
+  /** A version the mirror verified, as it writes its manifest (mirror.ts). */
+  readonly verifiedVersion?: (namespace: string, name: string, spec: ConsortiumManifestSpec) => void;
 }
 
 export interface Replication {
@@ -209,6 +211,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
       verified,
       digestOf,
       ready: () => o.federation() !== undefined,
+      ...(o.verifiedVersion && { verifiedVersion: o.verifiedVersion }),
     }),
     logger,
     registry: o.registry,
