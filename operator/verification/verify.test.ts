@@ -103,3 +103,80 @@ describe("evidence reused within a block", () => {
     expect(reads).toBe(afterFirst);
   });
 });
+
+describe("approvals the spec carries, judged while the Safe Transaction Service is asked", () => {
+  const base = {
+    tier: "operational",
+    targets: ["alpha"],
+    nonce: 1,
+    expiresAt: "2999-01-01T00:00:00Z",
+    objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }],
+  } as const;
+  const binding = { name: "fed", chainId: 31337, consortiumSafe, daoBoardSafe: boardSafe };
+  // Nothing approved on chain: only the spec's signatures and the service's can verify.
+  const bare = { ...(chain as object), approvedHash: () => Promise.resolve(false) } as never;
+  // dspA's approval as a v=1 signature (approved hash), which the Safe (here: always) accepts.
+  const approval: Hex = `0x${dspA.slice(2).toLowerCase().padStart(64, "0")}${"0".repeat(64)}01`;
+  const spec = async (signatures: { safe: "consortium"; data: Hex }[]) => {
+    const { manifest } = bindManifest(binding, { namespace: "ns", name: "m" }, {
+      ...base,
+      proposal: { agent, signature: "0x" },
+    } as never);
+    return {
+      ...base,
+      proposal: { agent, signature: await signProposal(agentKey, manifestTypedData(manifest)) },
+      ...(signatures.length > 0 ? { signatures } : {}),
+    };
+  };
+  const verify = (s: unknown, service: unknown) =>
+    verifyManifest(
+      {
+        chain: bare,
+        service: service as never,
+        federationName: "fed",
+        federation,
+        operatorNamespace: "dsc-system",
+        read: readOneByOne,
+      },
+      { namespace: "ns", name: "m", spec: s as never, applied: undefined },
+    );
+
+  it("verifies with the spec's own approvals without waiting for a service that does not answer", async () => {
+    let asked = 0;
+    const silent = {
+      confirmations: () => {
+        asked++;
+        return new Promise(() => undefined);
+      },
+    };
+    const report = await Promise.race([
+      verify(await spec([{ safe: "consortium", data: approval }]), silent),
+      new Promise<undefined>((resolve) => {
+        setTimeout(() => {
+          resolve(undefined);
+        }, 5_000);
+      }),
+    ]);
+    expect(report?.decision.verified).toBe(true);
+    expect(report?.verdicts.map((v) => v.source)).toEqual(["inline"]);
+    expect(asked).toBeGreaterThan(0); // asked all the same, beside the chain
+  });
+
+  it("waits for the service when the spec's approvals fall short, and counts what it adds", async () => {
+    const service = {
+      confirmations: () =>
+        Promise.resolve({ ok: true, confirmations: [{ owner: dspA, signature: approval }] }),
+    };
+    const report = await verify(await spec([]), service);
+    expect(report.decision.verified).toBe(true);
+    expect(report.verdicts.filter((v) => v.source === "safe-service" && v.valid)).toHaveLength(1);
+    // Without the service, the same spec is refused: its approval came from there.
+    const none = { confirmations: () => Promise.resolve({ ok: true, confirmations: [] }) };
+    expect((await verify(await spec([]), none)).decision.reason).toBe("InsufficientApprovals");
+    // A service that is down is one source lost, said in the report.
+    const down = { confirmations: () => Promise.resolve({ ok: false, error: "503 from the service" }) };
+    const lost = await verify(await spec([]), down);
+    expect(lost.decision.verified).toBe(false);
+    expect(lost.serviceError).toBe("503 from the service");
+  });
+});

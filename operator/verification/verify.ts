@@ -138,8 +138,8 @@ export async function verifyManifest(
     input.spec,
   );
 
-  // The service is asked while the head is read: two round trips to the chain in all (this and
-  // the lens), whatever the number of approvals.
+  // The service is asked while the head is read (in the background, mostly: FRESH_HEAD), and the
+  // chain is read in one lens call whatever the number of approvals.
   const service = ctx.service ? serviceCandidates(ctx.service, hashes) : undefined;
   const block = await chain.pinBlock(
     federation.chain.confirmations ?? DEFAULT_CONFIRMATIONS,
@@ -148,28 +148,59 @@ export async function verifyManifest(
   // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
   const reuseKey = evidenceKey(hashes.digest, input.spec);
   const reused = ctx.reuse?.get(chain, reuseKey, block);
-  const evidence =
-    reused ??
-    (await gatherEvidence(ctx, input, manifest, hashes, block, (await service) ?? { candidates: [] }));
-  const { owners, verdicts: shown, proposer, serviceError, safeProblems, time } = evidence;
-  const decision = decide({
-    tier: input.spec.tier,
-    safeProblems,
-    policy: effectivePolicy(policy.tiers, federation.tiers),
-    owners,
-    verdicts: shown,
-    now: time,
-    expiresAt: manifest.expiresAt,
-    nonce: input.spec.nonce,
-    digest: hashes.digest,
-    applied: input.applied,
-    floor: manifestFloor(input.spec.objects, {
-      operatorNamespace: ctx.operatorNamespace,
-      manifestNamespace: input.namespace,
-      raised: policy.floors,
-    }),
-    proposer,
-  });
+  const decideOn = (evidence: Evidence): Decision =>
+    decide({
+      tier: input.spec.tier,
+      safeProblems: evidence.safeProblems,
+      policy: effectivePolicy(policy.tiers, federation.tiers),
+      owners: evidence.owners,
+      verdicts: evidence.verdicts,
+      now: evidence.time,
+      expiresAt: manifest.expiresAt,
+      nonce: input.spec.nonce,
+      digest: hashes.digest,
+      applied: input.applied,
+      floor: manifestFloor(input.spec.objects, {
+        operatorNamespace: ctx.operatorNamespace,
+        manifestNamespace: input.namespace,
+        raised: policy.floors,
+      }),
+      proposer: evidence.proposer,
+    });
+  let evidence = reused;
+  let decision = reused && decideOn(reused);
+  if (!evidence && service && inlineMaySuffice(input.spec, effectivePolicy(policy.tiers, federation.tiers))) {
+    // The approvals the spec carries are judged while the service is still being asked: more
+    // approvals never turn a verified decision into a refusal (core/approval/policy.ts), so a
+    // version they verify need not wait for it (the service is a remote call in production).
+    // Refused, it is judged again with what the service adds, as before: a second lens call
+    // only when the spec carried enough signatures and some failed, and the service has more.
+    const inline = await gatherEvidence(ctx, input, manifest, hashes, block, { candidates: [] });
+    const verdict = decideOn(inline);
+    if (verdict.verified) {
+      service.catch(() => undefined);
+      evidence = inline;
+      decision = verdict;
+    } else {
+      const more = await service;
+      if (more.candidates.length === 0) {
+        evidence = more.error ? { ...inline, serviceError: more.error } : inline;
+        decision = verdict;
+      }
+    }
+  }
+  if (!evidence || !decision) {
+    evidence = await gatherEvidence(
+      ctx,
+      input,
+      manifest,
+      hashes,
+      block,
+      (await service) ?? { candidates: [] },
+    );
+    decision = decideOn(evidence);
+  }
+  const { owners, verdicts: shown, proposer, serviceError } = evidence;
   if (decision.verified && !reused) ctx.reuse?.set(chain, reuseKey, block, evidence);
   return {
     manifest,
@@ -181,6 +212,14 @@ export async function verifyManifest(
     decision,
     ...(serviceError ? { serviceError } : {}),
   };
+}
+
+/** Whether the spec carries as many signatures per Safe as its tier needs: only then can they verify it alone. */
+function inlineMaySuffice(spec: ConsortiumManifestSpec, tiers: ReturnType<typeof effectivePolicy>): boolean {
+  const carried = { consortium: 0, board: 0 };
+  for (const s of spec.signatures ?? []) carried[s.safe] += parseSignatures(s.data).signatures.length;
+  const needs = tiers[spec.tier];
+  return carried.consortium >= needs.dspApprovals && carried.board >= needs.boardApprovals;
 }
 
 /** What the chain, the service and the spec say about a version at one block: every candidate judged alone. */
