@@ -160,6 +160,11 @@ describe("approvals the spec carries, judged while the Safe Transaction Service 
     expect(report?.decision.verified).toBe(true);
     expect(report?.verdicts.map((v) => v.source)).toEqual(["inline"]);
     expect(asked).toBeGreaterThan(0); // asked all the same, beside the chain
+    // A service that failed before the chain answered is said, as when it was waited for.
+    const down = { confirmations: () => Promise.resolve({ ok: false, error: "connection refused" }) };
+    const lost = await verify(await spec([{ safe: "consortium", data: approval }]), down);
+    expect(lost.decision.verified).toBe(true);
+    expect(lost.serviceError).toBe("connection refused");
   });
 
   it("waits for the service when the spec's approvals fall short, and counts what it adds", async () => {

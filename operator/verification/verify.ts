@@ -175,11 +175,18 @@ export async function verifyManifest(
     // version they verify need not wait for it (the service is a remote call in production).
     // Refused, it is judged again with what the service adds, as before: a second lens call
     // only when the spec carried enough signatures and some failed, and the service has more.
+    let answered: Awaited<typeof service> | undefined;
+    service.then(
+      (result) => {
+        answered = result;
+      },
+      () => undefined,
+    );
     const inline = await gatherEvidence(ctx, input, manifest, hashes, block, { candidates: [] });
     const verdict = decideOn(inline);
     if (verdict.verified) {
-      service.catch(() => undefined);
-      evidence = inline;
+      // A service that failed by now (refused, unreachable) is said, as when it was waited for.
+      evidence = answered?.error ? { ...inline, serviceError: answered.error } : inline;
       decision = verdict;
     } else {
       const more = await service;
