@@ -39,7 +39,7 @@ export async function benchPropagation(
   const watchers = configMapWatchers(configs, ns);
   await new Promise((r) => setTimeout(r, 500));
   const result = { operator: [] as number[], bare: [] as number[] };
-  const submit = async (name: string): Promise<{ accepted: number; all: number }> => {
+  const submit = async (name: string): Promise<{ accepted: number; acceptedAt: number; all: number }> => {
     const id = { namespace: ns, name };
     const { spec } = await approvedSpec(
       chain,
@@ -49,7 +49,8 @@ export async function benchPropagation(
     );
     await appliers.alpha.apply(manifestObject(ns, name, spec));
     const accepted = performance.now();
-    return { accepted, all: await allSeen(watchers, name) };
+    const acceptedAt = Date.now(); // the operators' traces are in wall-clock time (runtime/trace.ts)
+    return { accepted, acceptedAt, all: await allSeen(watchers, name) };
   };
 
   for (let i = -1; i < rounds; i++) {
@@ -63,9 +64,9 @@ export async function benchPropagation(
 
   // One more, traced: every step the operators log for it, and when each region's watch saw it.
   const name = "trace-1";
-  const { accepted } = await submit(name);
+  const { accepted, acceptedAt } = await submit(name);
   await new Promise((r) => setTimeout(r, 500)); // the status writes that follow the apply
-  const origin = performance.timeOrigin + accepted;
+  const origin = acceptedAt;
   const steps: TraceStep[] = [];
   for (const [i, region] of REGIONS.entries()) {
     const watcher = watchers[i];

@@ -24,8 +24,14 @@ import { allPeersConnected } from "./operators.ts";
 // `npm run bench -- --until pause` stops after the path sections (verification, apply,
 // propagation, pause): the figures of issue 13 and the logging overhead, in about 12 minutes.
 const STOPS = ["pause"] as const;
-const untilAt = process.argv.indexOf("--until");
-const until = untilAt >= 0 ? process.argv[untilAt + 1] : undefined;
+// `--until pause` or `--until=pause`; any other spelling of --until is refused below.
+const untilAt = process.argv.findIndex((a) => a === "--until" || a.startsWith("--until="));
+const untilArg = untilAt >= 0 ? process.argv[untilAt] : undefined;
+const until = untilArg?.startsWith("--until=")
+  ? untilArg.slice("--until=".length)
+  : untilAt >= 0
+    ? process.argv[untilAt + 1]
+    : undefined;
 if (untilAt >= 0 && !STOPS.some((s) => s === until)) {
   console.error(
     `bench: --until ${until ?? "(nothing)"}: no such stop; the stops are ${STOPS.join(", ")} (or no --until, for every section)`,

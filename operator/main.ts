@@ -362,9 +362,9 @@ async function federate(
     receipts,
     rebase: peers.rebase,
     // Only an apply this region will make checks for a takeover: targeted here, not critical.
-    verifiedVersion: (namespace, name, spec) => {
+    verifiedVersion: (namespace, name, spec, applied) => {
       if (spec.tier !== "critical" && spec.targets.includes(region))
-        o.liveReads.prefetch({ namespace, name }, spec.objects);
+        o.liveReads.prefetch({ namespace, name }, spec.objects, applied);
     },
   });
   o.current.onChange((context) => {

@@ -33,8 +33,8 @@ interface ChainReaderOptions {
   readonly onRequest?: () => void;
   /**
    * Read the head in the background every `everyMs` while pinBlock is asked
-   * with a maximum age, until `forMs` after the last ask: a verification then
-   * finds the head read, instead of waiting a round trip for it.
+   * with `keepFresh`, until `forMs` after the last such ask: a verification
+   * then finds the head read, instead of waiting a round trip for it.
    */
   readonly freshHead?: { readonly everyMs: number; readonly forMs: number };
 }
@@ -147,12 +147,18 @@ export class ChainReader {
    * head read less than `maxAgeMs` ago is served again: a path that verifies
    * the same version several times in a burst (the mirror, then the manifest
    * controller, then the echoes of other regions' progress) reads the chain
-   * once. A failed read is not kept. With `freshHead`, the head is also read
-   * in the background while verifications come, so that one finds it read.
+   * once. A failed read is not kept. With `freshHead`, a caller that asks
+   * `keepFresh` (a verification) keeps the head read in the background for a
+   * while, so that the next one finds it read; other callers (the Federation's
+   * poll, breach reports) do not.
    */
-  async pinBlock(confirmations = 0, maxAgeMs = 0): Promise<bigint> {
+  async pinBlock(
+    confirmations = 0,
+    maxAgeMs = 0,
+    options: { readonly keepFresh?: boolean } = {},
+  ): Promise<bigint> {
     const now = performance.now();
-    if (maxAgeMs > 0) this.#keepFresh(now);
+    if (options.keepFresh === true && maxAgeMs > 0) this.#keepFresh(now);
     const settled = this.#settledHead;
     const head =
       settled && now - settled.at < maxAgeMs

@@ -268,6 +268,8 @@ async function verify(ctx: ManifestContext, flags: Flags, out: Out): Promise<num
       federation: ctx.federation,
       // What is in the operator's namespace takes the critical tier: judge as the region would.
       operatorNamespace: flags["operator-namespace"] ?? "dsc-system",
+      // A diagnosis shows every source, however long the service takes to answer.
+      waitForService: true,
     },
     { namespace: ctx.namespace, name: ctx.name, spec: ctx.spec, applied: undefined },
   );

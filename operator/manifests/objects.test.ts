@@ -105,4 +105,44 @@ describe("the takeover check, with reads started ahead", () => {
     expect(live.take({ apiVersion: "v1", kind: "ConfigMap", namespace: "apps", name: "a" })).toBeUndefined();
     expect(live.take({ apiVersion: "v1", kind: "ConfigMap", namespace: "apps", name: "d" })).toBeDefined();
   });
+
+  it("reads nothing ahead for objects the manifest applied before, keeps no data, and drops aged reads", async () => {
+    const { api, reads } = cluster({
+      secret: { labels: { [MANAGED_LABEL]: "true" }, annotations: { [MANIFEST_ANNOTATION]: "apps/web" } },
+    });
+    let now = 0;
+    const live = new LiveReads(api, { now: () => now, maxAgeMs: 250 });
+    live.prefetch(
+      manifest,
+      [configMap("old"), configMap("secret")],
+      [{ apiVersion: "v1", kind: "ConfigMap", namespace: "apps", name: "old" }],
+    );
+    await settle();
+    expect(reads).toEqual(["apps/secret"]);
+    const held = await live.take({ apiVersion: "v1", kind: "ConfigMap", namespace: "apps", name: "secret" });
+    expect(held).toEqual({
+      labels: { [MANAGED_LABEL]: "true" },
+      annotations: { [MANIFEST_ANNOTATION]: "apps/web" },
+    });
+    live.prefetch(manifest, [configMap("a"), configMap("b")]);
+    await settle();
+    expect(live.size).toBe(2);
+    now = 300; // older than 250 ms: dropped at the next call, taken or not
+    expect(
+      live.take({ apiVersion: "v1", kind: "ConfigMap", namespace: "apps", name: "zzz" }),
+    ).toBeUndefined();
+    expect(live.size).toBe(0);
+  });
+
+  it("refuses to apply when the API server answers a read with no object", async () => {
+    const { applier, written } = cluster({});
+    const api = {
+      isNamespaced: () => Promise.resolve(true),
+      readRaw: () => Promise.resolve(undefined),
+    } as unknown as ObjectApi;
+    await expect(applyObjects(api, applier, input([configMap("a")]))).rejects.toThrow(
+      /reading ConfigMap\/apps\/a: the API server answered with no object/,
+    );
+    expect(written).toEqual([]);
+  });
 });

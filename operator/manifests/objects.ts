@@ -50,16 +50,16 @@ interface ApplyInput {
   readonly adopt: boolean;
 }
 
-/** What the takeover check reads of a live object; undefined when there is none. */
-type LiveObject =
-  { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } } | undefined;
+/** What the takeover check keeps of a live object (its marks, nothing of its data); undefined when there is none. */
+type LiveObject = { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined;
 
 const liveKey = (ref: ObjectReference): string =>
   `${ref.apiVersion} ${ref.kind} ${ref.namespace ?? ""} ${ref.name}`;
 
 async function readLive(api: ObjectApi, ref: ObjectReference): Promise<LiveObject> {
+  let live: unknown;
   try {
-    return await api.readRaw<NonNullable<LiveObject>>({
+    live = await api.readRaw({
       apiVersion: ref.apiVersion,
       kind: ref.kind,
       metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
@@ -68,15 +68,24 @@ async function readLive(api: ObjectApi, ref: ObjectReference): Promise<LiveObjec
     if (httpStatus(error) === 404) return undefined;
     throw error;
   }
+  // Only a 404 means absent: an answer that is no object is an error, not a free name.
+  if (typeof live !== "object" || live === null) throw new Error("the API server answered with no object");
+  const metadata = (live as { metadata?: { labels?: unknown; annotations?: unknown } }).metadata;
+  return {
+    labels: (metadata?.labels ?? {}) as Record<string, string>,
+    annotations: (metadata?.annotations ?? {}) as Record<string, string>,
+  };
 }
 
 /**
  * Reads of live objects started ahead of an apply: the mirror starts those
  * the takeover check will make while it writes a manifest it verified, so
  * that the apply which follows need not wait a round trip for them. A read
- * is used once, and only while younger than `maxAgeMs` (the check is no more
- * atomic than a read followed by a write ever was); anything else is read
- * afresh. At most `max` reads are held; a read never used is dropped.
+ * is used once, and only while younger than `maxAgeMs` (250 ms: the check was
+ * never atomic, a read then a forced write, and this widens its window from
+ * one round trip to at most that); anything else is read afresh. Only an
+ * object's labels and annotations are kept, at most `max` of them, and a read
+ * older than `maxAgeMs` is dropped at the next prefetch or take.
  */
 export class LiveReads {
   readonly #api: ObjectApi;
@@ -88,19 +97,26 @@ export class LiveReads {
   constructor(api: ObjectApi, options: { now?: () => number; maxAgeMs?: number; max?: number } = {}) {
     this.#api = api;
     this.#now = options.now ?? (() => performance.now());
-    this.#maxAgeMs = options.maxAgeMs ?? 1_000;
+    this.#maxAgeMs = options.maxAgeMs ?? 250;
     this.#max = options.max ?? 256;
   }
 
-  /** Starts the reads applying `objects` for `manifest` would make. Best effort: a failure is left to the check. */
+  /**
+   * Starts the reads the takeover check of applying `objects` for `manifest`
+   * would make: of those it did not apply before (`applied`), which the check
+   * does not read. Best effort: a failure is left to the check.
+   */
   prefetch(
     manifest: { readonly namespace: string; readonly name: string },
     objects: readonly Record<string, unknown>[],
+    applied: readonly ObjectReference[] = [],
   ): void {
+    this.#dropAged();
     void Promise.all(
       objects.map(async (object) => {
         const namespaced = await this.#api.isNamespaced(String(object.apiVersion), String(object.kind));
         const ref = referenceOf(decorate(object, manifest, "0x", 0, namespaced));
+        if (applied.some((a) => sameObject(a, ref))) return;
         const read = readLive(this.#api, ref);
         read.catch(() => undefined); // handled by whoever takes it, or by nobody
         const key = liveKey(ref);
@@ -116,11 +132,21 @@ export class LiveReads {
 
   /** The read of `ref` started ahead, once; undefined if there is none young enough. */
   take(ref: ObjectReference): Promise<LiveObject> | undefined {
+    this.#dropAged();
     const key = liveKey(ref);
     const held = this.#reads.get(key);
     if (!held) return undefined;
     this.#reads.delete(key);
     return this.#now() - held.at < this.#maxAgeMs ? held.read : undefined;
+  }
+
+  #dropAged(): void {
+    const now = this.#now();
+    // In the order they were made: the first young one ends the sweep.
+    for (const [key, held] of this.#reads) {
+      if (now - held.at < this.#maxAgeMs) break;
+      this.#reads.delete(key);
+    }
   }
 
   /** Reads held, for tests and bounds. */
@@ -155,8 +181,8 @@ async function checkAdoption(
         throw new ApplyError(`reading ${describeRef(ref)}: ${apiMessage(error)}`);
       }
       if (!live) return;
-      const owner = live.metadata?.annotations?.[MANIFEST_ANNOTATION];
-      const ours = live.metadata?.labels?.[MANAGED_LABEL] === "true" && owner === id;
+      const owner = live.annotations?.[MANIFEST_ANNOTATION];
+      const ours = live.labels?.[MANAGED_LABEL] === "true" && owner === id;
       if (!ours)
         throw new ApplyError(
           `${describeRef(ref)} exists and is not this manifest's (${owner ? `it belongs to ${owner}` : "not managed by the operator"}): taking it over needs the critical tier`,

@@ -4,7 +4,12 @@
 // never enough). Keyed by manifest id (namespace/name) on the runtime's work
 // queue, fed by the state's durable changes and by specs that arrive; the
 // manifest controller then applies what the mirror wrote.
-import { MAX_INLINE_SIGNATURES, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import {
+  MAX_INLINE_SIGNATURES,
+  type ConsortiumManifestSpec,
+  type ObjectReference,
+} from "../api/v1alpha1/consortium-manifest.ts";
+import { errorMessage } from "../runtime/errors.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import type { ReadManifest } from "../api/v1alpha1/objects.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -21,7 +26,7 @@ import { FINALIZER } from "../manifests/labels.ts";
 const ORIGIN_ANNOTATION = "dsc.federation.dev/origin-region";
 const MIRRORED_NAMESPACE_LABEL = "dsc.federation.dev/mirrored";
 
-interface MirrorOptions {
+export interface MirrorOptions {
   readonly state: FederationState;
   readonly specs: SpecStore;
   readonly exchange: SpecExchange;
@@ -43,7 +48,13 @@ interface MirrorOptions {
    * Told of a version this region verified, as its manifest is written: the
    * reads its apply will make can start now, beside the write (objects.ts, LiveReads).
    */
-  readonly verifiedVersion?: (namespace: string, name: string, spec: ConsortiumManifestSpec) => void;
+  readonly verifiedVersion?: (
+    namespace: string,
+    name: string,
+    spec: ConsortiumManifestSpec,
+    /** What the version in place applied here (the manifest's status): the check reads none of it. */
+    applied: readonly ObjectReference[],
+  ) => void;
 }
 
 export function mirrorReconciler(options: MirrorOptions): Reconciler {
@@ -72,7 +83,11 @@ export function mirrorReconciler(options: MirrorOptions): Reconciler {
       if (version.digest === localDigest) return {}; // already holds the best version it can verify
       if (!(await options.verified(namespace, name, spec))) continue;
       trace(id, "mirror verified");
-      options.verifiedVersion?.(namespace, name, spec);
+      try {
+        options.verifiedVersion?.(namespace, name, spec, local?.status?.appliedObjects ?? []);
+      } catch (error) {
+        log.warn({ err: errorMessage(error) }, "could not start the reads the apply will make");
+      }
       // An approved manifest may live in a namespace this cluster does not have yet.
       if (!namespaces.has(namespace)) {
         await options.applier.apply({

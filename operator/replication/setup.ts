@@ -24,7 +24,7 @@ import type { OpenedState } from "../state/store.ts";
 import type { Verifier } from "../verification/verifier.ts";
 import { ManifestRecords, specJson } from "./manifest-records.ts";
 import { replicationMetrics } from "./metrics.ts";
-import { mirrorReconciler } from "./mirror.ts";
+import { mirrorReconciler, type MirrorOptions } from "./mirror.ts";
 import { PeerSync } from "./peer-sync.ts";
 import { DEFAULT_REBASE_POLICY, Rebaser, type RebasePolicy } from "./rebaser.ts";
 import { epochOf } from "../state/document.ts";
@@ -52,7 +52,7 @@ interface ReplicationOptions {
   /** When the state is rebased; DEFAULT_REBASE_POLICY if not said. */
   readonly rebase?: RebasePolicy;
   /** A version the mirror verified, as it writes its manifest (mirror.ts). */
-  readonly verifiedVersion?: (namespace: string, name: string, spec: ConsortiumManifestSpec) => void;
+  readonly verifiedVersion?: MirrorOptions["verifiedVersion"];
 }
 
 export interface Replication {

@@ -76,7 +76,11 @@ export class Applier {
   }
 
   #seen<T>(object: ObjectHeader, write: Promise<T>, options: ApplyOptions): Promise<T> {
-    if (options.dryRun !== true) this.#writing?.(object, write);
+    try {
+      if (options.dryRun !== true) this.#writing?.(object, write);
+    } catch {
+      // An observer is told, never in the way: the write goes on whatever it does.
+    }
     return write;
   }
 

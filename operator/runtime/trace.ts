@@ -1,5 +1,5 @@
-// Steps of chosen manifests' paths through a region, each with a
-// high-resolution wall-clock time, for finding where the time goes: set
+// Steps of chosen manifests' paths through a region, each with its
+// wall-clock time, for finding where the time goes: set
 // DSC_TRACE to a piece of the ids to follow (namespace/name). Off by default,
 // when a step costs one comparison. `npm run bench` follows one manifest
 // through the three regions and prints the steps side by side.
@@ -17,8 +17,10 @@ export function configureTrace(logger: Logger, pattern: string | undefined): voi
   const log = logger.child({ component: "trace" }, { level: "info" });
   sink = (id, step, fields) => {
     if (!id.includes(pattern)) return;
-    // Wall-clock milliseconds with a fraction: the regions of one machine share the clock.
-    log.info({ trace: id, step, at: performance.timeOrigin + performance.now(), ...fields }, "trace");
+    // Wall-clock milliseconds: the regions of one machine share the clock. Not timeOrigin plus
+    // performance.now(): timeOrigin is taken once per process, and a slewed clock left two
+    // processes' readings 325 ms apart in a bench run.
+    log.info({ trace: id, step, at: Date.now(), ...fields }, "trace");
   };
 }
 

@@ -154,7 +154,7 @@ describe("approvals the spec carries, judged while the Safe Transaction Service 
       new Promise<undefined>((resolve) => {
         setTimeout(() => {
           resolve(undefined);
-        }, 5_000);
+        }, 2_000);
       }),
     ]);
     expect(report?.decision.verified).toBe(true);

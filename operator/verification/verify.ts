@@ -68,6 +68,12 @@ interface VerificationContext {
   readonly read?: ChainFactsReader;
   /** The federation's policy in force in this region; the built-in one unless a policy manifest was adopted. */
   readonly policy?: FederationPolicy;
+  /**
+   * Judge every source together, waiting for the service even when the spec's
+   * own approvals verify the version (`dsc verify`, a diagnosis); the operator
+   * does not wait then.
+   */
+  readonly waitForService?: boolean;
 }
 
 export interface ManifestInput {
@@ -144,6 +150,7 @@ export async function verifyManifest(
   const block = await chain.pinBlock(
     federation.chain.confirmations ?? DEFAULT_CONFIRMATIONS,
     HEAD_MAX_AGE_MS,
+    { keepFresh: true },
   );
   // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
   const reuseKey = evidenceKey(hashes.digest, input.spec);
@@ -169,7 +176,12 @@ export async function verifyManifest(
     });
   let evidence = reused;
   let decision = reused && decideOn(reused);
-  if (!evidence && service && inlineMaySuffice(input.spec, effectivePolicy(policy.tiers, federation.tiers))) {
+  if (
+    !evidence &&
+    service &&
+    ctx.waitForService !== true &&
+    inlineMaySuffice(input.spec, effectivePolicy(policy.tiers, federation.tiers))
+  ) {
     // The approvals the spec carries are judged while the service is still being asked: more
     // approvals never turn a verified decision into a refusal (core/approval/policy.ts), so a
     // version they verify need not wait for it (the service is a remote call in production).
