@@ -48,6 +48,8 @@ async function node(): Promise<{
 }
 
 let server: Server | undefined;
+const readerOf = (rpcUrl: string, freshHead?: { everyMs: number; forMs: number }) =>
+  new ChainReader({ rpcUrl, chainId: CHAIN_ID, timeoutMs: 60_000, ...(freshHead && { freshHead }) });
 afterEach(() => {
   server?.closeAllConnections();
   server?.close();
@@ -66,7 +68,7 @@ const within = (p: Promise<unknown>, ms: number) =>
 describe("the chain's head as verifications read it", () => {
   it("is read again once older than the age asked, and a read in flight is shared", async () => {
     const rpc = await node();
-    const reader = new ChainReader({ rpcUrl: rpc.url, chainId: CHAIN_ID, timeoutMs: 60_000 });
+    const reader = readerOf(rpc.url);
     const [a, b] = await Promise.all([reader.pinBlock(0, 1_000), reader.pinBlock(2, 1_000)]);
     expect(b).toBe(a - 2n);
     expect(await reader.pinBlock(0, 1_000)).toBe(a);
@@ -79,12 +81,7 @@ describe("the chain's head as verifications read it", () => {
 
   it("with freshHead, is kept read in the background while verifications come, so one finds it read", async () => {
     const rpc = await node();
-    const reader = new ChainReader({
-      rpcUrl: rpc.url,
-      chainId: CHAIN_ID,
-      timeoutMs: 60_000,
-      freshHead: { everyMs: 50, forMs: 1_500 },
-    });
+    const reader = readerOf(rpc.url, { everyMs: 50, forMs: 1_500 });
     const first = await reader.pinBlock(0, 1_000, { keepFresh: true });
     await sleep(1_200);
     expect(rpc.requests()).toBeGreaterThan(3);
@@ -97,12 +94,7 @@ describe("the chain's head as verifications read it", () => {
 
   it("stops reading in the background after the last verification, whoever else polls, and fails closed once its head is old", async () => {
     const rpc = await node();
-    const reader = new ChainReader({
-      rpcUrl: rpc.url,
-      chainId: CHAIN_ID,
-      timeoutMs: 60_000,
-      freshHead: { everyMs: 50, forMs: 300 },
-    });
+    const reader = readerOf(rpc.url, { everyMs: 50, forMs: 300 });
     await reader.pinBlock(0, 1_000, { keepFresh: true });
     // A poll that does not ask to keep the head fresh (the Federation's, a breach report's) reads
     // it only when its own age runs out: 1 s here, so at most twice in the 1.5 s that follow.

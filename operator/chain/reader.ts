@@ -163,32 +163,28 @@ export class ChainReader {
     const head =
       settled && now - settled.at < maxAgeMs
         ? settled.value
-        : await (this.#lastHead && !(this.#lastHead.done && now - this.#lastHead.at >= maxAgeMs)
-            ? this.#lastHead.head
-            : this.#startHeadRead(now));
+        : await (this.#reading?.head ?? this.#startHeadRead(now));
     const block = head - BigInt(confirmations);
     return block < 0n ? 0n : block;
   }
 
-  /** The last read of the head started, done or in flight. */
-  #lastHead: { readonly at: number; done: boolean; readonly head: Promise<bigint> } | undefined;
+  /** The read of the head in flight, if any: every caller shares it. */
+  #reading: { readonly at: number; readonly head: Promise<bigint> } | undefined;
   /** The last read of the head that succeeded, and when it started. */
   #settledHead: { readonly at: number; readonly value: bigint } | undefined;
   #freshUntil = 0;
   #freshTimer: NodeJS.Timeout | undefined;
 
   #startHeadRead(now: number): Promise<bigint> {
-    const read = { at: now, done: false, head: this.#readHead() };
-    read.head.then(
-      (value) => {
-        read.done = true;
-        if (!this.#settledHead || this.#settledHead.at < read.at) this.#settledHead = { at: read.at, value };
-      },
-      () => {
-        if (this.#lastHead === read) this.#lastHead = undefined;
-      },
-    );
-    this.#lastHead = read;
+    const read = { at: now, head: this.#readHead() };
+    const done = (): void => {
+      if (this.#reading === read) this.#reading = undefined;
+    };
+    read.head.then((value) => {
+      done();
+      if (!this.#settledHead || this.#settledHead.at < read.at) this.#settledHead = { at: read.at, value };
+    }, done);
+    this.#reading = read;
     return read.head;
   }
 
@@ -209,7 +205,7 @@ export class ChainReader {
         this.#freshTimer = undefined;
         return;
       }
-      if (!this.#lastHead || this.#lastHead.done) this.#startHeadRead(at).catch(() => undefined);
+      if (!this.#reading) this.#startHeadRead(at).catch(() => undefined);
       this.#freshTimer = setTimeout(tick, fresh.everyMs).unref();
     };
     this.#freshTimer = setTimeout(tick, fresh.everyMs).unref();

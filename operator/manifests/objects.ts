@@ -53,17 +53,23 @@ interface ApplyInput {
 /** What the takeover check keeps of a live object (its marks, nothing of its data); undefined when there is none. */
 type LiveObject = { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined;
 
+/** Whether the operator applied `live` for manifest `id` (namespace/name), by its marks. */
+const managedBy = (live: NonNullable<LiveObject>, id: string): boolean =>
+  live.labels?.[MANAGED_LABEL] === "true" && live.annotations?.[MANIFEST_ANNOTATION] === id;
+
 const liveKey = (ref: ObjectReference): string =>
   `${ref.apiVersion} ${ref.kind} ${ref.namespace ?? ""} ${ref.name}`;
+
+const headerOf = (ref: ObjectReference) => ({
+  apiVersion: ref.apiVersion,
+  kind: ref.kind,
+  metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+});
 
 async function readLive(api: ObjectApi, ref: ObjectReference): Promise<LiveObject> {
   let live: unknown;
   try {
-    live = await api.readRaw({
-      apiVersion: ref.apiVersion,
-      kind: ref.kind,
-      metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
-    });
+    live = await api.readRaw(headerOf(ref));
   } catch (error) {
     if (httpStatus(error) === 404) return undefined;
     throw error;
@@ -180,13 +186,11 @@ async function checkAdoption(
       } catch (error) {
         throw new ApplyError(`reading ${describeRef(ref)}: ${apiMessage(error)}`);
       }
-      if (!live) return;
+      if (!live || managedBy(live, id)) return;
       const owner = live.annotations?.[MANIFEST_ANNOTATION];
-      const ours = live.labels?.[MANAGED_LABEL] === "true" && owner === id;
-      if (!ours)
-        throw new ApplyError(
-          `${describeRef(ref)} exists and is not this manifest's (${owner ? `it belongs to ${owner}` : "not managed by the operator"}): taking it over needs the critical tier`,
-        );
+      throw new ApplyError(
+        `${describeRef(ref)} exists and is not this manifest's (${owner ? `it belongs to ${owner}` : "not managed by the operator"}): taking it over needs the critical tier`,
+      );
     }),
   );
 }
@@ -261,20 +265,10 @@ export async function pruneObjects(
 ): Promise<ObjectReference[]> {
   const pruned: ObjectReference[] = [];
   for (const ref of previous.filter((p) => !keep.some((k) => sameObject(p, k)))) {
-    const header = {
-      apiVersion: ref.apiVersion,
-      kind: ref.kind,
-      metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
-    };
     try {
-      const live = await api.readRaw<{
-        metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-      }>(header);
-      const ours =
-        live.metadata?.labels?.[MANAGED_LABEL] === "true" &&
-        live.metadata.annotations?.[MANIFEST_ANNOTATION] === `${manifest.namespace}/${manifest.name}`;
-      if (!ours) continue;
-      await api.delete(header, { propagationPolicy: "Background" });
+      const live = await readLive(api, ref);
+      if (!live || !managedBy(live, `${manifest.namespace}/${manifest.name}`)) continue;
+      await api.delete(headerOf(ref), { propagationPolicy: "Background" });
       pruned.push(ref);
     } catch (error) {
       if (httpStatus(error) === 404) continue;

@@ -69,24 +69,29 @@ describe("the manifests this process wrote last", () => {
   });
 });
 
+/** A reader over an informer showing `shown` (name -> resourceVersion) and a server counting its GETs. */
+function reader(shown: ReadonlyMap<string, string>) {
+  const cache = {
+    get: (_namespace: string, name: string) => {
+      const resourceVersion = shown.get(name);
+      return resourceVersion ? { metadata: { name, resourceVersion } } : undefined;
+    },
+  } as unknown as Informer<ConsortiumManifestObject>;
+  const gets: string[] = [];
+  const api = {
+    readRaw: (header: { metadata: { name: string } }) => {
+      gets.push(header.metadata.name);
+      return Promise.resolve(manifest(header.metadata.name, shown.get(header.metadata.name) ?? ""));
+    },
+  } as unknown as ObjectApi;
+  const recent = new RecentWrites();
+  return { gets, recent, read: manifestReader(cache, api, recent) };
+}
+
 describe("reading a manifest whole", () => {
   it("takes the version the informer shows from this process's last write, and GETs any other", async () => {
     const shown = new Map<string, string>([["web", "41"]]);
-    const cache = {
-      get: (_namespace: string, name: string) => {
-        const resourceVersion = shown.get(name);
-        return resourceVersion ? { metadata: { name, resourceVersion } } : undefined;
-      },
-    } as unknown as Informer<ConsortiumManifestObject>;
-    const gets: string[] = [];
-    const api = {
-      readRaw: (header: { metadata: { name: string } }) => {
-        gets.push(header.metadata.name);
-        return Promise.resolve(manifest(header.metadata.name, shown.get(header.metadata.name) ?? ""));
-      },
-    } as unknown as ObjectApi;
-    const recent = new RecentWrites();
-    const read = manifestReader(cache, api, recent);
+    const { gets, recent, read } = reader(shown);
     recent.remember(manifest("web", "41"));
     expect((await read("apps", "web"))?.metadata?.resourceVersion).toBe("41");
     expect(gets).toEqual([]);
@@ -105,21 +110,7 @@ describe("reading a manifest whole", () => {
 
   it("waits for a write of its own in flight instead of reading the server, and reads it when the write fails", async () => {
     const shown = new Map<string, string>();
-    const cache = {
-      get: (_namespace: string, name: string) => {
-        const resourceVersion = shown.get(name);
-        return resourceVersion ? { metadata: { name, resourceVersion } } : undefined;
-      },
-    } as unknown as Informer<ConsortiumManifestObject>;
-    const gets: string[] = [];
-    const api = {
-      readRaw: (header: { metadata: { name: string } }) => {
-        gets.push(header.metadata.name);
-        return Promise.resolve(manifest(header.metadata.name, shown.get(header.metadata.name) ?? ""));
-      },
-    } as unknown as ObjectApi;
-    const recent = new RecentWrites();
-    const read = manifestReader(cache, api, recent);
+    const { gets, recent, read } = reader(shown);
     const answer = (): {
       promise: Promise<unknown>;
       resolve: (o: unknown) => void;

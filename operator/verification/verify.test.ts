@@ -37,15 +37,29 @@ const chain = {
   agentOf: () => Promise.resolve({ dsp: dspA }),
 } as never;
 
+const base = {
+  tier: "operational",
+  targets: ["alpha"],
+  nonce: 1,
+  expiresAt: "2999-01-01T00:00:00Z",
+  objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }],
+} as const;
+const binding = { name: "fed", chainId: 31337, consortiumSafe, daoBoardSafe: boardSafe };
+
+/** The spec as the registered agent proposed it, with `signatures` inline. */
+async function proposedSpec(signatures: { safe: "consortium"; data: Hex }[] = []) {
+  const { manifest } = bindManifest(binding, { namespace: "ns", name: "m" }, {
+    ...base,
+    proposal: { agent, signature: "0x" },
+  } as never);
+  return {
+    ...base,
+    proposal: { agent, signature: await signProposal(agentKey, manifestTypedData(manifest)) },
+    ...(signatures.length > 0 ? { signatures } : {}),
+  };
+}
+
 describe("evidence reused within a block", () => {
-  const base = {
-    tier: "operational",
-    targets: ["alpha"],
-    nonce: 1,
-    expiresAt: "2999-01-01T00:00:00Z",
-    objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }],
-  } as const;
-  const binding = { name: "fed", chainId: 31337, consortiumSafe, daoBoardSafe: boardSafe };
   const ctx = {
     chain,
     service: undefined,
@@ -61,20 +75,8 @@ describe("evidence reused within a block", () => {
     applied: undefined,
   });
 
-  /** The spec as the registered agent proposed it. */
-  const proposed = async () => {
-    const { manifest } = bindManifest(binding, { namespace: "ns", name: "m" }, {
-      ...base,
-      proposal: { agent, signature: "0x" },
-    } as never);
-    return {
-      ...base,
-      proposal: { agent, signature: await signProposal(agentKey, manifestTypedData(manifest)) },
-    };
-  };
-
   it("is not lent to a spec with the same digest and another proposal: a forged proposal is refused", async () => {
-    const good = await proposed();
+    const good = await proposedSpec();
     const forged = { ...base, proposal: { agent, signature: `0x${"11".repeat(65)}` } };
     const reuse = new VerifiedAtBlock();
     const first = await verifyManifest({ ...ctx, reuse }, input(good));
@@ -86,7 +88,7 @@ describe("evidence reused within a block", () => {
   });
 
   it("serves the same spec at the same block without reading the chain again", async () => {
-    const good = await proposed();
+    const good = await proposedSpec();
     let reads = 0;
     const counting = {
       ...(chain as object),
@@ -105,29 +107,10 @@ describe("evidence reused within a block", () => {
 });
 
 describe("approvals the spec carries, judged while the Safe Transaction Service is asked", () => {
-  const base = {
-    tier: "operational",
-    targets: ["alpha"],
-    nonce: 1,
-    expiresAt: "2999-01-01T00:00:00Z",
-    objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }],
-  } as const;
-  const binding = { name: "fed", chainId: 31337, consortiumSafe, daoBoardSafe: boardSafe };
   // Nothing approved on chain: only the spec's signatures and the service's can verify.
   const bare = { ...(chain as object), approvedHash: () => Promise.resolve(false) } as never;
   // dspA's approval as a v=1 signature (approved hash), which the Safe (here: always) accepts.
   const approval: Hex = `0x${dspA.slice(2).toLowerCase().padStart(64, "0")}${"0".repeat(64)}01`;
-  const spec = async (signatures: { safe: "consortium"; data: Hex }[]) => {
-    const { manifest } = bindManifest(binding, { namespace: "ns", name: "m" }, {
-      ...base,
-      proposal: { agent, signature: "0x" },
-    } as never);
-    return {
-      ...base,
-      proposal: { agent, signature: await signProposal(agentKey, manifestTypedData(manifest)) },
-      ...(signatures.length > 0 ? { signatures } : {}),
-    };
-  };
   const verify = (s: unknown, service: unknown) =>
     verifyManifest(
       {
@@ -150,7 +133,7 @@ describe("approvals the spec carries, judged while the Safe Transaction Service 
       },
     };
     const report = await Promise.race([
-      verify(await spec([{ safe: "consortium", data: approval }]), silent),
+      verify(await proposedSpec([{ safe: "consortium", data: approval }]), silent),
       new Promise<undefined>((resolve) => {
         setTimeout(() => {
           resolve(undefined);
@@ -162,7 +145,7 @@ describe("approvals the spec carries, judged while the Safe Transaction Service 
     expect(asked).toBeGreaterThan(0); // asked all the same, beside the chain
     // A service that failed before the chain answered is said, as when it was waited for.
     const down = { confirmations: () => Promise.resolve({ ok: false, error: "connection refused" }) };
-    const lost = await verify(await spec([{ safe: "consortium", data: approval }]), down);
+    const lost = await verify(await proposedSpec([{ safe: "consortium", data: approval }]), down);
     expect(lost.decision.verified).toBe(true);
     expect(lost.serviceError).toBe("connection refused");
   });
@@ -172,15 +155,15 @@ describe("approvals the spec carries, judged while the Safe Transaction Service 
       confirmations: () =>
         Promise.resolve({ ok: true, confirmations: [{ owner: dspA, signature: approval }] }),
     };
-    const report = await verify(await spec([]), service);
+    const report = await verify(await proposedSpec([]), service);
     expect(report.decision.verified).toBe(true);
     expect(report.verdicts.filter((v) => v.source === "safe-service" && v.valid)).toHaveLength(1);
     // Without the service, the same spec is refused: its approval came from there.
     const none = { confirmations: () => Promise.resolve({ ok: true, confirmations: [] }) };
-    expect((await verify(await spec([]), none)).decision.reason).toBe("InsufficientApprovals");
+    expect((await verify(await proposedSpec([]), none)).decision.reason).toBe("InsufficientApprovals");
     // A service that is down is one source lost, said in the report.
     const down = { confirmations: () => Promise.resolve({ ok: false, error: "503 from the service" }) };
-    const lost = await verify(await spec([]), down);
+    const lost = await verify(await proposedSpec([]), down);
     expect(lost.decision.verified).toBe(false);
     expect(lost.serviceError).toBe("503 from the service");
   });

@@ -155,11 +155,12 @@ export async function verifyManifest(
   // The digest covers neither the proposal nor the signatures: evidence is kept per spec as written.
   const reuseKey = evidenceKey(hashes.digest, input.spec);
   const reused = ctx.reuse?.get(chain, reuseKey, block);
+  const tiers = effectivePolicy(policy.tiers, federation.tiers);
   const decideOn = (evidence: Evidence): Decision =>
     decide({
       tier: input.spec.tier,
       safeProblems: evidence.safeProblems,
-      policy: effectivePolicy(policy.tiers, federation.tiers),
+      policy: tiers,
       owners: evidence.owners,
       verdicts: evidence.verdicts,
       now: evidence.time,
@@ -174,51 +175,33 @@ export async function verifyManifest(
       }),
       proposer: evidence.proposer,
     });
-  let evidence = reused;
-  let decision = reused && decideOn(reused);
-  if (
-    !evidence &&
-    service &&
-    ctx.waitForService !== true &&
-    inlineMaySuffice(input.spec, effectivePolicy(policy.tiers, federation.tiers))
-  ) {
+  const gather = (fromService: ServiceCandidates): Promise<Evidence> =>
+    gatherEvidence(ctx, input, manifest, hashes, block, fromService);
+  const withError = (evidence: Evidence, error: string | undefined): Evidence =>
+    error ? { ...evidence, serviceError: error } : evidence;
+  const fresh = async (): Promise<Evidence> => {
+    if (!service) return gather({ candidates: [] });
+    if (ctx.waitForService === true || !inlineMaySuffice(input.spec, tiers)) return gather(await service);
     // The approvals the spec carries are judged while the service is still being asked: more
     // approvals never turn a verified decision into a refusal (core/approval/policy.ts), so a
     // version they verify need not wait for it (the service is a remote call in production).
     // Refused, it is judged again with what the service adds, as before: a second lens call
     // only when the spec carried enough signatures and some failed, and the service has more.
-    let answered: Awaited<typeof service> | undefined;
+    let answered: ServiceCandidates | undefined;
     service.then(
       (result) => {
         answered = result;
       },
       () => undefined,
     );
-    const inline = await gatherEvidence(ctx, input, manifest, hashes, block, { candidates: [] });
-    const verdict = decideOn(inline);
-    if (verdict.verified) {
-      // A service that failed by now (refused, unreachable) is said, as when it was waited for.
-      evidence = answered?.error ? { ...inline, serviceError: answered.error } : inline;
-      decision = verdict;
-    } else {
-      const more = await service;
-      if (more.candidates.length === 0) {
-        evidence = more.error ? { ...inline, serviceError: more.error } : inline;
-        decision = verdict;
-      }
-    }
-  }
-  if (!evidence || !decision) {
-    evidence = await gatherEvidence(
-      ctx,
-      input,
-      manifest,
-      hashes,
-      block,
-      (await service) ?? { candidates: [] },
-    );
-    decision = decideOn(evidence);
-  }
+    const inline = await gather({ candidates: [] });
+    // A service that failed by now (refused, unreachable) is said, as when it was waited for.
+    if (decideOn(inline).verified) return withError(inline, answered?.error);
+    const more = await service;
+    return more.candidates.length === 0 ? withError(inline, more.error) : gather(more);
+  };
+  const evidence = reused ?? (await fresh());
+  const decision = decideOn(evidence);
   const { owners, verdicts: shown, proposer, serviceError } = evidence;
   if (decision.verified && !reused) ctx.reuse?.set(chain, reuseKey, block, evidence);
   return {
@@ -315,10 +298,13 @@ export const readOneByOne: ChainFactsReader = async (chain, safes, registry, que
 
 const SAFES = ["consortium", "board"] as const;
 
-async function serviceCandidates(
-  service: SafeService,
-  hashes: ManifestHashes,
-): Promise<{ readonly candidates: readonly Candidate[]; readonly error?: string }> {
+/** The service's confirmations as candidates, or the error that lost that source. */
+interface ServiceCandidates {
+  readonly candidates: readonly Candidate[];
+  readonly error?: string;
+}
+
+async function serviceCandidates(service: SafeService, hashes: ManifestHashes): Promise<ServiceCandidates> {
   const results = await Promise.all(SAFES.map((safe) => service.confirmations(hashOf(hashes, safe))));
   let error: string | undefined;
   const candidates = SAFES.flatMap((safe, i) => {
@@ -344,7 +330,7 @@ async function gatherEvidence(
   manifest: CanonicalManifest,
   hashes: ManifestHashes,
   block: bigint,
-  service: { readonly candidates: readonly Candidate[]; readonly error?: string },
+  service: ServiceCandidates,
 ): Promise<Evidence> {
   const { federation, chain } = ctx;
   const safes = [getAddress(federation.consortiumSafe), getAddress(federation.daoBoardSafe)] as const;
