@@ -157,8 +157,12 @@ export class PeerSync {
           options.logger.warn({ peer, err: errorMessage(error) }, "spec exchange failed");
         });
     });
-    replica.onDurable(() => {
+    // A local change at once, a peer's once durable (replica.ts says why each).
+    replica.onMade(() => {
       for (const peer of this.peers()) this.#send(peer);
+    });
+    replica.onDurable(({ fromPeer }) => {
+      if (fromPeer) for (const peer of this.peers()) this.#send(peer);
     });
     replica.onRebased((epoch) => {
       this.#rebased(epoch);

@@ -1,9 +1,15 @@
 // This region's replica of the federation state: the document, its changes
-// and its durability. A local change is persisted before anyone hears of it;
-// a peer's change is acted on at once (a pause must not wait for a disk) and
-// passed on once durable, so a kill -9 never loses what a peer may already
-// have acknowledged. Peer sync (peer-sync.ts) hangs off `onDurable`, the
-// mirror and the manifest controller off `onAdopted`; they are not known here.
+// and its durability. A local change goes to the peers as it is written (its
+// callers and local listeners wait for the disk); a peer's change is acted on
+// at once (a pause must not wait for a disk) and passed on once durable.
+// Peer sync (peer-sync.ts) hangs off `onMade` and `onDurable`, the mirror and
+// the manifest controller off `onAdopted`; they are not known here.
+//
+// Why a local change need not be durable before the peers hear of it: a
+// region that crashes before the write lands comes back with a fresh actor
+// (store.ts), so it never writes a change under a sequence number it already
+// sent, and what it sent comes back from the peers that took it, as any
+// change it lacks does (replica.test.ts).
 import * as A from "@automerge/automerge";
 import type { Logger } from "pino";
 import { epochOf, type StateDoc } from "../state/document.ts";
@@ -45,6 +51,7 @@ export class Replica implements FederationState {
   #queuedWrite: Promise<void> | undefined;
   readonly #changed = new Topic();
   readonly #durable = new Topic<DurableChange>();
+  readonly #made = new Topic();
   readonly #adopted = new Topic<Touched>();
   readonly #rebased = new Topic<number>();
   /**
@@ -78,9 +85,18 @@ export class Replica implements FederationState {
     this.#doc = batch(this.#doc, edit, this.#now());
     if (this.#doc === before) return;
     if (this.#digestIds) this.#noteVersions(A.diff(this.#doc, A.getHeads(before), A.getHeads(this.#doc)));
-    await this.#persist();
+    const written = this.#persist();
+    // The peers hear of it beside the write, not after its fsync: that is one disk round trip
+    // off every manifest's way to the other regions.
+    this.#made.publish();
+    await written;
     this.#durable.publish({ fromPeer: false });
     this.#changed.publish();
+  }
+
+  /** Called as soon as a local change is made, while it is being written: the peers may hear of it. */
+  onMade(listener: () => void): () => void {
+    return this.#made.subscribe(listener);
   }
 
   /**
@@ -135,6 +151,9 @@ export class Replica implements FederationState {
     this.#noteVersions(patches);
     const touched = changedIds(patches, next, (digests) => this.#idsOf(digests));
     for (const id of touched.ids) trace(id, "peer's change adopted");
+    for (const patch of patches)
+      if (patch.path[0] === "pauses" && patch.path.length === 2)
+        trace(`pause/${String(patch.path[1]).split(" ", 1)[0] ?? ""}`, "peer's pause adopted");
     if (touched.ids.length > 0 || touched.progress.length > 0) this.#adopted.publish(touched);
     this.#persistPeerChanges();
   }
