@@ -20,6 +20,8 @@ export interface PauseResult {
   readonly bare: number[];
   /** Heartbeat round trips between the operators, sampled after the run (ms). */
   readonly syncRtt: number[];
+  /** When gamma accepted each report (wall clock, ms), by pause token: for per-step traces (DSC_TRACE). */
+  readonly acceptedAt: Map<string, number>;
 }
 
 /** Requires the operators to run with spec.guardian (action Freeze, nothing recorded on chain). */
@@ -50,7 +52,7 @@ export async function benchPause(
   const gamma = operators.find((o) => o.region === "gamma");
   if (!gamma) throw new Error("benchPause needs gamma's operator");
   const agentKey = testbed.chain.keys.agents.gamma;
-  const result: PauseResult = { paused: [], fromSend: [], bare: [], syncRtt: [] };
+  const result: PauseResult = { paused: [], fromSend: [], bare: [], syncRtt: [], acceptedAt: new Map() };
 
   for (let i = -1; i < rounds; i++) {
     const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${String(i + 1)}`);
@@ -69,9 +71,11 @@ export async function benchPause(
       body: JSON.stringify({ report, signature }),
     });
     const accepted = performance.now();
+    const acceptedAt = Date.now();
     const body = (await res.json()) as { token?: string; message?: string };
     if (res.status !== 202 || !body.token)
       throw new Error(`the report was not accepted: ${String(res.status)} ${body.message ?? ""}`);
+    result.acceptedAt.set(body.token, acceptedAt);
     const all = await allSeen(pauseWatchers, body.token);
     if (i >= 0) {
       result.paused.push(all - accepted);

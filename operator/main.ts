@@ -22,6 +22,7 @@ import { GUARDIAN_FIELD_MANAGER } from "./guardian/actions.ts";
 import { ALERTMANAGER_PATH, BREACH_PATH, guardianRequest } from "./guardian/http.ts";
 import { RateLimiter } from "./runtime/rate-limit.ts";
 import { breachReportController, setupGuardian } from "./guardian/setup.ts";
+import { pauseStatusController } from "./federation/pause-status.ts";
 import { KubeClient } from "./kube/client.ts";
 import { loadDefault, loadKubeconfigFiles } from "./kube/config.ts";
 import { ObjectApi } from "./kube/objects-api.ts";
@@ -103,6 +104,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   // What the takeover check of an apply reads, started by the mirror beside its write.
   const liveReads = new LiveReads(api);
 
+  // The guardian's own field manager: the workloads a pause scales, and status.guardian.
+  const guardianApplier = new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER });
   // Replication and the guardian pause, when this operator has a peer identity.
   const federated = config.peers
     ? await federate(config, config.peers, {
@@ -115,7 +118,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
           fieldManager: "dsc-replication",
           writing,
         }),
-        guardianApplier: new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER }),
+        guardianApplier,
         api,
         liveReads,
       })
@@ -187,7 +190,25 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       registry,
     }),
     ...(replication ? [replication.mirror] : []),
-    ...(guardian ? [guardian.enforcer] : []),
+    ...(guardian
+      ? [
+          guardian.enforcer,
+          pauseStatusController({
+            federations,
+            current,
+            pauses: () => guardian.guardian.pauses(),
+            chainPause: () => guardian.guardian.chainPause(),
+            applier: guardianApplier,
+            events,
+            logger: log,
+            registry,
+            changed: [
+              (listener) => guardian.transitions.subscribe(listener),
+              (listener) => guardian.guardian.chainChanged.subscribe(listener),
+            ],
+          }),
+        ]
+      : []),
   ];
 
   const operatorUser = config.installAdmissionPolicy
@@ -267,6 +288,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
     async stop() {
       await manager.stop();
       await Promise.all([federations.stop(), manifests.stop(), breachReports.stop()]);
+      guardian?.stop();
       await replication?.close();
       witnessing?.close();
       await receipts?.flushed();

@@ -17,7 +17,7 @@ import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
 import { anchorWriter, guardianWriter } from "../chain/writers.ts";
 import type { FederationObject } from "../api/v1alpha1/objects.ts";
-import { ChainReader, ChainUnavailableError, type ChainPause } from "../chain/reader.ts";
+import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
 import type { ActivePause } from "../state/readers.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
@@ -32,11 +32,11 @@ import { metaTime } from "../runtime/time.ts";
 import type { CurrentFederation, FederationContext } from "./context.ts";
 import { settledText, VOLATILE_REFRESH_MS } from "./volatile.ts";
 import { FRESH_HEAD } from "../verification/verify.ts";
+import { trace } from "../runtime/trace.ts";
 
 /** What the Federation controller asks of the guardian pause (guardian/service.ts). */
 export interface PauseWatch {
   pauses(): ActivePause[];
-  chainPause(): ChainPause | undefined;
   /** The chain's GuardianPause at the controller's block: a pause raised on chain pauses the clusters too. */
   observeChain(context: FederationContext, block: bigint): Promise<void>;
 }
@@ -67,6 +67,8 @@ export interface FederationControllerOptions {
   readonly receipts?: Receipts | undefined;
   /** This region's log as it stands, shown in status. */
   readonly logStatus?: (() => FederationStatus["log"]) | undefined;
+  /** Whether this pass was asked for by a pause raised or lifted (and takes that mark). */
+  readonly pauseOnly?: (key: string) => boolean;
 }
 
 interface Current {
@@ -91,6 +93,7 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     const stable = settledText(object.status) === settledText(status);
     if (stable && now - lastWrite < VOLATILE_REFRESH_MS) return;
     lastWrite = now;
+    trace(`federation/${object.metadata?.name ?? ""}`, "status compared");
     await options.applier.applyStatus({
       apiVersion: API_VERSION,
       kind: "Federation",
@@ -102,6 +105,8 @@ export function federationReconciler(options: FederationControllerOptions): Reco
   // The log warnings (kind/region) the last pass saw and announced with an Event.
   let announced = new Set<string>();
   const reconcile: Reconciler = async (key, { log }) => {
+    trace(`federation/${key}`, "reconcile");
+    const forPause = options.pauseOnly?.(key) ?? false;
     const object = select(options.federations.list(), options.federationName);
     if (object.kind === "none" || object.kind === "ambiguous") {
       if (object.kind === "ambiguous")
@@ -116,7 +121,8 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     if (federation.metadata?.name !== key) return {};
     const generation = federation.metadata.generation ?? 0;
     const conditions = (list: readonly Condition[]) => [...list];
-    let status: FederationStatus = { ...federation.status, observedGeneration: generation };
+    // status.guardian is written by its own controller (pause-status.ts): left out of this apply.
+    let status: FederationStatus = { ...withoutGuardian(federation.status), observedGeneration: generation };
     const condition = (
       type: string,
       value: "True" | "False" | "Unknown",
@@ -308,12 +314,14 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     const live = current as Current;
 
     try {
-      // A pass a pause or a lift set off shows it at once: it reads the chain again only when the
-      // last read of the head is half a poll old (the periodic pass reads it every poll).
+      // The periodic pass reads the head when the last read is half a poll old. A pass a pause
+      // or a lift set off shows it at once, with the head the polls read, unless they have not
+      // read it for two polls: then the chain is read, and a chain gone shows as unreadable.
       const block = await live.context.chain.pinBlock(
         spec.chain.confirmations ?? DEFAULT_CONFIRMATIONS,
-        options.pollMs / 2,
+        forPause ? options.pollMs * 2 : options.pollMs / 2,
       );
+      trace(`federation/${key}`, "block pinned");
       const [consortium, board] = await Promise.all([
         live.context.chain.safeState(getAddress(spec.consortiumSafe), block),
         live.context.chain.safeState(getAddress(spec.daoBoardSafe), block),
@@ -363,7 +371,9 @@ export function federationReconciler(options: FederationControllerOptions): Reco
         live.owners = owners;
         options.current.set(live.context);
       }
+      trace(`federation/${key}`, "owners read");
       await options.guardian?.observeChain(live.context, block);
+      trace(`federation/${key}`, "chain pause observed");
     } catch (error) {
       if (!(error instanceof ChainUnavailableError)) throw error;
       condition("ChainReadable", "False", "ChainUnavailable", error.message);
@@ -424,39 +434,11 @@ export function federationReconciler(options: FederationControllerOptions): Reco
         condition("LogConsistent", "False", LOG_WARNING_REASONS[warning.kind], warning.message);
       else condition("LogConsistent", "True", "Consistent", "no log warning in the last 10 minutes");
     }
+    trace(`federation/${key}`, "status built");
     const pause = options.guardian;
     if (pause && guardian) {
       const pauses = pause.pauses();
-      const chain = pause.chainPause();
-      status = {
-        ...status,
-        guardian: {
-          paused: pauses.length > 0,
-          action: guardian.action ?? "Freeze",
-          ...(chain ? { chainPaused: chain.paused, chainPauseId: Number(chain.id) } : {}),
-          pauses: pauses.slice(0, 64).map((p) => ({
-            token: p.token,
-            source: p.source,
-            by: p.by,
-            ...(p.dsp !== "-" ? { dsp: p.dsp } : {}),
-            severity: p.severity,
-            evidence: p.evidence,
-            reason: p.reason,
-            since: metaTime(new Date(p.at)),
-            acceptedIn: [...p.regions],
-          })),
-        },
-      };
       const first = pauses[0];
-      const was = federation.status?.guardian?.paused ?? false;
-      if (was !== pauses.length > 0)
-        options.events.event(federation, {
-          type: first ? "Warning" : "Normal",
-          reason: first ? "GuardianPaused" : "GuardianResumed",
-          note: first
-            ? `paused by ${first.by} (${first.source}) in ${first.region}: ${first.reason}`
-            : "every guardian pause is lifted; manifests apply again",
-        });
       if (first)
         condition(
           "Paused",
@@ -473,9 +455,17 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       else condition("Paused", "False", "NotPaused", "no guardian pause in force");
     }
     await writeStatus(federation, status);
+    trace(`federation/${key}`, "status written");
     return { requeueAfter: options.pollMs };
   };
   return reconcile;
+}
+
+/** status.guardian is written by its own controller and field manager (pause-status.ts): not in this apply. */
+function withoutGuardian(status: FederationStatus | undefined): Omit<FederationStatus, "guardian"> {
+  const rest: Partial<FederationStatus> = { ...status };
+  delete rest.guardian;
+  return rest;
 }
 
 const SECRET_REREAD_MS = 5_000;

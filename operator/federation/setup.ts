@@ -17,9 +17,16 @@ export interface FederationControllerSetup extends Omit<FederationControllerOpti
 }
 
 export function federationController(o: FederationControllerSetup): Controller {
+  // Keys queued by a pause raised or lifted, until their pass takes the mark.
+  const pauseOnly = new Set<string>();
   const controller = new Controller({
     name: "federation",
-    reconcile: federationReconciler({ ...o, now: () => new Date(), guardian: o.guardian?.watch }),
+    reconcile: federationReconciler({
+      ...o,
+      now: () => new Date(),
+      guardian: o.guardian?.watch,
+      pauseOnly: (key) => pauseOnly.delete(key),
+    }),
     logger: o.logger,
     registry: o.registry,
   })
@@ -31,11 +38,19 @@ export function federationController(o: FederationControllerSetup): Controller {
     );
   const guardian = o.guardian;
   if (guardian)
-    // A pause raised or lifted shows in the Federation's status at once, not at the next poll.
-    controller.watchChannel((enqueue) =>
+    // A pause raised or lifted shows in status.guardian at once (pause-status.ts); the Paused
+    // condition follows a moment later, not at the next poll: two writes of one object at once
+    // would only make the API server retry one of them.
+    controller.watchChannel(() =>
       guardian.transitions.subscribe(() => {
-        for (const f of o.federations.list()) enqueue(objectKey(f));
+        for (const f of o.federations.list()) {
+          pauseOnly.add(objectKey(f));
+          controller.enqueueAfter(objectKey(f), PAUSED_CONDITION_AFTER_MS);
+        }
       }),
     );
   return controller;
 }
+
+/** How long after a pause is raised or lifted the Federation controller shows it in its conditions. */
+export const PAUSED_CONDITION_AFTER_MS = 250;

@@ -9,12 +9,16 @@ import type { FederationStatus } from "../api/v1alpha1/federation.ts";
 /** Fields that only move (block, read time, heard time, RTT, sizes) are refreshed at most this often. */
 export const VOLATILE_REFRESH_MS = 5000;
 
-/** The status without what only moves, as canonical text: equal texts mean nothing happened. */
+/**
+ * The status without what only moves, as canonical text: equal texts mean nothing happened.
+ * status.guardian is not the Federation controller's to write (pause-status.ts) and is left out.
+ */
 export function settledText(status: FederationStatus | undefined): string {
   if (!status) return "";
   const log = status.log;
   return sortedJson({
     ...status,
+    guardian: undefined,
     chain: status.chain && { ...status.chain, block: undefined, readAt: undefined },
     peers: status.peers?.map((p) => ({
       ...p,
@@ -37,7 +41,7 @@ export function settledText(status: FederationStatus | undefined): string {
 }
 
 /** JSON with every object's keys sorted and undefined members left out, as the API server's are. */
-function sortedJson(value: unknown): string {
+export function sortedJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v !== null && typeof v === "object" && !Array.isArray(v)
       ? Object.fromEntries(

@@ -28,8 +28,6 @@ interface EnforcerOptions {
   /** How often the pause action is checked against the workloads when nothing changed (drift). */
   readonly resyncMs: number;
   readonly now: () => number;
-  /** The pause was raised or lifted: refresh what shows it (Federation status, manifests). */
-  readonly onTransition: (paused: boolean, pauses: readonly ActivePause[]) => void;
 }
 
 export function pauseEnforcer(options: EnforcerOptions): Reconciler {
@@ -62,7 +60,6 @@ export function pauseEnforcer(options: EnforcerOptions): Reconciler {
           "guardian pause in force: nothing is applied until a critical-tier resume",
         );
       else if (!starting) log.info("guardian pause lifted");
-      options.onTransition(paused, pauses);
     }
     // The workloads are listed on a transition, a change of action, and once a resync
     // (drift); not at every change of the state, which comes with every manifest.

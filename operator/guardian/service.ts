@@ -13,6 +13,7 @@ import { Counter, type Registry } from "prom-client";
 import { getAddress, type Hex } from "viem";
 import { chainPauseToken, type ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
+import { trace } from "../runtime/trace.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { PauseLedger } from "../state/pause-ledger.ts";
@@ -334,7 +335,9 @@ export class Guardian {
 
   async #raise(p: Omit<PauseRecord, "region" | "at">): Promise<void> {
     const record = { ...p, region: this.#o.region, at: this.#o.now() };
+    trace(`pause/${p.token}`, "raise");
     await this.#o.state.change((d) => d.pause(record));
+    trace(`pause/${p.token}`, "raised, durable");
     void this.#o.receipts?.record("pause.raised", p.token, {
       source: p.source,
       by: p.by,

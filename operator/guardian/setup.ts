@@ -41,6 +41,8 @@ export function setupGuardian(o: GuardianSetup): {
   enforcer: Controller;
   /** Raised (true) or lifted (false): what shows the pause refreshes. */
   transitions: Topic<boolean>;
+  /** Stops watching the state for transitions. */
+  stop: () => void;
 } {
   const guardian = new Guardian({
     region: o.region,
@@ -53,6 +55,25 @@ export function setupGuardian(o: GuardianSetup): {
     ...(o.receipts && { receipts: o.receipts }),
   });
   const transitions = new Topic<boolean>();
+  // A pause raised or lifted shows at once (the Federation's status, the manifests held):
+  // not after the enforcer's pass, which may be listing every workload of the cluster for the
+  // last transition. Checked once per turn of the event loop however many changes came in it.
+  let shown: boolean | undefined;
+  let checking = false;
+  const check = (): void => {
+    if (checking) return;
+    checking = true;
+    setImmediate(() => {
+      checking = false;
+      // How to pause is the Federation's: until it is read, nothing is shown either.
+      if (!o.current.get()) return;
+      const paused = guardian.pauses().length > 0;
+      if (paused === shown) return;
+      shown = paused;
+      transitions.publish(paused);
+    });
+  };
+  const stopChecking = [o.state.onChange(check), o.current.onChange(check), guardian.lifts.subscribe(check)];
   const enforcer = new Controller({
     name: "guardian",
     reconcile: pauseEnforcer({
@@ -64,9 +85,6 @@ export function setupGuardian(o: GuardianSetup): {
       registry: o.registry,
       resyncMs: o.resyncMs,
       now: o.now,
-      onTransition: (paused) => {
-        transitions.publish(paused);
-      },
     }),
     logger: o.logger,
     registry: o.registry,
@@ -83,7 +101,14 @@ export function setupGuardian(o: GuardianSetup): {
       for (const stop of stops) stop();
     };
   });
-  return { guardian, enforcer, transitions };
+  return {
+    guardian,
+    enforcer,
+    transitions,
+    stop: () => {
+      for (const stop of stopChecking) stop();
+    },
+  };
 }
 
 /** The BreachReport controller: an agent's report applied with kubectl, judged once. */

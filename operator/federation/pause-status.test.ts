@@ -1,0 +1,130 @@
+// status.guardian, written apart from the rest of the Federation's status:
+// what shows a pause as soon as it is in force, and nothing more.
+import { describe, expect, it } from "vitest";
+import type { FederationSpec, FederationStatus } from "../api/v1alpha1/federation.ts";
+import type { FederationObject } from "../api/v1alpha1/objects.ts";
+import type { Applier } from "../runtime/apply.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Informer } from "../runtime/informer.ts";
+import type { ActivePause } from "../state/readers.ts";
+import { CurrentFederation, type FederationContext } from "./context.ts";
+import { pauseStatusReconciler } from "./pause-status.ts";
+
+const pause: ActivePause = {
+  token: `0x${"ab".repeat(32)}`,
+  region: "gamma",
+  source: "agent",
+  by: "0x00000000000000000000000000000000000000a1",
+  dsp: "0x00000000000000000000000000000000000000d1",
+  severity: "critical",
+  evidence: `0x${"cd".repeat(32)}`,
+  reason: "settlement invariant broken",
+  at: Date.UTC(2026, 11, 6, 10, 0, 0),
+  regions: ["gamma", "alpha"],
+};
+
+function setup(options: { guardian?: boolean; status?: FederationStatus; name?: string } = {}) {
+  const federation: FederationObject = {
+    apiVersion: "dsc.federation.dev/v1alpha1",
+    kind: "Federation",
+    metadata: { name: "dsc", generation: 1 },
+    ...(options.status && { status: options.status }),
+  };
+  const current = new CurrentFederation();
+  current.set({
+    name: options.name ?? "dsc",
+    spec: (options.guardian === false ? {} : { guardian: { action: "ScaleToZero" } }) as FederationSpec,
+  } as FederationContext);
+  const pauses: ActivePause[] = [];
+  const writes: unknown[] = [];
+  const events: { reason: string; note: string }[] = [];
+  const reconcile = pauseStatusReconciler({
+    federations: { list: () => [federation] } as unknown as Informer<FederationObject>,
+    current,
+    pauses: () => pauses,
+    chainPause: () => undefined,
+    applier: {
+      applyStatus: (object: { status: unknown }) => {
+        writes.push(object.status);
+        federation.status = object.status as FederationStatus;
+        return Promise.resolve(object);
+      },
+    } as unknown as Applier,
+    events: {
+      event: (_: unknown, e: { reason: string; note: string }) => events.push(e),
+    } as unknown as EventRecorder,
+  });
+  return { reconcile: () => reconcile("dsc", {} as never), pauses, writes, events, federation };
+}
+
+describe("the Federation's status.guardian", () => {
+  it("shows a pause once, with an Event, and is not written again while nothing changes", async () => {
+    const s = setup();
+    await s.reconcile();
+    expect(s.writes).toEqual([{ guardian: { paused: false, action: "ScaleToZero", pauses: [] } }]);
+    expect(s.events).toEqual([]);
+
+    s.pauses.push(pause);
+    await s.reconcile();
+    expect(s.writes).toHaveLength(2);
+    expect(s.writes[1]).toEqual({
+      guardian: {
+        paused: true,
+        action: "ScaleToZero",
+        pauses: [
+          {
+            token: pause.token,
+            source: "agent",
+            by: pause.by,
+            dsp: pause.dsp,
+            severity: "critical",
+            evidence: pause.evidence,
+            reason: pause.reason,
+            since: "2026-12-06T10:00:00Z",
+            acceptedIn: ["gamma", "alpha"],
+          },
+        ],
+      },
+    });
+    expect(s.events.map((e) => e.reason)).toEqual(["GuardianPaused"]);
+    expect(s.events[0]?.note).toContain("in gamma: settlement invariant broken");
+
+    await s.reconcile();
+    expect(s.writes).toHaveLength(2);
+
+    s.pauses.length = 0;
+    await s.reconcile();
+    expect(s.writes).toHaveLength(3);
+    expect(s.events.map((e) => e.reason)).toEqual(["GuardianPaused", "GuardianResumed"]);
+  });
+
+  it("takes the API server's key order for no change", async () => {
+    const s = setup({
+      status: { guardian: { pauses: [], action: "ScaleToZero", paused: false } },
+    });
+    await s.reconcile();
+    expect(s.writes).toEqual([]);
+  });
+
+  it("puts back a status.guardian someone else changed", async () => {
+    const s = setup({ status: { guardian: { paused: true, pauses: [] } } });
+    await s.reconcile();
+    expect(s.writes).toEqual([{ guardian: { paused: false, action: "ScaleToZero", pauses: [] } }]);
+    expect(s.events.map((e) => e.reason)).toEqual(["GuardianResumed"]);
+  });
+
+  it("releases the field when the Federation no longer has spec.guardian, and then writes nothing", async () => {
+    const s = setup({ guardian: false, status: { guardian: { paused: false, pauses: [] } } });
+    await s.reconcile();
+    expect(s.writes).toEqual([{}]);
+    await s.reconcile();
+    expect(s.writes).toEqual([{}]);
+  });
+
+  it("writes nothing for a Federation this operator does not serve", async () => {
+    const s = setup({ name: "another" });
+    s.pauses.push(pause);
+    await s.reconcile();
+    expect(s.writes).toEqual([]);
+  });
+});

@@ -1,0 +1,119 @@
+// The guardian pause as the Federation's status shows it (status.guardian),
+// written by a controller and a field manager of its own. A pause raised or
+// lifted then shows at once: not after a poll of the chain that holds the
+// Federation controller's one worker, and without the whole status rebuilt and
+// written. Server-side apply keeps the two writers' fields apart: the
+// Federation controller leaves status.guardian to this one, and keeps the
+// Paused condition (the conditions are one list, owned whole).
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { FederationStatus, PauseAction } from "../api/v1alpha1/federation.ts";
+import { API_VERSION } from "../api/v1alpha1/fields.ts";
+import type { FederationObject } from "../api/v1alpha1/objects.ts";
+import type { ChainPause } from "../chain/reader.ts";
+import type { Applier } from "../runtime/apply.ts";
+import { Controller } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { objectKey, ownKey } from "../runtime/keys.ts";
+import type { Reconciler } from "../runtime/controller.ts";
+import { metaTime } from "../runtime/time.ts";
+import { trace } from "../runtime/trace.ts";
+import type { ActivePause } from "../state/readers.ts";
+import type { CurrentFederation } from "./context.ts";
+import { sortedJson } from "./volatile.ts";
+
+type GuardianStatus = NonNullable<FederationStatus["guardian"]>;
+
+/** status.guardian for the pauses in force, the chain's GuardianPause as last read, and the action. */
+export function guardianStatus(
+  pauses: readonly ActivePause[],
+  chain: ChainPause | undefined,
+  action: PauseAction,
+): GuardianStatus {
+  return {
+    paused: pauses.length > 0,
+    action,
+    ...(chain ? { chainPaused: chain.paused, chainPauseId: Number(chain.id) } : {}),
+    pauses: pauses.slice(0, 64).map((p) => ({
+      token: p.token,
+      source: p.source,
+      by: p.by,
+      ...(p.dsp !== "-" ? { dsp: p.dsp } : {}),
+      severity: p.severity,
+      evidence: p.evidence,
+      reason: p.reason,
+      since: metaTime(new Date(p.at)),
+      acceptedIn: [...p.regions],
+    })),
+  };
+}
+
+export interface PauseStatusOptions {
+  readonly federations: Informer<FederationObject>;
+  readonly current: CurrentFederation;
+  readonly pauses: () => ActivePause[];
+  readonly chainPause: () => ChainPause | undefined;
+  /** Its own field manager (the guardian's): the Federation controller's applies leave these fields alone. */
+  readonly applier: Applier;
+  readonly events: EventRecorder;
+}
+
+export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
+  return async (key) => {
+    trace(`federation/${key}`, "pause status");
+    const context = o.current.get();
+    // Only the Federation this operator serves, once its spec is read and valid.
+    if (context?.name !== key) return {};
+    const object = o.federations.list().find((f) => f.metadata?.name === key);
+    if (!object) return {};
+    const action = context.spec.guardian?.action ?? "Freeze";
+    const pauses = o.pauses();
+    const next = context.spec.guardian ? guardianStatus(pauses, o.chainPause(), action) : undefined;
+    const shown = object.status?.guardian;
+    if (sortedJson(shown ?? null) === sortedJson(next ?? null)) return {};
+    trace(`federation/${key}`, "pause status to write");
+    // Without spec.guardian, an apply without the field releases it, and it goes.
+    await o.applier.applyStatus({
+      apiVersion: API_VERSION,
+      kind: "Federation",
+      metadata: { name: key },
+      status: next ? { guardian: next } : {},
+    });
+    trace(`federation/${key}`, "pause shown");
+    const first = pauses[0];
+    if ((shown?.paused ?? false) !== (next?.paused ?? false))
+      o.events.event(object, {
+        type: first ? "Warning" : "Normal",
+        reason: first ? "GuardianPaused" : "GuardianResumed",
+        note: first
+          ? `paused by ${first.by} (${first.source}) in ${first.region}: ${first.reason}`
+          : "every guardian pause is lifted; manifests apply again",
+      });
+    return {};
+  };
+}
+
+export function pauseStatusController(
+  o: PauseStatusOptions & {
+    readonly logger: Logger;
+    readonly registry: Registry;
+    /** A pause raised or lifted, and the chain's GuardianPause read anew: how to hear of each. */
+    readonly changed: readonly ((listener: () => void) => () => void)[];
+  },
+): Controller {
+  const all = (enqueue: (key: string) => void) => () => {
+    for (const f of o.federations.list()) enqueue(objectKey(f));
+  };
+  const controller = new Controller({
+    name: "federation-pause",
+    reconcile: pauseStatusReconciler(o),
+    logger: o.logger,
+    registry: o.registry,
+  })
+    // Every update: a status someone else changed is put back.
+    .watch(o.federations, ownKey)
+    .watchChannel((enqueue) => o.current.onChange(all(enqueue)));
+  for (const subscribe of o.changed) controller.watchChannel((enqueue) => subscribe(all(enqueue)));
+  return controller;
+}
