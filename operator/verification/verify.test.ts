@@ -104,6 +104,66 @@ describe("evidence reused within a block", () => {
     expect(again.decision.verified).toBe(true);
     expect(reads).toBe(afterFirst);
   });
+
+  /** A chain whose approved-hash reads wait for `open()`, each answering what `approved` said when it was read. */
+  function gated(approved: () => boolean) {
+    let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const chainRead = {
+      ...(chain as object),
+      approvedHash: async (safe: Address) => {
+        const now = approved() && safe === consortiumSafe;
+        await gate;
+        return now;
+      },
+    } as never;
+    return {
+      chainRead,
+      open: () => {
+        open();
+      },
+    };
+  }
+  const turns = async (n = 20) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it("waits for a verification of the same spec under way rather than reading the chain twice", async () => {
+    const good = await proposedSpec();
+    let reads = 0;
+    const g = gated(() => {
+      reads++;
+      return true;
+    });
+    const reuse = new VerifiedAtBlock();
+    const first = verifyManifest({ ...ctx, chain: g.chainRead, reuse }, input(good));
+    await turns();
+    const afterFirst = reads;
+    const second = verifyManifest({ ...ctx, chain: g.chainRead, reuse }, input(good));
+    await turns();
+    g.open();
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.decision.verified, b.decision.verified]).toEqual([true, true]);
+    expect(afterFirst).toBeGreaterThan(0);
+    expect(reads).toBe(afterFirst);
+  });
+
+  it("judges a spec again when the verification it waited for refused", async () => {
+    const good = await proposedSpec();
+    let approved = false;
+    const g = gated(() => approved);
+    const reuse = new VerifiedAtBlock();
+    const first = verifyManifest({ ...ctx, chain: g.chainRead, reuse }, input(good));
+    await turns();
+    approved = true; // the first verification read "not approved"; a read from now on says approved
+    const second = verifyManifest({ ...ctx, chain: g.chainRead, reuse }, input(good));
+    await turns();
+    g.open();
+    expect((await first).decision.verified).toBe(false);
+    expect((await second).decision.verified).toBe(true);
+  });
 });
 
 describe("approvals the spec carries, judged while the Safe Transaction Service is asked", () => {

@@ -200,10 +200,15 @@ export async function verifyManifest(
     const more = await service;
     return more.candidates.length === 0 ? withError(inline, more.error) : gather(more);
   };
-  const evidence = reused ?? (await fresh());
+  // A verification of the same evidence at this block already under way (the mirror's check of
+  // a spec a peer offered ahead, say) is waited for rather than made twice; taken only if it
+  // verifies, like kept evidence.
+  const joined = reused ?? (await ctx.reuse?.pending(chain, reuseKey, block));
+  const shared = joined && decideOn(joined).verified ? joined : undefined;
+  const evidence = shared ?? (await (ctx.reuse?.track(chain, reuseKey, block, fresh()) ?? fresh()));
   const decision = decideOn(evidence);
   const { owners, verdicts: shown, proposer, serviceError } = evidence;
-  if (decision.verified && !reused) ctx.reuse?.set(chain, reuseKey, block, evidence);
+  if (decision.verified && !shared) ctx.reuse?.set(chain, reuseKey, block, evidence);
   return {
     manifest,
     hashes,
@@ -452,6 +457,29 @@ export class VerifiedAtBlock {
   #chain: ChainReader | undefined;
   #block: bigint | undefined;
   readonly #evidence = new Map<string, Evidence>();
+  /** Verifications under way, by chain, block and key; each removes itself when it settles. */
+  readonly #pending = new Map<
+    string,
+    { readonly chain: ChainReader; readonly evidence: Promise<Evidence> }
+  >();
+
+  /** The evidence being gathered for `key` at `block`, if a verification is under way; never rejects. */
+  pending(chain: ChainReader, key: string, block: bigint): Promise<Evidence | undefined> | undefined {
+    const under = this.#pending.get(`${block.toString()} ${key}`);
+    return under?.chain === chain ? under.evidence.catch(() => undefined) : undefined;
+  }
+
+  /** Notes `evidence` as under way for `key` at `block` until it settles; returns it. */
+  track(chain: ChainReader, key: string, block: bigint, evidence: Promise<Evidence>): Promise<Evidence> {
+    const at = `${block.toString()} ${key}`;
+    const entry = { chain, evidence };
+    this.#pending.set(at, entry);
+    const done = (): void => {
+      if (this.#pending.get(at) === entry) this.#pending.delete(at);
+    };
+    evidence.then(done, done);
+    return evidence;
+  }
 
   get(chain: ChainReader, key: string, block: bigint): Evidence | undefined {
     return chain === this.#chain && block === this.#block ? this.#evidence.get(key) : undefined;
