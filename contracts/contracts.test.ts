@@ -562,6 +562,8 @@ describe("LogAnchor", () => {
   const consortium = () =>
     createWalletClient({ chain: clientChain(), transport: transport(), account: chain.safes.consortium });
   const alphaAnchorer = (): Hex => chain.keys.agents.alpha;
+  // A set gas limit for the anchors the test judges: not an estimate made on a loaded machine.
+  const ANCHOR_GAS = 200_000n;
   /** What anchoring `size`, `r` for `region`'s log from `account` would revert with. */
   const simulateAnchor = (account: Address, region: string, size: bigint, r: Hex) =>
     revertOf(
@@ -596,6 +598,7 @@ describe("LogAnchor", () => {
       region.writeContract({
         ...anchors(),
         functionName: "anchor",
+        gas: ANCHOR_GAS,
         args: [logId("alpha"), 10n, root("ten")],
       }),
     );
@@ -606,6 +609,7 @@ describe("LogAnchor", () => {
       region.writeContract({
         ...anchors(),
         functionName: "anchor",
+        gas: ANCHOR_GAS,
         args: [logId("alpha"), 25n, root("twenty-five")],
       }),
     );
@@ -618,6 +622,7 @@ describe("LogAnchor", () => {
       region.writeContract({
         ...anchors(),
         functionName: "anchor",
+        gas: ANCHOR_GAS,
         args: [logId("alpha"), 25n, root("twenty-five")],
       }),
     );
