@@ -22,6 +22,8 @@ export interface PauseResult {
   readonly syncRtt: number[];
   /** When gamma accepted each report (wall clock, ms), by pause token: for per-step traces (DSC_TRACE). */
   readonly acceptedAt: Map<string, number>;
+  /** When each report was sent (wall clock, ms), by pause token. */
+  readonly sentAt: Map<string, number>;
 }
 
 /** Requires the operators to run with spec.guardian (action Freeze, nothing recorded on chain). */
@@ -52,7 +54,14 @@ export async function benchPause(
   const gamma = operators.find((o) => o.region === "gamma");
   if (!gamma) throw new Error("benchPause needs gamma's operator");
   const agentKey = testbed.chain.keys.agents.gamma;
-  const result: PauseResult = { paused: [], fromSend: [], bare: [], syncRtt: [], acceptedAt: new Map() };
+  const result: PauseResult = {
+    paused: [],
+    fromSend: [],
+    bare: [],
+    syncRtt: [],
+    acceptedAt: new Map(),
+    sentAt: new Map(),
+  };
 
   for (let i = -1; i < rounds; i++) {
     const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${String(i + 1)}`);
@@ -65,6 +74,7 @@ export async function benchPause(
       },
     );
     const sent = performance.now();
+    const sentAt = Date.now();
     const res = await fetch(`http://127.0.0.1:${String(gamma.port)}/v1/breach-reports`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -76,6 +86,7 @@ export async function benchPause(
     if (res.status !== 202 || !body.token)
       throw new Error(`the report was not accepted: ${String(res.status)} ${body.message ?? ""}`);
     result.acceptedAt.set(body.token, acceptedAt);
+    result.sentAt.set(body.token, sentAt);
     const all = await allSeen(pauseWatchers, body.token);
     if (i >= 0) {
       result.paused.push(all - accepted);

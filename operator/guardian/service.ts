@@ -107,6 +107,7 @@ export class Guardian {
    * pause is in force is accepted again without effect (idempotent).
    */
   async acceptReport(report: unknown, signature: unknown, source: "agent" | "http"): Promise<BreachVerdict> {
+    trace(`report/${source}`, "report received");
     const ctx = this.#o.federation();
     const guardian = ctx?.spec.guardian;
     if (!ctx || !guardian) {
@@ -137,6 +138,7 @@ export class Guardian {
       signature,
     );
     this.#reports.inc({ source, result: verdict.ok ? "Accepted" : verdict.reason });
+    trace(`report/${source}`, "report judged", { ok: verdict.ok });
     if (!verdict.ok) {
       this.#o.logger.warn({ reason: verdict.reason, source }, `breach report refused: ${verdict.message}`);
       void this.#o.receipts?.record("breach.refused", source, {
