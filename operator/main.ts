@@ -203,7 +203,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
             logger: log,
             registry,
             changed: [
-              (listener) => guardian.transitions.subscribe(listener),
+              (listener) => guardian.pausesChanged.subscribe(listener),
               (listener) => guardian.guardian.chainChanged.subscribe(listener),
             ],
           }),

@@ -98,6 +98,22 @@ describe("the Federation's status.guardian", () => {
     expect(s.events.map((e) => e.reason)).toEqual(["GuardianPaused", "GuardianResumed"]);
   });
 
+  it("writes a second pause, and a stale cache, without a second Event", async () => {
+    const s = setup();
+    s.pauses.push(pause);
+    await s.reconcile();
+    const shownFirst = s.federation.status as FederationStatus;
+    s.pauses.push({ ...pause, token: `0x${"ef".repeat(32)}`, regions: ["beta"] });
+    await s.reconcile();
+    expect(s.writes).toHaveLength(2);
+    expect((s.writes[1] as FederationStatus).guardian?.pauses).toHaveLength(2);
+    // The cache still shows the first write (its watch event is late): written again, no Event.
+    s.federation.status = shownFirst;
+    await s.reconcile();
+    expect(s.writes).toHaveLength(3);
+    expect(s.events.map((e) => e.reason)).toEqual(["GuardianPaused"]);
+  });
+
   it("takes the API server's key order for no change", async () => {
     const s = setup({
       status: { guardian: { pauses: [], action: "ScaleToZero", paused: false } },
@@ -114,11 +130,13 @@ describe("the Federation's status.guardian", () => {
   });
 
   it("releases the field when the Federation no longer has spec.guardian, and then writes nothing", async () => {
-    const s = setup({ guardian: false, status: { guardian: { paused: false, pauses: [] } } });
+    const s = setup({ guardian: false, status: { guardian: { paused: true, pauses: [] } } });
+    s.pauses.push(pause);
     await s.reconcile();
     expect(s.writes).toEqual([{}]);
     await s.reconcile();
     expect(s.writes).toEqual([{}]);
+    expect(s.events).toEqual([]);
   });
 
   it("writes nothing for a Federation this operator does not serve", async () => {

@@ -60,6 +60,9 @@ export interface PauseStatusOptions {
 }
 
 export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
+  // Whether the last write of this process showed a pause, by Federation: what an Event is
+  // told against (the cache may still show the write before it).
+  const wrote = new Map<string, boolean>();
   return async (key) => {
     trace(`federation/${key}`, "pause status");
     const context = o.current.get();
@@ -81,8 +84,11 @@ export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
       status: next ? { guardian: next } : {},
     });
     trace(`federation/${key}`, "pause shown");
+    const before = wrote.get(key) ?? shown?.paused ?? false;
+    wrote.set(key, next?.paused ?? false);
     const first = pauses[0];
-    if ((shown?.paused ?? false) !== (next?.paused ?? false))
+    // Without spec.guardian the field goes, and no Event says the pause was raised or lifted.
+    if (next && next.paused !== before)
       o.events.event(object, {
         type: first ? "Warning" : "Normal",
         reason: first ? "GuardianPaused" : "GuardianResumed",
@@ -98,7 +104,7 @@ export function pauseStatusController(
   o: PauseStatusOptions & {
     readonly logger: Logger;
     readonly registry: Registry;
-    /** A pause raised or lifted, and the chain's GuardianPause read anew: how to hear of each. */
+    /** A change of the pauses in force, and the chain's GuardianPause read anew: how to hear of each. */
     readonly changed: readonly ((listener: () => void) => () => void)[];
   },
 ): Controller {

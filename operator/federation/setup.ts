@@ -17,15 +17,22 @@ export interface FederationControllerSetup extends Omit<FederationControllerOpti
 }
 
 export function federationController(o: FederationControllerSetup): Controller {
-  // Keys queued by a pause raised or lifted, until their pass takes the mark.
-  const pauseOnly = new Set<string>();
+  // Keys queued by a pause raised or lifted, with when that pass is due: only a pass from then
+  // on takes the mark (a poll that comes first reads the chain as any poll does).
+  const pauseOnly = new Map<string, number>();
+  const takeMark = (key: string): boolean => {
+    const due = pauseOnly.get(key);
+    if (due === undefined || performance.now() < due - MARK_SLACK_MS) return false;
+    pauseOnly.delete(key);
+    return true;
+  };
   const controller = new Controller({
     name: "federation",
     reconcile: federationReconciler({
       ...o,
       now: () => new Date(),
       guardian: o.guardian?.watch,
-      pauseOnly: (key) => pauseOnly.delete(key),
+      pauseOnly: takeMark,
     }),
     logger: o.logger,
     registry: o.registry,
@@ -44,7 +51,7 @@ export function federationController(o: FederationControllerSetup): Controller {
     controller.watchChannel(() =>
       guardian.transitions.subscribe(() => {
         for (const f of o.federations.list()) {
-          pauseOnly.add(objectKey(f));
+          pauseOnly.set(objectKey(f), performance.now() + PAUSED_CONDITION_AFTER_MS);
           controller.enqueueAfter(objectKey(f), PAUSED_CONDITION_AFTER_MS);
         }
       }),
@@ -54,3 +61,5 @@ export function federationController(o: FederationControllerSetup): Controller {
 
 /** How long after a pause is raised or lifted the Federation controller shows it in its conditions. */
 export const PAUSED_CONDITION_AFTER_MS = 250;
+/** A timer may fire a little early. */
+const MARK_SLACK_MS = 10;

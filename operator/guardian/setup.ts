@@ -41,6 +41,8 @@ export function setupGuardian(o: GuardianSetup): {
   enforcer: Controller;
   /** Raised (true) or lifted (false): what shows the pause refreshes. */
   transitions: Topic<boolean>;
+  /** Any change of the pauses in force: one more, one fewer, one more region that took one. */
+  pausesChanged: Topic;
   /** Stops watching the state for transitions. */
   stop: () => void;
 } {
@@ -55,10 +57,12 @@ export function setupGuardian(o: GuardianSetup): {
     ...(o.receipts && { receipts: o.receipts }),
   });
   const transitions = new Topic<boolean>();
+  const pausesChanged = new Topic();
   // A pause raised or lifted shows at once (the Federation's status, the manifests held):
   // not after the enforcer's pass, which may be listing every workload of the cluster for the
   // last transition. Checked once per turn of the event loop however many changes came in it.
   let shown: boolean | undefined;
+  let shownPauses: string | undefined;
   let checking = false;
   const check = (): void => {
     if (checking) return;
@@ -67,7 +71,13 @@ export function setupGuardian(o: GuardianSetup): {
       checking = false;
       // How to pause is the Federation's: until it is read, nothing is shown either.
       if (!o.current.get()) return;
-      const paused = guardian.pauses().length > 0;
+      const pauses = guardian.pauses();
+      const text = JSON.stringify(pauses.map((p) => [p.token, p.regions]));
+      if (text !== shownPauses) {
+        shownPauses = text;
+        pausesChanged.publish();
+      }
+      const paused = pauses.length > 0;
       if (paused === shown) return;
       shown = paused;
       transitions.publish(paused);
@@ -105,6 +115,7 @@ export function setupGuardian(o: GuardianSetup): {
     guardian,
     enforcer,
     transitions,
+    pausesChanged,
     stop: () => {
       for (const stop of stopChecking) stop();
     },

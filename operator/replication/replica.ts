@@ -79,7 +79,7 @@ export class Replica implements FederationState {
     return this.#doc;
   }
 
-  /** Applies `edit` as one change, persists it, then tells the peers and the listeners. */
+  /** Applies `edit` as one change, tells the peers while it is persisted, then the listeners once it is durable. */
   async change(edit: (draft: Draft) => unknown): Promise<void> {
     const before = this.#doc;
     this.#doc = batch(this.#doc, edit, this.#now());
@@ -87,8 +87,14 @@ export class Replica implements FederationState {
     if (this.#digestIds) this.#noteVersions(A.diff(this.#doc, A.getHeads(before), A.getHeads(this.#doc)));
     const written = this.#persist();
     // The peers hear of it beside the write, not after its fsync: that is one disk round trip
-    // off every manifest's way to the other regions.
-    this.#made.publish();
+    // off every manifest's way to the other regions. A listener that throws fails this call
+    // once the write has settled, never leaves the write's failure unheard.
+    try {
+      this.#made.publish();
+    } catch (error) {
+      await written.catch(() => undefined);
+      throw error;
+    }
     await written;
     this.#durable.publish({ fromPeer: false });
     this.#changed.publish();

@@ -150,6 +150,27 @@ describe("evidence reused within a block", () => {
     expect(reads).toBe(afterFirst);
   });
 
+  it("reads the chain once for two verifications of one spec started together", async () => {
+    const good = await proposedSpec();
+    let reads = 0;
+    const g = gated(() => {
+      reads++;
+      return true;
+    });
+    const reuse = new VerifiedAtBlock();
+    const both = Promise.all([
+      verifyManifest({ ...ctx, chain: g.chainRead, reuse }, input(good)),
+      verifyManifest({ ...ctx, chain: g.chainRead, reuse }, input(good)),
+    ]);
+    await turns();
+    const once = reads;
+    g.open();
+    const [a, b] = await both;
+    expect([a.decision.verified, b.decision.verified]).toEqual([true, true]);
+    expect(once).toBeGreaterThan(0);
+    expect(reads).toBe(once);
+  });
+
   it("judges a spec again when the verification it waited for refused", async () => {
     const good = await proposedSpec();
     let approved = false;

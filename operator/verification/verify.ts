@@ -203,7 +203,9 @@ export async function verifyManifest(
   // A verification of the same evidence at this block already under way (the mirror's check of
   // a spec a peer offered ahead, say) is waited for rather than made twice; taken only if it
   // verifies, like kept evidence.
-  const joined = reused ?? (await ctx.reuse?.pending(chain, reuseKey, block));
+  // No turn of the event loop between finding none under way and noting this one as under way.
+  const under = reused ? undefined : ctx.reuse?.pending(chain, reuseKey, block);
+  const joined = reused ?? (under && (await under));
   const shared = joined && decideOn(joined).verified ? joined : undefined;
   const evidence = shared ?? (await (ctx.reuse?.track(chain, reuseKey, block, fresh()) ?? fresh()));
   const decision = decideOn(evidence);
