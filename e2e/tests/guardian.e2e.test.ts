@@ -300,11 +300,13 @@ describe("the guardian pause", () => {
     acceptedToken = status.token ?? "";
     await allPaused("agent report");
     for (const region of REGIONS) {
-      const fed = await federationStatus(region);
-      expect(fed?.conditions?.find((c) => c.type === "Paused")).toMatchObject({
-        status: "True",
-        reason: "BreachReported",
+      // The condition follows status.guardian a moment later (federation/setup.ts).
+      const condition = await until(`the Paused condition in ${region}`, async () => {
+        const c = (await federationStatus(region))?.conditions?.find((c) => c.type === "Paused");
+        return c?.status === "True" ? c : undefined;
       });
+      expect(condition).toMatchObject({ status: "True", reason: "BreachReported" });
+      const fed = await federationStatus(region);
       expect(fed?.guardian?.pauses[0]).toMatchObject({
         token: acceptedToken,
         source: "agent",
