@@ -20,10 +20,6 @@ export interface PauseResult {
   readonly bare: number[];
   /** Heartbeat round trips between the operators, sampled after the run (ms). */
   readonly syncRtt: number[];
-  /** When gamma accepted each report (wall clock, ms), by pause token: for per-step traces (DSC_TRACE). */
-  readonly acceptedAt: Map<string, number>;
-  /** When each report was sent (wall clock, ms), by pause token. */
-  readonly sentAt: Map<string, number>;
 }
 
 /** Requires the operators to run with spec.guardian (action Freeze, nothing recorded on chain). */
@@ -54,14 +50,7 @@ export async function benchPause(
   const gamma = operators.find((o) => o.region === "gamma");
   if (!gamma) throw new Error("benchPause needs gamma's operator");
   const agentKey = testbed.chain.keys.agents.gamma;
-  const result: PauseResult = {
-    paused: [],
-    fromSend: [],
-    bare: [],
-    syncRtt: [],
-    acceptedAt: new Map(),
-    sentAt: new Map(),
-  };
+  const result: PauseResult = { paused: [], fromSend: [], bare: [], syncRtt: [] };
 
   for (let i = -1; i < rounds; i++) {
     const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${String(i + 1)}`);
@@ -74,19 +63,15 @@ export async function benchPause(
       },
     );
     const sent = performance.now();
-    const sentAt = Date.now();
     const res = await fetch(`http://127.0.0.1:${String(gamma.port)}/v1/breach-reports`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ report, signature }),
     });
     const accepted = performance.now();
-    const acceptedAt = Date.now();
     const body = (await res.json()) as { token?: string; message?: string };
     if (res.status !== 202 || !body.token)
       throw new Error(`the report was not accepted: ${String(res.status)} ${body.message ?? ""}`);
-    result.acceptedAt.set(body.token, acceptedAt);
-    result.sentAt.set(body.token, sentAt);
     const all = await allSeen(pauseWatchers, body.token);
     if (i >= 0) {
       result.paused.push(all - accepted);

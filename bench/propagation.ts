@@ -13,8 +13,6 @@ export interface PropagationResult {
   readonly bare: number[];
   /** One manifest's path, step by step (the operators run with DSC_TRACE=TRACE_PATTERN). */
   readonly trace: readonly TraceStep[];
-  /** When alpha's API server accepted each manifest (wall clock, ms), by name: for per-step traces. */
-  readonly acceptedAt: ReadonlyMap<string, number>;
 }
 
 /** What the bench names the manifests it traces; the operators are started with DSC_TRACE set to it. */
@@ -41,7 +39,6 @@ export async function benchPropagation(
   const watchers = configMapWatchers(configs, ns);
   await new Promise((r) => setTimeout(r, 500));
   const result = { operator: [] as number[], bare: [] as number[] };
-  const acceptedTimes = new Map<string, number>();
   const submit = async (name: string): Promise<{ accepted: number; acceptedAt: number; all: number }> => {
     const id = { namespace: ns, name };
     const { spec } = await approvedSpec(
@@ -52,9 +49,8 @@ export async function benchPropagation(
     );
     await appliers.alpha.apply(manifestObject(ns, name, spec));
     const accepted = performance.now();
-    const at = Date.now(); // the operators' traces are in wall-clock time (runtime/trace.ts)
-    acceptedTimes.set(name, at);
-    return { accepted, acceptedAt: at, all: await allSeen(watchers, name) };
+    const acceptedAt = Date.now(); // the operators' traces are in wall-clock time (runtime/trace.ts)
+    return { accepted, acceptedAt, all: await allSeen(watchers, name) };
   };
 
   for (let i = -1; i < rounds; i++) {
@@ -85,5 +81,5 @@ export async function benchPropagation(
     }
   }
   for (const w of watchers) w.stop();
-  return { ...result, acceptedAt: acceptedTimes, trace: steps.sort((a, b) => a.ms - b.ms) };
+  return { ...result, trace: steps.sort((a, b) => a.ms - b.ms) };
 }

@@ -1,8 +1,8 @@
 // The pause enforcer: brings this cluster's managed workloads to what the
 // federation state says about the guardian pause (the pause action while any
 // pause token is in force, lifted otherwise). A single-key controller on the
-// runtime's work queue, fed by every change of the state and of the
-// Federation; level-triggered, so a pass killed at any line is simply run again.
+// runtime's work queue, fed by every change of the pauses in force and of
+// the Federation; level-triggered, so a pass killed at any line is simply run again.
 import { Gauge, type Registry } from "prom-client";
 import type { PauseAction } from "../api/v1alpha1/federation.ts";
 import type { FederationContext } from "../federation/context.ts";
@@ -61,8 +61,8 @@ export function pauseEnforcer(options: EnforcerOptions): Reconciler {
         );
       else if (!starting) log.info("guardian pause lifted");
     }
-    // The workloads are listed on a transition, a change of action, and once a resync
-    // (drift); not at every change of the state, which comes with every manifest.
+    // The workloads are listed on a transition, a change of action, and once a resync (drift),
+    // not at every pass (another region taking a pause in force is one).
     const action: PauseAction = federation.spec.guardian?.action ?? "Freeze";
     const now = options.now();
     const due = lastPass + options.resyncMs - now;

@@ -101,12 +101,13 @@ export function setupGuardian(o: GuardianSetup): {
     // A failed pass is retried at least once a resync, however long it has been failing.
     rateLimiter: new ItemExponentialRateLimiter(DEFAULT_BASE_DELAY_MS, o.resyncMs),
   }).watchChannel((enqueue) => {
-    // The state decides whether to pause; the Federation, how.
+    // The pauses in force decide whether to pause (the check above reads them once per turn of
+    // the state's changes, so this pass does not run for every manifest); the Federation, how.
     enqueue(PAUSE_KEY);
     const pass = (): void => {
       enqueue(PAUSE_KEY);
     };
-    const stops = [o.state.onChange(pass), o.current.onChange(pass), guardian.lifts.subscribe(pass)];
+    const stops = [pausesChanged.subscribe(pass), o.current.onChange(pass)];
     return () => {
       for (const stop of stops) stop();
     };

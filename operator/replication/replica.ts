@@ -20,7 +20,7 @@ import type { StateStore } from "../state/store.ts";
 import { batch, type Draft } from "../state/transitions.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { Topic } from "../runtime/topic.ts";
-import { trace } from "../runtime/trace.ts";
+import { trace, tracing } from "../runtime/trace.ts";
 
 /**
  * The manifests a peer's change touched: `ids`, a version, an approval, a
@@ -157,9 +157,10 @@ export class Replica implements FederationState {
     this.#noteVersions(patches);
     const touched = changedIds(patches, next, (digests) => this.#idsOf(digests));
     for (const id of touched.ids) trace(id, "peer's change adopted");
-    for (const patch of patches)
-      if (patch.path[0] === "pauses" && patch.path.length === 2)
-        trace(`pause/${String(patch.path[1]).split(" ", 1)[0] ?? ""}`, "peer's pause adopted");
+    if (tracing())
+      for (const patch of patches)
+        if (patch.path[0] === "pauses" && patch.path.length === 2)
+          trace(`pause/${String(patch.path[1]).split(" ", 1)[0] ?? ""}`, "peer's pause adopted");
     if (touched.ids.length > 0 || touched.progress.length > 0) this.#adopted.publish(touched);
     this.#persistPeerChanges();
   }

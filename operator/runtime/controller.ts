@@ -16,7 +16,7 @@ import type { EventHandler, Informer } from "./informer.ts";
 import { ownKey, type KeyMapper } from "./keys.ts";
 import { controllerMetrics, type ControllerMetrics, type ReconcileResultLabel } from "./metrics.ts";
 import { WorkQueue } from "./workqueue.ts";
-import { trace } from "./trace.ts";
+import { trace, tracing } from "./trace.ts";
 
 /** `{}`: done. `requeueAfter`: check again after that many ms. `requeue`: again soon, with backoff. */
 export interface Result {
@@ -163,7 +163,7 @@ export class Controller {
     }
     if (run.abort.signal.aborted) return; // stop() came first
     const enqueue = (key: string): void => {
-      trace(`${this.name}/${key}`, "queued", { controller: this.name });
+      if (tracing()) trace(`${this.name}/${key}`, "queued", { controller: this.name });
       run.queue.add(key);
     };
     for (const watched of this.#watched) run.unsubscribe.push(watched.subscribe(enqueue));

@@ -24,6 +24,9 @@ export function configureTrace(logger: Logger, pattern: string | undefined): voi
   };
 }
 
+/** Whether any step is traced: a caller that must build an id or walk a message to trace checks first. */
+export const tracing = (): boolean => sink !== undefined;
+
 export function trace(id: string, step: string, fields?: Record<string, unknown>): void {
   sink?.(id, step, fields);
 }

@@ -200,10 +200,10 @@ export async function verifyManifest(
     const more = await service;
     return more.candidates.length === 0 ? withError(inline, more.error) : gather(more);
   };
-  // A verification of the same evidence at this block already under way (the mirror's check of
-  // a spec a peer offered ahead, say) is waited for rather than made twice; taken only if it
-  // verifies, like kept evidence.
-  // No turn of the event loop between finding none under way and noting this one as under way.
+  // A verification of the same evidence at this block already under way (the mirror's check and
+  // the manifest controller's reconcile of one version, say) is waited for rather than made
+  // twice; taken only if it verifies, like kept evidence. No turn of the event loop between
+  // finding none under way and noting this one as under way.
   const under = reused ? undefined : ctx.reuse?.pending(chain, reuseKey, block);
   const joined = reused ?? (under && (await under));
   const shared = joined && decideOn(joined).verified ? joined : undefined;
