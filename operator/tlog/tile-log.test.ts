@@ -13,6 +13,7 @@ import {
   type Hash,
 } from "../core/tlog/merkle.ts";
 import { noteSigner, noteVerifier, ed25519Key, parseNote } from "../core/tlog/note.ts";
+import { encodeBundle } from "../core/tlog/tiles.ts";
 import { diskFiles, type LogFiles } from "./durable.ts";
 import { LogCorruptedError, TileLog, type SignedCheckpoint } from "./tile-log.ts";
 
@@ -145,6 +146,15 @@ describe("the tile log", () => {
     );
     expect([...store.keys()].filter((k) => k.includes(".p/54"))).toEqual([]);
     expect(await log.entry(305)).toEqual(entry(305));
+    // A bundle without its first entries (a mirror holding them asks for the rest): of the edge,
+    // or of a full tile; never of a hash tile, and never all of it or more.
+    const entries = (from: number, to: number) =>
+      encodeBundle(Array.from({ length: to - from }, (_, i) => entry(from + i)));
+    expect(await log.readTile("tile/entries/001.p/54", 50)).toEqual(entries(306, 310));
+    expect(await log.readTile("tile/entries/000", 250)).toEqual(entries(250, 256));
+    for (const skip of [54, 55, -1, 1.5])
+      expect(await log.readTile("tile/entries/001.p/54", skip)).toBeUndefined();
+    expect(await log.readTile("tile/0/001.p/54", 1)).toBeUndefined();
 
     // Reopened: the checkpoint file is the one of size 300, the journal carries it to 310.
     // A journal from beyond the checkpoint file (files lost or rolled back) is refused, not trusted.

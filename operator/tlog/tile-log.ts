@@ -375,24 +375,34 @@ export class TileLog {
     }
   }
 
-  /** A tile or bundle as served, if the checkpoint covers it; undefined otherwise. */
-  async readTile(path: string): Promise<Uint8Array | undefined> {
+  /**
+   * A tile or bundle as served, if the checkpoint covers it; undefined otherwise.
+   * `skip` (entry bundles only) leaves out the bundle's first entries: a peer's
+   * mirror that holds them asks for the rest, so a partial bundle fetched again
+   * at every sync costs what it gained, not the whole bundle each time.
+   */
+  async readTile(path: string, skip = 0): Promise<Uint8Array | undefined> {
     const parsed = parseTilePath(path);
     if (!parsed) return undefined;
     const { tile } = parsed;
+    if (!Number.isSafeInteger(skip) || skip < 0 || skip >= tile.width || (skip > 0 && !parsed.entries))
+      return undefined;
     const { full, partial } = tilesAt(tile.level, this.#checkpoint.size);
     const covered = tile.index < full || (tile.index === full && tile.width <= partial);
     if (!covered) return undefined;
-    if (tile.index < full) return this.#recent.get(path) ?? this.#o.files.read(path);
+    if (tile.index < full) {
+      const bytes = this.#recent.get(path) ?? (await this.#o.files.read(path));
+      return skip > 0 && bytes ? encodeBundle(decodeBundle(bytes).slice(skip)) : bytes;
+    }
     // A partial tile of the checkpoint: a prefix of the edge, or of the full tile it has become.
     if (tile.index < tilesAt(tile.level, this.#edgeSize).full) {
       const whole = await this.#read(tilePath({ ...tile, width: TILE_WIDTH }, parsed.entries));
       return parsed.entries
-        ? encodeBundle(decodeBundle(whole).slice(0, tile.width))
+        ? encodeBundle(decodeBundle(whole).slice(skip, tile.width))
         : whole.slice(0, tile.width * HASH_SIZE);
     }
     return parsed.entries
-      ? encodeBundle(this.#edgeEntries.slice(0, tile.width))
+      ? encodeBundle(this.#edgeEntries.slice(skip, tile.width))
       : join((this.#edge[tile.level] ?? []).slice(0, tile.width));
   }
 

@@ -326,3 +326,71 @@ describe("what a peer can make a mirror do", () => {
     expect(fetches).toBe(3);
   });
 });
+
+describe("what a mirror asks of its peer", () => {
+  const peerOf = () =>
+    TileLog.open({
+      files: diskFiles(tmp()),
+      origin: ORIGIN,
+      signer: noteSigner(ORIGIN, key.seed),
+      verifier: noteVerifier(ORIGIN, key.publicKey),
+    });
+  const entry = (i: number) =>
+    new TextEncoder().encode(receipt(1, `2026-12-06T11:00:${String(i % 60).padStart(2, "0")}Z`));
+  /** Appends to `peer` in steps of `step` and syncs `mirrors` after each, up to `total` entries. */
+  const grow = async (peer: TileLog, mirrors: Mirrors, total: number, step: number) => {
+    for (let size = step; size <= total; size += step) {
+      for (let i = size - step; i < size; i++) void peer.append(entry(i));
+      await peer.flushed();
+      const c = peer.checkpoint;
+      mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), { size: c.size, root: c.root, note: c.note });
+      await expect.poll(() => mirrors.get("beta")?.size, { interval: 2 }).toBe(size);
+    }
+  };
+
+  it("asks only for the entries it does not hold: synced 43 times over a tile's edge, it fetches each entry once, not each partial bundle whole again", async () => {
+    const peer = await peerOf();
+    let fetched = 0;
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      fetch: async (_peer, path, skip) => {
+        const bytes = await peer.readTile(path, skip);
+        fetched += bytes?.length ?? 0;
+        return bytes;
+      },
+      registry: new Registry(),
+      logger: silent,
+      now: () => Date.parse("2026-12-06T12:00:00Z"),
+    });
+    await grow(peer, mirrors, 301, 7);
+    // Each entry once, with its two-byte length (the whole partial bundle at every sync: about 20 times that).
+    let once = 0;
+    for (let i = 0; i < 301; i++) once += 2 + entry(i).length;
+    expect(fetched).toBe(once);
+    for (const i of [0, 255, 256, 300])
+      expect(await mirrors.get("beta")?.entry(i)).toEqual(await peer.entry(i));
+  }, 30_000);
+
+  it("copies a peer of an older release, which answers a bundle asked without its first entries with nothing, or whole", async () => {
+    for (const old of [
+      () => Promise.resolve(undefined),
+      (peer: TileLog, path: string) => peer.readTile(path),
+    ]) {
+      const peer = await peerOf();
+      const asked: number[] = [];
+      const mirrors = new Mirrors({
+        dir: tmp(),
+        fetch: (_peer, path, skip) => {
+          asked.push(skip);
+          return skip > 0 ? old(peer, path) : peer.readTile(path);
+        },
+        registry: new Registry(),
+        logger: silent,
+        now: () => Date.parse("2026-12-06T12:00:00Z"),
+      });
+      await grow(peer, mirrors, 40, 10);
+      expect(asked.some((s) => s > 0)).toBe(true);
+      expect(await mirrors.get("beta")?.entry(39)).toEqual(await peer.entry(39));
+    }
+  }, 30_000);
+});

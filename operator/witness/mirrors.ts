@@ -22,7 +22,12 @@ import { MAX_DRIFT_MS, type Notice } from "./warnings.ts";
 
 interface MirrorsOptions {
   readonly dir: string;
-  readonly fetch: (peer: string, path: string) => Promise<Uint8Array | undefined>;
+  /**
+   * One of the peer's log resources. `skip`: the count of an entry bundle's first entries
+   * this copy holds already, which the peer may leave out (a peer that answers the whole
+   * bundle, or nothing, is asked again without: an older release does not know `skip`).
+   */
+  readonly fetch: (peer: string, path: string, skip: number) => Promise<Uint8Array | undefined>;
   readonly registry: Registry;
   readonly logger: Logger;
   /** A peer that cannot serve what its checkpoint covers, or whose receipts this region cannot read. */
@@ -147,19 +152,23 @@ export class Mirrors {
     try {
       for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
         const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
-        const bundleBytes = await this.#o.fetch(region, tilePath({ level: 0, index: n, width }, true));
+        const path = tilePath({ level: 0, index: n, width }, true);
+        // Only the entries new to the copy are asked for (a partial bundle is fetched again at
+        // every sync, and would otherwise cost the whole bundle each time).
+        const held = Math.max(0, from - n * TILE_WIDTH);
+        let bundleBytes = await this.#o.fetch(region, path, held);
+        if (!bundleBytes && held > 0) bundleBytes = await this.#o.fetch(region, path, 0);
         if (!bundleBytes) {
           const message = `${region} cannot serve entry bundle ${String(n)} (width ${String(width)}) that its checkpoint of size ${String(to)} covers`;
           this.#o.notice?.("sample_missing", region, message);
           throw new Error(message);
         }
         const bundle = decodeBundle(bundleBytes);
-        if (bundle.length !== width)
+        if (bundle.length !== width && bundle.length !== width - held)
           throw new Error(
-            `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width)}`,
+            `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width - held)} (or ${String(width)} whole)`,
           );
-        // Only the entries new to the copy take new disk (a partial bundle is fetched whole again).
-        const fresh = bundle.slice(Math.max(0, from - n * TILE_WIDTH));
+        const fresh = bundle.length === width ? bundle.slice(held) : bundle;
         for (const entry of fresh) bytes += ENTRY_PREFIX_BYTES + entry.length + TILE_BYTES_PER_ENTRY;
         if (bytes > budget) {
           const message = `${region}'s log of ${String(to)} entries does not fit the ${String(budget)} bytes this region keeps for its copy (DSC_LOG_MIRROR_MAX_MB): the copy stays at ${String(from)} entries`;

@@ -11,7 +11,10 @@ import type { WitnessAnswerText } from "./witness.ts";
 const REQUEST = 1;
 const RESPONSE = 2;
 const GOSSIP = 3;
-/** A mirror asks for one of the log's resources (a tile path, or "checkpoint"). */
+/**
+ * A mirror asks for one of the log's resources (a tile path, or "checkpoint"); after an entry
+ * bundle's path, a newline and the count of its first entries the mirror holds already.
+ */
 const FETCH = 4;
 /** The answer: one byte (1 found, 0 not), then the resource's bytes. */
 const FETCHED = 5;
@@ -32,8 +35,8 @@ interface RpcOptions {
   readonly answer: (body: string) => Promise<WitnessAnswerText>;
   /** A cosigned checkpoint a peer gossiped. */
   readonly gossiped: (peer: string, note: string) => void;
-  /** One of this region's log resources, for a peer's mirror (undefined: not there). */
-  readonly read: (path: string) => Promise<Uint8Array | undefined>;
+  /** One of this region's log resources, for a peer's mirror (undefined: not there); `skip` as in TileLog.readTile. */
+  readonly read: (path: string, skip: number) => Promise<Uint8Array | undefined>;
   readonly logger: Logger;
   readonly timeoutMs?: number;
 }
@@ -86,8 +89,12 @@ export class WitnessRpc {
     });
   }
 
-  /** One of `peer`'s log resources; undefined if it has none at that path. */
-  fetch(peer: string, path: string): Promise<Uint8Array | undefined> {
+  /**
+   * One of `peer`'s log resources; undefined if it has none at that path. With `skip`, an
+   * entry bundle without its first `skip` entries (a peer of an older release answers
+   * undefined: ask again without).
+   */
+  fetch(peer: string, path: string, skip = 0): Promise<Uint8Array | undefined> {
     const id = this.#next++ % 2 ** 32;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -102,7 +109,8 @@ export class WitnessRpc {
           f(x);
         };
       this.#fetches.set(id, { peer, resolve: settle(resolve), reject: settle(reject) });
-      if (!this.#o.channel.send(peer, encode(FETCH, id, path), "witness"))
+      const asked = skip > 0 ? `${path}\n${String(skip)}` : path;
+      if (!this.#o.channel.send(peer, encode(FETCH, id, asked), "witness"))
         this.#fetches.get(id)?.reject(new Error(`${peer} is not connected`));
     });
   }
@@ -156,8 +164,10 @@ export class WitnessRpc {
         waiting.resolve({ status, contentType: "", body: text.slice(newline + 1) });
         return;
       }
-      case FETCH:
-        void this.#o.read(text).then(
+      case FETCH: {
+        const [path = "", skipText = "0", ...rest] = text.split("\n");
+        const skip = /^[0-9]{1,3}$/.test(skipText) && rest.length === 0 ? Number(skipText) : -1;
+        void (skip < 0 ? Promise.resolve(undefined) : this.#o.read(path, skip)).then(
           (found) => {
             const body = new Uint8Array(1 + (found?.length ?? 0));
             body[0] = found ? 1 : 0;
@@ -168,6 +178,7 @@ export class WitnessRpc {
           () => undefined,
         );
         return;
+      }
       case GOSSIP:
         try {
           this.#o.gossiped(peer, text);

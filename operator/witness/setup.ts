@@ -173,10 +173,10 @@ export async function setupWitnessing(o: WitnessingOptions) {
   });
   const rpc = new WitnessRpc({
     channel: o.channel,
-    read: (path) =>
+    read: (path, skip) =>
       path === "checkpoint"
-        ? Promise.resolve(new TextEncoder().encode(o.receipts.log.checkpoint.note))
-        : o.receipts.log.readTile(path),
+        ? Promise.resolve(skip === 0 ? new TextEncoder().encode(o.receipts.log.checkpoint.note) : undefined)
+        : o.receipts.log.readTile(path, skip),
     answer: (body) => witness.addCheckpoint(body),
     gossiped: (_peer, note) => {
       witness.seen(note);
@@ -205,7 +205,7 @@ export async function setupWitnessing(o: WitnessingOptions) {
   const mirrors = new Mirrors({
     dir: join(o.stateDir, "mirrors"),
     ...(o.mirrorMaxBytes !== undefined ? { maxBytes: o.mirrorMaxBytes } : {}),
-    fetch: (peer, path) => rpc.fetch(peer, path),
+    fetch: (peer, path, skip) => rpc.fetch(peer, path, skip),
     registry: o.registry,
     logger: log,
     notice: warnings.notice,
