@@ -140,15 +140,17 @@ const bucketQuantile = (buckets: Map<number, number>, q: number): string => {
 };
 const unlogged = { operator: [] as number[], bare: [] as number[] };
 let trace: Awaited<ReturnType<typeof benchPropagation>>["trace"] = [];
-// ABBA: off, on, on, off, so that warm-up and drift fall on both sides alike.
-for (const log of [false, true, true, false]) {
+// ABBA BAAB: eight blocks of 50 rounds, so that warm-up and this machine's slower and faster
+// phases (the bare writes' p50 went from 13.7 to 20.3 ms between blocks of one run) fall on both
+// sides alike.
+for (const log of [false, true, true, false, true, false, false, true]) {
   const block = await startTrio(log);
   try {
     await allPeersConnected(block);
     const p = await benchPropagation(
       testbed,
       Object.fromEntries(REGIONS.map((region, i) => [region, block[i]?.log ?? ""])),
-      100,
+      50,
     );
     if (log) for (const o of block) addBuckets(cosignBuckets, await o.metrics());
     const into = log ? logged : unlogged;
