@@ -155,6 +155,13 @@ describe("the tile log", () => {
     for (const skip of [54, 55, -1, 1.5])
       expect(await log.readTile("tile/entries/001.p/54", skip)).toBeUndefined();
     expect(await log.readTile("tile/0/001.p/54", 1)).toBeUndefined();
+    // A partial tile of a tile since filled is the full one's prefix (a peer's mirror syncing to
+    // the size its witness cosigned, behind this checkpoint, asks for it).
+    expect(await log.readTile("tile/entries/000.p/200", 190)).toEqual(entries(190, 200));
+    expect(await log.readTile("tile/entries/000.p/200")).toEqual(entries(0, 200));
+    expect(await log.readTile("tile/0/000.p/200")).toEqual(
+      (await log.readTile("tile/0/000"))?.slice(0, 200 * 32),
+    );
 
     // Reopened: the checkpoint file is the one of size 300, the journal carries it to 310.
     // A journal from beyond the checkpoint file (files lost or rolled back) is refused, not trusted.

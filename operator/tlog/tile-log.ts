@@ -391,8 +391,15 @@ export class TileLog {
     const covered = tile.index < full || (tile.index === full && tile.width <= partial);
     if (!covered) return undefined;
     if (tile.index < full) {
-      const bytes = this.#recent.get(path) ?? (await this.#o.files.read(path));
-      return skip > 0 && bytes ? encodeBundle(decodeBundle(bytes).slice(skip)) : bytes;
+      // A partial tile of a tile since filled (a mirror syncing to the size its witness cosigned,
+      // behind this checkpoint) is served as the prefix of the full tile, which is all that is kept.
+      const whole = tilePath({ ...tile, width: TILE_WIDTH }, parsed.entries);
+      const bytes = this.#recent.get(whole) ?? (await this.#o.files.read(whole));
+      if (!bytes) return undefined;
+      if (!parsed.entries) return tile.width === TILE_WIDTH ? bytes : bytes.slice(0, tile.width * HASH_SIZE);
+      return skip > 0 || tile.width < TILE_WIDTH
+        ? encodeBundle(decodeBundle(bytes).slice(skip, tile.width))
+        : bytes;
     }
     // A partial tile of the checkpoint: a prefix of the edge, or of the full tile it has become.
     if (tile.index < tilesAt(tile.level, this.#edgeSize).full) {

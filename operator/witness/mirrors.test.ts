@@ -6,6 +6,7 @@ import { Counter, Registry } from "prom-client";
 import { afterAll, describe, expect, it } from "vitest";
 import { ed25519Key, noteSigner, noteVerifier } from "../core/tlog/note.ts";
 import type { Receipts } from "../receipts/receipt-log.ts";
+import { encodeBundle } from "../core/tlog/tiles.ts";
 import { diskFiles } from "../tlog/durable.ts";
 import { TileLog } from "../tlog/tile-log.ts";
 import { Mirrors } from "./mirrors.ts";
@@ -370,6 +371,69 @@ describe("what a mirror asks of its peer", () => {
     for (const i of [0, 255, 256, 300])
       expect(await mirrors.get("beta")?.entry(i)).toEqual(await peer.entry(i));
   }, 30_000);
+
+  it("copies up to a checkpoint its witness cosigned before the peer filled that tile (the partial bundle is the full one's prefix)", async () => {
+    const peer = await peerOf();
+    for (let i = 0; i < 200; i++) void peer.append(entry(i));
+    await peer.flushed();
+    const c = peer.checkpoint;
+    const cosigned = { size: c.size, root: c.root, note: c.note };
+    for (let i = 200; i < 300; i++) void peer.append(entry(i));
+    await peer.flushed();
+    const noticed: string[] = [];
+    const mirrors = new Mirrors({
+      dir: tmp(),
+      fetch: (_peer, path, skip) => peer.readTile(path, skip),
+      registry: new Registry(),
+      logger: silent,
+      notice: (kind, region, message) => noticed.push(`${kind} ${region}: ${message}`),
+      now: () => Date.parse("2026-12-06T12:00:00Z"),
+    });
+    mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), cosigned);
+    await expect.poll(() => mirrors.get("beta")?.size).toBe(200);
+    expect(noticed).toEqual([]);
+  });
+
+  it("refuses a peer's answer of other entries than asked (one too many or too few, none, or forged ones), and copies on from what it had", async () => {
+    const bundle = (from: number, to: number, forge = false) =>
+      encodeBundle(
+        Array.from({ length: to - from }, (_, i) =>
+          forge ? new TextEncoder().encode(`forged ${String(i)}`) : entry(from + i),
+        ),
+      );
+    for (const wrong of [bundle(9, 20), bundle(11, 20), new Uint8Array(), bundle(10, 20, true)]) {
+      const peer = await peerOf();
+      let honest = true;
+      let clock = Date.parse("2026-12-06T12:00:00Z");
+      const mirrors = new Mirrors({
+        dir: tmp(),
+        fetch: (_peer, path, skip) => (honest ? peer.readTile(path, skip) : Promise.resolve(wrong)),
+        registry: new Registry(),
+        logger: silent,
+        now: () => clock,
+      });
+      await grow(peer, mirrors, 10, 10);
+      honest = false;
+      for (let i = 10; i < 20; i++) void peer.append(entry(i));
+      await peer.flushed();
+      const c = peer.checkpoint;
+      const sync = () => {
+        mirrors.sync("beta", noteVerifier(ORIGIN, key.publicKey), {
+          size: c.size,
+          root: c.root,
+          note: c.note,
+        });
+      };
+      sync();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(mirrors.get("beta")?.size ?? 10).toBe(10); // refused (a copy dropped reopens at 10)
+      honest = true;
+      clock += 2_000; // the wait after a failed sync
+      sync();
+      await expect.poll(() => mirrors.get("beta")?.size).toBe(20);
+      for (const i of [9, 10, 19]) expect(await mirrors.get("beta")?.entry(i)).toEqual(entry(i));
+    }
+  });
 
   it("copies a peer of an older release, which answers a bundle asked without its first entries with nothing, or whole", async () => {
     for (const old of [

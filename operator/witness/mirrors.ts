@@ -155,20 +155,26 @@ export class Mirrors {
         const path = tilePath({ level: 0, index: n, width }, true);
         // Only the entries new to the copy are asked for (a partial bundle is fetched again at
         // every sync, and would otherwise cost the whole bundle each time).
-        const held = Math.max(0, from - n * TILE_WIDTH);
-        let bundleBytes = await this.#o.fetch(region, path, held);
-        if (!bundleBytes && held > 0) bundleBytes = await this.#o.fetch(region, path, 0);
+        const have = Math.max(0, from - n * TILE_WIDTH);
+        let skipped = have;
+        let bundleBytes = await this.#o.fetch(region, path, have);
+        if (!bundleBytes && have > 0) {
+          skipped = 0;
+          bundleBytes = await this.#o.fetch(region, path, 0);
+        }
         if (!bundleBytes) {
           const message = `${region} cannot serve entry bundle ${String(n)} (width ${String(width)}) that its checkpoint of size ${String(to)} covers`;
           this.#o.notice?.("sample_missing", region, message);
           throw new Error(message);
         }
+        // The entries asked for, or the whole bundle (a peer that ignores the skip); either way
+        // the root rebuilt from them is what decides whether the checkpoint is adopted.
         const bundle = decodeBundle(bundleBytes);
-        if (bundle.length !== width && bundle.length !== width - held)
+        if (bundle.length !== width && bundle.length !== width - skipped)
           throw new Error(
-            `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width - held)} (or ${String(width)} whole)`,
+            `${region}'s entry bundle ${String(n)} holds ${String(bundle.length)} entries, not ${String(width - skipped)}${skipped > 0 ? ` (or ${String(width)} whole)` : ""}`,
           );
-        const fresh = bundle.length === width ? bundle.slice(held) : bundle;
+        const fresh = bundle.length === width ? bundle.slice(have) : bundle;
         for (const entry of fresh) bytes += ENTRY_PREFIX_BYTES + entry.length + TILE_BYTES_PER_ENTRY;
         if (bytes > budget) {
           const message = `${region}'s log of ${String(to)} entries does not fit the ${String(budget)} bytes this region keeps for its copy (DSC_LOG_MIRROR_MAX_MB): the copy stays at ${String(from)} entries`;

@@ -166,17 +166,17 @@ export class WitnessRpc {
       }
       case FETCH: {
         const [path = "", skipText = "0", ...rest] = text.split("\n");
-        const skip = /^[0-9]{1,3}$/.test(skipText) && rest.length === 0 ? Number(skipText) : -1;
-        void (skip < 0 ? Promise.resolve(undefined) : this.#o.read(path, skip)).then(
-          (found) => {
+        const skip = /^(0|[1-9][0-9]{0,2})$/.test(skipText) && rest.length === 0 ? Number(skipText) : -1;
+        // A resource that cannot be read (a damaged file) is answered as absent, not left to time out.
+        void (skip < 0 ? Promise.resolve(undefined) : this.#o.read(path, skip))
+          .catch(() => undefined)
+          .then((found) => {
             const body = new Uint8Array(1 + (found?.length ?? 0));
             body[0] = found ? 1 : 0;
             if (found) body.set(found, 1);
             if (body.length + HEADER <= MAX_FETCHED)
               this.#o.channel.send(peer, encodeBytes(FETCHED, id, body), "witness");
-          },
-          () => undefined,
-        );
+          });
         return;
       }
       case GOSSIP:
