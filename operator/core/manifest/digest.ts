@@ -6,7 +6,6 @@
 import {
   concatBytes,
   getAddress,
-  keccak256,
   pad,
   toBytes,
   type Address,
@@ -15,6 +14,7 @@ import {
 } from "viem";
 import type { ConsortiumManifestSpec, ManifestAction } from "../../api/v1alpha1/consortium-manifest.ts";
 import type { Tier } from "../../api/v1alpha1/fields.ts";
+import { keccak256Bytes, keccak256Hex } from "../hash/keccak.ts";
 import { canonicalJson } from "./canonical.ts";
 
 /** The context an approval is bound to, beyond the manifest itself. */
@@ -73,7 +73,7 @@ export function canonicalManifest(
 }
 
 export function manifestDigest(manifest: CanonicalManifest): Hex {
-  return keccak256(toBytes(canonicalJson(manifest)));
+  return keccak256Hex(toBytes(canonicalJson(manifest)));
 }
 
 const MANIFEST_TYPES = {
@@ -128,7 +128,7 @@ export function manifestTypedData(manifest: CanonicalManifest): ManifestTypedDat
  * The type hashes are constants and each domain separator is kept; the tests
  * hold these to viem's hashTypedData on random manifests.
  */
-const typeHash = (type: string): Uint8Array => keccak256(toBytes(type), "bytes");
+const typeHash = (type: string): Uint8Array => keccak256Bytes(toBytes(type));
 const MANIFEST_DOMAIN_TYPE = typeHash(
   "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)",
 );
@@ -137,10 +137,10 @@ const MANIFEST_TYPE = typeHash(
 );
 const SAFE_DOMAIN_TYPE = typeHash("EIP712Domain(uint256 chainId,address verifyingContract)");
 const SAFE_MESSAGE_TYPE = typeHash("SafeMessage(bytes message)");
-const NAME_HASH = keccak256(toBytes("DSC Federation"), "bytes");
-const VERSION_HASH = keccak256(toBytes("1"), "bytes");
+const NAME_HASH = keccak256Bytes(toBytes("DSC Federation"));
+const VERSION_HASH = keccak256Bytes(toBytes("1"));
 
-const hashText = (text: string): Uint8Array => keccak256(toBytes(text), "bytes");
+const hashText = (text: string): Uint8Array => keccak256Bytes(toBytes(text));
 /** The federation's name, the actions, tiers and target sets repeat: their hashes are kept. */
 const repeated = new Map<string, Uint8Array>();
 function hashRepeated(key: string, hash: () => Uint8Array): Uint8Array {
@@ -154,7 +154,7 @@ function hashRepeated(key: string, hash: () => Uint8Array): Uint8Array {
 }
 const word = (value: bigint | number): Uint8Array => toBytes(BigInt(value), { size: 32 });
 const addressWord = (address: Address): Uint8Array => toBytes(pad(address, { size: 32 }));
-const hashWords = (...words: readonly Uint8Array[]): Uint8Array => keccak256(concatBytes(words), "bytes");
+const hashWords = (...words: readonly Uint8Array[]): Uint8Array => keccak256Bytes(concatBytes(words));
 const PREFIX = new Uint8Array([0x19, 0x01]);
 
 /** Domain separators by chain and contract: a federation has a handful. */
@@ -188,20 +188,20 @@ function manifestDataHash(manifest: CanonicalManifest, digest: Hex): Hex {
     word(manifest.expiresAt),
     toBytes(digest),
   );
-  return keccak256(
+  return keccak256Hex(
     concatBytes([PREFIX, separator("manifest", manifest.chainId, manifest.consortiumSafe), struct]),
   );
 }
 
 /** The Safe's EIP-712 `SafeMessage(bytes message)` hash of `dataHash`, for one Safe. */
 export function safeMessageHash(safe: Address, chainId: number, dataHash: Hex): Hex {
-  return safeMessageHashOf(safe, chainId, keccak256(toBytes(dataHash), "bytes"));
+  return safeMessageHashOf(safe, chainId, keccak256Bytes(toBytes(dataHash)));
 }
 
 /** The same, from the message's own hash (both Safes sign one message: it is hashed once). */
 function safeMessageHashOf(safe: Address, chainId: number, messageHash: Uint8Array): Hex {
   const struct = hashWords(SAFE_MESSAGE_TYPE, messageHash);
-  return keccak256(concatBytes([PREFIX, separator("safe", chainId, safe), struct]));
+  return keccak256Hex(concatBytes([PREFIX, separator("safe", chainId, safe), struct]));
 }
 
 /** All the hashes of one manifest, as the operator and the CLI report them. */
@@ -215,7 +215,7 @@ export interface ManifestHashes {
 export function manifestHashes(manifest: CanonicalManifest, boardSafe: Address): ManifestHashes {
   const digest = manifestDigest(manifest);
   const dataHash = manifestDataHash(manifest, digest);
-  const message = keccak256(toBytes(dataHash), "bytes");
+  const message = keccak256Bytes(toBytes(dataHash));
   return {
     digest,
     dataHash,
