@@ -85,6 +85,12 @@ export interface SignedCheckpoint extends Checkpoint {
   readonly note: string;
 }
 
+/** A full tile's first `width` hashes, or its bundle's entries `skip` to `width`: a partial tile it once was. */
+function prefixOf(whole: Uint8Array, entries: boolean, width: number, skip: number): Uint8Array {
+  if (width === TILE_WIDTH && skip === 0) return whole;
+  return entries ? encodeBundle(decodeBundle(whole).slice(skip, width)) : whole.slice(0, width * HASH_SIZE);
+}
+
 export class TileLog {
   readonly #o: LogOptions;
   #checkpoint: SignedCheckpoint;
@@ -395,18 +401,12 @@ export class TileLog {
       // behind this checkpoint) is served as the prefix of the full tile, which is all that is kept.
       const whole = tilePath({ ...tile, width: TILE_WIDTH }, parsed.entries);
       const bytes = this.#recent.get(whole) ?? (await this.#o.files.read(whole));
-      if (!bytes) return undefined;
-      if (!parsed.entries) return tile.width === TILE_WIDTH ? bytes : bytes.slice(0, tile.width * HASH_SIZE);
-      return skip > 0 || tile.width < TILE_WIDTH
-        ? encodeBundle(decodeBundle(bytes).slice(skip, tile.width))
-        : bytes;
+      return bytes && prefixOf(bytes, parsed.entries, tile.width, skip);
     }
     // A partial tile of the checkpoint: a prefix of the edge, or of the full tile it has become.
     if (tile.index < tilesAt(tile.level, this.#edgeSize).full) {
       const whole = await this.#read(tilePath({ ...tile, width: TILE_WIDTH }, parsed.entries));
-      return parsed.entries
-        ? encodeBundle(decodeBundle(whole).slice(skip, tile.width))
-        : whole.slice(0, tile.width * HASH_SIZE);
+      return prefixOf(whole, parsed.entries, tile.width, skip);
     }
     return parsed.entries
       ? encodeBundle(this.#edgeEntries.slice(skip, tile.width))
