@@ -5,7 +5,10 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FederationContext } from "../federation/context.ts";
+import type { ChainPause } from "../chain/reader.ts";
 import { createState, freshActor } from "../state/document.ts";
+import type { PauseRecord } from "../state/model.ts";
+import { batch } from "../state/transitions.ts";
 import { PauseLedger } from "../state/pause-ledger.ts";
 import { Guardian } from "./service.ts";
 
@@ -45,5 +48,95 @@ describe("the Alertmanager webhook's bearer token", () => {
       expect(guardian.authorizeAlertmanager("Bearer ")?.status).toBe(503);
       expect(guardian.authorizeAlertmanager("Bearer  ")?.status).toBe(503);
     }
+  });
+});
+
+describe("the chain's GuardianPause as the guardian observes it", () => {
+  const agentToken: `0x${string}` = `0x${"ab".repeat(32)}`;
+  const pauseContract = "0x00000000000000000000000000000000000000a1";
+  const guardianKey = "0x00000000000000000000000000000000000000b2";
+
+  /** A guardian over a document in memory, whose chain answers per block. */
+  async function observing(atBlock: (block: bigint) => ChainPause) {
+    let doc = createState(freshActor());
+    const ledger = await PauseLedger.open(await mkdtemp(join(tmpdir(), "dsc-guardian-")), () => ({
+      pauses: [],
+      lifted: [],
+    }));
+    const context = {
+      spec: { guardian: { pauseContract } },
+      chain: { guardianPause: (_: string, block: bigint) => Promise.resolve(atBlock(block)) },
+    } as unknown as FederationContext;
+    const guardian = new Guardian({
+      region: "alpha",
+      state: {
+        get doc() {
+          return doc;
+        },
+        change: (edit) => {
+          doc = batch(doc, edit);
+          return Promise.resolve();
+        },
+        onChange: () => () => undefined,
+      },
+      ledger,
+      federation: () => context,
+      registry: new Registry(),
+      logger: pino({ level: "silent" }),
+      now: Date.now,
+    });
+    // The agent's pause, as the breach path records it (and later on chain, as pause 1).
+    const recordAgentPause = (): void => {
+      const record: PauseRecord = {
+        token: agentToken,
+        region: "gamma",
+        source: "agent",
+        by: "0x00000000000000000000000000000000000000c3",
+        dsp: "0x00000000000000000000000000000000000000d4",
+        severity: "critical",
+        evidence: agentToken,
+        reason: "breach",
+        at: 1,
+      };
+      doc = batch(doc, (d) => d.pause(record));
+    };
+    return { guardian, context, recordAgentPause };
+  }
+
+  const paused = (id: bigint): ChainPause => ({
+    paused: true,
+    id,
+    guardian: guardianKey,
+    evidence: agentToken,
+    at: 1,
+  });
+  const unpaused = (id: bigint): ChainPause => ({ ...paused(id), paused: false });
+
+  it("does not take a read at an older block for news after a resume: a stale paused read raises no new pause", async () => {
+    // The agent's pause was recorded on chain as pause 1 at block 10; the Board unpaused it at block 20.
+    const { guardian, context, recordAgentPause } = await observing((block) =>
+      block < 20n ? paused(1n) : unpaused(1n),
+    );
+    recordAgentPause();
+    await guardian.observeChain(context, 15n); // paused, and known: its evidence is a pause in force
+    expect(guardian.pauses().map((p) => p.token)).toEqual([agentToken]);
+    await guardian.observeChain(context, 21n); // the Board's unpause is seen
+    expect(await guardian.resume([agentToken], "dsc/resume-1")).toEqual([agentToken]);
+    expect(guardian.paused()).toBe(false);
+    // A pass that reads at a head older than the unpause (kept fresh for up to a poll) sees pause 1 in force.
+    await guardian.observeChain(context, 19n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual([]);
+    expect(guardian.chainPause()?.paused).toBe(false);
+  });
+
+  it("still pauses for a new pause on chain whose evidence is a token already lifted", async () => {
+    const { guardian, context, recordAgentPause } = await observing((block) =>
+      block < 20n ? paused(1n) : block < 30n ? unpaused(1n) : paused(2n),
+    );
+    recordAgentPause();
+    await guardian.observeChain(context, 21n);
+    await guardian.resume([agentToken], "dsc/resume-1");
+    await guardian.observeChain(context, 31n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-2"]);
   });
 });

@@ -57,6 +57,10 @@ export class Guardian {
   readonly #o: GuardianOptions;
   readonly #reports: Counter<"source" | "result">;
   #chain: ChainPause | undefined;
+  /** The block of the newest chain read taken: an older one is stale news and changes nothing. */
+  #chainBlock = -1n;
+  /** The highest pause id seen lifted on chain: a pause is never paused again (a new one gets a new id). */
+  #chainLifted = 0n;
   /** Tokens this region lifted: what enforces the pause and shows it looks again. */
   readonly lifts = new Topic();
   /** The GuardianPause contract's state changed (read for the first time, paused, unpaused, unreadable). */
@@ -232,6 +236,11 @@ export class Guardian {
    * The chain's GuardianPause at the Federation controller's block: a pause
    * there that the state does not know (raised on chain directly) pauses the
    * clusters too.
+   *
+   * Reads come at blocks that are not always increasing (a pass may use a
+   * head a poll old). One older than the newest already taken is dropped:
+   * read after a resume lifted the pause it names, it would show that pause
+   * still in force on chain and raise a new one that no resume names.
    */
   async observeChain(ctx: FederationContext, block: bigint): Promise<void> {
     const contract = ctx.spec.guardian?.pauseContract;
@@ -239,16 +248,21 @@ export class Guardian {
       this.#setChain(undefined);
       return;
     }
+    if (block < this.#chainBlock) return;
     let state: ChainPause;
     try {
       state = await ctx.chain.guardianPause(getAddress(contract), block);
     } catch (error) {
       // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
-      this.#setChain(undefined);
+      if (block >= this.#chainBlock) this.#setChain(undefined);
       throw error;
     }
+    // A newer read landed while this one was on its way.
+    if (block < this.#chainBlock) return;
+    this.#chainBlock = block;
+    if (!state.paused && state.id > this.#chainLifted) this.#chainLifted = state.id;
     this.#setChain(state);
-    if (!state.paused) return;
+    if (!state.paused || state.id <= this.#chainLifted) return;
     const token = chainPauseToken(state.id);
     // This chain pause is handled (recorded, or lifted here).
     if (recordedPauseToken(this.#o.state.doc, token) || this.#o.ledger.isLifted(token)) return;
