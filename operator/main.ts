@@ -140,7 +140,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       policyChanged: policy.changed,
       logger: log,
       registry,
-      guardian: guardian && { watch: guardian.guardian, transitions: guardian.transitions },
+      guardian: guardian?.guardian,
       replicationStatus: replication && (() => replication.status()),
       receipts,
       logStatus:

@@ -1,5 +1,6 @@
-// status.guardian, written apart from the rest of the Federation's status:
-// what shows a pause as soon as it is in force, and nothing more.
+// status.guardian and the Paused condition, written apart from the rest of the
+// Federation's status: what shows a pause as soon as it is in force, in one
+// write, and nothing more.
 import { describe, expect, it } from "vitest";
 import type { FederationSpec, FederationStatus } from "../api/v1alpha1/federation.ts";
 import type { FederationObject } from "../api/v1alpha1/objects.ts";
@@ -38,6 +39,7 @@ function setup(options: { guardian?: boolean; status?: FederationStatus; name?: 
   const pauses: ActivePause[] = [];
   const writes: unknown[] = [];
   const events: { reason: string; note: string }[] = [];
+  const clock = { now: new Date(Date.UTC(2026, 11, 7, 9, 0, 0)) };
   const reconcile = pauseStatusReconciler({
     federations: { list: () => [federation] } as unknown as Informer<FederationObject>,
     current,
@@ -53,17 +55,30 @@ function setup(options: { guardian?: boolean; status?: FederationStatus; name?: 
     events: {
       event: (_: unknown, e: { reason: string; note: string }) => events.push(e),
     } as unknown as EventRecorder,
+    now: () => clock.now,
   });
-  return { reconcile: () => reconcile("dsc", {} as never), pauses, writes, events, federation };
+  return { reconcile: () => reconcile("dsc", {} as never), pauses, writes, events, federation, clock };
 }
 
-describe("the Federation's status.guardian", () => {
+const notPaused = (at = "2026-12-07T09:00:00Z") => ({
+  type: "Paused",
+  status: "False" as const,
+  reason: "NotPaused",
+  message: "no guardian pause in force",
+  observedGeneration: 1,
+  lastTransitionTime: at,
+});
+
+describe("the Federation's status.guardian and Paused condition", () => {
   it("shows a pause once, with an Event, and is not written again while nothing changes", async () => {
     const s = setup();
     await s.reconcile();
-    expect(s.writes).toEqual([{ guardian: { paused: false, action: "ScaleToZero", pauses: [] } }]);
+    expect(s.writes).toEqual([
+      { guardian: { paused: false, action: "ScaleToZero", pauses: [] }, conditions: [notPaused()] },
+    ]);
     expect(s.events).toEqual([]);
 
+    s.clock.now = new Date(Date.UTC(2026, 11, 7, 9, 5, 0));
     s.pauses.push(pause);
     await s.reconcile();
     expect(s.writes).toHaveLength(2);
@@ -85,16 +100,31 @@ describe("the Federation's status.guardian", () => {
           },
         ],
       },
+      // The condition rides in the same write, so `kubectl wait --for=condition=Paused` and
+      // status.guardian never disagree.
+      conditions: [
+        {
+          type: "Paused",
+          status: "True",
+          reason: "BreachReported",
+          message: `1 pause(s) in force; first by ${pause.by} (DSP ${pause.dsp}) in gamma: settlement invariant broken (evidence ${pause.evidence}, token ${pause.token}). Only a critical-tier resume manifest lifts it.`,
+          observedGeneration: 1,
+          lastTransitionTime: "2026-12-07T09:05:00Z",
+        },
+      ],
     });
     expect(s.events.map((e) => e.reason)).toEqual(["GuardianPaused"]);
     expect(s.events[0]?.note).toContain("in gamma: settlement invariant broken");
 
+    // Later, nothing new: no write, and the transition time stays when it happened.
+    s.clock.now = new Date(Date.UTC(2026, 11, 7, 9, 9, 0));
     await s.reconcile();
     expect(s.writes).toHaveLength(2);
 
     s.pauses.length = 0;
     await s.reconcile();
     expect(s.writes).toHaveLength(3);
+    expect((s.writes[2] as FederationStatus).conditions).toEqual([notPaused("2026-12-07T09:09:00Z")]);
     expect(s.events.map((e) => e.reason)).toEqual(["GuardianPaused", "GuardianResumed"]);
   });
 
@@ -116,7 +146,20 @@ describe("the Federation's status.guardian", () => {
 
   it("takes the API server's key order for no change", async () => {
     const s = setup({
-      status: { guardian: { pauses: [], action: "ScaleToZero", paused: false } },
+      status: {
+        conditions: [
+          notPaused("2026-12-07T08:00:00Z"),
+          // The Federation controller's: neither compared nor written here.
+          {
+            type: "Ready",
+            status: "True",
+            reason: "Ready",
+            message: "",
+            lastTransitionTime: "2026-12-07T08:00:00Z",
+          },
+        ],
+        guardian: { pauses: [], action: "ScaleToZero", paused: false },
+      },
     });
     await s.reconcile();
     expect(s.writes).toEqual([]);
@@ -125,8 +168,26 @@ describe("the Federation's status.guardian", () => {
   it("puts back a status.guardian someone else changed", async () => {
     const s = setup({ status: { guardian: { paused: true, pauses: [] } } });
     await s.reconcile();
-    expect(s.writes).toEqual([{ guardian: { paused: false, action: "ScaleToZero", pauses: [] } }]);
+    expect(s.writes).toEqual([
+      { guardian: { paused: false, action: "ScaleToZero", pauses: [] }, conditions: [notPaused()] },
+    ]);
     expect(s.events.map((e) => e.reason)).toEqual(["GuardianResumed"]);
+  });
+
+  it("puts back a Paused condition someone else changed, keeping when it last moved", async () => {
+    const s = setup({
+      status: {
+        guardian: { paused: false, action: "ScaleToZero", pauses: [] },
+        conditions: [{ ...notPaused("2026-12-07T08:00:00Z"), message: "edited by hand" }],
+      },
+    });
+    await s.reconcile();
+    expect(s.writes).toEqual([
+      {
+        guardian: { paused: false, action: "ScaleToZero", pauses: [] },
+        conditions: [notPaused("2026-12-07T08:00:00Z")],
+      },
+    ]);
   });
 
   it("releases the field when the Federation no longer has spec.guardian, and then writes nothing", async () => {

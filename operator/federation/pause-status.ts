@@ -3,8 +3,9 @@
 // lifted then shows at once: not after a poll of the chain that holds the
 // Federation controller's one worker, and without the whole status rebuilt and
 // written. Server-side apply keeps the two writers' fields apart: the
-// Federation controller leaves status.guardian to this one, and keeps the
-// Paused condition (the conditions are one list, owned whole).
+// Federation controller leaves status.guardian and the Paused condition to
+// this one (the conditions are a map keyed by type, each entry owned by its
+// writer), so a pause raised or lifted is one write, condition and all.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { FederationStatus, PauseAction } from "../api/v1alpha1/federation.ts";
@@ -17,10 +18,12 @@ import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { objectKey, ownKey } from "../runtime/keys.ts";
 import type { Reconciler } from "../runtime/controller.ts";
+import { setCondition, type Condition, type ConditionInput } from "../runtime/conditions.ts";
 import { metaTime } from "../runtime/time.ts";
 import { trace } from "../runtime/trace.ts";
 import type { ActivePause } from "../state/readers.ts";
 import type { CurrentFederation } from "./context.ts";
+import { PAUSED_CONDITION } from "./status-owners.ts";
 import { sortedJson } from "./volatile.ts";
 
 type GuardianStatus = NonNullable<FederationStatus["guardian"]>;
@@ -49,6 +52,34 @@ export function guardianStatus(
   };
 }
 
+/** The Paused condition for the pauses in force. */
+export function pausedCondition(pauses: readonly ActivePause[], generation: number): ConditionInput {
+  const first = pauses[0];
+  if (!first)
+    return {
+      type: PAUSED_CONDITION,
+      status: "False",
+      reason: "NotPaused",
+      message: "no guardian pause in force",
+      observedGeneration: generation,
+    };
+  const reason =
+    first.source === "chain"
+      ? "PausedOnChain"
+      : first.source === "alertmanager"
+        ? "AlertFiring"
+        : first.source === "log"
+          ? "LogDiscrepancy"
+          : "BreachReported";
+  return {
+    type: PAUSED_CONDITION,
+    status: "True",
+    reason,
+    message: `${String(pauses.length)} pause(s) in force; first by ${first.by}${first.dsp !== "-" ? ` (DSP ${first.dsp})` : ""} in ${first.region}: ${first.reason} (evidence ${first.evidence}, token ${first.token}). Only a critical-tier resume manifest lifts it.`,
+    observedGeneration: generation,
+  };
+}
+
 export interface PauseStatusOptions {
   readonly federations: Informer<FederationObject>;
   readonly current: CurrentFederation;
@@ -57,6 +88,7 @@ export interface PauseStatusOptions {
   /** Its own field manager (the guardian's): the Federation controller's applies leave these fields alone. */
   readonly applier: Applier;
   readonly events: EventRecorder;
+  readonly now?: () => Date;
 }
 
 export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
@@ -74,14 +106,23 @@ export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
     const pauses = o.pauses();
     const next = context.spec.guardian ? guardianStatus(pauses, o.chainPause(), action) : undefined;
     const shown = object.status?.guardian;
-    if (sortedJson(shown ?? null) === sortedJson(next ?? null)) return {};
+    const shownCondition = object.status?.conditions?.find((c) => c.type === PAUSED_CONDITION);
+    // Kept from the condition shown while its status holds (setCondition), so equal when nothing moved.
+    const condition: Condition | undefined = next
+      ? setCondition(
+          shownCondition ? [shownCondition] : [],
+          pausedCondition(pauses, object.metadata?.generation ?? 0),
+          (o.now ?? (() => new Date()))(),
+        )[0]
+      : undefined;
+    if (sortedJson([shown, shownCondition]) === sortedJson([next, condition])) return {};
     trace(`federation/${key}`, "pause status to write");
-    // Without spec.guardian, an apply without the field releases it, and it goes.
+    // Without spec.guardian, an apply without the fields releases them, and they go.
     await o.applier.applyStatus({
       apiVersion: API_VERSION,
       kind: "Federation",
       metadata: { name: key },
-      status: next ? { guardian: next } : {},
+      status: next && condition ? { guardian: next, conditions: [condition] } : {},
     });
     trace(`federation/${key}`, "pause shown");
     const before = wrote.get(key) ?? shown?.paused ?? false;

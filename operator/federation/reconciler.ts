@@ -18,7 +18,6 @@ import { parse, ValidationError } from "../api/schema.ts";
 import { anchorWriter, guardianWriter } from "../chain/writers.ts";
 import type { FederationObject } from "../api/v1alpha1/objects.ts";
 import { ChainReader, ChainUnavailableError } from "../chain/reader.ts";
-import type { ActivePause } from "../state/readers.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { API_KEY, SafeService } from "../safe/service.ts";
@@ -30,13 +29,13 @@ import type { Reconciler } from "../runtime/controller.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { metaTime } from "../runtime/time.ts";
 import type { CurrentFederation, FederationContext } from "./context.ts";
+import { withoutPauseFields } from "./status-owners.ts";
 import { settledText, VOLATILE_REFRESH_MS } from "./volatile.ts";
 import { FRESH_HEAD } from "../verification/verify.ts";
 import { trace } from "../runtime/trace.ts";
 
 /** What the Federation controller asks of the guardian pause (guardian/service.ts). */
 export interface PauseWatch {
-  pauses(): ActivePause[];
   /** The chain's GuardianPause at the controller's block: a pause raised on chain pauses the clusters too. */
   observeChain(context: FederationContext, block: bigint): Promise<void>;
 }
@@ -67,8 +66,6 @@ export interface FederationControllerOptions {
   readonly receipts?: Receipts | undefined;
   /** This region's log as it stands, shown in status. */
   readonly logStatus?: (() => FederationStatus["log"]) | undefined;
-  /** Whether this pass was asked for by a pause raised or lifted (and takes that mark). */
-  readonly pauseOnly?: (key: string) => boolean;
 }
 
 interface Current {
@@ -106,7 +103,6 @@ export function federationReconciler(options: FederationControllerOptions): Reco
   let announced = new Set<string>();
   const reconcile: Reconciler = async (key, { log }) => {
     trace(`federation/${key}`, "reconcile");
-    const forPause = options.pauseOnly?.(key) ?? false;
     const object = select(options.federations.list(), options.federationName);
     if (object.kind === "none" || object.kind === "ambiguous") {
       if (object.kind === "ambiguous")
@@ -121,8 +117,11 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     if (federation.metadata?.name !== key) return {};
     const generation = federation.metadata.generation ?? 0;
     const conditions = (list: readonly Condition[]) => [...list];
-    // status.guardian is written by its own controller (pause-status.ts): left out of this apply.
-    let status: FederationStatus = { ...withoutGuardian(federation.status), observedGeneration: generation };
+    // status.guardian and the Paused condition are written by their own controller (status-owners.ts).
+    let status: FederationStatus = {
+      ...(federation.status && withoutPauseFields(federation.status)),
+      observedGeneration: generation,
+    };
     const condition = (
       type: string,
       value: "True" | "False" | "Unknown",
@@ -314,12 +313,10 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     const live = current as Current;
 
     try {
-      // The periodic pass reads the head when the last read is half a poll old. A pass a pause
-      // or a lift set off shows it at once, with the head the polls read, unless they have not
-      // read it for two polls: then the chain is read, and a chain gone shows as unreadable.
+      // The periodic pass reads the head when the last read is half a poll old.
       const block = await live.context.chain.pinBlock(
         spec.chain.confirmations ?? DEFAULT_CONFIRMATIONS,
-        forPause ? options.pollMs * 2 : options.pollMs / 2,
+        options.pollMs / 2,
       );
       trace(`federation/${key}`, "block pinned");
       const [consortium, board] = await Promise.all([
@@ -435,37 +432,11 @@ export function federationReconciler(options: FederationControllerOptions): Reco
       else condition("LogConsistent", "True", "Consistent", "no log warning in the last 10 minutes");
     }
     trace(`federation/${key}`, "status built");
-    const pause = options.guardian;
-    if (pause && guardian) {
-      const pauses = pause.pauses();
-      const first = pauses[0];
-      if (first)
-        condition(
-          "Paused",
-          "True",
-          first.source === "chain"
-            ? "PausedOnChain"
-            : first.source === "alertmanager"
-              ? "AlertFiring"
-              : first.source === "log"
-                ? "LogDiscrepancy"
-                : "BreachReported",
-          `${String(pauses.length)} pause(s) in force; first by ${first.by}${first.dsp !== "-" ? ` (DSP ${first.dsp})` : ""} in ${first.region}: ${first.reason} (evidence ${first.evidence}, token ${first.token}). Only a critical-tier resume manifest lifts it.`,
-        );
-      else condition("Paused", "False", "NotPaused", "no guardian pause in force");
-    }
     await writeStatus(federation, status);
     trace(`federation/${key}`, "status written");
     return { requeueAfter: options.pollMs };
   };
   return reconcile;
-}
-
-/** status.guardian is written by its own controller and field manager (pause-status.ts): not in this apply. */
-function withoutGuardian(status: FederationStatus | undefined): Omit<FederationStatus, "guardian"> {
-  const rest: Partial<FederationStatus> = { ...status };
-  delete rest.guardian;
-  return rest;
 }
 
 const SECRET_REREAD_MS = 5_000;

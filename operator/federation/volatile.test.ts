@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FederationStatus } from "../api/v1alpha1/federation.ts";
+import { withoutPauseFields } from "./status-owners.ts";
 import { settledText } from "./volatile.ts";
 
 const chain = {
@@ -88,5 +89,23 @@ describe("what of a Federation's status only moves", () => {
 
   it("leaves out status.guardian, which another controller writes under its own field manager", () => {
     expect(settledText({ ...status, guardian: { paused: true, pauses: [] } })).toBe(settledText(status));
+  });
+});
+
+describe("what of a Federation's status the Federation controller leaves to the pause-status controller", () => {
+  it("neither compares nor applies status.guardian and the Paused condition", () => {
+    const paused = { ...ready, type: "Paused", status: "True" as const, reason: "BreachReported" };
+    const shown: FederationStatus = {
+      ...status,
+      guardian: { paused: true, pauses: [] },
+      conditions: [ready, paused],
+    };
+    // What the cluster shows, with the other writer's fields, is no change from what this one builds.
+    expect(settledText(shown)).toBe(settledText(status));
+    const applied = withoutPauseFields(shown);
+    expect(applied.conditions).toEqual([ready]);
+    expect("guardian" in applied).toBe(false);
+    // The object it was taken from is left as it was.
+    expect(shown.conditions).toEqual([ready, paused]);
   });
 });

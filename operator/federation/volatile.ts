@@ -5,20 +5,21 @@
 // seconds; anything else is written at once. Statuses are compared as text
 // with keys sorted, so the order the API server returns keys in is no change.
 import type { FederationStatus } from "../api/v1alpha1/federation.ts";
+import { withoutPauseFields } from "./status-owners.ts";
 
 /** Fields that only move (block, read time, heard time, RTT, sizes) are refreshed at most this often. */
 export const VOLATILE_REFRESH_MS = 5000;
 
 /**
  * The status without what only moves, as canonical text: equal texts mean nothing happened.
- * status.guardian is not the Federation controller's to write (pause-status.ts) and is left out.
+ * status.guardian and the Paused condition are not the Federation controller's to write
+ * (status-owners.ts) and are left out.
  */
 export function settledText(status: FederationStatus | undefined): string {
   if (!status) return "";
   const log = status.log;
   return sortedJson({
-    ...status,
-    guardian: undefined,
+    ...withoutPauseFields(status),
     chain: status.chain && { ...status.chain, block: undefined, readAt: undefined },
     peers: status.peers?.map((p) => ({
       ...p,

@@ -367,7 +367,9 @@ export const federationStatus = object({
       ),
     }),
   ),
-  conditions: optional(array(condition(), { maxItems: 16 })),
+  // A map keyed by type, as Kubernetes' own conditions are: two field managers each own
+  // their own conditions (the guardian's Paused, pause-status.ts; the rest, reconciler.ts).
+  conditions: optional(array(condition(), { maxItems: 16, mapKey: "type" })),
 });
 
 export type FederationSpec = Infer<typeof federationSpec>;
