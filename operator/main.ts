@@ -104,7 +104,8 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   // What the takeover check of an apply reads, started by the mirror beside its write.
   const liveReads = new LiveReads(api);
 
-  // The guardian's own field manager: the workloads a pause scales, and status.guardian.
+  // The guardian's own field manager: the workloads a pause scales, status.guardian and the
+  // Federation's Paused condition.
   const guardianApplier = new Applier(kc, { fieldManager: GUARDIAN_FIELD_MANAGER });
   // Replication and the guardian pause, when this operator has a peer identity.
   const federated = config.peers

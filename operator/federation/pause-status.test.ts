@@ -24,7 +24,15 @@ const pause: ActivePause = {
   regions: ["gamma", "alpha"],
 };
 
-function setup(options: { guardian?: boolean; status?: FederationStatus; name?: string } = {}) {
+function setup(
+  options: {
+    guardian?: boolean;
+    status?: FederationStatus;
+    name?: string;
+    /** status.conditions as a CRD of the release before has it: one list, owned whole. */
+    atomicConditions?: boolean;
+  } = {},
+) {
   const federation: FederationObject = {
     apiVersion: "dsc.federation.dev/v1alpha1",
     kind: "Federation",
@@ -46,10 +54,17 @@ function setup(options: { guardian?: boolean; status?: FederationStatus; name?: 
     pauses: () => pauses,
     chainPause: () => undefined,
     applier: {
-      applyStatus: (object: { status: unknown }) => {
+      applyStatus: (object: { status: FederationStatus }) => {
         writes.push(object.status);
-        federation.status = object.status as FederationStatus;
-        return Promise.resolve(object);
+        // What the API server keeps: the applied fields, and of a map-typed list, the other entries.
+        const kept = (federation.status?.conditions ?? []).filter(
+          (c) => !object.status.conditions?.some((n) => n.type === c.type),
+        );
+        const conditions = options.atomicConditions
+          ? object.status.conditions
+          : [...kept, ...(object.status.conditions ?? [])];
+        federation.status = { ...object.status, ...(conditions?.length ? { conditions } : {}) };
+        return Promise.resolve({ ...object, status: federation.status });
       },
     } as unknown as Applier,
     events: {
@@ -205,5 +220,56 @@ describe("the Federation's status.guardian and Paused condition", () => {
     s.pauses.push(pause);
     await s.reconcile();
     expect(s.writes).toEqual([]);
+  });
+
+  it("leaves the other writer's conditions where they are", async () => {
+    const ready = {
+      type: "Ready",
+      status: "True" as const,
+      reason: "Ready",
+      message: "",
+      lastTransitionTime: "x",
+    };
+    const s = setup({ status: { conditions: [ready] } });
+    await s.reconcile();
+    expect(s.federation.status?.conditions?.map((c) => c.type)).toEqual(["Ready", "Paused"]);
+    expect(s.events).toEqual([]);
+  });
+
+  it("stops writing the condition, says so, and still shows the pause, on a CRD that owns the list whole", async () => {
+    const ready = {
+      type: "Ready",
+      status: "True" as const,
+      reason: "Ready",
+      message: "",
+      lastTransitionTime: "x",
+    };
+    const s = setup({ status: { conditions: [ready] }, atomicConditions: true });
+    await s.reconcile();
+    expect(s.events.map((e) => e.reason)).toEqual(["CRDOutOfDate"]);
+    expect(s.events[0]?.note).toContain("kubectl apply --server-side -f charts/dsc-operator/crds/");
+    // The Federation controller puts its conditions back; from then on this writer leaves the list alone.
+    s.federation.status = { ...s.federation.status, conditions: [ready] };
+    s.pauses.push(pause);
+    await s.reconcile();
+    expect(s.writes).toHaveLength(2);
+    expect(s.writes[1]).not.toHaveProperty("conditions");
+    expect((s.writes[1] as FederationStatus).guardian?.paused).toBe(true);
+    await s.reconcile();
+    expect(s.writes).toHaveLength(2);
+    expect(s.events.map((e) => e.reason)).toEqual(["CRDOutOfDate", "GuardianPaused"]);
+  });
+
+  it("without spec.guardian, releases once what it wrote and then leaves what others wrote", async () => {
+    const s = setup({
+      guardian: false,
+      status: { conditions: [{ ...notPaused(), message: "written by someone else" }] },
+    });
+    await s.reconcile();
+    expect(s.writes).toEqual([{}]);
+    // Another manager's condition stays; it is not this controller's to write away again.
+    s.federation.status = { conditions: [{ ...notPaused(), message: "written by someone else" }] };
+    await s.reconcile();
+    expect(s.writes).toEqual([{}]);
   });
 });

@@ -89,12 +89,19 @@ export interface PauseStatusOptions {
   readonly applier: Applier;
   readonly events: EventRecorder;
   readonly now?: () => Date;
+  readonly logger?: Logger;
 }
 
 export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
   // Whether the last write of this process showed a pause, by Federation: what an Event is
   // told against (the cache may still show the write before it).
   const wrote = new Map<string, boolean>();
+  // Federations released once by this process (no spec.guardian): what is left there is another
+  // manager's, and an apply of nothing again would change nothing.
+  const released = new Set<string>();
+  // Federations whose CRD predates this release: status.conditions is still one list owned whole,
+  // and a write of the Paused condition alone would take every other condition with it.
+  const wholeList = new Set<string>();
   return async (key) => {
     trace(`federation/${key}`, "pause status");
     const context = o.current.get();
@@ -108,23 +115,47 @@ export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
     const shown = object.status?.guardian;
     const shownCondition = object.status?.conditions?.find((c) => c.type === PAUSED_CONDITION);
     // Kept from the condition shown while its status holds (setCondition), so equal when nothing moved.
-    const condition: Condition | undefined = next
-      ? setCondition(
-          shownCondition ? [shownCondition] : [],
-          pausedCondition(pauses, object.metadata?.generation ?? 0),
-          (o.now ?? (() => new Date()))(),
-        )[0]
-      : undefined;
-    if (sortedJson([shown, shownCondition]) === sortedJson([next, condition])) return {};
+    const condition: Condition | undefined =
+      next && !wholeList.has(key)
+        ? setCondition(
+            shownCondition ? [shownCondition] : [],
+            pausedCondition(pauses, object.metadata?.generation ?? 0),
+            (o.now ?? (() => new Date()))(),
+          )[0]
+        : undefined;
+    if (next) {
+      released.delete(key);
+      const shownHere = wholeList.has(key) ? undefined : shownCondition;
+      if (sortedJson([shown, shownHere]) === sortedJson([next, condition])) return {};
+    } else if (released.has(key) || (shown === undefined && shownCondition === undefined)) return {};
     trace(`federation/${key}`, "pause status to write");
+    const others = (object.status?.conditions ?? []).filter((c) => c.type !== PAUSED_CONDITION);
     // Without spec.guardian, an apply without the fields releases them, and they go.
-    await o.applier.applyStatus({
+    const stored = await o.applier.applyStatus({
       apiVersion: API_VERSION,
       kind: "Federation",
       metadata: { name: key },
-      status: next && condition ? { guardian: next, conditions: [condition] } : {},
+      status: next ? { guardian: next, ...(condition && { conditions: [condition] }) } : {},
     });
+    if (!next) released.add(key);
     trace(`federation/${key}`, "pause shown");
+    if (
+      condition &&
+      others.length > 0 &&
+      ((stored as FederationObject).status?.conditions?.length ?? 0) <= 1
+    ) {
+      // Only a list owned whole loses the other writer's conditions to this apply.
+      wholeList.add(key);
+      o.logger?.error(
+        { federation: key },
+        "the Federation CRD predates this release (status.conditions is not a map keyed by type): apply this release's CRDs with kubectl apply --server-side -f charts/dsc-operator/crds/; until then the Paused condition is not written, status.guardian still is",
+      );
+      o.events.event(object, {
+        type: "Warning",
+        reason: "CRDOutOfDate",
+        note: "status.conditions is not a map keyed by type: apply this release's CRDs (kubectl apply --server-side -f charts/dsc-operator/crds/); the Paused condition waits for them, status.guardian shows the pause",
+      });
+    }
     const before = wrote.get(key) ?? shown?.paused ?? false;
     wrote.set(key, next?.paused ?? false);
     const first = pauses[0];

@@ -152,8 +152,8 @@ export function federationReconciler(options: FederationControllerOptions): Reco
     }
 
     const readSecret = async (ref: { name: string; key: string }, field: string): Promise<string> => {
-      // A Secret read is reused for a few seconds: a pass runs at every chain poll and on
-      // every pause transition, and a rotated key need not be seen sooner than that.
+      // A Secret read is reused for a few seconds: a pass runs at every chain poll, and a
+      // rotated key need not be seen sooner than that.
       const cacheKey = `${ref.name}/${ref.key}`;
       const cached = secrets.get(cacheKey);
       const at = options.now().getTime();

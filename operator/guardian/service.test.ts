@@ -56,17 +56,21 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
   const pauseContract = "0x00000000000000000000000000000000000000a1";
   const guardianKey = "0x00000000000000000000000000000000000000b2";
 
-  /** A guardian over a document in memory, whose chain answers per block. */
-  async function observing(atBlock: (block: bigint) => ChainPause) {
+  /** A guardian over a document in memory, whose chain answers per contract and block. */
+  async function observing(atBlock: (block: bigint, contract: string) => ChainPause | Promise<ChainPause>) {
     let doc = createState(freshActor());
     const ledger = await PauseLedger.open(await mkdtemp(join(tmpdir(), "dsc-guardian-")), () => ({
       pauses: [],
       lifted: [],
     }));
-    const context = {
-      spec: { guardian: { pauseContract } },
-      chain: { guardianPause: (_: string, block: bigint) => Promise.resolve(atBlock(block)) },
-    } as unknown as FederationContext;
+    const contextOf = (contract: string) =>
+      ({
+        spec: { chain: { chainId: 31337 }, guardian: { pauseContract: contract } },
+        chain: {
+          guardianPause: (at: string, block: bigint) => Promise.resolve(atBlock(block, at.toLowerCase())),
+        },
+      }) as unknown as FederationContext;
+    const context = contextOf(pauseContract);
     const guardian = new Guardian({
       region: "alpha",
       state: {
@@ -100,7 +104,7 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
       };
       doc = batch(doc, (d) => d.pause(record));
     };
-    return { guardian, context, recordAgentPause };
+    return { guardian, context, contextOf, recordAgentPause };
   }
 
   const paused = (id: bigint): ChainPause => ({
@@ -138,5 +142,61 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
     await guardian.resume([agentToken], "dsc/resume-1");
     await guardian.observeChain(context, 31n);
     expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-2"]);
+  });
+
+  it("does not take a lifted pause for one in force again, whatever block the read says", async () => {
+    // A node that answers for an older state than the block asked (a load balancer, a node catching up).
+    const { guardian, context, recordAgentPause } = await observing((block) =>
+      block === 22n ? paused(1n) : block < 20n ? paused(1n) : unpaused(1n),
+    );
+    recordAgentPause();
+    await guardian.observeChain(context, 21n);
+    await guardian.resume([agentToken], "dsc/resume-1");
+    await guardian.observeChain(context, 22n);
+    expect(guardian.pauses()).toEqual([]);
+  });
+
+  it("drops a read that comes back after a newer one, even if it was asked first", async () => {
+    let answerOld: (p: ChainPause) => void = () => undefined;
+    const { guardian, context, recordAgentPause } = await observing((block) =>
+      block === 19n ? new Promise<ChainPause>((resolve) => (answerOld = resolve)) : unpaused(1n),
+    );
+    recordAgentPause();
+    const old = guardian.observeChain(context, 19n);
+    await guardian.observeChain(context, 21n);
+    await guardian.resume([agentToken], "dsc/resume-1");
+    answerOld(paused(1n));
+    await old;
+    expect(guardian.pauses()).toEqual([]);
+    expect(guardian.chainPause()?.paused).toBe(false);
+  });
+
+  it("starts over on another pause contract, whose ids start again at 1", async () => {
+    const other = "0x00000000000000000000000000000000000000e5";
+    const fresh = `0x${"ee".repeat(32)}` as const;
+    const { guardian, context, contextOf, recordAgentPause } = await observing((block, contract) =>
+      contract === other ? { ...paused(1n), evidence: fresh } : block < 20n ? paused(1n) : unpaused(1n),
+    );
+    recordAgentPause();
+    await guardian.observeChain(context, 21n);
+    await guardian.resume([agentToken], "dsc/resume-1");
+    // The Federation now names a new contract, on a chain read at a lower block than before.
+    await guardian.observeChain(contextOf(other), 5n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-1"]);
+  });
+
+  it("takes a chain that stays behind as one that went back, after a few reads", async () => {
+    const fresh = `0x${"ee".repeat(32)}` as const;
+    const { guardian, context } = await observing((block) =>
+      block >= 100n ? unpaused(1n) : { ...paused(1n), evidence: fresh },
+    );
+    await guardian.observeChain(context, 100n);
+    // The chain was reset: its pause 1 is new. Dropped three times as a stale read, then taken.
+    for (const block of [10n, 11n, 12n]) {
+      await guardian.observeChain(context, block);
+      expect(guardian.pauses()).toEqual([]);
+    }
+    await guardian.observeChain(context, 13n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-1"]);
   });
 });

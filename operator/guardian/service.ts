@@ -51,16 +51,23 @@ interface AlertmanagerAlert {
   fingerprint?: unknown;
 }
 
+/** Reads of the chain's pause at an older block dropped in a row before the chain is taken as gone back. */
+const MAX_STALE_READS = 3;
+
 const sha256 = (text: string): Hex => `0x${createHash("sha256").update(text).digest("hex")}`;
 
 export class Guardian {
   readonly #o: GuardianOptions;
   readonly #reports: Counter<"source" | "result">;
   #chain: ChainPause | undefined;
+  /** The chain and contract the reads below are of: another one starts them over. */
+  #chainSource = "";
   /** The block of the newest chain read taken: an older one is stale news and changes nothing. */
   #chainBlock = -1n;
   /** The highest pause id seen lifted on chain: a pause is never paused again (a new one gets a new id). */
   #chainLifted = 0n;
+  /** Older reads dropped in a row: a chain that stays behind went back (a reset, an RPC behind). */
+  #staleInRow = 0;
   /** Tokens this region lifted: what enforces the pause and shows it looks again. */
   readonly lifts = new Topic();
   /** The GuardianPause contract's state changed (read for the first time, paused, unpaused, unreadable). */
@@ -237,10 +244,11 @@ export class Guardian {
    * there that the state does not know (raised on chain directly) pauses the
    * clusters too.
    *
-   * Reads come at blocks that are not always increasing (a pass may use a
-   * head a poll old). One older than the newest already taken is dropped:
-   * read after a resume lifted the pause it names, it would show that pause
-   * still in force on chain and raise a new one that no resume names.
+   * Reads need not come in block order (two passes, or an RPC node behind
+   * another). One older than the newest already taken is dropped: read after
+   * a resume lifted the pause it names, it would show that pause still in
+   * force on chain and raise a new one that no resume names. Only a few in a
+   * row, though: a chain that stays behind went back, and is read afresh.
    */
   async observeChain(ctx: FederationContext, block: bigint): Promise<void> {
     const contract = ctx.spec.guardian?.pauseContract;
@@ -248,17 +256,19 @@ export class Guardian {
       this.#setChain(undefined);
       return;
     }
-    if (block < this.#chainBlock) return;
+    const source = `${String(ctx.spec.chain.chainId)} ${getAddress(contract)}`;
+    if (source !== this.#chainSource) this.#startOver(source);
+    if (this.#stale(block)) return;
     let state: ChainPause;
     try {
       state = await ctx.chain.guardianPause(getAddress(contract), block);
     } catch (error) {
       // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
-      if (block >= this.#chainBlock) this.#setChain(undefined);
+      if (source === this.#chainSource && block >= this.#chainBlock) this.#setChain(undefined);
       throw error;
     }
-    // A newer read landed while this one was on its way.
-    if (block < this.#chainBlock) return;
+    // Another contract, or a newer read, landed while this one was on its way.
+    if (source !== this.#chainSource || this.#stale(block)) return;
     this.#chainBlock = block;
     if (!state.paused && state.id > this.#chainLifted) this.#chainLifted = state.id;
     this.#setChain(state);
@@ -280,6 +290,28 @@ export class Guardian {
       evidence: state.evidence,
       reason: `GuardianPause ${state.id.toString()} on chain`,
     });
+  }
+
+  #startOver(source: string): void {
+    this.#chainSource = source;
+    this.#chainBlock = -1n;
+    this.#chainLifted = 0n;
+    this.#staleInRow = 0;
+  }
+
+  /** Whether a read at `block` is older than the newest taken, and to be dropped. */
+  #stale(block: bigint): boolean {
+    if (block >= this.#chainBlock) {
+      this.#staleInRow = 0;
+      return false;
+    }
+    if (++this.#staleInRow <= MAX_STALE_READS) return true;
+    this.#o.logger.warn(
+      { from: this.#chainBlock.toString(), to: block.toString() },
+      "the chain's GuardianPause is read at an older block, again and again: taken as a chain that went back",
+    );
+    this.#startOver(this.#chainSource);
+    return false;
   }
 
   #setChain(state: ChainPause | undefined): void {

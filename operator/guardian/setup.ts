@@ -39,7 +39,7 @@ export interface GuardianSetup {
 export function setupGuardian(o: GuardianSetup): {
   guardian: Guardian;
   enforcer: Controller;
-  /** Raised (true) or lifted (false): what shows the pause refreshes. */
+  /** Raised (true) or lifted (false): the manifest controller holds or releases what waits. */
   transitions: Topic<boolean>;
   /** Any change of the pauses in force: one more, one fewer, one more region that took one. */
   pausesChanged: Topic;
