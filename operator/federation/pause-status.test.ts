@@ -75,6 +75,15 @@ function setup(
   return { reconcile: () => reconcile("dsc", {} as never), pauses, writes, events, federation, clock };
 }
 
+/** The Federation controller's condition: the other writer's. */
+const ready = {
+  type: "Ready",
+  status: "True" as const,
+  reason: "Ready",
+  message: "",
+  lastTransitionTime: "2026-12-07T08:00:00Z",
+};
+
 const notPaused = (at = "2026-12-07T09:00:00Z") => ({
   type: "Paused",
   status: "False" as const,
@@ -223,13 +232,6 @@ describe("the Federation's status.guardian and Paused condition", () => {
   });
 
   it("leaves the other writer's conditions where they are", async () => {
-    const ready = {
-      type: "Ready",
-      status: "True" as const,
-      reason: "Ready",
-      message: "",
-      lastTransitionTime: "x",
-    };
     const s = setup({ status: { conditions: [ready] } });
     await s.reconcile();
     expect(s.federation.status?.conditions?.map((c) => c.type)).toEqual(["Ready", "Paused"]);
@@ -237,13 +239,6 @@ describe("the Federation's status.guardian and Paused condition", () => {
   });
 
   it("stops writing the condition, says so, and still shows the pause, on a CRD that owns the list whole", async () => {
-    const ready = {
-      type: "Ready",
-      status: "True" as const,
-      reason: "Ready",
-      message: "",
-      lastTransitionTime: "x",
-    };
     const s = setup({ status: { conditions: [ready] }, atomicConditions: true });
     await s.reconcile();
     expect(s.events.map((e) => e.reason)).toEqual(["CRDOutOfDate"]);
