@@ -115,8 +115,10 @@ export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
     const shown = object.status?.guardian;
     const shownCondition = object.status?.conditions?.find((c) => c.type === PAUSED_CONDITION);
     // Kept from the condition shown while its status holds (setCondition), so equal when nothing moved.
+    // On a CRD that owns the list whole, the condition is neither written nor compared.
+    const ownsCondition = !wholeList.has(key);
     const condition: Condition | undefined =
-      next && !wholeList.has(key)
+      next && ownsCondition
         ? setCondition(
             shownCondition ? [shownCondition] : [],
             pausedCondition(pauses, object.metadata?.generation ?? 0),
@@ -125,7 +127,7 @@ export function pauseStatusReconciler(o: PauseStatusOptions): Reconciler {
         : undefined;
     if (next) {
       released.delete(key);
-      const shownHere = wholeList.has(key) ? undefined : shownCondition;
+      const shownHere = ownsCondition ? shownCondition : undefined;
       if (sortedJson([shown, shownHere]) === sortedJson([next, condition])) return {};
     } else if (released.has(key) || (shown === undefined && shownCondition === undefined)) return {};
     trace(`federation/${key}`, "pause status to write");

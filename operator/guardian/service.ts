@@ -256,12 +256,13 @@ export class Guardian {
       this.#setChain(undefined);
       return;
     }
-    const source = `${String(ctx.spec.chain.chainId)} ${getAddress(contract)}`;
+    const address = getAddress(contract);
+    const source = `${String(ctx.spec.chain.chainId)} ${address}`;
     if (source !== this.#chainSource) this.#startOver(source);
     if (this.#stale(block)) return;
     let state: ChainPause;
     try {
-      state = await ctx.chain.guardianPause(getAddress(contract), block);
+      state = await ctx.chain.guardianPause(address, block);
     } catch (error) {
       // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
       if (source === this.#chainSource && block >= this.#chainBlock) this.#setChain(undefined);
