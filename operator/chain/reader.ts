@@ -371,7 +371,14 @@ export class ChainReader {
         // not a pause (it would raise a phantom "chain-0" that no resume names). Read again.
         if (paused && (id === 0n || guardian === zeroAddress || evidence === zeroHash))
           throw new Error(`paused without a pause on record (latest pause ${id.toString()})`);
-        return { paused, id, guardian: getAddress(guardian), evidence, at: Number(at) };
+        return {
+          contract: { chainId: this.chainId, address: getAddress(contract) },
+          paused,
+          id,
+          guardian: getAddress(guardian),
+          evidence,
+          at: Number(at),
+        };
       },
     );
   }
@@ -524,8 +531,19 @@ export interface ChainAnchor {
   readonly at: number;
 }
 
+/**
+ * A GuardianPause contract on a chain. Its pause ids are its own: a contract
+ * the DAO deploys in its place counts from 1 again.
+ */
+export interface PauseContract {
+  readonly chainId: number;
+  readonly address: Address;
+}
+
 /** The GuardianPause contract's state at a block. */
 export interface ChainPause {
+  /** The contract read: an id means nothing without it. */
+  readonly contract: PauseContract;
   readonly paused: boolean;
   /** The latest pause id (0 before the first), lifted or not. */
   readonly id: bigint;
@@ -535,13 +553,39 @@ export interface ChainPause {
   readonly at: number;
 }
 
-/** The token of the pause a guardian raised on chain directly, as the federation state holds it. */
-export const chainPauseToken = (id: bigint): string => `chain-${id.toString()}`;
+/** The GuardianPause contract a Federation names, if any. */
+export function pauseContractOf(spec: {
+  readonly chain: { readonly chainId: number };
+  readonly guardian?: { readonly pauseContract?: string | undefined } | undefined;
+}): PauseContract | undefined {
+  const address = spec.guardian?.pauseContract;
+  return address ? { chainId: spec.chain.chainId, address: getAddress(address) } : undefined;
+}
 
-/** The GuardianPause id a token names, if it is a chain pause's token. */
-export function chainPauseIdOf(token: string): bigint | undefined {
-  const id = /^chain-([1-9][0-9]*)$/.exec(token)?.[1];
-  return id === undefined ? undefined : BigInt(id);
+export const samePauseContract = (a: PauseContract, b: PauseContract): boolean =>
+  a.chainId === b.chainId && a.address.toLowerCase() === b.address.toLowerCase();
+
+/**
+ * The token of a pause a guardian raised on chain directly, as the federation
+ * state holds it: `chain-<chain id>-<contract>-<pause id>`. It names the
+ * contract, since a pause lifted on one contract must not stand for the pause
+ * of the same id on the contract that replaced it.
+ */
+export const chainPauseToken = (contract: PauseContract, id: bigint): string =>
+  `chain-${String(contract.chainId)}-${contract.address.toLowerCase()}-${id.toString()}`;
+
+/**
+ * The contract and pause id a token names, if it is a chain pause's token.
+ * A token of the release before 0.1.0 (`chain-<pause id>`) names no contract.
+ */
+export function chainPauseOf(
+  token: string,
+): { readonly contract?: PauseContract; readonly id: bigint } | undefined {
+  const m = /^chain-(?:([1-9][0-9]{0,15})-(0x[0-9a-f]{40})-)?([1-9][0-9]*)$/.exec(token);
+  if (!m?.[3]) return undefined;
+  const id = BigInt(m[3]);
+  if (m[1] === undefined || m[2] === undefined) return { id };
+  return { contract: { chainId: Number(m[1]), address: getAddress(m[2]) }, id };
 }
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
+import { getAddress } from "viem";
 import { describe, expect, it } from "vitest";
 import type { FederationContext } from "../federation/context.ts";
 import type { ChainPause } from "../chain/reader.ts";
@@ -57,7 +58,8 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
   const guardianKey = "0x00000000000000000000000000000000000000b2";
 
   /** A guardian over a document in memory, whose chain answers per contract and block. */
-  async function observing(atBlock: (block: bigint, contract: string) => ChainPause | Promise<ChainPause>) {
+  type Read = Omit<ChainPause, "contract">;
+  async function observing(atBlock: (block: bigint, contract: string) => Read | Promise<Read>) {
     let doc = createState(freshActor());
     const ledger = await PauseLedger.open(await mkdtemp(join(tmpdir(), "dsc-guardian-")), () => ({
       pauses: [],
@@ -67,7 +69,10 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
       ({
         spec: { chain: { chainId: 31337 }, guardian: { pauseContract: contract } },
         chain: {
-          guardianPause: (at: string, block: bigint) => Promise.resolve(atBlock(block, at.toLowerCase())),
+          guardianPause: async (at: `0x${string}`, block: bigint) => ({
+            ...(await atBlock(block, at.toLowerCase())),
+            contract: { chainId: 31337, address: at },
+          }),
         },
       }) as unknown as FederationContext;
     const context = contextOf(pauseContract);
@@ -89,32 +94,39 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
       logger: pino({ level: "silent" }),
       now: Date.now,
     });
-    // The agent's pause, as the breach path records it (and later on chain, as pause 1).
-    const recordAgentPause = (): void => {
+    const recordPause = (fields: Pick<PauseRecord, "token" | "source" | "by" | "evidence">): void => {
       const record: PauseRecord = {
-        token: agentToken,
         region: "gamma",
-        source: "agent",
-        by: "0x00000000000000000000000000000000000000c3",
         dsp: "0x00000000000000000000000000000000000000d4",
         severity: "critical",
-        evidence: agentToken,
         reason: "breach",
         at: 1,
+        ...fields,
       };
       doc = batch(doc, (d) => d.pause(record));
     };
-    return { guardian, context, contextOf, recordAgentPause };
+    // The agent's pause, as the breach path records it (and later on chain, as pause 1).
+    const recordAgentPause = (): void => {
+      recordPause({
+        token: agentToken,
+        source: "agent",
+        by: "0x00000000000000000000000000000000000000c3",
+        evidence: agentToken,
+      });
+    };
+    return { guardian, context, contextOf, recordPause, recordAgentPause };
   }
 
-  const paused = (id: bigint): ChainPause => ({
+  const paused = (id: bigint): Read => ({
     paused: true,
     id,
     guardian: guardianKey,
     evidence: agentToken,
     at: 1,
   });
-  const unpaused = (id: bigint): ChainPause => ({ ...paused(id), paused: false });
+  const unpaused = (id: bigint): Read => ({ ...paused(id), paused: false });
+  const tokenOf = (id: bigint, contract = pauseContract): string =>
+    `chain-31337-${contract}-${id.toString()}`;
 
   it("does not take a read at an older block for news after a resume: a stale paused read raises no new pause", async () => {
     // The agent's pause was recorded on chain as pause 1 at block 10; the Board unpaused it at block 20.
@@ -141,7 +153,7 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
     await guardian.observeChain(context, 21n);
     await guardian.resume([agentToken], "dsc/resume-1");
     await guardian.observeChain(context, 31n);
-    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-2"]);
+    expect(guardian.pauses().map((p) => p.token)).toEqual([tokenOf(2n)]);
   });
 
   it("does not take a lifted pause for one in force again, whatever block the read says", async () => {
@@ -157,9 +169,9 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
   });
 
   it("drops a read that comes back after a newer one, even if it was asked first", async () => {
-    let answerOld: (p: ChainPause) => void = () => undefined;
+    let answerOld: (p: Read) => void = () => undefined;
     const { guardian, context, recordAgentPause } = await observing((block) =>
-      block === 19n ? new Promise<ChainPause>((resolve) => (answerOld = resolve)) : unpaused(1n),
+      block === 19n ? new Promise<Read>((resolve) => (answerOld = resolve)) : unpaused(1n),
     );
     recordAgentPause();
     const old = guardian.observeChain(context, 19n);
@@ -182,7 +194,66 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
     await guardian.resume([agentToken], "dsc/resume-1");
     // The Federation now names a new contract, on a chain read at a lower block than before.
     await guardian.observeChain(contextOf(other), 5n);
-    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-1"]);
+    expect(guardian.pauses().map((p) => p.token)).toEqual([tokenOf(1n, other)]);
+  });
+
+  it("pauses for a pause on a new contract that has the id of one lifted on the contract before", async () => {
+    // A guardian paused the first contract directly (pause 1); the Board unpaused it, and a resume
+    // lifted it. The DAO then deployed a new GuardianPause, whose ids start again at 1.
+    const other = "0x00000000000000000000000000000000000000e5";
+    const first = `0x${"11".repeat(32)}` as const;
+    const second = `0x${"22".repeat(32)}` as const;
+    const { guardian, context, contextOf } = await observing((block, contract) =>
+      contract === other
+        ? { ...paused(1n), evidence: second }
+        : block < 20n
+          ? { ...paused(1n), evidence: first }
+          : { ...unpaused(1n), evidence: first },
+    );
+    await guardian.observeChain(context, 10n);
+    const [raised] = guardian.pauses();
+    expect(raised?.source).toBe("chain");
+    await guardian.observeChain(context, 21n);
+    await guardian.resume([raised?.token ?? ""], "dsc/resume-1");
+    expect(guardian.paused()).toBe(false);
+    // The new contract's pause 1 is another pause: the clusters pause for it.
+    await guardian.observeChain(contextOf(other), 30n);
+    expect(guardian.pauses().map((p) => p.evidence)).toEqual([second]);
+    expect(guardian.pauses()[0]?.token).not.toBe(raised?.token);
+  });
+
+  it("raises no second pause for a chain pause in force since before the upgrade, under its old token", async () => {
+    // The release before named a chain pause `chain-<id>`, with no contract.
+    const fresh = `0x${"ee".repeat(32)}` as const;
+    const { guardian, context, recordPause } = await observing(() => ({ ...paused(4n), evidence: fresh }));
+    recordPause({ token: "chain-4", source: "chain", by: getAddress(guardianKey), evidence: fresh });
+    await guardian.observeChain(context, 10n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-4"]);
+    // An old token of another pause (other evidence) does not stand for this one.
+    const other = await observing(() => ({ ...paused(4n), evidence: fresh }));
+    other.recordPause({
+      token: "chain-4",
+      source: "chain",
+      by: getAddress(guardianKey),
+      evidence: agentToken,
+    });
+    await other.guardian.observeChain(other.context, 10n);
+    expect(other.guardian.pauses().map((p) => p.token)).toEqual(["chain-4", tokenOf(4n)]);
+  });
+
+  it("forgets the contract before's state once the Federation names a new one: a resume waits for its read", async () => {
+    const other = "0x00000000000000000000000000000000000000e5";
+    let answer: (p: Read) => void = () => undefined;
+    const { guardian, context, contextOf } = await observing((_block, contract) =>
+      contract === other ? new Promise<Read>((resolve) => (answer = resolve)) : unpaused(1n),
+    );
+    await guardian.observeChain(context, 10n);
+    expect(guardian.chainPause()?.contract.address.toLowerCase()).toBe(pauseContract);
+    const read = guardian.observeChain(contextOf(other), 11n);
+    expect(guardian.chainPause()).toBeUndefined();
+    answer(unpaused(0n));
+    await read;
+    expect(guardian.chainPause()?.contract.address.toLowerCase()).toBe(other);
   });
 
   it("takes a chain that stays behind as one that went back, after a few reads", async () => {
@@ -197,6 +268,6 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
       expect(guardian.pauses()).toEqual([]);
     }
     await guardian.observeChain(context, 13n);
-    expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-1"]);
+    expect(guardian.pauses().map((p) => p.token)).toEqual([tokenOf(1n)]);
   });
 });

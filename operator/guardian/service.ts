@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import { getAddress, type Hex } from "viem";
-import { chainPauseToken, type ChainPause } from "../chain/reader.ts";
+import { chainPauseToken, pauseContractOf, type ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import { trace } from "../runtime/trace.ts";
 import { errorMessage } from "../runtime/errors.ts";
@@ -251,18 +251,21 @@ export class Guardian {
    * row, though: a chain that stays behind went back, and is read afresh.
    */
   async observeChain(ctx: FederationContext, block: bigint): Promise<void> {
-    const contract = ctx.spec.guardian?.pauseContract;
+    const contract = pauseContractOf(ctx.spec);
     if (!contract) {
       this.#setChain(undefined);
       return;
     }
-    const address = getAddress(contract);
-    const source = `${String(ctx.spec.chain.chainId)} ${address}`;
-    if (source !== this.#chainSource) this.#startOver(source);
+    const source = `${String(contract.chainId)} ${contract.address}`;
+    if (source !== this.#chainSource) {
+      this.#startOver(source);
+      // What the contract before said is no fact of this one's.
+      this.#setChain(undefined);
+    }
     if (this.#stale(block)) return;
     let state: ChainPause;
     try {
-      state = await ctx.chain.guardianPause(address, block);
+      state = await ctx.chain.guardianPause(contract.address, block);
     } catch (error) {
       // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
       if (source === this.#chainSource && block >= this.#chainBlock) this.#setChain(undefined);
@@ -274,13 +277,21 @@ export class Guardian {
     if (!state.paused && state.id > this.#chainLifted) this.#chainLifted = state.id;
     this.#setChain(state);
     if (!state.paused || state.id <= this.#chainLifted) return;
-    const token = chainPauseToken(state.id);
+    const token = chainPauseToken(contract, state.id);
     // This chain pause is handled (recorded, or lifted here).
     if (recordedPauseToken(this.#o.state.doc, token) || this.#o.ledger.isLifted(token)) return;
     // A pause this federation raised and recorded carries its token as evidence. Only one in
     // force counts: a guardian pausing again with a lifted token as evidence must still pause.
+    // So does a token of the release before 0.1.0 (`chain-<id>`, no contract) of this pause,
+    // raised before the upgrade: one resume lifts it, not two.
     const evidence = state.evidence.toLowerCase();
-    if (this.pauses().some((p) => p.token === evidence)) return;
+    const before = `chain-${state.id.toString()}`;
+    const inForce = this.pauses().some(
+      (p) =>
+        p.token === evidence ||
+        (p.token === before && p.by === state.guardian && p.evidence.toLowerCase() === evidence),
+    );
+    if (inForce) return;
     this.#reports.inc({ source: "chain", result: "Accepted" });
     await this.#raise({
       token,

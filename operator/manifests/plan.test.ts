@@ -5,6 +5,11 @@ import type { ActivePause } from "../state/readers.ts";
 import { plan, type AppliedMemo, type PlanInput } from "./plan.ts";
 
 const DIGEST = `0x${"ab".repeat(32)}`;
+/** The GuardianPause contract the Federation names, and one it named before. */
+const C = { chainId: 31337, address: "0x00000000000000000000000000000000000000A1" } as const;
+const BEFORE = { chainId: 31337, address: "0x00000000000000000000000000000000000000b2" } as const;
+const tokenOf = (id: number, contract: { address: string } = C): string =>
+  `chain-31337-${contract.address.toLowerCase()}-${String(id)}`;
 const OTHER = `0x${"cd".repeat(32)}`;
 const pauseOf = (token: string, at = 1_000): ActivePause => ({
   token,
@@ -31,7 +36,7 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   region: "alpha",
   targets: ["alpha", "beta"],
   resume: undefined,
-  pause: { pauses: [], chain: undefined, chainRequired: false, lifted: () => false },
+  pause: { pauses: [], chain: undefined, contract: undefined, lifted: () => false },
   digest: DIGEST,
   generation: 3,
   previous: undefined,
@@ -49,7 +54,7 @@ describe("plan", () => {
 
   it("prunes in a region the manifest no longer targets, but not while paused", () => {
     expect(plan(base({ targets: ["beta"] })).kind).toBe("prune-not-targeted");
-    const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: false, lifted: () => false };
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, contract: undefined, lifted: () => false };
     const held = plan(base({ targets: ["beta"], pause }));
     expect(held).toMatchObject({ kind: "hold", inPlace: false });
     expect(held.kind === "hold" && held.message).toContain("nothing is pruned");
@@ -60,7 +65,7 @@ describe("plan", () => {
   });
 
   it("holds a new version back while paused, and leaves the one in place alone", () => {
-    const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: false, lifted: () => false };
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, contract: undefined, lifted: () => false };
     const held = plan(base({ pause, previous: { ...applied, appliedDigest: OTHER } }));
     expect(held).toMatchObject({ kind: "hold", inPlace: false });
     expect(held.kind === "hold" && held.message).toContain("token t1");
@@ -80,7 +85,7 @@ describe("plan", () => {
   });
 
   it("hands a verified policy manifest to the policy ledger whatever the targets or the pause (it deletes nothing)", () => {
-    const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: false, lifted: () => false };
+    const pause = { pauses: [pauseOf("t1")], chain: undefined, contract: undefined, lifted: () => false };
     const step = { kind: "adopt" } as const;
     expect(plan(base({ policy: step, targets: ["beta"], pause }))).toEqual({ kind: "policy", step });
     expect(plan(base({ policy: step, verified: false })).kind).toBe("refuse");
@@ -95,18 +100,25 @@ describe("plan", () => {
       const pause = {
         pauses: [pauseOf("later")],
         chain: undefined,
-        chainRequired: false,
+        contract: undefined,
         lifted: (t: string) => t === "t1",
       };
       expect(plan(base({ resume: ["t1"], pause })).kind).toBe("resume-done");
     });
 
     it("waits for the Board's unpause while the chain is paused", () => {
-      const chain = { paused: true, id: 7n, guardian: "0x0" as const, evidence: "0x00" as const, at: 0 };
+      const chain = {
+        contract: C,
+        paused: true,
+        id: 7n,
+        guardian: "0x0" as const,
+        evidence: "0x00" as const,
+        at: 0,
+      };
       const held = plan(
         base({
           resume: ["t1"],
-          pause: { pauses: [pauseOf("t1")], chain, chainRequired: true, lifted: () => false },
+          pause: { pauses: [pauseOf("t1")], chain, contract: C, lifted: () => false },
         }),
       );
       expect(held.kind).toBe("resume-held");
@@ -115,30 +127,59 @@ describe("plan", () => {
 
     it("waits for a chain pause this region took from a peer until its own read of the chain has seen it", () => {
       // The pause came through the federation state; this region's last read predates it.
-      const before = { paused: false, id: 2n, guardian: "0x0" as const, evidence: "0x00" as const, at: 0 };
-      const pause = { pauses: [pauseOf("chain-3")], chain: before, chainRequired: true, lifted: () => false };
-      const held = plan(base({ resume: ["chain-3"], pause }));
-      expect(held.kind).toBe("resume-held");
-      expect(held.kind === "resume-held" && held.message).toContain("pause 3");
-      // Once it read pause 3 on chain, and its unpause, the resume goes ahead.
-      const unpaused = { ...before, id: 3n };
-      expect(plan(base({ resume: ["chain-3"], pause: { ...pause, chain: unpaused } })).kind).toBe("resume");
+      const before = {
+        contract: C,
+        paused: false,
+        id: 2n,
+        guardian: "0x0" as const,
+        evidence: "0x00" as const,
+        at: 0,
+      };
+      // A token of the release before 0.1.0 names no contract: it is taken as the one named now.
+      for (const token of [tokenOf(3), "chain-3"]) {
+        const pause = { pauses: [pauseOf(token)], chain: before, contract: C, lifted: () => false };
+        const held = plan(base({ resume: [token], pause }));
+        expect(held.kind, token).toBe("resume-held");
+        expect(held.kind === "resume-held" && held.message).toContain("pause 3");
+        // Once it read pause 3 on chain, and its unpause, the resume goes ahead.
+        const unpaused = { ...before, id: 3n };
+        expect(plan(base({ resume: [token], pause: { ...pause, chain: unpaused } })).kind).toBe("resume");
+      }
+    });
+
+    it("does not compare a pause id of the contract before with the ids of the one named now", () => {
+      // The DAO replaced the GuardianPause contract: the new one counts from 1 again.
+      const read = {
+        contract: C,
+        paused: false,
+        id: 1n,
+        guardian: "0x0" as const,
+        evidence: "0x00" as const,
+        at: 0,
+      };
+      const token = tokenOf(5, BEFORE);
+      const pause = { pauses: [pauseOf(token)], chain: read, contract: C, lifted: () => false };
+      expect(plan(base({ resume: [token], pause })).kind).toBe("resume");
+      // A read of the contract before says nothing of the one named now.
+      const stale = { ...read, contract: BEFORE, id: 9n };
+      const held = plan(base({ resume: [token], pause: { ...pause, chain: stale } }));
+      expect(held.kind === "resume-held" && held.message).toContain("has not been read");
     });
 
     it("waits while the GuardianPause contract has not been read: unknown is still paused", () => {
-      const pause = { pauses: [pauseOf("t1")], chain: undefined, chainRequired: true, lifted: () => false };
+      const pause = { pauses: [pauseOf("t1")], chain: undefined, contract: C, lifted: () => false };
       const held = plan(base({ resume: ["t1"], pause }));
       expect(held.kind).toBe("resume-held");
       expect(held.kind === "resume-held" && held.message).toContain("has not been read");
       // Without a contract there is nothing to read.
-      expect(plan(base({ resume: ["t1"], pause: { ...pause, chainRequired: false } })).kind).toBe("resume");
+      expect(plan(base({ resume: ["t1"], pause: { ...pause, contract: undefined } })).kind).toBe("resume");
     });
 
     it("lifts only the tokens it names that are not lifted yet", () => {
       const pause = {
         pauses: [pauseOf("t1"), pauseOf("t2"), pauseOf("t3")],
         chain: undefined,
-        chainRequired: false,
+        contract: undefined,
         lifted: (t: string) => t === "t2",
       };
       const next = plan(base({ resume: ["t1", "t2"], pause }));
@@ -151,7 +192,17 @@ describe("plan", () => {
 
   // Random and hostile input: plan never throws, and the invariants the
   // reconciler relies on hold whatever the combination.
-  const tokens = fc.constantFrom("t1", "t2", "t3", "chain-1", "");
+  const tokens = fc.constantFrom(
+    "t1",
+    "t2",
+    "t3",
+    "chain-1",
+    "chain-2",
+    tokenOf(1),
+    tokenOf(2),
+    tokenOf(2, BEFORE),
+    "",
+  );
   const input = fc.record({
     verified: fc.boolean(),
     region: fc.constantFrom("alpha", "beta", "gamma", ""),
@@ -165,7 +216,9 @@ describe("plan", () => {
         ),
         chainPaused: fc.boolean(),
         chainRead: fc.boolean(),
-        chainRequired: fc.boolean(),
+        chainId: fc.constantFrom(0n, 1n, 2n, 3n),
+        chainOf: fc.constantFrom(C, BEFORE),
+        contract: fc.option(fc.constantFrom(C, BEFORE), { nil: undefined }),
         lifted: fc.array(tokens, { maxLength: 3 }),
       }),
       { nil: undefined },
@@ -201,7 +254,9 @@ describe("plan", () => {
           pauses: ActivePause[];
           chainPaused: boolean;
           chainRead: boolean;
-          chainRequired: boolean;
+          chainId: bigint;
+          chainOf: typeof C | typeof BEFORE;
+          contract: typeof C | typeof BEFORE | undefined;
           lifted: string[];
         }
       | undefined;
@@ -217,9 +272,16 @@ describe("plan", () => {
       pause: r.paused && {
         pauses: r.paused.pauses,
         chain: r.paused.chainRead
-          ? { paused: r.paused.chainPaused, id: 1n, guardian: "0x0", evidence: "0x00", at: 0 }
+          ? {
+              contract: r.paused.chainOf,
+              paused: r.paused.chainPaused,
+              id: r.paused.chainId,
+              guardian: "0x0",
+              evidence: "0x00",
+              at: 0,
+            }
           : undefined,
-        chainRequired: r.paused.chainRequired,
+        contract: r.paused.contract,
         lifted: (t) => r.paused?.lifted.includes(t) ?? false,
       },
       previous: r.previous as ConsortiumManifestStatus | undefined,
@@ -259,8 +321,19 @@ describe("plan", () => {
         if (next.kind !== "resume") return;
         expect(i.verified).toBe(true);
         // The chain was read and is unpaused, or the Federation names no contract.
-        if (i.pause?.chainRequired) expect(i.pause.chain?.paused).toBe(false);
-        else expect(i.pause?.chain?.paused ?? false).toBe(false);
+        const contract = i.pause?.contract;
+        const chain = i.pause?.chain;
+        if (contract) {
+          expect(chain?.contract).toEqual(contract);
+          expect(chain?.paused).toBe(false);
+        } else expect(chain?.paused ?? false).toBe(false);
+        // The read has seen every pause it lifts of the contract named now (or of no contract named).
+        for (const t of next.tokens) {
+          const legacy = /^chain-([0-9]+)$/.exec(t)?.[1];
+          const ofContract = contract && t.startsWith(`chain-31337-${contract.address.toLowerCase()}-`);
+          const id = legacy ?? (ofContract ? t.split("-").at(-1) : undefined);
+          if (id !== undefined && chain) expect(chain.id >= BigInt(id)).toBe(true);
+        }
         for (const t of next.tokens) {
           expect(i.resume).toContain(t);
           expect(i.pause?.lifted(t)).toBe(false);

@@ -5,7 +5,7 @@
 // plan(), then acts and records. Nothing here does I/O, so every branch is
 // tested directly (plan.test.ts), including with random input.
 import type { ConsortiumManifestStatus, ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
-import { chainPauseIdOf, type ChainPause } from "../chain/reader.ts";
+import { chainPauseOf, samePauseContract, type ChainPause, type PauseContract } from "../chain/reader.ts";
 import type { PolicyStep } from "../core/approval/federation-policy.ts";
 import type { ActivePause } from "../state/readers.ts";
 
@@ -24,8 +24,8 @@ export interface PauseFacts {
   readonly pauses: readonly ActivePause[];
   /** The GuardianPause contract as last read; undefined when not read (yet, or the read failed). */
   readonly chain: ChainPause | undefined;
-  /** Whether the Federation names a GuardianPause contract, whose unpause a resume needs. */
-  readonly chainRequired: boolean;
+  /** The GuardianPause contract the Federation names, whose unpause a resume needs. */
+  readonly contract: PauseContract | undefined;
   /** Whether this region lifted the token itself. */
   readonly lifted: (token: string) => boolean;
 }
@@ -90,25 +90,31 @@ export function plan(input: PlanInput): Plan {
     // Done once every token it names is lifted, whatever pauses came after it.
     const tokens = input.resume.filter((t) => !pause.lifted(t));
     if (tokens.length === 0) return { kind: "resume-done" };
-    if (pause.chainRequired && !pause.chain)
+    const chain = pause.chain;
+    if (pause.contract && (!chain || !samePauseContract(chain.contract, pause.contract)))
       return {
         kind: "resume-held",
         message:
           "the GuardianPause contract has not been read (yet, or the last read failed): a resume waits until this region reads the Board's unpause on chain",
       };
     // A chain pause can reach this region through a peer before its own read of the chain sees
-    // it: a read older than the pause it would lift says nothing of that pause's unpause.
+    // it: a read older than the pause it would lift says nothing of that pause's unpause. A
+    // token of a contract the Federation no longer names is not compared: its ids are another
+    // contract's. A token of the release before 0.1.0 names no contract: taken as this one's.
     const newest = tokens.reduce<bigint>((max, t) => {
-      const id = chainPauseIdOf(t);
-      return id !== undefined && id > max ? id : max;
+      const named = chainPauseOf(t);
+      if (!named || named.id <= max) return max;
+      if (named.contract && !(pause.contract && samePauseContract(named.contract, pause.contract)))
+        return max;
+      return named.id;
     }, 0n);
-    if (pause.chain && pause.chain.id < newest)
+    if (chain && chain.id < newest)
       return {
         kind: "resume-held",
         message: `this region has not yet read pause ${newest.toString()} on the GuardianPause contract: a resume waits until it reads the pause and the Board's unpause on chain`,
       };
-    if (pause.chain?.paused) {
-      const id = pause.chain.id.toString();
+    if (chain?.paused) {
+      const id = chain.id.toString();
       return {
         kind: "resume-held",
         message: `the GuardianPause contract is still paused on chain (pause ${id}): the DAO Board Safe must call unpause(${id}) first, which records the resume on chain`,

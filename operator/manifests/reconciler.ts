@@ -15,7 +15,7 @@ import { consortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { API_VERSION } from "../api/v1alpha1/fields.ts";
 import { parse, ValidationError } from "../api/schema.ts";
 import type { ConsortiumManifestObject, ReadManifest } from "../api/v1alpha1/objects.ts";
-import { ChainUnavailableError, type ChainPause } from "../chain/reader.ts";
+import { ChainUnavailableError, pauseContractOf, type ChainPause } from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -391,7 +391,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       pause: guardian && {
         pauses: guardian.pauses(),
         chain: guardian.chainPause(),
-        chainRequired: federation.spec.guardian?.pauseContract !== undefined,
+        contract: pauseContractOf(federation.spec),
         lifted: (token) => guardian.lifted(token),
       },
       digest: report.hashes.digest,
