@@ -229,16 +229,69 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
     recordPause({ token: "chain-4", source: "chain", by: getAddress(guardianKey), evidence: fresh });
     await guardian.observeChain(context, 10n);
     expect(guardian.pauses().map((p) => p.token)).toEqual(["chain-4"]);
-    // An old token of another pause (other evidence) does not stand for this one.
-    const other = await observing(() => ({ ...paused(4n), evidence: fresh }));
-    other.recordPause({
-      token: "chain-4",
+    // An old token of another pause (other evidence, another guardian, or not a chain pause)
+    // does not stand for this one.
+    for (const differs of [
+      { evidence: agentToken },
+      { by: getAddress("0x00000000000000000000000000000000000000c3") },
+      { source: "agent" as const },
+    ]) {
+      const other = await observing(() => ({ ...paused(4n), evidence: fresh }));
+      other.recordPause({
+        token: "chain-4",
+        source: "chain",
+        by: getAddress(guardianKey),
+        evidence: fresh,
+        ...differs,
+      });
+      await other.guardian.observeChain(other.context, 10n);
+      expect(
+        other.guardian.pauses().map((p) => p.token),
+        JSON.stringify(differs),
+      ).toEqual(["chain-4", tokenOf(4n)]);
+    }
+  });
+
+  it("pauses again for a chain pause whose old token was lifted before this region read the contract paused", async () => {
+    // A region of the release before raised `chain-1`; a resume lifted it here while this region's
+    // last read of the contract was older than pause 1 (such a token is not held: plan.ts).
+    const fresh = `0x${"ee".repeat(32)}` as const;
+    const { guardian, context, recordPause } = await observing((block) =>
+      block < 10n ? unpaused(0n) : { ...paused(1n), evidence: fresh },
+    );
+    await guardian.observeChain(context, 5n);
+    recordPause({ token: "chain-1", source: "chain", by: getAddress(guardianKey), evidence: fresh });
+    await guardian.resume(["chain-1"], "dsc/resume-1");
+    expect(guardian.paused()).toBe(false);
+    await guardian.observeChain(context, 10n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual([tokenOf(1n)]);
+  });
+
+  it("pauses for a new contract's pause 1 though the old token chain-1 of its guardian and evidence was lifted", async () => {
+    // The release before's `chain-1` (the old contract's pause 1) was lifted here; the DAO then
+    // deployed a new contract, and the same guardian paused it with the same evidence.
+    const other = "0x00000000000000000000000000000000000000e5";
+    const fresh = `0x${"ee".repeat(32)}` as const;
+    const { guardian, contextOf, recordPause } = await observing(() => ({ ...paused(1n), evidence: fresh }));
+    recordPause({ token: "chain-1", source: "chain", by: getAddress(guardianKey), evidence: fresh });
+    await guardian.resume(["chain-1"], "dsc/resume-1");
+    await guardian.observeChain(contextOf(other), 10n);
+    expect(guardian.pauses().map((p) => p.token)).toEqual([tokenOf(1n, other)]);
+  });
+
+  it("names the chain in the token: the same contract address on another chain is another contract", async () => {
+    const fresh = `0x${"ee".repeat(32)}` as const;
+    const { guardian, context, recordPause } = await observing(() => ({ ...paused(1n), evidence: fresh }));
+    // Chain 1's pause 1 at this address, raised and lifted here.
+    recordPause({
+      token: `chain-1-${pauseContract}-1`,
       source: "chain",
       by: getAddress(guardianKey),
-      evidence: agentToken,
+      evidence: fresh,
     });
-    await other.guardian.observeChain(other.context, 10n);
-    expect(other.guardian.pauses().map((p) => p.token)).toEqual(["chain-4", tokenOf(4n)]);
+    await guardian.resume([`chain-1-${pauseContract}-1`], "dsc/resume-1");
+    await guardian.observeChain(context, 10n); // chain 31337
+    expect(guardian.pauses().map((p) => p.token)).toEqual([tokenOf(1n)]);
   });
 
   it("forgets the contract before's state once the Federation names a new one: a resume waits for its read", async () => {

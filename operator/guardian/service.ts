@@ -289,7 +289,10 @@ export class Guardian {
     const inForce = this.pauses().some(
       (p) =>
         p.token === evidence ||
-        (p.token === before && p.by === state.guardian && p.evidence.toLowerCase() === evidence),
+        (p.token === before &&
+          p.source === "chain" &&
+          p.by === state.guardian &&
+          p.evidence.toLowerCase() === evidence),
     );
     if (inForce) return;
     this.#reports.inc({ source: "chain", result: "Accepted" });

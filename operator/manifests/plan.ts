@@ -98,15 +98,15 @@ export function plan(input: PlanInput): Plan {
           "the GuardianPause contract has not been read (yet, or the last read failed): a resume waits until this region reads the Board's unpause on chain",
       };
     // A chain pause can reach this region through a peer before its own read of the chain sees
-    // it: a read older than the pause it would lift says nothing of that pause's unpause. A
-    // token of a contract the Federation no longer names is not compared: its ids are another
-    // contract's. A token of the release before 0.1.0 names no contract: taken as this one's.
+    // it: a read older than the pause it would lift says nothing of that pause's unpause. Only
+    // the tokens of the contract named now are compared: another contract's ids are its own, and
+    // a token of the release before 0.1.0 (`chain-<id>`) names no contract. Lifting one of those
+    // early loses nothing: the guardian raises the contract's pause again, under its own token,
+    // at its next read of the contract paused (guardian/service.ts).
     const newest = tokens.reduce<bigint>((max, t) => {
       const named = chainPauseOf(t);
-      if (!named || named.id <= max) return max;
-      if (named.contract && !(pause.contract && samePauseContract(named.contract, pause.contract)))
-        return max;
-      return named.id;
+      const ours = named?.contract && pause.contract && samePauseContract(named.contract, pause.contract);
+      return ours && named.id > max ? named.id : max;
     }, 0n);
     if (chain && chain.id < newest)
       return {
