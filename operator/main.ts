@@ -79,18 +79,24 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
   const informer = <T extends FederationObject | ConsortiumManifestObject | BreachReportObject>(
     plural: string,
     metadataOnly = false,
+    whole?: (object: T) => void,
   ): Informer<T> =>
     new Informer<T>({
       kubeConfig: kc,
       path: `/apis/${API_VERSION}/${plural}`,
       logger: log.child({ informer: plural }),
       metadataOnly,
+      ...(whole && { whole }),
     });
   const federations = informer<FederationObject>("federations");
   const breachReports = informer<BreachReportObject>("breachreports");
   // Metadata only: enough to enqueue on a new generation or a deletion; a reconcile reads
-  // the manifest whole. npm run bench, "live", shows what the cache costs.
-  const manifests = informer<ConsortiumManifestObject>("consortiummanifests", true);
+  // the manifest whole. npm run bench, "live", shows what the cache costs. The watch brings
+  // each change whole, kept a moment with this process's own writes: the reconcile it sets off
+  // (a manifest a DSP just applied) need not read it again.
+  const manifests = informer<ConsortiumManifestObject>("consortiummanifests", true, (m) => {
+    recent.remember(m);
+  });
 
   const current = new CurrentFederation();
   // The federation's policy in force here: adopted only from a policy manifest this region verified.

@@ -3,7 +3,7 @@
 // labels, and a fake watch for informers.
 import { pino, type Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { WatchEvent, WatchHandle, Watcher } from "../../operator/kube/client.ts";
+import type { WatchEvent, WatchHandle, WatchOptions, Watcher } from "../../operator/kube/client.ts";
 
 export interface LogLine {
   readonly level: number;
@@ -50,6 +50,8 @@ export async function metricValue(
 interface WatchCall {
   readonly path: string;
   readonly params: Readonly<Record<string, string>>;
+  /** The Accept header asked for, if not plain JSON. */
+  readonly accept: string | undefined;
   /** Delivers a watch event, as the API server would. */
   readonly send: (type: WatchEvent["type"], object: unknown) => void;
   /** Ends the watch: with an error, as a broken connection does, or cleanly (a server timeout) without. */
@@ -66,12 +68,14 @@ export class FakeWatch implements Watcher {
     params: Readonly<Record<string, string>>,
     onEvent: (event: WatchEvent) => void,
     onDone: (err?: Error) => void,
+    options?: WatchOptions,
   ): WatchHandle {
     let ended = false;
     let aborted = false;
     this.calls.push({
       path,
       params,
+      accept: options?.accept,
       send: (type, object) => {
         if (!ended) onEvent({ type, object });
       },

@@ -1,9 +1,10 @@
-// The ConsortiumManifests this process wrote last, each as the API server
-// answered the write. The informer caches metadata only, so a reconcile reads
-// the manifest whole; when the informer's resourceVersion is one this process
-// just wrote (the mirror's write of a manifest, a status write), that version
-// is here, and the GET is not needed: it would return the same object. Any
-// other version, newer or written by someone else, is read from the server.
+// The ConsortiumManifests this process wrote or saw last, each as the API
+// server answered the write or sent it on the watch. The informer caches
+// metadata only, so a reconcile reads the manifest whole; when the informer's
+// resourceVersion is one this process just wrote (the mirror's write of a
+// manifest, a status write) or its watch just brought (a DSP's kubectl apply),
+// that version is here, and the GET is not needed: it would return the same
+// object. Any other version is read from the server.
 // The informer often shows a write before its answer is back (the API server
 // sends the watch event as it answers): a reader that finds a write of that
 // manifest in flight waits for its answer rather than reading the same object
@@ -64,7 +65,10 @@ export class RecentWrites {
     clearTimeout(timer);
   }
 
-  /** An object a write returned; any kind may come (the appliers write every kind), only manifests are kept. */
+  /**
+   * An object a write returned or the watch brought; any kind may come (the
+   * appliers write every kind), only manifests are kept.
+   */
   remember(object: unknown): void {
     const key = keyOf(object);
     const resourceVersion = (object as ConsortiumManifestObject | undefined)?.metadata?.resourceVersion;

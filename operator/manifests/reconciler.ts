@@ -362,10 +362,15 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     if (options.policy.current() !== policyAtVerify) return { requeueAfter: 1 };
     const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
-    if (report.decision.verified && options.records) {
-      await options.records.submit(key, spec, report.hashes.digest);
-      trace(key, "submitted to the state");
-    }
+    // The version goes to the state, and so to the other regions, at once. An apply does not
+    // wait for that write's fsync (a crash before it only means submitting again at the next
+    // pass); everything else here, and every outcome, waits: an outcome follows its version.
+    const submitted =
+      report.decision.verified && options.records
+        ? options.records.submit(key, spec, report.hashes.digest).then(() => {
+            trace(key, "submitted to the state");
+          })
+        : undefined;
 
     // Plan: what to do with this version, decided without I/O (plan.ts).
     const guardian = options.guardian;
@@ -403,6 +408,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     });
 
     // Act, then record.
+    if (next.kind !== "apply") await submitted;
     const done: Result = { requeueAfter: options.resyncMs };
     switch (next.kind) {
       case "refuse": {
@@ -491,20 +497,23 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const started = performance.now();
     applied.delete(key);
     try {
-      const objects = await applyObjects(
-        api,
-        applier,
-        {
-          manifest: id,
-          objects: spec.objects,
-          digest: report.hashes.digest,
-          nonce: spec.nonce,
-          applied: previous?.appliedObjects ?? [],
-          adopt: spec.tier === "critical",
-        },
-        () => addFinalizer(object),
-        options.liveReads,
-      );
+      const [objects] = await Promise.all([
+        applyObjects(
+          api,
+          applier,
+          {
+            manifest: id,
+            objects: spec.objects,
+            digest: report.hashes.digest,
+            nonce: spec.nonce,
+            applied: previous?.appliedObjects ?? [],
+            adopt: spec.tier === "critical",
+          },
+          () => addFinalizer(object),
+          options.liveReads,
+        ),
+        submitted,
+      ]);
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       trace(key, "objects applied");
       metrics.applySeconds.observe((performance.now() - started) / 1000);

@@ -2,7 +2,7 @@
 // and what it reads back for their status:
 // - a version it verified here (a submission, or a mirrored one) goes into the
 //   state with the approvals its spec carries, and its spec into the spec
-//   store, before it is applied here, so the other regions start at once;
+//   store, as it is applied here, so the other regions start at once;
 // - after each reconcile, this region's outcome for the manifest, so every
 //   region shows where a manifest stands;
 // - the membership the Federation spec declares.
@@ -60,7 +60,7 @@ export class ManifestRecords {
     this.#o = options;
   }
 
-  /** A version this region verified, handed to the state (and the other regions) before it is applied here. */
+  /** A version this region verified, handed to the state (and the other regions) as it is applied here. */
   async submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void> {
     const { edit, written } = this.#versionEdit(id, spec, digest);
     await Promise.all([written, edit && this.#o.state.change(edit)]);

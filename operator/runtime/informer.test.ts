@@ -77,6 +77,55 @@ describe("Informer", () => {
     await t.informer.stop();
   });
 
+  it("metadata only, with the watch whole: hands each change whole, caches its metadata, and still lists metadata only", async () => {
+    const watch = new FakeWatch();
+    const { logger } = captureLogger();
+    const whole: Obj[] = [];
+    const informer = new Informer<Obj>({
+      path: "/api/v1/namespaces/ns/configmaps",
+      logger,
+      watch,
+      relistIntervalMs: 0,
+      metadataOnly: true,
+      whole: (o) => whole.push(o),
+      list: () => Promise.resolve({ metadata: { resourceVersion: "100" }, items: [] }),
+    });
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    // The watch asks for whole objects (no PartialObjectMetadata Accept header).
+    expect(watch.last().accept).toBeUndefined();
+    watch.last().send("ADDED", configMap("a", "1", { data: { k: "v" } }));
+    watch.last().send("MODIFIED", configMap("a", "2", { data: { k: "w" } }));
+    watch
+      .last()
+      .send("BOOKMARK", { kind: "ConfigMap", apiVersion: "v1", metadata: { resourceVersion: "3" } });
+    watch.last().send("DELETED", configMap("a", "4"));
+    expect(whole.map((o) => (o as { data?: unknown }).data)).toEqual([{ k: "v" }, { k: "w" }]);
+    watch.last().send("ADDED", configMap("b", "5", { data: { k: "x" } }));
+    // The cache holds what a metadata-only list holds: no data.
+    expect(informer.get("ns", "b")).toEqual({
+      apiVersion: "meta.k8s.io/v1",
+      kind: "PartialObjectMetadata",
+      metadata: expect.objectContaining({ name: "b", resourceVersion: "5" }) as unknown,
+    });
+    await informer.stop();
+    // Without `whole`, a metadata-only informer watches metadata only.
+    const plain = new Informer<Obj>({
+      path: "/api/v1/namespaces/ns/configmaps",
+      logger,
+      watch,
+      relistIntervalMs: 0,
+      metadataOnly: true,
+      list: () => Promise.resolve({ metadata: { resourceVersion: "100" }, items: [] }),
+    });
+    plain.start();
+    await plain.waitForSync();
+    await settle();
+    expect(watch.last().accept).toContain("PartialObjectMetadata");
+    await plain.stop();
+  });
+
   it("restarts after the watch breaks, and reports exactly what changed while it was down", async () => {
     vi.useFakeTimers();
     const t = setup();

@@ -56,6 +56,13 @@ export interface InformerOptions<T extends KubeObject> {
    * large and many, read whole when needed. Ignored with a custom `list`.
    */
   readonly metadataOnly?: boolean;
+  /**
+   * With `metadataOnly`: the watch carries whole objects, each handed here as
+   * it comes, and the cache keeps only their metadata (the list stays
+   * metadata only). What a reconcile would read whole next, it need not read
+   * (manifests/recent-writes.ts): a round trip less for the change just seen.
+   */
+  readonly whole?: (object: T) => void;
   /** The watch client; tests replace it. */
   readonly watch?: Watcher;
   /** A monotonic clock in milliseconds. */
@@ -205,8 +212,8 @@ export class Informer<T extends KubeObject> {
       }
       const obj = event.object as T;
       version = obj.metadata?.resourceVersion ?? version;
-      if (event.type === "ADDED" || event.type === "MODIFIED") this.#upsert(obj);
-      else if (event.type === "DELETED") this.#remove(objectKey(obj), obj);
+      if (event.type === "ADDED" || event.type === "MODIFIED") this.#upsert(this.#trimmed(obj, true));
+      else if (event.type === "DELETED") this.#remove(objectKey(obj), this.#trimmed(obj, false));
       // BOOKMARK: only the version moves on.
     };
     const onDone = (err?: Error): void => {
@@ -230,12 +237,23 @@ export class Informer<T extends KubeObject> {
         query,
         onEvent,
         onDone,
-        this.#options.metadataOnly ? { accept: PARTIAL_METADATA } : {},
+        this.#options.metadataOnly && !this.#options.whole ? { accept: PARTIAL_METADATA } : {},
       );
     } catch (err) {
       // Only when the request cannot even be built (an unreadable token file).
       this.#failed(err);
     }
+  }
+
+  /** A whole object from the watch (handed to `whole` if `hand`), as the metadata-only list shows it. */
+  #trimmed(obj: T, hand: boolean): T {
+    const { metadataOnly, whole } = this.#options;
+    if (!metadataOnly || !whole) return obj;
+    if (hand)
+      this.#call("whole", () => {
+        whole(obj);
+      });
+    return { apiVersion: "meta.k8s.io/v1", kind: "PartialObjectMetadata", metadata: obj.metadata } as T;
   }
 
   // 410 Gone: the version is too old to resume from (etcd compacted it); a fresh list is the only way on.
