@@ -83,7 +83,7 @@ export class RecentWrites {
     }
   }
 
-  /** The manifest at exactly `resourceVersion`, if this process wrote that version last; a copy. */
+  /** The manifest at exactly `resourceVersion`, if this process wrote or saw that version last; a copy. */
   get(
     namespace: string,
     name: string,

@@ -31,7 +31,7 @@ import { describeRef, FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import { applyObjects, ApplyError, pruneObjects, type LiveReads } from "./objects.ts";
 import { manifestStatus, type Outcome } from "./status.ts";
-import { pausedMessage, plan, type AppliedMemo } from "./plan.ts";
+import { pausedMessage, plan, type AppliedMemo, type Plan } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
 import { policyChange, policyStep, type AdoptedPolicy } from "../core/approval/federation-policy.ts";
 import { trace } from "../runtime/trace.ts";
@@ -98,7 +98,7 @@ export interface PauseView {
 
 /** What the reconciler tells the federation state, and reads back for status (replication/manifest-records.ts). */
 export interface FederationRecords {
-  /** A version this region has verified, handed on before it is applied here, so other regions start at once. */
+  /** A version this region has verified, handed on as it is applied here, so other regions start at once. */
   submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
   recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void>;
   /**
@@ -362,53 +362,58 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     if (options.policy.current() !== policyAtVerify) return { requeueAfter: 1 };
     const logger = log.child({ digest: report.hashes.digest, tier: spec.tier, nonce: spec.nonce });
     metrics.verifications.inc({ tier: spec.tier, result: report.decision.reason });
+    // Plan: what to do with this version, decided without I/O (plan.ts).
+    const guardian = options.guardian;
+    const decide = (): Plan =>
+      plan({
+        verified: report.decision.verified,
+        region: federation.spec.region,
+        targets: spec.targets,
+        resume: lift && "tokens" in lift ? lift.tokens : undefined,
+        policy:
+          change && "policy" in change
+            ? options.policy.durable
+              ? policyStep(
+                  options.policy.current(),
+                  { nonce: spec.nonce, digest: report.hashes.digest, policy: change.policy },
+                  { consortium: report.owners.consortium.length, board: report.owners.board.length },
+                )
+              : {
+                  kind: "unworkable",
+                  message:
+                    "this region keeps no federation state on disk (no peer identity), so it keeps the built-in policy",
+                }
+            : undefined,
+        pause: guardian && {
+          pauses: guardian.pauses(),
+          chain: guardian.chainPause(),
+          contract: pauseContractOf(federation.spec),
+          lifted: (token) => guardian.lifted(token),
+        },
+        digest: report.hashes.digest,
+        generation,
+        previous,
+        memo: applied.get(key),
+        now: now.getTime(),
+        resyncMs: options.resyncMs,
+      });
+    let next = decide();
     // The version goes to the state, and so to the other regions, at once. An apply does not
     // wait for that write's fsync (a crash before it only means submitting again at the next
-    // pass); everything else here, and every outcome, waits: an outcome follows its version.
+    // pass); anything else waits, and is decided again after it, with the pauses as they are
+    // then (a prune must see a pause that came meanwhile). An outcome follows its version.
     const submitted =
       report.decision.verified && options.records
         ? options.records.submit(key, spec, report.hashes.digest).then(() => {
             trace(key, "submitted to the state");
           })
         : undefined;
-
-    // Plan: what to do with this version, decided without I/O (plan.ts).
-    const guardian = options.guardian;
-    const next = plan({
-      verified: report.decision.verified,
-      region: federation.spec.region,
-      targets: spec.targets,
-      resume: lift && "tokens" in lift ? lift.tokens : undefined,
-      policy:
-        change && "policy" in change
-          ? options.policy.durable
-            ? policyStep(
-                options.policy.current(),
-                { nonce: spec.nonce, digest: report.hashes.digest, policy: change.policy },
-                { consortium: report.owners.consortium.length, board: report.owners.board.length },
-              )
-            : {
-                kind: "unworkable",
-                message:
-                  "this region keeps no federation state on disk (no peer identity), so it keeps the built-in policy",
-              }
-          : undefined,
-      pause: guardian && {
-        pauses: guardian.pauses(),
-        chain: guardian.chainPause(),
-        contract: pauseContractOf(federation.spec),
-        lifted: (token) => guardian.lifted(token),
-      },
-      digest: report.hashes.digest,
-      generation,
-      previous,
-      memo: applied.get(key),
-      now: now.getTime(),
-      resyncMs: options.resyncMs,
-    });
+    if (next.kind !== "apply" && submitted) {
+      await submitted;
+      next = decide();
+    }
 
     // Act, then record.
-    if (next.kind !== "apply") await submitted;
     const done: Result = { requeueAfter: options.resyncMs };
     switch (next.kind) {
       case "refuse": {
@@ -497,26 +502,31 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const started = performance.now();
     applied.delete(key);
     try {
-      const [objects] = await Promise.all([
-        applyObjects(
-          api,
-          applier,
-          {
-            manifest: id,
-            objects: spec.objects,
-            digest: report.hashes.digest,
-            nonce: spec.nonce,
-            applied: previous?.appliedObjects ?? [],
-            adopt: spec.tier === "critical",
-          },
-          () => addFinalizer(object),
-          options.liveReads,
-        ),
-        submitted,
-      ]);
+      const applying = applyObjects(
+        api,
+        applier,
+        {
+          manifest: id,
+          objects: spec.objects,
+          digest: report.hashes.digest,
+          nonce: spec.nonce,
+          applied: previous?.appliedObjects ?? [],
+          adopt: spec.tier === "critical",
+        },
+        () => addFinalizer(object),
+        options.liveReads,
+      ).then((objects) => {
+        metrics.applySeconds.observe((performance.now() - started) / 1000);
+        return objects;
+      });
+      // Both settle before anything follows: no apply outlives its pass, and an apply's failure
+      // (with its outcome) comes before the submission's.
+      const [apply, submission] = await Promise.allSettled([applying, submitted]);
+      if (apply.status === "rejected") throw apply.reason;
+      if (submission.status === "rejected") throw submission.reason;
+      const objects = apply.value;
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       trace(key, "objects applied");
-      metrics.applySeconds.observe((performance.now() - started) / 1000);
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       await finish({ kind: "applied", report, objects, pruned }, logger, spec);
       await guardScale(key, objects, logger);

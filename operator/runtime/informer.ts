@@ -61,6 +61,8 @@ export interface InformerOptions<T extends KubeObject> {
    * it comes, and the cache keeps only their metadata (the list stays
    * metadata only). What a reconcile would read whole next, it need not read
    * (manifests/recent-writes.ts): a round trip less for the change just seen.
+   * The handler must not keep the object (managedFields are dropped; the
+   * cache then shares its metadata): a copy, if anything.
    */
   readonly whole?: (object: T) => void;
   /** The watch client; tests replace it. */
@@ -249,6 +251,8 @@ export class Informer<T extends KubeObject> {
   #trimmed(obj: T, hand: boolean): T {
     const { metadataOnly, whole } = this.#options;
     if (!metadataOnly || !whole) return obj;
+    // Nothing here reads managedFields (see #upsert); the handler gets the object without them.
+    if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
     if (hand)
       this.#call("whole", () => {
         whole(obj);
