@@ -104,14 +104,15 @@ describe("an operator on the Federation CRD of the release before", () => {
       const status = await federationStatus(kc("alpha"));
       return status?.conditions?.some((c) => c.type === "Ready") && status.guardian !== undefined;
     });
-    // Settled: two writers undoing each other would write at every poll (0.5 s); the Federation
-    // controller alone refreshes what only moves at most every 5 s.
+    // Settled: two writers undoing each other write at every poll (0.5 s): 12 versions in these
+    // 6 s with the check removed. The Federation controller alone refreshes what only moves at
+    // most every 5 s: 2 or 3 versions here, 5 once in a CI run on a loaded machine.
     const seen = new Set<string>();
-    for (let i = 0; i < 30; i++) {
+    for (const end = performance.now() + 6_000; performance.now() < end;) {
       seen.add(await resourceVersion("alpha"));
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(seen.size).toBeLessThanOrEqual(4);
+    expect(seen.size).toBeLessThanOrEqual(6);
     const said = await kc("alpha").makeApiClient(CoreV1Api).listEventForAllNamespaces({
       fieldSelector: "reason=CRDOutOfDate,involvedObject.kind=Federation",
     });
