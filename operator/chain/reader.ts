@@ -373,6 +373,7 @@ export class ChainReader {
           throw new Error(`paused without a pause on record (latest pause ${id.toString()})`);
         return {
           contract: { chainId: this.chainId, address: getAddress(contract) },
+          block,
           paused,
           id,
           guardian: getAddress(guardian),
@@ -544,6 +545,8 @@ export interface PauseContract {
 export interface ChainPause {
   /** The contract read: an id means nothing without it. */
   readonly contract: PauseContract;
+  /** The block read. */
+  readonly block: bigint;
   readonly paused: boolean;
   /** The latest pause id (0 before the first), lifted or not. */
   readonly id: bigint;

@@ -58,7 +58,7 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
   const guardianKey = "0x00000000000000000000000000000000000000b2";
 
   /** A guardian over a document in memory, whose chain answers per contract and block. */
-  type Read = Omit<ChainPause, "contract">;
+  type Read = Omit<ChainPause, "contract" | "block">;
   async function observing(atBlock: (block: bigint, contract: string) => Read | Promise<Read>) {
     let doc = createState(freshActor());
     const ledger = await PauseLedger.open(await mkdtemp(join(tmpdir(), "dsc-guardian-")), () => ({
@@ -72,6 +72,7 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
           guardianPause: async (at: `0x${string}`, block: bigint) => ({
             ...(await atBlock(block, at.toLowerCase())),
             contract: { chainId: 31337, address: at },
+            block,
           }),
         },
       }) as unknown as FederationContext;

@@ -36,6 +36,7 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   region: "alpha",
   targets: ["alpha", "beta"],
   resume: undefined,
+  block: 10n,
   pause: { pauses: [], chain: undefined, contract: undefined, lifted: () => false },
   digest: DIGEST,
   generation: 3,
@@ -111,6 +112,7 @@ describe("plan", () => {
         contract: C,
         paused: true,
         id: 7n,
+        block: 10n,
         guardian: "0x0" as const,
         evidence: "0x00" as const,
         at: 0,
@@ -131,6 +133,7 @@ describe("plan", () => {
         contract: C,
         paused: false,
         id: 2n,
+        block: 10n,
         guardian: "0x0" as const,
         evidence: "0x00" as const,
         at: 0,
@@ -151,6 +154,7 @@ describe("plan", () => {
         contract: C,
         paused: false,
         id: 1n,
+        block: 10n,
         guardian: "0x0" as const,
         evidence: "0x00" as const,
         at: 0,
@@ -166,12 +170,35 @@ describe("plan", () => {
       );
     });
 
+    it("waits for a read of the chain at least as new as the block the resume was verified at", () => {
+      // This region's last read predates the pause's record on chain: it shows no pause at all.
+      const read = {
+        contract: C,
+        block: 8n,
+        paused: false,
+        id: 0n,
+        guardian: "0x0" as const,
+        evidence: "0x00" as const,
+        at: 0,
+      };
+      const pause = { pauses: [pauseOf("t1")], chain: read, contract: C, lifted: () => false };
+      const held = plan(base({ resume: ["t1"], block: 10n, pause }));
+      expect(held.kind === "resume-held" && held.soon).toBe(true);
+      expect(held.kind === "resume-held" && held.message).toContain("block 8, before block 10");
+      // A read at the verification's block or after it is taken.
+      const fresh = { ...read, block: 10n, id: 1n };
+      expect(plan(base({ resume: ["t1"], block: 10n, pause: { ...pause, chain: fresh } })).kind).toBe(
+        "resume",
+      );
+    });
+
     it("does not compare a pause id of the contract before with the ids of the one named now", () => {
       // The DAO replaced the GuardianPause contract: the new one counts from 1 again.
       const read = {
         contract: C,
         paused: false,
         id: 1n,
+        block: 10n,
         guardian: "0x0" as const,
         evidence: "0x00" as const,
         at: 0,
@@ -236,6 +263,7 @@ describe("plan", () => {
         chainPaused: fc.boolean(),
         chainRead: fc.boolean(),
         chainId: fc.constantFrom(0n, 1n, 2n, 3n),
+        chainBlock: fc.constantFrom(9n, 10n, 11n),
         chainOf: fc.constantFrom(C, BEFORE),
         contract: fc.option(fc.constantFrom(C, BEFORE), { nil: undefined }),
         lifted: fc.array(tokens, { maxLength: 3 }),
@@ -274,6 +302,7 @@ describe("plan", () => {
           chainPaused: boolean;
           chainRead: boolean;
           chainId: bigint;
+          chainBlock: bigint;
           chainOf: typeof C | typeof BEFORE;
           contract: typeof C | typeof BEFORE | undefined;
           lifted: string[];
@@ -288,6 +317,7 @@ describe("plan", () => {
   }): PlanInput {
     return {
       ...r,
+      block: 10n,
       pause: r.paused && {
         pauses: r.paused.pauses,
         chain: r.paused.chainRead
@@ -295,6 +325,7 @@ describe("plan", () => {
               contract: r.paused.chainOf,
               paused: r.paused.chainPaused,
               id: r.paused.chainId,
+              block: r.paused.chainBlock,
               guardian: "0x0",
               evidence: "0x00",
               at: 0,
@@ -345,6 +376,7 @@ describe("plan", () => {
         if (contract) {
           expect(chain?.contract).toEqual(contract);
           expect(chain?.paused).toBe(false);
+          expect((chain?.block ?? 0n) >= i.block).toBe(true);
         } else expect(chain?.paused ?? false).toBe(false);
         // The read has seen every pause it lifts of the contract named now.
         for (const t of next.tokens) {

@@ -34,6 +34,8 @@ export interface PlanInput {
   readonly verified: boolean;
   readonly region: string;
   readonly targets: readonly string[];
+  /** The block the version was verified at. */
+  readonly block: bigint;
   /** The pause tokens a resume manifest names; undefined for an apply. */
   readonly resume: readonly string[] | undefined;
   /** For a policy manifest: what the policy in force says of it (federation-policy.ts, policyStep). */
@@ -53,8 +55,8 @@ export type Plan =
   | { readonly kind: "refuse" }
   /** Approved, but this region is not a target: its objects go. */
   | { readonly kind: "prune-not-targeted" }
-  /** A resume this region cannot act on, or not yet: say why. */
-  | { readonly kind: "resume-held"; readonly message: string }
+  /** A resume this region cannot act on, or not yet: say why (`soon`: ask again shortly, not at the next resync). */
+  | { readonly kind: "resume-held"; readonly message: string; readonly soon?: boolean }
   /** Every token the resume names is lifted already. */
   | { readonly kind: "resume-done" }
   /** Lift these tokens; `lifting` are the pauses in force among them. */
@@ -96,6 +98,16 @@ export function plan(input: PlanInput): Plan {
         kind: "resume-held",
         message:
           "the GuardianPause contract has not been read (yet, or the last read failed): a resume waits until this region reads the Board's unpause on chain",
+      };
+    // A read of the chain older than the block the resume was verified at may predate the pause
+    // itself on chain (a guardian records a pause there after taking it): it says nothing of the
+    // Board's unpause, and a pause read after the lift would be raised again under a chain token
+    // no resume names. The Federation controller reads a newer block within a poll.
+    if (chain && chain.block < input.block)
+      return {
+        kind: "resume-held",
+        soon: true,
+        message: `this region last read the GuardianPause contract at block ${chain.block.toString()}, before block ${input.block.toString()} where the resume was verified: a resume waits for a read at least as new`,
       };
     // A chain pause can reach this region through a peer before its own read of the chain sees
     // it: a read older than the pause it would lift says nothing of that pause's unpause. Only

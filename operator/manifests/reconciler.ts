@@ -77,6 +77,9 @@ export interface ManifestControllerOptions {
   readonly epoch?: () => number;
 }
 
+/** How soon a resume waiting for a newer read of the GuardianPause contract asks again. */
+const RESUME_READ_RETRY_MS = 1_000;
+
 /** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
 export interface PolicyView {
   current(): AdoptedPolicy;
@@ -391,6 +394,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
           lifted: (token) => guardian.lifted(token),
         },
         digest: report.hashes.digest,
+        block: report.block,
         generation,
         previous,
         memo: applied.get(key),
@@ -438,7 +442,9 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         return done;
       case "resume-held":
         await finish({ kind: "paused", report, message: next.message }, logger, spec);
-        return done; // queued again when the chain's pause changes (manifests/setup.ts)
+        // Queued again when the chain's pause changes (manifests/setup.ts); a newer read of an
+        // unchanged pause changes nothing there, so a wait for one asks again shortly.
+        return next.soon ? { requeueAfter: RESUME_READ_RETRY_MS } : done;
       case "resume-done":
         await finish({ kind: "applied", report, objects: [], pruned: [] }, logger, spec);
         return done;
