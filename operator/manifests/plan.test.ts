@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ConsortiumManifestStatus } from "../api/v1alpha1/consortium-manifest.ts";
+import type { ChainPause } from "../chain/reader.ts";
 import type { ActivePause } from "../state/readers.ts";
 import { plan, type AppliedMemo, type PlanInput } from "./plan.ts";
 
@@ -8,6 +9,17 @@ const DIGEST = `0x${"ab".repeat(32)}`;
 /** The GuardianPause contract the Federation names, and one it named before. */
 const C = { chainId: 31337, address: "0x00000000000000000000000000000000000000A1" } as const;
 const BEFORE = { chainId: 31337, address: "0x00000000000000000000000000000000000000b2" } as const;
+/** A read of the GuardianPause contract named now, at block 10, with no pause on record. */
+const chainRead = (over: Partial<ChainPause> = {}): ChainPause => ({
+  contract: C,
+  block: 10n,
+  paused: false,
+  id: 0n,
+  guardian: "0x0",
+  evidence: "0x00",
+  at: 0,
+  ...over,
+});
 const tokenOf = (id: number, contract: { address: string } = C): string =>
   `chain-31337-${contract.address.toLowerCase()}-${String(id)}`;
 const OTHER = `0x${"cd".repeat(32)}`;
@@ -108,15 +120,7 @@ describe("plan", () => {
     });
 
     it("waits for the Board's unpause while the chain is paused", () => {
-      const chain = {
-        contract: C,
-        paused: true,
-        id: 7n,
-        block: 10n,
-        guardian: "0x0" as const,
-        evidence: "0x00" as const,
-        at: 0,
-      };
+      const chain = chainRead({ paused: true, id: 7n, block: 10n });
       const held = plan(
         base({
           resume: ["t1"],
@@ -129,15 +133,7 @@ describe("plan", () => {
 
     it("waits for a chain pause this region took from a peer until its own read of the chain has seen it", () => {
       // The pause came through the federation state; this region's last read predates it.
-      const before = {
-        contract: C,
-        paused: false,
-        id: 2n,
-        block: 10n,
-        guardian: "0x0" as const,
-        evidence: "0x00" as const,
-        at: 0,
-      };
+      const before = chainRead({ paused: false, id: 2n, block: 10n });
       const pause = { pauses: [pauseOf(tokenOf(3))], chain: before, contract: C, lifted: () => false };
       const held = plan(base({ resume: [tokenOf(3)], pause }));
       expect(held.kind).toBe("resume-held");
@@ -150,15 +146,7 @@ describe("plan", () => {
     it("does not hold a token of the release before (chain-<id>, no contract) for a pause id the contract has not reached", () => {
       // Its contract may be one the DAO has replaced since (ids start again at 1): held, it could
       // wait for ever. Lifted early, the guardian raises the pause again under the contract's token.
-      const read = {
-        contract: C,
-        paused: false,
-        id: 1n,
-        block: 10n,
-        guardian: "0x0" as const,
-        evidence: "0x00" as const,
-        at: 0,
-      };
+      const read = chainRead({ paused: false, id: 1n, block: 10n });
       const pause = { pauses: [pauseOf("chain-3")], chain: read, contract: C, lifted: () => false };
       expect(plan(base({ resume: ["chain-3"], pause })).kind).toBe("resume");
       // The contract named now must still be read, and unpaused.
@@ -172,15 +160,7 @@ describe("plan", () => {
 
     it("waits for a read of the chain at least as new as the block the resume was verified at", () => {
       // This region's last read predates the pause's record on chain: it shows no pause at all.
-      const read = {
-        contract: C,
-        block: 8n,
-        paused: false,
-        id: 0n,
-        guardian: "0x0" as const,
-        evidence: "0x00" as const,
-        at: 0,
-      };
+      const read = chainRead({ block: 8n, paused: false, id: 0n });
       const pause = { pauses: [pauseOf("t1")], chain: read, contract: C, lifted: () => false };
       const held = plan(base({ resume: ["t1"], block: 10n, pause }));
       expect(held.kind === "resume-held" && held.soon).toBe(true);
@@ -194,15 +174,7 @@ describe("plan", () => {
 
     it("does not compare a pause id of the contract before with the ids of the one named now", () => {
       // The DAO replaced the GuardianPause contract: the new one counts from 1 again.
-      const read = {
-        contract: C,
-        paused: false,
-        id: 1n,
-        block: 10n,
-        guardian: "0x0" as const,
-        evidence: "0x00" as const,
-        at: 0,
-      };
+      const read = chainRead({ paused: false, id: 1n, block: 10n });
       const token = tokenOf(5, BEFORE);
       const pause = { pauses: [pauseOf(token)], chain: read, contract: C, lifted: () => false };
       expect(plan(base({ resume: [token], pause })).kind).toBe("resume");
