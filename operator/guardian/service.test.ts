@@ -1,10 +1,8 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { getAddress } from "viem";
 import { describe, expect, it } from "vitest";
+import { testDir } from "../../e2e/support/temp-dir.ts";
 import type { FederationContext } from "../federation/context.ts";
 import type { ChainPause } from "../chain/reader.ts";
 import { createState, freshActor } from "../state/document.ts";
@@ -15,7 +13,7 @@ import { Guardian } from "./service.ts";
 
 async function guardianWithToken(token: string): Promise<Guardian> {
   const doc = createState(freshActor());
-  const ledger = await PauseLedger.open(await mkdtemp(join(tmpdir(), "dsc-guardian-")), () => ({
+  const ledger = await PauseLedger.open(await testDir("dsc-guardian-"), () => ({
     pauses: [],
     lifted: [],
   }));
@@ -61,7 +59,7 @@ describe("the chain's GuardianPause as the guardian observes it", () => {
   type Read = Omit<ChainPause, "contract" | "block">;
   async function observing(atBlock: (block: bigint, contract: string) => Read | Promise<Read>) {
     let doc = createState(freshActor());
-    const ledger = await PauseLedger.open(await mkdtemp(join(tmpdir(), "dsc-guardian-")), () => ({
+    const ledger = await PauseLedger.open(await testDir("dsc-guardian-"), () => ({
       pauses: [],
       lifted: [],
     }));

@@ -1,12 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { regionPki } from "../../e2e/testbed/pki.ts";
+import { testDir } from "../../e2e/support/temp-dir.ts";
 import { ApiError, KubeClient, type WatchEvent } from "./client.ts";
 import type { KubeSettings } from "./config.ts";
 import { httpStatus } from "./errors.ts";
@@ -142,7 +142,7 @@ describe("KubeClient requests", () => {
   });
 
   it("reads a token file again once it is older than tokenRereadMs", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "kube-token-")), "token");
+    const file = join(await testDir("kube-token-"), "token");
     writeFileSync(file, "one\n");
     const auth: (string | undefined)[] = [];
     const client = await serve(
@@ -162,7 +162,7 @@ describe("KubeClient requests", () => {
   it("verifies the server against the CA as tls-server-name, and presents the client certificate", async () => {
     // The test bed's PKI: a CA, an API server certificate for 127.0.0.1 and the
     // cluster's DNS names, and client certificates.
-    const pki = regionPki(mkdtempSync(join(tmpdir(), "kube-tls-")), "test");
+    const pki = regionPki(await testDir("kube-tls-"), "test");
     const server = createTlsServer(
       {
         key: readFileSync(pki.serverKey),

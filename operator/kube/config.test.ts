@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import {
   KubeConfigError,
@@ -50,6 +50,9 @@ function kubeconfig(
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "kube-config-"));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe("kubeconfig", () => {

@@ -2,11 +2,9 @@
 // record that names a digest this region holds under a nonce that is not the
 // spec's. It must neither freeze the mirror on the version in place nor roll
 // it back to an older one.
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { testDir } from "../../e2e/support/temp-dir.ts";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import type { ConsortiumManifestObject } from "../api/v1alpha1/objects.ts";
 import type { Applier } from "../runtime/apply.ts";
@@ -35,7 +33,7 @@ const spec = (nonce: number): ConsortiumManifestSpec => ({
 });
 
 async function mirrorOf(doc: StateDoc, local: number, told: string[] = [], verifies = true) {
-  const specs = await SpecStore.open(await mkdtemp(join(tmpdir(), "dsc-mirror-")));
+  const specs = await SpecStore.open(await testDir("dsc-mirror-"));
   for (const n of [1, 2]) await specs.put(digestOfNonce(n), specJson(spec(n)));
   const written: ConsortiumManifestSpec[] = [];
   const reconcile = mirrorReconciler({

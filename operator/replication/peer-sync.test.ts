@@ -3,12 +3,10 @@
 // federation state. The honest region refuses them whole, keeps its document
 // as it was, persists and forwards nothing of them, and goes on syncing once
 // the peer's quarantine is over.
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as A from "@automerge/automerge";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { testDir } from "../../e2e/support/temp-dir.ts";
 import { digestOf } from "../../e2e/support/state-fixtures.ts";
 import { createState, freshActor, type FederationDoc, type StateDoc } from "../state/document.ts";
 import { manifestIds } from "../state/readers.ts";
@@ -25,7 +23,7 @@ afterEach(async () => {
 });
 
 async function honestRegion(budget?: { burstBytes: number; bytesPerSecond: number }) {
-  const opened = await StateStore.open(await mkdtemp(join(tmpdir(), "dsc-peer-sync-")));
+  const opened = await StateStore.open(await testDir("dsc-peer-sync-"));
   let clock = 1_000;
   const replica = new Replica({ store: opened.store, doc: opened.doc, now: () => clock, logger });
   const sent = new Map<string, Uint8Array[]>([

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { testDir } from "../../e2e/support/temp-dir.ts";
 import { pauseRecord } from "../../e2e/support/state-fixtures.ts";
 import type { PauseRecord } from "./model.ts";
 import { pause } from "../../e2e/support/transitions.ts";
@@ -11,7 +11,7 @@ import { batch } from "./transitions.ts";
 
 const record = (token: string, region = "alpha"): PauseRecord => pauseRecord(token, region);
 const empty = () => ({ pauses: [], lifted: [] });
-const dir = () => mkdtemp(join(tmpdir(), "dsc-ledger-"));
+const dir = () => testDir("dsc-ledger-");
 
 describe("the pause ledger", () => {
   it("remembers the pauses it saw and the tokens it lifted, across a restart", async () => {
