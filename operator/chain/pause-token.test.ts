@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { getAddress } from "viem";
 import { describe, expect, it } from "vitest";
 import { checkPauseToken } from "../state/model.ts";
-import { chainPauseOf, chainPauseToken, samePauseContract } from "./reader.ts";
+import { chainPauseOf, chainPauseToken, legacyChainPauseToken, samePauseContract } from "./reader.ts";
 
 const contracts = fc.record({
   chainId: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
@@ -36,6 +36,11 @@ describe("a chain pause's token", () => {
 
   it("reads a token of the release before 0.1.0 (chain-<id>) as naming no contract", () => {
     expect(chainPauseOf("chain-12")).toEqual({ id: 12n });
+    fc.assert(
+      fc.property(ids, (id) => {
+        expect(chainPauseOf(legacyChainPauseToken(id))).toEqual({ id });
+      }),
+    );
   });
 
   it("takes nothing else for a chain pause's token", () => {

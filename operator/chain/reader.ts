@@ -577,6 +577,9 @@ export const samePauseContract = (a: PauseContract, b: PauseContract): boolean =
 export const chainPauseToken = (contract: PauseContract, id: bigint): string =>
   `chain-${String(contract.chainId)}-${contract.address.toLowerCase()}-${id.toString()}`;
 
+/** The token the release before 0.1.0 gave the same pause: `chain-<pause id>`, no contract (chainPauseOf reads both). */
+export const legacyChainPauseToken = (id: bigint): string => `chain-${id.toString()}`;
+
 /**
  * The contract and pause id a token names, if it is a chain pause's token.
  * A token of the release before 0.1.0 (`chain-<pause id>`) names no contract.

@@ -11,7 +11,14 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import { getAddress, type Hex } from "viem";
-import { chainPauseToken, pauseContractOf, type ChainPause } from "../chain/reader.ts";
+import {
+  chainPauseToken,
+  legacyChainPauseToken,
+  pauseContractOf,
+  samePauseContract,
+  type ChainPause,
+  type PauseContract,
+} from "../chain/reader.ts";
 import type { FederationContext } from "../federation/context.ts";
 import { trace } from "../runtime/trace.ts";
 import { errorMessage } from "../runtime/errors.ts";
@@ -61,7 +68,7 @@ export class Guardian {
   readonly #reports: Counter<"source" | "result">;
   #chain: ChainPause | undefined;
   /** The chain and contract the reads below are of: another one starts them over. */
-  #chainSource = "";
+  #chainSource: PauseContract | undefined;
   /** The block of the newest chain read taken: an older one is stale news and changes nothing. */
   #chainBlock = -1n;
   /** The highest pause id seen lifted on chain: a pause is never paused again (a new one gets a new id). */
@@ -256,9 +263,10 @@ export class Guardian {
       this.#setChain(undefined);
       return;
     }
-    const source = `${String(contract.chainId)} ${contract.address}`;
-    if (source !== this.#chainSource) {
-      this.#startOver(source);
+    const ours = (): boolean =>
+      this.#chainSource !== undefined && samePauseContract(contract, this.#chainSource);
+    if (!ours()) {
+      this.#startOver(contract);
       // What the contract before said is no fact of this one's.
       this.#setChain(undefined);
     }
@@ -268,11 +276,11 @@ export class Guardian {
       state = await ctx.chain.guardianPause(contract.address, block);
     } catch (error) {
       // Unknown once a read fails: a resume waits for a chain state it has read (fail closed).
-      if (source === this.#chainSource && block >= this.#chainBlock) this.#setChain(undefined);
+      if (ours() && block >= this.#chainBlock) this.#setChain(undefined);
       throw error;
     }
     // Another contract, or a newer read, landed while this one was on its way.
-    if (source !== this.#chainSource || this.#stale(block)) return;
+    if (!ours() || this.#stale(block)) return;
     this.#chainBlock = block;
     if (!state.paused && state.id > this.#chainLifted) this.#chainLifted = state.id;
     this.#setChain(state);
@@ -285,7 +293,7 @@ export class Guardian {
     // So does a token of the release before 0.1.0 (`chain-<id>`, no contract) of this pause,
     // raised before the upgrade: one resume lifts it, not two.
     const evidence = state.evidence.toLowerCase();
-    const before = `chain-${state.id.toString()}`;
+    const before = legacyChainPauseToken(state.id);
     const inForce = this.pauses().some(
       (p) =>
         p.token === evidence ||
@@ -307,7 +315,7 @@ export class Guardian {
     });
   }
 
-  #startOver(source: string): void {
+  #startOver(source: PauseContract | undefined): void {
     this.#chainSource = source;
     this.#chainBlock = -1n;
     this.#chainLifted = 0n;
