@@ -7,6 +7,7 @@ import { allSeen, bareWrite, configMapWatchers, regionClients } from "./watch.ts
 import { approvedSpec, configMapSpec, manifestObject } from "../e2e/testbed/approve.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
+import { addCpu, sampleCpu, type CpuSample, type CpuTotals } from "./cpu.ts";
 
 export interface PropagationResult {
   readonly operator: number[];
@@ -29,6 +30,8 @@ export async function benchPropagation(
   testbed: Testbed,
   logs: Readonly<Record<string, string>>,
   rounds = 200,
+  /** Where the machine's CPU went over the measured rounds is added here (bench/cpu.ts). */
+  cpu?: CpuTotals,
 ): Promise<PropagationResult> {
   const { chain } = testbed;
   const ns = `prop-${Date.now().toString(36)}`;
@@ -53,7 +56,9 @@ export async function benchPropagation(
     return { accepted, acceptedAt, all: await allSeen(watchers, name) };
   };
 
+  let cpuBefore: CpuSample | undefined;
   for (let i = -1; i < rounds; i++) {
+    if (i === 0 && cpu) cpuBefore = sampleCpu();
     const bare = await bareWrite(appliers, watchers, ns, `bare-${String(i + 1)}`);
     const { accepted, all } = await submit(`op-${String(i + 1)}`);
     if (i >= 0) {
@@ -61,6 +66,7 @@ export async function benchPropagation(
       result.operator.push(all - accepted);
     }
   }
+  if (cpu) addCpu(cpu, cpuBefore, sampleCpu());
 
   // One more, traced: every step the operators log for it, and when each region's watch saw it.
   const name = "trace-1";

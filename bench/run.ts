@@ -20,6 +20,7 @@ import { benchVerify, printVerify } from "./verify.ts";
 import { benchLog } from "./log.ts";
 import { benchAnchorGas } from "./anchor.ts";
 import { allPeersConnected } from "./operators.ts";
+import { cpuRows, cpuTotals } from "./cpu.ts";
 
 // `npm run bench -- --until pause` stops after the path sections (verification, apply,
 // propagation, pause): the figures of issue 13 and the logging overhead, in about 12 minutes.
@@ -139,6 +140,7 @@ const bucketQuantile = (buckets: Map<number, number>, q: number): string => {
   return total === 0 || !hit ? "n/a" : hit[0] === Infinity ? "over 30 s" : `≤ ${String(hit[0] * 1000)} ms`;
 };
 const unlogged = { operator: [] as number[], bare: [] as number[] };
+const propagationCpu = cpuTotals();
 let trace: Awaited<ReturnType<typeof benchPropagation>>["trace"] = [];
 // ABBA BAAB: eight blocks of 50 rounds, so that warm-up and this machine's slower and faster
 // phases (the bare writes' p50 went from 13.7 to 20.3 ms between blocks of one run) fall on both
@@ -151,6 +153,7 @@ for (const log of [false, true, true, false, true, false, false, true]) {
       testbed,
       Object.fromEntries(REGIONS.map((region, i) => [region, block[i]?.log ?? ""])),
       50,
+      propagationCpu,
     );
     if (log) for (const o of block) addBuckets(cosignBuckets, await o.metrics());
     const into = log ? logged : unlogged;
@@ -188,6 +191,13 @@ try {
   console.log(
     `checkpoint durable -> cosigned by both peers (the three logs, logging-on rounds, ${String([...cosignBuckets].sort((a, b) => a[0] - b[0]).at(-1)?.[1] ?? 0)} checkpoints): p50 ${bucketQuantile(cosignBuckets, 0.5)}, p99 ${bucketQuantile(cosignBuckets, 0.99)} (histogram bounds; goal: p99 under 1 s)`,
   );
+  const cpu = cpuRows(propagationCpu, logged.operator.length + unlogged.operator.length);
+  if (cpu.length > 0) {
+    console.log(
+      "\nWhere the machine's CPU went over those rounds (/proc; each round is a bare write, an approval signed by the bench, and the manifest's way through the three regions, all on these cores):",
+    );
+    console.log(table(cpu));
+  }
   console.log(
     "\nWhere one manifest's time goes (trace-1, DSC_TRACE; ms since alpha's API server accepted it):",
   );

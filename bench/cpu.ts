@@ -1,0 +1,99 @@
+// Where this machine's CPU goes during a stretch of a bench, read from /proc
+// (Linux only; elsewhere nothing is printed). The test bed runs the three
+// regions' API servers, etcds and operators, the chain and the bench on the
+// same cores: a latency ratio means little without knowing whether the cores
+// were the queue, and which process kept them busy.
+import { availableParallelism } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
+
+/** CPU milliseconds per kind of process, and the machine's busy and total ticks. */
+export interface CpuSample {
+  readonly byKind: ReadonlyMap<string, number>;
+  readonly busyTicks: number;
+  readonly allTicks: number;
+}
+
+/** Linux's USER_HZ: /proc counts CPU time in hundredths of a second on every architecture it runs the bench on. */
+const TICK_MS = 10;
+
+/** What a process is, for the table: the operators by their entry point, the rest by command name. */
+function kindOf(pid: string, comm: string): string {
+  if (Number(pid) === process.pid) return "the bench itself";
+  if (comm === "node" || comm === "MainThread") {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmdline.includes("operator/main.ts") ? "operators" : "other node processes";
+  }
+  if (comm.startsWith("kworker") || comm.startsWith("ksoftirqd") || comm.startsWith("kdamond"))
+    return "kernel threads";
+  return comm;
+}
+
+/** A reading of every process's CPU time so far; undefined where there is no /proc. */
+export function sampleCpu(): CpuSample | undefined {
+  let pids: string[];
+  let stat: string;
+  try {
+    pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+    stat = readFileSync("/proc/stat", "utf8");
+  } catch {
+    return undefined;
+  }
+  const byKind = new Map<string, number>();
+  for (const pid of pids) {
+    try {
+      const line = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // The command name may hold spaces and parentheses: the fields start after the last ")".
+      const comm = line.slice(line.indexOf("(") + 1, line.lastIndexOf(")"));
+      const fields = line.slice(line.lastIndexOf(")") + 2).split(" ");
+      const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+      const kind = kindOf(pid, comm);
+      byKind.set(kind, (byKind.get(kind) ?? 0) + ms);
+    } catch {
+      // gone since the directory was read
+    }
+  }
+  // cpu user nice system idle iowait irq softirq steal ...
+  const ticks = (stat.split("\n")[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  const all = ticks.reduce((a, b) => a + b, 0);
+  return { byKind, busyTicks: all - idle, allTicks: all };
+}
+
+/** Adds what happened between `before` and `after` to `into` (per kind, ms; and the machine's ticks). */
+export function addCpu(into: CpuTotals, before: CpuSample | undefined, after: CpuSample | undefined): void {
+  if (!before || !after) return;
+  for (const [kind, ms] of after.byKind) {
+    // A process that exited in between is missing from `after`: its share is lost, not negative.
+    const spent = ms - (before.byKind.get(kind) ?? 0);
+    if (spent > 0) into.byKind.set(kind, (into.byKind.get(kind) ?? 0) + spent);
+  }
+  into.busyTicks += after.busyTicks - before.busyTicks;
+  into.allTicks += after.allTicks - before.allTicks;
+}
+
+export interface CpuTotals {
+  readonly byKind: Map<string, number>;
+  busyTicks: number;
+  allTicks: number;
+}
+
+export const cpuTotals = (): CpuTotals => ({ byKind: new Map(), busyTicks: 0, allTicks: 0 });
+
+/** Table rows: the cores kept busy, then CPU ms per round by kind of process, most first. */
+export function cpuRows(totals: CpuTotals, rounds: number): string[][] {
+  if (totals.allTicks === 0 || rounds === 0) return [];
+  const cores = availableParallelism();
+  const busy = (totals.busyTicks / totals.allTicks) * cores;
+  const kinds = [...totals.byKind].sort((a, b) => b[1] - a[1]).filter(([, ms]) => ms / rounds >= 0.5);
+  const total = kinds.reduce((a, [, ms]) => a + ms, 0);
+  return [
+    ["process", "CPU per round", "share"],
+    ...kinds.map(([kind, ms]) => [
+      kind,
+      `${(ms / rounds).toFixed(1)} ms`,
+      `${((100 * ms) / total).toFixed(0)}%`,
+    ]),
+    ["all of them", `${(total / rounds).toFixed(1)} ms`, ""],
+    ["cores busy", `${busy.toFixed(2)} of ${String(cores)}`, ""],
+  ];
+}
