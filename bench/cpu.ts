@@ -3,14 +3,15 @@
 // regions' API servers, etcds and operators, the chain and the bench on the
 // same cores: a latency ratio means little without knowing whether the cores
 // were the queue, and which process kept them busy.
-import { availableParallelism } from "node:os";
 import { readdirSync, readFileSync } from "node:fs";
 
-/** CPU milliseconds per kind of process, and the machine's busy and total ticks. */
+/** Each process's CPU milliseconds so far (by pid and start time), and the machine's ticks. */
 export interface CpuSample {
-  readonly byKind: ReadonlyMap<string, number>;
+  readonly processes: ReadonlyMap<string, { readonly kind: string; readonly ms: number }>;
   readonly busyTicks: number;
   readonly allTicks: number;
+  /** The cpuN lines of /proc/stat: the cores the ticks are of. */
+  readonly cores: number;
 }
 
 /** Linux's USER_HZ: /proc counts CPU time in hundredths of a second on every architecture it runs the bench on. */
@@ -38,7 +39,7 @@ export function sampleCpu(): CpuSample | undefined {
   } catch {
     return undefined;
   }
-  const byKind = new Map<string, number>();
+  const processes = new Map<string, { kind: string; ms: number }>();
   for (const pid of pids) {
     try {
       const line = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -46,43 +47,49 @@ export function sampleCpu(): CpuSample | undefined {
       const comm = line.slice(line.indexOf("(") + 1, line.lastIndexOf(")"));
       const fields = line.slice(line.lastIndexOf(")") + 2).split(" ");
       const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
-      const kind = kindOf(pid, comm);
-      byKind.set(kind, (byKind.get(kind) ?? 0) + ms);
+      // A pid may be reused: with its start time it names one process.
+      processes.set(`${pid} ${fields[19] ?? ""}`, { kind: kindOf(pid, comm), ms });
     } catch {
       // gone since the directory was read
     }
   }
+  const lines = stat.split("\n");
   // cpu user nice system idle iowait irq softirq steal ...
-  const ticks = (stat.split("\n")[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
+  const ticks = (lines[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
   const all = ticks.reduce((a, b) => a + b, 0);
-  return { byKind, busyTicks: all - idle, allTicks: all };
+  const cores = lines.filter((l) => /^cpu\d+ /.test(l)).length;
+  return { processes, busyTicks: all - idle, allTicks: all, cores };
 }
 
 /** Adds what happened between `before` and `after` to `into` (per kind, ms; and the machine's ticks). */
 export function addCpu(into: CpuTotals, before: CpuSample | undefined, after: CpuSample | undefined): void {
   if (!before || !after) return;
-  for (const [kind, ms] of after.byKind) {
-    // A process that exited in between is missing from `after`: its share is lost, not negative.
-    const spent = ms - (before.byKind.get(kind) ?? 0);
+  // Process by process: one started in between counts whole; what one that exited in between
+  // spent is not counted (its last reading is gone), so a kind may be short, never negative.
+  for (const [key, { kind, ms }] of after.processes) {
+    const spent = ms - (before.processes.get(key)?.ms ?? 0);
     if (spent > 0) into.byKind.set(kind, (into.byKind.get(kind) ?? 0) + spent);
   }
   into.busyTicks += after.busyTicks - before.busyTicks;
   into.allTicks += after.allTicks - before.allTicks;
+  into.cores = after.cores;
 }
 
 export interface CpuTotals {
   readonly byKind: Map<string, number>;
   busyTicks: number;
   allTicks: number;
+  cores: number;
 }
 
-export const cpuTotals = (): CpuTotals => ({ byKind: new Map(), busyTicks: 0, allTicks: 0 });
+export const cpuTotals = (): CpuTotals => ({ byKind: new Map(), busyTicks: 0, allTicks: 0, cores: 0 });
 
 /** Table rows: the cores kept busy, then CPU ms per round by kind of process, most first. */
 export function cpuRows(totals: CpuTotals, rounds: number): string[][] {
   if (totals.allTicks === 0 || rounds === 0) return [];
-  const cores = availableParallelism();
+  const cores = totals.cores;
+  // Steal time counts as busy: a core the hypervisor gave to another guest is no core of ours.
   const busy = (totals.busyTicks / totals.allTicks) * cores;
   const kinds = [...totals.byKind].sort((a, b) => b[1] - a[1]).filter(([, ms]) => ms / rounds >= 0.5);
   const total = kinds.reduce((a, [, ms]) => a + ms, 0);
