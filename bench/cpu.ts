@@ -91,11 +91,15 @@ export function cpuRows(totals: CpuTotals, rounds: number): string[][] {
   const cores = totals.cores;
   // Steal time counts as busy: a core the hypervisor gave to another guest is no core of ours.
   const busy = (totals.busyTicks / totals.allTicks) * cores;
-  const kinds = [...totals.byKind].sort((a, b) => b[1] - a[1]).filter(([, ms]) => ms / rounds >= 0.5);
-  const total = kinds.reduce((a, [, ms]) => a + ms, 0);
+  const all = [...totals.byKind].sort((a, b) => b[1] - a[1]);
+  const total = all.reduce((a, [, ms]) => a + ms, 0);
+  // Kinds under half a millisecond a round are one row together, so that the total is every row's.
+  const shown = all.filter(([, ms]) => ms / rounds >= 0.5);
+  const small = total - shown.reduce((a, [, ms]) => a + ms, 0);
+  const rows = small > 0 ? [...shown, ["others, under 0.5 ms each", small] as const] : shown;
   return [
     ["process", "CPU per round", "share"],
-    ...kinds.map(([kind, ms]) => [
+    ...rows.map(([kind, ms]) => [
       kind,
       `${(ms / rounds).toFixed(1)} ms`,
       `${((100 * ms) / total).toFixed(0)}%`,
