@@ -41,7 +41,9 @@ async function dsc(args: string[], env: Record<string, string> = {}) {
 const manifest = join(examples, "manifest-upgrade.yaml");
 const federation = join(examples, "federation-alpha.yaml");
 
-describe("dsc, run as a user runs it", () => {
+// Each test starts the CLI as a process up to three times, a second or more each on a loaded
+// 2-core machine: the 5 s default timed out once in a CI rehearsal of e01587c (propose, three runs).
+describe("dsc, run as a user runs it", { timeout: 30_000 }, () => {
   it("version: this release, as the chart and /metrics show it", async () => {
     const plain = await dsc(["version"]);
     expect(plain).toMatchObject({ code: 0 });
