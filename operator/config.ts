@@ -1,6 +1,7 @@
 // The operator's configuration, from its environment. Every mistake names the
 // variable and what it should hold; nothing starts half-configured.
 import { randomBytes } from "node:crypto";
+import { DEFAULT_SETTLE_MS } from "./manifests/reconciler.ts";
 import { DEFAULT_REBASE_POLICY, type RebasePolicy } from "./replication/rebaser.ts";
 
 export interface OperatorConfig {
@@ -17,6 +18,8 @@ export interface OperatorConfig {
    */
   readonly identity: string;
   readonly resyncMs: number;
+  /** How long a version newly applied here waits, at most, for the other regions' outcomes before its status is written. */
+  readonly statusSettleMs: number;
   readonly chainPollMs: number;
   readonly workers: number;
   readonly httpHost: string;
@@ -84,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, host: string): OperatorConfig
     region: env.DSC_REGION || undefined,
     identity: `${env.DSC_IDENTITY || `${host}-${String(process.pid)}`}_${randomBytes(4).toString("hex")}`,
     resyncMs: number(env, "DSC_RESYNC_SECONDS", 30, 0.1, 86_400) * 1000,
+    statusSettleMs: number(env, "DSC_STATUS_SETTLE_MS", DEFAULT_SETTLE_MS, 0, 60_000),
     chainPollMs: number(env, "DSC_CHAIN_POLL_SECONDS", 5, 0.1, 3_600) * 1000,
     workers: number(env, "DSC_WORKERS", 2, 1, 64),
     httpHost: env.DSC_HTTP_HOST || "0.0.0.0",

@@ -171,6 +171,7 @@ export async function runOperator(config: OperatorConfig): Promise<{ stop(): Pro
       events,
       metrics,
       resyncMs: config.resyncMs,
+      settleMs: config.statusSettleMs,
       workers: config.workers,
       policy,
       ...(scaleGuard && { scaleGuard }),

@@ -24,7 +24,7 @@ import { trace } from "../runtime/trace.ts";
 import type { ActivePause } from "../state/readers.ts";
 import type { CurrentFederation } from "./context.ts";
 import { PAUSED_CONDITION } from "./status-owners.ts";
-import { sortedJson } from "./volatile.ts";
+import { sortedJson } from "../kube/object.ts";
 
 type GuardianStatus = NonNullable<FederationStatus["guardian"]>;
 

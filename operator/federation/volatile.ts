@@ -5,6 +5,7 @@
 // seconds; anything else is written at once. Statuses are compared as text
 // with keys sorted, so the order the API server returns keys in is no change.
 import type { FederationStatus } from "../api/v1alpha1/federation.ts";
+import { sortedJson } from "../kube/object.ts";
 import { withoutPauseFields } from "./status-owners.ts";
 
 /** Fields that only move (block, read time, heard time, RTT, sizes) are refreshed at most this often. */
@@ -39,17 +40,4 @@ export function settledText(status: FederationStatus | undefined): string {
       trusted: log.trusted?.map((t) => ({ ...t, size: undefined, at: undefined, cosigned: undefined })),
     },
   });
-}
-
-/** JSON with every object's keys sorted and undefined members left out, as the API server's are. */
-export function sortedJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v)
-            .filter(([, member]) => member !== undefined)
-            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
 }

@@ -62,3 +62,19 @@ export interface Status {
   readonly reason?: string;
   readonly code?: number;
 }
+
+/**
+ * JSON with every object's keys sorted and undefined members left out, as the API server's
+ * are: a status built here and the same status read back give one text.
+ */
+export function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([, member]) => member !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}

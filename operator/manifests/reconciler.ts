@@ -30,7 +30,7 @@ import type { VerificationReport } from "../verification/verify.ts";
 import { describeRef, FINALIZER } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
 import { applyObjects, ApplyError, pruneObjects, type LiveReads } from "./objects.ts";
-import { manifestStatus, type Outcome } from "./status.ts";
+import { manifestStatus, sameStatus, type Outcome } from "./status.ts";
 import { pausedMessage, plan, type AppliedMemo, type Plan } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
 import { policyChange, policyStep, type AdoptedPolicy } from "../core/approval/federation-policy.ts";
@@ -75,10 +75,22 @@ export interface ManifestControllerOptions {
   readonly progressOnly?: (key: string) => boolean;
   /** Changes whenever what every manifest was verified against does: the federation, the policy, a pause. */
   readonly epoch?: () => number;
+  /**
+   * How long, at most, the status of a version newly applied here waits for the other targeted
+   * regions' outcomes (DEFAULT_SETTLE_MS; 0 writes it at once). Their outcomes usually follow
+   * within a few hundred milliseconds, and one status write then shows them all.
+   */
+  readonly settleMs?: number;
 }
 
 /** How soon a resume waiting for a newer read of the GuardianPause contract asks again. */
 const RESUME_READ_RETRY_MS = 1_000;
+
+/**
+ * How long, at most, the status of a version newly applied here waits for the
+ * other targeted regions' outcomes, so that one status write shows them all.
+ */
+export const DEFAULT_SETTLE_MS = 1_000;
 
 /** What the reconciler asks of the policy ledger (state/policy-ledger.ts). */
 export interface PolicyView {
@@ -120,15 +132,13 @@ export interface FederationRecords {
 
 export function manifestReconciler(options: ManifestControllerOptions): Reconciler {
   const { api, applier, events, metrics } = options;
+  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
 
   const writeStatus = async (
     object: ConsortiumManifestObject,
     status: ConsortiumManifestStatus,
   ): Promise<void> => {
-    // The block moves on every read; a status that differs only there is not worth a write (and a watch event).
-    const stable = (s: ConsortiumManifestStatus | undefined): string =>
-      JSON.stringify({ ...s, block: undefined });
-    if (stable(object.status) === stable(status)) return;
+    if (sameStatus(object.status, status)) return;
     await applier.applyStatus({
       apiVersion: API_VERSION,
       kind: "ConsortiumManifest",
@@ -193,6 +203,13 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   };
   // Deletions held by a pause, so that the Event is sent once.
   const heldDeletions = new Set<string>();
+  // Applies whose status waits for the other targeted regions' outcomes (at most settleMs from
+  // the first apply of that digest, whatever passes come between): the progress passes those
+  // outcomes cause write it, so that a version costs this region one status write, not one for
+  // its own outcome and one more when the others' come in. The receipt is recorded when the
+  // wait starts, at the decision; `at` is the decision's time. Kept until the status is
+  // written; lost on a restart, whose first pass applies, records and writes again.
+  const settling = new Map<string, { readonly digest: string; readonly due: number; readonly at: Date }>();
 
   return async (key, { log }): Promise<Result> => {
     trace(key, "reconcile");
@@ -206,14 +223,24 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const generation = object.metadata.generation ?? 0;
     const previous = object.status;
     const now = options.now();
+    /**
+     * Records the outcome (state, receipt) and writes status. With `settle`, the status of a
+     * version applied anew waits for the other targeted regions: the milliseconds until it is
+     * due are returned, and a later pass (progress, or the due time's) writes it.
+     */
     const finish = async (
       outcome: Outcome,
       logger: Logger = log,
       spec?: ConsortiumManifestSpec,
-    ): Promise<void> => {
+      settle = false,
+    ): Promise<number | undefined> => {
       // Only an apply (or its refresh) leaves a memo a progress pass may show again.
       if (outcome.kind !== "applied") applied.delete(key);
-      let status = manifestStatus(previous, generation, outcome, now);
+      const entry = settling.get(key);
+      const waiting =
+        outcome.kind === "applied" && entry?.digest === outcome.report.hashes.digest ? entry : undefined;
+      if (!waiting) settling.delete(key);
+      let status = manifestStatus(previous, generation, outcome, waiting?.at ?? now);
       const records = options.records;
       if (records && spec && "report" in outcome) {
         // This region's outcome goes into the federation state before it shows in status.
@@ -239,14 +266,29 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       }
       if (records && spec && "report" in outcome) trace(key, "outcome recorded in the state");
       // The receipt is durable before the status shows the decision: a crash between the two
-      // then repeats the receipt at the next pass, rather than losing it.
-      const receipt = options.receipts && manifestReceipt(previous, status, outcome);
+      // then repeats the receipt at the next pass, rather than losing it. A status that waited
+      // had its receipt recorded when the wait began.
+      const receipt = !waiting && options.receipts && manifestReceipt(previous, status, outcome);
       if (receipt) await options.receipts.record(receipt.kind, key, receipt.details);
-      await writeStatus(object, status);
-      trace(key, "status written", { outcome: outcome.kind });
       if (status.state === "Paused") options.paused.add(key);
       else options.paused.delete(key);
+      const due = waiting?.due ?? now.getTime() + settleMs;
+      if (
+        outcome.kind === "applied" &&
+        (settle || waiting) &&
+        now.getTime() < due &&
+        status.appliedDigest !== previous?.appliedDigest &&
+        status.regions?.some((r) => r.state === "Pending")
+      ) {
+        settling.set(key, { digest: outcome.report.hashes.digest, due, at: waiting?.at ?? now });
+        trace(key, "status waits for the other regions");
+        return due - now.getTime();
+      }
+      await writeStatus(object, status);
+      settling.delete(key);
+      trace(key, "status written", { outcome: outcome.kind });
       logger.debug({ outcome: outcome.kind }, "reconciled");
+      return undefined;
     };
 
     if (object.metadata.deletionTimestamp) {
@@ -325,13 +367,13 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       since < options.resyncMs &&
       (options.guardian?.pauses().length ?? 0) === 0
     ) {
-      await finish(
+      const wait = await finish(
         { kind: "applied", report: memo.report, objects: memo.objects, pruned: memo.pruned },
         log,
         spec,
       );
-      trace(key, "progress refreshed");
-      return { requeueAfter: options.resyncMs - since };
+      if (wait === undefined) trace(key, "progress refreshed");
+      return { requeueAfter: wait ?? options.resyncMs - since };
     }
     const verifiedIn = options.epoch?.() ?? 0;
 
@@ -494,13 +536,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         if (previous?.state !== "Paused")
           events.event(object, { type: "Warning", reason: "GuardianPaused", note: next.message });
         return done;
-      case "refresh":
-        await finish(
+      case "refresh": {
+        const wait = await finish(
           { kind: "applied", report, objects: next.memo.objects, pruned: next.memo.pruned },
           logger,
           spec,
         );
-        return { requeueAfter: next.requeueAfter };
+        return { requeueAfter: wait ?? next.requeueAfter };
+      }
       case "apply":
         break;
     }
@@ -534,7 +577,9 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       trace(key, "objects applied");
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
-      await finish({ kind: "applied", report, objects, pruned }, logger, spec);
+      // A pass before this one applied the same version, and its status still waits: announced.
+      const announced = settling.get(key)?.digest === report.hashes.digest;
+      const wait = await finish({ kind: "applied", report, objects, pruned }, logger, spec, true);
       await guardScale(key, objects, logger);
       applied.set(key, {
         digest: report.hashes.digest,
@@ -545,7 +590,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         report,
         epoch: verifiedIn,
       });
-      if (previous?.appliedDigest !== report.hashes.digest) {
+      if (previous?.appliedDigest !== report.hashes.digest && !announced) {
         events.event(object, {
           type: "Normal",
           reason: "Applied",
@@ -553,7 +598,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         });
         logger.info({ objects: objects.length, pruned: pruned.length }, "applied");
       }
-      return done;
+      return wait === undefined ? done : { requeueAfter: wait };
     } catch (error) {
       if (!(error instanceof ApplyError)) throw error;
       await finish({ kind: "apply-failed", report, message: error.message }, logger, spec);

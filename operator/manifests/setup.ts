@@ -107,6 +107,7 @@ export function manifestController(o: ManifestControllerSetup): Controller {
       events: o.events,
       metrics: o.metrics,
       resyncMs: o.resyncMs,
+      ...(o.settleMs !== undefined && { settleMs: o.settleMs }),
       now: () => new Date(),
       policy: o.policy,
       ...(o.scaleGuard && { scaleGuard: o.scaleGuard }),

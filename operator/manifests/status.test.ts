@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { VerificationReport } from "../verification/verify.ts";
 import { consortiumManifestStatus } from "../api/v1alpha1/consortium-manifest.ts";
 import { parse } from "../api/schema.ts";
-import { manifestStatus, MAX_STATUS_APPROVALS } from "./status.ts";
+import { manifestStatus, MAX_STATUS_APPROVALS, sameStatus } from "./status.ts";
 
 const DIGEST = `0x${"ab".repeat(32)}` as const;
 const signer = (n: number) => `0x${n.toString(16).padStart(40, "0")}` as const;
@@ -86,5 +86,32 @@ describe("a manifest's status", () => {
       new Date(0),
     );
     expect(applied.state).toBe("Applied");
+  });
+
+  it("is the same status read back from the API server (keys sorted), whatever moved in the block only", () => {
+    const built = {
+      ...manifestStatus(undefined, 1, { kind: "refused", report: report(2, 1) }, new Date(0)),
+      regions: [{ region: "alpha", state: "Applied" as const, nonce: 1 }],
+      regionSummary: "alpha ✓",
+    };
+    // What the API server returns: every object's keys sorted, nothing undefined.
+    const sortKeys = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(sortKeys)
+        : v !== null && typeof v === "object"
+          ? Object.fromEntries(
+              Object.entries(v)
+                .filter(([, x]) => x !== undefined)
+                .sort(([a], [b]) => (a < b ? -1 : 1))
+                .map(([k, x]) => [k, sortKeys(x)]),
+            )
+          : v;
+    const readBack = sortKeys(built) as typeof built;
+    expect(JSON.stringify(readBack)).not.toBe(JSON.stringify(built)); // the orders differ
+    expect(sameStatus(readBack, built)).toBe(true);
+    expect(sameStatus(readBack, { ...built, block: 8 })).toBe(true);
+    expect(sameStatus(readBack, { ...built, regionSummary: "alpha pending" })).toBe(false);
+    expect(sameStatus(readBack, { ...built, regions: [{ region: "alpha", state: "Pending" }] })).toBe(false);
+    expect(sameStatus(undefined, built)).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import type { Condition } from "../runtime/conditions.ts";
 import { setCondition } from "../runtime/conditions.ts";
 import type { VerificationReport } from "../verification/verify.ts";
 import { describeRef } from "./labels.ts";
+import { sortedJson } from "../kube/object.ts";
 
 /** What one reconcile pass ended with. */
 export type Outcome =
@@ -224,4 +225,16 @@ function bounded(verdicts: VerificationReport["verdicts"]): VerificationReport["
     0,
     MAX_STATUS_APPROVALS,
   );
+}
+
+/**
+ * Whether writing `next` over `shown` would change nothing worth a write (and a watch event):
+ * the block moves on every read and is left out, and keys are compared in any order, since the
+ * API server returns them sorted and a status built here has them in the order it set them.
+ */
+export function sameStatus(
+  shown: ConsortiumManifestStatus | undefined,
+  next: ConsortiumManifestStatus,
+): boolean {
+  return sortedJson({ ...shown, block: undefined }) === sortedJson({ ...next, block: undefined });
 }
