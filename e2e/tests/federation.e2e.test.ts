@@ -163,29 +163,30 @@ const until = <T>(
 ): Promise<T> =>
   eventually(what, probe, { timeoutMs, logs: () => [...operators.values()].map((o) => o.log) });
 
-/** Every status of a manifest a watch in `region` sees, in order, from now on. */
-function statusesSeen(region: Region, name: string): { statuses: ConsortiumManifestStatus[]; stop(): void } {
+/** Every status of a manifest a watch in `region` sees, in order, once `open` resolves. */
+function statusesSeen(
+  region: Region,
+  name: string,
+): { statuses: ConsortiumManifestStatus[]; open: Promise<unknown>; stop(): void } {
   const statuses: ConsortiumManifestStatus[] = [];
-  let request: { abort(): void } | undefined;
-  let stopped = false;
-  void new Watch(kc(region))
-    .watch(
-      `/apis/${GROUP}/${VERSION}/namespaces/${NS}/consortiummanifests`,
-      { fieldSelector: `metadata.name=${name}` },
-      (_type, object: { status?: ConsortiumManifestStatus }) => {
-        if (object.status) statuses.push(object.status);
-      },
-      () => undefined,
-    )
-    .then((r) => {
-      request = r;
-      if (stopped) r.abort();
-    });
+  const open = new Watch(kc(region)).watch(
+    `/apis/${GROUP}/${VERSION}/namespaces/${NS}/consortiummanifests`,
+    { fieldSelector: `metadata.name=${name}` },
+    (_type, object: { status?: ConsortiumManifestStatus }) => {
+      if (object.status) statuses.push(object.status);
+    },
+    () => undefined,
+  );
   return {
     statuses,
+    open,
     stop: () => {
-      stopped = true;
-      request?.abort();
+      open.then(
+        (request) => {
+          request.abort();
+        },
+        () => undefined,
+      );
     },
   };
 }
@@ -196,32 +197,39 @@ const appliedIn = (region: Region, name: string, data = "1") =>
 describe("one federation state across alpha, beta and gamma", () => {
   it("applies a manifest submitted in alpha in all three regions, and one submitted in beta for gamma only in gamma only", async () => {
     const seen = REGIONS.map((region) => statusesSeen(region, "everywhere"));
-    await new Promise((r) => setTimeout(r, 500)); // the watches are open
-    await submit("alpha", "everywhere", ["alpha", "beta", "gamma"]);
-    await submit("beta", "gamma-only", ["gamma"]);
-    await Promise.all([
-      appliedIn("alpha", "everywhere"),
-      appliedIn("beta", "everywhere"),
-      appliedIn("gamma", "everywhere"),
-      appliedIn("gamma", "gamma-only"),
-    ]);
-    // Every region shows where it is applied.
-    for (const region of REGIONS) {
-      await until(
-        `regions shown in ${region}`,
-        async () => (await manifestStatus(region, "everywhere"))?.regionSummary === "alpha ✓ beta ✓ gamma ✓",
-      );
-    }
-    // One status write per region: the first that shows the version applied there already shows
-    // the other two regions' outcomes, rather than a second write following for them.
-    for (const [i, region] of REGIONS.entries()) {
-      const statuses = seen[i]?.statuses ?? [];
-      seen[i]?.stop();
-      const applied = statuses.filter((s) => s.state === "Applied");
-      expect(
-        [...new Set(applied.map((s) => s.regionSummary))],
-        `the regions the Applied statuses in ${region} showed`,
-      ).toEqual(["alpha ✓ beta ✓ gamma ✓"]);
+    try {
+      await Promise.all(seen.map((s) => s.open));
+      await submit("alpha", "everywhere", ["alpha", "beta", "gamma"]);
+      await submit("beta", "gamma-only", ["gamma"]);
+      await Promise.all([
+        appliedIn("alpha", "everywhere"),
+        appliedIn("beta", "everywhere"),
+        appliedIn("gamma", "everywhere"),
+        appliedIn("gamma", "gamma-only"),
+      ]);
+      // Every region shows where it is applied.
+      for (const region of REGIONS) {
+        await until(
+          `regions shown in ${region}`,
+          async () =>
+            (await manifestStatus(region, "everywhere"))?.regionSummary === "alpha ✓ beta ✓ gamma ✓",
+        );
+      }
+      // One status write per region: the first that shows the version applied there already
+      // shows the other two regions' outcomes, rather than a second write following for them.
+      for (const [i, region] of REGIONS.entries()) {
+        const statuses = seen[i]?.statuses ?? [];
+        await until(`the final status seen by a watch in ${region}`, () =>
+          Promise.resolve(statuses.some((s) => s.regionSummary === "alpha ✓ beta ✓ gamma ✓")),
+        );
+        const applied = statuses.filter((s) => s.state === "Applied");
+        expect(
+          [...new Set(applied.map((s) => s.regionSummary))],
+          `the regions the Applied statuses in ${region} showed`,
+        ).toEqual(["alpha ✓ beta ✓ gamma ✓"]);
+      }
+    } finally {
+      for (const s of seen) s.stop();
     }
     const notHere = await until("gamma-only mirrored in alpha", () => manifestStatus("alpha", "gamma-only"));
     expect(notHere.conditions?.find((c) => c.type === "Applied")?.reason).toBe("NotTargeted");
@@ -368,6 +376,26 @@ describe("one federation state across alpha, beta and gamma", () => {
     const after = await configMap("gamma", "everywhere");
     expect(after?.metadata?.uid).toBe(before?.metadata?.uid);
     expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+  });
+
+  it("prunes on a deletion what it applied while the status still waited for a region that is down", async () => {
+    const name = "deleted-while-waiting";
+    await operators.get("gamma")?.kill();
+    try {
+      await submit("alpha", name, [...REGIONS]);
+      await appliedIn("alpha", name);
+      // gamma cannot report: alpha's status waits (DSC_STATUS_SETTLE_MS) and does not show the apply yet.
+      expect((await manifestStatus("alpha", name))?.appliedDigest).toBeUndefined();
+      await kubectl(testbed, "alpha", ["-n", NS, "delete", "consortiummanifest", name, "--wait=false"]);
+      await until(`${name} pruned and gone in alpha`, async () =>
+        (await configMap("alpha", name)) === undefined &&
+        (await readManifest(kc("alpha"), NS, name)) === undefined
+          ? true
+          : undefined,
+      );
+    } finally {
+      await startRegionOperator("gamma");
+    }
   });
 
   it("fetches back from its peers the specs a region lost, identical to what it held", async () => {

@@ -203,13 +203,22 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   };
   // Deletions held by a pause, so that the Event is sent once.
   const heldDeletions = new Set<string>();
-  // Applies whose status waits for the other targeted regions' outcomes (at most settleMs from
-  // the first apply of that digest, whatever passes come between): the progress passes those
-  // outcomes cause write it, so that a version costs this region one status write, not one for
-  // its own outcome and one more when the others' come in. The receipt is recorded when the
-  // wait starts, at the decision; `at` is the decision's time. Kept until the status is
-  // written; lost on a restart, whose first pass applies, records and writes again.
-  const settling = new Map<string, { readonly digest: string; readonly due: number; readonly at: Date }>();
+  // Statuses decided but not yet written: a version newly applied waits, at most settleMs from
+  // its first apply whatever passes come between, for the other targeted regions' outcomes, so
+  // that its one write shows them all (the progress passes those outcomes cause write it), not
+  // one write for this region's outcome and another when the others' come in. Every pass until
+  // then decides from the waiting status as if it were written (what is applied, what to prune,
+  // what a receipt or an Event already said). Lost on a restart, whose first pass applies the
+  // version again and writes; the state already holds this region's outcome.
+  const settling = new Map<
+    string,
+    {
+      readonly uid: string | undefined;
+      readonly digest: string;
+      readonly due: number;
+      readonly status: ConsortiumManifestStatus;
+    }
+  >();
 
   return async (key, { log }): Promise<Result> => {
     trace(key, "reconcile");
@@ -217,11 +226,17 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const object = await options.read(namespace, name);
     if (!object?.metadata) {
       options.paused.delete(key);
+      applied.delete(key);
+      settling.delete(key);
       return {};
     }
     const id = { namespace, name };
     const generation = object.metadata.generation ?? 0;
-    const previous = object.status;
+    const pending = settling.get(key);
+    if (pending && pending.uid !== object.metadata.uid) settling.delete(key); // another object now
+    const waiting = pending?.uid === object.metadata.uid ? pending : undefined;
+    // What this region last decided: the status shown, or the one waiting to be written.
+    const previous = waiting?.status ?? object.status;
     const now = options.now();
     /**
      * Records the outcome (state, receipt) and writes status. With `settle`, the status of a
@@ -236,11 +251,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     ): Promise<number | undefined> => {
       // Only an apply (or its refresh) leaves a memo a progress pass may show again.
       if (outcome.kind !== "applied") applied.delete(key);
-      const entry = settling.get(key);
-      const waiting =
-        outcome.kind === "applied" && entry?.digest === outcome.report.hashes.digest ? entry : undefined;
-      if (!waiting) settling.delete(key);
-      let status = manifestStatus(previous, generation, outcome, waiting?.at ?? now);
+      let status = manifestStatus(previous, generation, outcome, now);
       const records = options.records;
       if (records && spec && "report" in outcome) {
         // This region's outcome goes into the federation state before it shows in status.
@@ -266,21 +277,25 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       }
       if (records && spec && "report" in outcome) trace(key, "outcome recorded in the state");
       // The receipt is durable before the status shows the decision: a crash between the two
-      // then repeats the receipt at the next pass, rather than losing it. A status that waited
-      // had its receipt recorded when the wait began.
-      const receipt = !waiting && options.receipts && manifestReceipt(previous, status, outcome);
+      // then repeats the receipt at the next pass, rather than losing it.
+      const receipt = options.receipts && manifestReceipt(previous, status, outcome);
       if (receipt) await options.receipts.record(receipt.kind, key, receipt.details);
       if (status.state === "Paused") options.paused.add(key);
       else options.paused.delete(key);
-      const due = waiting?.due ?? now.getTime() + settleMs;
+      // A version applied here that the status shown does not have yet waits for the other
+      // regions, from its first apply on; anything else is written at once.
+      const kept =
+        outcome.kind === "applied" && waiting?.digest === outcome.report.hashes.digest ? waiting : undefined;
+      const sameVersion = kept !== undefined;
+      const due = kept ? kept.due : now.getTime() + settleMs;
       if (
         outcome.kind === "applied" &&
-        (settle || waiting) &&
+        (settle || sameVersion) &&
         now.getTime() < due &&
-        status.appliedDigest !== previous?.appliedDigest &&
+        status.appliedDigest !== object.status?.appliedDigest &&
         status.regions?.some((r) => r.state === "Pending")
       ) {
-        settling.set(key, { digest: outcome.report.hashes.digest, due, at: waiting?.at ?? now });
+        settling.set(key, { uid: object.metadata?.uid, digest: outcome.report.hashes.digest, due, status });
         trace(key, "status waits for the other regions");
         return due - now.getTime();
       }
@@ -293,6 +308,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
 
     if (object.metadata.deletionTimestamp) {
       applied.delete(key);
+      settling.delete(key);
       // Nothing is deleted while paused: the finalizer holds the manifest until the resume.
       const first = options.guardian?.pauses()[0];
       if (first) {
@@ -577,8 +593,6 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
       trace(key, "objects applied");
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
-      // A pass before this one applied the same version, and its status still waits: announced.
-      const announced = settling.get(key)?.digest === report.hashes.digest;
       const wait = await finish({ kind: "applied", report, objects, pruned }, logger, spec, true);
       await guardScale(key, objects, logger);
       applied.set(key, {
@@ -590,7 +604,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         report,
         epoch: verifiedIn,
       });
-      if (previous?.appliedDigest !== report.hashes.digest && !announced) {
+      if (previous?.appliedDigest !== report.hashes.digest) {
         events.event(object, {
           type: "Normal",
           reason: "Applied",
