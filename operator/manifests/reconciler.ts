@@ -134,17 +134,19 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   const { api, applier, events, metrics } = options;
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
 
+  /** Writes status unless the one shown already says the same; whether it wrote. */
   const writeStatus = async (
     object: ConsortiumManifestObject,
     status: ConsortiumManifestStatus,
-  ): Promise<void> => {
-    if (sameStatus(object.status, status)) return;
+  ): Promise<boolean> => {
+    if (sameStatus(object.status, status)) return false;
     await applier.applyStatus({
       apiVersion: API_VERSION,
       kind: "ConsortiumManifest",
       metadata: { name: object.metadata?.name ?? "", namespace: object.metadata?.namespace ?? "" },
       status,
     });
+    return true;
   };
 
   const addFinalizer = async (object: ConsortiumManifestObject): Promise<void> => {
@@ -299,9 +301,9 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
         trace(key, "status waits for the other regions");
         return due - now.getTime();
       }
-      await writeStatus(object, status);
+      const wrote = await writeStatus(object, status);
       settling.delete(key);
-      trace(key, "status written", { outcome: outcome.kind });
+      trace(key, wrote ? "status written" : "status unchanged", { outcome: outcome.kind });
       logger.debug({ outcome: outcome.kind }, "reconciled");
       return undefined;
     };
