@@ -288,11 +288,10 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       // regions, from its first apply on; anything else is written at once.
       const kept =
         outcome.kind === "applied" && waiting?.digest === outcome.report.hashes.digest ? waiting : undefined;
-      const sameVersion = kept !== undefined;
       const due = kept ? kept.due : now.getTime() + settleMs;
       if (
         outcome.kind === "applied" &&
-        (settle || sameVersion) &&
+        (settle || kept) &&
         now.getTime() < due &&
         status.appliedDigest !== object.status?.appliedDigest &&
         status.regions?.some((r) => r.state === "Pending")
