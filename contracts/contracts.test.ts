@@ -3,9 +3,6 @@
 // region, one guardian, both contracts owned by the DAO Board Safe. Owner-only
 // calls impersonate the Board Safe, except one that goes through a real Safe
 // transaction signed by a board owner.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import SafeDefault from "@safe-global/protocol-kit";
 import {
   BaseError,
@@ -31,14 +28,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   CHAIN_ID,
   contractNetworks,
-  deployFederation,
   federationSetup,
-  startAnvil,
-  waitForAnvil,
+  startTestChain,
   type ChainInfo,
+  type TestChain,
 } from "../e2e/testbed/chain.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
-import { stopProcess, type ProcessRecord, freePort } from "../e2e/testbed/process.ts";
 import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
 import { deployFederationContracts, deployLogAnchor, type FederationContracts } from "./deploy.ts";
@@ -52,8 +47,7 @@ const ERC5192_ID = "0xb45a3c0e";
 const ERC721_ID = "0x80ac58cd";
 const ERC165_ID = "0x01ffc9a7";
 
-let dir: string;
-let anvil: ProcessRecord | undefined;
+let testChain: TestChain | undefined;
 let rpcUrl: string;
 let chain: ChainInfo;
 let deployed: FederationContracts;
@@ -104,17 +98,13 @@ async function revertOf(call: Promise<unknown>): Promise<{ errorName: string; ar
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "contracts-"));
-  const port = await freePort();
-  rpcUrl = `http://127.0.0.1:${String(port)}`;
-  anvil = startAnvil(dir, port);
-  await waitForAnvil(anvil, rpcUrl);
-  chain = await deployFederation(rpcUrl);
+  testChain = await startTestChain("contracts");
+  ({ rpcUrl, info: chain } = testChain);
   deployed = await deployFederationContracts(rpcUrl, federationSetup(chain));
   await testClient().impersonateAccount({ address: chain.safes.daoBoard });
   await testClient().setBalance({ address: chain.safes.daoBoard, value: parseEther("10") });
-  // Longer than waitForAnvil's own 60 s, so a stuck anvil fails with its log, not a bare timeout.
-}, 120_000);
+  // Longer than startTestChain's two bounded attempts, so a stuck start fails naming its step.
+}, 150_000);
 
 beforeEach(async () => {
   snapshot = await testClient().snapshot();
@@ -125,8 +115,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  if (anvil) await stopProcess(anvil);
-  rmSync(dir, { recursive: true, force: true });
+  await testChain?.stop();
 });
 
 describe("AgentRegistry", () => {

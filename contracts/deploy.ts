@@ -80,10 +80,27 @@ async function whyUnmined(publicClient: PublicClient, hash: Hex): Promise<string
 }
 
 /**
- * The receipts of `hashes`. anvil can leave a ready transaction unmined when
- * several arrive at once, out of nonce order (foundry-rs/foundry#10122): its
- * receipt then never comes. On anvil only, a block is asked for (evm_mine)
- * each second until every receipt is in.
+ * One account's sends, in nonce order from `first`: each goes to the node only
+ * once the node has accepted the one before. anvil can leave a transaction
+ * unmined for good when several arrive out of nonce order
+ * (foundry-rs/foundry#10122), which concurrent sends with preset nonces invite.
+ * Only the sends wait for each other; their receipts are awaited together.
+ */
+export function inNonceOrder(first: number): <T>(send: (nonce: number) => Promise<T>) => Promise<T> {
+  let nonce = first;
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(send: (nonce: number) => Promise<T>): Promise<T> => {
+    const sent = tail.then(() => send(nonce++));
+    tail = sent.catch(() => undefined);
+    return sent;
+  };
+}
+
+/**
+ * The receipts of `hashes`. A ready transaction anvil left unmined
+ * (foundry-rs/foundry#10122) gets no receipt, so on anvil only a block is asked
+ * for (evm_mine) each second until every receipt is in: a backstop for a
+ * sender that did not go through inNonceOrder.
  */
 export async function waitForReceipts(
   publicClient: PublicClient,
@@ -142,15 +159,12 @@ async function deploy(
   const compiled = await compileContracts();
   // Both contracts take the same constructor argument; sending every deployment
   // before awaiting any costs one round of receipts instead of one per contract.
-  let nonce = await publicClient.getTransactionCount({ address: wallet.account.address });
+  const send = inNonceOrder(await publicClient.getTransactionCount({ address: wallet.account.address }));
   const hashes = await Promise.all(
     names.map((name) =>
-      wallet.deployContract({
-        abi: ABIS[name],
-        bytecode: compiled[name].bytecode,
-        args: [owner],
-        nonce: nonce++,
-      }),
+      send((nonce) =>
+        wallet.deployContract({ abi: ABIS[name], bytecode: compiled[name].bytecode, args: [owner], nonce }),
+      ),
     ),
   );
   const receipts = await waitForAll(publicClient, hashes, `deploying ${names.join(", ")}`);
@@ -197,36 +211,44 @@ export async function deployFederationContracts(
 
   // Each call is estimated against the state after deployment, and the nonces
   // order execution, so the ownership transfers run after the mints they follow.
-  let nonce = await publicClient.getTransactionCount({ address: wallet.account.address });
+  const send = inNonceOrder(await publicClient.getTransactionCount({ address: wallet.account.address }));
   const registry = { address: agentRegistry, abi: agentRegistryAbi } as const;
   const pause = { address: guardianPause, abi: guardianPauseAbi } as const;
   const hashes = await Promise.all([
     ...setup.agents.map(({ agent, dspSafe }) =>
+      send((nonce) =>
+        wallet.writeContract({
+          ...registry,
+          functionName: "mint",
+          args: [agent, dspSafe],
+          nonce,
+        }),
+      ),
+    ),
+    send((nonce) =>
       wallet.writeContract({
-        ...registry,
-        functionName: "mint",
-        args: [agent, dspSafe],
-        nonce: nonce++,
+        ...pause,
+        functionName: "setGuardian",
+        args: [setup.guardian, true],
+        nonce,
       }),
     ),
-    wallet.writeContract({
-      ...pause,
-      functionName: "setGuardian",
-      args: [setup.guardian, true],
-      nonce: nonce++,
-    }),
-    wallet.writeContract({
-      ...registry,
-      functionName: "transferOwnership",
-      args: [setup.daoBoard],
-      nonce: nonce++,
-    }),
-    wallet.writeContract({
-      ...pause,
-      functionName: "transferOwnership",
-      args: [setup.daoBoard],
-      nonce: nonce++,
-    }),
+    send((nonce) =>
+      wallet.writeContract({
+        ...registry,
+        functionName: "transferOwnership",
+        args: [setup.daoBoard],
+        nonce,
+      }),
+    ),
+    send((nonce) =>
+      wallet.writeContract({
+        ...pause,
+        functionName: "transferOwnership",
+        args: [setup.daoBoard],
+        nonce,
+      }),
+    ),
   ]);
   await waitForAll(publicClient, hashes, "setting up the federation contracts");
   return { agentRegistry, guardianPause };

@@ -2,8 +2,6 @@
 // protocol-kit signs with the federation's Safes on a fresh anvil chain.
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { HttpError } from "@safe-global/api-kit";
@@ -29,12 +27,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   CHAIN_ID,
   contractNetworks,
-  deployFederation,
-  startAnvil,
-  waitForAnvil,
+  startTestChain,
   type ChainInfo,
+  type TestChain,
 } from "../testbed/chain.ts";
-import { stopProcess, type ProcessRecord, freePort } from "../testbed/process.ts";
 import { safeMessageHash, safeTxHash } from "./hashes.ts";
 import { Safe, SafeApiKit } from "../../operator/safe/sdk.ts";
 import { startSafeServiceDouble, type SafeServiceDouble } from "./server.ts";
@@ -68,8 +64,7 @@ async function refusal(request: Promise<unknown>): Promise<{ status: number; det
 // Chain round trips and a spawned process: generous under a loaded machine.
 vi.setConfig({ testTimeout: 30_000 });
 
-let dir: string;
-let anvil: ProcessRecord | undefined;
+let chain: TestChain | undefined;
 let service: SafeServiceDouble | undefined;
 let rpcUrl: string;
 let info: ChainInfo;
@@ -78,20 +73,15 @@ const publicClient = (): ReturnType<typeof createPublicClient> =>
   createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }), pollingInterval: 50 });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "safe-service-"));
-  const port = await freePort();
-  rpcUrl = `http://127.0.0.1:${port}`;
-  anvil = startAnvil(dir, port);
-  await waitForAnvil(anvil, rpcUrl);
-  info = await deployFederation(rpcUrl);
+  chain = await startTestChain("safe-service");
+  ({ rpcUrl, info } = chain);
   service = await startSafeServiceDouble({ rpcUrl, chainId: CHAIN_ID });
   apiKit = new SafeApiKit({ chainId: BigInt(CHAIN_ID), txServiceUrl: service.url });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await service?.close();
-  if (anvil) await stopProcess(anvil);
-  rmSync(dir, { recursive: true, force: true });
+  await chain?.stop();
 });
 
 function kit(safeAddress: Address, signer?: Hex): Promise<Safe> {

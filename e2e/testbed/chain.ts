@@ -6,7 +6,9 @@
 // Safe 1.5.0 rather than 1.4.1: one `isValidSignature` overload (viem 2.57.20
 // finds 1.4.1's two overloads ambiguous inside protocol-kit), module guards,
 // and it is the version Safe{Wallet} deploys today.
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import {
   createPublicClient,
@@ -22,9 +24,16 @@ import {
 } from "viem";
 import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import { waitForReceipts, type FederationSetup } from "../../contracts/deploy.ts";
+import { inNonceOrder, waitForReceipts, type FederationSetup } from "../../contracts/deploy.ts";
 import { REGIONS, type Region } from "./layout.ts";
-import { startDetached, waitUntil, type ProcessRecord } from "./process.ts";
+import {
+  ComponentError,
+  freePort,
+  startDetached,
+  stopProcess,
+  waitUntil,
+  type ProcessRecord,
+} from "./process.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -151,11 +160,11 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
   // Send every deployment before waiting for any: anvil mines each at once, and
   // one round of receipts is much faster than seven sequential round trips.
   const names = Object.keys(SAFE_CONTRACTS) as SafeContractName[];
-  let nonce = await publicClient.getTransactionCount({ address: deployer.address });
+  const send = inNonceOrder(await publicClient.getTransactionCount({ address: deployer.address }));
   const hashes = await Promise.all(
     names.map((name) => {
       const { abi, bytecode } = artifact(SAFE_CONTRACTS[name]);
-      return wallet.deployContract({ abi, bytecode, nonce: nonce++ });
+      return send((nonce) => wallet.deployContract({ abi, bytecode, nonce }));
     }),
   );
   const receipts = await waitForReceipts(publicClient, hashes);
@@ -188,13 +197,15 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
         zeroAddress,
       ],
     });
-    const hash = await wallet.writeContract({
-      address: contracts.safeProxyFactory,
-      abi: factoryAbi,
-      functionName: "createProxyWithNonce",
-      args: [contracts.safeSingleton, initializer, salt],
-      nonce: nonce++,
-    });
+    const hash = await send((nonce) =>
+      wallet.writeContract({
+        address: contracts.safeProxyFactory,
+        abi: factoryAbi,
+        functionName: "createProxyWithNonce",
+        args: [contracts.safeSingleton, initializer, salt],
+        nonce,
+      }),
+    );
     const [receipt] = await waitForReceipts(publicClient, [hash]);
     if (!receipt) throw new Error("no receipt for the Safe's creation");
     const [created] = parseEventLogs({ abi: PROXY_CREATION, logs: receipt.logs });
@@ -236,6 +247,70 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
       anchorers: byRegion((r) => key(KEY_INDEX.anchorers[r])),
     },
   };
+}
+
+/** A chain of a test file's own: anvil with the federation deployed. */
+export interface TestChain {
+  readonly rpcUrl: string;
+  readonly info: ChainInfo;
+  readonly anvil: ProcessRecord;
+  /** Stops anvil and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** One start's bound: it takes about a second, under 4 s with the cores saturated. */
+const TEST_CHAIN_START_MS = 45_000;
+
+/**
+ * Starts anvil in a directory of its own and deploys the federation on it. A
+ * start that does not finish within its bound fails naming the step it stopped
+ * at, with anvil's log, and is tried once more from nothing, as the test bed's
+ * start is: two bounded attempts stay within a hook timeout of 120 s.
+ */
+export async function startTestChain(prefix: string): Promise<TestChain> {
+  try {
+    return await startTestChainOnce(prefix);
+  } catch (err) {
+    console.warn(`${prefix}: the test chain did not start; starting again from nothing.\n${String(err)}`);
+    return startTestChainOnce(prefix);
+  }
+}
+
+async function startTestChainOnce(prefix: string): Promise<TestChain> {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const port = await freePort();
+  const rpcUrl = `http://127.0.0.1:${String(port)}`;
+  const anvil = startAnvil(dir, port);
+  const stop = async (): Promise<void> => {
+    await stopProcess(anvil);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let step = "answering JSON-RPC";
+  const start = (async () => {
+    await waitForAnvil(anvil, rpcUrl);
+    step = "deploying the Safes";
+    return deployFederation(rpcUrl);
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new ComponentError("anvil", anvil.log, `${step}: not done after ${String(TEST_CHAIN_START_MS)} ms`),
+      );
+    }, TEST_CHAIN_START_MS);
+  });
+  try {
+    const info = await Promise.race([start, deadline]);
+    return { rpcUrl, info, anvil, stop };
+  } catch (err) {
+    // The abandoned start fails once anvil is gone; that failure is this one.
+    start.catch(() => undefined);
+    // The directory stays: anvil's log is the evidence the error names.
+    await stopProcess(anvil);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** protocol-kit's `contractNetworks` for this chain. */

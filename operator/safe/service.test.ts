@@ -2,26 +2,17 @@
 // wrong), and against the Safe Transaction Service double that the real
 // api-kit writes to, as `dsc sign --safe-service` does: what SafeService reads
 // back must be exactly what api-kit's own getMessage returns.
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { HttpError } from "@safe-global/api-kit";
 import { hashMessage, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startSafeServiceDouble, type SafeServiceDouble } from "../../e2e/safe-service/server.ts";
-import {
-  CHAIN_ID,
-  deployFederation,
-  startAnvil,
-  waitForAnvil,
-  type ChainInfo,
-} from "../../e2e/testbed/chain.ts";
-import { freePort, stopProcess, type ProcessRecord } from "../../e2e/testbed/process.ts";
+import { CHAIN_ID, startTestChain, type ChainInfo, type TestChain } from "../../e2e/testbed/chain.ts";
 import { safeMessageHash } from "../core/manifest/digest.ts";
 import { contractSignature, signHash } from "../signing/sign.ts";
+import { freePort } from "../../e2e/testbed/process.ts";
 import { SafeApiKit } from "./sdk.ts";
 import { SafeService, type ServiceResult } from "./service.ts";
 
@@ -321,30 +312,25 @@ describe("SafeService against a scripted server", () => {
 
 // Chain round trips on a fresh anvil: generous under a loaded machine.
 describe("SafeService and api-kit reading the Safe Transaction Service double", { timeout: 30_000 }, () => {
-  let dir: string;
-  let anvil: ProcessRecord | undefined;
+  let chain: TestChain | undefined;
   let double: SafeServiceDouble | undefined;
   let info: ChainInfo;
   let kit: SafeApiKit;
   let service: SafeService;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "safe-service-reader-"));
-    const port = await freePort();
-    const rpcUrl = `http://127.0.0.1:${String(port)}`;
-    anvil = startAnvil(dir, port);
-    await waitForAnvil(anvil, rpcUrl);
-    info = await deployFederation(rpcUrl);
+    chain = await startTestChain("safe-service-reader");
+    const { rpcUrl } = chain;
+    info = chain.info;
     // As the hosted service: every request carries the API key.
     double = await startSafeServiceDouble({ rpcUrl, chainId: CHAIN_ID, apiKey: API_KEY });
     kit = new SafeApiKit({ chainId: BigInt(CHAIN_ID), txServiceUrl: double.url, apiKey: API_KEY });
     service = new SafeService(double.url, CHAIN_ID, { apiKey: API_KEY });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await double?.close();
-    if (anvil) await stopProcess(anvil);
-    rmSync(dir, { recursive: true, force: true });
+    await chain?.stop();
   });
 
   /** What api-kit's getMessage returns, reduced to the fields SafeService reads. */
