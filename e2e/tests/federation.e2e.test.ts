@@ -398,6 +398,52 @@ describe("one federation state across alpha, beta and gamma", () => {
     }
   });
 
+  it("prunes, after a kill -9 during a status wait, what the version that waited applied and the next one drops", async () => {
+    const name = "killed-while-waiting";
+    const extra = `${name}-extra`;
+    const id = { namespace: NS, name };
+    const version = async (nonce: number, names: string[]): Promise<void> => {
+      const base = configMapSpec(id, { tier: "upgrade", targets: [...REGIONS], nonce, data: { v: "1" } });
+      const objects = names.map((n) => ({ ...base.objects[0], metadata: { name: n, namespace: NS } }));
+      const { spec } = await approvedSpec(
+        testbed.chain,
+        id,
+        { ...base, objects },
+        { proposer: "alpha", signers: ["alpha", "beta"] },
+      );
+      await new Applier(kc("alpha"), { fieldManager: "dsp-admin" }).apply(manifestObject(NS, name, spec));
+    };
+    await version(1, [name]);
+    const first = await until(`${name} applied in alpha, its status written`, async () => {
+      const status = await manifestStatus("alpha", name);
+      return status?.regionSummary === "alpha ✓ beta ✓ gamma ✓" ? status.appliedDigest : undefined;
+    });
+    await operators.get("gamma")?.kill();
+    try {
+      // Version 2 adds a ConfigMap; gamma cannot report, so alpha's status waits 5 s for it.
+      await version(2, [name, extra]);
+      await until(`${extra} applied in alpha`, async () => (await configMap("alpha", extra)) !== undefined);
+      // Past the outcome's record in the state (milliseconds after the apply), within the wait.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await operators.get("alpha")?.kill();
+      expect((await manifestStatus("alpha", name))?.appliedDigest, "killed within the wait").toBe(first);
+      // Version 3 drops it, and reaches alpha's cluster while its operator is down.
+      await version(3, [name]);
+      await startRegionOperator("alpha");
+      await until(`${name} nonce 3 applied in alpha`, async () => {
+        const status = await manifestStatus("alpha", name);
+        return status?.appliedDigest !== undefined &&
+          status.appliedDigest !== first &&
+          status.state === "Applied"
+          ? status.appliedObjects?.length === 1
+          : undefined;
+      });
+      await until(`${extra} pruned in alpha`, async () => (await configMap("alpha", extra)) === undefined);
+    } finally {
+      await startRegionOperator("gamma");
+    }
+  });
+
   it("fetches back from its peers the specs a region lost, identical to what it held", async () => {
     const specsDir = (region: Region) => join(testbed.layout.regionDir(region), "federation-state", "specs");
     const held = async (region: Region) =>

@@ -253,6 +253,36 @@ export async function applyObjects(
 }
 
 /**
+ * Where a version put its objects in this cluster, for a prune: their references, placed as
+ * its apply placed them. A kind this cluster no longer serves has no object left to prune.
+ */
+export async function placedReferences(
+  api: ObjectApi,
+  manifest: { readonly namespace: string; readonly name: string },
+  version: {
+    readonly digest: string;
+    readonly nonce: number;
+    readonly objects: readonly Record<string, unknown>[];
+  },
+): Promise<ObjectReference[]> {
+  const placed = await Promise.all(
+    version.objects.map(async (object) => {
+      let resource;
+      try {
+        resource = await api.resource(String(object.apiVersion), String(object.kind));
+      } catch (error) {
+        throw new ApplyError(`reading the kinds this cluster serves: ${apiMessage(error)}`);
+      }
+      return (
+        resource &&
+        referenceOf(decorate(object, manifest, version.digest as Hex, version.nonce, resource.namespaced))
+      );
+    }),
+  );
+  return placed.filter((ref) => ref !== undefined);
+}
+
+/**
  * Deletes objects this manifest applied before and no longer holds, but only
  * while they still carry our label and this manifest's name: an object since
  * taken over by another manifest is left alone. Returns what was deleted.

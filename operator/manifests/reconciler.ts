@@ -22,14 +22,14 @@ import type { Applier } from "../runtime/apply.ts";
 import type { Reconciler, Result } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import { parseKey } from "../runtime/keys.ts";
-import type { RegionEntry, ReconcileRecord } from "../replication/manifest-records.ts";
+import type { AppliedObjects, RegionEntry, ReconcileRecord } from "../replication/manifest-records.ts";
 import type { ActivePause } from "../state/readers.ts";
 import { appliedInStatus, type AppliedVersion } from "../core/approval/policy.ts";
 import type { Verifier } from "../verification/verifier.ts";
 import type { VerificationReport } from "../verification/verify.ts";
-import { describeRef, FINALIZER } from "./labels.ts";
+import { describeRef, FINALIZER, sameObject } from "./labels.ts";
 import type { ObjectApi } from "../kube/objects-api.ts";
-import { applyObjects, ApplyError, pruneObjects, type LiveReads } from "./objects.ts";
+import { applyObjects, ApplyError, placedReferences, pruneObjects, type LiveReads } from "./objects.ts";
 import { manifestStatus, sameStatus, type Outcome } from "./status.ts";
 import { pausedMessage, plan, type AppliedMemo, type Plan } from "./plan.ts";
 import { resumeTokens } from "./resume.ts";
@@ -128,6 +128,11 @@ export interface FederationRecords {
     targets: readonly string[],
     winnerDigest: string | undefined,
   ): { regions: RegionEntry[]; summary: string };
+  /**
+   * The highest version the state says this region applied, with its objects, unless its
+   * digest is one of `except`: what a crash may have applied without its status saying so.
+   */
+  appliedObjects(id: string, except: readonly string[]): Promise<AppliedObjects | undefined>;
 }
 
 export function manifestReconciler(options: ManifestControllerOptions): Reconciler {
@@ -221,6 +226,25 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       readonly status: ConsortiumManifestStatus;
     }
   >();
+
+  // What a prune considers: what this region last decided it applied (the status shown, or the
+  // one waiting), and the highest version the state records as applied here when that is
+  // another. A crash after an apply and before its status (which waits up to settleMs for the
+  // other regions) leaves that version's objects known only there. Prune deletes only objects
+  // carrying this manifest's marks, so a record any peer could write widens it harmlessly.
+  const pruneCandidates = async (
+    key: string,
+    id: { readonly namespace: string; readonly name: string },
+    previous: ConsortiumManifestStatus | undefined,
+    applying?: string,
+  ): Promise<readonly ObjectReference[]> => {
+    const shown = previous?.appliedObjects ?? [];
+    const except = [previous?.appliedDigest, applying].filter((d) => d !== undefined);
+    const unshown = await options.records?.appliedObjects(key, except);
+    if (!unshown) return shown;
+    const placed = await placedReferences(api, id, unshown);
+    return [...shown, ...placed.filter((p) => !shown.some((s) => sameObject(s, p)))];
+  };
 
   return async (key, { log }): Promise<Result> => {
     trace(key, "reconcile");
@@ -327,7 +351,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       }
       options.paused.delete(key);
       heldDeletions.delete(key);
-      const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+      const pruned = await pruneObjects(api, id, await pruneCandidates(key, id, previous), []);
       if (pruned.length > 0) {
         await options.receipts?.record("manifest.pruned", key, {
           cause: "the ConsortiumManifest was deleted in this cluster",
@@ -495,7 +519,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       }
       case "prune-not-targeted":
         // A manifest that stops targeting this region takes its objects with it.
-        await pruneObjects(api, id, previous?.appliedObjects ?? [], []);
+        await pruneObjects(api, id, await pruneCandidates(key, id, previous), []);
         await guardScale(key, [], logger);
         await finish({ kind: "not-targeted", report, region: federation.spec.region }, logger, spec);
         return done;
@@ -591,7 +615,8 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       if (apply.status === "rejected") throw apply.reason;
       if (submission.status === "rejected") throw submission.reason;
       const objects = apply.value;
-      const pruned = await pruneObjects(api, id, previous?.appliedObjects ?? [], objects);
+      const candidates = await pruneCandidates(key, id, previous, report.hashes.digest);
+      const pruned = await pruneObjects(api, id, candidates, objects);
       trace(key, "objects applied");
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       const wait = await finish({ kind: "applied", report, objects, pruned }, logger, spec, true);

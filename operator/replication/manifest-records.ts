@@ -41,6 +41,25 @@ export interface ReconcileRecord {
   readonly nonce: number;
 }
 
+/** A version's objects, as the spec store holds them. */
+export interface AppliedObjects {
+  readonly digest: string;
+  readonly nonce: number;
+  readonly objects: readonly Record<string, unknown>[];
+}
+
+/** The objects of a stored spec; none if it holds none it can name. */
+function objectsOf(json: string): Record<string, unknown>[] {
+  let objects: unknown;
+  try {
+    objects = (JSON.parse(json) as { objects?: unknown }).objects;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(objects)) return [];
+  return objects.filter((o): o is Record<string, unknown> => typeof o === "object" && o !== null);
+}
+
 /** The form a spec is stored and sent in: canonical JSON, without signatures (they are in the state). */
 export const specJson = (spec: ConsortiumManifestSpec): string =>
   canonicalJson({ ...spec, signatures: undefined });
@@ -106,6 +125,19 @@ export class ManifestRecords {
       tier = undefined;
     }
     return { nonce: a.nonce, digest: a.digest, tier };
+  }
+
+  /**
+   * The highest version the state says this region applied, with its objects from the spec
+   * store, unless its digest is one of `except`. It is how a region finds what it applied just
+   * before a crash, when its status never said so. Undefined when there is none, or when its
+   * spec is not held.
+   */
+  async appliedObjects(id: string, except: readonly string[]): Promise<AppliedObjects | undefined> {
+    const a = highestApplied(this.#o.state.doc, id, this.#o.region);
+    if (!a || except.some((d) => d.toLowerCase() === a.digest.toLowerCase())) return undefined;
+    const json = await this.#o.specs.get(a.digest);
+    return json === undefined ? undefined : { digest: a.digest, nonce: a.nonce, objects: objectsOf(json) };
   }
 
   /** Where a manifest stands in every region it targets; a region on another version is Pending. */
