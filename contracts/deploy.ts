@@ -88,10 +88,21 @@ async function whyUnmined(publicClient: PublicClient, hash: Hex): Promise<string
  */
 export function inNonceOrder(first: number): <T>(send: (nonce: number) => Promise<T>) => Promise<T> {
   let nonce = first;
+  // A send that failed leaves its nonce unused: every later one would wait behind the gap for
+  // ever, so each is refused instead, naming the failure.
   let tail: Promise<unknown> = Promise.resolve();
   return <T>(send: (nonce: number) => Promise<T>): Promise<T> => {
-    const sent = tail.then(() => send(nonce++));
-    tail = sent.catch(() => undefined);
+    const sent = tail.then(
+      () => send(nonce++),
+      (error: unknown) => {
+        throw new Error(`not sent: the transaction of nonce ${String(nonce - 1)} before it failed`, {
+          cause: error,
+        });
+      },
+    );
+    tail = sent;
+    // Each caller handles its own send's failure; the chain only carries it on.
+    sent.catch(() => undefined);
     return sent;
   };
 }
@@ -105,16 +116,15 @@ export function inNonceOrder(first: number): <T>(send: (nonce: number) => Promis
 export async function waitForReceipts(
   publicClient: PublicClient,
   hashes: readonly Hex[],
+  timeoutMs = RECEIPT_TIMEOUT_MS,
 ): Promise<TransactionReceipt[]> {
   const all = Promise.all(
     hashes.map((hash) =>
-      publicClient
-        .waitForTransactionReceipt({ hash, timeout: RECEIPT_TIMEOUT_MS })
-        .catch(async (error: unknown) => {
-          throw new Error(`${await whyUnmined(publicClient, hash)} (${errorMessage(error)})`, {
-            cause: error,
-          });
-        }),
+      publicClient.waitForTransactionReceipt({ hash, timeout: timeoutMs }).catch(async (error: unknown) => {
+        throw new Error(`${await whyUnmined(publicClient, hash)} (${errorMessage(error)})`, {
+          cause: error,
+        });
+      }),
     ),
   );
   if ((await publicClient.getChainId()) !== ANVIL_CHAIN_ID) return all;

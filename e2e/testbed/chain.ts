@@ -144,13 +144,21 @@ export function startAnvil(dir: string, port: number, host = "127.0.0.1"): Proce
   );
 }
 
-export async function waitForAnvil(record: ProcessRecord, rpcUrl: string): Promise<void> {
+export async function waitForAnvil(record: ProcessRecord, rpcUrl: string, timeoutMs?: number): Promise<void> {
   const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }) });
-  await waitUntil(record, "answering JSON-RPC", async () => (await client.getChainId()) === CHAIN_ID);
+  await waitUntil(
+    record,
+    "answering JSON-RPC",
+    async () => (await client.getChainId()) === CHAIN_ID,
+    timeoutMs,
+  );
 }
 
 /** Deploys the Safe contracts and the federation's Safes; returns where they are. */
-export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
+export async function deployFederation(
+  rpcUrl: string,
+  options: { readonly receiptTimeoutMs?: number } = {},
+): Promise<ChainInfo> {
   const chain = { ...foundry, id: CHAIN_ID, rpcUrls: { default: { http: [rpcUrl] } } };
   const transport = http(rpcUrl, { retryCount: 0 });
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 });
@@ -167,7 +175,7 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
       return send((nonce) => wallet.deployContract({ abi, bytecode, nonce }));
     }),
   );
-  const receipts = await waitForReceipts(publicClient, hashes);
+  const receipts = await waitForReceipts(publicClient, hashes, options.receiptTimeoutMs);
   const contracts = Object.fromEntries(
     names.map((name, i) => {
       const address = receipts[i]?.contractAddress;
@@ -206,7 +214,7 @@ export async function deployFederation(rpcUrl: string): Promise<ChainInfo> {
         nonce,
       }),
     );
-    const [receipt] = await waitForReceipts(publicClient, [hash]);
+    const [receipt] = await waitForReceipts(publicClient, [hash], options.receiptTimeoutMs);
     if (!receipt) throw new Error("no receipt for the Safe's creation");
     const [created] = parseEventLogs({ abi: PROXY_CREATION, logs: receipt.logs });
     if (!created) throw new Error("SafeProxyFactory emitted no ProxyCreation event");
@@ -258,8 +266,13 @@ export interface TestChain {
   stop(): Promise<void>;
 }
 
-/** One start's bound: it takes about a second, under 4 s with the cores saturated. */
+/**
+ * One start's bound: it takes about a second, under 4 s with the cores saturated. Its steps
+ * have bounds of their own within it, so that a step that fails says why (a receipt that
+ * never came names the transaction and the account's nonces).
+ */
 const TEST_CHAIN_START_MS = 45_000;
+const TEST_CHAIN_STEP_MS = 20_000;
 
 /**
  * Starts anvil in a directory of its own and deploys the federation on it. A
@@ -287,9 +300,9 @@ async function startTestChainOnce(prefix: string): Promise<TestChain> {
   };
   let step = "answering JSON-RPC";
   const start = (async () => {
-    await waitForAnvil(anvil, rpcUrl);
+    await waitForAnvil(anvil, rpcUrl, TEST_CHAIN_STEP_MS);
     step = "deploying the Safes";
-    return deployFederation(rpcUrl);
+    return deployFederation(rpcUrl, { receiptTimeoutMs: TEST_CHAIN_STEP_MS });
   })();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { AutoscalingV2Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {
@@ -285,6 +285,45 @@ describe("a ConsortiumManifest in alpha", () => {
     });
     expect(condition(regressed, "Verified")?.message).toMatch(/nonce 1 is lower than the applied nonce 2/);
     expect(await absent("web-old")).toBe(true);
+  });
+
+  it("keeps an object that a newer version holds under another version of its API", async () => {
+    // autoscaling/v1 and autoscaling/v2 are two names of one HorizontalPodAutoscaler.
+    const hpa = (apiVersion: string, maxReplicas: number) => ({
+      apiVersion,
+      kind: "HorizontalPodAutoscaler",
+      metadata: { name: "api-scaler", namespace: NS },
+      spec: {
+        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "api" },
+        minReplicas: 1,
+        maxReplicas,
+      },
+    });
+    const read = () =>
+      kc
+        .makeApiClient(AutoscalingV2Api)
+        .readNamespacedHorizontalPodAutoscaler({ name: "api-scaler", namespace: NS })
+        .catch(() => undefined);
+    await submit(await draft("scaler", { objects: [hpa("autoscaling/v1", 2)] }, ["alpha", "beta"]));
+    const uid = await until("nonce 1 applied", async () => {
+      const s = await manifestStatus("scaler");
+      const live = await read();
+      return s?.appliedNonce === 1 && s.state === "Applied" && live?.spec.maxReplicas === 2
+        ? live.metadata?.uid
+        : undefined;
+    });
+    await submit(await draft("scaler", { nonce: 2, objects: [hpa("autoscaling/v2", 3)] }, ["alpha", "beta"]));
+    const applied = await until("nonce 2 applied", async () => {
+      const s = await manifestStatus("scaler");
+      return s?.appliedNonce === 2 && s.state === "Applied" ? s : undefined;
+    });
+    expect(applied.appliedObjects?.map((o) => o.apiVersion)).toEqual(["autoscaling/v2"]);
+    // The prune of the version before's reference (autoscaling/v1) must not delete what nonce 2
+    // holds: the same object, changed in place (a drift repair would make it anew, another uid).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const live = await read();
+    expect(live?.spec.maxReplicas, "the autoscaler nonce 2 applied").toBe(3);
+    expect(live?.metadata?.uid, "the same autoscaler, never deleted").toBe(uid);
   });
 
   it("does not apply a manifest that does not target this region", async () => {

@@ -5,7 +5,7 @@ import type { ObjectReference } from "../api/v1alpha1/consortium-manifest.ts";
 
 export const MANAGED_LABEL = "dsc.federation.dev/managed";
 export const MANIFEST_ANNOTATION = "dsc.federation.dev/manifest";
-const DIGEST_ANNOTATION = "dsc.federation.dev/digest";
+export const DIGEST_ANNOTATION = "dsc.federation.dev/digest";
 const NONCE_ANNOTATION = "dsc.federation.dev/nonce";
 export const FINALIZER = "dsc.federation.dev/prune";
 

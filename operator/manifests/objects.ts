@@ -11,6 +11,7 @@ import { errorMessage } from "../runtime/errors.ts";
 import {
   decorate,
   describeRef,
+  DIGEST_ANNOTATION,
   MANAGED_LABEL,
   MANIFEST_ANNOTATION,
   referenceOf,
@@ -265,14 +266,18 @@ export async function placedReferences(
     readonly objects: readonly Record<string, unknown>[];
   },
 ): Promise<ObjectReference[]> {
+  // One discovery read per kind, however many objects share it.
+  const kinds = new Map<string, ReturnType<ObjectApi["resource"]>>();
+  const resourceOf = (object: Record<string, unknown>) => {
+    const [apiVersion, kind] = [String(object.apiVersion), String(object.kind)];
+    const key = `${apiVersion} ${kind}`;
+    let resource = kinds.get(key);
+    if (!resource) kinds.set(key, (resource = api.resource(apiVersion, kind)));
+    return resource;
+  };
   const placed = await Promise.all(
     version.objects.map(async (object) => {
-      let resource;
-      try {
-        resource = await api.resource(String(object.apiVersion), String(object.kind));
-      } catch (error) {
-        throw new ApplyError(`reading the kinds this cluster serves: ${apiMessage(error)}`);
-      }
+      const resource = await resourceOf(object);
       return (
         resource &&
         referenceOf(decorate(object, manifest, version.digest as Hex, version.nonce, resource.namespaced))
@@ -285,19 +290,29 @@ export async function placedReferences(
 /**
  * Deletes objects this manifest applied before and no longer holds, but only
  * while they still carry our label and this manifest's name: an object since
- * taken over by another manifest is left alone. Returns what was deleted.
+ * taken over by another manifest is left alone. Nor is one the version being
+ * applied wrote (`applying`, its digest): the same object may be named under
+ * two versions of its API (autoscaling/v1 and v2), and the reference the
+ * version before used still reads it. With `only`, just objects last written
+ * by that version are deleted. Returns what was deleted.
  */
 export async function pruneObjects(
   api: ObjectApi,
   manifest: { readonly namespace: string; readonly name: string },
   previous: readonly ObjectReference[],
   keep: readonly ObjectReference[],
+  written: { readonly applying?: string | undefined; readonly only?: string } = {},
 ): Promise<ObjectReference[]> {
   const pruned: ObjectReference[] = [];
+  const same = (a: string | undefined, b: string | undefined): boolean =>
+    a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
   for (const ref of previous.filter((p) => !keep.some((k) => sameObject(p, k)))) {
     try {
       const live = await readLive(api, ref);
       if (!live || !managedBy(live, `${manifest.namespace}/${manifest.name}`)) continue;
+      const digest = live.annotations?.[DIGEST_ANNOTATION];
+      if (same(digest, written.applying)) continue;
+      if (written.only !== undefined && !same(digest, written.only)) continue;
       await api.delete(headerOf(ref), { propagationPolicy: "Background" });
       pruned.push(ref);
     } catch (error) {

@@ -227,23 +227,37 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     }
   >();
 
-  // What a prune considers: what this region last decided it applied (the status shown, or the
-  // one waiting), and the highest version the state records as applied here when that is
-  // another. A crash after an apply and before its status (which waits up to settleMs for the
-  // other regions) leaves that version's objects known only there. Prune deletes only objects
-  // carrying this manifest's marks, so a record any peer could write widens it harmlessly.
-  const pruneCandidates = async (
+  // A prune deletes what this region last decided it applied (the status shown, or the one
+  // waiting) and the version being applied does not hold. A crash after an apply and before its
+  // status (which waits up to settleMs for the other regions) leaves that version's objects
+  // known only to the federation state, as the highest version applied here: those are pruned
+  // too, but only objects still carrying that version's digest and this manifest's marks, and
+  // at best effort, for any peer can write that record. A failure there is logged, never the
+  // pass's.
+  const prune = async (
     key: string,
     id: { readonly namespace: string; readonly name: string },
     previous: ConsortiumManifestStatus | undefined,
+    keep: readonly ObjectReference[],
+    logger: Logger,
     applying?: string,
-  ): Promise<readonly ObjectReference[]> => {
+  ): Promise<ObjectReference[]> => {
     const shown = previous?.appliedObjects ?? [];
-    const except = [previous?.appliedDigest, applying].filter((d) => d !== undefined);
-    const unshown = await options.records?.appliedObjects(key, except);
-    if (!unshown) return shown;
-    const placed = await placedReferences(api, id, unshown);
-    return [...shown, ...placed.filter((p) => !shown.some((s) => sameObject(s, p)))];
+    const pruned = await pruneObjects(api, id, shown, keep, { applying });
+    try {
+      const except = [previous?.appliedDigest, applying].filter((d) => d !== undefined);
+      const unshown = await options.records?.appliedObjects(key, except);
+      if (!unshown) return pruned;
+      const placed = await placedReferences(api, id, unshown);
+      const fresh = placed.filter((p) => !shown.some((s) => sameObject(s, p)));
+      return [...pruned, ...(await pruneObjects(api, id, fresh, keep, { applying, only: unshown.digest }))];
+    } catch (error) {
+      logger.warn(
+        { err: errorMessage(error) },
+        "could not prune what the federation state says this region applied last; left as it is",
+      );
+      return pruned;
+    }
   };
 
   return async (key, { log }): Promise<Result> => {
@@ -351,7 +365,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       }
       options.paused.delete(key);
       heldDeletions.delete(key);
-      const pruned = await pruneObjects(api, id, await pruneCandidates(key, id, previous), []);
+      const pruned = await prune(key, id, previous, [], log);
       if (pruned.length > 0) {
         await options.receipts?.record("manifest.pruned", key, {
           cause: "the ConsortiumManifest was deleted in this cluster",
@@ -519,7 +533,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       }
       case "prune-not-targeted":
         // A manifest that stops targeting this region takes its objects with it.
-        await pruneObjects(api, id, await pruneCandidates(key, id, previous), []);
+        await prune(key, id, previous, [], logger);
         await guardScale(key, [], logger);
         await finish({ kind: "not-targeted", report, region: federation.spec.region }, logger, spec);
         return done;
@@ -615,8 +629,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       if (apply.status === "rejected") throw apply.reason;
       if (submission.status === "rejected") throw submission.reason;
       const objects = apply.value;
-      const candidates = await pruneCandidates(key, id, previous, report.hashes.digest);
-      const pruned = await pruneObjects(api, id, candidates, objects);
+      const pruned = await prune(key, id, previous, objects, logger, report.hashes.digest);
       trace(key, "objects applied");
       metrics.appliedObjects.set({ namespace, manifest: name }, objects.length);
       const wait = await finish({ kind: "applied", report, objects, pruned }, logger, spec, true);

@@ -8,7 +8,7 @@
 // - the membership the Federation spec declares.
 // Each writes only what the state lacks: a resync of an unchanged manifest
 // writes no change.
-import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { MAX_OBJECTS, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { Member, RegionState } from "../state/model.ts";
@@ -48,7 +48,10 @@ export interface AppliedObjects {
   readonly objects: readonly Record<string, unknown>[];
 }
 
-/** The objects of a stored spec; none if it holds none it can name. */
+/**
+ * The objects of a stored spec, each with a kind and a name; none when it holds more than a
+ * version may (the spec store checks a spec against its digest, not against the schema).
+ */
 function objectsOf(json: string): Record<string, unknown>[] {
   let objects: unknown;
   try {
@@ -56,8 +59,16 @@ function objectsOf(json: string): Record<string, unknown>[] {
   } catch {
     return [];
   }
-  if (!Array.isArray(objects)) return [];
-  return objects.filter((o): o is Record<string, unknown> => typeof o === "object" && o !== null);
+  if (!Array.isArray(objects) || objects.length > MAX_OBJECTS) return [];
+  return objects.filter(
+    (o): o is Record<string, unknown> =>
+      typeof o === "object" &&
+      o !== null &&
+      typeof (o as { apiVersion?: unknown }).apiVersion === "string" &&
+      typeof (o as { kind?: unknown }).kind === "string" &&
+      typeof (o as { metadata?: { name?: unknown } }).metadata?.name === "string" &&
+      (o as { metadata: { name: string } }).metadata.name !== "",
+  );
 }
 
 /** The form a spec is stored and sent in: canonical JSON, without signatures (they are in the state). */

@@ -22,6 +22,9 @@ export type SignedSafe = (typeof SIGNED_SAFES)[number];
 
 /** Inline approvals a spec may carry: the federation state holds no more per version (state/validate.ts). */
 export const MAX_INLINE_SIGNATURES = 64;
+/** The most objects one version holds (spec.objects, status.appliedObjects). */
+export const MAX_OBJECTS = 256;
+
 export const consortiumManifestSpec = object({
   tier: tier().describe("critical, upgrade or operational: how many approvals it needs."),
   action: optional(
@@ -38,7 +41,7 @@ export const consortiumManifestSpec = object({
     "Raise it with every change; a lower nonce never replaces a higher one.",
   ),
   expiresAt: string({ format: "date-time" }).describe("Approvals are refused after this time (RFC 3339)."),
-  objects: array(embeddedResource(), { maxItems: 256 }).describe(
+  objects: array(embeddedResource(), { maxItems: MAX_OBJECTS }).describe(
     "The Kubernetes objects to apply, as written.",
   ),
   signatures: optional(
@@ -115,7 +118,7 @@ export const consortiumManifestStatus = object({
   appliedTier: optional(
     tier().describe("The tier of the version applied: a newer version may not be lower."),
   ),
-  appliedObjects: optional(array(objectReference, { maxItems: 256 })),
+  appliedObjects: optional(array(objectReference, { maxItems: MAX_OBJECTS })),
   regions: optional(
     array(
       object({
