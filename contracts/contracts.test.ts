@@ -38,6 +38,7 @@ import { agentRegistryAbi } from "../operator/chain/abi/agent-registry.ts";
 import { guardianPauseAbi } from "../operator/chain/abi/guardian-pause.ts";
 import { deployFederationContracts, deployLogAnchor, type FederationContracts } from "./deploy.ts";
 import { logAnchorAbi } from "../operator/chain/abi/log-anchor.ts";
+import { guardianWriter } from "../operator/chain/writers.ts";
 
 // protocol-kit's declarations type its default export as CommonJS (the module
 // object), but Node loads its ESM build, whose default export is the class.
@@ -398,6 +399,19 @@ describe("GuardianPause", () => {
         args: [addressOf(chain.keys.guardian)],
       }),
     ).toBe(true);
+  });
+
+  it("records every pause the operator's guardian writer is asked for at once, each mined", async () => {
+    const record = guardianWriter({
+      rpcUrl,
+      chainId: CHAIN_ID,
+      contract: deployed.guardianPause,
+      key: chain.keys.guardian,
+    });
+    const whys = [1, 2, 3, 4].map((i) => evidence(`pause ${String(i)} raised in the same moment`));
+    // One key: sent together, each would take the same nonce and all but one be refused.
+    const ids = await Promise.all(whys.map((why) => record(why)));
+    expect([...ids].sort()).toEqual([1n, 2n, 3n, 4n]);
   });
 
   it("pauses at a guardian's word and records who, why and when", async () => {

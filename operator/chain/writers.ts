@@ -36,9 +36,18 @@ function sender(options: WriterOptions) {
   const transport = http(options.rpcUrl, { timeout: 10_000 });
   const wallet = createWalletClient({ account, chain, transport });
   const reader = createPublicClient({ chain, transport });
+  // One key's transactions go to the node one at a time, each once the one before was accepted:
+  // viem numbers a send from the account's pending nonce, and two sent together (two pauses
+  // raised at once) took the same one, the second refused ("nonce too low"). Mining is awaited
+  // apart, together.
+  let sending: Promise<unknown> = Promise.resolve();
   return {
     account: account.address,
-    wallet,
+    send(write: (w: typeof wallet) => Promise<Hex>): Promise<Hex> {
+      const sent = sending.then(() => write(wallet));
+      sending = sent.catch(() => undefined);
+      return sent;
+    },
     async mined(what: string, hash: Hex): Promise<TransactionReceipt> {
       const receipt = await reader.waitForTransactionReceipt({ hash, timeout: 30_000 });
       if (receipt.status !== "success") throw new Error(`${what} transaction ${hash} reverted`);
@@ -51,12 +60,14 @@ function sender(options: WriterOptions) {
 export function guardianWriter(options: WriterOptions): (evidence: Hex) => Promise<bigint> {
   const s = sender(options);
   return async (evidence) => {
-    const hash = await s.wallet.writeContract({
-      address: options.contract,
-      abi: guardianPauseAbi,
-      functionName: "pause",
-      args: [evidence],
-    });
+    const hash = await s.send((wallet) =>
+      wallet.writeContract({
+        address: options.contract,
+        abi: guardianPauseAbi,
+        functionName: "pause",
+        args: [evidence],
+      }),
+    );
     const receipt = await s.mined("pause", hash);
     const [event] = parseEventLogs({ abi: guardianPauseAbi, eventName: "Paused", logs: receipt.logs });
     return event?.args.pauseId ?? 0n;
@@ -75,12 +86,14 @@ export function anchorWriter(options: WriterOptions): {
   return {
     account: s.account,
     anchor: async (log, size, root) => {
-      const hash = await s.wallet.writeContract({
-        address: options.contract,
-        abi: logAnchorAbi,
-        functionName: "anchor",
-        args: [log, BigInt(size), root],
-      });
+      const hash = await s.send((wallet) =>
+        wallet.writeContract({
+          address: options.contract,
+          abi: logAnchorAbi,
+          functionName: "anchor",
+          args: [log, BigInt(size), root],
+        }),
+      );
       return (await s.mined("anchor", hash)).blockNumber;
     },
   };
