@@ -1,6 +1,6 @@
 // This region's replica of the federation state: the document, its changes
-// and its durability. A local change goes to the peers as it is written (its
-// callers and local listeners wait for the disk); a peer's change is acted on
+// and its durability. A local change goes to the peers and the local listeners
+// as it is written (its callers wait for the disk); a peer's change is acted on
 // at once (a pause must not wait for a disk) and passed on once durable.
 // Peer sync (peer-sync.ts) hangs off `onMade` and `onDurable`, the mirror and
 // the manifest controller off `onAdopted`; they are not known here.
@@ -79,25 +79,28 @@ export class Replica implements FederationState {
     return this.#doc;
   }
 
-  /** Applies `edit` as one change, tells the peers while it is persisted, then the listeners once it is durable. */
+  /** Applies `edit` as one change and tells the peers and the listeners while it is persisted; resolves once it is durable. */
   async change(edit: (draft: Draft) => unknown): Promise<void> {
     const before = this.#doc;
     this.#doc = batch(this.#doc, edit, this.#now());
     if (this.#doc === before) return;
     if (this.#digestIds) this.#noteVersions(A.diff(this.#doc, A.getHeads(before), A.getHeads(this.#doc)));
     const written = this.#persist();
-    // The peers hear of it beside the write, not after its fsync: that is one disk round trip
-    // off every manifest's way to the other regions. A listener that throws fails this call
-    // once the write has settled, never leaves the write's failure unheard.
+    // The peers and this region's listeners hear of it beside the write, not after its fsync:
+    // that is one disk round trip off every manifest's way to the other regions, and off a
+    // pause's way to this region's own status (a peer's pause is acted on before its fsync
+    // already). A change lost in a crash comes back from the peers that took it. A listener
+    // that throws fails this call once the write has settled, never leaves the write's failure
+    // unheard.
     try {
       this.#made.publish();
+      this.#changed.publish();
     } catch (error) {
       await written.catch(() => undefined);
       throw error;
     }
     await written;
     this.#durable.publish({ fromPeer: false });
-    this.#changed.publish();
   }
 
   /** Called as soon as a local change is made, while it is being written: the peers may hear of it. */

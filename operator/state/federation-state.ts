@@ -10,6 +10,6 @@ export interface FederationState {
   readonly doc: StateDoc;
   /** Applies `edit` as one change; resolves once it is durable (and on its way to the peers). */
   change(edit: (draft: Draft) => unknown): Promise<void>;
-  /** Called after every change, local or a peer's; a peer's before it is durable (a pause must not wait for a disk). Returns how to stop listening. */
+  /** Called after every change, local or a peer's, as it is made, before it is durable (a pause must not wait for a disk). Returns how to stop listening. */
   onChange(listener: () => void): () => void;
 }
