@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MemoryFederation } from "../../e2e/support/memory-federation.ts";
 import { submission } from "../../e2e/support/state-fixtures.ts";
 import { versions } from "../state/readers.ts";
+import type { Draft } from "../state/transitions.ts";
 
 const REGIONS = ["alpha", "beta"];
 let federation: MemoryFederation | undefined;
@@ -52,6 +53,27 @@ describe("a local change", () => {
     expect(done).toBe(false);
     release();
     await change;
+    expect(done).toBe(true);
+  });
+
+  it("that changes nothing still waits for the write in flight that holds what it asked for", async () => {
+    const f = (federation = await MemoryFederation.start(REGIONS, NO_REBASE));
+    const release = holdWrites(f, "alpha");
+    const edit = (d: Draft) => d.submit(submission("ops/api", 1, "alpha", 1));
+    const first = f.get("alpha").replica.change(edit);
+    // The same edit again (a retried breach report, the same submission): nothing new to write,
+    // but its caller is told it is durable, so it must wait for the first one's write.
+    let done = false;
+    const again = f
+      .get("alpha")
+      .replica.change(edit)
+      .then(() => {
+        done = true;
+      });
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(done).toBe(false);
+    release();
+    await Promise.all([first, again]);
     expect(done).toBe(true);
   });
 

@@ -83,7 +83,9 @@ export class Replica implements FederationState {
   async change(edit: (draft: Draft) => unknown): Promise<void> {
     const before = this.#doc;
     this.#doc = batch(this.#doc, edit, this.#now());
-    if (this.#doc === before) return;
+    // Nothing new, but what was asked for may be in a write still in flight (or one that
+    // failed): its caller is told it is durable (a breach report's 202) only once it is.
+    if (this.#doc === before) return this.#persist();
     if (this.#digestIds) this.#noteVersions(A.diff(this.#doc, A.getHeads(before), A.getHeads(this.#doc)));
     const written = this.#persist();
     // The peers and this region's listeners hear of it beside the write, not after its fsync:
