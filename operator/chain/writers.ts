@@ -4,6 +4,8 @@
 // Safe), and anchoring its log's checkpoints on the LogAnchor contract (the
 // anchoring key the Consortium Safe registered for this region's log).
 import {
+  BaseError,
+  NonceTooLowError,
   createPublicClient,
   createWalletClient,
   defineChain,
@@ -24,6 +26,9 @@ interface WriterOptions {
   readonly key: Hex;
 }
 
+/** The last send queued per chain and account, in this process. */
+const sending = new Map<string, Promise<void>>();
+
 /** Sends one transaction from `key` and waits for it to be mined; a revert is an error. */
 function sender(options: WriterOptions) {
   const chain = defineChain({
@@ -36,16 +41,33 @@ function sender(options: WriterOptions) {
   const transport = http(options.rpcUrl, { timeout: 10_000 });
   const wallet = createWalletClient({ account, chain, transport });
   const reader = createPublicClient({ chain, transport });
-  // One key's transactions go to the node one at a time, each once the one before was accepted:
-  // viem numbers a send from the account's pending nonce, and two sent together (two pauses
-  // raised at once) took the same one, the second refused ("nonce too low"). Mining is awaited
-  // apart, together.
-  let sending: Promise<unknown> = Promise.resolve();
+  const queue = `${String(options.chainId)} ${account.address}`;
   return {
     account: account.address,
+    /**
+     * One key's transactions go to the node one at a time in this process (whichever writer
+     * sends them), each once the one before was accepted: viem numbers a send from the
+     * account's pending nonce, and two sent together (two pauses raised at once) took the same
+     * one, the second refused. A send refused for its nonce (another process with the key, a
+     * node behind a balancer) is made once more, numbered afresh. Mining is awaited apart.
+     */
     send(write: (w: typeof wallet) => Promise<Hex>): Promise<Hex> {
-      const sent = sending.then(() => write(wallet));
-      sending = sent.catch(() => undefined);
+      const once = () => write(wallet);
+      const sent = (sending.get(queue) ?? Promise.resolve()).then(() =>
+        once().catch((error: unknown) => {
+          if (error instanceof BaseError && error.walk((e) => e instanceof NonceTooLowError)) return once();
+          throw error;
+        }),
+      );
+      const tail = sent.then(
+        () => undefined,
+        () => undefined,
+      );
+      sending.set(queue, tail);
+      // The last send of a key leaves no entry behind.
+      void tail.then(() => {
+        if (sending.get(queue) === tail) sending.delete(queue);
+      });
       return sent;
     },
     async mined(what: string, hash: Hex): Promise<TransactionReceipt> {
