@@ -261,7 +261,6 @@ export async function deployFederation(
 export interface TestChain {
   readonly rpcUrl: string;
   readonly info: ChainInfo;
-  readonly anvil: ProcessRecord;
   /** Stops anvil and removes its directory. */
   stop(): Promise<void>;
 }
@@ -314,7 +313,7 @@ async function startTestChainOnce(prefix: string): Promise<TestChain> {
   });
   try {
     const info = await Promise.race([start, deadline]);
-    return { rpcUrl, info, anvil, stop };
+    return { rpcUrl, info, stop };
   } catch (err) {
     // The abandoned start fails once anvil is gone; that failure is this one.
     start.catch(() => undefined);

@@ -234,6 +234,10 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
   // too, but only objects still carrying that version's digest and this manifest's marks, and
   // at best effort, for any peer can write that record. A failure there is logged, never the
   // pass's.
+  // The version swept that way last, by manifest: once is enough (what it left carries its
+  // digest until pruned), and a record a peer pinned at the highest nonce must not cost a spec
+  // read and a read per object at every pass.
+  const swept = new Map<string, string>();
   const prune = async (
     key: string,
     id: { readonly namespace: string; readonly name: string },
@@ -245,12 +249,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const shown = previous?.appliedObjects ?? [];
     const pruned = await pruneObjects(api, id, shown, keep, { applying });
     try {
-      const except = [previous?.appliedDigest, applying].filter((d) => d !== undefined);
+      const except = [previous?.appliedDigest, applying, swept.get(key)].filter((d) => d !== undefined);
       const unshown = await options.records?.appliedObjects(key, except);
       if (!unshown) return pruned;
       const placed = await placedReferences(api, id, unshown);
       const fresh = placed.filter((p) => !shown.some((s) => sameObject(s, p)));
-      return [...pruned, ...(await pruneObjects(api, id, fresh, keep, { applying, only: unshown.digest }))];
+      const recovered = await pruneObjects(api, id, fresh, keep, { applying, only: unshown.digest });
+      swept.set(key, unshown.digest);
+      return [...pruned, ...recovered];
     } catch (error) {
       logger.warn(
         { err: errorMessage(error) },
@@ -268,6 +274,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
       options.paused.delete(key);
       applied.delete(key);
       settling.delete(key);
+      swept.delete(key);
       return {};
     }
     const id = { namespace, name };

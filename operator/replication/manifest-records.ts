@@ -8,7 +8,8 @@
 // - the membership the Federation spec declares.
 // Each writes only what the state lacks: a resync of an unchanged manifest
 // writes no change.
-import { MAX_OBJECTS, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { manifestObjects, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import { parse } from "../api/schema.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { FederationState } from "../state/federation-state.ts";
 import type { Member, RegionState } from "../state/model.ts";
@@ -49,26 +50,15 @@ export interface AppliedObjects {
 }
 
 /**
- * The objects of a stored spec, each with a kind and a name; none when it holds more than a
- * version may (the spec store checks a spec against its digest, not against the schema).
+ * The objects of a stored spec, as spec.objects is checked; none when they fail that check
+ * (the spec store checks a spec against its digest, not against the schema).
  */
-function objectsOf(json: string): Record<string, unknown>[] {
-  let objects: unknown;
+function objectsOf(json: string): readonly Record<string, unknown>[] {
   try {
-    objects = (JSON.parse(json) as { objects?: unknown }).objects;
+    return parse(manifestObjects, (JSON.parse(json) as { objects?: unknown }).objects, "spec.objects");
   } catch {
     return [];
   }
-  if (!Array.isArray(objects) || objects.length > MAX_OBJECTS) return [];
-  return objects.filter(
-    (o): o is Record<string, unknown> =>
-      typeof o === "object" &&
-      o !== null &&
-      typeof (o as { apiVersion?: unknown }).apiVersion === "string" &&
-      typeof (o as { kind?: unknown }).kind === "string" &&
-      typeof (o as { metadata?: { name?: unknown } }).metadata?.name === "string" &&
-      (o as { metadata: { name: string } }).metadata.name !== "",
-  );
 }
 
 /** The form a spec is stored and sent in: canonical JSON, without signatures (they are in the state). */

@@ -23,7 +23,9 @@ export type SignedSafe = (typeof SIGNED_SAFES)[number];
 /** Inline approvals a spec may carry: the federation state holds no more per version (state/validate.ts). */
 export const MAX_INLINE_SIGNATURES = 64;
 /** The most objects one version holds (spec.objects, status.appliedObjects). */
-export const MAX_OBJECTS = 256;
+const MAX_OBJECTS = 256;
+/** spec.objects: also what a spec read back from the spec store is checked against. */
+export const manifestObjects = array(embeddedResource(), { maxItems: MAX_OBJECTS });
 
 export const consortiumManifestSpec = object({
   tier: tier().describe("critical, upgrade or operational: how many approvals it needs."),
@@ -41,7 +43,7 @@ export const consortiumManifestSpec = object({
     "Raise it with every change; a lower nonce never replaces a higher one.",
   ),
   expiresAt: string({ format: "date-time" }).describe("Approvals are refused after this time (RFC 3339)."),
-  objects: array(embeddedResource(), { maxItems: MAX_OBJECTS }).describe(
+  objects: manifestObjects.describe(
     "The Kubernetes objects to apply, as written.",
   ),
   signatures: optional(
