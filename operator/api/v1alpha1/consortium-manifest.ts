@@ -43,9 +43,7 @@ export const consortiumManifestSpec = object({
     "Raise it with every change; a lower nonce never replaces a higher one.",
   ),
   expiresAt: string({ format: "date-time" }).describe("Approvals are refused after this time (RFC 3339)."),
-  objects: manifestObjects.describe(
-    "The Kubernetes objects to apply, as written.",
-  ),
+  objects: manifestObjects.describe("The Kubernetes objects to apply, as written."),
   signatures: optional(
     array(
       object({
