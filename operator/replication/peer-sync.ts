@@ -23,8 +23,6 @@ import type { SpecExchange } from "./spec-exchange.ts";
 const SYNC_STATE_SAVE_MS = 1000;
 /** After a refused change, a peer's sync messages are dropped this long (a bad change costs a rollback). */
 export const QUARANTINE_MS = 30_000;
-/** Sync messages sent to a peer in one go before waiting for its answer. */
-const MESSAGES_PER_TURN = 8;
 /**
  * Messages a peer may send while changes wait here for missing dependencies;
  * past it, its message is dropped and its session starts over. An honest sync
@@ -263,13 +261,13 @@ export class PeerSync {
       });
   }
 
+  // One message a turn: Automerge's protocol has at most one in flight per peer, so a second
+  // call before the peer answers (or the document changes) returns nothing, and costs as much
+  // as the first (the sync state's round trip into WebAssembly and back).
   #send(peer: string): void {
     if (!this.#inStep(peer)) return;
-    for (let i = 0; i < MESSAGES_PER_TURN; i++) {
-      const message = this.#sessions.generate(this.#o.replica.doc, peer);
-      if (!message) return;
-      if (!this.#o.channel.send(peer, message)) return;
-    }
+    const message = this.#sessions.generate(this.#o.replica.doc, peer);
+    if (message) this.#o.channel.send(peer, message);
   }
 
   #withinBudget(peer: string, bytes: number): boolean {

@@ -71,8 +71,19 @@ export const SCHEMA = 3;
 const BUCKETED = ["versions", "approvals", "applied"] as const;
 const BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
-export const bucketOf = (key: string): string =>
-  createHash("sha256").update(key).digest().subarray(0, 1).toString("hex");
+/** Keys whose bucket was computed lately: a change, its patches and the reads after it name the same few. */
+const bucketMemo = new Map<string, string>();
+const BUCKET_MEMO_KEYS = 4096;
+
+export const bucketOf = (key: string): string => {
+  const known = bucketMemo.get(key);
+  if (known !== undefined) return known;
+  const bucket = createHash("sha256").update(key).digest().subarray(0, 1).toString("hex");
+  // Forgotten whole when full: a bound on memory whatever keys a peer's changes carry.
+  if (bucketMemo.size >= BUCKET_MEMO_KEYS) bucketMemo.clear();
+  bucketMemo.set(key, bucket);
+  return bucket;
+};
 
 export const allBuckets = (): readonly string[] => BUCKETS;
 
