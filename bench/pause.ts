@@ -10,7 +10,6 @@ import { resumeSpec, signedReport } from "../e2e/testbed/guardian.ts";
 import { REGIONS } from "../e2e/testbed/layout.ts";
 import type { OperatorProcess } from "../e2e/testbed/operator.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
-import { roundName } from "./propagation.ts";
 import { allSeen, bareWrite, configMapWatchers, regionClients, watchMarks } from "./watch.ts";
 
 export interface PauseResult {
@@ -28,8 +27,6 @@ export async function benchPause(
   testbed: Testbed,
   operators: readonly OperatorProcess[],
   rounds = 100,
-  /** Rounds made first and not measured (see WARMUP_ROUNDS in propagation.ts). */
-  warmup = 1,
 ): Promise<PauseResult> {
   const { configs, appliers } = regionClients(testbed);
   const ns = `pause-${Date.now().toString(36)}`;
@@ -55,12 +52,16 @@ export async function benchPause(
   const agentKey = testbed.chain.keys.agents.gamma;
   const result: PauseResult = { paused: [], fromSend: [], bare: [], syncRtt: [] };
 
-  for (let i = -warmup; i < rounds; i++) {
-    const n = roundName(i);
-    const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${n}`);
-    const { report, signature } = await signedReport(testbed.chain, agentKey, `bench round ${n}`, {
-      evidence: `${ns} ${String(i)}`,
-    });
+  for (let i = -1; i < rounds; i++) {
+    const bare = await bareWrite(appliers, bareWatchers, ns, `bare-${String(i + 1)}`);
+    const { report, signature } = await signedReport(
+      testbed.chain,
+      agentKey,
+      `bench round ${String(i + 1)}`,
+      {
+        evidence: `${ns} ${String(i)}`,
+      },
+    );
     const sent = performance.now();
     const res = await fetch(`http://127.0.0.1:${String(gamma.port)}/v1/breach-reports`, {
       method: "POST",
@@ -77,7 +78,7 @@ export async function benchPause(
       result.fromSend.push(all - sent);
       result.bare.push(bare);
     }
-    await resume(testbed, appliers.alpha, ns, `resume-${n}`, body.token as Hex);
+    await resume(testbed, appliers.alpha, ns, `resume-${String(i + 1)}`, body.token as Hex);
     await allSeen(pauseWatchers, `lifted ${body.token}`);
   }
   for (const w of [...bareWatchers, ...pauseWatchers]) w.stop();

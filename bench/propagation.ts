@@ -19,18 +19,6 @@ export interface PropagationResult {
 /** What the bench names the manifests it traces; the operators are started with DSC_TRACE set to it. */
 export const TRACE_PATTERN = "/trace-";
 
-/**
- * Unmeasured rounds each set of freshly started operators takes first. V8 compiles a process's
- * hot JavaScript and Automerge's WebAssembly in its first minute: in a perf profile of the three
- * operators 30 s after they started, compilation threads took 11% of an operator's CPU (5% at
- * 80 s), and in one run of 400 rounds the first 100 had a p50 of 136 ms, the last 100 103 ms. The
- * goals are about a running operator's path, and the bare writes are measured in the same rounds.
- */
-export const WARMUP_ROUNDS = 60;
-
-/** A round's name: w1, w2… for the unmeasured ones, then 1, 2… (i counts from -warmup). */
-export const roundName = (i: number): string => (i < 0 ? `w${String(-i)}` : String(i + 1));
-
 export interface TraceStep {
   /** Milliseconds since the manifest was accepted by alpha's API server. */
   readonly ms: number;
@@ -44,8 +32,6 @@ export async function benchPropagation(
   rounds = 200,
   /** Where the machine's CPU went over the measured rounds is added here (bench/cpu.ts). */
   cpu?: CpuTotals,
-  /** Rounds sent first and not measured: operators just started are still compiling their hot code (WARMUP_ROUNDS). */
-  warmup = 1,
 ): Promise<PropagationResult> {
   const { chain } = testbed;
   const ns = `prop-${Date.now().toString(36)}`;
@@ -71,11 +57,10 @@ export async function benchPropagation(
   };
 
   let cpuBefore: CpuSample | undefined;
-  for (let i = -warmup; i < rounds; i++) {
+  for (let i = -1; i < rounds; i++) {
     if (i === 0 && cpu) cpuBefore = sampleCpu();
-    const n = roundName(i);
-    const bare = await bareWrite(appliers, watchers, ns, `bare-${n}`);
-    const { accepted, all } = await submit(`op-${n}`);
+    const bare = await bareWrite(appliers, watchers, ns, `bare-${String(i + 1)}`);
+    const { accepted, all } = await submit(`op-${String(i + 1)}`);
     if (i >= 0) {
       result.bare.push(bare);
       result.operator.push(all - accepted);

@@ -8,7 +8,7 @@ import { down, up } from "../e2e/testbed/testbed.ts";
 import { layout } from "../e2e/testbed/layout.ts";
 import { benchApplyLatency } from "./apply-latency.ts";
 import { benchPause } from "./pause.ts";
-import { benchPropagation, TRACE_PATTERN, WARMUP_ROUNDS } from "./propagation.ts";
+import { benchPropagation, TRACE_PATTERN } from "./propagation.ts";
 import { writeLiveManifests } from "./live-cache.ts";
 import { benchState } from "./state.ts";
 import { benchSoak } from "./soak.ts";
@@ -142,9 +142,9 @@ const bucketQuantile = (buckets: Map<number, number>, q: number): string => {
 const unlogged = { operator: [] as number[], bare: [] as number[] };
 const propagationCpu = cpuTotals();
 let trace: Awaited<ReturnType<typeof benchPropagation>>["trace"] = [];
-// ABBA BAAB: eight blocks of 50 measured rounds, each after WARMUP_ROUNDS unmeasured ones (the
-// block's operators are new), so that this machine's slower and faster phases (the bare writes'
-// p50 went from 13.7 to 20.3 ms between blocks of one run) fall on both sides alike.
+// ABBA BAAB: eight blocks of 50 rounds, so that warm-up and this machine's slower and faster
+// phases (the bare writes' p50 went from 13.7 to 20.3 ms between blocks of one run) fall on both
+// sides alike.
 for (const log of [false, true, true, false, true, false, false, true]) {
   const block = await startTrio(log);
   try {
@@ -154,7 +154,6 @@ for (const log of [false, true, true, false, true, false, false, true]) {
       Object.fromEntries(REGIONS.map((region, i) => [region, block[i]?.log ?? ""])),
       50,
       propagationCpu,
-      WARMUP_ROUNDS,
     );
     if (log) for (const o of block) addBuckets(cosignBuckets, await o.metrics());
     const into = log ? logged : unlogged;
@@ -214,7 +213,7 @@ try {
     const texts = await Promise.all(trio.map((o) => o.metrics()));
     return texts.every((t) => /^dsc_guardian_paused 0$/m.test(t));
   });
-  const g = await benchPause(testbed, trio, 100, WARMUP_ROUNDS);
+  const g = await benchPause(testbed, trio);
   const paused = summarize(g.paused);
   const fromSend = summarize(g.fromSend);
   const bareWrite = summarize(g.bare);
