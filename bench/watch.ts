@@ -39,29 +39,45 @@ export function watchMarks(
   const seen = new Map<string, number>();
   const waiting = new Map<string, ((t: number) => void)[]>();
   let request: { abort(): void } | undefined;
-  void new Watch(kc)
-    .watch(
-      path,
-      {},
-      (type, object: unknown) => {
-        const t = performance.now();
-        for (const mark of marks(type, object)) {
-          if (seen.has(mark)) continue;
-          seen.set(mark, t);
-          for (const resolve of waiting.get(mark) ?? []) resolve(t);
-          waiting.delete(mark);
-        }
-      },
-      () => undefined,
-    )
-    .then((r) => (request = r));
+  let stopped = false;
+  // client-node ends a watch that brings no event for 30 s (a round that long: a slow first
+  // resume): it is opened again, and its first events (every object, ADDED) give what it missed.
+  const open = (): void => {
+    void new Watch(kc)
+      .watch(
+        path,
+        {},
+        (type, object: unknown) => {
+          const t = performance.now();
+          for (const mark of marks(type, object)) {
+            if (seen.has(mark)) continue;
+            seen.set(mark, t);
+            for (const resolve of waiting.get(mark) ?? []) resolve(t);
+            waiting.delete(mark);
+          }
+        },
+        () => {
+          if (!stopped) setTimeout(open, 100);
+        },
+      )
+      .then(
+        (r) => (request = r),
+        () => {
+          if (!stopped) setTimeout(open, 1000);
+        },
+      );
+  };
+  open();
   return {
     seen: (mark) => {
       const t = seen.get(mark);
       if (t !== undefined) return Promise.resolve(t);
       return new Promise((resolve) => waiting.set(mark, [...(waiting.get(mark) ?? []), resolve]));
     },
-    stop: () => request?.abort(),
+    stop: () => {
+      stopped = true;
+      request?.abort();
+    },
   };
 }
 
