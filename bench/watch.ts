@@ -3,6 +3,7 @@
 // apply of one object to the three API servers at once.
 import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { Applier } from "../operator/runtime/apply.ts";
+import { errorMessage } from "../operator/runtime/errors.ts";
 import { REGIONS, type Region } from "../e2e/testbed/layout.ts";
 import type { Testbed } from "../e2e/testbed/testbed.ts";
 
@@ -40,10 +41,19 @@ export function watchMarks(
   const waiting = new Map<string, ((t: number) => void)[]>();
   let request: { abort(): void } | undefined;
   let stopped = false;
+  let reopen: NodeJS.Timeout | undefined;
   // client-node ends a watch that brings no event for 30 s (a round that long: a slow first
   // resume): it is opened again, and its first events (every object, ADDED) give what it missed.
+  // A watch that failed is opened again after a second, not at once.
+  const again = (error?: unknown): void => {
+    if (stopped) return;
+    const idle = !error || (error instanceof Error && error.name === "TimeoutError");
+    if (!idle) console.error(`bench: the watch of ${path} ended: ${errorMessage(error)}; opening it again`);
+    reopen = setTimeout(open, idle ? 100 : 1000);
+  };
   const open = (): void => {
-    void new Watch(kc)
+    if (stopped) return;
+    new Watch(kc)
       .watch(
         path,
         {},
@@ -56,16 +66,12 @@ export function watchMarks(
             waiting.delete(mark);
           }
         },
-        () => {
-          if (!stopped) setTimeout(open, 100);
-        },
+        again,
       )
-      .then(
-        (r) => (request = r),
-        () => {
-          if (!stopped) setTimeout(open, 1000);
-        },
-      );
+      .then((r) => {
+        if (stopped) r.abort();
+        else request = r;
+      }, again);
   };
   open();
   return {
@@ -76,6 +82,7 @@ export function watchMarks(
     },
     stop: () => {
       stopped = true;
+      clearTimeout(reopen);
       request?.abort();
     },
   };

@@ -262,8 +262,9 @@ export class PeerSync {
   }
 
   // One message a turn: Automerge's protocol has at most one in flight per peer, so a second
-  // call before the peer answers (or the document changes) returns nothing, and costs as much
-  // as the first (the sync state's round trip into WebAssembly and back).
+  // call before the peer answers (or the document changes) returns nothing (or, when the peer
+  // named a change this replica lacks, the same reset again), and costs as much as the first
+  // (the sync state's round trip into WebAssembly and back).
   #send(peer: string): void {
     if (!this.#inStep(peer)) return;
     const message = this.#sessions.generate(this.#o.replica.doc, peer);

@@ -79,7 +79,9 @@ export const bucketOf = (key: string): string => {
   const known = bucketMemo.get(key);
   if (known !== undefined) return known;
   const bucket = createHash("sha256").update(key).digest().subarray(0, 1).toString("hex");
-  // Forgotten whole when full: a bound on memory whatever keys a peer's changes carry.
+  // Forgotten whole when full, and long keys (an old document's, before it is checked) never
+  // kept: a bound on memory whatever keys a peer's changes or a stored document carry.
+  if (key.length > 256) return bucket;
   if (bucketMemo.size >= BUCKET_MEMO_KEYS) bucketMemo.clear();
   bucketMemo.set(key, bucket);
   return bucket;
