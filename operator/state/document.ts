@@ -71,21 +71,8 @@ export const SCHEMA = 3;
 const BUCKETED = ["versions", "approvals", "applied"] as const;
 const BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
-/** Keys whose bucket was computed lately: a change, its patches and the reads after it name the same few. */
-const bucketMemo = new Map<string, string>();
-const BUCKET_MEMO_KEYS = 4096;
-
-export const bucketOf = (key: string): string => {
-  const known = bucketMemo.get(key);
-  if (known !== undefined) return known;
-  const bucket = createHash("sha256").update(key).digest().subarray(0, 1).toString("hex");
-  // Forgotten whole when full, and long keys (an old document's, before it is checked) never
-  // kept: a bound on memory whatever keys a peer's changes or a stored document carry.
-  if (key.length > 256) return bucket;
-  if (bucketMemo.size >= BUCKET_MEMO_KEYS) bucketMemo.clear();
-  bucketMemo.set(key, bucket);
-  return bucket;
-};
+export const bucketOf = (key: string): string =>
+  createHash("sha256").update(key).digest().subarray(0, 1).toString("hex");
 
 export const allBuckets = (): readonly string[] => BUCKETS;
 
