@@ -199,6 +199,17 @@ describe("one federation state across alpha, beta and gamma", () => {
     const seen = REGIONS.map((region) => statusesSeen(region, "everywhere"));
     try {
       await Promise.all(seen.map((s) => s.open));
+      // Every region connected first, so that alpha's offer of the version reaches both peers
+      // before alpha verifies it (asserted below).
+      await until("every region connected to both peers", async () =>
+        (
+          await Promise.all(
+            [...operators.values()].map(async (o) =>
+              (await o.metrics()).match(/^dsc_peer_connected\{[^}]*\} 1$/gm),
+            ),
+          )
+        ).every((m) => m?.length === 2),
+      );
       await submit("alpha", "everywhere", ["alpha", "beta", "gamma"]);
       await submit("beta", "gamma-only", ["gamma"]);
       await Promise.all([
@@ -262,6 +273,9 @@ describe("one federation state across alpha, beta and gamma", () => {
       /^controller_runtime_reconcile_total\{controller="guardian",result="requeue_after"\} [1-9]/m,
     );
     expect(metrics).toMatch(/^workqueue_adds_total\{name="guardian"\} [1-9]/m);
+    // beta verified alpha's version itself while alpha did, from the spec alpha offered ahead with
+    // a hint (replication/spec-messages.ts): checked against the chain here, never taken on trust.
+    expect(metrics).toMatch(/^dsc_spec_early_verifications_total\{outcome="verified"\} [1-9]/m);
   });
 
   it("shows each peer in the Federation's status", async () => {

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { PeerTransport } from "../../operator/peers/transport.ts";
+import { encodeSpecMessage } from "../../operator/replication/spec-messages.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { createState, freshActor, type FederationDoc } from "../../operator/state/document.ts";
 import { manifestIds } from "../../operator/state/readers.ts";
@@ -415,6 +416,32 @@ describe("one hostile member", () => {
       });
       answer();
       await until("beta to refuse the rogue change", async () => (await rejected()) > before);
+      // Specs offered with a hint (the manifest a peer is verifying): none is its digest's, and
+      // more come than beta checks a second. Each is counted, none is mirrored, beta goes on.
+      const early = async (outcome: string): Promise<number> =>
+        Number(
+          new RegExp(`^dsc_spec_early_verifications_total\\{outcome="${outcome}"\\} (\\d+)`, "m").exec(
+            (await operators.get("beta")?.metrics()) ?? "",
+          )?.[1] ?? "0",
+        );
+      const counted = async (): Promise<number> => (await early("mismatched")) + (await early("busy"));
+      const [verifiedBefore, countedBefore] = [await early("verified"), await counted()];
+      for (let i = 0; i < 20; i++)
+        rogue.send(
+          "beta",
+          encodeSpecMessage({
+            kind: "spec",
+            digest: `0x${i.toString(16).padStart(64, "0")}`,
+            json: '{"nonce":1}',
+            hint: { id: `${NS}/ghost-${String(i)}`, signatures: [] },
+          }),
+          "specs",
+        );
+      await until("beta to count the hinted offers", async () =>
+        (await counted()) - countedBefore === 20 ? true : undefined,
+      );
+      expect(await early("busy")).toBeGreaterThan(0);
+      expect(await early("verified")).toBe(verifiedBefore);
     } finally {
       await rogue.stop();
     }
@@ -433,6 +460,7 @@ describe("one hostile member", () => {
       { signers: ["beta"] },
     );
     await until("beta applies a manifest after the rogue change", () => configMap("beta", "after-rogue"));
+    expect(await readManifest(kc("beta"), NS, "ghost-0")).toBeUndefined();
     // ...and its stored state loads: the rogue change was never persisted.
     await operators.get("beta")?.stop();
     const restarted = await startOperator(

@@ -113,6 +113,8 @@ export interface PauseView {
 
 /** What the reconciler tells the federation state, and reads back for status (replication/manifest-records.ts). */
 export interface FederationRecords {
+  /** A version this region is about to verify, offered so the other regions can verify it beside it. */
+  offerAhead?(id: string, spec: ConsortiumManifestSpec): void;
   /** A version this region has verified, handed on as it is applied here, so other regions start at once. */
   submit(id: string, spec: ConsortiumManifestSpec, digest: string): Promise<void>;
   recordReconcile(id: string, spec: ConsortiumManifestSpec, outcome: ReconcileRecord): Promise<void>;
@@ -452,6 +454,7 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
     const policyAtVerify = options.policy.current();
     let report;
     try {
+      options.records?.offerAhead?.(key, spec);
       report = await options.verifier.verify(federation, {
         namespace,
         name,

@@ -71,13 +71,38 @@ interface ManifestRecordsOptions {
   readonly specs: SpecStore;
   readonly exchange: SpecExchange;
   readonly now: () => number;
+  /** A spec's digest as verification computes it; undefined while it cannot be (no Federation yet). */
+  readonly digestOf?: (id: string, spec: ConsortiumManifestSpec) => string | undefined;
 }
+
+/** Digests offered ahead, remembered so each goes once: the last few hundred. */
+const MAX_OFFERED_AHEAD = 256;
 
 export class ManifestRecords {
   readonly #o: ManifestRecordsOptions;
+  readonly #offeredAhead = new Set<string>();
 
   constructor(options: ManifestRecordsOptions) {
     this.#o = options;
+  }
+
+  /**
+   * Offers a version this region is about to verify to the peers, with a
+   * hint, so that each can verify it beside this region instead of after
+   * this region's state change names it. Once per digest, and only for a
+   * version the state does not name yet: any other is on its way already.
+   */
+  offerAhead(id: string, spec: ConsortiumManifestSpec): void {
+    const digest = this.#o.digestOf?.(id, spec);
+    if (digest === undefined || this.#offeredAhead.has(digest)) return;
+    if (versions(this.#o.state.doc, id).some((v) => v.digest === digest)) return;
+    this.#offeredAhead.add(digest);
+    for (const old of this.#offeredAhead) {
+      if (this.#offeredAhead.size <= MAX_OFFERED_AHEAD) break;
+      this.#offeredAhead.delete(old);
+    }
+    const signatures = (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }));
+    this.#o.exchange.offer(digest, specJson(spec), { id, signatures });
   }
 
   /** A version this region verified, handed to the state (and the other regions) as it is applied here. */
@@ -198,7 +223,8 @@ export class ManifestRecords {
     if (!known || !this.#o.specs.has(digest)) {
       const json = specJson(spec);
       written = this.#o.specs.put(digest, json); // a no-op if held
-      // Ahead of the sync message that will name it, so peers need not ask.
+      // Ahead of the sync message that will name it, so peers need not ask; again if it was offered
+      // ahead (a peer that connected since has not got it, one that has holds it once).
       if (!known) this.#o.exchange.offer(digest, json);
     }
     if (known && fresh.length === 0) return { edit: undefined, written };

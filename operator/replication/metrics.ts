@@ -12,11 +12,18 @@ interface ReplicationGauges {
   readonly pending: () => readonly (readonly [peer: string, changes: number])[];
 }
 
-/** Registers the gauges; returns the counter of refused peer messages, and what counts a rebase. */
+/** What became of a version a peer offered with a hint (replication/setup.ts, verifyEarly). */
+export type EarlyOutcome = "verified" | "refused" | "mismatched" | "busy";
+
+/** Registers the gauges; returns the counter of refused peer messages, and what counts a rebase and an early check. */
 export function replicationMetrics(
   registry: Registry,
   read: ReplicationGauges,
-): { refused: Counter; rebased: (outcome: RebaseOutcome) => void } {
+): {
+  refused: Counter;
+  rebased: (outcome: RebaseOutcome) => void;
+  early: (outcome: EarlyOutcome) => void;
+} {
   const gauge = (name: string, help: string, value: () => number): void => {
     new Gauge({
       name,
@@ -66,8 +73,17 @@ export function replicationMetrics(
     help: "Sync messages that could not be applied, and spec messages that were malformed or did not match their digest; dropped.",
     registers: [registry],
   });
+  const early = new Counter({
+    name: "dsc_spec_early_verifications_total",
+    help: "Versions a peer offered with a hint before its state change named them, by outcome: verified or refused here beside the peer, mismatched (not the spec of its digest: dropped), busy (too many at once: left to the mirror).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
   return {
     refused,
+    early(outcome) {
+      early.inc({ outcome });
+    },
     rebased(outcome) {
       rebases.inc({ reason: outcome.reason });
       collected.inc({ what: "versions" }, outcome.versionsCollected);

@@ -5,6 +5,7 @@
 import type { Receipts } from "../receipts/receipt-log.ts";
 import { RECEIPT_WINDOW_MS, throttled } from "../receipts/throttled.ts";
 import type { Logger } from "pino";
+import type { Hex } from "viem";
 import type { Registry } from "prom-client";
 import type { ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
 import type { FederationStatus } from "../api/v1alpha1/federation.ts";
@@ -31,6 +32,11 @@ import { epochOf } from "../state/document.ts";
 import { referencedDigests } from "../state/rebase.ts";
 import { Replica } from "./replica.ts";
 import { SpecExchange } from "./spec-exchange.ts";
+import type { SpecHint } from "./spec-messages.ts";
+
+/** Versions verified early at once at most, and per peer a second (one per manifest approved, in practice). */
+const MAX_EARLY_VERIFICATIONS = 4;
+const MAX_EARLY_PER_SECOND = 8;
 
 interface ReplicationOptions {
   readonly region: string;
@@ -106,7 +112,7 @@ export function setupReplication(o: ReplicationOptions): Replication {
 
   const manifestsChanged = new Topic<string>();
   const progressChanged = new Topic<string>();
-  const { refused, rebased } = replicationMetrics(o.registry, {
+  const { refused, rebased, early } = replicationMetrics(o.registry, {
     epoch: () => epochOf(replica.doc),
     documentBytes: () => replica.documentBytes(),
     manifests: () => manifestIds(replica.doc).length,
@@ -129,6 +135,9 @@ export function setupReplication(o: ReplicationOptions): Replication {
     matches,
     arrived: (id) => {
       manifestsChanged.publish(id);
+    },
+    early: (peer, digest, json, hint) => {
+      verifyEarly(peer, digest, json, hint);
     },
     refused: refuse("spec message"),
     logger,
@@ -178,6 +187,10 @@ export function setupReplication(o: ReplicationOptions): Replication {
     specs: opened.specs,
     exchange,
     now: o.now,
+    digestOf: (id, spec) => {
+      const [namespace = "", name = ""] = id.split("/");
+      return digestOf(namespace, name, spec);
+    },
   });
 
   const verified = async (
@@ -199,6 +212,41 @@ export function setupReplication(o: ReplicationOptions): Replication {
     } catch {
       return false; // the chain cannot be read: nothing is mirrored on trust
     }
+  };
+  // A version a peer is verifying, verified here beside it (the offer's hint, spec-messages.ts):
+  // what verifies is kept for the block it was read at (VerifiedAtBlock), so the mirror's check,
+  // once the state names the version, finds it done. A few at a time and a few a second per
+  // peer, each digest once (the exchange tells each once): a peer cannot make this region read
+  // the chain at its pace. A hint decides nothing, and one that is not its digest's is dropped.
+  let verifyingEarly = 0;
+  const earlyWindows = new Map<string, { start: number; count: number }>();
+  const verifyEarly = (peer: string, digest: string, json: string, hint: SpecHint): void => {
+    const now = o.now();
+    const window = earlyWindows.get(peer);
+    const current = window && now - window.start < 1000 ? window : { start: now, count: 0 };
+    earlyWindows.set(peer, current);
+    if (verifyingEarly >= MAX_EARLY_VERIFICATIONS || current.count >= MAX_EARLY_PER_SECOND) {
+      early("busy");
+      return;
+    }
+    current.count++;
+    if (matches(hint.id, digest, json) !== true) {
+      early("mismatched");
+      return;
+    }
+    const [namespace = "", name = ""] = hint.id.split("/");
+    const spec: ConsortiumManifestSpec = {
+      ...(JSON.parse(json) as ConsortiumManifestSpec),
+      signatures: hint.signatures.map((s) => ({ safe: s.safe, data: s.data as Hex })),
+    };
+    verifyingEarly++;
+    void verified(namespace, name, spec)
+      .then((ok) => {
+        early(ok ? "verified" : "refused");
+      })
+      .finally(() => {
+        verifyingEarly--;
+      });
   };
   const mirror = new Controller({
     name: "mirror",

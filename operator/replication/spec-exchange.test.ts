@@ -25,6 +25,8 @@ interface Region {
   readonly exchange: SpecExchange;
   readonly arrived: string[];
   readonly refused: string[];
+  /** Offers told early (a hint): `peer digest id approvals`. */
+  readonly early: string[];
 }
 
 let dir: string;
@@ -40,6 +42,7 @@ async function region(
   const specs = await SpecStore.open(join(dir, name));
   const arrived: string[] = [];
   const refused: string[] = [];
+  const early: string[] = [];
   const exchange = new SpecExchange({
     specs,
     send: (peer, bytes) => {
@@ -50,10 +53,12 @@ async function region(
     peers: () => [...connected].filter((r) => r !== name && connected.has(name)),
     matches: matches ?? ((_id, digest, json) => digest === digestOf(json)),
     arrived: (id) => arrived.push(id),
+    early: (peer, digest, _json, hint) =>
+      early.push(`${peer} ${digest} ${hint.id} ${String(hint.signatures.length)}`),
     refused: (peer, reason) => refused.push(`${peer}: ${reason}`),
     logger: pino({ level: "silent" }),
   });
-  const r = { name, specs, exchange, arrived, refused };
+  const r = { name, specs, exchange, arrived, refused, early };
   regions.set(name, r);
   connected.add(name);
   return r;
@@ -152,6 +157,42 @@ describe("spec exchange", () => {
     await stored(beta, 1);
     expect(await beta.specs.get(digestOf(json))).toBe(json);
     expect(beta.arrived).toEqual(["ns/a"]);
+  });
+
+  it("tells of an offer with a hint once, while no version names it, and still checks it when one does", async () => {
+    const json = specJson("ns/a", 1);
+    const digest = digestOf(json);
+    const hint = { id: "ns/a", signatures: [{ safe: "consortium" as const, data: "0x01" }] };
+    const alpha = await region("alpha");
+    const beta = await region("beta");
+    alpha.exchange.offer(digest, json, hint);
+    alpha.exchange.offer(digest, json, hint); // again: held already, not told again
+    await settle();
+    expect(beta.early).toEqual([`alpha ${digest} ns/a 1`]);
+    expect(beta.specs.has(digest)).toBe(false); // held, as any offer
+
+    beta.exchange.need(version(json));
+    await stored(beta, 1);
+    expect(await beta.specs.get(digest)).toBe(json);
+    // A version named (or a spec stored) already: its check is under way, nothing is told early.
+    const other = specJson("ns/b", 1);
+    beta.exchange.need(version(other, "ns/b"));
+    await beta.exchange.receive("alpha", encodeSpecMessage({ kind: "spec", digest, json, hint }));
+    await beta.exchange.receive(
+      "alpha",
+      encodeSpecMessage({
+        kind: "spec",
+        digest: digestOf(other),
+        json: other,
+        hint: { ...hint, id: "ns/b" },
+      }),
+    );
+    // An offer without a hint is only held.
+    const third = specJson("ns/c", 1);
+    alpha.exchange.offer(digestOf(third), third);
+    await settle();
+    expect(beta.early).toEqual([`alpha ${digest} ns/a 1`]);
+    expect(beta.refused).toEqual([]);
   });
 
   it("refuses a forged offer when its version arrives, then asks the peers", async () => {

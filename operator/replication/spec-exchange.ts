@@ -7,7 +7,9 @@
 // The region that submits a version offers its spec to every peer at once,
 // ahead of the sync message that names it, so a manifest's first trip costs no
 // extra round trip. An offer is only held (a bounded few), unchecked, until
-// the version that names it arrives; then it is checked like any answer. So
+// the version that names it arrives; then it is checked like any answer. A
+// region offers a spec it is about to verify with a hint (spec-messages.ts),
+// so that each peer may verify it beside the sender (`early`). So
 // is each spec an older state held in itself (the store's unchecked ones),
 // all at once when the federation is first known (`checkMigrated`).
 import type { Logger } from "pino";
@@ -15,7 +17,13 @@ import { errorMessage } from "../runtime/errors.ts";
 import { trace } from "../runtime/trace.ts";
 import type { ManifestVersion } from "../state/model.ts";
 import type { SpecStore } from "../state/spec-store.ts";
-import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
+import {
+  decodeSpecMessage,
+  encodeSpecMessage,
+  MAX_WANT,
+  type SpecHint,
+  type SpecMessage,
+} from "./spec-messages.ts";
 
 /** While specs are missing, peers are asked again this often (a peer may not have had them yet). */
 export const ASK_AGAIN_MS = 2000;
@@ -38,6 +46,12 @@ interface SpecExchangeOptions {
   readonly matches: (id: string, digest: string, json: string) => boolean | undefined;
   /** A missing spec arrived and is stored. */
   readonly arrived: (id: string) => void;
+  /**
+   * An offer with a hint, for a version no state change named yet: the peer
+   * is verifying it, and this region may too. Told at most once per digest
+   * held; it decides nothing (the version is mirrored once the state names it).
+   */
+  readonly early?: (peer: string, digest: string, json: string, hint: SpecHint) => void;
   /** A message that was refused (malformed, or a spec that does not match its digest). */
   readonly refused: (peer: string, reason: string) => void;
   readonly logger: Logger;
@@ -88,9 +102,17 @@ export class SpecExchange {
     for (const digest of [...this.#missing.keys()]) if (!named.has(digest)) this.#missing.delete(digest);
   }
 
-  /** Sends a spec this region just submitted to every peer, before they ask. */
-  offer(digest: string, json: string): void {
-    const bytes = encodeSpecMessage({ kind: "spec", digest: digest.toLowerCase(), json });
+  /**
+   * Sends a spec to every peer, before they ask: one this region submits, or
+   * (with a hint) one it is about to verify.
+   */
+  offer(digest: string, json: string, hint?: SpecHint): void {
+    const bytes = encodeSpecMessage({
+      kind: "spec",
+      digest: digest.toLowerCase(),
+      json,
+      ...(hint && { hint }),
+    });
     for (const peer of this.#o.peers()) this.#o.send(peer, bytes);
   }
 
@@ -106,8 +128,16 @@ export class SpecExchange {
       return;
     }
     const message = decoded.message;
-    if (message.kind === "want") await this.#answer(peer, message.digests);
-    else await this.#store(peer, message.digest, message.json);
+    if (message.kind === "want") {
+      await this.#answer(peer, message.digests);
+      return;
+    }
+    // Told early only of a spec this region first holds now: not one a version named already
+    // (its check is under way), nor one held or stored before (told once per digest).
+    const { hint, digest, json } = message;
+    const fresh = !this.#missing.has(digest) && !this.#offers.has(digest) && !this.#o.specs.has(digest);
+    await this.#store(peer, digest, json);
+    if (hint && fresh && this.#offers.has(digest)) this.#o.early?.(peer, digest, json, hint);
   }
 
   close(): void {

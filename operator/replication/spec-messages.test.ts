@@ -41,6 +41,41 @@ describe("spec messages", () => {
     expect(reason(bytes({ kind: "gimme" }))).toBe('unknown kind "gimme"');
   });
 
+  it("carry a hint (the manifest id and its approvals) and refuse a malformed one by its field", () => {
+    const sig = { safe: "consortium", data: "0x" + "ab".repeat(65) } as const;
+    const spec = { kind: "spec", digest: digestOf("a"), json: "{}" } as const;
+    const hinted: SpecMessage = { ...spec, hint: { id: "ns/a", signatures: [sig] } };
+    expect(decodeSpecMessage(encodeSpecMessage(hinted))).toEqual({ ok: true, message: hinted });
+    // Upper-case hex is one approval, as the state keeps it.
+    const upper = decodeSpecMessage(
+      bytes({
+        ...spec,
+        hint: { id: "ns/a", signatures: [{ ...sig, data: sig.data.toUpperCase().replace("0X", "0x") }] },
+      }),
+    );
+    expect(upper).toEqual({ ok: true, message: hinted });
+    const hint = (h: unknown) => reason(bytes({ ...spec, hint: h }));
+    expect(hint(null)).toBe("spec.hint: expected an object");
+    expect(hint([])).toBe("spec.hint: expected an object");
+    expect(hint({ signatures: [] })).toBe("spec.hint.id: expected namespace/name");
+    expect(hint({ id: "a/" + "b".repeat(600), signatures: [] })).toBe(
+      "spec.hint.id: expected namespace/name",
+    );
+    expect(hint({ id: "../x", signatures: [] })).toMatch(/^manifest id/);
+    expect(hint({ id: "ns/a/b", signatures: [] })).toMatch(/^manifest id/);
+    expect(hint({ id: "ns/a" })).toMatch(/^spec\.hint\.signatures: expected at most 64/);
+    expect(hint({ id: "ns/a", signatures: Array(65).fill(sig) })).toMatch(/^spec\.hint\.signatures/);
+    expect(hint({ id: "ns/a", signatures: [{ safe: "mallory", data: "0x" }] })).toMatch(/^safe/);
+    expect(hint({ id: "ns/a", signatures: [{ safe: "board" }] })).toBe(
+      "spec.hint.signatures[0].data: expected hex bytes",
+    );
+    expect(hint({ id: "ns/a", signatures: [{ safe: "board", data: "0x" + "a".repeat(65_536) }] })).toBe(
+      "spec.hint.signatures[0].data: expected hex bytes",
+    );
+    expect(hint({ id: "ns/a", signatures: [{ safe: "board", data: "0xabc" }] })).toMatch(/^hex data/);
+    expect(hint({ id: "ns/a", signatures: [7] })).toBe("spec.hint.signatures[0].data: expected hex bytes");
+  });
+
   it("will not encode a WANT no peer would accept", () => {
     expect(() => encodeSpecMessage({ kind: "want", digests: [] })).toThrow(RangeError);
     expect(() =>
@@ -64,6 +99,14 @@ describe("spec messages", () => {
             digests: fc.anything(),
             digest: fc.anything(),
             json: fc.anything(),
+            hint: fc.oneof(
+              fc.anything(),
+              fc.record({ id: fc.oneof(fc.string(), fc.constant("ns/a")), signatures: fc.anything() }),
+              fc.record({
+                id: fc.constant("ns/a"),
+                signatures: fc.array(fc.record({ safe: fc.constantFrom("board", "x"), data: fc.anything() })),
+              }),
+            ),
           },
           { requiredKeys: ["kind"] },
         ),
@@ -76,6 +119,10 @@ describe("spec messages", () => {
           }
           const d = decodeSpecMessage(b);
           if (d.ok && d.message.kind === "spec") expect(d.message.digest).toMatch(/^0x[0-9a-f]{64}$/);
+          if (d.ok && d.message.kind === "spec" && d.message.hint) {
+            expect(d.message.hint.id).toBe("ns/a");
+            for (const s of d.message.hint.signatures) expect(s.data).toMatch(/^0x([0-9a-f]{2})*$/);
+          }
           if (d.ok && d.message.kind === "want")
             for (const digest of d.message.digests) expect(digest).toMatch(/^0x[0-9a-f]{64}$/);
         },

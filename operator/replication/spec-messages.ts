@@ -1,11 +1,27 @@
 // The messages of the spec exchange, on the peer connection's SPECS channel:
 // a region asks for the specs it lacks by digest (WANT), a peer that holds one
 // answers with it (SPEC). Pure; decoding never throws, whatever a peer sends.
-import { checkDigest, StateInputError } from "../state/model.ts";
+//
+// A SPEC that a region offers before it verified the version itself may carry
+// a hint: the manifest's id and the approvals its spec carries (the stored
+// form holds none). A peer may check the version against the chain while the
+// sender does, instead of after the sender's state change names it; a hint
+// decides nothing. Older releases ignore the two fields.
+import { MAX_INLINE_SIGNATURES, type SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
+import { checkDigest, checkHex, checkId, checkSafe, StateInputError } from "../state/model.ts";
+
+/** The manifest a spec belongs to and the approvals it carries: what a peer needs to verify it early. */
+export interface SpecHint {
+  readonly id: string;
+  readonly signatures: readonly { readonly safe: SignedSafe; readonly data: string }[];
+}
 
 export type SpecMessage =
   | { readonly kind: "want"; readonly digests: readonly string[] }
-  | { readonly kind: "spec"; readonly digest: string; readonly json: string };
+  | { readonly kind: "spec"; readonly digest: string; readonly json: string; readonly hint?: SpecHint };
+
+/** One approval's most characters, as the CRD allows them (api/v1alpha1/fields.ts, hexBytes). */
+const MAX_SIGNATURE_HEX = 65_536;
 
 /** Digests per WANT: one message stays small, and a peer answers a bounded burst. */
 export const MAX_WANT = 256;
@@ -39,7 +55,12 @@ export function decodeSpecMessage(bytes: Uint8Array): DecodedSpecMessage {
     if (m.kind === "spec") {
       if (typeof m.digest !== "string") return refused("spec.digest: expected a string");
       if (typeof m.json !== "string") return refused("spec.json: expected a string");
-      return { ok: true, message: { kind: "spec", digest: checkDigest(m.digest), json: m.json } };
+      const digest = checkDigest(m.digest);
+      if (m.hint === undefined) return { ok: true, message: { kind: "spec", digest, json: m.json } };
+      const hint = decodeHint(m.hint);
+      return typeof hint === "string"
+        ? refused(hint)
+        : { ok: true, message: { kind: "spec", digest, json: m.json, hint } };
     }
   } catch (error) {
     if (error instanceof StateInputError) return refused(error.message);
@@ -49,3 +70,20 @@ export function decodeSpecMessage(bytes: Uint8Array): DecodedSpecMessage {
 }
 
 const refused = (reason: string): DecodedSpecMessage => ({ ok: false, reason });
+
+/** A hint, or why it is refused. Throws StateInputError for a malformed id, safe or signature. */
+function decodeHint(value: unknown): SpecHint | string {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return "spec.hint: expected an object";
+  const h = value as Record<string, unknown>;
+  if (typeof h.id !== "string" || h.id.length > 512) return "spec.hint.id: expected namespace/name";
+  if (!Array.isArray(h.signatures) || h.signatures.length > MAX_INLINE_SIGNATURES)
+    return `spec.hint.signatures: expected at most ${String(MAX_INLINE_SIGNATURES)} approvals`;
+  const signatures = h.signatures.map((entry: unknown, i) => {
+    const e = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
+    const data = typeof e.data === "string" && e.data.length <= MAX_SIGNATURE_HEX ? e.data : "";
+    if (data === "") throw new StateInputError(`spec.hint.signatures[${String(i)}].data: expected hex bytes`);
+    return { safe: checkSafe(typeof e.safe === "string" ? e.safe : ""), data: checkHex(data) };
+  });
+  return { id: checkId(h.id), signatures };
+}
