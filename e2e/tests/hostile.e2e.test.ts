@@ -23,12 +23,15 @@ import { encodeSpecMessage } from "../../operator/replication/spec-messages.ts";
 import { Applier } from "../../operator/runtime/apply.ts";
 import { createState, freshActor, type FederationDoc } from "../../operator/state/document.ts";
 import { manifestIds } from "../../operator/state/readers.ts";
-import { configMapSpec } from "../testbed/approve.ts";
+import { approvedSpec, configMapSpec } from "../testbed/approve.ts";
+import { bindManifest, federationBinding } from "../../operator/core/manifest/digest.ts";
+import { specJson } from "../../operator/replication/manifest-records.ts";
 import { eventually } from "../testbed/eventually.ts";
 import { breachReportObject, resumeSpec, signedReport, unpauseChain } from "../testbed/guardian.ts";
 import { REGIONS, type Region } from "../testbed/layout.ts";
 import {
   adminConfig,
+  federationSpec,
   installFederation,
   peerCertificate,
   peersThrough,
@@ -437,11 +440,40 @@ describe("one hostile member", () => {
           }),
           "specs",
         );
+      const busyBefore = await early("busy");
       await until("beta to count the hinted offers", async () =>
-        (await counted()) - countedBefore === 20 ? true : undefined,
+        (await counted()) - countedBefore >= 20 ? true : undefined,
       );
-      expect(await early("busy")).toBeGreaterThan(0);
+      expect((await counted()) - countedBefore).toBe(20);
+      expect((await early("busy")) - busyBefore).toBeGreaterThan(0);
       expect(await early("verified")).toBe(verifiedBefore);
+      // And a spec that is its digest's, with approvals that verify: beta verifies it, as hinted,
+      // and still writes nothing, since no state change names it.
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the next second's budget
+      const id = { namespace: NS, name: "hinted" };
+      const { spec } = await approvedSpec(
+        testbed.chain,
+        id,
+        configMapSpec(id, { tier: "upgrade", targets: ["beta"], data: { v: "1" } }),
+        { signers: ["alpha", "beta"] },
+      );
+      const binding = federationBinding("dsc", federationSpec(testbed.chain, "beta"));
+      rogue.send(
+        "beta",
+        encodeSpecMessage({
+          kind: "spec",
+          digest: bindManifest(binding, id, spec).hashes.digest,
+          json: specJson(spec),
+          hint: {
+            id: `${NS}/hinted`,
+            signatures: (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() })),
+          },
+        }),
+        "specs",
+      );
+      await until("beta to verify the hinted version", async () =>
+        (await early("verified")) > verifiedBefore ? true : undefined,
+      );
     } finally {
       await rogue.stop();
     }
@@ -460,7 +492,8 @@ describe("one hostile member", () => {
       { signers: ["beta"] },
     );
     await until("beta applies a manifest after the rogue change", () => configMap("beta", "after-rogue"));
-    expect(await readManifest(kc("beta"), NS, "ghost-0")).toBeUndefined();
+    expect(await readManifest(kc("beta"), NS, "hinted")).toBeUndefined();
+    expect(await configMap("beta", "hinted")).toBeUndefined();
     // ...and its stored state loads: the rogue change was never persisted.
     await operators.get("beta")?.stop();
     const restarted = await startOperator(

@@ -452,9 +452,14 @@ export function manifestReconciler(options: ManifestControllerOptions): Reconcil
 
     // A policy adopted while this version is verified means it was judged under the old one.
     const policyAtVerify = options.policy.current();
-    let report;
     try {
       options.records?.offerAhead?.(key, spec);
+    } catch (error) {
+      // An offer the peers miss costs them a round trip later, never this verification.
+      log.warn({ err: errorMessage(error) }, "could not offer the version to the peers ahead");
+    }
+    let report;
+    try {
       report = await options.verifier.verify(federation, {
         namespace,
         name,

@@ -8,7 +8,11 @@
 // - the membership the Federation spec declares.
 // Each writes only what the state lacks: a resync of an unchanged manifest
 // writes no change.
-import { manifestObjects, type ConsortiumManifestSpec } from "../api/v1alpha1/consortium-manifest.ts";
+import {
+  manifestObjects,
+  type ConsortiumManifestSpec,
+  type SignedSafe,
+} from "../api/v1alpha1/consortium-manifest.ts";
 import { parse } from "../api/schema.ts";
 import { canonicalJson } from "../core/manifest/canonical.ts";
 import type { FederationState } from "../state/federation-state.ts";
@@ -27,6 +31,7 @@ import type { SpecStore } from "../state/spec-store.ts";
 import { BOUNDS } from "../state/validate.ts";
 import type { Draft } from "../state/transitions.ts";
 import type { SpecExchange } from "./spec-exchange.ts";
+import { keptApproval } from "./spec-messages.ts";
 
 /** Where a manifest stands in one region, as the state says. */
 export interface RegionEntry {
@@ -75,12 +80,12 @@ interface ManifestRecordsOptions {
   readonly digestOf?: (id: string, spec: ConsortiumManifestSpec) => string | undefined;
 }
 
-/** Digests offered ahead, remembered so each goes once: the last few hundred. */
+/** Digests offered ahead, and the peers each went to, remembered so each goes once: the last few hundred. */
 const MAX_OFFERED_AHEAD = 256;
 
 export class ManifestRecords {
   readonly #o: ManifestRecordsOptions;
-  readonly #offeredAhead = new Set<string>();
+  readonly #offeredAhead = new Map<string, ReadonlySet<string>>();
 
   constructor(options: ManifestRecordsOptions) {
     this.#o = options;
@@ -96,13 +101,23 @@ export class ManifestRecords {
     const digest = this.#o.digestOf?.(id, spec);
     if (digest === undefined || this.#offeredAhead.has(digest)) return;
     if (versions(this.#o.state.doc, id).some((v) => v.digest === digest)) return;
-    this.#offeredAhead.add(digest);
-    for (const old of this.#offeredAhead) {
+    // The approvals the state change will carry (#versionEdit), so that what the peers verify
+    // early is what their mirror's check asks of the same block: each once, none the state
+    // could not keep (a peer refuses a hint that carries one).
+    const approvals = new Map<string, { safe: SignedSafe; data: string }>();
+    for (const s of spec.signatures ?? []) {
+      const data = s.data.toLowerCase();
+      if (keptApproval(digest, s.safe, data)) approvals.set(`${s.safe} ${data}`, { safe: s.safe, data });
+    }
+    const signatures = [...approvals.values()].slice(0, BOUNDS.approvalsPerVersion);
+    this.#offeredAhead.set(
+      digest,
+      new Set(this.#o.exchange.offer(digest, specJson(spec), { id, signatures })),
+    );
+    for (const old of this.#offeredAhead.keys()) {
       if (this.#offeredAhead.size <= MAX_OFFERED_AHEAD) break;
       this.#offeredAhead.delete(old);
     }
-    const signatures = (spec.signatures ?? []).map((s) => ({ safe: s.safe, data: s.data.toLowerCase() }));
-    this.#o.exchange.offer(digest, specJson(spec), { id, signatures });
   }
 
   /** A version this region verified, handed to the state (and the other regions) as it is applied here. */
@@ -223,9 +238,9 @@ export class ManifestRecords {
     if (!known || !this.#o.specs.has(digest)) {
       const json = specJson(spec);
       written = this.#o.specs.put(digest, json); // a no-op if held
-      // Ahead of the sync message that will name it, so peers need not ask; again if it was offered
-      // ahead (a peer that connected since has not got it, one that has holds it once).
-      if (!known) this.#o.exchange.offer(digest, json);
+      // Ahead of the sync message that will name it, so peers need not ask: to every peer the
+      // offer ahead did not reach (one that connected since, say).
+      if (!known) this.#o.exchange.offer(digest, json, undefined, this.#offeredAhead.get(digest));
     }
     if (known && fresh.length === 0) return { edit: undefined, written };
     return {

@@ -75,7 +75,7 @@ export function replicationMetrics(
   });
   const early = new Counter({
     name: "dsc_spec_early_verifications_total",
-    help: "Versions a peer offered with a hint before its state change named them, by outcome: verified or refused here beside the peer, mismatched (not the spec of its digest: dropped), busy (too many at once: left to the mirror).",
+    help: "Versions a peer offered with a hint before its state change named them, by outcome: verified here beside the peer; refused (or the chain could not be read); mismatched (not the spec of its digest, or no Federation yet to tell); busy (too many at once or a second: left to the mirror).",
     labelNames: ["outcome"],
     registers: [registry],
   });

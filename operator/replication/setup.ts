@@ -34,8 +34,9 @@ import { Replica } from "./replica.ts";
 import { SpecExchange } from "./spec-exchange.ts";
 import type { SpecHint } from "./spec-messages.ts";
 
-/** Versions verified early at once at most, and per peer a second (one per manifest approved, in practice). */
-const MAX_EARLY_VERIFICATIONS = 4;
+/** Versions verified early at once, at once per peer, and a second per peer, at most (one per manifest approved, in practice). */
+const MAX_EARLY_VERIFICATIONS = 6;
+const MAX_EARLY_PER_PEER = 2;
 const MAX_EARLY_PER_SECOND = 8;
 
 interface ReplicationOptions {
@@ -215,21 +216,26 @@ export function setupReplication(o: ReplicationOptions): Replication {
   };
   // A version a peer is verifying, verified here beside it (the offer's hint, spec-messages.ts):
   // what verifies is kept for the block it was read at (VerifiedAtBlock), so the mirror's check,
-  // once the state names the version, finds it done. A few at a time and a few a second per
-  // peer, each digest once (the exchange tells each once): a peer cannot make this region read
-  // the chain at its pace. A hint decides nothing, and one that is not its digest's is dropped.
+  // once the state names the version, finds it done. A hint decides nothing. A peer cannot make
+  // this region read the chain at its pace: a few checks at once (and fewer per peer, so that
+  // one peer's cannot crowd out another's) and a few a second per peer.
   let verifyingEarly = 0;
-  const earlyWindows = new Map<string, { start: number; count: number }>();
+  const earlyByPeer = new Map<string, { start: number; count: number; running: number }>();
   const verifyEarly = (peer: string, digest: string, json: string, hint: SpecHint): void => {
     const now = o.now();
-    const window = earlyWindows.get(peer);
-    const current = window && now - window.start < 1000 ? window : { start: now, count: 0 };
-    earlyWindows.set(peer, current);
-    if (verifyingEarly >= MAX_EARLY_VERIFICATIONS || current.count >= MAX_EARLY_PER_SECOND) {
+    const seen = earlyByPeer.get(peer) ?? { start: now, count: 0, running: 0 };
+    if (now - seen.start >= 1000) Object.assign(seen, { start: now, count: 0 });
+    earlyByPeer.set(peer, seen);
+    if (
+      verifyingEarly >= MAX_EARLY_VERIFICATIONS ||
+      seen.running >= MAX_EARLY_PER_PEER ||
+      seen.count >= MAX_EARLY_PER_SECOND
+    ) {
       early("busy");
       return;
     }
-    current.count++;
+    seen.count++;
+    // Not its digest's spec, or no Federation yet to tell: left held, for the version to name.
     if (matches(hint.id, digest, json) !== true) {
       early("mismatched");
       return;
@@ -240,12 +246,14 @@ export function setupReplication(o: ReplicationOptions): Replication {
       signatures: hint.signatures.map((s) => ({ safe: s.safe, data: s.data as Hex })),
     };
     verifyingEarly++;
+    seen.running++;
     void verified(namespace, name, spec)
       .then((ok) => {
         early(ok ? "verified" : "refused");
       })
       .finally(() => {
         verifyingEarly--;
+        seen.running--;
       });
   };
   const mirror = new Controller({

@@ -7,11 +7,13 @@
 // The region that submits a version offers its spec to every peer at once,
 // ahead of the sync message that names it, so a manifest's first trip costs no
 // extra round trip. An offer is only held (a bounded few), unchecked, until
-// the version that names it arrives; then it is checked like any answer. A
-// region offers a spec it is about to verify with a hint (spec-messages.ts),
-// so that each peer may verify it beside the sender (`early`). So
+// the version that names it arrives; then it is checked like any answer. So
 // is each spec an older state held in itself (the store's unchecked ones),
 // all at once when the federation is first known (`checkMigrated`).
+//
+// A region offers a spec it is about to verify with a hint (spec-messages.ts),
+// before its state change names the version, so that each peer may verify it
+// beside the sender (`early`); the offer is held like any other.
 import type { Logger } from "pino";
 import { errorMessage } from "../runtime/errors.ts";
 import { trace } from "../runtime/trace.ts";
@@ -48,8 +50,9 @@ interface SpecExchangeOptions {
   readonly arrived: (id: string) => void;
   /**
    * An offer with a hint, for a version no state change named yet: the peer
-   * is verifying it, and this region may too. Told at most once per digest
-   * held; it decides nothing (the version is mirrored once the state names it).
+   * is verifying it, and this region may too. Told when the offer is first
+   * held (again only if it was dropped meanwhile, MAX_OFFERS); it decides
+   * nothing (the version is mirrored once the state names it).
    */
   readonly early?: (peer: string, digest: string, json: string, hint: SpecHint) => void;
   /** A message that was refused (malformed, or a spec that does not match its digest). */
@@ -103,17 +106,18 @@ export class SpecExchange {
   }
 
   /**
-   * Sends a spec to every peer, before they ask: one this region submits, or
-   * (with a hint) one it is about to verify.
+   * Sends a spec to every peer but `except`, before they ask: one this region
+   * submits, or (with a hint) one it is about to verify. Returns the peers it
+   * went to.
    */
-  offer(digest: string, json: string, hint?: SpecHint): void {
+  offer(digest: string, json: string, hint?: SpecHint, except?: ReadonlySet<string>): string[] {
     const bytes = encodeSpecMessage({
       kind: "spec",
       digest: digest.toLowerCase(),
       json,
       ...(hint && { hint }),
     });
-    for (const peer of this.#o.peers()) this.#o.send(peer, bytes);
+    return this.#o.peers().filter((peer) => !except?.has(peer) && this.#o.send(peer, bytes));
   }
 
   /** A peer (re)connected: it may hold what the others did not. */
@@ -133,7 +137,7 @@ export class SpecExchange {
       return;
     }
     // Told early only of a spec this region first holds now: not one a version named already
-    // (its check is under way), nor one held or stored before (told once per digest).
+    // (its check is under way), nor one held or stored before.
     const { hint, digest, json } = message;
     const fresh = !this.#missing.has(digest) && !this.#offers.has(digest) && !this.#o.specs.has(digest);
     await this.#store(peer, digest, json);

@@ -1,7 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { digestOf } from "../../e2e/support/state-fixtures.ts";
-import { decodeSpecMessage, encodeSpecMessage, MAX_WANT, type SpecMessage } from "./spec-messages.ts";
+import { checkId } from "../state/model.ts";
+import {
+  decodeSpecMessage,
+  encodeSpecMessage,
+  keptApproval,
+  MAX_WANT,
+  type SpecMessage,
+} from "./spec-messages.ts";
 
 const bytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 const reason = (b: Uint8Array): string => {
@@ -63,14 +70,23 @@ describe("spec messages", () => {
     );
     expect(hint({ id: "../x", signatures: [] })).toMatch(/^manifest id/);
     expect(hint({ id: "ns/a/b", signatures: [] })).toMatch(/^manifest id/);
-    expect(hint({ id: "ns/a" })).toMatch(/^spec\.hint\.signatures: expected at most 64/);
-    expect(hint({ id: "ns/a", signatures: Array(65).fill(sig) })).toMatch(/^spec\.hint\.signatures/);
+    expect(hint({ id: "ns/a" })).toBe("spec.hint.signatures: expected an array of at most 64 approvals");
+    expect(hint({ id: "ns/a", signatures: Array(65).fill(sig) })).toBe(
+      "spec.hint.signatures: expected an array of at most 64 approvals",
+    );
     expect(hint({ id: "ns/a", signatures: [{ safe: "mallory", data: "0x" }] })).toMatch(/^safe/);
     expect(hint({ id: "ns/a", signatures: [{ safe: "board" }] })).toBe(
       "spec.hint.signatures[0].data: expected hex bytes",
     );
+    // No more than the federation state keeps of an approval (state/validate.ts), however long.
     expect(hint({ id: "ns/a", signatures: [{ safe: "board", data: "0x" + "a".repeat(65_536) }] })).toBe(
       "spec.hint.signatures[0].data: expected hex bytes",
+    );
+    expect(hint({ id: "ns/a", signatures: [{ safe: "board", data: "0x" + "ab".repeat(480) }] })).toBe(
+      "spec.hint.signatures[0].data: longer than an approval the federation state keeps",
+    );
+    expect(hint({ id: "ns/a", signatures: [{ safe: "board", data: "0x" + "ab".repeat(470) }] })).toBe(
+      "accepted",
     );
     expect(hint({ id: "ns/a", signatures: [{ safe: "board", data: "0xabc" }] })).toMatch(/^hex data/);
     expect(hint({ id: "ns/a", signatures: [7] })).toBe("spec.hint.signatures[0].data: expected hex bytes");
@@ -97,11 +113,44 @@ describe("spec messages", () => {
           {
             kind: fc.constantFrom("want", "spec"),
             digests: fc.anything(),
-            digest: fc.anything(),
-            json: fc.anything(),
+            // A valid digest and spec half of the time, so that the hint is what decides.
+            digest: fc.oneof(fc.anything(), fc.constant(digestOf("a"))),
+            json: fc.oneof(fc.anything(), fc.constant("{}")),
             hint: fc.oneof(
               fc.anything(),
               fc.record({ id: fc.oneof(fc.string(), fc.constant("ns/a")), signatures: fc.anything() }),
+              fc.record({
+                id: fc.constant("ns/a"),
+                signatures: fc.array(
+                  fc.record({
+                    safe: fc.constantFrom("board", "consortium"),
+                    data: fc
+                      .string({
+                        unit: fc.constantFrom(
+                          "0",
+                          "1",
+                          "2",
+                          "3",
+                          "4",
+                          "5",
+                          "6",
+                          "7",
+                          "8",
+                          "9",
+                          "a",
+                          "b",
+                          "c",
+                          "d",
+                          "e",
+                          "f",
+                        ),
+                        maxLength: 1200,
+                      })
+                      .map((h) => `0x${h.length % 2 ? h.slice(1) : h}`),
+                  }),
+                  { maxLength: 70 },
+                ),
+              }),
               fc.record({
                 id: fc.constant("ns/a"),
                 signatures: fc.array(fc.record({ safe: fc.constantFrom("board", "x"), data: fc.anything() })),
@@ -120,8 +169,13 @@ describe("spec messages", () => {
           const d = decodeSpecMessage(b);
           if (d.ok && d.message.kind === "spec") expect(d.message.digest).toMatch(/^0x[0-9a-f]{64}$/);
           if (d.ok && d.message.kind === "spec" && d.message.hint) {
-            expect(d.message.hint.id).toBe("ns/a");
-            for (const s of d.message.hint.signatures) expect(s.data).toMatch(/^0x([0-9a-f]{2})*$/);
+            const { hint, digest } = d.message;
+            expect(() => checkId(hint.id)).not.toThrow();
+            expect(hint.signatures.length).toBeLessThanOrEqual(64);
+            for (const s of hint.signatures) {
+              expect(s.data).toMatch(/^0x([0-9a-f]{2})*$/);
+              expect(keptApproval(digest, s.safe, s.data)).toBe(true);
+            }
           }
           if (d.ok && d.message.kind === "want")
             for (const digest of d.message.digests) expect(digest).toMatch(/^0x[0-9a-f]{64}$/);

@@ -7,8 +7,10 @@
 // form holds none). A peer may check the version against the chain while the
 // sender does, instead of after the sender's state change names it; a hint
 // decides nothing. Older releases ignore the two fields.
-import { MAX_INLINE_SIGNATURES, type SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
+import type { SignedSafe } from "../api/v1alpha1/consortium-manifest.ts";
+import { approvalKey } from "../state/document.ts";
 import { checkDigest, checkHex, checkId, checkSafe, StateInputError } from "../state/model.ts";
+import { BOUNDS, MAX_KEY_LENGTH } from "../state/validate.ts";
 
 /** The manifest a spec belongs to and the approvals it carries: what a peer needs to verify it early. */
 export interface SpecHint {
@@ -20,8 +22,13 @@ export type SpecMessage =
   | { readonly kind: "want"; readonly digests: readonly string[] }
   | { readonly kind: "spec"; readonly digest: string; readonly json: string; readonly hint?: SpecHint };
 
-/** One approval's most characters, as the CRD allows them (api/v1alpha1/fields.ts, hexBytes). */
-const MAX_SIGNATURE_HEX = 65_536;
+/**
+ * Whether the federation state would keep this approval of `digest` (state/validate.ts): a
+ * hint carries no approval the state could not, so a peer's hint costs at most what its
+ * state change could (each approval is a signature recovered, or a contract asked, on chain).
+ */
+export const keptApproval = (digest: string, safe: SignedSafe, data: string): boolean =>
+  approvalKey(digest, safe, data).length <= MAX_KEY_LENGTH;
 
 /** Digests per WANT: one message stays small, and a peer answers a bounded burst. */
 export const MAX_WANT = 256;
@@ -57,7 +64,7 @@ export function decodeSpecMessage(bytes: Uint8Array): DecodedSpecMessage {
       if (typeof m.json !== "string") return refused("spec.json: expected a string");
       const digest = checkDigest(m.digest);
       if (m.hint === undefined) return { ok: true, message: { kind: "spec", digest, json: m.json } };
-      const hint = decodeHint(m.hint);
+      const hint = decodeHint(m.hint, digest);
       return typeof hint === "string"
         ? refused(hint)
         : { ok: true, message: { kind: "spec", digest, json: m.json, hint } };
@@ -72,18 +79,24 @@ export function decodeSpecMessage(bytes: Uint8Array): DecodedSpecMessage {
 const refused = (reason: string): DecodedSpecMessage => ({ ok: false, reason });
 
 /** A hint, or why it is refused. Throws StateInputError for a malformed id, safe or signature. */
-function decodeHint(value: unknown): SpecHint | string {
+function decodeHint(value: unknown, digest: string): SpecHint | string {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     return "spec.hint: expected an object";
   const h = value as Record<string, unknown>;
   if (typeof h.id !== "string" || h.id.length > 512) return "spec.hint.id: expected namespace/name";
-  if (!Array.isArray(h.signatures) || h.signatures.length > MAX_INLINE_SIGNATURES)
-    return `spec.hint.signatures: expected at most ${String(MAX_INLINE_SIGNATURES)} approvals`;
+  const most = BOUNDS.approvalsPerVersion;
+  if (!Array.isArray(h.signatures) || h.signatures.length > most)
+    return `spec.hint.signatures: expected an array of at most ${String(most)} approvals`;
   const signatures = h.signatures.map((entry: unknown, i) => {
+    const where = `spec.hint.signatures[${String(i)}]`;
     const e = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
-    const data = typeof e.data === "string" && e.data.length <= MAX_SIGNATURE_HEX ? e.data : "";
-    if (data === "") throw new StateInputError(`spec.hint.signatures[${String(i)}].data: expected hex bytes`);
-    return { safe: checkSafe(typeof e.safe === "string" ? e.safe : ""), data: checkHex(data) };
+    // Bounded before it is checked: a megabyte of "hex" is refused by its length, not scanned.
+    if (typeof e.data !== "string" || e.data.length > MAX_KEY_LENGTH)
+      throw new StateInputError(`${where}.data: expected hex bytes`);
+    const approval = { safe: checkSafe(typeof e.safe === "string" ? e.safe : ""), data: checkHex(e.data) };
+    if (!keptApproval(digest, approval.safe, approval.data))
+      throw new StateInputError(`${where}.data: longer than an approval the federation state keeps`);
+    return approval;
   });
   return { id: checkId(h.id), signatures };
 }

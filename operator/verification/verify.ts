@@ -455,6 +455,9 @@ function evidenceKey(digest: string, spec: ConsortiumManifestSpec): string {
  * is its number: a reorganisation at the same height within `confirmations`
  * is not seen here (nor by the chain reader's own per-block cache).
  */
+/** Verified evidence kept for one block at most: far more versions than a block sees verified. */
+const MAX_EVIDENCE = 1024;
+
 export class VerifiedAtBlock {
   #chain: ChainReader | undefined;
   #block: bigint | undefined;
@@ -495,6 +498,12 @@ export class VerifiedAtBlock {
       this.#evidence.clear();
     }
     this.#evidence.set(key, evidence);
+    // Bounded while the chain makes no block: a peer's hints (an approved spec with junk
+    // signatures added still verifies, under a new key each time) must not grow it for ever.
+    for (const oldest of this.#evidence.keys()) {
+      if (this.#evidence.size <= MAX_EVIDENCE) break;
+      this.#evidence.delete(oldest);
+    }
   }
 }
 
