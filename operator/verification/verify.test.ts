@@ -182,6 +182,17 @@ describe("evidence reused within a block", () => {
     expect((await first).decision.verified).toBe(false);
     expect((await second).decision.verified).toBe(true);
   });
+
+  it("keeps a bounded number of verified versions while the chain makes no block, the newest", () => {
+    // A peer's hints could add one at a time: an approved spec with junk signatures added verifies.
+    const reuse = new VerifiedAtBlock();
+    const evidence = {} as Parameters<VerifiedAtBlock["set"]>[3];
+    for (let i = 0; i < 5000; i++) reuse.set(chain as never, `key-${String(i)}`, 7n, evidence);
+    expect(reuse.get(chain as never, "key-4999", 7n)).toBe(evidence);
+    expect(reuse.get(chain as never, "key-3976", 7n)).toBe(evidence);
+    expect(reuse.get(chain as never, "key-3975", 7n)).toBeUndefined();
+    expect(reuse.get(chain as never, "key-0", 7n)).toBeUndefined();
+  });
 });
 
 describe("approvals the spec carries, judged while the Safe Transaction Service is asked", () => {
