@@ -187,11 +187,11 @@ describe("evidence reused within a block", () => {
     // A peer's hints could add one at a time: an approved spec with junk signatures added verifies.
     const reuse = new VerifiedAtBlock();
     const evidence = {} as Parameters<VerifiedAtBlock["set"]>[3];
-    for (let i = 0; i < 5000; i++) reuse.set(chain as never, `key-${String(i)}`, 7n, evidence);
-    expect(reuse.get(chain as never, "key-4999", 7n)).toBe(evidence);
-    expect(reuse.get(chain as never, "key-3976", 7n)).toBe(evidence);
-    expect(reuse.get(chain as never, "key-3975", 7n)).toBeUndefined();
-    expect(reuse.get(chain as never, "key-0", 7n)).toBeUndefined();
+    for (let i = 0; i < 5000; i++) reuse.set(chain, `key-${String(i)}`, 7n, evidence);
+    expect(reuse.get(chain, "key-4999", 7n)).toBe(evidence);
+    expect(reuse.get(chain, "key-3976", 7n)).toBe(evidence);
+    expect(reuse.get(chain, "key-3975", 7n)).toBeUndefined();
+    expect(reuse.get(chain, "key-0", 7n)).toBeUndefined();
   });
 });
 
